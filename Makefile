@@ -3,8 +3,10 @@
 
 SIM_SEEDS ?= 200
 export SIM_SEEDS
+NODE ?=
+SOURCES := $(shell find src -name '*.ts') tsconfig.json package-lock.json
 
-.PHONY: install build proto test test-unit test-sim clean
+.PHONY: install build proto test test-unit test-sim cluster cluster-status cluster-kill cluster-restart cluster-down clean
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -12,8 +14,11 @@ node_modules/.installed: package.json package-lock.json
 
 install: node_modules/.installed
 
-build: install
+dist/.built: node_modules/.installed $(SOURCES)
 	npx tsc -p tsconfig.json
+	touch $@
+
+build: dist/.built
 
 proto: install
 	npx buf generate
@@ -26,6 +31,22 @@ test-unit: install
 
 test-sim: install
 	npx vitest run --update=none test/sim
+
+# The local 3-node cluster of cluster/local.json (data and logs in cluster/data/).
+cluster: build
+	cluster/cluster.sh up
+
+cluster-status: build
+	cluster/cluster.sh status
+
+cluster-kill: build
+	cluster/cluster.sh kill $(NODE)
+
+cluster-restart: build
+	cluster/cluster.sh restart $(NODE)
+
+cluster-down:
+	cluster/cluster.sh down
 
 clean:
 	rm -rf dist

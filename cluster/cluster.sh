@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs the local cluster of cluster/local.json: data, logs and pid files under cluster/data/.
+# Usage: cluster.sh up | status | kill NODE | restart NODE | down
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+config="${CLUSTER_CONFIG:-$here/local.json}"
+data="${CLUSTER_DATA:-$here/data}"
+cli=(node "$root/dist/src/main.js")
+nodes=$(node -e 'for (const n of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).nodes) console.log(n.id)' "$config")
+
+running() { # pid file exists and the process is alive
+  local pidfile="$data/$1.pid"
+  [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+start_node() {
+  local id=$1
+  if running "$id"; then echo "$id is already running (pid $(cat "$data/$id.pid"))"; return; fi
+  mkdir -p "$data/$id"
+  nohup "${cli[@]}" serve --config "$config" --id "$id" --data-dir "$data/$id" >>"$data/$id.log" 2>&1 &
+  echo $! >"$data/$id.pid"
+  echo "started $id (pid $!, log $data/$id.log)"
+}
+
+case "${1:-}" in
+  up)
+    for id in $nodes; do start_node "$id"; done
+    "${cli[@]}" status --config "$config" --wait-leader-ms 15000
+    ;;
+  status)
+    "${cli[@]}" status --config "$config"
+    ;;
+  kill)
+    id=${2:?usage: cluster.sh kill NODE}
+    if running "$id"; then kill -9 "$(cat "$data/$id.pid")"; echo "killed $id with SIGKILL"; else echo "$id is not running"; fi
+    rm -f "$data/$id.pid"
+    ;;
+  restart)
+    id=${2:?usage: cluster.sh restart NODE}
+    if running "$id"; then kill -TERM "$(cat "$data/$id.pid")"; while running "$id"; do sleep 0.1; done; fi
+    start_node "$id"
+    ;;
+  down)
+    for id in $nodes; do
+      if running "$id"; then kill -TERM "$(cat "$data/$id.pid")"; fi
+    done
+    for id in $nodes; do
+      for _ in $(seq 1 100); do running "$id" || break; sleep 0.1; done
+      if running "$id"; then kill -9 "$(cat "$data/$id.pid")"; echo "$id did not stop in 10 s: killed"; fi
+      rm -f "$data/$id.pid"
+    done
+    echo "cluster stopped (data kept in $data; rm -rf it for a fresh cluster)"
+    ;;
+  *)
+    echo "usage: cluster.sh up | status | kill NODE | restart NODE | down" >&2
+    exit 2
+    ;;
+esac

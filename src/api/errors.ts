@@ -1,0 +1,41 @@
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { RegistryError, type RegistryErrorCode } from '../lib/errors.js';
+
+/** TwirpCode is a Twirp error code as it appears in `{"code": …}` bodies. */
+export type TwirpCode =
+  | 'invalid_argument'
+  | 'malformed'
+  | 'not_found'
+  | 'unauthenticated'
+  | 'permission_denied'
+  | 'unavailable'
+  | 'resource_exhausted'
+  | 'deadline_exceeded'
+  | 'out_of_range'
+  | 'internal'
+  | 'bad_route';
+
+/**
+ * ERROR_MAPPING is the one exhaustive mapping of registry errors to the wire (STYLE rule 15).
+ * Twirp follows LiveKit's server: a missing grant is 401 `unauthenticated` there (LIVEKIT.md
+ * §3.9), while gRPC says PERMISSION_DENIED (DESIGN §6).
+ */
+export const ERROR_MAPPING: Readonly<Record<RegistryErrorCode, { grpc: GrpcStatus; twirp: TwirpCode; http: number }>> = {
+  INVALID_ARGUMENT: { grpc: GrpcStatus.INVALID_ARGUMENT, twirp: 'invalid_argument', http: 400 },
+  MALFORMED: { grpc: GrpcStatus.INVALID_ARGUMENT, twirp: 'malformed', http: 400 },
+  NOT_FOUND: { grpc: GrpcStatus.NOT_FOUND, twirp: 'not_found', http: 404 },
+  UNAUTHENTICATED: { grpc: GrpcStatus.UNAUTHENTICATED, twirp: 'unauthenticated', http: 401 },
+  PERMISSION_DENIED: { grpc: GrpcStatus.PERMISSION_DENIED, twirp: 'unauthenticated', http: 401 },
+  UNAVAILABLE: { grpc: GrpcStatus.UNAVAILABLE, twirp: 'unavailable', http: 503 },
+  RESOURCE_EXHAUSTED: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, twirp: 'resource_exhausted', http: 429 },
+  DEADLINE_EXCEEDED: { grpc: GrpcStatus.DEADLINE_EXCEEDED, twirp: 'deadline_exceeded', http: 408 },
+  OUT_OF_RANGE: { grpc: GrpcStatus.OUT_OF_RANGE, twirp: 'out_of_range', http: 400 },
+  INTERNAL: { grpc: GrpcStatus.INTERNAL, twirp: 'internal', http: 500 },
+};
+
+/** toRegistryError is the one choke point where unknown throwables become INTERNAL. */
+export function toRegistryError(e: unknown): RegistryError {
+  if (e instanceof RegistryError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new RegistryError('INTERNAL', `internal error: ${message}`);
+}

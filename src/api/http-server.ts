@@ -1,0 +1,87 @@
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** NodeStatus is the body of GET /status (DESIGN §6). */
+export interface NodeStatus {
+  readonly id: string;
+  readonly region: string;
+  readonly role: 'leader' | 'follower' | 'candidate' | 'precandidate';
+  readonly term: number;
+  readonly leader: string | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly rooms: number;
+}
+
+/** HttpRoutes is what the `http` listener serves; Twirp plugs in as one more handler. */
+export interface HttpRoutes {
+  status(): NodeStatus;
+  /** ready: this node knows a leader and has applied what it knows to be committed. */
+  ready(): { ok: boolean; reason: string };
+  metrics(): Promise<{ contentType: string; body: string }>;
+  /** twirp handles POST /twirp/...; returns false when the path is not its own. */
+  twirp?(req: IncomingMessage, res: ServerResponse): boolean;
+}
+
+/** startHttpServer binds the `http` listener; resolves with the bound port. */
+export function startHttpServer(address: string, routes: HttpRoutes): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    handle(routes, req, res).catch((e: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`internal error: ${(e as Error).message}\n`);
+    });
+  });
+  // Slow or idle clients must not hold sockets forever.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  server.keepAliveTimeout = 5_000;
+  const { host, port } = splitHostPort(address);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve({ server, port: (server.address() as AddressInfo).port });
+    });
+  });
+}
+
+async function handle(routes: HttpRoutes, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0]?.replace(/^\/\/+/, '/') ?? '/';
+  if (routes.twirp !== undefined && routes.twirp(req, res)) return;
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    sendText(res, 405, 'method not allowed\n');
+    return;
+  }
+  switch (path) {
+    case '/healthz':
+      sendText(res, 200, 'ok\n');
+      return;
+    case '/readyz': {
+      const r = routes.ready();
+      sendText(res, r.ok ? 200 : 503, `${r.reason}\n`);
+      return;
+    }
+    case '/status':
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`${JSON.stringify(routes.status())}\n`);
+      return;
+    case '/metrics': {
+      const m = await routes.metrics();
+      res.writeHead(200, { 'content-type': m.contentType });
+      res.end(m.body);
+      return;
+    }
+    default:
+      sendText(res, 404, '404 page not found\n');
+  }
+}
+
+function sendText(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end(body);
+}
+
+export function splitHostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}

@@ -1,0 +1,76 @@
+import { RegistryError } from '../lib/errors.js';
+
+/**
+ * Request limits, LiveKit's defaults where LiveKit has one (LIVEKIT.md §3.7). Hitting one is
+ * INVALID_ARGUMENT naming the limit.
+ */
+export const API_LIMITS = Object.freeze({
+  /** roomNameBytesMax: LiveKit's limit.max_room_name_length, counted in UTF-8 bytes. */
+  roomNameBytesMax: 256,
+  /** metadataBytesMax: LiveKit's limit.max_metadata_size (512 KiB). */
+  metadataBytesMax: 512 * 1024,
+  /** requestBodyBytesMax: LiveKit's limit.max_api_request_body_size (10 MiB); larger is 413. */
+  requestBodyBytesMax: 10 * 1024 * 1024,
+  /** listNamesMax: names in one ListRooms; each is a lookup, so bound the work of one call. */
+  listNamesMax: 1_000,
+  /** listPageSizeDefault / listPageSizeMax: rooms per ListRooms page when paging. */
+  listPageSizeDefault: 1_000,
+  listPageSizeMax: 10_000,
+  /** requestIdBytesMax: a client's idempotency key. */
+  requestIdBytesMax: 128,
+  /** timeoutSecondsMax: empty/departure timeouts above a day are surely mistakes. */
+  timeoutSecondsMax: 86_400,
+  /** nodeIdBytesMax: a media node id reported in occupancy. */
+  nodeIdBytesMax: 256,
+});
+
+const utf8 = new TextEncoder();
+
+export function utf8Bytes(s: string): number {
+  return utf8.encode(s).byteLength;
+}
+
+export function validateRoomName(name: string, field = 'name'): void {
+  if (name.length === 0) throw new RegistryError('INVALID_ARGUMENT', `${field} must not be empty`, { meta: { argument: field } });
+  if (utf8Bytes(name) > API_LIMITS.roomNameBytesMax) {
+    throw new RegistryError('INVALID_ARGUMENT', `room name length exceeds limits: max length ${API_LIMITS.roomNameBytesMax}`, {
+      roomName: name.slice(0, 64),
+      meta: { argument: field },
+    });
+  }
+}
+
+export function validateMetadata(metadata: string): void {
+  if (utf8Bytes(metadata) > API_LIMITS.metadataBytesMax) {
+    throw new RegistryError('INVALID_ARGUMENT', `metadata size exceeds limits ${API_LIMITS.metadataBytesMax}`, {
+      meta: { argument: 'metadata size exceeds limits' },
+    });
+  }
+}
+
+export function validateTimeout(seconds: number, field: string): void {
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > API_LIMITS.timeoutSecondsMax) {
+    throw new RegistryError('INVALID_ARGUMENT', `${field} must be an integer number of seconds in 0..${API_LIMITS.timeoutSecondsMax}`);
+  }
+}
+
+export function validateRequestId(requestId: string): void {
+  if (utf8Bytes(requestId) > API_LIMITS.requestIdBytesMax) {
+    throw new RegistryError('INVALID_ARGUMENT', `request_id longer than ${API_LIMITS.requestIdBytesMax} bytes`);
+  }
+}
+
+export function validateNames(names: readonly string[]): void {
+  if (names.length > API_LIMITS.listNamesMax) {
+    throw new RegistryError('INVALID_ARGUMENT', `at most ${API_LIMITS.listNamesMax} names per ListRooms, got ${names.length}`);
+  }
+  for (const n of names) if (utf8Bytes(n) > API_LIMITS.roomNameBytesMax) validateRoomName(n, 'names');
+}
+
+export function validatePageSize(pageSize: number): number {
+  if (pageSize === 0) return API_LIMITS.listPageSizeDefault;
+  if (!Number.isInteger(pageSize) || pageSize < 0 || pageSize > API_LIMITS.listPageSizeMax) {
+    throw new RegistryError('INVALID_ARGUMENT', `page_size must be in 1..${API_LIMITS.listPageSizeMax}`);
+  }
+  return pageSize;
+}

@@ -1,0 +1,96 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RaftStatus } from '../raft/index.js';
+
+/** METRIC_PREFIX starts every series this project defines (Node's default ones keep theirs). */
+export const METRIC_PREFIX = 'room_registry_';
+
+/** MetricsSources are read at scrape time, so gauges are never stale and nothing polls. */
+export interface MetricsSources {
+  raftStatus(): RaftStatus;
+  rooms(): number;
+  proposalsInFlight(): number;
+  readsInFlight(): number;
+  sweeperBacklog?(): { rooms: number; oldestOverdueMs: number };
+}
+
+const ROLE_VALUE = { follower: 0, precandidate: 1, candidate: 2, leader: 3 } as const;
+
+/**
+ * Metrics defines every series once (STYLE rule 23): the node and the API feed it through
+ * events and the sources above; nothing below imports prom-client.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly apiRequests: Counter<'method' | 'code' | 'protocol'>;
+  readonly apiLatency: Histogram<'method' | 'protocol'>;
+  readonly leaderChanges: Counter;
+  readonly persistLatency: Histogram;
+  readonly persistedEntries: Counter;
+  readonly appliedEntries: Counter;
+  readonly snapshots: Counter;
+  readonly snapshotBytes: Gauge;
+  readonly snapshotDuration: Histogram;
+  readonly peerErrors: Counter<'peer' | 'kind'>;
+  readonly roomsCreated: Counter;
+  readonly roomsDeleted: Counter;
+  readonly roomsExpired: Counter;
+  readonly sweepBatches: Counter;
+  readonly sweepDuration: Histogram;
+
+  constructor(private readonly sources: MetricsSources) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r });
+    const name = (n: string): string => `${METRIC_PREFIX}${n}`;
+    this.apiRequests = new Counter({ name: name('api_requests_total'), help: 'API requests by method, protocol and result code', labelNames: ['method', 'code', 'protocol'], registers: [r] });
+    this.apiLatency = new Histogram({
+      name: name('api_request_duration_seconds'),
+      help: 'API request latency',
+      labelNames: ['method', 'protocol'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [r],
+    });
+    this.leaderChanges = new Counter({ name: name('raft_leader_changes_total'), help: 'Times this node saw the leader change', registers: [r] });
+    this.persistLatency = new Histogram({
+      name: name('wal_fsync_duration_seconds'),
+      help: 'Time to append and fsync one Ready batch to the write-ahead log',
+      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [r],
+    });
+    this.persistedEntries = new Counter({ name: name('wal_entries_total'), help: 'Log entries appended to the write-ahead log', registers: [r] });
+    this.appliedEntries = new Counter({ name: name('raft_applied_entries_total'), help: 'Committed entries applied to the state machine', registers: [r] });
+    this.snapshots = new Counter({ name: name('snapshots_total'), help: 'Snapshots taken', registers: [r] });
+    this.snapshotBytes = new Gauge({ name: name('snapshot_last_bytes'), help: 'Size of the newest snapshot taken', registers: [r] });
+    this.snapshotDuration = new Histogram({ name: name('snapshot_duration_seconds'), help: 'Time to write one snapshot', buckets: [0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [r] });
+    this.peerErrors = new Counter({ name: name('peer_errors_total'), help: 'Peer transport errors and refused peer calls', labelNames: ['peer', 'kind'], registers: [r] });
+    this.roomsCreated = new Counter({ name: name('rooms_created_total'), help: 'Rooms created (applied on this node)', registers: [r] });
+    this.roomsDeleted = new Counter({ name: name('rooms_deleted_total'), help: 'Rooms deleted by DeleteRoom (applied on this node)', registers: [r] });
+    this.roomsExpired = new Counter({ name: name('rooms_expired_total'), help: 'Rooms deleted by expiry (applied on this node)', registers: [r] });
+    this.sweepBatches = new Counter({ name: name('sweep_batches_total'), help: 'ExpireRooms batches proposed by the sweeper', registers: [r] });
+    this.sweepDuration = new Histogram({ name: name('sweep_batch_duration_seconds'), help: 'Time from proposing an ExpireRooms batch to its apply', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [r] });
+    this.defineScrapedGauges(name);
+  }
+
+  private defineScrapedGauges(name: (n: string) => string): void {
+    const r = this.registry;
+    const s = this.sources;
+    const gauge = (n: string, help: string, read: () => number): void => {
+      new Gauge({ name: name(n), help, registers: [r], collect() { this.set(read()); } });
+    };
+    gauge('rooms', 'Rooms in the registry on this node', () => s.rooms());
+    gauge('raft_term', 'Current Raft term', () => s.raftStatus().term);
+    gauge('raft_role', 'Raft role: 0 follower, 1 precandidate, 2 candidate, 3 leader', () => ROLE_VALUE[s.raftStatus().role]);
+    gauge('raft_is_leader', '1 when this node is the leader', () => (s.raftStatus().role === 'leader' ? 1 : 0));
+    gauge('raft_has_leader', '1 when this node knows a leader', () => (s.raftStatus().leader === null ? 0 : 1));
+    gauge('raft_commit_index', 'Highest log index known committed', () => s.raftStatus().commitIndex);
+    gauge('raft_applied_index', 'Highest log index applied to the state machine', () => s.raftStatus().appliedIndex);
+    gauge('raft_apply_lag_entries', 'Committed entries not yet applied', () => s.raftStatus().commitIndex - s.raftStatus().appliedIndex);
+    gauge('raft_proposals_in_flight', 'Writes waiting for their entry to apply', () => s.proposalsInFlight());
+    gauge('reads_in_flight', 'Linearizable reads waiting for confirmation', () => s.readsInFlight());
+    gauge('sweeper_backlog_rooms', 'Rooms past their expiry deadline not yet deleted', () => s.sweeperBacklog?.().rooms ?? 0);
+    gauge('sweeper_oldest_overdue_seconds', 'How long the most overdue room has been past its deadline', () => (s.sweeperBacklog?.().oldestOverdueMs ?? 0) / 1000);
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,39 @@
+import type { Entry, HardState, SnapshotMeta } from '../raft/index.js';
+import { MemoryLogStorage } from '../raft/index.js';
+import type { NodeLogStorage, NodeSnapshotStore } from './node-storage.js';
+
+/**
+ * MemoryNodeStorage is the in-memory twin of src/storage's DiskLogStorage: the same writes,
+ * nothing on disk. Tests of the node loop use it to run several nodes in one process.
+ */
+export class MemoryNodeStorage extends MemoryLogStorage implements NodeLogStorage {
+  persistCalls = 0;
+
+  persist(entries: readonly Entry[], hardState: HardState | null): Promise<void> {
+    this.persistCalls++;
+    this.append(entries);
+    if (hardState !== null) this.setHardState(hardState);
+    return Promise.resolve();
+  }
+}
+
+/** MemorySnapshotStore is the in-memory twin of src/storage's SnapshotStore. */
+export class MemorySnapshotStore implements NodeSnapshotStore {
+  private readonly snapshots = new Map<string, Uint8Array[]>();
+
+  async save(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const all: Uint8Array[] = [];
+    for await (const c of chunks) all.push(c.slice());
+    this.snapshots.set(key(meta), all);
+  }
+
+  async *open(meta: SnapshotMeta): AsyncIterable<Uint8Array> {
+    const chunks = this.snapshots.get(key(meta));
+    if (chunks === undefined) throw new Error(`no snapshot ${key(meta)}`);
+    yield* chunks;
+  }
+}
+
+function key(meta: SnapshotMeta): string {
+  return `${meta.index}-${meta.term}`;
+}

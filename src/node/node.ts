@@ -1,0 +1,397 @@
+import { LIMITS } from '../config/limits.js';
+import { assert } from '../lib/assert.js';
+import { RegistryError, unavailable } from '../lib/errors.js';
+import type { Index, NodeId } from '../lib/ids.js';
+import type { Logger } from '../lib/logger.js';
+import type { Rng } from '../lib/rng.js';
+import {
+  type Entry,
+  type Message,
+  RAFT_DEFAULTS,
+  RaftCore,
+  type RaftStatus,
+  type Ready,
+  type SnapshotMeta,
+} from '../raft/index.js';
+import type { InstallSnapshot } from '../raft/messages.js';
+import type { ForwardOutcome, PeerHandler } from '../transport/peer-handler.js';
+import type { Transport } from '../transport/transport.js';
+import { decodeCommandEntry, encodeCommandEntry } from './entry-codec.js';
+import { Forwarder } from './forwarder.js';
+import type { NodeLogStorage, NodeSnapshotStore } from './node-storage.js';
+import { Proposals } from './proposals.js';
+import { Reads } from './reads.js';
+import { Snapshotter } from './snapshotter.js';
+import type { StateMachine } from './state-machine.js';
+
+export interface RaftNodeOptions {
+  readonly id: NodeId;
+  readonly voters: readonly NodeId[];
+  readonly storage: NodeLogStorage;
+  readonly snapshots: NodeSnapshotStore;
+  readonly stateMachine: StateMachine;
+  readonly transport: Transport;
+  readonly logger: Logger;
+  readonly random: Rng;
+  /** electionTimeoutTicks overrides the default (tests shorten it). */
+  readonly electionTimeoutTicks?: number;
+  readonly snapshotIntervalEntries?: number;
+  readonly tickIntervalMs?: number;
+}
+
+/** NodeEvents lets observers (metrics, logs) listen without reaching in (STYLE rule 23). */
+export interface NodeEvents {
+  onLeaderChange?(leader: NodeId | null, term: number): void;
+  onPersist?(entries: number, durationMs: number): void;
+  onApply?(entries: number): void;
+  onSnapshot?(meta: SnapshotMeta, bytes: number, durationMs: number): void;
+}
+
+/**
+ * RaftNode owns the event loop of one member (STYLE rule 20): inputs that arrive during a turn
+ * (ticks, peer messages, proposals, reads) queue up; each turn drains them into the core, then
+ * carries out one Ready in the order ready.ts documents: install snapshot → persist (one WAL
+ * write, one fsync) while messages that need no durability go out → messages after persist →
+ * apply → serve reads → advance. Proposals that arrive during an fsync batch into the next one.
+ */
+export class RaftNode implements PeerHandler {
+  readonly id: NodeId;
+  private readonly core: RaftCore;
+  private readonly proposals = new Proposals();
+  private readonly reads: Reads;
+  private readonly forwarder: Forwarder;
+  private readonly snapshotter: Snapshotter;
+  private inbox: Message[] = [];
+  private snapshotReports: Array<{ to: NodeId; delivered: boolean }> = [];
+  private unreachable = new Set<NodeId>();
+  private ticksPending = 0;
+  private turnScheduled = false;
+  private turnRunning: Promise<void> | null = null;
+  private ticker: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private lastLeader: NodeId | null = null;
+  readonly events: NodeEvents = {};
+
+  constructor(private readonly opts: RaftNodeOptions) {
+    this.id = opts.id;
+    this.core = new RaftCore({
+      ...RAFT_DEFAULTS,
+      ...(opts.electionTimeoutTicks === undefined ? {} : { electionTimeoutTicks: opts.electionTimeoutTicks }),
+      ...(opts.snapshotIntervalEntries === undefined ? {} : { snapshotIntervalEntries: opts.snapshotIntervalEntries }),
+      id: opts.id,
+      voters: opts.voters,
+      storage: opts.storage,
+      random: opts.random,
+    });
+    this.reads = new Reads(opts.id);
+    this.forwarder = new Forwarder(opts.transport);
+    this.snapshotter = new Snapshotter(opts.storage, opts.snapshots, opts.stateMachine, opts.logger, (meta, bytes, ms) =>
+      this.events.onSnapshot?.(meta, bytes, ms),
+    );
+  }
+
+  /** start begins ticking; the state machine must already be restored from the newest snapshot. */
+  start(): void {
+    assert(this.ticker === null, 'node started twice');
+    this.ticker = setInterval(() => this.onTick(), this.opts.tickIntervalMs ?? LIMITS.tickIntervalMs);
+    this.scheduleTurn();
+  }
+
+  status(): RaftStatus {
+    return this.core.status();
+  }
+
+  /**
+   * propose replicates a command and resolves with its result once applied here. A follower
+   * forwards it to the leader. Fails with UNAVAILABLE (leader hint) when no leader can take
+   * it, RESOURCE_EXHAUSTED when full, DEADLINE_EXCEEDED when the deadline passes first.
+   */
+  propose(payload: Uint8Array, deadlineMs: number): Promise<Uint8Array> {
+    if (this.stopped) return Promise.reject(unavailable('this node is shutting down', this.core.status().leader));
+    const p = this.proposals.enqueue(payload, deadlineMs, false);
+    this.scheduleTurn();
+    return p;
+  }
+
+  /** readBarrier resolves with an applied index at which a local read is linearizable. */
+  readBarrier(deadlineMs: number): Promise<Index> {
+    if (this.stopped) return Promise.reject(unavailable('this node is shutting down', this.core.status().leader));
+    const p = this.reads.enqueue(deadlineMs);
+    this.scheduleTurn();
+    return p;
+  }
+
+  /** transferLeadership hands leadership to `to` (or the most caught-up follower). */
+  transferLeadership(to: NodeId | null): NodeId {
+    const target = to ?? this.bestTransferTarget();
+    if (target === null) throw new RegistryError('UNAVAILABLE', 'no follower to transfer leadership to');
+    const r = this.core.transferLeadership(target);
+    if (!r.ok) {
+      if (r.error.type === 'notLeader') throw unavailable('only the leader can transfer leadership', r.error.leader);
+      throw new RegistryError('INVALID_ARGUMENT', `${r.error.id} is not a member`);
+    }
+    this.scheduleTurn();
+    return target;
+  }
+
+  // ---- PeerHandler -------------------------------------------------------------------------
+
+  deliver(messages: readonly Message[]): void {
+    if (this.stopped) return;
+    for (const m of messages) this.inbox.push(m);
+    this.scheduleTurn();
+  }
+
+  async receiveSnapshot(message: InstallSnapshot, chunks: AsyncIterable<Uint8Array>): Promise<boolean> {
+    await this.opts.snapshots.save(message.snapshot, chunks);
+    this.deliver([message]);
+    return true;
+  }
+
+  forward(commands: readonly Uint8Array[], deadlineMs: number): Promise<ForwardOutcome[]> {
+    const capped = Math.min(deadlineMs, Date.now() + LIMITS.requestDeadlineMaxMs);
+    const outcomes = commands.map((c) =>
+      this.proposals.enqueue(c, capped, true).then(
+        (result): ForwardOutcome => ({ ok: true, result }),
+        (error: unknown): ForwardOutcome => ({ ok: false, error: asRegistryError(error) }),
+      ),
+    );
+    this.scheduleTurn();
+    return Promise.all(outcomes);
+  }
+
+  /** reportUnreachable is called by the transport when a send to `peer` failed. */
+  reportUnreachable(peer: NodeId): void {
+    this.unreachable.add(peer);
+    this.scheduleTurn();
+  }
+
+  // ---- The loop ----------------------------------------------------------------------------
+
+  private onTick(): void {
+    this.ticksPending++;
+    this.scheduleTurn();
+  }
+
+  private scheduleTurn(): void {
+    if (this.turnScheduled || this.stopped) return;
+    this.turnScheduled = true;
+    setImmediate(() => void this.runTurn());
+  }
+
+  private async runTurn(): Promise<void> {
+    this.turnScheduled = false;
+    if (this.turnRunning !== null) return; // the running turn reschedules when it ends
+    this.turnRunning = this.turn();
+    try {
+      await this.turnRunning;
+    } catch (e) {
+      // A failed persist or a broken invariant: stop here, the process restarts from its WAL.
+      this.opts.logger.error('node_turn_failed', { error: e });
+      process.exitCode = 1;
+      setImmediate(() => process.exit(1));
+      return;
+    } finally {
+      this.turnRunning = null;
+    }
+    if (this.hasInputs() || this.core.hasReady()) this.scheduleTurn();
+  }
+
+  private hasInputs(): boolean {
+    return (
+      this.ticksPending > 0 ||
+      this.inbox.length > 0 ||
+      this.snapshotReports.length > 0 ||
+      this.unreachable.size > 0 ||
+      this.proposals.hasQueued() ||
+      this.reads.hasQueued()
+    );
+  }
+
+  private async turn(): Promise<void> {
+    this.drainInputs();
+    this.proposeQueued();
+    this.readQueued();
+    if (!this.core.hasReady()) return;
+    const rd = this.core.ready();
+    await this.handleReady(rd);
+    this.core.advance();
+  }
+
+  private drainInputs(): void {
+    this.snapshotter.compactIfDue();
+    for (; this.ticksPending > 0; this.ticksPending--) this.core.tick();
+    const inbox = this.inbox;
+    this.inbox = [];
+    for (const m of inbox) this.core.step(m);
+    for (const peer of this.unreachable) this.core.reportUnreachable(peer);
+    this.unreachable.clear();
+    for (const r of this.snapshotReports) this.core.reportSnapshot(r.to, r.delivered);
+    this.snapshotReports = [];
+  }
+
+  private proposeQueued(): void {
+    const queued = this.proposals.takeQueued();
+    if (queued.length === 0) return;
+    const toForward = [];
+    const nowMs = Date.now();
+    for (const p of queued) {
+      const r = this.core.propose(encodeCommandEntry(nowMs, p.payload));
+      if (r.ok) {
+        this.proposals.track(r.value.index, r.value.term, p.waiter);
+        continue;
+      }
+      const e = r.error;
+      if (e.type === 'overloaded') {
+        p.waiter.reject(new RegistryError('RESOURCE_EXHAUSTED', `the log has ${e.uncommittedEntries} uncommitted entries (limit ${e.limit})`));
+      } else if (e.type === 'transferring') {
+        p.waiter.reject(unavailable('leadership is being transferred; retry', e.to));
+      } else if (e.leader === null || e.leader === this.id || p.forwarded) {
+        p.waiter.reject(unavailable('no leader can take this write now', e.leader));
+      } else {
+        toForward.push(p);
+      }
+    }
+    const leader = this.core.status().leader;
+    if (toForward.length > 0 && leader !== null) this.forwarder.forward(leader, toForward);
+  }
+
+  private readQueued(): void {
+    const batch = this.reads.takeBatch();
+    if (batch === null) return;
+    const r = this.core.readIndex(batch.context);
+    if (!r.ok) {
+      const error = unavailable('no leader to confirm a linearizable read', this.core.status().leader);
+      for (const w of batch.waiters) w.reject(error);
+      return;
+    }
+    this.reads.awaitConfirmation(batch.context, batch.waiters);
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState !== null) this.onSoftState(rd);
+    if (rd.snapshot !== null) await this.snapshotter.install(rd.snapshot);
+    this.sendAll(rd.messages);
+    if (rd.entries.length > 0 || rd.hardState !== null) {
+      const startMs = performance.now();
+      await this.opts.storage.persist(rd.entries, rd.hardState);
+      this.events.onPersist?.(rd.entries.length, performance.now() - startMs);
+    }
+    this.sendAll(rd.messagesAfterPersist);
+    this.applyCommitted(rd.committed);
+    for (const rs of rd.readStates) this.reads.confirmed(rs);
+    for (const ctx of rd.readsFailed) this.reads.failed(ctx, this.core.status().leader);
+    this.reads.serveApplied(this.appliedIndex(rd));
+    if (rd.snapshotWanted) this.snapshotter.take(this.appliedIndex(rd), this.opts.voters);
+  }
+
+  private appliedIndex(rd: Ready): Index {
+    const last = rd.committed[rd.committed.length - 1];
+    if (last !== undefined) return last.index;
+    return rd.snapshot !== null ? rd.snapshot.index : this.core.status().appliedIndex;
+  }
+
+  private onSoftState(rd: Ready): void {
+    const soft = rd.softState;
+    assert(soft !== null, 'onSoftState without a soft state');
+    if (soft.role !== 'leader') {
+      // Writes proposed here may or may not commit under the next leader: their outcome is unknown.
+      this.proposals.failInFlight(unavailable('this node lost leadership; the write may or may not be applied, retry with the same request id', soft.leader));
+      this.reads.failUnconfirmed(unavailable('leadership changed while confirming the read; retry', soft.leader));
+    }
+    if (soft.leader !== this.lastLeader) {
+      this.lastLeader = soft.leader;
+      const term = this.core.status().term;
+      this.opts.logger.info('leader_changed', { leader: soft.leader, role: soft.role, term });
+      this.events.onLeaderChange?.(soft.leader, term);
+    }
+  }
+
+  private applyCommitted(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (e.kind === 'noop') continue;
+      const decoded = decodeCommandEntry(e.data);
+      // A committed entry this node cannot read would diverge the replicas: stop instead.
+      assert(decoded.ok, () => `committed entry ${e.index} is unreadable: ${decoded.ok ? '' : decoded.error}`);
+      const result = this.opts.stateMachine.apply(e.index, decoded.value.payload, decoded.value.entryTimeMs);
+      this.proposals.applied(e.index, e.term, result);
+    }
+    if (entries.length > 0) this.events.onApply?.(entries.length);
+  }
+
+  private sendAll(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    const byPeer = new Map<NodeId, Message[]>();
+    for (const m of messages) {
+      if (m.type === 'snapshot') {
+        this.sendSnapshot(m);
+        continue;
+      }
+      const list = byPeer.get(m.to);
+      if (list === undefined) byPeer.set(m.to, [m]);
+      else list.push(m);
+    }
+    for (const [to, list] of byPeer) this.opts.transport.send(to, list);
+  }
+
+  private sendSnapshot(m: InstallSnapshot): void {
+    const chunks = this.opts.snapshots.open(m.snapshot);
+    void this.opts.transport.sendSnapshot(m.to, m, chunks).then(
+      (delivered) => this.queueSnapshotReport(m.to, delivered),
+      () => this.queueSnapshotReport(m.to, false),
+    );
+  }
+
+  private queueSnapshotReport(to: NodeId, delivered: boolean): void {
+    this.snapshotReports.push({ to, delivered });
+    this.scheduleTurn();
+  }
+
+  private bestTransferTarget(): NodeId | null {
+    const progress = this.core.status().progress;
+    if (progress === null) return null;
+    let best: NodeId | null = null;
+    let bestMatch = -1;
+    for (const [id, p] of Object.entries(progress)) {
+      if (id === this.id || p.match <= bestMatch) continue;
+      best = id as NodeId;
+      bestMatch = p.match;
+    }
+    return best;
+  }
+
+  /**
+   * stop shuts down gracefully: a leader first hands over (bounded wait), then the loop drains
+   * its current turn, pending callers get UNAVAILABLE, and the timers stop.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    if (this.core.status().role === 'leader' && this.opts.voters.length > 1) await this.handOver();
+    this.stopped = true;
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker = null;
+    await this.turnRunning;
+    await this.snapshotter.idle();
+    const error = unavailable('this node is shutting down', this.core.status().leader);
+    this.proposals.failAll(error);
+    this.reads.failAll(error);
+  }
+
+  private async handOver(): Promise<void> {
+    try {
+      const to = this.transferLeadership(null);
+      this.opts.logger.info('leadership_transfer_started', { to, reason: 'shutdown' });
+    } catch {
+      return;
+    }
+    const untilMs = Date.now() + LIMITS.shutdownTransferWaitMs;
+    while (this.core.status().role === 'leader' && Date.now() < untilMs) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+function asRegistryError(e: unknown): RegistryError {
+  return e instanceof RegistryError ? e : new RegistryError('INTERNAL', String(e));
+}
+

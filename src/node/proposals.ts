@@ -1,0 +1,75 @@
+import { LIMITS } from '../config/limits.js';
+import { RegistryError } from '../lib/errors.js';
+import type { Index, Term } from '../lib/ids.js';
+import { Waiter } from './waiter.js';
+
+/** QueuedProposal is a write accepted in this event-loop turn, not yet handed to the core. */
+export interface QueuedProposal {
+  readonly payload: Uint8Array;
+  /** forwarded: it came from a follower; never forward it again (no forwarding chains). */
+  readonly forwarded: boolean;
+  readonly waiter: Waiter<Uint8Array>;
+}
+
+interface InFlight {
+  readonly term: Term;
+  readonly waiter: Waiter<Uint8Array>;
+}
+
+/**
+ * Proposals tracks writes from acceptance to their entry's apply. Each is resolved with the
+ * state machine's result when the entry at its index applies with its term; an entry of
+ * another term at that index means it was overwritten and never applied.
+ */
+export class Proposals {
+  private queued: QueuedProposal[] = [];
+  private readonly inFlight = new Map<Index, InFlight>();
+
+  get pendingCount(): number {
+    return this.queued.length + this.inFlight.size;
+  }
+
+  /** enqueue accepts a write for the next turn, or refuses it at once when the node is full. */
+  enqueue(payload: Uint8Array, deadlineMs: number, forwarded: boolean): Promise<Uint8Array> {
+    if (this.pendingCount >= LIMITS.proposalsPendingMax) {
+      return Promise.reject(new RegistryError('RESOURCE_EXHAUSTED', `too many writes in flight on this node (limit ${LIMITS.proposalsPendingMax})`));
+    }
+    const waiter = new Waiter<Uint8Array>(deadlineMs, 'the write was not applied before its deadline; it may still be applied');
+    this.queued.push({ payload, forwarded, waiter });
+    return waiter.promise;
+  }
+
+  takeQueued(): QueuedProposal[] {
+    const q = this.queued;
+    this.queued = [];
+    return q.filter((p) => !p.waiter.settled);
+  }
+
+  hasQueued(): boolean {
+    return this.queued.length > 0;
+  }
+
+  track(index: Index, term: Term, waiter: Waiter<Uint8Array>): void {
+    this.inFlight.set(index, { term, waiter });
+  }
+
+  /** applied settles the proposal at `index`, if one waits there. */
+  applied(index: Index, term: Term, result: Uint8Array): void {
+    const p = this.inFlight.get(index);
+    if (p === undefined) return;
+    this.inFlight.delete(index);
+    if (p.term === term) p.waiter.resolve(result);
+    else p.waiter.reject(new RegistryError('UNAVAILABLE', 'leadership changed before the write committed; it was not applied', {}));
+  }
+
+  /** failInFlight fails every write this node proposed: it lost leadership, the outcome is unknown. */
+  failInFlight(error: RegistryError): void {
+    for (const p of this.inFlight.values()) p.waiter.reject(error);
+    this.inFlight.clear();
+  }
+
+  failAll(error: RegistryError): void {
+    this.failInFlight(error);
+    for (const p of this.takeQueued()) p.waiter.reject(error);
+  }
+}

@@ -1,0 +1,86 @@
+import { LIMITS } from '../config/limits.js';
+import { assert } from '../lib/assert.js';
+import type { Index, NodeId } from '../lib/ids.js';
+import type { Logger } from '../lib/logger.js';
+import type { SnapshotMeta } from '../raft/index.js';
+import type { NodeLogStorage, NodeSnapshotStore } from './node-storage.js';
+import type { SnapshotSource, StateMachine } from './state-machine.js';
+
+/**
+ * Snapshotter takes snapshots when the core asks and installs received ones. Taking one is
+ * cheap capture plus serialization in slices with the event loop free between them, so a
+ * million rooms never stall the API; only then is the log compacted.
+ */
+export class Snapshotter {
+  private running: Promise<void> | null = null;
+  /** durable: a snapshot now safely on disk whose entries the log may drop at the next turn. */
+  private durable: SnapshotMeta | null = null;
+
+  constructor(
+    private readonly storage: NodeLogStorage,
+    private readonly store: NodeSnapshotStore,
+    private readonly stateMachine: StateMachine,
+    private readonly logger: Logger,
+    private readonly onTaken: (meta: SnapshotMeta, bytes: number, durationMs: number) => void,
+  ) {}
+
+  /** take snapshots the state machine as of `applied` (called right after applying it). */
+  take(applied: Index, voters: readonly NodeId[]): void {
+    if (this.running !== null) return; // one at a time; the core asks again later
+    const term = this.storage.term(applied);
+    assert(term !== null, () => `snapshot at ${applied}: the log has no term there`);
+    const meta: SnapshotMeta = { index: applied, term, voters };
+    const source = this.stateMachine.captureSnapshot();
+    this.running = this.write(meta, source).finally(() => {
+      this.running = null;
+    });
+  }
+
+  private async write(meta: SnapshotMeta, source: SnapshotSource): Promise<void> {
+    const startMs = performance.now();
+    let bytes = 0;
+    try {
+      await this.store.save(meta, slices(source, (n) => (bytes += n)));
+      this.durable = meta;
+      const durationMs = performance.now() - startMs;
+      this.logger.info('snapshot_taken', { index: meta.index, snapshotTerm: meta.term, bytes, durationMs: Math.round(durationMs) });
+      this.onTaken(meta, bytes, durationMs);
+    } catch (e) {
+      this.logger.error('snapshot_failed', { index: meta.index, error: e });
+    }
+  }
+
+  /**
+   * compactIfDue drops the entries the newest durable snapshot covers. The node calls it at the
+   * start of a turn, never while a Ready is being persisted.
+   */
+  compactIfDue(): void {
+    const meta = this.durable;
+    this.durable = null;
+    if (meta !== null && meta.index > this.storage.snapshotMeta().index) this.storage.compact(meta);
+  }
+
+  /** install restores the state machine from a received snapshot and rebases the log on it. */
+  async install(meta: SnapshotMeta): Promise<void> {
+    await this.idle();
+    const startMs = performance.now();
+    await this.stateMachine.restore(this.store.open(meta));
+    this.storage.applySnapshot(meta);
+    this.logger.info('snapshot_installed', { index: meta.index, snapshotTerm: meta.term, durationMs: Math.round(performance.now() - startMs) });
+  }
+
+  idle(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+}
+
+/** slices yields the source's chunks, giving the event loop a turn between them. */
+async function* slices(source: SnapshotSource, count: (bytes: number) => void): AsyncIterable<Uint8Array> {
+  for (;;) {
+    const chunk = source.nextChunk(LIMITS.snapshotSliceBytes);
+    if (chunk === null) return;
+    count(chunk.byteLength);
+    yield chunk;
+    await new Promise((r) => setImmediate(r));
+  }
+}

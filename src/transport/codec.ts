@@ -1,0 +1,115 @@
+import { unreachable } from '../lib/assert.js';
+import { type NodeId, index, nodeId, term } from '../lib/ids.js';
+import { type Result, err, ok } from '../lib/result.js';
+import type { Entry, Message, SnapshotMeta } from '../raft/index.js';
+import {
+  EntryKind,
+  type Entry as WireEntry,
+  type RaftMessage,
+  type SnapshotMeta as WireSnapshotMeta,
+} from '../gen/roomregistry/peer/v1/peer.js';
+
+/** Message ↔ wire form. Decoding checks what the types cannot: a peer's bytes are untrusted. */
+
+/** asBuffer views bytes as a Buffer without copying (ts-proto's node output wants Buffers). */
+export function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+export function encodeMessage(m: Message): RaftMessage {
+  const envelope = { from: m.from, to: m.to, term: m.term };
+  switch (m.type) {
+    case 'preVote':
+    case 'vote':
+      return { ...envelope, body: { $case: m.type, value: { lastLogIndex: m.lastLogIndex, lastLogTerm: m.lastLogTerm, transfer: m.transfer } } };
+    case 'preVoteResp':
+    case 'voteResp':
+      return { ...envelope, body: { $case: m.type, value: { reject: m.reject } } };
+    case 'append':
+      return {
+        ...envelope,
+        body: {
+          $case: 'append',
+          value: { prevLogIndex: m.prevLogIndex, prevLogTerm: m.prevLogTerm, entries: m.entries.map(encodeEntry), commit: m.commit },
+        },
+      };
+    case 'appendResp':
+      return { ...envelope, body: { $case: 'appendResp', value: { index: m.index, reject: m.reject, hintIndex: m.hintIndex, hintTerm: m.hintTerm } } };
+    case 'heartbeat':
+      return { ...envelope, body: { $case: 'heartbeat', value: { commit: m.commit, readSeq: m.readSeq } } };
+    case 'heartbeatResp':
+      return { ...envelope, body: { $case: 'heartbeatResp', value: { readSeq: m.readSeq } } };
+    case 'snapshot':
+      return { ...envelope, body: { $case: 'snapshot', value: { snapshot: encodeSnapshotMeta(m.snapshot) } } };
+    case 'timeoutNow':
+      return { ...envelope, body: { $case: 'timeoutNow', value: {} } };
+    case 'readIndex':
+      return { ...envelope, body: { $case: 'readIndex', value: { contexts: [...m.contexts] } } };
+    case 'readIndexResp':
+      return { ...envelope, body: { $case: 'readIndexResp', value: { contexts: [...m.contexts], index: m.index, reject: m.reject } } };
+    default:
+      return unreachable(m);
+  }
+}
+
+export function decodeMessage(w: RaftMessage): Result<Message, string> {
+  if (w.body === undefined) return err('raft message without a body');
+  if (w.from === '' || w.to === '') return err('raft message without from/to');
+  const env = { from: nodeId(w.from), to: nodeId(w.to), term: term(w.term) };
+  const b = w.body;
+  switch (b.$case) {
+    case 'preVote':
+    case 'vote':
+      return ok({ ...env, type: b.$case, lastLogIndex: index(b.value.lastLogIndex), lastLogTerm: term(b.value.lastLogTerm), transfer: b.value.transfer });
+    case 'preVoteResp':
+    case 'voteResp':
+      return ok({ ...env, type: b.$case, reject: b.value.reject });
+    case 'append': {
+      const entries: Entry[] = [];
+      for (const e of b.value.entries) {
+        const decoded = decodeEntry(e);
+        if (!decoded.ok) return decoded;
+        entries.push(decoded.value);
+      }
+      const v = b.value;
+      return ok({ ...env, type: 'append', prevLogIndex: index(v.prevLogIndex), prevLogTerm: term(v.prevLogTerm), entries, commit: index(v.commit) });
+    }
+    case 'appendResp': {
+      const v = b.value;
+      return ok({ ...env, type: 'appendResp', index: index(v.index), reject: v.reject, hintIndex: index(v.hintIndex), hintTerm: term(v.hintTerm) });
+    }
+    case 'heartbeat':
+      return ok({ ...env, type: 'heartbeat', commit: index(b.value.commit), readSeq: b.value.readSeq });
+    case 'heartbeatResp':
+      return ok({ ...env, type: 'heartbeatResp', readSeq: b.value.readSeq });
+    case 'snapshot':
+      if (b.value.snapshot === undefined) return err('snapshot message without meta');
+      return ok({ ...env, type: 'snapshot', snapshot: decodeSnapshotMeta(b.value.snapshot) });
+    case 'timeoutNow':
+      return ok({ ...env, type: 'timeoutNow' });
+    case 'readIndex':
+      return ok({ ...env, type: 'readIndex', contexts: b.value.contexts });
+    case 'readIndexResp':
+      return ok({ ...env, type: 'readIndexResp', contexts: b.value.contexts, index: index(b.value.index), reject: b.value.reject });
+    default:
+      return unreachable(b);
+  }
+}
+
+function encodeEntry(e: Entry): WireEntry {
+  const kind = e.kind === 'noop' ? EntryKind.ENTRY_KIND_NOOP : EntryKind.ENTRY_KIND_COMMAND;
+  return { index: e.index, term: e.term, kind, data: asBuffer(e.data) };
+}
+
+function decodeEntry(e: WireEntry): Result<Entry, string> {
+  if (e.kind !== EntryKind.ENTRY_KIND_COMMAND && e.kind !== EntryKind.ENTRY_KIND_NOOP) return err(`entry ${e.index} has unknown kind ${e.kind}`);
+  return ok({ index: index(e.index), term: term(e.term), kind: e.kind === EntryKind.ENTRY_KIND_NOOP ? 'noop' : 'command', data: e.data });
+}
+
+export function encodeSnapshotMeta(s: SnapshotMeta): WireSnapshotMeta {
+  return { index: s.index, term: s.term, voters: [...s.voters] };
+}
+
+export function decodeSnapshotMeta(s: WireSnapshotMeta): SnapshotMeta {
+  return { index: index(s.index), term: term(s.term), voters: s.voters.map((v): NodeId => nodeId(v)) };
+}

@@ -1,0 +1,163 @@
+import * as grpc from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import type { PeerTlsConfig } from '../config/cluster-config.js';
+import { LIMITS } from '../config/limits.js';
+import { RegistryError, isRegistryErrorCode } from '../lib/errors.js';
+import { type NodeId, nodeId } from '../lib/ids.js';
+import type { Message } from '../raft/index.js';
+import type { InstallSnapshot } from '../raft/messages.js';
+import { PeerServiceClient, type RaftBatch, type ForwardResult } from '../gen/roomregistry/peer/v1/peer.js';
+import { asBuffer, encodeMessage } from './codec.js';
+import { type PeerCredentials, peerMetadata } from './peer-auth.js';
+import type { ForwardOutcome } from './peer-handler.js';
+
+/** snapshotStreamDeadlineMs: a snapshot stream that has not finished by then is abandoned and retried. */
+export const snapshotStreamDeadlineMs = 120_000;
+
+/**
+ * PeerClient is this node's connection to one peer: a long-lived Raft stream (reopened after a
+ * failure, with back-off), a snapshot stream per snapshot, and unary Forward calls.
+ */
+export class PeerClient {
+  private readonly client: PeerServiceClient;
+  private stream: grpc.ClientWritableStream<RaftBatch> | null = null;
+  private reconnectDelayMs: number = LIMITS.peerReconnectDelayMinMs;
+  private reconnectAtMs = 0;
+  /** connected is true while the Raft stream is open; peer connects/disconnects are logged by the node. */
+  connected = false;
+  /** sendErrors counts batches that could not be written (exported as a metric). */
+  sendErrors = 0;
+
+  constructor(
+    readonly peerId: NodeId,
+    address: string,
+    private readonly credentials: PeerCredentials,
+    tls: PeerTlsConfig | null,
+    private readonly onUnreachable: (peer: NodeId) => void,
+  ) {
+    this.client = new PeerServiceClient(address, channelCredentials(tls), {
+      'grpc.max_receive_message_length': LIMITS.peerMessageBytesMax,
+      'grpc.max_send_message_length': LIMITS.peerMessageBytesMax,
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.initial_reconnect_backoff_ms': LIMITS.peerReconnectDelayMinMs,
+      'grpc.max_reconnect_backoff_ms': LIMITS.peerReconnectDelayMaxMs,
+    });
+  }
+
+  /**
+   * send writes one batch on the Raft stream. Raft tolerates loss, so when the stream is down or
+   * its buffer is full the batch is dropped and the core is told the peer is unreachable.
+   */
+  send(messages: readonly Message[]): void {
+    const stream = this.openStream();
+    if (stream === null || stream.writableNeedDrain) {
+      this.sendErrors++;
+      this.onUnreachable(this.peerId);
+      return;
+    }
+    stream.write({ messages: messages.map(encodeMessage) });
+  }
+
+  private openStream(): grpc.ClientWritableStream<RaftBatch> | null {
+    if (this.stream !== null) return this.stream;
+    const nowMs = Date.now();
+    if (nowMs < this.reconnectAtMs) return null;
+    const stream = this.client.raft(peerMetadata(this.credentials), (error) => {
+      if (this.stream === stream) this.streamBroke(error);
+    });
+    stream.on('error', () => {
+      /* reported through the callback */
+    });
+    this.stream = stream;
+    this.connected = true;
+    return stream;
+  }
+
+  private streamBroke(_error: grpc.ServiceError | null): void {
+    this.stream = null;
+    this.connected = false;
+    this.reconnectAtMs = Date.now() + this.reconnectDelayMs;
+    this.reconnectDelayMs = Math.min(this.reconnectDelayMs * 2, LIMITS.peerReconnectDelayMaxMs);
+    this.onUnreachable(this.peerId);
+  }
+
+  /** markHealthy resets the back-off once the peer has answered us. */
+  markHealthy(): void {
+    this.reconnectDelayMs = LIMITS.peerReconnectDelayMinMs;
+  }
+
+  /** sendSnapshot streams a snapshot: the message first, then the bytes in chunks. */
+  sendSnapshot(message: InstallSnapshot, chunks: AsyncIterable<Uint8Array>): Promise<boolean> {
+    return new Promise((resolve) => {
+      const deadline = Date.now() + snapshotStreamDeadlineMs;
+      const call = this.client.installSnapshot(peerMetadata(this.credentials), { deadline }, (error, response) =>
+        resolve(error === null && response?.accepted === true),
+      );
+      call.on('error', () => resolve(false));
+      void writeChunks(call, message, chunks).catch(() => call.cancel());
+    });
+  }
+
+  /** forward sends a batch of commands to this peer (the leader) and returns each outcome. */
+  forward(commands: readonly Uint8Array[], deadlineMs: number): Promise<ForwardOutcome[]> {
+    return new Promise((resolve) => {
+      const failAll = (error: RegistryError): void => resolve(commands.map(() => ({ ok: false as const, error })));
+      this.client.forward(
+        { commands: commands.map(asBuffer) },
+        peerMetadata(this.credentials),
+        { deadline: deadlineMs },
+        (error, response) => {
+          if (error !== null || response === undefined) {
+            failAll(forwardCallError(error, this.peerId));
+            return;
+          }
+          if (response.results.length !== commands.length) {
+            failAll(new RegistryError('INTERNAL', `leader ${this.peerId} answered ${response.results.length} of ${commands.length} forwarded commands`));
+            return;
+          }
+          resolve(response.results.map(decodeForwardResult));
+        },
+      );
+    });
+  }
+
+  close(): void {
+    this.stream?.end();
+    this.stream = null;
+    this.client.close();
+  }
+}
+
+async function writeChunks(
+  call: grpc.ClientWritableStream<import('../gen/roomregistry/peer/v1/peer.js').SnapshotChunk>,
+  message: InstallSnapshot,
+  chunks: AsyncIterable<Uint8Array>,
+): Promise<void> {
+  let first = true;
+  for await (const data of chunks) {
+    const chunk = { message: first ? encodeMessage(message) : undefined, data: asBuffer(data), last: false };
+    first = false;
+    if (!call.write(chunk)) await new Promise((r) => call.once('drain', r));
+  }
+  call.write({ message: first ? encodeMessage(message) : undefined, data: Buffer.alloc(0), last: true });
+  call.end();
+}
+
+function decodeForwardResult(r: ForwardResult): ForwardOutcome {
+  const o = r.outcome;
+  if (o === undefined) return { ok: false, error: new RegistryError('INTERNAL', 'forwarded command came back without an outcome') };
+  if (o.$case === 'result') return { ok: true, result: o.value };
+  const code = isRegistryErrorCode(o.value.code) ? o.value.code : 'INTERNAL';
+  return { ok: false, error: new RegistryError(code, o.value.message, { leaderId: o.value.leaderId === '' ? null : nodeId(o.value.leaderId) }) };
+}
+
+function forwardCallError(error: grpc.ServiceError | null, leader: NodeId): RegistryError {
+  if (error?.code === grpc.status.DEADLINE_EXCEEDED) return new RegistryError('DEADLINE_EXCEEDED', `leader ${leader} did not answer in time; the write may or may not have been applied`);
+  return new RegistryError('UNAVAILABLE', `cannot reach leader ${leader}: ${error?.details ?? 'no response'}`, { leaderId: leader });
+}
+
+function channelCredentials(tls: PeerTlsConfig | null): grpc.ChannelCredentials {
+  if (tls === null) return grpc.credentials.createInsecure();
+  const ca = tls.caFile === null ? null : readFileSync(tls.caFile);
+  return grpc.credentials.createSsl(ca, readFileSync(tls.keyFile), readFileSync(tls.certFile));
+}

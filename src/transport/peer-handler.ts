@@ -1,0 +1,16 @@
+import type { RegistryError } from '../lib/errors.js';
+import type { Message } from '../raft/index.js';
+import type { InstallSnapshot } from '../raft/messages.js';
+
+/** ForwardOutcome is one forwarded command's end: the state machine's result or an error. */
+export type ForwardOutcome = { readonly ok: true; readonly result: Uint8Array } | { readonly ok: false; readonly error: RegistryError };
+
+/** PeerHandler is what the node offers the peer server: everything arrives authenticated. */
+export interface PeerHandler {
+  /** deliver queues Raft messages for the next turn of the node's loop. */
+  deliver(messages: readonly Message[]): void;
+  /** receiveSnapshot stores the streamed bytes, then steps the message; true when stored. */
+  receiveSnapshot(message: InstallSnapshot, chunks: AsyncIterable<Uint8Array>): Promise<boolean>;
+  /** forward proposes a follower's commands here (the leader) and resolves when each ends. */
+  forward(commands: readonly Uint8Array[], deadlineMs: number): Promise<ForwardOutcome[]>;
+}

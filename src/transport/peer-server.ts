@@ -1,0 +1,182 @@
+import * as grpc from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import type { PeerTlsConfig } from '../config/cluster-config.js';
+import { LIMITS } from '../config/limits.js';
+import type { RegistryError } from '../lib/errors.js';
+import type { NodeId } from '../lib/ids.js';
+import type { Message } from '../raft/index.js';
+import {
+  type ForwardRequest,
+  type ForwardResponse,
+  type InstallSnapshotResponse,
+  PeerServiceService,
+  type RaftBatch,
+  type RaftStreamClosed,
+  type SnapshotChunk,
+} from '../gen/roomregistry/peer/v1/peer.js';
+import { decodeMessage } from './codec.js';
+import type { PeerAuthenticator } from './peer-auth.js';
+import type { PeerHandler } from './peer-handler.js';
+
+/** PeerServerStats counts what the peer listener refused or could not decode (for metrics). */
+export interface PeerServerStats {
+  malformedMessages: number;
+  misaddressedMessages: number;
+}
+
+/**
+ * PeerServer is the `peer` listener: Raft streams, snapshot streams and forwarded proposals,
+ * each call authenticated before anything reaches the node.
+ */
+export class PeerServer {
+  readonly stats: PeerServerStats = { malformedMessages: 0, misaddressedMessages: 0 };
+  private readonly server: grpc.Server;
+
+  constructor(
+    private readonly selfId: NodeId,
+    private readonly auth: PeerAuthenticator,
+    private readonly handler: PeerHandler,
+  ) {
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': LIMITS.peerMessageBytesMax,
+      'grpc.max_send_message_length': LIMITS.peerMessageBytesMax,
+    });
+    this.server.addService(PeerServiceService, {
+      raft: (call: grpc.ServerReadableStream<RaftBatch, RaftStreamClosed>, cb: grpc.sendUnaryData<RaftStreamClosed>) =>
+        this.onRaft(call, cb),
+      installSnapshot: (
+        call: grpc.ServerReadableStream<SnapshotChunk, InstallSnapshotResponse>,
+        cb: grpc.sendUnaryData<InstallSnapshotResponse>,
+      ) => void this.onInstallSnapshot(call, cb),
+      forward: (call: grpc.ServerUnaryCall<ForwardRequest, ForwardResponse>, cb: grpc.sendUnaryData<ForwardResponse>) =>
+        void this.onForward(call, cb),
+    });
+  }
+
+  /** listen binds the address; the port actually bound is returned (0 picks a free one). */
+  listen(address: string, tls: PeerTlsConfig | null): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, serverCredentials(tls), (error, port) => (error ? reject(error) : resolve(port)));
+    });
+  }
+
+  /** close stops accepting calls and ends the open ones. */
+  close(): void {
+    this.server.forceShutdown();
+  }
+
+  private authenticate(call: { metadata: grpc.Metadata }): NodeId | grpc.ServiceError {
+    const checked = this.auth.check(call.metadata);
+    if (checked.ok) return checked.value;
+    const e = new Error(`peer call refused: ${checked.error}`) as grpc.ServiceError;
+    e.code = grpc.status.PERMISSION_DENIED;
+    return e;
+  }
+
+  private onRaft(call: grpc.ServerReadableStream<RaftBatch, RaftStreamClosed>, cb: grpc.sendUnaryData<RaftStreamClosed>): void {
+    const from = this.authenticate(call);
+    if (typeof from !== 'string') {
+      cb(from, null);
+      return;
+    }
+    call.on('data', (batch: RaftBatch) => this.handler.deliver(this.decodeBatch(from, batch)));
+    call.on('end', () => cb(null, {}));
+    call.on('error', () => {
+      /* the sender reconnects; nothing to clean up here */
+    });
+  }
+
+  private decodeBatch(from: NodeId, batch: RaftBatch): Message[] {
+    const out: Message[] = [];
+    for (const w of batch.messages) {
+      const decoded = decodeMessage(w);
+      if (!decoded.ok) {
+        this.stats.malformedMessages++;
+        continue;
+      }
+      // A member may only speak for itself, and only to us.
+      if (decoded.value.from !== from || decoded.value.to !== this.selfId) {
+        this.stats.misaddressedMessages++;
+        continue;
+      }
+      out.push(decoded.value);
+    }
+    return out;
+  }
+
+  private async onInstallSnapshot(
+    call: grpc.ServerReadableStream<SnapshotChunk, InstallSnapshotResponse>,
+    cb: grpc.sendUnaryData<InstallSnapshotResponse>,
+  ): Promise<void> {
+    const from = this.authenticate(call);
+    if (typeof from !== 'string') {
+      cb(from, null);
+      return;
+    }
+    try {
+      const iterator = call[Symbol.asyncIterator]() as AsyncIterator<SnapshotChunk>;
+      const first = await iterator.next();
+      const head = first.done === true ? undefined : (first.value as SnapshotChunk);
+      const decoded = head?.message === undefined ? null : decodeMessage(head.message);
+      if (head === undefined || decoded === null || !decoded.ok || decoded.value.type !== 'snapshot' || decoded.value.from !== from) {
+        this.stats.malformedMessages++;
+        cb({ code: grpc.status.INVALID_ARGUMENT, details: 'snapshot stream must start with its InstallSnapshot message' }, null);
+        return;
+      }
+      const accepted = await this.handler.receiveSnapshot(decoded.value, chunksOf(head, iterator));
+      cb(null, { accepted });
+    } catch (e) {
+      cb({ code: grpc.status.INTERNAL, details: `snapshot receive failed: ${(e as Error).message}` }, null);
+    }
+  }
+
+  private async onForward(
+    call: grpc.ServerUnaryCall<ForwardRequest, ForwardResponse>,
+    cb: grpc.sendUnaryData<ForwardResponse>,
+  ): Promise<void> {
+    const from = this.authenticate(call);
+    if (typeof from !== 'string') {
+      cb(from, null);
+      return;
+    }
+    const commands = call.request.commands;
+    if (commands.length > LIMITS.forwardBatchCommandsMax) {
+      cb({ code: grpc.status.RESOURCE_EXHAUSTED, details: `forward batch over ${LIMITS.forwardBatchCommandsMax} commands` }, null);
+      return;
+    }
+    const deadline = call.getDeadline();
+    const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+    const budgetMs = Number.isFinite(deadlineMs) ? deadlineMs : Date.now() + LIMITS.requestDeadlineDefaultMs;
+    const outcomes = await this.handler.forward(commands, budgetMs);
+    cb(null, {
+      results: outcomes.map((o) =>
+        o.ok
+          ? { outcome: { $case: 'result' as const, value: Buffer.from(o.result.buffer, o.result.byteOffset, o.result.byteLength) } }
+          : { outcome: { $case: 'error' as const, value: forwardError(o.error) } },
+      ),
+    });
+  }
+}
+
+function forwardError(e: RegistryError): { code: string; message: string; leaderId: string } {
+  return { code: e.code, message: e.message, leaderId: e.leaderId ?? '' };
+}
+
+async function* chunksOf(head: SnapshotChunk, rest: AsyncIterator<SnapshotChunk>): AsyncIterable<Uint8Array> {
+  if (head.data.byteLength > 0) yield head.data;
+  if (head.last) return;
+  for (;;) {
+    const next = await rest.next();
+    if (next.done === true) throw new Error('snapshot stream ended before its last chunk');
+    const chunk = next.value as SnapshotChunk;
+    if (chunk.data.byteLength > 0) yield chunk.data;
+    if (chunk.last) return;
+  }
+}
+
+export function serverCredentials(tls: PeerTlsConfig | null): grpc.ServerCredentials {
+  if (tls === null) return grpc.ServerCredentials.createInsecure();
+  const ca = tls.caFile === null ? null : readFileSync(tls.caFile);
+  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: readFileSync(tls.certFile), private_key: readFileSync(tls.keyFile) }], ca !== null);
+}
+

@@ -1,0 +1,64 @@
+import type { MemberConfig, PeerTlsConfig } from '../config/cluster-config.js';
+import type { NodeId } from '../lib/ids.js';
+import type { Message } from '../raft/index.js';
+import type { InstallSnapshot } from '../raft/messages.js';
+import type { PeerCredentials } from './peer-auth.js';
+import { PeerClient } from './peer-client.js';
+import type { ForwardOutcome } from './peer-handler.js';
+
+/** Transport is how the node reaches its peers (STYLE rule 11: a small seam). */
+export interface Transport {
+  /** send delivers Raft messages for one peer, as one batch, best effort. */
+  send(to: NodeId, messages: readonly Message[]): void;
+  /** sendSnapshot streams a snapshot; true when the peer stored it. */
+  sendSnapshot(to: NodeId, message: InstallSnapshot, chunks: AsyncIterable<Uint8Array>): Promise<boolean>;
+  /** forward sends commands to the leader and returns each one's outcome. */
+  forward(to: NodeId, commands: readonly Uint8Array[], deadlineMs: number): Promise<ForwardOutcome[]>;
+  /** connectedPeers lists peers whose stream is open (for status and metrics). */
+  connectedPeers(): NodeId[];
+  close(): void;
+}
+
+/** PeerTransport is the gRPC Transport: one PeerClient per other member. */
+export class PeerTransport implements Transport {
+  private readonly clients = new Map<NodeId, PeerClient>();
+
+  constructor(
+    selfId: NodeId,
+    members: readonly MemberConfig[],
+    credentials: PeerCredentials,
+    tls: PeerTlsConfig | null,
+    onUnreachable: (peer: NodeId) => void,
+  ) {
+    for (const m of members) {
+      if (m.id === selfId) continue;
+      this.clients.set(m.id, new PeerClient(m.id, m.peerAddress, credentials, tls, onUnreachable));
+    }
+  }
+
+  send(to: NodeId, messages: readonly Message[]): void {
+    this.client(to)?.send(messages);
+  }
+
+  sendSnapshot(to: NodeId, message: InstallSnapshot, chunks: AsyncIterable<Uint8Array>): Promise<boolean> {
+    return this.client(to)?.sendSnapshot(message, chunks) ?? Promise.resolve(false);
+  }
+
+  forward(to: NodeId, commands: readonly Uint8Array[], deadlineMs: number): Promise<ForwardOutcome[]> {
+    const c = this.client(to);
+    if (c === undefined) throw new Error(`forward to unknown member ${to}`);
+    return c.forward(commands, deadlineMs);
+  }
+
+  connectedPeers(): NodeId[] {
+    return [...this.clients.values()].filter((c) => c.connected).map((c) => c.peerId);
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+  }
+
+  private client(to: NodeId): PeerClient | undefined {
+    return this.clients.get(to);
+  }
+}
