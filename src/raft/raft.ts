@@ -462,12 +462,13 @@ export class Raft {
       return;
     }
     if (this.log.matchTerm(snap.index, snap.term)) {
-      // We hold its last entry, so the entries before it match too: fast-forward commit.
+      // We hold its last entry, so the entries before it match too: fast-forward commit. Vouch
+      // only for the snapshot's index; nothing after it was checked against the leader.
       this.log.commitTo(snap.index);
     } else {
       this.log.restore(snap);
     }
-    this.msgsAfterPersist.push(appendResponse(this, m.from, this.log.lastIndex(), false));
+    this.msgsAfterPersist.push(appendResponse(this, m.from, snap.index, false));
   }
 
   // ---- Leader ------------------------------------------------------------------------------

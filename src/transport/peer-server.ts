@@ -15,6 +15,7 @@ import {
   type SnapshotChunk,
 } from '../gen/roomregistry/peer/v1/peer.js';
 import { decodeMessage } from './codec.js';
+import type { FaultHook } from './fault-hook.js';
 import type { PeerAuthenticator } from './peer-auth.js';
 import type { PeerHandler } from './peer-handler.js';
 
@@ -36,6 +37,7 @@ export class PeerServer {
     private readonly selfId: NodeId,
     private readonly auth: PeerAuthenticator,
     private readonly handler: PeerHandler,
+    private readonly faults: FaultHook | null = null,
   ) {
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': LIMITS.peerMessageBytesMax,
@@ -79,7 +81,10 @@ export class PeerServer {
       cb(from, null);
       return;
     }
-    call.on('data', (batch: RaftBatch) => this.handler.deliver(this.decodeBatch(from, batch)));
+    call.on('data', (batch: RaftBatch) => {
+      if (this.faults?.ruleFor(from)?.dropInbound === true) return;
+      this.handler.deliver(this.decodeBatch(from, batch));
+    });
     call.on('end', () => cb(null, {}));
     call.on('error', () => {
       /* the sender reconnects; nothing to clean up here */

@@ -2,6 +2,8 @@ import type { MemberConfig, PeerTlsConfig } from '../config/cluster-config.js';
 import type { NodeId } from '../lib/ids.js';
 import type { Message } from '../raft/index.js';
 import type { InstallSnapshot } from '../raft/messages.js';
+import { RegistryError } from '../lib/errors.js';
+import type { FaultHook } from './fault-hook.js';
 import type { PeerCredentials } from './peer-auth.js';
 import { PeerClient } from './peer-client.js';
 import type { ForwardOutcome } from './peer-handler.js';
@@ -29,6 +31,7 @@ export class PeerTransport implements Transport {
     credentials: PeerCredentials,
     tls: PeerTlsConfig | null,
     onUnreachable: (peer: NodeId) => void,
+    private readonly faults: FaultHook | null = null,
   ) {
     for (const m of members) {
       if (m.id === selfId) continue;
@@ -37,16 +40,27 @@ export class PeerTransport implements Transport {
   }
 
   send(to: NodeId, messages: readonly Message[]): void {
+    const rule = this.faults?.ruleFor(to) ?? null;
+    if (rule?.dropOutbound === true) return;
+    if (rule !== null && rule.delayOutboundMs > 0) {
+      setTimeout(() => this.client(to)?.send(messages), rule.delayOutboundMs);
+      return;
+    }
     this.client(to)?.send(messages);
   }
 
   sendSnapshot(to: NodeId, message: InstallSnapshot, chunks: AsyncIterable<Uint8Array>): Promise<boolean> {
+    if (this.faults?.ruleFor(to)?.dropOutbound === true) return Promise.resolve(false);
     return this.client(to)?.sendSnapshot(message, chunks) ?? Promise.resolve(false);
   }
 
   forward(to: NodeId, commands: readonly Uint8Array[], deadlineMs: number): Promise<ForwardOutcome[]> {
     const c = this.client(to);
     if (c === undefined) throw new Error(`forward to unknown member ${to}`);
+    if (this.faults?.ruleFor(to)?.dropOutbound === true) {
+      const error = new RegistryError('UNAVAILABLE', `cannot reach leader ${to} (fault injected)`, { leaderId: to });
+      return Promise.resolve(commands.map(() => ({ ok: false as const, error })));
+    }
     return c.forward(commands, deadlineMs);
   }
 

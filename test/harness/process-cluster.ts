@@ -1,0 +1,163 @@
+/**
+ * ProcessCluster starts real `room-registry serve` processes from the built CLI (dist/), each
+ * with its own free ports and a data dir under one temp dir, and stops every one of them —
+ * also when a test fails (call stop() in afterAll/afterEach; a process 'exit' hook kills
+ * leftovers if the runner itself dies).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const repoRoot = join(import.meta.dirname, '..', '..');
+export const cliPath = join(repoRoot, 'dist', 'src', 'main.js');
+
+export interface ProcessNode {
+  readonly id: string;
+  readonly region: string;
+  readonly grpc: string;
+  readonly peer: string;
+  readonly http: string;
+  readonly dataDir: string;
+  readonly logFile: string;
+  process: ChildProcess | null;
+}
+
+export interface NodeStatusJson {
+  id: string;
+  role: string;
+  term: number;
+  leader: string | null;
+  commitIndex: number;
+  appliedIndex: number;
+  rooms: number;
+}
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
+/** freePort asks the kernel for an unused port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export class ProcessCluster {
+  readonly dir: string;
+  readonly configFile: string;
+  readonly apiKey = 'testkey';
+  readonly apiSecret = 'testsecret-testsecret-testsecret';
+  readonly secret = 'cluster-secret-for-tests';
+  nodes: ProcessNode[] = [];
+
+  private constructor(readonly size: number, readonly extraArgs: readonly string[]) {
+    if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run \`make build\` first`);
+    this.dir = mkdtempSync(join(tmpdir(), 'rr-cluster-'));
+    this.configFile = join(this.dir, 'cluster.json');
+  }
+
+  static async create(size: number, extraArgs: readonly string[] = []): Promise<ProcessCluster> {
+    const c = new ProcessCluster(size, extraArgs);
+    const regions = ['us-west', 'us-east', 'eu-central', 'ap-south', 'sa-east'];
+    for (let i = 0; i < size; i++) {
+      const id = `n${i + 1}`;
+      const [grpc, peer, http] = [await freePort(), await freePort(), await freePort()];
+      c.nodes.push({
+        id,
+        region: regions[i % regions.length] ?? 'r',
+        grpc: `127.0.0.1:${grpc}`,
+        peer: `127.0.0.1:${peer}`,
+        http: `127.0.0.1:${http}`,
+        dataDir: join(c.dir, id),
+        logFile: join(c.dir, `${id}.log`),
+        process: null,
+      });
+    }
+    const config = {
+      cluster: 'test',
+      secret: c.secret,
+      apiKeys: { [c.apiKey]: c.apiSecret },
+      nodes: c.nodes.map((n) => ({ id: n.id, region: n.region, grpc: n.grpc, peer: n.peer, http: n.http })),
+    };
+    writeFileSync(c.configFile, JSON.stringify(config, null, 2));
+    return c;
+  }
+
+  node(id: string): ProcessNode {
+    const n = this.nodes.find((x) => x.id === id);
+    if (n === undefined) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  start(id: string): void {
+    const n = this.node(id);
+    if (n.process !== null) throw new Error(`${id} is already running`);
+    const log = createWriteStream(n.logFile, { flags: 'a' });
+    const args = [cliPath, 'serve', '--config', this.configFile, '--id', id, '--data-dir', n.dataDir, ...this.extraArgs];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    live.add(child);
+    child.on('exit', () => {
+      live.delete(child);
+      if (n.process === child) n.process = null;
+    });
+    n.process = child;
+  }
+
+  startAll(): void {
+    for (const n of this.nodes) this.start(n.id);
+  }
+
+  /** kill sends a signal (SIGKILL by default) and waits until the process is gone. */
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    const p = this.node(id).process;
+    if (p === null) return null;
+    const exited = new Promise<number | null>((resolve) => p.once('exit', (code) => resolve(code)));
+    p.kill(signal);
+    return exited;
+  }
+
+  async status(id: string): Promise<NodeStatusJson | null> {
+    try {
+      const res = await fetch(`http://${this.node(id).http}/status`, { signal: AbortSignal.timeout(1_000) });
+      return (await res.json()) as NodeStatusJson;
+    } catch {
+      return null;
+    }
+  }
+
+  /** waitForLeader polls /status until the running nodes agree on a leader. */
+  async waitForLeader(timeoutMs = 20_000): Promise<string> {
+    const endMs = Date.now() + timeoutMs;
+    for (;;) {
+      const running = this.nodes.filter((n) => n.process !== null);
+      const statuses = await Promise.all(running.map((n) => this.status(n.id)));
+      const leaders = statuses.filter((s): s is NodeStatusJson => s?.role === 'leader');
+      const leader = leaders[0];
+      if (leaders.length === 1 && leader !== undefined && statuses.every((s) => s !== null && s.leader === leader.id)) {
+        return leader.id;
+      }
+      if (Date.now() > endMs) throw new Error(`no leader after ${timeoutMs} ms: ${JSON.stringify(statuses)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** stop kills every process and removes the temp dir unless `keep` (then it returns the path). */
+  async stop(keep = false): Promise<string | null> {
+    await Promise.all(this.nodes.map((n) => this.kill(n.id, 'SIGKILL')));
+    if (keep) return this.dir;
+    rmSync(this.dir, { recursive: true, force: true });
+    return null;
+  }
+}
