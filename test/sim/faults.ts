@@ -1,0 +1,257 @@
+import type { SeededRng } from '../../src/lib/rng.js';
+
+/**
+ * Fault options for one simulator run: what the network, the disks, the clocks and the nemesis
+ * may do. Every field is chosen from the run's seed by `chooseSimOptions`, so a seed names a
+ * whole schedule; a test may also pin fields to aim at one failure mode (STYLE rule 19).
+ */
+
+/**
+ * PartitionMode names one shape of network partition:
+ * - none: links are never cut.
+ * - symmetric: the nodes split into two random groups that cannot reach each other.
+ * - minority: a random minority is cut off from the rest, both ways.
+ * - isolateLeader: the current leader is cut off from everyone, both ways.
+ * - oneWay: a random set of directed links drops everything (asymmetric links, DESIGN §3a.2).
+ * - leaderOneWay: the leader can send but not hear, or hear but not send.
+ * - bridge: two groups that cannot reach each other, and one node that reaches both.
+ */
+export const PARTITION_MODES = ['none', 'symmetric', 'minority', 'isolateLeader', 'oneWay', 'leaderOneWay', 'bridge'] as const;
+export type PartitionMode = (typeof PARTITION_MODES)[number];
+
+export interface NetworkFaults {
+  /** lossProbability: each packet is dropped with this probability. */
+  readonly lossProbability: number;
+  /** duplicateProbability: each packet is delivered twice (each copy with its own delay). */
+  readonly duplicateProbability: number;
+  /** delayStepsMin/Max: a packet's delay is uniform in [min, max] steps; random delays reorder. */
+  readonly delayStepsMin: number;
+  readonly delayStepsMax: number;
+  /** longDelayProbability: a packet is instead held for up to longDelayStepsMax (heavy reordering). */
+  readonly longDelayProbability: number;
+  readonly longDelayStepsMax: number;
+  /** partitionModes: the shapes a partition may take; one is picked each time a partition starts. */
+  readonly partitionModes: readonly PartitionMode[];
+  /** partitionStartsPerStep: probability per step that a partition starts while the network is whole. */
+  readonly partitionStartsPerStep: number;
+  /** partitionStepsMean: a partition heals with probability 1/mean per step. */
+  readonly partitionStepsMean: number;
+  /** unreachableReportProbability: a dropped packet is reported back to its sender (reportUnreachable). */
+  readonly unreachableReportProbability: number;
+  /** snapshotFailReportProbability: a dropped snapshot is reported as failed (else its retry timer fires). */
+  readonly snapshotFailReportProbability: number;
+}
+
+export interface NodeFaults {
+  /** crashesPerStep: probability per step that one running node crashes. */
+  readonly crashesPerStep: number;
+  /** crashStepsMean: a crashed node restarts with probability 1/mean per step. */
+  readonly crashStepsMean: number;
+  /**
+   * crashedMax: how many nodes may be down at once. A minority keeps the cluster available;
+   * a majority stops all commits, and safety must still hold.
+   */
+  readonly crashedMax: number;
+  /** crashAfterPersistProbability: per Ready, crash right after persisting, before sending or applying. */
+  readonly crashAfterPersistProbability: number;
+  /**
+   * crashDuringPersistProbability: per Ready whose persist takes time, crash before it is
+   * durable, so its writes are lost while its early `messages` are already out. This is what
+   * punishes a core that sends a vote or an acknowledgement before persisting.
+   */
+  readonly crashDuringPersistProbability: number;
+  /** transfersPerStep: probability per step that the leader is asked to hand over to a random member. */
+  readonly transfersPerStep: number;
+  /**
+   * leaderKillProbability: a new leader is crashed within leaderKillStepsMax steps of its
+   * election with this probability. Leaders that die young leave entries of their term on a
+   * minority, the raw material of the paper's Figure 8.
+   */
+  readonly leaderKillProbability: number;
+  readonly leaderKillStepsMax: number;
+  /**
+   * commitKillProbability: a leader crashes right after persisting a new commit index, before
+   * anyone else hears of it: the moment a write is committed but not yet acknowledged (DESIGN §3a.8).
+   */
+  readonly commitKillProbability: number;
+}
+
+export interface DiskFaults {
+  /** persistStepsMax: an ordinary Ready takes [0, max] steps to persist (the node waits, as on fsync). */
+  readonly persistStepsMax: number;
+  /** stallProbability: a Ready's persist instead stalls for up to stallStepsMax (a slow disk, DESIGN §3a.3). */
+  readonly stallProbability: number;
+  readonly stallStepsMax: number;
+}
+
+export interface ClockOptions {
+  /** stepsPerTick: each node ticks once per this many steps, before skew. */
+  readonly stepsPerTick: number;
+  /** skewMax: each node's tick period is stepsPerTick × (1 ± up to skewMax), fixed per node. */
+  readonly skewMax: number;
+}
+
+export interface RaftTuning {
+  readonly snapshotIntervalEntries: number;
+  readonly inflightAppendsMax: number;
+  readonly appendBytesPerMessageMax: number;
+  readonly uncommittedEntriesMax: number;
+  readonly committedBytesPerReadyMax: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  /** compactToPreviousSnapshot: keep the entries since the previous snapshot, not just since the newest. */
+  readonly compactToPreviousSnapshot: boolean;
+}
+
+export interface WorkloadOptions {
+  readonly clients: number;
+  readonly keys: number;
+  /** readFraction: share of operations that are reads; the rest split between put and append. */
+  readonly readFraction: number;
+  /** thinkStepsMax: a client waits [0, max] steps between operations. */
+  readonly thinkStepsMax: number;
+  /** opDeadlineSteps: an operation with no outcome by then is unknown (write) or dropped (read). */
+  readonly opDeadlineSteps: number;
+  /** leaderHintProbability: a client sends to the last leader it heard of, else to a random node. */
+  readonly leaderHintProbability: number;
+}
+
+export interface SimOptions {
+  readonly clusterSize: 3 | 5;
+  readonly weather: Weather;
+  /** steps: length of the faulty phase; then faults heal and the cluster must converge. */
+  readonly steps: number;
+  /** convergeStepsMax: the healed cluster must converge within this many steps. */
+  readonly convergeStepsMax: number;
+  readonly network: NetworkFaults;
+  readonly nodes: NodeFaults;
+  readonly disk: DiskFaults;
+  readonly clock: ClockOptions;
+  readonly raft: RaftTuning;
+  readonly workload: WorkloadOptions;
+}
+
+/**
+ * Weather sets how hard one run's faults hit:
+ * - calm: no faults but slow-ish disks and clock skew; checks the happy path.
+ * - rough: every fault at moderate rates.
+ * - storm: crashes, short partitions and slow disks every few hundred steps.
+ * - churn: leaders are isolated while clients keep writing to them, and new leaders are killed
+ *   young or right after they commit, with one entry per append. Old-term entries then sit on
+ *   minorities next to newer conflicting ones, which is what exposes committing an older
+ *   term's entry by counting (Raft paper Figure 8). Without one-entry appends a new leader's
+ *   first append carries its noop along with the old entries, and that bug cannot show.
+ */
+export const WEATHERS = ['calm', 'rough', 'storm', 'churn'] as const;
+export type Weather = (typeof WEATHERS)[number];
+
+/** chooseSimOptions draws one run's options from its seed's generator: size, fault mix and length vary. */
+export function chooseSimOptions(rng: SeededRng): SimOptions {
+  const weather = rng.pick(['calm', 'rough', 'rough', 'rough', 'storm', 'storm', 'storm', 'churn', 'churn', 'churn'] as const);
+  // Churn finds its bugs mostly in 3-node clusters, where a minority is one node.
+  const clusterSize = rng.chance(weather === 'churn' ? 0.75 : 0.5) ? 3 : 5;
+  return {
+    clusterSize,
+    weather,
+    steps: weather === 'churn' ? 6000 + rng.nextInt(6000) : 2000 + rng.nextInt(10000),
+    convergeStepsMax: 6000,
+    network: chooseNetworkFaults(rng, weather),
+    nodes: chooseNodeFaults(rng, clusterSize, weather),
+    disk: chooseDiskFaults(rng, weather),
+    clock: { stepsPerTick: 10, skewMax: rng.pick([0, 0.1, 0.3]) },
+    raft: chooseRaftTuning(rng, weather),
+    workload: chooseWorkload(rng, weather),
+  };
+}
+
+function chooseNetworkFaults(rng: SeededRng, weather: Weather): NetworkFaults {
+  const calm = weather === 'calm';
+  const faulty = PARTITION_MODES.filter((m) => m !== 'none');
+  const churn = weather === 'churn';
+  const modes: PartitionMode[] = calm ? ['none'] : churn ? ['isolateLeader'] : pickSome(rng, faulty);
+  const frequent = weather === 'storm' || churn;
+  return {
+    lossProbability: calm ? 0 : churn ? 0.05 : rng.pick([0, 0.01, 0.05, 0.15]),
+    duplicateProbability: calm ? 0 : rng.pick([0, 0.02, 0.1]),
+    delayStepsMin: 1,
+    delayStepsMax: churn ? rng.pick([15, 40]) : rng.pick([2, 5, 15, 40]),
+    longDelayProbability: calm ? 0 : rng.pick([0, 0.005, 0.03]),
+    longDelayStepsMax: 400,
+    partitionModes: modes,
+    partitionStartsPerStep: churn ? 1 / 100 : frequent ? rng.pick([1 / 150, 1 / 400]) : rng.pick([1 / 500, 1 / 1500]),
+    partitionStepsMean: weather === 'churn' ? 150 : weather === 'storm' ? rng.pick([40, 150]) : rng.pick([200, 800]),
+    unreachableReportProbability: rng.pick([0, 0.5]),
+    snapshotFailReportProbability: rng.pick([0, 0.5, 1]),
+  };
+}
+
+function chooseNodeFaults(rng: SeededRng, clusterSize: number, weather: Weather): NodeFaults {
+  const minority = Math.floor((clusterSize - 1) / 2);
+  const calm = weather === 'calm';
+  const churn = weather === 'churn';
+  const storm = weather === 'storm';
+  return {
+    crashesPerStep: calm || churn ? 0 : storm ? rng.pick([1 / 150, 1 / 400]) : rng.pick([0, 1 / 500, 1 / 1500]),
+    crashStepsMean: churn ? 100 : storm ? rng.pick([20, 100]) : rng.pick([50, 300, 1000]),
+    crashedMax: !churn && rng.chance(0.2) ? clusterSize : minority,
+    crashAfterPersistProbability: calm ? 0 : rng.pick([0, 0.002, 0.01]),
+    crashDuringPersistProbability: calm ? 0 : storm ? rng.pick([0.01, 0.05]) : rng.pick([0, 0.01]),
+    transfersPerStep: rng.pick([0, 1 / 500, 1 / 2000]),
+    leaderKillProbability: churn ? 0.5 : storm ? rng.pick([0.2, 0.5]) : calm ? 0 : rng.pick([0, 0.1]),
+    leaderKillStepsMax: churn ? rng.pick([5, 30]) : rng.pick([5, 30, 100]),
+    commitKillProbability: churn ? 0.3 : storm ? rng.pick([0.02, 0.1]) : calm ? 0 : rng.pick([0, 0.01]),
+  };
+}
+
+function chooseDiskFaults(rng: SeededRng, weather: Weather): DiskFaults {
+  return {
+    persistStepsMax: weather === 'calm' ? rng.pick([0, 1]) : rng.pick([0, 1, 3, 8]),
+    stallProbability: weather === 'calm' ? 0 : rng.pick([0, 0.002, 0.01]),
+    stallStepsMax: rng.pick([50, 300]),
+  };
+}
+
+function chooseRaftTuning(rng: SeededRng, weather: Weather): RaftTuning {
+  const protectedElections = weather === 'churn' || rng.chance(0.85);
+  return {
+    snapshotIntervalEntries: 10 + rng.nextInt(31),
+    inflightAppendsMax: weather === 'churn' ? 1 : rng.pick([1, 2, 4, 16]),
+    appendBytesPerMessageMax: weather === 'churn' ? 1 : rng.pick([1, 64, 1024, 1 << 20]),
+    uncommittedEntriesMax: weather === 'churn' ? 1000 : rng.pick([4, 20, 1000]),
+    committedBytesPerReadyMax: rng.pick([1, 100, 1 << 20]),
+    preVote: protectedElections || rng.chance(0.5),
+    checkQuorum: protectedElections || rng.chance(0.5),
+    compactToPreviousSnapshot: rng.chance(0.5),
+  };
+}
+
+function chooseWorkload(rng: SeededRng, weather: Weather): WorkloadOptions {
+  const churn = weather === 'churn';
+  return {
+    clients: churn ? 4 + rng.nextInt(3) : 2 + rng.nextInt(7),
+    keys: rng.pick([1, 3, 6]),
+    readFraction: churn ? 0.2 : rng.pick([0.2, 0.5]),
+    thinkStepsMax: churn ? 5 : rng.pick([2, 10, 40]),
+    opDeadlineSteps: rng.pick([150, 400, 1000]),
+    leaderHintProbability: churn ? 0.9 : rng.pick([0.5, 0.9]),
+  };
+}
+
+/** pickSome returns a non-empty random subset of `items`, in their order. */
+function pickSome<T>(rng: SeededRng, items: readonly T[]): T[] {
+  const chosen = items.filter(() => rng.chance(0.5));
+  return chosen.length > 0 ? chosen : [rng.pick(items)];
+}
+
+/** describeSimOptions is a one-line summary for the trace header. */
+export function describeSimOptions(o: SimOptions): string {
+  const n = o.network;
+  return [
+    `nodes=${o.clusterSize} weather=${o.weather} steps=${o.steps}`,
+    `partitions=${n.partitionModes.join('|')} loss=${n.lossProbability} dup=${n.duplicateProbability} delay=${n.delayStepsMin}..${n.delayStepsMax}`,
+    `crashes/step=${o.nodes.crashesPerStep.toFixed(4)} crashedMax=${o.nodes.crashedMax} crashAfterPersist=${o.nodes.crashAfterPersistProbability}`,
+    `stall=${o.disk.stallProbability} skew=${o.clock.skewMax} snapEvery=${o.raft.snapshotIntervalEntries}`,
+    `inflight=${o.raft.inflightAppendsMax} preVote=${o.raft.preVote} checkQuorum=${o.raft.checkQuorum}`,
+    `clients=${o.workload.clients} keys=${o.workload.keys}`,
+  ].join(' ');
+}

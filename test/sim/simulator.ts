@@ -1,0 +1,190 @@
+import { AssertionError } from '../../src/lib/assert.js';
+import { type NodeId, nodeId } from '../../src/lib/ids.js';
+import { SeededRng } from '../../src/lib/rng.js';
+import { checkFinalState, converged, describeNodes } from './checkers/convergence.js';
+import { type HistoryVerdict, checkHistory } from './checkers/history.js';
+import { SafetyChecker, SafetyViolation } from './checkers/safety.js';
+import { Workload, type WorkloadStats } from './clients.js';
+import { Cluster } from './cluster.js';
+import { type SimOptions, chooseSimOptions, describeSimOptions } from './faults.js';
+import { Nemesis } from './nemesis.js';
+import { PacketSimulator } from './network.js';
+import { Trace } from './trace.js';
+
+/**
+ * runSimulation runs one seed: a faulty phase of `steps` steps, then a healed phase in which
+ * the cluster must converge, then the end-of-run checks. The seed decides everything: the
+ * options, the network, the faults, the clients and every RaftCore's election jitter all draw
+ * from one SeededRng, and nothing reads a clock, so a seed replays exactly.
+ */
+
+export interface RunOptions {
+  /** trace records every event (slower); a failing seed is replayed with it on. */
+  readonly trace?: boolean;
+  /** adjust pins option fields after the seed drew them (to aim a test at one fault). */
+  readonly adjust?: (o: SimOptions) => SimOptions;
+  /** linearizabilityBudgetMs bounds the history check per key. */
+  readonly linearizabilityBudgetMs?: number;
+}
+
+export interface SimStats extends WorkloadStats {
+  readonly clusterSize: number;
+  readonly steps: number;
+  readonly convergeSteps: number;
+  readonly readies: number;
+  readonly packetsSent: number;
+  readonly packetsDropped: number;
+  readonly crashes: number;
+  readonly partitions: number;
+  readonly transfers: number;
+  readonly leaderElections: number;
+  readonly snapshotsSent: number;
+  readonly snapshotsInstalled: number;
+  readonly appliedIndex: number;
+  readonly linearizability: HistoryVerdict['verdict'] | 'skipped';
+}
+
+export interface SimFailure {
+  readonly checker: string;
+  readonly details: string;
+  readonly step: number;
+}
+
+export interface SimResult {
+  readonly ok: boolean;
+  readonly seed: number;
+  readonly failure: SimFailure | null;
+  readonly options: SimOptions;
+  /** trace holds every event when RunOptions.trace was set, else only the header. */
+  readonly trace: readonly string[];
+  readonly stats: SimStats | null;
+}
+
+export function runSimulation(seed: number, run: RunOptions = {}): SimResult {
+  const rng = new SeededRng(seed);
+  const drawn = chooseSimOptions(rng);
+  const options = run.adjust === undefined ? drawn : run.adjust(drawn);
+  const trace = new Trace(run.trace === true);
+  trace.add(`seed ${seed}: ${describeSimOptions(options)}`);
+  const world = buildWorld(options, rng, trace);
+  try {
+    const stats = runPhases(world, options, trace, run.linearizabilityBudgetMs ?? 2000);
+    return { ok: true, seed, failure: null, options, trace: trace.lines, stats };
+  } catch (e) {
+    const failure = asFailure(e, trace.now);
+    trace.add(`FAILED ${failure.checker}: ${failure.details}`);
+    return { ok: false, seed, failure, options, trace: trace.lines, stats: null };
+  }
+}
+
+interface World {
+  readonly safety: SafetyChecker;
+  readonly network: PacketSimulator;
+  readonly cluster: Cluster;
+  readonly workload: Workload;
+  readonly nemesis: Nemesis;
+}
+
+function buildWorld(options: SimOptions, rng: SeededRng, trace: Trace): World {
+  const ids: NodeId[] = [];
+  for (let i = 1; i <= options.clusterSize; i++) ids.push(nodeId(`n${i}`));
+  const safety = new SafetyChecker(ids);
+  const network = new PacketSimulator(rng, options.network, ids);
+  const noHooks = { applied: () => {}, restored: () => {}, crashed: () => {} };
+  const cluster = new Cluster(options, rng, network, safety, trace, ids, noHooks);
+  const workload = new Workload(options.workload, rng, cluster, trace);
+  cluster.setHooks(workload);
+  const nemesis = new Nemesis(options, rng, cluster, network, trace);
+  return { safety, network, cluster, workload, nemesis };
+}
+
+function runPhases(w: World, options: SimOptions, trace: Trace, budgetMs: number): SimStats {
+  let now = 0;
+  for (; now < options.steps; ) {
+    trace.now = ++now;
+    w.nemesis.step(now);
+    w.workload.step(now);
+    w.cluster.step(now);
+  }
+  w.workload.issuing = false;
+  w.nemesis.heal(now);
+  const healedAt = now;
+  while (!converged(w.cluster)) {
+    if (now - healedAt >= options.convergeStepsMax) {
+      throw new SafetyViolation('convergence', `no convergence ${options.convergeStepsMax} steps after healing: ${describeNodes(w.cluster)}`);
+    }
+    trace.now = ++now;
+    w.workload.step(now);
+    w.cluster.step(now);
+  }
+  trace.add(`converged: ${describeNodes(w.cluster)}`);
+  w.workload.finish();
+  checkFinalState(w.cluster, w.safety, w.workload.acked);
+  const verdict = checkHistory(w.workload.history, budgetMs);
+  if (verdict.verdict === 'illegal') throw new SafetyViolation('linearizability', verdict.details);
+  return collectStats(w, options, now - healedAt, verdict.verdict);
+}
+
+function collectStats(w: World, options: SimOptions, convergeSteps: number, lin: SimStats['linearizability']): SimStats {
+  const anyNode = w.cluster.node(w.cluster.ids[0] ?? nodeId('n1'));
+  return {
+    ...w.workload.stats,
+    clusterSize: options.clusterSize,
+    steps: options.steps,
+    convergeSteps,
+    readies: w.cluster.readyCount,
+    packetsSent: w.network.packetsSent,
+    packetsDropped: w.network.packetsDropped,
+    crashes: w.cluster.crashCount,
+    partitions: w.nemesis.partitionsStarted,
+    transfers: w.nemesis.transfersAsked,
+    leaderElections: w.safety.leaderElections,
+    snapshotsSent: w.cluster.snapshotsSent,
+    snapshotsInstalled: w.cluster.snapshotsInstalled,
+    appliedIndex: anyNode.kv.applied,
+    linearizability: lin,
+  };
+}
+
+function asFailure(e: unknown, step: number): SimFailure {
+  if (e instanceof SafetyViolation) return { checker: e.checker, details: e.message, step };
+  if (e instanceof AssertionError) return { checker: 'assertion', details: `${e.message}\n${e.stack ?? ''}`, step };
+  if (e instanceof Error) return { checker: 'exception', details: `${e.message}\n${e.stack ?? ''}`, step };
+  return { checker: 'exception', details: String(e), step };
+}
+
+/** TRACE_TAIL_LINES: how much of the trace a failure message carries. */
+export const TRACE_TAIL_LINES = 40;
+
+/** SeedFailure is a failed seed: its message is replayable, `fullTrace` holds every event. */
+export class SeedFailure extends Error {
+  constructor(
+    message: string,
+    readonly fullTrace: readonly string[],
+  ) {
+    super(message);
+  }
+}
+
+export interface CheckOptions extends RunOptions {
+  /** fullTraceOnFailure: the error message carries the whole trace, not just its tail. */
+  readonly fullTraceOnFailure?: boolean;
+}
+
+/**
+ * checkSeed runs a seed and throws a SeedFailure if it fails. The failing seed is replayed with
+ * the trace on (the fast first run records none); the replay must fail at the same step with
+ * the same checker, or the message says the run was not deterministic.
+ */
+export function checkSeed(seed: number, check: CheckOptions = {}): SimResult {
+  const first = runSimulation(seed, check);
+  if (first.ok) return first;
+  const replay = runSimulation(seed, { ...check, trace: true });
+  const f = replay.failure ?? first.failure;
+  const same = replay.failure?.checker === first.failure?.checker && replay.failure?.step === first.failure?.step;
+  const note = same ? '' : `\n(NONDETERMINISM: the traced replay did not fail the same way; first run: ${JSON.stringify(first.failure)})`;
+  const head = replay.trace[0] ?? '';
+  const tail = check.fullTraceOnFailure === true ? replay.trace.slice(1) : ['...', ...replay.trace.slice(-TRACE_TAIL_LINES)];
+  const message = `SIM_SEED=${seed} failed: ${f?.checker ?? '?'}: ${f?.details ?? '?'} (step ${f?.step ?? '?'})${note}\n${[head, ...tail].join('\n')}`;
+  throw new SeedFailure(message, replay.trace);
+}
