@@ -217,7 +217,12 @@ export class Raft {
     }
     if (m.type === 'preVoteResp' && !m.reject) return true; // it carries the term we would campaign in
     const leaderIsSender = m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot';
+    // Only hearing from a leader or granting a vote restarts the election timer (Raft Figure 2).
+    // A candidate we may refuse must not: without PreVote, a stale node whose clock runs fast
+    // would otherwise keep every up-to-date member from ever campaigning.
+    const elapsedTicks = this.electionElapsedTicks;
     this.becomeFollower(m.term, leaderIsSender ? m.from : null);
+    if (m.type === 'vote') this.electionElapsedTicks = elapsedTicks;
     return true;
   }
 

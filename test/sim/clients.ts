@@ -4,7 +4,7 @@ import type { SeededRng } from '../../src/lib/rng.js';
 import type { Entry, ProposeError, Proposed } from '../../src/raft/index.js';
 import type { Cluster, ClusterHooks } from './cluster.js';
 import type { WorkloadOptions } from './faults.js';
-import { type SimKv, encodeKvCommand } from './kv.js';
+import { type SimKv, decodeKvCommand, encodeKvCommand } from './kv.js';
 import type { Trace } from './trace.js';
 
 /**
@@ -13,10 +13,15 @@ import type { Trace } from './trace.js';
  * a real client could know, never the simulator's omniscience:
  * - a write is ok when the node it was proposed at applies the same (index, term); it failed
  *   when that node applies a different term there or refused the proposal; anything else
- *   (the node crashed, installed a snapshot over it, or the deadline passed) is unknown, and
- *   an unknown write stays in the history with no return (it may take effect at any later time);
+ *   (the node crashed, installed a snapshot over it, or the deadline passed) is unknown;
  * - a read is ok when the node's ReadState index is applied, and is then served from that
  *   node's state machine; a read that fails or times out is dropped (reads have no effect).
+ * Unknown writes are settled once the healed cluster has converged, when every entry that will
+ * ever commit has been applied: a write whose unique value was never applied had no effect and
+ * leaves the history; one that was applied returns at the step it was first applied anywhere
+ * (from then on every linearizable read must see it). That is what a client would have seen
+ * had its reply not been lost, so the history gets tighter, never looser, and the search stays
+ * small.
  */
 
 /** KvInput is one operation as the history and the model see it. */
@@ -57,6 +62,8 @@ export interface WorkloadStats {
   writesOk: number;
   writesFailed: number;
   writesUnknown: number;
+  /** unknownNeverApplied: unknown writes that turned out to have had no effect. */
+  unknownNeverApplied: number;
   readsOk: number;
   readsDropped: number;
 }
@@ -71,8 +78,12 @@ export interface AckedWrite {
 export class Workload implements ClusterHooks {
   readonly history: HistoryOp[] = [];
   readonly acked: AckedWrite[] = [];
-  readonly stats: WorkloadStats = { writesOk: 0, writesFailed: 0, writesUnknown: 0, readsOk: 0, readsDropped: 0 };
+  readonly stats: WorkloadStats = { writesOk: 0, writesFailed: 0, writesUnknown: 0, unknownNeverApplied: 0, readsOk: 0, readsDropped: 0 };
   private readonly clients: Client[] = [];
+  /** unknown holds writes with no outcome yet; `settleUnknown` moves them into the history. */
+  private readonly unknown: HistoryOp[] = [];
+  /** firstApplied maps a write's unique value to the step any node first applied it. */
+  private readonly firstApplied = new Map<string, number>();
   private opSeq = 0;
   private now = 0;
   /** issuing: false once the faulty phase ends; outstanding operations still finish. */
@@ -100,14 +111,31 @@ export class Workload implements ClusterHooks {
     }
   }
 
-  /** finish ends the run: every write still outstanding is unknown, every read dropped. */
+  /**
+   * finish ends the run after convergence: every write still outstanding is unknown, every read
+   * dropped, and each unknown write is settled by whether its value was ever applied.
+   */
   finish(): void {
     for (const c of this.clients) if (c.op !== null) this.expire(c, c.op);
+    for (const op of this.unknown) {
+      const value = op.input.op === 'read' ? undefined : op.input.value;
+      const appliedAt = value === undefined ? undefined : this.firstApplied.get(value);
+      if (appliedAt === undefined) {
+        this.stats.unknownNeverApplied++;
+        continue;
+      }
+      this.history.push({ ...op, returnTime: Math.max(appliedAt, op.callTime) });
+    }
+    this.unknown.length = 0;
   }
 
   // ClusterHooks: what nodes apply decides the writes waiting there.
 
   applied(id: NodeId, e: Entry): void {
+    if (e.kind === 'command') {
+      const value = decodeKvCommand(e.data).value;
+      if (!this.firstApplied.has(value)) this.firstApplied.set(value, this.now);
+    }
     for (const c of this.clients) {
       const op = c.op;
       if (op === null || op.accepted === null || op.node !== id || op.accepted.index !== e.index) continue;
@@ -131,13 +159,14 @@ export class Workload implements ClusterHooks {
   }
 
   private issue(c: Client): void {
-    const node = this.chooseNode(c);
     const key = `k${this.rng.nextInt(this.opts.keys)}`;
     const id = ++this.opSeq;
     const r = this.rng.nextFloat();
     let input: KvInput;
     if (r < this.opts.readFraction) input = { op: 'read', key };
     else input = { op: r < (1 + this.opts.readFraction) / 2 ? 'put' : 'append', key, value: `c${c.id}.${id}` };
+    // Any member serves a linearizable read, so reads go anywhere; writes prefer the last leader seen.
+    const node = input.op === 'read' ? this.rng.pick(this.cluster.ids) : this.chooseNode(c);
     const op: ActiveOp = { id, input, node, callStep: this.now, accepted: null };
     c.op = op;
     if (this.trace.enabled) this.trace.add(`client ${c.id} -> ${node}: ${describeInput(input)} (op ${id})`);
@@ -196,7 +225,7 @@ export class Workload implements ClusterHooks {
   }
 
   private writeUnknown(c: Client, op: ActiveOp, why: string): void {
-    this.history.push({ clientId: c.id, input: op.input, callTime: op.callStep, output: null, returnTime: Number.POSITIVE_INFINITY });
+    this.unknown.push({ clientId: c.id, input: op.input, callTime: op.callStep, output: null, returnTime: Number.POSITIVE_INFINITY });
     this.stats.writesUnknown++;
     if (this.trace.enabled) this.trace.add(`client ${c.id}: op ${op.id} unknown (${why})`);
     this.done(c);

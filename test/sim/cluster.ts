@@ -1,5 +1,5 @@
 import { assert } from '../../src/lib/assert.js';
-import type { Index, NodeId } from '../../src/lib/ids.js';
+import type { Index, NodeId, Term } from '../../src/lib/ids.js';
 import type { Result } from '../../src/lib/result.js';
 import type { SeededRng } from '../../src/lib/rng.js';
 import {
@@ -53,6 +53,15 @@ interface PendingRead {
   readonly done: (kv: SimKv | null) => void;
 }
 
+/** InProgress is a Ready whose persist is under way; `leaderTerm` is the term the node led when it took it. */
+interface InProgress {
+  readonly rd: Ready;
+  readonly doneAt: number;
+  /** crash: the node dies before the persist is durable; `restartSteps` later a supervisor restarts it (null: the nemesis decides). */
+  readonly crash: { readonly restartSteps: number | null } | null;
+  readonly leaderTerm: Term | null;
+}
+
 /** TURNS_PER_STEP_MAX bounds a node's turns in one step; a real loop yields between turns too. */
 const TURNS_PER_STEP_MAX = 4;
 
@@ -65,10 +74,17 @@ export class SimNode {
   ticksPending = 0;
   nextTickStep: number;
   /** inProgress is the Ready being persisted, the step its persist completes, and whether the node dies first. */
-  inProgress: { readonly rd: Ready; readonly doneAt: number; readonly crash: boolean } | null = null;
+  inProgress: InProgress | null = null;
   reads = new Map<ReadContext, PendingRead>();
   /** downSince is the step the node last crashed at. */
   downSince = 0;
+  /** restartAt: a supervisor restarts the crashed node at this step (the nemesis may restart it sooner). */
+  restartAt = Number.POSITIVE_INFINITY;
+  /**
+   * pausedUntil: the process is frozen (SIGSTOP) until this step: it neither ticks nor runs
+   * turns, while packets and client requests pile up in its inbox.
+   */
+  pausedUntil = 0;
 
   constructor(
     readonly id: NodeId,
@@ -150,7 +166,7 @@ export class Cluster {
     for (const node of this.nodes.values()) {
       if (now < node.nextTickStep) continue;
       node.nextTickStep += node.tickPeriodSteps;
-      if (node.up) node.ticksPending++;
+      if (node.up && now >= node.pausedUntil) node.ticksPending++;
     }
     for (const node of this.nodes.values()) this.runNode(node, now);
   }
@@ -174,6 +190,7 @@ export class Cluster {
     node.inProgress = null;
     node.ticksPending = 0;
     node.downSince = now;
+    node.restartAt = Number.POSITIVE_INFINITY;
     node.reads.clear();
     // Requests still queued never reached the core: they definitely had no effect.
     for (const input of inbox) if (input.kind === 'propose' || input.kind === 'read') input.done(null);
@@ -181,6 +198,14 @@ export class Cluster {
     this.crashCount++;
     this.safety.crashed(id);
     this.hooks.crashed(id);
+  }
+
+  /** pause freezes a running node for `steps` steps (SIGSTOP, then SIGCONT); a new pause replaces the current one's end. */
+  pause(id: NodeId, now: number, steps: number): void {
+    const node = this.node(id);
+    if (!node.up) return;
+    node.pausedUntil = now + steps;
+    if (this.trace.enabled) this.trace.add(`${id} PAUSED for ${steps} steps`);
   }
 
   restart(id: NodeId, now: number): void {
@@ -191,6 +216,7 @@ export class Cluster {
 
   private start(node: SimNode, now: number): void {
     node.kv = new SimKv();
+    node.pausedUntil = 0;
     const base = node.disk.baseSnapshot();
     if (base !== null) node.kv.restore(base);
     node.incarnation++;
@@ -212,13 +238,20 @@ export class Cluster {
   }
 
   private runNode(node: SimNode, now: number): void {
+    if (now < node.pausedUntil) return;
     if (node.inProgress !== null) {
-      if (now < node.inProgress.doneAt) return;
-      if (node.inProgress.crash && this.canCrash()) {
-        this.crash(node.id, now, 'during persist');
+      if (now < node.inProgress.doneAt) {
+        // An etcd-style loop with asynchronous storage keeps stepping the core meanwhile.
+        if (this.opts.disk.stepDuringPersist && node.core !== null) this.drainInputs(node, node.core);
         return;
       }
-      this.finishReady(node, node.inProgress.rd, now);
+      const crash = node.inProgress.crash;
+      if (crash !== null && this.canCrash()) {
+        this.crash(node.id, now, 'during persist');
+        if (crash.restartSteps !== null) node.restartAt = now + crash.restartSteps;
+        return;
+      }
+      this.finishReady(node, node.inProgress, now);
     }
     for (let turn = 0; turn < TURNS_PER_STEP_MAX; turn++) {
       const core = node.core;
@@ -277,23 +310,25 @@ export class Cluster {
     if (this.trace.enabled) this.trace.addLines(`${node.id} ready`, describeReady(rd));
     if (rd.softState?.role === 'leader') this.onNewLeader?.(node.id, node.incarnation);
     this.sendAll(node, rd.messages, now);
-    const persistSteps = node.disk.persistSteps(this.rng);
+    // A Ready with nothing to write needs no fsync (as in node.ts), so only writes take time.
     const writes = rd.entries.length > 0 || rd.hardState !== null || rd.snapshot !== null;
-    const p = this.opts.nodes.crashDuringPersistProbability;
-    const crash = persistSteps > 0 && writes && p > 0 && this.rng.chance(p);
-    node.inProgress = { rd, doneAt: now + persistSteps, crash };
-    if (persistSteps === 0) this.finishReady(node, rd, now);
+    const persistSteps = writes ? node.disk.persistSteps(this.rng) : 0;
+    const crash = persistSteps > 0 ? this.crashDuringPersist(node, rd) : null;
+    const st = core.status();
+    node.inProgress = { rd, doneAt: now + persistSteps, crash, leaderTerm: st.role === 'leader' ? st.term : null };
+    if (persistSteps === 0) this.finishReady(node, node.inProgress, now);
     else if (this.trace.enabled && persistSteps > 3) this.trace.add(`${node.id} disk slow: persist takes ${persistSteps} steps`);
   }
 
   /** finishReady: the persist is durable; send, apply, serve reads, snapshot, advance. */
-  private finishReady(node: SimNode, rd: Ready, now: number): void {
+  private finishReady(node: SimNode, work: InProgress, now: number): void {
+    const rd = work.rd;
     const core = node.core;
     assert(core !== null, 'finishReady on a crashed node');
     node.inProgress = null;
     const commitBefore = node.disk.storage.initialHardState().commit;
     node.disk.persist(rd);
-    this.safety.persisted(node.id, core, rd.snapshot, rd.entries, rd.hardState);
+    this.safety.persisted(node.id, work.leaderTerm, rd.snapshot, rd.entries, rd.hardState);
     const crashWhy = this.crashAfterPersist(core, rd, commitBefore);
     if (crashWhy !== null) {
       this.crash(node.id, now, crashWhy);
@@ -316,6 +351,22 @@ export class Cluster {
     if (rd.snapshotWanted) this.takeSnapshot(node);
     core.advance();
     this.safety.observeRole(node.id, core);
+  }
+
+  /**
+   * crashDuringPersist decides whether the node dies before this Ready is durable. A Ready that
+   * records a new vote is a favourite target, restarted at once, while the election it voted
+   * in may still be running: a node that answered before its vote was durable votes twice.
+   */
+  private crashDuringPersist(node: SimNode, rd: Ready): InProgress['crash'] {
+    const f = this.opts.nodes;
+    const durableVote = node.disk.storage.initialHardState().vote;
+    const votes = rd.hardState !== null && rd.hardState.vote !== null && rd.hardState.vote !== durableVote;
+    if (votes && f.voteCrashProbability > 0 && this.rng.chance(f.voteCrashProbability)) {
+      return { restartSteps: 1 + this.rng.nextInt(10) };
+    }
+    if (f.crashDuringPersistProbability === 0 || !this.rng.chance(f.crashDuringPersistProbability)) return null;
+    return { restartSteps: this.rng.chance(0.5) ? 1 + this.rng.nextInt(20) : null };
   }
 
   /** crashAfterPersist decides whether the node dies between persist and send (a crash mid-Ready). */
@@ -364,7 +415,7 @@ export class Cluster {
     const snap = node.kv.snapshot(t);
     this.safety.snapshot(node.id, snap);
     node.disk.saveSnapshot(snap);
-    const compactAt = this.opts.raft.compactToPreviousSnapshot ? node.disk.previousSnapshotIndex(at) : at;
+    const compactAt = this.opts.disk.compactToPreviousSnapshot ? node.disk.previousSnapshotIndex(at) : at;
     if (compactAt === null || compactAt <= storage.snapshotMeta().index) return;
     const meta = { index: compactAt, term: node.disk.snapshotAt(compactAt).term, voters: this.ids };
     node.disk.compactTo(meta);
@@ -374,7 +425,14 @@ export class Cluster {
 
   private sendAll(node: SimNode, messages: readonly Message[], now: number): void {
     for (const m of messages) {
-      const snapshot = m.type === 'snapshot' ? node.disk.snapshotAt(m.snapshot.index) : null;
+      const snapshot = m.type === 'snapshot' ? node.disk.heldSnapshot(m.snapshot.index) : null;
+      if (m.type === 'snapshot' && snapshot === null) {
+        // Queued before a newer snapshot pruned its bytes (possible with stepDuringPersist): the
+        // transport cannot open it, fails the send, and says so.
+        if (this.trace.enabled) this.trace.add(`${node.id} cannot send ${describeMessage(m)}: bytes pruned`);
+        node.inbox.push({ kind: 'snapshotReport', to: m.to, delivered: false });
+        continue;
+      }
       if (snapshot !== null) this.snapshotsSent++;
       const packet: Packet = { message: m, snapshot, senderIncarnation: node.incarnation };
       const dropped = this.network.send(now, packet);

@@ -48,6 +48,11 @@ export class SimDisk {
     this.snapshots.set(s.index, s);
   }
 
+  /** heldSnapshot returns the snapshot at `i`, or null when it was never here or was pruned. */
+  heldSnapshot(i: Index): KvSnapshot | null {
+    return this.snapshots.get(i) ?? null;
+  }
+
   snapshotAt(i: Index): KvSnapshot {
     const s = this.snapshots.get(i);
     assert(s !== undefined, () => `${this.id}: no snapshot at ${i}`);

@@ -60,6 +60,11 @@ export interface NodeFaults {
    * punishes a core that sends a vote or an acknowledgement before persisting.
    */
   readonly crashDuringPersistProbability: number;
+  /**
+   * voteCrashProbability: the same, for a Ready that records a new vote. With a quick restart,
+   * a node that answered before its vote was durable would vote twice in one term.
+   */
+  readonly voteCrashProbability: number;
   /** transfersPerStep: probability per step that the leader is asked to hand over to a random member. */
   readonly transfersPerStep: number;
   /**
@@ -74,6 +79,13 @@ export interface NodeFaults {
    * anyone else hears of it: the moment a write is committed but not yet acknowledged (DESIGN §3a.8).
    */
   readonly commitKillProbability: number;
+  /**
+   * pausesPerStep: probability per step that a running node is frozen (SIGSTOP) for about
+   * pauseStepsMean steps: a GC pause or a stalled VM. A leader that wakes up must not serve
+   * reads from its old view (DESIGN §3a.7).
+   */
+  readonly pausesPerStep: number;
+  readonly pauseStepsMean: number;
 }
 
 export interface DiskFaults {
@@ -82,6 +94,14 @@ export interface DiskFaults {
   /** stallProbability: a Ready's persist instead stalls for up to stallStepsMax (a slow disk, DESIGN §3a.3). */
   readonly stallProbability: number;
   readonly stallStepsMax: number;
+  /** compactToPreviousSnapshot: keep the entries since the previous snapshot, not just since the newest. */
+  readonly compactToPreviousSnapshot: boolean;
+  /**
+   * stepDuringPersist: the node keeps stepping messages and ticks into the core while a Ready
+   * persists (etcd's asynchronous storage writes) instead of waiting as src/node does. The core
+   * must cope: its log may change under an outstanding Ready.
+   */
+  readonly stepDuringPersist: boolean;
 }
 
 export interface ClockOptions {
@@ -91,6 +111,11 @@ export interface ClockOptions {
   readonly skewMax: number;
 }
 
+/**
+ * RaftTuning overrides RAFT_DEFAULTS: bounds far below production so every limit is hit
+ * (one-entry appends, a one-append pipeline, overload refusals, one-entry apply batches) and
+ * snapshots come every few dozen entries, so compaction and InstallSnapshot happen in every run.
+ */
 export interface RaftTuning {
   readonly snapshotIntervalEntries: number;
   readonly inflightAppendsMax: number;
@@ -99,8 +124,6 @@ export interface RaftTuning {
   readonly committedBytesPerReadyMax: number;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
-  /** compactToPreviousSnapshot: keep the entries since the previous snapshot, not just since the newest. */
-  readonly compactToPreviousSnapshot: boolean;
 }
 
 export interface WorkloadOptions {
@@ -153,12 +176,12 @@ export function chooseSimOptions(rng: SeededRng): SimOptions {
   return {
     clusterSize,
     weather,
-    steps: weather === 'churn' ? 6000 + rng.nextInt(6000) : 2000 + rng.nextInt(10000),
+    steps: weather === 'churn' ? 8000 + rng.nextInt(8000) : 3000 + rng.nextInt(12000),
     convergeStepsMax: 6000,
     network: chooseNetworkFaults(rng, weather),
     nodes: chooseNodeFaults(rng, clusterSize, weather),
     disk: chooseDiskFaults(rng, weather),
-    clock: { stepsPerTick: 10, skewMax: rng.pick([0, 0.1, 0.3]) },
+    clock: { stepsPerTick: 10, skewMax: rng.pick([0.1, 0.3, 0.5]) },
     raft: chooseRaftTuning(rng, weather),
     workload: chooseWorkload(rng, weather),
   };
@@ -169,6 +192,8 @@ function chooseNetworkFaults(rng: SeededRng, weather: Weather): NetworkFaults {
   const faulty = PARTITION_MODES.filter((m) => m !== 'none');
   const churn = weather === 'churn';
   const modes: PartitionMode[] = calm ? ['none'] : churn ? ['isolateLeader'] : pickSome(rng, faulty);
+  // A cut-off leader whose clock runs slow is where reads go stale; make it common.
+  if (!calm && !modes.includes('isolateLeader') && rng.chance(0.5)) modes.push('isolateLeader');
   const frequent = weather === 'storm' || churn;
   return {
     lossProbability: calm ? 0 : churn ? 0.05 : rng.pick([0, 0.01, 0.05, 0.15]),
@@ -196,10 +221,13 @@ function chooseNodeFaults(rng: SeededRng, clusterSize: number, weather: Weather)
     crashedMax: !churn && rng.chance(0.2) ? clusterSize : minority,
     crashAfterPersistProbability: calm ? 0 : rng.pick([0, 0.002, 0.01]),
     crashDuringPersistProbability: calm ? 0 : storm ? rng.pick([0.01, 0.05]) : rng.pick([0, 0.01]),
-    transfersPerStep: rng.pick([0, 1 / 500, 1 / 2000]),
+    voteCrashProbability: calm || churn ? 0 : storm ? rng.pick([0.2, 0.5]) : rng.pick([0, 0.1]),
+    transfersPerStep: rng.pick([0, 1 / 300, 1 / 1000]),
     leaderKillProbability: churn ? 0.5 : storm ? rng.pick([0.2, 0.5]) : calm ? 0 : rng.pick([0, 0.1]),
     leaderKillStepsMax: churn ? rng.pick([5, 30]) : rng.pick([5, 30, 100]),
     commitKillProbability: churn ? 0.3 : storm ? rng.pick([0.02, 0.1]) : calm ? 0 : rng.pick([0, 0.01]),
+    pausesPerStep: calm || churn ? 0 : rng.pick([0, 1 / 300, 1 / 1000]),
+    pauseStepsMean: rng.pick([50, 200, 500]),
   };
 }
 
@@ -208,6 +236,8 @@ function chooseDiskFaults(rng: SeededRng, weather: Weather): DiskFaults {
     persistStepsMax: weather === 'calm' ? rng.pick([0, 1]) : rng.pick([0, 1, 3, 8]),
     stallProbability: weather === 'calm' ? 0 : rng.pick([0, 0.002, 0.01]),
     stallStepsMax: rng.pick([50, 300]),
+    compactToPreviousSnapshot: rng.chance(0.5),
+    stepDuringPersist: rng.chance(0.25),
   };
 }
 
@@ -221,7 +251,6 @@ function chooseRaftTuning(rng: SeededRng, weather: Weather): RaftTuning {
     committedBytesPerReadyMax: rng.pick([1, 100, 1 << 20]),
     preVote: protectedElections || rng.chance(0.5),
     checkQuorum: protectedElections || rng.chance(0.5),
-    compactToPreviousSnapshot: rng.chance(0.5),
   };
 }
 
@@ -229,7 +258,7 @@ function chooseWorkload(rng: SeededRng, weather: Weather): WorkloadOptions {
   const churn = weather === 'churn';
   return {
     clients: churn ? 4 + rng.nextInt(3) : 2 + rng.nextInt(7),
-    keys: rng.pick([1, 3, 6]),
+    keys: rng.pick([3, 5, 8]),
     readFraction: churn ? 0.2 : rng.pick([0.2, 0.5]),
     thinkStepsMax: churn ? 5 : rng.pick([2, 10, 40]),
     opDeadlineSteps: rng.pick([150, 400, 1000]),

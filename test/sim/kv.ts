@@ -28,7 +28,10 @@ export function decodeKvCommand(data: Uint8Array): KvCommand {
   return { op, key, value };
 }
 
-/** applyKvCommand is the state machine's transition, shared with the linearizability model. */
+/**
+ * applyKvCommand is the state machine's transition. checkers/kv-model.ts states the same
+ * semantics on its own for the linearizability checker, so a slip in one shows as a mismatch.
+ */
 export function applyKvCommand(current: string | null, c: KvCommand): string {
   if (c.op === 'put' || current === null || current === '') return c.value;
   return `${current}${APPEND_SEPARATOR}${c.value}`;

@@ -8,8 +8,9 @@ import type { Trace } from './trace.js';
 /**
  * Nemesis carries out the run's fault schedule, one seeded decision per step: partitions
  * start and heal, nodes crash (at most `crashedMax` at once, leaders preferred half the time,
- * since a leader crash is what loses uncommitted work) and restart, and the leader is now and
- * then asked to hand over. `heal` ends it all for the convergence phase.
+ * since a leader crash is what loses uncommitted work) and restart, nodes pause, young leaders
+ * are killed, and the leader is now and then asked to hand over. `heal` ends it all for the
+ * convergence phase.
  */
 export class Nemesis {
   partitionsStarted = 0;
@@ -33,6 +34,7 @@ export class Nemesis {
     this.stepKills(now);
     this.stepPartitions();
     this.stepCrashes(now);
+    this.stepPauses(now);
     if (this.opts.nodes.transfersPerStep > 0 && this.rng.chance(this.opts.nodes.transfersPerStep)) this.askTransfer();
   }
 
@@ -41,7 +43,10 @@ export class Nemesis {
     this.network.heal();
     this.cluster.healed = true;
     if (this.trace.enabled) this.trace.add('HEAL: network whole, faults off, every node restarting');
-    for (const id of this.cluster.ids) this.cluster.restart(id, now);
+    for (const id of this.cluster.ids) {
+      this.cluster.node(id).pausedUntil = 0;
+      this.cluster.restart(id, now);
+    }
   }
 
   private stepPartitions(): void {
@@ -64,7 +69,7 @@ export class Nemesis {
     const f = this.opts.nodes;
     for (const id of this.cluster.ids) {
       const node = this.cluster.node(id);
-      if (!node.up && this.rng.chance(1 / f.crashStepsMean)) this.cluster.restart(id, now);
+      if (!node.up && (now >= node.restartAt || this.rng.chance(1 / f.crashStepsMean))) this.cluster.restart(id, now);
     }
     if (f.crashesPerStep === 0 || !this.rng.chance(f.crashesPerStep) || !this.cluster.canCrash()) return;
     const leader = this.cluster.leader();
@@ -72,6 +77,14 @@ export class Nemesis {
     if (up.length === 0) return;
     const victim = leader !== null && this.rng.chance(0.5) ? leader : this.rng.pick(up);
     this.cluster.crash(victim, now, victim === leader ? 'nemesis, leader' : 'nemesis');
+  }
+
+  private stepPauses(now: number): void {
+    const f = this.opts.nodes;
+    if (f.pausesPerStep === 0 || !this.rng.chance(f.pausesPerStep)) return;
+    const leader = this.cluster.leader();
+    const victim = leader !== null && this.rng.chance(0.5) ? leader : this.rng.pick(this.cluster.ids);
+    this.cluster.pause(victim, now, 1 + this.rng.nextInt(2 * f.pauseStepsMean));
   }
 
   private planLeaderKill(id: NodeId, incarnation: number): void {

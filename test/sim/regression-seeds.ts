@@ -1,12 +1,45 @@
 /**
  * Seeds that once failed, each with the bug it found. They run on every `vitest run test/sim`,
- * whatever SIM_SEEDS says, so a fixed bug stays fixed. A seed replays only against the
- * simulator version that found it; when the simulator's draws change, the seed still runs
- * (as one more schedule) but may no longer reach the old failure: the comment keeps the story.
+ * whatever SIM_SEEDS says, so a fixed bug stays fixed. A seed replays the same schedule only
+ * while the simulator draws its randomness in the same order (and the core consumes the same
+ * jitter); after a change to faults.ts, to the order of draws, or to the core's behaviour, a
+ * seed still runs (as one more schedule) but may no longer reach the old failure, so re-find
+ * one with the same story and replace it.
  */
 export interface RegressionSeed {
   readonly seed: number;
   readonly bug: string;
 }
 
-export const REGRESSION_SEEDS: readonly RegressionSeed[] = [];
+export const REGRESSION_SEEDS: readonly RegressionSeed[] = [
+  {
+    // src/raft liveness (fixed in raft.ts settleHigherTerm). PreVote and CheckQuorum off, tick
+    // rates 3x apart: n5, with a stale log and the fastest clock, campaigned every ~80 steps.
+    // Each of its (refused) vote requests raised the others' term and restarted their
+    // election timers, so no up-to-date member ever campaigned: term 135 to 200 after healing,
+    // never a leader. Raft's Figure 2 restarts the timer only on granting a vote.
+    seed: 4151,
+    bug: 'raft: a refused vote request restarted the election timer; a stale fast-clocked node kept the cluster leaderless',
+  },
+  {
+    // Checker: n3, a candidate in term 12, was paused (SIGSTOP) while its votes arrived;
+    // meanwhile n1 led term 14 and committed 46/14. On waking, n3 counted its votes and led
+    // term 12 without 46/14, which is legal. Leader Completeness had demanded every committed
+    // entry of every new leader; it now binds only leaders of terms after the commit.
+    seed: 385,
+    bug: 'checker: a stale leader of an older term, elected after a pause, flagged by Leader Completeness',
+  },
+  {
+    // The same story in a 5-node cluster: n1 leads term 6 after a pause, while 36/7 was
+    // committed in term 7.
+    seed: 666,
+    bug: 'checker: a stale leader of an older term (5 nodes), flagged by Leader Completeness',
+  },
+  {
+    // Simulator: with stepDuringPersist, a leader queued an InstallSnapshot while a Ready was
+    // persisting; that Ready then took a newer snapshot and pruned the older one's bytes. The
+    // simulated transport asserted; like a real one, it now fails the send and reports it.
+    seed: 5714,
+    bug: 'simulator: InstallSnapshot queued before its snapshot bytes were pruned',
+  },
+];

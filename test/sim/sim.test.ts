@@ -57,18 +57,31 @@ if (singleSeed !== undefined) {
   });
 }
 
-/** runChunk runs every seed of the chunk, then fails with the first failure and the list of all. */
+/**
+ * runChunk runs every seed of the chunk, prints one line of totals (so a run shows how much
+ * it exercised), then fails with the first failure and the list of all failing seeds.
+ */
 function runChunk(first: number, last: number): void {
   const failures: Error[] = [];
   const failedSeeds: number[] = [];
+  const totals = { elections: 0, crashes: 0, partitions: 0, snapshotsInstalled: 0, writesOk: 0, readsOk: 0, linTimeouts: 0 };
   for (let seed = first; seed <= last; seed++) {
     try {
-      checkSeed(seed);
+      const s = checkSeed(seed).stats;
+      if (s === null) continue;
+      totals.elections += s.leaderElections;
+      totals.crashes += s.crashes;
+      totals.partitions += s.partitions;
+      totals.snapshotsInstalled += s.snapshotsInstalled;
+      totals.writesOk += s.writesOk;
+      totals.readsOk += s.readsOk;
+      if (s.linearizability === 'timeout') totals.linTimeouts++;
     } catch (e) {
       failures.push(e instanceof Error ? e : new Error(String(e)));
       failedSeeds.push(seed);
     }
   }
+  console.log(`seeds ${first}..${last}: ${Object.entries(totals).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   const firstFailure = failures[0];
   if (firstFailure !== undefined) {
     firstFailure.message = `${failures.length} seed(s) failed: ${failedSeeds.join(', ')}\n${firstFailure.message}`;

@@ -2,6 +2,11 @@ import type { HistoryOp } from '../clients.js';
 import { KV_MODEL, type KvModelInput, type KvModelOutput } from './kv-model.js';
 import { type Operation, UNKNOWN, checkLinearizable } from './linearizability.js';
 
+/**
+ * history.ts adapts the workload's history (clients.ts) to the linearizability checker and the
+ * key-value model: reads become `get`, writes return nothing, and a write with no return time
+ * keeps the UNKNOWN output.
+ */
 export interface HistoryVerdict {
   readonly verdict: 'ok' | 'illegal' | 'timeout';
   readonly details: string;

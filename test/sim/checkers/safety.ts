@@ -104,10 +104,13 @@ export class SafetyChecker {
     this.logOf(id).leaderTerm = null;
   }
 
-  /** persisted mirrors a node's Ready persist (snapshot base, entries, hard state) and checks Log Matching. */
-  persisted(id: NodeId, core: RaftCore, snapshot: SnapshotMeta | null, entries: readonly Entry[], hardState: HardState | null): void {
+  /**
+   * persisted mirrors a node's Ready persist (snapshot base, entries, hard state) and checks Log
+   * Matching; `leaderTerm` is the term the node led when it took the Ready, or null.
+   */
+  persisted(id: NodeId, leaderTerm: Term | null, snapshot: SnapshotMeta | null, entries: readonly Entry[], hardState: HardState | null): void {
     const log = this.logOf(id);
-    this.checkLeaderAppendOnly(id, core, log, entries);
+    this.checkLeaderAppendOnly(id, leaderTerm, log, entries);
     if (snapshot !== null) this.rebase(id, log, snapshot);
     for (const e of entries) this.persistEntry(id, log, e);
     if (hardState !== null) {
@@ -130,9 +133,7 @@ export class SafetyChecker {
    * checkLeaderAppendOnly: a leader never overwrites or deletes entries in its own log (Raft
    * Figure 3). A node that led the same term at its previous persist may only append.
    */
-  private checkLeaderAppendOnly(id: NodeId, core: RaftCore, log: DurableLog, entries: readonly Entry[]): void {
-    const st = core.status();
-    const leaderTerm = st.role === 'leader' ? st.term : null;
+  private checkLeaderAppendOnly(id: NodeId, leaderTerm: Term | null, log: DurableLog, entries: readonly Entry[]): void {
     const first = entries[0];
     if (leaderTerm !== null && log.leaderTerm === leaderTerm && first !== undefined && first.index < log.chains.length) {
       throw new SafetyViolation('leader append-only', `${id}, leading term ${leaderTerm}, overwrote its log from ${first.index} (last ${log.chains.length - 1})`);
