@@ -15,6 +15,11 @@ export class MemoryNodeStorage extends MemoryLogStorage implements NodeLogStorag
     if (hardState !== null) this.setHardState(hardState);
     return Promise.resolve();
   }
+
+  override applySnapshot(meta: SnapshotMeta): Promise<void> {
+    super.applySnapshot(meta);
+    return Promise.resolve();
+  }
 }
 
 /** MemorySnapshotStore is the in-memory twin of src/storage's SnapshotStore. */

@@ -7,8 +7,8 @@ import type { Entry, HardState, LogStorage, SnapshotMeta } from '../raft/index.j
 export interface NodeLogStorage extends LogStorage {
   /** persist appends entries (replacing any at the same or higher index) and the hard state, with one fsync. */
   persist(entries: readonly Entry[], hardState: HardState | null): Promise<void>;
-  /** applySnapshot makes a received, already stored snapshot the base of an empty log. */
-  applySnapshot(meta: SnapshotMeta): void;
+  /** applySnapshot makes a received, already stored snapshot the base of an empty log, durably. */
+  applySnapshot(meta: SnapshotMeta): Promise<void>;
   /** compact drops the entries a snapshot taken at `meta` covers. */
   compact(meta: SnapshotMeta): void;
 }

@@ -65,7 +65,7 @@ export class Snapshotter {
     await this.idle();
     const startMs = performance.now();
     await this.stateMachine.restore(this.store.open(meta));
-    this.storage.applySnapshot(meta);
+    await this.storage.applySnapshot(meta);
     this.logger.info('snapshot_installed', { index: meta.index, snapshotTerm: meta.term, durationMs: Math.round(performance.now() - startMs) });
   }
 

@@ -1,0 +1,155 @@
+import { mkdir } from 'node:fs/promises';
+import { assert } from '../lib/assert.js';
+import { type Index, type Term, index } from '../lib/ids.js';
+import type { Logger } from '../lib/logger.js';
+import type { NodeLogStorage } from '../node/node-storage.js';
+import { EMPTY_HARD_STATE, type Entry, type HardState, MemoryLogStorage, type SnapshotMeta } from '../raft/index.js';
+import { HARD_STATE_FILE, readHardState, writeHardState } from './hard-state-file.js';
+import { ReplayedLog } from './log-recovery.js';
+import { StorageCorruptionError } from './record.js';
+import { DiskSnapshotStore } from './snapshot-store.js';
+import { Wal } from './wal.js';
+
+export interface DiskStorageOptions {
+  readonly dir: string;
+  /** fsync: false (--fsync=never) skips every fsync: faster, and a machine crash may lose acknowledged writes. */
+  readonly fsync: boolean;
+  readonly logger: Logger;
+  /** walSegmentBytesMax overrides STORAGE_LIMITS.walSegmentBytesMax (tests use small segments). */
+  readonly walSegmentBytesMax?: number;
+}
+
+/**
+ * DiskLogStorage is the node's durable log: a WAL for entries, a hard-state file for term and
+ * vote, snapshot files, and in memory the entries after the newest snapshot (the core reads
+ * them synchronously). Every write is durable before its promise resolves.
+ */
+export class DiskLogStorage implements NodeLogStorage {
+  /** housekeeping: deletions of covered segments and snapshots, in order, off the write path. */
+  private housekeeping: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly opts: DiskStorageOptions,
+    private readonly mem: MemoryLogStorage,
+    private readonly wal: Wal,
+    readonly snapshots: DiskSnapshotStore,
+    /** written: the term and vote the hard-state file holds. */
+    private written: HardState,
+    /** commitWritten: the commit index last written to the WAL (or recovered). */
+    private commitWritten: Index,
+  ) {}
+
+  /**
+   * open recovers the newest usable snapshot plus the log after it, or initializes an empty
+   * dir. Damage that could hide acknowledged data throws StorageCorruptionError.
+   */
+  static async open(opts: DiskStorageOptions): Promise<DiskLogStorage> {
+    const startMs = performance.now();
+    await mkdir(opts.dir, { recursive: true });
+    const snapshots = new DiskSnapshotStore(opts.dir, opts.fsync);
+    const candidates = await snapshots.list();
+    const replay = new ReplayedLog();
+    const wal = await Wal.open(
+      { dir: opts.dir, fsync: opts.fsync, logger: opts.logger, ...(opts.walSegmentBytesMax === undefined ? {} : { segmentBytesMax: opts.walSegmentBytesMax }) },
+      (e, at) => replay.on(e, at),
+    );
+    let hs = await readHardState(opts.dir);
+    if (hs === null) {
+      if (!replay.isEmpty() || candidates.length > 0) {
+        throw new StorageCorruptionError(`${opts.dir}/${HARD_STATE_FILE}`, 0, 'the hard-state file is missing but the log holds entries; the vote it held is lost');
+      }
+      hs = EMPTY_HARD_STATE;
+      await writeHardState(opts.dir, hs, opts.fsync);
+    }
+    const base = replay.chooseBase(candidates, opts.dir);
+    const mem = new MemoryLogStorage();
+    if (base.index > 0) mem.applySnapshot(base);
+    mem.append(replay.entriesAfter(base));
+    const commit = index(Math.min(Math.max(hs.commit, replay.commit, base.index), replay.lastIndexAfter(base)));
+    mem.setHardState({ ...hs, commit });
+    opts.logger.info('storage_recovered', {
+      dir: opts.dir,
+      snapshotIndex: base.index,
+      lastIndex: mem.lastIndex(),
+      commit,
+      term: hs.term,
+      walSegments: wal.segmentCount(),
+      durationMs: Math.round(performance.now() - startMs),
+    });
+    return new DiskLogStorage(opts, mem, wal, snapshots, hs, commit);
+  }
+
+  // ---- LogStorage: the core's read view ------------------------------------------------
+
+  initialHardState(): HardState {
+    return this.mem.initialHardState();
+  }
+
+  snapshotMeta(): SnapshotMeta {
+    return this.mem.snapshotMeta();
+  }
+
+  firstIndex(): Index {
+    return this.mem.firstIndex();
+  }
+
+  lastIndex(): Index {
+    return this.mem.lastIndex();
+  }
+
+  term(i: Index): Term | null {
+    return this.mem.term(i);
+  }
+
+  entries(lo: Index, hi: Index, maxBytes: number): readonly Entry[] {
+    return this.mem.entries(lo, hi, maxBytes);
+  }
+
+  // ---- NodeLogStorage: the writes a Ready asks for ------------------------------------
+
+  /**
+   * persist appends the entries and the commit index in one WAL write with one fdatasync, and
+   * rewrites the hard-state file when term or vote changed (both before anything is answered).
+   * A batch that only moves the commit index is written without a sync: losing it in a crash
+   * only means re-learning the commit index from the leader.
+   */
+  async persist(entries: readonly Entry[], hardState: HardState | null): Promise<void> {
+    const commit = hardState !== null && hardState.commit !== this.commitWritten ? hardState.commit : null;
+    const voteChanged = hardState !== null && (hardState.term !== this.written.term || hardState.vote !== this.written.vote);
+    const writes = [this.wal.append(entries, commit, entries.length > 0)];
+    if (voteChanged) writes.push(writeHardState(this.opts.dir, hardState, this.opts.fsync));
+    await Promise.all(writes);
+    if (voteChanged) this.written = hardState;
+    if (commit !== null) this.commitWritten = commit;
+    this.mem.append(entries);
+    if (hardState !== null) this.mem.setHardState(hardState);
+  }
+
+  /** applySnapshot rebases the log on an installed snapshot, durably, before the core acknowledges it. */
+  async applySnapshot(meta: SnapshotMeta): Promise<void> {
+    await this.wal.appendSnapshotBase(meta);
+    this.mem.applySnapshot(meta);
+    this.tidy(meta);
+  }
+
+  /** compact drops the entries a durable snapshot covers, from memory now and from disk soon. */
+  compact(meta: SnapshotMeta): void {
+    this.mem.compact(meta);
+    this.tidy(meta);
+  }
+
+  async close(): Promise<void> {
+    await this.housekeeping;
+    await this.wal.close();
+  }
+
+  private tidy(base: SnapshotMeta): void {
+    assert(base.index === this.mem.snapshotMeta().index, 'tidy below a snapshot the log does not rest on');
+    this.housekeeping = this.housekeeping
+      .then(async () => {
+        await this.wal.deleteCovered(base.index);
+        await this.snapshots.deleteOlderThan(base);
+      })
+      .catch((e: unknown) => this.opts.logger.warn('storage_cleanup_failed', { error: e }));
+  }
+}

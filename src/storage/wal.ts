@@ -1,0 +1,295 @@
+import { mkdir, open, readFile, readdir, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { assert } from '../lib/assert.js';
+import { type Index, index, term } from '../lib/ids.js';
+import type { Logger } from '../lib/logger.js';
+import { ENTRY_KINDS, type Entry, type SnapshotMeta } from '../raft/index.js';
+import { fsyncDir, parseSnapshotMeta, snapshotMetaJson } from './files.js';
+import { RECORD_HEADER_BYTES, RECORD_TYPES, StorageCorruptionError, encodeRecord, readRecord, recordSize, sealRecord } from './record.js';
+import { STORAGE_LIMITS } from './storage-limits.js';
+
+/** WAL_FORMAT_VERSION is written in every segment header; a newer format refuses to start. */
+const WAL_FORMAT_VERSION = 1;
+const SEGMENT_NAME = /^wal-(\d{16})\.log$/;
+/** Entry payload: [f64 index][f64 term][u8 kind][data]. */
+const ENTRY_FIXED_BYTES = 17;
+
+/** WalEvent is what recovery reads back, in the order it was written. */
+export type WalEvent =
+  | { readonly type: 'entry'; readonly entry: Entry }
+  | { readonly type: 'commit'; readonly commit: Index }
+  | { readonly type: 'snapshotBase'; readonly meta: SnapshotMeta };
+
+export interface WalOptions {
+  readonly dir: string;
+  readonly fsync: boolean;
+  readonly logger: Logger;
+  /** segmentBytesMax overrides STORAGE_LIMITS.walSegmentBytesMax (tests use small segments). */
+  readonly segmentBytesMax?: number;
+}
+
+/** WalPosition says where a record was read, for error messages. */
+export interface WalPosition {
+  readonly file: string;
+  readonly offset: number;
+}
+
+interface Segment {
+  readonly seq: number;
+  readonly path: string;
+  /** maxEntryIndex: the highest entry index (or snapshot base) written in it; 0 when none. */
+  maxEntryIndex: number;
+}
+
+/**
+ * Wal is the segmented write-ahead log of one node: an append-only sequence of records over
+ * files `wal-<seq>.log`. Nothing is rewritten in place: a conflicting suffix is replaced by
+ * appending entries again at lower indexes, and an installed snapshot by a snapshotBase
+ * record; recovery replays the records in order to rebuild the log.
+ */
+export class Wal {
+  private readonly dir: string;
+  private readonly fsync: boolean;
+  private readonly segmentBytesMax: number;
+
+  private constructor(
+    opts: WalOptions,
+    /** segments: oldest first; the last one is open for appends. */
+    private readonly segments: Segment[],
+    private file: FileHandle,
+    private sizeBytes: number,
+  ) {
+    this.dir = opts.dir;
+    this.fsync = opts.fsync;
+    this.segmentBytesMax = opts.segmentBytesMax ?? STORAGE_LIMITS.walSegmentBytesMax;
+  }
+
+  /**
+   * open replays every segment of `dir` through `onEvent`, truncates a torn tail of the last
+   * one, and opens it for appends (creating the first segment in an empty dir). A damaged
+   * record anywhere else throws StorageCorruptionError naming the file and offset.
+   */
+  static async open(opts: WalOptions, onEvent: (e: WalEvent, at: WalPosition) => void): Promise<Wal> {
+    const { dir, fsync } = opts;
+    await mkdir(dir, { recursive: true });
+    const segments = await listSegments(dir);
+    for (const [k, seg] of segments.entries()) {
+      const isLast = k === segments.length - 1;
+      const validBytes = await replaySegment(seg, isLast, (e, offset) => {
+        seg.maxEntryIndex = Math.max(seg.maxEntryIndex, e.type === 'entry' ? e.entry.index : e.type === 'snapshotBase' ? e.meta.index : 0);
+        onEvent(e, { file: seg.path, offset });
+      });
+      if (isLast) return Wal.reopenLast(opts, segments, validBytes);
+    }
+    const first: Segment = { seq: 1, path: join(dir, segmentName(1)), maxEntryIndex: 0 };
+    const file = await createSegment(first, fsync, dir);
+    return new Wal(opts, [first], file, recordSize(12));
+  }
+
+  private static async reopenLast(opts: WalOptions, segments: Segment[], validBytes: number): Promise<Wal> {
+    const last = segments[segments.length - 1];
+    assert(last !== undefined, 'reopenLast without segments');
+    const file = await open(last.path, 'r+');
+    const { size } = await file.stat();
+    if (validBytes === 0) {
+      // Created but its header never made it to disk: start the segment over.
+      await file.close();
+      return new Wal(opts, segments, await createSegment(last, opts.fsync, opts.dir, 'w'), recordSize(12));
+    }
+    if (size > validBytes) {
+      opts.logger.warn('wal_torn_tail_truncated', { file: last.path, offset: validBytes, droppedBytes: size - validBytes });
+      await file.truncate(validBytes);
+      if (opts.fsync) await file.datasync();
+    }
+    return new Wal(opts, segments, file, validBytes);
+  }
+
+  /**
+   * append writes entries (and the new commit index, when it changed) as one write; with
+   * `sync` (and --fsync=always) one fdatasync makes the whole batch durable.
+   */
+  async append(entries: readonly Entry[], commit: Index | null, sync: boolean): Promise<void> {
+    let total = commit === null ? 0 : recordSize(8);
+    for (const e of entries) total += recordSize(ENTRY_FIXED_BYTES + e.data.byteLength);
+    if (total === 0) return;
+    if (this.sizeBytes + total > this.segmentBytesMax && this.sizeBytes > recordSize(12)) await this.rotate();
+    const buf = Buffer.allocUnsafe(total);
+    let off = 0;
+    for (const e of entries) off = encodeEntry(buf, off, e);
+    if (commit !== null) {
+      buf.writeDoubleLE(commit, off + RECORD_HEADER_BYTES + 1);
+      off = sealRecord(buf, off, RECORD_TYPES.commit, 8);
+    }
+    assert(off === total, 'wal batch size mismatch');
+    await this.writeAll(buf);
+    const current = this.current();
+    for (const e of entries) current.maxEntryIndex = Math.max(current.maxEntryIndex, e.index);
+    if (sync && this.fsync) await this.file.datasync();
+  }
+
+  /**
+   * appendSnapshotBase starts a new segment whose first record says the log now rests on the
+   * installed snapshot `meta`, syncs it, and deletes every older segment: all they held is
+   * either inside the snapshot or a discarded log (Raft thesis §5.3).
+   */
+  async appendSnapshotBase(meta: SnapshotMeta): Promise<void> {
+    await this.rotate();
+    const payload = Buffer.from(snapshotMetaJson(meta));
+    await this.writeAll(encodeRecord(RECORD_TYPES.snapshotBase, payload));
+    this.current().maxEntryIndex = meta.index;
+    if (this.fsync) await this.file.datasync();
+    await this.deleteSegments(this.segments.length - 1);
+  }
+
+  /**
+   * deleteCovered deletes the oldest closed segments whose entries all lie below `snapshotIndex`.
+   * The segment holding the snapshot's own entry stays, so recovery can check that the
+   * snapshot matches the log.
+   */
+  async deleteCovered(snapshotIndex: Index): Promise<void> {
+    let n = 0;
+    while (n < this.segments.length - 1 && (this.segments[n]?.maxEntryIndex ?? Infinity) < snapshotIndex) n++;
+    await this.deleteSegments(n);
+  }
+
+  segmentCount(): number {
+    return this.segments.length;
+  }
+
+  async close(): Promise<void> {
+    await this.file.close();
+  }
+
+  private current(): Segment {
+    const seg = this.segments[this.segments.length - 1];
+    assert(seg !== undefined, 'wal without a segment');
+    return seg;
+  }
+
+  private async rotate(): Promise<void> {
+    const seg: Segment = { seq: this.current().seq + 1, path: join(this.dir, segmentName(this.current().seq + 1)), maxEntryIndex: 0 };
+    const file = await createSegment(seg, this.fsync, this.dir);
+    await this.file.close();
+    this.file = file;
+    this.segments.push(seg);
+    this.sizeBytes = recordSize(12);
+  }
+
+  private async writeAll(buf: Buffer): Promise<void> {
+    let written = 0;
+    while (written < buf.length) {
+      const { bytesWritten } = await this.file.write(buf, written, buf.length - written, this.sizeBytes + written);
+      written += bytesWritten;
+    }
+    this.sizeBytes += buf.length;
+  }
+
+  /** deleteSegments removes the `n` oldest segments (never the open one). */
+  private async deleteSegments(n: number): Promise<void> {
+    assert(n < this.segments.length, 'cannot delete the open segment');
+    const doomed = this.segments.splice(0, n);
+    for (const seg of doomed) await unlink(seg.path).catch(ignoreMissing);
+  }
+}
+
+function segmentName(seq: number): string {
+  return `wal-${String(seq).padStart(16, '0')}.log`;
+}
+
+async function listSegments(dir: string): Promise<Segment[]> {
+  const segments: Segment[] = [];
+  for (const name of await readdir(dir)) {
+    const m = SEGMENT_NAME.exec(name);
+    if (m?.[1] !== undefined) segments.push({ seq: Number(m[1]), path: join(dir, name), maxEntryIndex: 0 });
+  }
+  segments.sort((a, b) => a.seq - b.seq);
+  for (let k = 1; k < segments.length; k++) {
+    const prev = segments[k - 1];
+    const seg = segments[k];
+    if (prev !== undefined && seg !== undefined && seg.seq !== prev.seq + 1) {
+      throw new StorageCorruptionError(seg.path, 0, `segment ${prev.seq + 1} is missing between ${prev.seq} and ${seg.seq}`);
+    }
+  }
+  return segments;
+}
+
+async function createSegment(seg: Segment, fsync: boolean, dir: string, flag: 'wx' | 'w' = 'wx'): Promise<FileHandle> {
+  const file = await open(seg.path, flag);
+  const header = Buffer.alloc(12);
+  header.writeUInt32LE(WAL_FORMAT_VERSION, 0);
+  header.writeDoubleLE(seg.seq, 4);
+  await file.write(encodeRecord(RECORD_TYPES.segmentHeader, header), 0, recordSize(12), 0);
+  if (fsync) {
+    await file.datasync();
+    await fsyncDir(dir);
+  }
+  return file;
+}
+
+/**
+ * replaySegment feeds one segment's records to `onEvent` and returns the bytes that are valid.
+ * Damage that runs to the end of the last segment is a write cut short by a crash (it was
+ * never acknowledged) and is dropped; any other damage is corruption.
+ */
+async function replaySegment(seg: Segment, isLast: boolean, onEvent: (e: WalEvent, offset: number) => void): Promise<number> {
+  const buf = await readFile(seg.path);
+  let offset = 0;
+  while (offset < buf.length) {
+    const step = readRecord(buf, offset);
+    if (!step.ok) {
+      if (isLast && step.error.reachesEnd) return offset;
+      throw new StorageCorruptionError(seg.path, step.error.offset, step.error.problem);
+    }
+    const { type, payload } = step.record;
+    if (offset === 0) checkHeader(seg, type, payload);
+    else onEvent(decodeEvent(seg.path, offset, type, payload), offset);
+    offset = step.record.end;
+  }
+  return offset;
+}
+
+function checkHeader(seg: Segment, type: number, payload: Buffer): void {
+  if (type !== RECORD_TYPES.segmentHeader || payload.length !== 12) {
+    throw new StorageCorruptionError(seg.path, 0, 'the first record is not a segment header');
+  }
+  const version = payload.readUInt32LE(0);
+  if (version !== WAL_FORMAT_VERSION) {
+    throw new StorageCorruptionError(seg.path, 0, `WAL format ${version} is not supported (this build writes ${WAL_FORMAT_VERSION})`);
+  }
+  if (payload.readDoubleLE(4) !== seg.seq) throw new StorageCorruptionError(seg.path, 0, `segment header says ${payload.readDoubleLE(4)}, the name ${seg.seq}`);
+}
+
+function decodeEvent(file: string, offset: number, type: number, payload: Buffer): WalEvent {
+  switch (type) {
+    case RECORD_TYPES.entry: {
+      const kind = payload.length < ENTRY_FIXED_BYTES ? undefined : ENTRY_KINDS[payload.readUInt8(16)];
+      if (kind === undefined) throw new StorageCorruptionError(file, offset, 'malformed entry record');
+      // A copy, so compaction frees the memory instead of pinning the whole segment buffer.
+      const data = payload.subarray(ENTRY_FIXED_BYTES).slice();
+      return { type: 'entry', entry: { index: index(payload.readDoubleLE(0)), term: term(payload.readDoubleLE(8)), kind, data } };
+    }
+    case RECORD_TYPES.commit:
+      if (payload.length !== 8) throw new StorageCorruptionError(file, offset, 'malformed commit record');
+      return { type: 'commit', commit: index(payload.readDoubleLE(0)) };
+    case RECORD_TYPES.snapshotBase: {
+      const meta = parseSnapshotMeta(payload.toString('utf8'));
+      if (meta === null) throw new StorageCorruptionError(file, offset, 'malformed snapshot base record');
+      return { type: 'snapshotBase', meta };
+    }
+    default:
+      throw new StorageCorruptionError(file, offset, `unknown WAL record type ${type}`);
+  }
+}
+
+function encodeEntry(buf: Buffer, off: number, e: Entry): number {
+  const p = off + RECORD_HEADER_BYTES + 1;
+  buf.writeDoubleLE(e.index, p);
+  buf.writeDoubleLE(e.term, p + 8);
+  buf.writeUInt8(ENTRY_KINDS.indexOf(e.kind), p + 16);
+  buf.set(e.data, p + ENTRY_FIXED_BYTES);
+  return sealRecord(buf, off, RECORD_TYPES.entry, ENTRY_FIXED_BYTES + e.data.byteLength);
+}
+
+export function ignoreMissing(e: unknown): void {
+  if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+}
