@@ -27,6 +27,9 @@ case "${1:-}" in
   up)
     for id in $nodes; do start_node "$id"; done
     "${cli[@]}" status --config "$config" --wait-leader-ms 15000
+    node -e 'const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+      for (const n of c.nodes) console.log(`${n.id}: gRPC ${n.grpc}  Twirp/HTTP http://${n.http}  peer ${n.peer}`);
+      const [k] = Object.keys(c.apiKeys); console.log(`API key ${k} (secret in ${process.argv[1]})`);' "$config"
     ;;
   status)
     "${cli[@]}" status --config "$config"

@@ -21,7 +21,12 @@ export interface HttpRoutes {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** twirp handles POST /twirp/...; returns false when the path is not its own. */
   twirp?(req: IncomingMessage, res: ServerResponse): boolean;
+  /** faults exists only under --enable-fault-injection: GET, PUT (replace) and DELETE /debug/faults. */
+  faults?: { describe(): unknown; set(rules: unknown): void; clear(): void };
 }
+
+/** faultBodyBytesMax: a fault rule set is a few hundred bytes. */
+const faultBodyBytesMax = 64 << 10;
 
 /** startHttpServer binds the `http` listener; resolves with the bound port. */
 export function startHttpServer(address: string, routes: HttpRoutes): Promise<{ server: Server; port: number }> {
@@ -48,6 +53,10 @@ export function startHttpServer(address: string, routes: HttpRoutes): Promise<{ 
 async function handle(routes: HttpRoutes, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? '/').split('?')[0]?.replace(/^\/\/+/, '/') ?? '/';
   if (routes.twirp !== undefined && routes.twirp(req, res)) return;
+  if (path === '/debug/faults' && routes.faults !== undefined) {
+    await serveFaults(routes.faults, req, res);
+    return;
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     sendText(res, 405, 'method not allowed\n');
     return;
@@ -74,6 +83,29 @@ async function handle(routes: HttpRoutes, req: IncomingMessage, res: ServerRespo
     default:
       sendText(res, 404, '404 page not found\n');
   }
+}
+
+async function serveFaults(faults: NonNullable<HttpRoutes['faults']>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    if (req.method === 'PUT' || req.method === 'POST') {
+      let body = '';
+      for await (const chunk of req) {
+        body += String(chunk);
+        if (body.length > faultBodyBytesMax) throw new Error('fault rules too large');
+      }
+      faults.set(JSON.parse(body));
+    } else if (req.method === 'DELETE') {
+      faults.clear();
+    } else if (req.method !== 'GET') {
+      sendText(res, 405, 'method not allowed\n');
+      return;
+    }
+  } catch (e) {
+    sendText(res, 400, `${(e as Error).message}\n`);
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(`${JSON.stringify(faults.describe())}\n`);
 }
 
 function sendText(res: ServerResponse, status: number, body: string): void {

@@ -107,7 +107,7 @@ export class TwirpServer {
       request = json ? method.decodeJson(body.length === 0 ? {} : JSON.parse(body.toString('utf8'))) : method.decodeBinary(body);
     } catch (e) {
       const what = json ? 'the json request could not be decoded' : 'the protobuf request could not be decoded';
-      const detail = e instanceof RegistryError && e.code === 'INVALID_ARGUMENT' ? `: ${e.message}` : '';
+      const detail = e instanceof RegistryError ? `: ${e.message}` : '';
       sendTwirpError(res, 'malformed', `${what}${detail}`);
       return 'malformed';
     }

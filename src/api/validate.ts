@@ -22,6 +22,11 @@ export const API_LIMITS = Object.freeze({
   timeoutSecondsMax: 86_400,
   /** nodeIdBytesMax: a media node id reported in occupancy. */
   nodeIdBytesMax: 256,
+  /**
+   * unpagedRoomsMax: rooms one unpaged ListRooms (LiveKit's, which has no paging) may return.
+   * 100 000 rooms are about 40 MB of JSON; past it the reply itself would stall the node.
+   */
+  unpagedRoomsMax: 100_000,
 });
 
 const utf8 = new TextEncoder();
@@ -73,4 +78,10 @@ export function validatePageSize(pageSize: number): number {
     throw new RegistryError('INVALID_ARGUMENT', `page_size must be in 1..${API_LIMITS.listPageSizeMax}`);
   }
   return pageSize;
+}
+
+export function validateNodeId(nodeId: string): void {
+  if (utf8Bytes(nodeId) > API_LIMITS.nodeIdBytesMax) {
+    throw new RegistryError('INVALID_ARGUMENT', `node_id longer than ${API_LIMITS.nodeIdBytesMax} bytes`);
+  }
 }

@@ -1,14 +1,22 @@
 import { randomInt } from 'node:crypto';
 import type { Server } from 'node:http';
-import { startHttpServer } from '../api/http-server.js';
+import { type NodeStatus, startHttpServer } from '../api/http-server.js';
 import { compileConfig, loadClusterConfig, type CompiledConfig } from '../config/cluster-config.js';
 import { assertLimitRelations } from '../config/limits.js';
 import { JsonLogger } from '../lib/logger.js';
 import type { Rng } from '../lib/rng.js';
+import { nodeId } from '../lib/ids.js';
+import { LIMITS } from '../config/limits.js';
 import { Metrics } from '../metrics/metrics.js';
 import { RaftNode } from '../node/node.js';
 import type { NodeLogStorage, NodeSnapshotStore } from '../node/node-storage.js';
 import type { StateMachine } from '../node/state-machine.js';
+import { GrpcApi, type RoomWatchSource } from '../api/grpc-server.js';
+import { RoomHandlers, type RoomReads } from '../api/room-handlers.js';
+import { twirpMethods } from '../api/twirp-methods.js';
+import { TwirpServer } from '../api/twirp-server.js';
+import { DiskLogStorage } from '../storage/disk-log-storage.js';
+import type { Logger } from '../lib/logger.js';
 import { RAFT_DEFAULTS } from '../raft/index.js';
 import { FaultHook } from '../transport/fault-hook.js';
 import { PeerAuthenticator } from '../transport/peer-auth.js';
@@ -23,6 +31,7 @@ export const SERVE_FLAGS = {
   'data-dir': { kind: 'string', help: 'directory for this node’s write-ahead log and snapshots' },
   fsync: { kind: 'string', help: 'always (default) or never' },
   'enable-fault-injection': { kind: 'boolean', help: 'test only: accept partition rules on POST /debug/faults' },
+  'snapshot-interval-entries': { kind: 'number', help: 'take a snapshot every N applied entries (default 100000)' },
 } as const;
 
 /** cryptoRng is the node's randomness (election jitter): unpredictable, unlike the simulator's. */
@@ -35,13 +44,26 @@ const cryptoRng: Rng = {
 export interface NodeParts {
   readonly storage: NodeLogStorage & { close(): Promise<void> };
   readonly snapshots: NodeSnapshotStore;
-  readonly stateMachine: StateMachine & { roomCount(): number };
+  readonly stateMachine: StateMachine & RoomReads & RoomWatchSource;
 }
 
-export type OpenParts = (config: CompiledConfig) => Promise<NodeParts>;
+/** NewStateMachine makes the empty room state machine (src/registry's RoomRegistry). */
+export type NewStateMachine = () => NodeParts['stateMachine'];
+
+/**
+ * openDiskParts recovers this node's log from its data dir and restores the state machine from
+ * the snapshot the log rests on; the node then replays the committed entries after it.
+ */
+export async function openDiskParts(config: CompiledConfig, newStateMachine: NewStateMachine, logger: Logger): Promise<NodeParts> {
+  const storage = await DiskLogStorage.open({ dir: config.dataDir, fsync: config.fsync === 'always', logger });
+  const stateMachine = newStateMachine();
+  const base = storage.snapshotMeta();
+  if (base.index > 0) await stateMachine.restore(storage.snapshots.open(base));
+  return { storage, snapshots: storage.snapshots, stateMachine };
+}
 
 /** serveCommand runs one node until SIGTERM/SIGINT, then shuts down gracefully and exits 0. */
-export async function serveCommand(flags: ParsedFlags, openParts: OpenParts): Promise<number> {
+export async function serveCommand(flags: ParsedFlags, newStateMachine: NewStateMachine): Promise<number> {
   const loaded = loadClusterConfig(requireString(flags, 'config'));
   if (!loaded.ok) throw new UsageError(`${loaded.error.file}: ${loaded.error.problem}`);
   const compiled = compileConfig(loaded.value, {
@@ -49,12 +71,14 @@ export async function serveCommand(flags: ParsedFlags, openParts: OpenParts): Pr
     dataDir: requireString(flags, 'data-dir'),
     fsync: typeof flags['fsync'] === 'string' ? flags['fsync'] : 'always',
     faultInjection: flags['enable-fault-injection'] === true,
+    snapshotIntervalEntries: typeof flags['snapshot-interval-entries'] === 'number' ? flags['snapshot-interval-entries'] : null,
   });
   if (!compiled.ok) throw new UsageError(compiled.error);
   const config = compiled.value;
   assertLimitRelations(RAFT_DEFAULTS.electionTimeoutTicks);
   claimDataDir(config.dataDir, config.cluster.cluster, config.self.id);
-  const running = await startNode(config, await openParts(config));
+  const bootLogger = new JsonLogger(config.self.id);
+  const running = await startNode(config, await openDiskParts(config, newStateMachine, bootLogger));
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
@@ -87,6 +111,7 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     transport,
     logger,
     random: cryptoRng,
+    ...(config.snapshotIntervalEntries === null ? {} : { snapshotIntervalEntries: config.snapshotIntervalEntries }),
   });
   const n = node;
   const auth = new PeerAuthenticator(config.cluster.cluster, config.cluster.secret, members.map((m) => m.id));
@@ -95,8 +120,8 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
   const metrics = new Metrics({
     raftStatus: () => n.status(),
     rooms: () => parts.stateMachine.roomCount(),
-    proposalsInFlight: () => 0,
-    readsInFlight: () => 0,
+    proposalsInFlight: () => n.load().proposals,
+    readsInFlight: () => n.load().reads,
   });
   n.events.onLeaderChange = () => metrics.leaderChanges.inc();
   n.events.onPersist = (entries, ms) => {
@@ -109,27 +134,55 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     metrics.snapshotBytes.set(bytes);
     metrics.snapshotDuration.observe(ms / 1000);
   };
+  const status = (): NodeStatus => {
+    const s = n.status();
+    return {
+      id: self.id,
+      region: self.region,
+      role: s.role,
+      term: s.term,
+      leader: s.leader,
+      commitIndex: s.commitIndex,
+      appliedIndex: s.appliedIndex,
+      rooms: parts.stateMachine.roomCount(),
+    };
+  };
+  const observe = (protocol: 'grpc' | 'twirp') => (method: string, code: string, durationMs: number) => {
+    metrics.apiRequests.inc({ method, code, protocol });
+    metrics.apiLatency.observe({ method, protocol }, durationMs / 1000);
+  };
+  const apiOptions = { apiKeys: config.cluster.apiKeys, defaultDeadlineMs: LIMITS.requestDeadlineDefaultMs, maxDeadlineMs: LIMITS.requestDeadlineMaxMs };
+  const handlers = new RoomHandlers(n, parts.stateMachine);
+  const grpcApi = new GrpcApi(
+    handlers,
+    parts.stateMachine,
+    {
+      status,
+      transferLeadership: (to) => n.transferLeadership(to === null ? null : nodeId(to)),
+    },
+    { ...apiOptions, onRequest: observe('grpc') },
+  );
+  await grpcApi.listen(self.grpcAddress);
+  const twirp = new TwirpServer(twirpMethods(handlers), { ...apiOptions, onRequest: observe('twirp') });
   const http: Server = (
     await startHttpServer(self.httpAddress, {
-      status: () => {
-        const s = n.status();
-        return {
-          id: self.id,
-          region: self.region,
-          role: s.role,
-          term: s.term,
-          leader: s.leader,
-          commitIndex: s.commitIndex,
-          appliedIndex: s.appliedIndex,
-          rooms: parts.stateMachine.roomCount(),
-        };
-      },
+      status,
       ready: () => {
         const s = n.status();
         if (s.leader === null) return { ok: false, reason: 'no leader known' };
         return { ok: true, reason: `ready: leader ${s.leader}, applied ${s.appliedIndex}` };
       },
       metrics: () => metrics.render(),
+      twirp: (req, res) => twirp.handle(req, res),
+      ...(faults === null
+        ? {}
+        : {
+            faults: {
+              describe: () => faults.describe(),
+              set: (rules: unknown) => faults.set(FaultHook.parse(rules, members.map((m) => m.id))),
+              clear: () => faults.clear(),
+            },
+          }),
     })
   ).server;
   n.start();
@@ -140,6 +193,7 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
       logger.info('node_stopping', { reason: 'signal' });
       await n.stop();
       http.close();
+      grpcApi.close();
       peerServer.close();
       transport.close();
       await parts.storage.close();

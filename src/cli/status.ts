@@ -1,9 +1,11 @@
 import { loadClusterConfig } from '../config/cluster-config.js';
 import type { NodeStatus } from '../api/http-server.js';
-import { type ParsedFlags, UsageError, requireString } from './args.js';
+import { type ParsedFlags, UsageError, optionalString, requireString } from './args.js';
+import { CONNECTION_FLAGS, connect } from './rooms.js';
 
 export const STATUS_FLAGS = {
-  config: { kind: 'string', help: 'cluster config file (JSON)' },
+  ...CONNECTION_FLAGS,
+  config: { kind: 'string', help: 'cluster config file (JSON): show every node (over HTTP /status)' },
   'wait-leader-ms': { kind: 'number', help: 'wait up to this long for an elected leader that all live nodes agree on' },
 } as const;
 
@@ -11,8 +13,12 @@ const statusFetchTimeoutMs = 1_000;
 
 type Row = { id: string; http: string; status: NodeStatus | null; error: string | null };
 
-/** statusCommand prints every node's /status and exits non-zero when there is no leader. */
+/**
+ * statusCommand prints every node's /status and exits non-zero when there is no leader; with
+ * --url it asks that one node over gRPC (ClusterService.Status) instead.
+ */
 export async function statusCommand(flags: ParsedFlags): Promise<number> {
+  if (optionalString(flags, 'url') !== undefined) return grpcStatus(flags);
   const file = requireString(flags, 'config');
   const loaded = loadClusterConfig(file);
   if (!loaded.ok) throw new UsageError(`${loaded.error.file}: ${loaded.error.problem}`);
@@ -55,4 +61,15 @@ function printRows(rows: readonly Row[], leader: string | null): void {
         `leader=${r.status.leader ?? '-'} commit=${r.status.commitIndex} applied=${r.status.appliedIndex} rooms=${r.status.rooms}`,
   );
   process.stdout.write(`${lines.join('\n')}\n${leader === null ? 'no agreed leader' : `leader: ${leader}`}\n`);
+}
+
+async function grpcStatus(flags: ParsedFlags): Promise<number> {
+  const client = connect(flags);
+  try {
+    const s = await client.status();
+    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    return s.leader === '' ? 1 : 0;
+  } finally {
+    client.close();
+  }
 }

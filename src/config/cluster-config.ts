@@ -42,6 +42,8 @@ export interface CompiledConfig {
   readonly fsync: FsyncMode;
   /** faultInjection enables the test-only peer fault hook (chaos tests); off unless asked. */
   readonly faultInjection: boolean;
+  /** snapshotIntervalEntries overrides RAFT_DEFAULTS.snapshotIntervalEntries (null: the default). */
+  readonly snapshotIntervalEntries: number | null;
 }
 
 /** ConfigError names what is wrong and where, for a one-line message at start-up. */
@@ -170,7 +172,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** compileConfig picks this node out of the cluster and freezes the result. */
 export function compileConfig(
   cluster: ClusterConfig,
-  flags: { id: string; dataDir: string; fsync: string; faultInjection: boolean },
+  flags: { id: string; dataDir: string; fsync: string; faultInjection: boolean; snapshotIntervalEntries: number | null },
 ): Result<CompiledConfig, string> {
   const self = cluster.members.find((m) => m.id === flags.id);
   if (self === undefined) {
@@ -179,5 +181,11 @@ export function compileConfig(
   if (!FSYNC_MODES.includes(flags.fsync as FsyncMode)) {
     return err(`--fsync must be one of ${FSYNC_MODES.join('|')}, got "${flags.fsync}"`);
   }
-  return ok(Object.freeze({ cluster, self, dataDir: flags.dataDir, fsync: flags.fsync as FsyncMode, faultInjection: flags.faultInjection }));
+  const interval = flags.snapshotIntervalEntries;
+  if (interval !== null && (!Number.isSafeInteger(interval) || interval < 1)) {
+    return err(`--snapshot-interval-entries must be a positive integer, got ${interval}`);
+  }
+  return ok(
+    Object.freeze({ cluster, self, dataDir: flags.dataDir, fsync: flags.fsync as FsyncMode, faultInjection: flags.faultInjection, snapshotIntervalEntries: interval }),
+  );
 }

@@ -101,6 +101,11 @@ export class RaftNode implements PeerHandler {
     return this.core.status();
   }
 
+  /** load counts the callers waiting on this node (for metrics). */
+  load(): { proposals: number; reads: number } {
+    return { proposals: this.proposals.pendingCount, reads: this.reads.pendingCount };
+  }
+
   /**
    * propose replicates a command and resolves with its result once applied here. A follower
    * forwards it to the leader. Fails with UNAVAILABLE (leader hint) when no leader can take

@@ -74,6 +74,11 @@ export interface CommandResult {
     | { $case: "failure"; value: Failure }
     | { $case: "expired"; value: Expired }
     | undefined;
+  /**
+   * revision is the log index of the entry that produced this result (for a retried request
+   * id, the index of its first apply).
+   */
+  revision: number;
 }
 
 export interface RoomResult {
@@ -859,7 +864,7 @@ export const ExpireRooms: MessageFns<ExpireRooms> = {
 };
 
 function createBaseCommandResult(): CommandResult {
-  return { result: undefined };
+  return { result: undefined, revision: 0 };
 }
 
 export const CommandResult: MessageFns<CommandResult> = {
@@ -877,6 +882,9 @@ export const CommandResult: MessageFns<CommandResult> = {
       case "expired":
         Expired.encode(message.result.value, writer.uint32(34).fork()).join();
         break;
+    }
+    if (message.revision !== 0) {
+      writer.uint32(80).uint64(message.revision);
     }
     return writer;
   },
@@ -926,6 +934,14 @@ export const CommandResult: MessageFns<CommandResult> = {
             message.result = { $case: "expired", value: Expired.decode(reader, reader.uint32()) };
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -949,6 +965,7 @@ export const CommandResult: MessageFns<CommandResult> = {
         : isSet(object.expired)
         ? { $case: "expired", value: Expired.fromJSON(object.expired) }
         : undefined,
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
     };
   },
 
@@ -962,6 +979,9 @@ export const CommandResult: MessageFns<CommandResult> = {
       obj.failure = Failure.toJSON(message.result.value);
     } else if (message.result?.$case === "expired") {
       obj.expired = Expired.toJSON(message.result.value);
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
     }
     return obj;
   },
@@ -997,6 +1017,7 @@ export const CommandResult: MessageFns<CommandResult> = {
         break;
       }
     }
+    message.revision = object.revision ?? 0;
     return message;
   },
 };
@@ -1298,6 +1319,17 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -1,0 +1,230 @@
+import { randomInt } from 'node:crypto';
+import { Command, CommandResult } from '../gen/roomregistry/command/v1/command.js';
+import {
+  Consistency,
+  type CreateRoomRequest,
+  type CreateRoomResponse,
+  type DeleteRoomRequest,
+  type DeleteRoomResponse,
+  type GetRoomRequest,
+  type GetRoomResponse,
+  type ListRoomsRequest,
+  type ListRoomsResponse,
+  type Room,
+  type UpdateRoomMetadataRequest,
+  type UpdateRoomMetadataResponse,
+  type UpdateRoomOccupancyRequest,
+  type UpdateRoomOccupancyResponse,
+} from '../gen/roomregistry/v1/rooms.js';
+import { RegistryError, isRegistryErrorCode } from '../lib/errors.js';
+import type { RaftNode } from '../node/node.js';
+import { type Grants, requireAdmin, requireCreate, requireList } from './auth.js';
+import {
+  API_LIMITS,
+  validateMetadata,
+  validateNames,
+  validateNodeId,
+  validatePageSize,
+  validateRequestId,
+  validateRoomName,
+  validateTimeout,
+} from './validate.js';
+
+/** CallContext is what every handler gets besides its request, from gRPC or Twirp alike. */
+export interface CallContext {
+  readonly grants: Grants;
+  /** requestId: the transport's idempotency key (X-Livekit-Request-Id) when the body has none. */
+  readonly requestId: string;
+  readonly deadlineMs: number;
+}
+
+/** RoomReads is what the handlers read from the room state machine (src/registry's RoomRegistry). */
+export interface RoomReads {
+  appliedIndex(): number;
+  roomCount(): number;
+  getRoom(name: string): Room | null;
+  listRooms(names: readonly string[]): Room[];
+  listPage(afterName: string, pageSize: number): { rooms: Room[]; nextAfterName: string };
+}
+
+/** SID_ALPHABET is shortuuid's (LiveKit's sids: `RM_` + 12 of these). */
+const SID_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
+const SID_RANDOM_CHARS = 12;
+const TURN_PASSWORD_CHARS = 32;
+
+/**
+ * RoomHandlers is the one implementation of the Room APIs; the gRPC and Twirp servers are thin
+ * layers over it. Order of checks follows LiveKit (grant, then limits), writes go through Raft
+ * (a follower forwards), reads are linearizable unless LOCAL is asked for.
+ */
+export class RoomHandlers {
+  constructor(
+    private readonly node: RaftNode,
+    private readonly registry: RoomReads,
+  ) {}
+
+  async createRoom(req: CreateRoomRequest, ctx: CallContext): Promise<CreateRoomResponse> {
+    requireCreate(ctx.grants);
+    validateRoomName(req.name);
+    validateMetadata(req.metadata);
+    validateTimeout(req.emptyTimeout, 'empty_timeout');
+    validateTimeout(req.departureTimeout, 'departure_timeout');
+    validateNodeId(req.nodeId);
+    const command: Command = {
+      requestId: this.requestIdOf(req.requestId, ctx),
+      command: {
+        $case: 'createRoom',
+        value: {
+          name: req.name,
+          emptyTimeoutS: req.emptyTimeout,
+          departureTimeoutS: req.departureTimeout,
+          maxParticipants: req.maxParticipants,
+          nodeId: req.nodeId,
+          metadata: req.metadata,
+          sid: `RM_${randomChars(SID_RANDOM_CHARS)}`,
+          turnPassword: randomChars(TURN_PASSWORD_CHARS),
+        },
+      },
+    };
+    const { room, created, revision } = roomOf(await this.write(command, ctx));
+    return { room, revision, created };
+  }
+
+  async getRoom(req: GetRoomRequest, ctx: CallContext): Promise<GetRoomResponse> {
+    requireList(ctx.grants);
+    validateRoomName(req.name);
+    const revision = await this.readAt(req.consistency, ctx);
+    const room = this.registry.getRoom(req.name);
+    if (room === null) throw notFound(req.name);
+    return { room, revision };
+  }
+
+  async listRooms(req: ListRoomsRequest, ctx: CallContext): Promise<ListRoomsResponse> {
+    requireList(ctx.grants);
+    validateNames(req.names);
+    const pageSize = validatePageSize(req.pageSize);
+    const after = decodePageToken(req.pageToken);
+    const revision = await this.readAt(req.consistency, ctx);
+    if (req.names.length > 0) return { rooms: this.registry.listRooms(req.names), revision, nextPageToken: '' };
+    const page = this.registry.listPage(after, pageSize);
+    return { rooms: page.rooms, revision, nextPageToken: page.nextAfterName === '' ? '' : encodePageToken(page.nextAfterName) };
+  }
+
+  /**
+   * listAllRooms is ListRooms without paging, as LiveKit's SDKs expect it; past
+   * unpagedRoomsMax rooms it refuses with a clear error instead of building a reply of
+   * unbounded size.
+   */
+  async listAllRooms(names: readonly string[], ctx: CallContext): Promise<Room[]> {
+    requireList(ctx.grants);
+    validateNames(names);
+    await this.readAt(Consistency.CONSISTENCY_LINEARIZABLE, ctx);
+    if (names.length > 0) return this.registry.listRooms(names);
+    const count = this.registry.roomCount();
+    if (count > API_LIMITS.unpagedRoomsMax) {
+      throw new RegistryError(
+        'RESOURCE_EXHAUSTED',
+        `${count} rooms are more than one unpaged ListRooms returns (${API_LIMITS.unpagedRoomsMax}); list by names, or page with the gRPC API`,
+      );
+    }
+    return this.registry.listPage('', Math.max(1, count)).rooms;
+  }
+
+  async deleteRoom(req: DeleteRoomRequest, ctx: CallContext): Promise<DeleteRoomResponse> {
+    requireCreate(ctx.grants);
+    validateRoomName(req.room, 'room');
+    const result = await this.write({ requestId: this.requestIdOf(req.requestId, ctx), command: { $case: 'deleteRoom', value: { name: req.room } } }, ctx);
+    if (result.result?.$case !== 'deleted') throw unexpected(result);
+    return { revision: result.revision };
+  }
+
+  async updateRoomMetadata(req: UpdateRoomMetadataRequest, ctx: CallContext): Promise<UpdateRoomMetadataResponse> {
+    validateMetadata(req.metadata); // LiveKit checks the size before the grant (LIVEKIT.md §3.5)
+    requireAdmin(ctx.grants, req.room);
+    validateRoomName(req.room, 'room');
+    const command: Command = {
+      requestId: this.requestIdOf(req.requestId, ctx),
+      command: { $case: 'updateRoomMetadata', value: { name: req.room, metadata: req.metadata } },
+    };
+    const { room, revision } = roomOf(await this.write(command, ctx));
+    return { room, revision };
+  }
+
+  /** updateRoomOccupancy is a media node's report; it needs the service grant roomCreate. */
+  async updateRoomOccupancy(req: UpdateRoomOccupancyRequest, ctx: CallContext): Promise<UpdateRoomOccupancyResponse> {
+    requireCreate(ctx.grants);
+    validateRoomName(req.room, 'room');
+    validateNodeId(req.nodeId);
+    const command: Command = {
+      requestId: this.requestIdOf(req.requestId, ctx),
+      command: {
+        $case: 'updateRoomOccupancy',
+        value: { name: req.room, numParticipants: req.numParticipants, numPublishers: req.numPublishers, nodeId: req.nodeId },
+      },
+    };
+    const { room, revision } = roomOf(await this.write(command, ctx));
+    return { room, revision };
+  }
+
+  /** requireAdminFor is the grant check of per-room calls that need nothing else (ListParticipants). */
+  requireAdminFor(room: string, ctx: CallContext): void {
+    requireAdmin(ctx.grants, room);
+  }
+
+  private requestIdOf(fromBody: string, ctx: CallContext): string {
+    const requestId = fromBody !== '' ? fromBody : ctx.requestId;
+    validateRequestId(requestId);
+    return requestId;
+  }
+
+  /** write proposes one command and turns a Failure result into the error it names. */
+  private async write(command: Command, ctx: CallContext): Promise<CommandResult> {
+    const result = CommandResult.decode(await this.node.propose(Command.encode(command).finish(), ctx.deadlineMs));
+    if (result.result?.$case === 'failure') {
+      const { code, message } = result.result.value;
+      throw new RegistryError(isRegistryErrorCode(code) ? code : 'INTERNAL', message);
+    }
+    return result;
+  }
+
+  /** readAt waits until a linearizable read may be served here (unless LOCAL) and returns its revision. */
+  private async readAt(consistency: Consistency, ctx: CallContext): Promise<number> {
+    if (consistency === Consistency.CONSISTENCY_LOCAL) return this.registry.appliedIndex();
+    if (consistency !== Consistency.CONSISTENCY_LINEARIZABLE && consistency !== Consistency.CONSISTENCY_UNSPECIFIED) {
+      throw new RegistryError('INVALID_ARGUMENT', `unknown consistency ${String(consistency)}`);
+    }
+    await this.node.readBarrier(ctx.deadlineMs);
+    return this.registry.appliedIndex();
+  }
+}
+
+function roomOf(result: CommandResult): { room: Room; created: boolean; revision: number } {
+  if (result.result?.$case !== 'room' || result.result.value.room === undefined) throw unexpected(result);
+  return { room: result.result.value.room, created: result.result.value.created, revision: result.revision };
+}
+
+function unexpected(result: CommandResult): RegistryError {
+  return new RegistryError('INTERNAL', `unexpected command result ${result.result?.$case ?? 'none'}`);
+}
+
+function notFound(name: string): RegistryError {
+  return new RegistryError('NOT_FOUND', 'requested room does not exist', { roomName: name });
+}
+
+function randomChars(n: number): string {
+  let s = '';
+  for (let i = 0; i < n; i++) s += SID_ALPHABET[randomInt(SID_ALPHABET.length)];
+  return s;
+}
+
+/** Page tokens are opaque to clients: the last name of the previous page, base64url. */
+function encodePageToken(afterName: string): string {
+  return Buffer.from(afterName, 'utf8').toString('base64url');
+}
+
+function decodePageToken(token: string): string {
+  if (token === '') return '';
+  const name = Buffer.from(token, 'base64url').toString('utf8');
+  if (encodePageToken(name) !== token) throw new RegistryError('INVALID_ARGUMENT', 'page_token is not one this server issued');
+  return name;
+}

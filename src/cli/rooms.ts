@@ -1,0 +1,142 @@
+import type { ServiceError } from '@grpc/grpc-js';
+import { loadClusterConfig } from '../config/cluster-config.js';
+import { Consistency, Room } from '../gen/roomregistry/v1/rooms.js';
+import { RoomClient } from '../client/room-client.js';
+import { type ParsedFlags, UsageError, optionalString, parseFlags } from './args.js';
+
+/** CONNECTION_FLAGS: where and as whom; LiveKit's environment variables work too. */
+export const CONNECTION_FLAGS = {
+  url: { kind: 'string', env: 'LIVEKIT_URL', help: 'gRPC address of any node, host:port (http:// is ignored)' },
+  'api-key': { kind: 'string', env: 'LIVEKIT_API_KEY', help: 'API key (JWT issuer)' },
+  'api-secret': { kind: 'string', env: 'LIVEKIT_API_SECRET', help: 'API secret' },
+  config: { kind: 'string', help: 'cluster config: use its first node and first API key when --url/--api-key are not given' },
+  'timeout-ms': { kind: 'number', help: 'deadline of the call (default 5000)' },
+} as const;
+
+const ROOMS_FLAGS = {
+  ...CONNECTION_FLAGS,
+  'empty-timeout': { kind: 'number', help: 'create: seconds a room nobody joined lives (default 300)' },
+  'departure-timeout': { kind: 'number', help: 'create: seconds a room lives after the last participant left (default 20)' },
+  'max-participants': { kind: 'number', help: 'create: participant cap (0: unlimited)' },
+  metadata: { kind: 'string', help: 'create/update: room metadata' },
+  'node-id': { kind: 'string', help: 'create: media node hosting the room' },
+  'request-id': { kind: 'string', help: 'create/update/delete: idempotency key' },
+  local: { kind: 'boolean', help: 'get/list: read this node’s memory (LOCAL) instead of a linearizable read' },
+  'page-size': { kind: 'number', help: 'list: rooms per page when listing all' },
+} as const;
+
+export const ROOMS_USAGE = `  room-registry rooms create NAME [--empty-timeout S] [--departure-timeout S] [--max-participants N] [--metadata M] [--node-id ID] [--request-id ID]
+  room-registry rooms list [NAME ...] [--local] [--page-size N]
+  room-registry rooms get NAME [--local]
+  room-registry rooms update NAME --metadata M [--request-id ID]
+  room-registry rooms delete NAME [--request-id ID]
+    connection: --url host:port --api-key K --api-secret S (or LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET; or --config FILE)
+`;
+
+/** roomsCommand runs one `rooms` subcommand against a node and prints JSON. */
+export async function roomsCommand(argv: readonly string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { flags, positional } = parseFlags(rest, ROOMS_FLAGS);
+  const client = connect(flags);
+  const timeoutMs = typeof flags['timeout-ms'] === 'number' ? flags['timeout-ms'] : undefined;
+  const consistency = flags['local'] === true ? Consistency.CONSISTENCY_LOCAL : Consistency.CONSISTENCY_LINEARIZABLE;
+  const requestId = optionalString(flags, 'request-id') ?? '';
+  try {
+    switch (sub) {
+      case 'create': {
+        const r = await client.createRoom(
+          {
+            name: onlyName(positional),
+            emptyTimeout: numberFlag(flags, 'empty-timeout'),
+            departureTimeout: numberFlag(flags, 'departure-timeout'),
+            maxParticipants: numberFlag(flags, 'max-participants'),
+            metadata: optionalString(flags, 'metadata') ?? '',
+            nodeId: optionalString(flags, 'node-id') ?? '',
+            requestId,
+          },
+          timeoutMs,
+        );
+        return print({ created: r.created, revision: r.revision, room: roomJson(r.room) });
+      }
+      case 'get': {
+        const r = await client.getRoom({ name: onlyName(positional), consistency }, timeoutMs);
+        return print({ revision: r.revision, room: roomJson(r.room) });
+      }
+      case 'list':
+        return await list(client, positional, consistency, numberFlag(flags, 'page-size'), timeoutMs);
+      case 'update': {
+        const metadata = optionalString(flags, 'metadata');
+        if (metadata === undefined) throw new UsageError('rooms update needs --metadata');
+        const r = await client.updateRoomMetadata({ room: onlyName(positional), metadata, requestId }, timeoutMs);
+        return print({ revision: r.revision, room: roomJson(r.room) });
+      }
+      case 'delete': {
+        const r = await client.deleteRoom({ room: onlyName(positional), requestId }, timeoutMs);
+        return print({ deleted: true, revision: r.revision });
+      }
+      default:
+        throw new UsageError(`unknown rooms command "${sub ?? ''}"`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    return printError(e as ServiceError);
+  } finally {
+    client.close();
+  }
+}
+
+async function list(client: RoomClient, names: string[], consistency: Consistency, pageSize: number, timeoutMs: number | undefined): Promise<number> {
+  const rooms: unknown[] = [];
+  let pageToken = '';
+  let revision = 0;
+  do {
+    const r = await client.listRooms({ names, consistency, pageSize, pageToken }, timeoutMs);
+    rooms.push(...r.rooms.map(roomJson));
+    revision = r.revision;
+    pageToken = r.nextPageToken;
+  } while (pageToken !== '');
+  return print({ revision, rooms });
+}
+
+/** connect builds a client from --url/--api-key/--api-secret, falling back to --config. */
+export function connect(flags: ParsedFlags): RoomClient {
+  let url = optionalString(flags, 'url');
+  let apiKey = optionalString(flags, 'api-key');
+  let apiSecret = optionalString(flags, 'api-secret');
+  const configFile = optionalString(flags, 'config');
+  if (configFile !== undefined) {
+    const loaded = loadClusterConfig(configFile);
+    if (!loaded.ok) throw new UsageError(`${loaded.error.file}: ${loaded.error.problem}`);
+    url ??= loaded.value.members[0]?.grpcAddress;
+    const firstKey = [...loaded.value.apiKeys][0];
+    if (apiKey === undefined && firstKey !== undefined) [apiKey, apiSecret] = firstKey;
+  }
+  if (url === undefined) throw new UsageError('--url (or LIVEKIT_URL, or --config) is required');
+  if (apiKey === undefined || apiSecret === undefined) throw new UsageError('--api-key and --api-secret (or LIVEKIT_API_KEY/LIVEKIT_API_SECRET, or --config) are required');
+  return new RoomClient(url.replace(/^[a-z]+:\/\//, '').replace(/\/.*$/, ''), { apiKey, apiSecret });
+}
+
+function onlyName(positional: readonly string[]): string {
+  if (positional.length !== 1 || positional[0] === undefined) throw new UsageError('give exactly one room name');
+  return positional[0];
+}
+
+function numberFlag(flags: ParsedFlags, name: string): number {
+  const v = flags[name];
+  return typeof v === 'number' ? v : 0;
+}
+
+function roomJson(room: Room | undefined): unknown {
+  return room === undefined ? null : Room.toJSON(room);
+}
+
+function print(value: unknown): number {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  return 0;
+}
+
+function printError(e: ServiceError): number {
+  const leader = e.metadata?.get('x-room-registry-leader')[0];
+  process.stderr.write(`room-registry: ${e.details ?? e.message} (code ${e.code ?? '?'}${leader === undefined ? '' : `, leader ${String(leader)}`})\n`);
+  return 1;
+}

@@ -1,0 +1,102 @@
+import * as grpc from '@grpc/grpc-js';
+import {
+  ClusterServiceClient,
+  CreateRoomRequest,
+  type CreateRoomResponse,
+  DeleteRoomRequest,
+  type DeleteRoomResponse,
+  GetRoomRequest,
+  type GetRoomResponse,
+  ListRoomsRequest,
+  type ListRoomsResponse,
+  RoomServiceClient,
+  type StatusResponse,
+  type TransferLeadershipResponse,
+  UpdateRoomMetadataRequest,
+  type UpdateRoomMetadataResponse,
+  UpdateRoomOccupancyRequest,
+  type UpdateRoomOccupancyResponse,
+} from '../gen/roomregistry/v1/rooms.js';
+import { type VideoGrant, signToken } from '../api/auth.js';
+
+/** ClientCredentials: an API key and secret (a token is signed per call with just the grants it needs), or a fixed token. */
+export type ClientCredentials = { readonly apiKey: string; readonly apiSecret: string } | { readonly token: string };
+
+/** tokenTtlSeconds: lifetime of the tokens the client signs (LiveKit's SDKs use 10 minutes). */
+const tokenTtlSeconds = 600;
+/** callDeadlineMsDefault: a call without its own deadline gives up after this. */
+const callDeadlineMsDefault = 5_000;
+
+type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (e: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall;
+
+/**
+ * RoomClient is a promise-based client of one node's public gRPC API, for the CLI, the
+ * benchmark and tests. Errors are grpc ServiceErrors (code, details, trailing metadata).
+ */
+export class RoomClient {
+  private readonly rooms: RoomServiceClient;
+  private readonly cluster: ClusterServiceClient;
+
+  constructor(
+    readonly address: string,
+    private readonly credentials: ClientCredentials,
+    channelOptions: Partial<grpc.ChannelOptions> = {},
+  ) {
+    const creds = grpc.credentials.createInsecure();
+    this.rooms = new RoomServiceClient(address, creds, channelOptions);
+    this.cluster = new ClusterServiceClient(address, creds, channelOptions);
+  }
+
+  createRoom(req: Partial<CreateRoomRequest>, deadlineMs?: number): Promise<CreateRoomResponse> {
+    return this.call(this.rooms.createRoom.bind(this.rooms) as Unary<CreateRoomRequest, CreateRoomResponse>, CreateRoomRequest.fromPartial(req), { roomCreate: true }, deadlineMs);
+  }
+
+  getRoom(req: Partial<GetRoomRequest>, deadlineMs?: number): Promise<GetRoomResponse> {
+    return this.call(this.rooms.getRoom.bind(this.rooms) as Unary<GetRoomRequest, GetRoomResponse>, GetRoomRequest.fromPartial(req), { roomList: true }, deadlineMs);
+  }
+
+  listRooms(req: Partial<ListRoomsRequest>, deadlineMs?: number): Promise<ListRoomsResponse> {
+    return this.call(this.rooms.listRooms.bind(this.rooms) as Unary<ListRoomsRequest, ListRoomsResponse>, ListRoomsRequest.fromPartial(req), { roomList: true }, deadlineMs);
+  }
+
+  deleteRoom(req: Partial<DeleteRoomRequest>, deadlineMs?: number): Promise<DeleteRoomResponse> {
+    return this.call(this.rooms.deleteRoom.bind(this.rooms) as Unary<DeleteRoomRequest, DeleteRoomResponse>, DeleteRoomRequest.fromPartial(req), { roomCreate: true }, deadlineMs);
+  }
+
+  updateRoomMetadata(req: Partial<UpdateRoomMetadataRequest>, deadlineMs?: number): Promise<UpdateRoomMetadataResponse> {
+    const grants = { roomAdmin: true, room: req.room ?? '' };
+    return this.call(this.rooms.updateRoomMetadata.bind(this.rooms) as Unary<UpdateRoomMetadataRequest, UpdateRoomMetadataResponse>, UpdateRoomMetadataRequest.fromPartial(req), grants, deadlineMs);
+  }
+
+  updateRoomOccupancy(req: Partial<UpdateRoomOccupancyRequest>, deadlineMs?: number): Promise<UpdateRoomOccupancyResponse> {
+    return this.call(this.rooms.updateRoomOccupancy.bind(this.rooms) as Unary<UpdateRoomOccupancyRequest, UpdateRoomOccupancyResponse>, UpdateRoomOccupancyRequest.fromPartial(req), { roomCreate: true }, deadlineMs);
+  }
+
+  status(deadlineMs?: number): Promise<StatusResponse> {
+    return this.call(this.cluster.status.bind(this.cluster) as Unary<object, StatusResponse>, {}, { roomList: true }, deadlineMs);
+  }
+
+  transferLeadership(to: string, deadlineMs?: number): Promise<TransferLeadershipResponse> {
+    return this.call(this.cluster.transferLeadership.bind(this.cluster) as Unary<{ to: string }, TransferLeadershipResponse>, { to }, { roomCreate: true }, deadlineMs);
+  }
+
+  close(): void {
+    this.rooms.close();
+    this.cluster.close();
+  }
+
+  /** metadataFor signs a token with exactly `grants` (or sends the fixed token). */
+  metadataFor(grants: Partial<VideoGrant>): grpc.Metadata {
+    const md = new grpc.Metadata();
+    const c = this.credentials;
+    const token = 'token' in c ? c.token : signToken(c.apiKey, c.apiSecret, grants, tokenTtlSeconds, Math.floor(Date.now() / 1000));
+    md.set('authorization', `Bearer ${token}`);
+    return md;
+  }
+
+  private call<Req, Res>(fn: Unary<Req, Res>, req: Req, grants: Partial<VideoGrant>, deadlineMs?: number): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      fn(req, this.metadataFor(grants), { deadline: Date.now() + (deadlineMs ?? callDeadlineMsDefault) }, (e, res) => (e === null ? resolve(res) : reject(e)));
+    });
+  }
+}
