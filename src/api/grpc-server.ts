@@ -3,28 +3,21 @@ import {
   ClusterServiceService,
   RoomEventType,
   RoomServiceService,
-  type Room,
   type StatusResponse,
   type WatchRoomsRequest,
   type WatchRoomsResponse,
 } from '../gen/roomregistry/v1/rooms.js';
 import { RegistryError } from '../lib/errors.js';
+import type { WatchListener, WatchStart } from '../registry/index.js';
 import { type Grants, authenticate, requireCreate, requireList } from './auth.js';
 import { ERROR_MAPPING, toRegistryError } from './errors.js';
 import { toServiceError } from './grpc-errors.js';
 import type { CallContext, RoomHandlers } from './room-handlers.js';
 import { API_LIMITS } from './validate.js';
 
-/** RoomEvent is one applied change, as the room state machine reports it to watchers. */
-export interface RoomEvent {
-  readonly type: 'created' | 'updated' | 'deleted';
-  readonly room: Room;
-  readonly revision: number;
-}
-
 /** RoomWatchSource is the state machine's watch seam (src/registry's RoomRegistry.watch). */
 export interface RoomWatchSource {
-  watch(fromRevision: number, listener: (e: RoomEvent) => void): { ok: true; cancel(): void } | { ok: false; oldestRevision: number };
+  watch(fromRevision: number, listener: WatchListener): WatchStart;
 }
 
 /** ClusterControl is what ClusterService needs from the node. */
@@ -148,13 +141,20 @@ export class GrpcApi {
       requireList(this.contextOf(call).grants);
       const from = call.request.fromRevision;
       let ended = false;
-      const watch = this.watches.watch(from, (e) => {
-        if (ended) return;
-        call.write({ type: EVENT_TYPE[e.type], room: e.room, revision: e.revision });
-        if (call.writableLength > WATCH_BUFFER_BYTES_MAX) {
+      const watch = this.watches.watch(from, {
+        onEvent: (e) => {
+          if (ended) return;
+          call.write({ type: EVENT_TYPE[e.type], room: e.room, revision: e.revision });
+          if (call.writableLength > WATCH_BUFFER_BYTES_MAX) {
+            ended = true;
+            fail(new RegistryError('RESOURCE_EXHAUSTED', 'this watcher fell too far behind; list the rooms again and watch from that revision'));
+          }
+        },
+        onReset: (revision) => {
+          if (ended) return;
           ended = true;
-          fail(new RegistryError('RESOURCE_EXHAUSTED', 'this watcher fell too far behind; list the rooms again and watch from that revision'));
-        }
+          fail(new RegistryError('OUT_OF_RANGE', `this node installed a snapshot at revision ${revision}; list the rooms again and watch from that revision`));
+        },
       });
       if (!watch.ok) {
         throw new RegistryError('OUT_OF_RANGE', `revision ${from} is older than the oldest change kept (${watch.oldestRevision}); list the rooms again and watch from that revision`);

@@ -22,6 +22,7 @@ import { FaultHook } from '../transport/fault-hook.js';
 import { PeerAuthenticator } from '../transport/peer-auth.js';
 import { PeerServer } from '../transport/peer-server.js';
 import { PeerTransport } from '../transport/transport.js';
+import { type ExpirySource, Sweeper } from '../sweeper/sweeper.js';
 import { type ParsedFlags, UsageError, requireString } from './args.js';
 import { claimDataDir } from './data-dir.js';
 
@@ -44,7 +45,7 @@ const cryptoRng: Rng = {
 export interface NodeParts {
   readonly storage: NodeLogStorage & { close(): Promise<void> };
   readonly snapshots: NodeSnapshotStore;
-  readonly stateMachine: StateMachine & RoomReads & RoomWatchSource;
+  readonly stateMachine: StateMachine & RoomReads & RoomWatchSource & ExpirySource;
 }
 
 /** NewStateMachine makes the empty room state machine (src/registry's RoomRegistry). */
@@ -123,7 +124,11 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     proposalsInFlight: () => n.load().proposals,
     readsInFlight: () => n.load().reads,
   });
-  n.events.onLeaderChange = () => metrics.leaderChanges.inc();
+  const sweeper = new Sweeper(parts.stateMachine, { isLeader: () => n.status().role === 'leader', propose: (p, deadlineMs) => n.propose(p, deadlineMs) }, logger);
+  n.events.onLeaderChange = (leader) => {
+    metrics.leaderChanges.inc();
+    if (leader === self.id) sweeper.kick(); // a new leader picks up the backlog at once
+  };
   n.events.onPersist = (entries, ms) => {
     metrics.persistLatency.observe(ms / 1000);
     metrics.persistedEntries.inc(entries);
@@ -186,11 +191,13 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     })
   ).server;
   n.start();
+  sweeper.start();
   logger.info('node_started', { grpc: self.grpcAddress, peer: self.peerAddress, http: self.httpAddress, dataDir: config.dataDir, fsync: config.fsync });
   return {
     node: n,
     async shutdown(): Promise<void> {
       logger.info('node_stopping', { reason: 'signal' });
+      sweeper.stop();
       await n.stop();
       http.close();
       grpcApi.close();

@@ -31,7 +31,7 @@ export const LIMITS = Object.freeze({
   peerMessageBytesMax: 16 << 20,
   /** peerReconnectDelayMs: wait before reopening a broken peer stream (doubles to the max). */
   peerReconnectDelayMinMs: 50,
-  peerReconnectDelayMaxMs: 1_000,
+  peerReconnectDelayMaxMs: 500,
   /** peerCallDeadlineMs: a Forward call or snapshot stream chunk must progress within this. */
   peerCallDeadlineMs: 5_000,
   /** snapshotSliceBytes: serialize a snapshot in slices this big, yielding to the event loop between. */

@@ -47,6 +47,8 @@ export class Snapshotter {
       this.onTaken(meta, bytes, durationMs);
     } catch (e) {
       this.logger.error('snapshot_failed', { index: meta.index, error: e });
+    } finally {
+      source.close();
     }
   }
 

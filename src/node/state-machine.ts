@@ -16,4 +16,6 @@ export interface StateMachine {
 /** SnapshotSource yields a captured state in slices of at most maxBytes (about), null at the end. */
 export interface SnapshotSource {
   nextChunk(maxBytes: number): Uint8Array | null;
+  /** close ends the capture early (the snapshot could not be written), freeing what it kept. */
+  close(): void;
 }

@@ -26,6 +26,9 @@ export class KvMachine implements StateMachine {
         bytes = null;
         return b;
       },
+      close: () => {
+        bytes = null;
+      },
     };
   }
 

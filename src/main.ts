@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+/** The room-registry command line: `serve` runs a node; the rest are clients. */
+import { UsageError, parseFlags } from './cli/args.js';
+import { ROOMS_USAGE, roomsCommand } from './cli/rooms.js';
+import { SERVE_FLAGS, serveCommand } from './cli/serve.js';
+import { STATUS_FLAGS, statusCommand } from './cli/status.js';
+import { RoomRegistry } from './registry/index.js';
+import { StorageCorruptionError } from './storage/record.js';
+
+const USAGE = `usage:
+  room-registry serve --config FILE --id ID --data-dir DIR [--fsync always|never] [--snapshot-interval-entries N]
+  room-registry status --config FILE [--wait-leader-ms N]     every node, over HTTP /status
+  room-registry status --url host:port --api-key K --api-secret S     one node, over gRPC
+${ROOMS_USAGE}`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve': {
+      const code = await serveCommand(parseFlags(rest, SERVE_FLAGS).flags, () => new RoomRegistry());
+      process.exit(code); // after a graceful shutdown nothing is left to wait for
+    }
+    case 'status':
+      return statusCommand(parseFlags(rest, STATUS_FLAGS).flags);
+    case 'rooms':
+      return roomsCommand(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`room-registry: ${e.message}\n${USAGE}`);
+      process.exitCode = 2;
+    } else if (e instanceof StorageCorruptionError) {
+      process.stderr.write(`room-registry: the data dir is damaged, refusing to start: ${e.message}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`room-registry: ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

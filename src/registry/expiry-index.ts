@@ -1,0 +1,105 @@
+import { assert } from '../lib/assert.js';
+
+/** BUCKET_MS: deadlines are grouped by the second they fall in (LiveKit's timeouts are whole seconds). */
+const BUCKET_MS = 1_000;
+
+/**
+ * ExpiryIndex orders the rooms that can expire by deadline, so finding due rooms costs the
+ * due rooms, never a scan of the table. Rooms sit in per-second buckets (a Set each, in the
+ * order they were added); the bucket keys are kept sorted. There are few distinct seconds
+ * compared with rooms, so the sorted key array stays short.
+ * Invariant: `deadlineMsByName` and the buckets hold exactly the same rooms, and no bucket is empty.
+ */
+export class ExpiryIndex {
+  private readonly buckets = new Map<number, Set<string>>();
+  /** keys: the bucket keys, ascending. */
+  private readonly keys: number[] = [];
+  private readonly deadlineMsByName = new Map<string, number>();
+
+  get size(): number {
+    return this.deadlineMsByName.size;
+  }
+
+  /** set records `name`'s deadline (Infinity: it cannot expire now, so it leaves the index). */
+  set(name: string, deadlineMs: number): void {
+    const old = this.deadlineMsByName.get(name);
+    if (old === deadlineMs) return;
+    if (old !== undefined) this.remove(name);
+    if (deadlineMs === Infinity) return;
+    assert(Number.isFinite(deadlineMs), () => `deadline ${deadlineMs} of ${name} is not a number`);
+    const key = Math.floor(deadlineMs / BUCKET_MS);
+    let bucket = this.buckets.get(key);
+    if (bucket === undefined) {
+      bucket = new Set();
+      this.buckets.set(key, bucket);
+      this.keys.splice(lowerBound(this.keys, key), 0, key);
+    }
+    bucket.add(name);
+    this.deadlineMsByName.set(name, deadlineMs);
+  }
+
+  remove(name: string): void {
+    const deadlineMs = this.deadlineMsByName.get(name);
+    if (deadlineMs === undefined) return;
+    this.deadlineMsByName.delete(name);
+    const key = Math.floor(deadlineMs / BUCKET_MS);
+    const bucket = this.buckets.get(key);
+    assert(bucket !== undefined && bucket.delete(name), () => `${name} missing from its expiry bucket`);
+    if (bucket.size > 0) return;
+    this.buckets.delete(key);
+    const at = lowerBound(this.keys, key);
+    assert(this.keys[at] === key, 'expiry bucket key missing');
+    this.keys.splice(at, 1);
+  }
+
+  clear(): void {
+    this.buckets.clear();
+    this.keys.length = 0;
+    this.deadlineMsByName.clear();
+  }
+
+  /** due returns up to `max` rooms whose deadline is at or before nowMs, earliest seconds first. */
+  due(nowMs: number, max: number): string[] {
+    const out: string[] = [];
+    for (const key of this.keys) {
+      if (key * BUCKET_MS > nowMs || out.length >= max) break;
+      for (const name of this.buckets.get(key) ?? []) {
+        if (out.length >= max) break;
+        if ((this.deadlineMsByName.get(name) ?? Infinity) <= nowMs) out.push(name);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * overdue counts the rooms past their deadline and the age of the oldest one. The count is
+   * exact except within the current second's bucket, where rooms are checked one by one; the
+   * age is to the second (bucket) resolution.
+   */
+  overdue(nowMs: number): { rooms: number; oldestAgeMs: number } {
+    let rooms = 0;
+    let oldestAgeMs = 0;
+    for (const key of this.keys) {
+      if (key * BUCKET_MS > nowMs) break;
+      const bucket = this.buckets.get(key) ?? new Set<string>();
+      if (rooms === 0) oldestAgeMs = Math.max(0, nowMs - key * BUCKET_MS);
+      if ((key + 1) * BUCKET_MS <= nowMs) {
+        rooms += bucket.size;
+        continue;
+      }
+      for (const name of bucket) if ((this.deadlineMsByName.get(name) ?? Infinity) <= nowMs) rooms++;
+    }
+    return { rooms, oldestAgeMs: rooms === 0 ? 0 : oldestAgeMs };
+  }
+}
+
+function lowerBound(a: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((a[mid] ?? 0) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

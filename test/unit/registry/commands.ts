@@ -1,0 +1,48 @@
+import { Command, CommandResult } from '../../../src/gen/roomregistry/command/v1/command.js';
+import { index, type Index } from '../../../src/lib/ids.js';
+import type { RoomRegistry } from '../../../src/registry/index.js';
+
+/** Builders for the commands the tests apply, and a tiny driver that numbers the entries. */
+export const cmd = {
+  create: (name: string, extra: Partial<{ emptyTimeoutS: number; departureTimeoutS: number; metadata: string; requestId: string }> = {}): Command => ({
+    requestId: extra.requestId ?? '',
+    command: {
+      $case: 'createRoom',
+      value: {
+        name,
+        emptyTimeoutS: extra.emptyTimeoutS ?? 0,
+        departureTimeoutS: extra.departureTimeoutS ?? 0,
+        maxParticipants: 0,
+        nodeId: '',
+        metadata: extra.metadata ?? '',
+        sid: `RM_${name.padEnd(12, 'x').slice(0, 12)}`,
+        turnPassword: 'pw',
+      },
+    },
+  }),
+  update: (name: string, metadata: string, requestId = ''): Command => ({ requestId, command: { $case: 'updateRoomMetadata', value: { name, metadata } } }),
+  remove: (name: string, requestId = ''): Command => ({ requestId, command: { $case: 'deleteRoom', value: { name } } }),
+  occupancy: (name: string, numParticipants: number): Command => ({
+    requestId: '',
+    command: { $case: 'updateRoomOccupancy', value: { name, numParticipants, numPublishers: 0, nodeId: 'media-1' } },
+  }),
+  expire: (...names: string[]): Command => ({ requestId: '', command: { $case: 'expireRooms', value: { names } } }),
+};
+
+/** Driver applies commands at consecutive indexes with a settable clock. */
+export class Driver {
+  next = 1;
+  nowMs = 1_700_000_000_000;
+  constructor(readonly registry: RoomRegistry) {}
+
+  apply(c: Command): CommandResult {
+    const at: Index = index(this.next++);
+    return CommandResult.decode(this.registry.apply(at, Command.encode(c).finish(), this.nowMs));
+  }
+}
+
+/** digest is a canonical text of everything a reader can see, for comparing replicas. */
+export function digest(r: RoomRegistry): string {
+  const all = r.listPage('', Math.max(1, r.roomCount())).rooms;
+  return JSON.stringify({ applied: r.appliedIndex(), rooms: all, totals: r.totalsSoFar() });
+}
