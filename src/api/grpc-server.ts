@@ -30,7 +30,8 @@ export interface GrpcApiOptions {
   readonly apiKeys: ReadonlyMap<string, string>;
   readonly defaultDeadlineMs: number;
   readonly maxDeadlineMs: number;
-  readonly onRequest?: (method: string, code: string, durationMs: number) => void;
+  /** onRequest observes every call's end (metrics; a log line with the request id when it failed on our side). */
+  readonly onRequest?: (method: string, code: string, durationMs: number, requestId: string) => void;
 }
 
 /**
@@ -104,12 +105,12 @@ export class GrpcApi {
       };
       run().then(
         (res) => {
-          this.options.onRequest?.(method, 'OK', performance.now() - startMs);
+          this.options.onRequest?.(method, 'OK', performance.now() - startMs, requestIdOf(call));
           callback(null, res);
         },
         (e: unknown) => {
           const error = toRegistryError(e);
-          this.options.onRequest?.(method, grpc.status[ERROR_MAPPING[error.code].grpc] ?? 'UNKNOWN', performance.now() - startMs);
+          this.options.onRequest?.(method, grpc.status[ERROR_MAPPING[error.code].grpc] ?? 'UNKNOWN', performance.now() - startMs, requestIdOf(call));
           callback(toServiceError(error), null);
         },
       );
@@ -170,6 +171,14 @@ export class GrpcApi {
       fail(e);
     }
   }
+}
+
+/** requestIdOf is the request's idempotency key: the body's request_id, else x-request-id metadata. */
+function requestIdOf(call: grpc.ServerUnaryCall<unknown, unknown>): string {
+  const body = call.request as { requestId?: unknown } | null;
+  if (typeof body?.requestId === 'string' && body.requestId !== '') return body.requestId;
+  const md = call.metadata.get('x-request-id')[0];
+  return typeof md === 'string' ? md : '';
 }
 
 function isMalformed(x: unknown): x is Malformed {

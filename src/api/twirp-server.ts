@@ -28,7 +28,8 @@ export interface TwirpOptions {
   readonly apiKeys: ReadonlyMap<string, string>;
   readonly defaultDeadlineMs: number;
   readonly maxDeadlineMs: number;
-  readonly onRequest?: (method: string, code: TwirpCode | 'ok', durationMs: number) => void;
+  /** onRequest observes every call's end (metrics; a log line with the request id when it failed on our side). */
+  readonly onRequest?: (method: string, code: TwirpCode | 'ok', durationMs: number, requestId: string) => void;
 }
 
 type AnyMethod = TwirpMethod<unknown, unknown>;
@@ -63,7 +64,7 @@ export class TwirpServer {
     const startMs = performance.now();
     const name = path.startsWith(TWIRP_PREFIX) ? path.slice(TWIRP_PREFIX.length) : '';
     const method = Object.hasOwn(this.methods, name) ? this.methods[name] : undefined;
-    const report = (code: TwirpCode | 'ok'): void => this.options.onRequest?.(name === '' ? 'unknown' : name, code, performance.now() - startMs);
+    const report = (code: TwirpCode | 'ok'): void => this.options.onRequest?.(name === '' ? 'unknown' : name, code, performance.now() - startMs, requestIdOf(req));
     if (req.method !== 'POST' || method === undefined) {
       const msg = req.method !== 'POST' ? `unsupported method "${req.method ?? ''}" (only POST is allowed)` : `no handler for path "${path}"`;
       sendTwirpError(res, 'bad_route', msg, { twirp_invalid_route: `${req.method ?? ''} ${path}` });

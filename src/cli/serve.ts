@@ -5,14 +5,13 @@ import { compileConfig, loadClusterConfig, type CompiledConfig } from '../config
 import { assertLimitRelations } from '../config/limits.js';
 import { JsonLogger } from '../lib/logger.js';
 import type { Rng } from '../lib/rng.js';
-import { nodeId } from '../lib/ids.js';
+import { type NodeId, nodeId } from '../lib/ids.js';
 import { LIMITS } from '../config/limits.js';
 import { Metrics } from '../metrics/metrics.js';
 import { RaftNode } from '../node/node.js';
 import type { NodeLogStorage, NodeSnapshotStore } from '../node/node-storage.js';
-import type { StateMachine } from '../node/state-machine.js';
-import { GrpcApi, type RoomWatchSource } from '../api/grpc-server.js';
-import { RoomHandlers, type RoomReads } from '../api/room-handlers.js';
+import { GrpcApi } from '../api/grpc-server.js';
+import { RoomHandlers } from '../api/room-handlers.js';
 import { twirpMethods } from '../api/twirp-methods.js';
 import { TwirpServer } from '../api/twirp-server.js';
 import { DiskLogStorage } from '../storage/disk-log-storage.js';
@@ -22,7 +21,8 @@ import { FaultHook } from '../transport/fault-hook.js';
 import { PeerAuthenticator } from '../transport/peer-auth.js';
 import { PeerServer } from '../transport/peer-server.js';
 import { PeerTransport } from '../transport/transport.js';
-import { type ExpirySource, Sweeper } from '../sweeper/sweeper.js';
+import { Sweeper } from '../sweeper/sweeper.js';
+import type { RoomRegistry } from '../registry/index.js';
 import { type ParsedFlags, UsageError, requireString } from './args.js';
 import { claimDataDir } from './data-dir.js';
 
@@ -45,10 +45,10 @@ const cryptoRng: Rng = {
 export interface NodeParts {
   readonly storage: NodeLogStorage & { close(): Promise<void> };
   readonly snapshots: NodeSnapshotStore;
-  readonly stateMachine: StateMachine & RoomReads & RoomWatchSource & ExpirySource;
+  readonly stateMachine: RoomRegistry;
 }
 
-/** NewStateMachine makes the empty room state machine (src/registry's RoomRegistry). */
+/** NewStateMachine makes the empty room state machine. */
 export type NewStateMachine = () => NodeParts['stateMachine'];
 
 /**
@@ -118,16 +118,65 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
   const auth = new PeerAuthenticator(config.cluster.cluster, config.cluster.secret, members.map((m) => m.id));
   const peerServer = new PeerServer(self.id, auth, n, faults);
   await peerServer.listen(self.peerAddress, config.cluster.peerTls);
+  const sweeper = new Sweeper(parts.stateMachine, { isLeader: () => n.status().role === 'leader', propose: (p, deadlineMs) => n.propose(p, deadlineMs) }, logger);
+  const metrics = observe({ self: self.id, node: n, parts, transport, peerServer, auth, sweeper, logger });
+  const status = (): NodeStatus => {
+    const s = n.status();
+    return { id: self.id, region: self.region, role: s.role, term: s.term, leader: s.leader, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, rooms: parts.stateMachine.roomCount() };
+  };
+  const listeners = await listenApis(config, n, parts, metrics, status, faults, logger);
+  n.start();
+  sweeper.start();
+  logger.info('node_started', { grpc: self.grpcAddress, peer: self.peerAddress, http: self.httpAddress, dataDir: config.dataDir, fsync: config.fsync });
+  return {
+    node: n,
+    async shutdown(): Promise<void> {
+      logger.info('node_stopping', { reason: 'signal' });
+      sweeper.stop();
+      await n.stop();
+      listeners.close();
+      peerServer.close();
+      transport.close();
+      await parts.storage.close();
+      logger.info('node_stopped');
+    },
+  };
+}
+
+interface Observed {
+  readonly self: NodeId;
+  readonly node: RaftNode;
+  readonly parts: NodeParts;
+  readonly transport: PeerTransport;
+  readonly peerServer: PeerServer;
+  readonly auth: PeerAuthenticator;
+  readonly sweeper: Sweeper;
+  readonly logger: Logger;
+}
+
+/**
+ * observe turns the events of every layer into metrics and log lines (STYLE rule 23): the
+ * layers only announce; this is the one place that listens.
+ */
+function observe(o: Observed): Metrics {
+  const { node: n, parts, logger } = o;
   const metrics = new Metrics({
     raftStatus: () => n.status(),
     rooms: () => parts.stateMachine.roomCount(),
     proposalsInFlight: () => n.load().proposals,
     readsInFlight: () => n.load().reads,
+    roomTotals: () => parts.stateMachine.totalsSoFar(),
+    sweeperBacklog: () => {
+      const overdue = parts.stateMachine.overdue(Date.now());
+      return { rooms: overdue.rooms, oldestOverdueMs: overdue.oldestAgeMs };
+    },
+    peers: () => o.transport.peerStats(),
+    peerRefusals: () => o.auth.refused,
+    peerMalformed: () => o.peerServer.stats.malformedMessages + o.peerServer.stats.misaddressedMessages,
   });
-  const sweeper = new Sweeper(parts.stateMachine, { isLeader: () => n.status().role === 'leader', propose: (p, deadlineMs) => n.propose(p, deadlineMs) }, logger);
   n.events.onLeaderChange = (leader) => {
     metrics.leaderChanges.inc();
-    if (leader === self.id) sweeper.kick(); // a new leader picks up the backlog at once
+    if (leader === o.self) o.sweeper.kick(); // a new leader picks up the backlog at once
   };
   n.events.onPersist = (entries, ms) => {
     metrics.persistLatency.observe(ms / 1000);
@@ -139,36 +188,47 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     metrics.snapshotBytes.set(bytes);
     metrics.snapshotDuration.observe(ms / 1000);
   };
-  const status = (): NodeStatus => {
-    const s = n.status();
-    return {
-      id: self.id,
-      region: self.region,
-      role: s.role,
-      term: s.term,
-      leader: s.leader,
-      commitIndex: s.commitIndex,
-      appliedIndex: s.appliedIndex,
-      rooms: parts.stateMachine.roomCount(),
-    };
+  o.sweeper.events.onBatch = (_rooms, _expired, ms) => {
+    metrics.sweepBatches.inc();
+    metrics.sweepDuration.observe(ms / 1000);
   };
-  const observe = (protocol: 'grpc' | 'twirp') => (method: string, code: string, durationMs: number) => {
+  o.transport.events.onPeerHealth = (peer, healthy) => logger.info(healthy ? 'peer_connected' : 'peer_disconnected', { peer });
+  o.peerServer.events.onHeard = (from) => o.transport.heard(from);
+  o.peerServer.events.onRefused = (reason) => {
+    // Logged at powers of two, so a flood of bad calls cannot flood the log.
+    const count = o.auth.refused[reason as keyof typeof o.auth.refused];
+    if ((count & (count - 1)) === 0) logger.warn('peer_refused', { reason, count });
+  };
+  return metrics;
+}
+
+/** listenApis binds the public gRPC listener and the HTTP one (Twirp, /metrics, /status, ...). */
+async function listenApis(
+  config: CompiledConfig,
+  n: RaftNode,
+  parts: NodeParts,
+  metrics: Metrics,
+  status: () => NodeStatus,
+  faults: FaultHook | null,
+  logger: Logger,
+): Promise<{ close(): void }> {
+  const self = config.self;
+  const members = config.cluster.members;
+  const onRequest = (protocol: 'grpc' | 'twirp') => (method: string, code: string, durationMs: number, requestId: string) => {
     metrics.apiRequests.inc({ method, code, protocol });
     metrics.apiLatency.observe({ method, protocol }, durationMs / 1000);
+    if (SERVER_SIDE_CODES.has(code)) logger.warn('api_request_failed', { method, protocol, code, requestId, durationMs: Math.round(durationMs) });
   };
   const apiOptions = { apiKeys: config.cluster.apiKeys, defaultDeadlineMs: LIMITS.requestDeadlineDefaultMs, maxDeadlineMs: LIMITS.requestDeadlineMaxMs };
   const handlers = new RoomHandlers(n, parts.stateMachine);
   const grpcApi = new GrpcApi(
     handlers,
     parts.stateMachine,
-    {
-      status,
-      transferLeadership: (to) => n.transferLeadership(to === null ? null : nodeId(to)),
-    },
-    { ...apiOptions, onRequest: observe('grpc') },
+    { status, transferLeadership: (to) => n.transferLeadership(to === null ? null : nodeId(to)) },
+    { ...apiOptions, onRequest: onRequest('grpc') },
   );
   await grpcApi.listen(self.grpcAddress);
-  const twirp = new TwirpServer(twirpMethods(handlers), { ...apiOptions, onRequest: observe('twirp') });
+  const twirp = new TwirpServer(twirpMethods(handlers), { ...apiOptions, onRequest: onRequest('twirp') });
   const http: Server = (
     await startHttpServer(self.httpAddress, {
       status,
@@ -190,21 +250,13 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
           }),
     })
   ).server;
-  n.start();
-  sweeper.start();
-  logger.info('node_started', { grpc: self.grpcAddress, peer: self.peerAddress, http: self.httpAddress, dataDir: config.dataDir, fsync: config.fsync });
   return {
-    node: n,
-    async shutdown(): Promise<void> {
-      logger.info('node_stopping', { reason: 'signal' });
-      sweeper.stop();
-      await n.stop();
+    close(): void {
       http.close();
       grpcApi.close();
-      peerServer.close();
-      transport.close();
-      await parts.storage.close();
-      logger.info('node_stopped');
     },
   };
 }
+
+/** SERVER_SIDE_CODES: request outcomes worth a log line (the client did nothing wrong). */
+const SERVER_SIDE_CODES = new Set(['UNAVAILABLE', 'INTERNAL', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED', 'unavailable', 'internal', 'deadline_exceeded', 'resource_exhausted']);

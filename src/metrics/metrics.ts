@@ -10,7 +10,15 @@ export interface MetricsSources {
   rooms(): number;
   proposalsInFlight(): number;
   readsInFlight(): number;
-  sweeperBacklog?(): { rooms: number; oldestOverdueMs: number };
+  /** roomTotals: the state machine's lifetime counts (replicated, so every node agrees). */
+  roomTotals(): { created: number; deleted: number; expired: number };
+  /** sweeperBacklog: rooms past their deadline not yet deleted, and the oldest one's lateness. */
+  sweeperBacklog(): { rooms: number; oldestOverdueMs: number };
+  /** peers: per peer, whether it was heard from since its stream last broke, and failed sends. */
+  peers(): ReadonlyMap<string, { healthy: boolean; sendErrors: number }>;
+  /** peerRefusals: peer calls refused, by reason; malformed: peer messages that did not decode. */
+  peerRefusals(): Readonly<Record<string, number>>;
+  peerMalformed(): number;
 }
 
 const ROLE_VALUE = { follower: 0, precandidate: 1, candidate: 2, leader: 3 } as const;
@@ -30,10 +38,6 @@ export class Metrics {
   readonly snapshots: Counter;
   readonly snapshotBytes: Gauge;
   readonly snapshotDuration: Histogram;
-  readonly peerErrors: Counter<'peer' | 'kind'>;
-  readonly roomsCreated: Counter;
-  readonly roomsDeleted: Counter;
-  readonly roomsExpired: Counter;
   readonly sweepBatches: Counter;
   readonly sweepDuration: Histogram;
 
@@ -61,22 +65,25 @@ export class Metrics {
     this.snapshots = new Counter({ name: name('snapshots_total'), help: 'Snapshots taken', registers: [r] });
     this.snapshotBytes = new Gauge({ name: name('snapshot_last_bytes'), help: 'Size of the newest snapshot taken', registers: [r] });
     this.snapshotDuration = new Histogram({ name: name('snapshot_duration_seconds'), help: 'Time to write one snapshot', buckets: [0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [r] });
-    this.peerErrors = new Counter({ name: name('peer_errors_total'), help: 'Peer transport errors and refused peer calls', labelNames: ['peer', 'kind'], registers: [r] });
-    this.roomsCreated = new Counter({ name: name('rooms_created_total'), help: 'Rooms created (applied on this node)', registers: [r] });
-    this.roomsDeleted = new Counter({ name: name('rooms_deleted_total'), help: 'Rooms deleted by DeleteRoom (applied on this node)', registers: [r] });
-    this.roomsExpired = new Counter({ name: name('rooms_expired_total'), help: 'Rooms deleted by expiry (applied on this node)', registers: [r] });
-    this.sweepBatches = new Counter({ name: name('sweep_batches_total'), help: 'ExpireRooms batches proposed by the sweeper', registers: [r] });
+    this.sweepBatches = new Counter({ name: name('sweep_batches_total'), help: 'ExpireRooms batches proposed by the sweeper (leader only)', registers: [r] });
     this.sweepDuration = new Histogram({ name: name('sweep_batch_duration_seconds'), help: 'Time from proposing an ExpireRooms batch to its apply', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [r] });
-    this.defineScrapedGauges(name);
+    this.defineScrapedSeries(name);
   }
 
-  private defineScrapedGauges(name: (n: string) => string): void {
+  private defineScrapedSeries(name: (n: string) => string): void {
     const r = this.registry;
     const s = this.sources;
     const gauge = (n: string, help: string, read: () => number): void => {
       new Gauge({ name: name(n), help, registers: [r], collect() { this.set(read()); } });
     };
+    // Counters kept elsewhere (the replicated state machine, the transport) are copied at scrape time.
+    const counter = (n: string, help: string, read: () => number): void => {
+      new Counter({ name: name(n), help, registers: [r], collect() { this.reset(); this.inc(read()); } });
+    };
     gauge('rooms', 'Rooms in the registry on this node', () => s.rooms());
+    counter('rooms_created_total', 'Rooms created (replicated count)', () => s.roomTotals().created);
+    counter('rooms_deleted_total', 'Rooms deleted by DeleteRoom (replicated count)', () => s.roomTotals().deleted);
+    counter('rooms_expired_total', 'Rooms deleted by expiry (replicated count)', () => s.roomTotals().expired);
     gauge('raft_term', 'Current Raft term', () => s.raftStatus().term);
     gauge('raft_role', 'Raft role: 0 follower, 1 precandidate, 2 candidate, 3 leader', () => ROLE_VALUE[s.raftStatus().role]);
     gauge('raft_is_leader', '1 when this node is the leader', () => (s.raftStatus().role === 'leader' ? 1 : 0));
@@ -86,8 +93,29 @@ export class Metrics {
     gauge('raft_apply_lag_entries', 'Committed entries not yet applied', () => s.raftStatus().commitIndex - s.raftStatus().appliedIndex);
     gauge('raft_proposals_in_flight', 'Writes waiting for their entry to apply', () => s.proposalsInFlight());
     gauge('reads_in_flight', 'Linearizable reads waiting for confirmation', () => s.readsInFlight());
-    gauge('sweeper_backlog_rooms', 'Rooms past their expiry deadline not yet deleted', () => s.sweeperBacklog?.().rooms ?? 0);
-    gauge('sweeper_oldest_overdue_seconds', 'How long the most overdue room has been past its deadline', () => (s.sweeperBacklog?.().oldestOverdueMs ?? 0) / 1000);
+    gauge('sweeper_backlog_rooms', 'Rooms past their expiry deadline not yet deleted', () => s.sweeperBacklog().rooms);
+    gauge('sweeper_oldest_overdue_seconds', 'How long the most overdue room has been past its deadline (1 s resolution)', () => s.sweeperBacklog().oldestOverdueMs / 1000);
+    new Gauge({
+      name: name('peer_healthy'),
+      help: '1 when the peer was heard from since its stream last broke',
+      labelNames: ['peer'],
+      registers: [r],
+      collect() {
+        for (const [peer, p] of s.peers()) this.set({ peer }, p.healthy ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: name('peer_errors_total'),
+      help: 'Peer transport errors: failed sends per peer, refused calls by reason, undecodable messages',
+      labelNames: ['peer', 'kind'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [peer, p] of s.peers()) this.inc({ peer, kind: 'send_failed' }, p.sendErrors);
+        for (const [reason, n] of Object.entries(s.peerRefusals())) this.inc({ peer: 'unknown', kind: `refused_${reason}` }, n);
+        this.inc({ peer: 'unknown', kind: 'malformed' }, s.peerMalformed());
+      },
+    });
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

@@ -27,6 +27,8 @@ export class PeerClient {
   connected = false;
   /** sendErrors counts batches that could not be written (exported as a metric). */
   sendErrors = 0;
+  /** healthy: the peer has been heard from since our stream to it last broke (connect/disconnect logs). */
+  healthy = false;
 
   constructor(
     readonly peerId: NodeId,
@@ -34,6 +36,7 @@ export class PeerClient {
     private readonly credentials: PeerCredentials,
     tls: PeerTlsConfig | null,
     private readonly onUnreachable: (peer: NodeId) => void,
+    private readonly onHealthChange: (peer: NodeId, healthy: boolean) => void = () => {},
   ) {
     this.client = new PeerServiceClient(address, channelCredentials(tls), {
       'grpc.max_receive_message_length': LIMITS.peerMessageBytesMax,
@@ -75,6 +78,10 @@ export class PeerClient {
 
   private streamBroke(_error: grpc.ServiceError | null): void {
     this.stream = null;
+    if (this.healthy) {
+      this.healthy = false;
+      this.onHealthChange(this.peerId, false);
+    }
     this.connected = false;
     this.reconnectAtMs = Date.now() + this.reconnectDelayMs;
     this.reconnectDelayMs = Math.min(this.reconnectDelayMs * 2, LIMITS.peerReconnectDelayMaxMs);
@@ -84,6 +91,10 @@ export class PeerClient {
   /** markHealthy resets the back-off once the peer has answered us. */
   markHealthy(): void {
     this.reconnectDelayMs = LIMITS.peerReconnectDelayMinMs;
+    if (!this.healthy) {
+      this.healthy = true;
+      this.onHealthChange(this.peerId, true);
+    }
   }
 
   /** sendSnapshot streams a snapshot: the message first, then the bytes in chunks. */

@@ -29,8 +29,15 @@ export interface PeerServerStats {
  * PeerServer is the `peer` listener: Raft streams, snapshot streams and forwarded proposals,
  * each call authenticated before anything reaches the node.
  */
+/** PeerServerEvents: who called us (a peer we hear from is up) and who was refused. */
+export interface PeerServerEvents {
+  onHeard?(from: NodeId): void;
+  onRefused?(reason: string): void;
+}
+
 export class PeerServer {
   readonly stats: PeerServerStats = { malformedMessages: 0, misaddressedMessages: 0 };
+  readonly events: PeerServerEvents = {};
   private readonly server: grpc.Server;
 
   constructor(
@@ -70,6 +77,7 @@ export class PeerServer {
   private authenticate(call: { metadata: grpc.Metadata }): NodeId | grpc.ServiceError {
     const checked = this.auth.check(call.metadata);
     if (checked.ok) return checked.value;
+    this.events.onRefused?.(checked.error);
     const e = new Error(`peer call refused: ${checked.error}`) as grpc.ServiceError;
     e.code = grpc.status.PERMISSION_DENIED;
     return e;
@@ -83,6 +91,7 @@ export class PeerServer {
     }
     call.on('data', (batch: RaftBatch) => {
       if (this.faults?.ruleFor(from)?.dropInbound === true) return;
+      this.events.onHeard?.(from);
       this.handler.deliver(this.decodeBatch(from, batch));
     });
     call.on('end', () => cb(null, {}));

@@ -21,9 +21,15 @@ export interface Transport {
   close(): void;
 }
 
+/** PeerTransportEvents lets the node log peer connects and disconnects (STYLE rule 23). */
+export interface PeerTransportEvents {
+  onPeerHealth?(peer: NodeId, healthy: boolean): void;
+}
+
 /** PeerTransport is the gRPC Transport: one PeerClient per other member. */
 export class PeerTransport implements Transport {
   private readonly clients = new Map<NodeId, PeerClient>();
+  readonly events: PeerTransportEvents = {};
 
   constructor(
     selfId: NodeId,
@@ -35,7 +41,7 @@ export class PeerTransport implements Transport {
   ) {
     for (const m of members) {
       if (m.id === selfId) continue;
-      this.clients.set(m.id, new PeerClient(m.id, m.peerAddress, credentials, tls, onUnreachable));
+      this.clients.set(m.id, new PeerClient(m.id, m.peerAddress, credentials, tls, onUnreachable, (peer, healthy) => this.events.onPeerHealth?.(peer, healthy)));
     }
   }
 
@@ -62,6 +68,16 @@ export class PeerTransport implements Transport {
       return Promise.resolve(commands.map(() => ({ ok: false as const, error })));
     }
     return c.forward(commands, deadlineMs);
+  }
+
+  /** heard is called when a message from `peer` arrived: it is reachable, so reset its back-off. */
+  heard(peer: NodeId): void {
+    this.clients.get(peer)?.markHealthy();
+  }
+
+  /** peerStats: per peer, heard from since its stream last broke, and batches that could not be written. */
+  peerStats(): Map<NodeId, { healthy: boolean; sendErrors: number }> {
+    return new Map([...this.clients].map(([id, c]) => [id, { healthy: c.healthy, sendErrors: c.sendErrors }]));
   }
 
   connectedPeers(): NodeId[] {
