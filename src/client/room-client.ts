@@ -16,6 +16,7 @@ import {
   type UpdateRoomMetadataResponse,
   UpdateRoomOccupancyRequest,
   type UpdateRoomOccupancyResponse,
+  type WatchRoomsResponse,
 } from '../gen/roomregistry/v1/rooms.js';
 import { type VideoGrant, signToken } from '../api/auth.js';
 
@@ -78,6 +79,14 @@ export class RoomClient {
 
   transferLeadership(to: string, deadlineMs?: number): Promise<TransferLeadershipResponse> {
     return this.call(this.cluster.transferLeadership.bind(this.cluster) as Unary<{ to: string }, TransferLeadershipResponse>, { to }, { roomCreate: true }, deadlineMs);
+  }
+
+  /**
+   * watchRooms follows changes after fromRevision (0: from now) until cancelled; the stream
+   * ends with an error when the node cannot resume from there (re-list, then watch again).
+   */
+  watchRooms(fromRevision: number): grpc.ClientReadableStream<WatchRoomsResponse> {
+    return this.rooms.watchRooms({ fromRevision }, this.metadataFor({ roomList: true }));
   }
 
   close(): void {

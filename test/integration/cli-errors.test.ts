@@ -1,0 +1,70 @@
+/**
+ * Goal: `room-registry serve` refuses every bad flag or config with a clear message and exit
+ * code 2 before it touches anything (issue 3). Method: run the built CLI on broken inputs in a
+ * temp dir and read stderr.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cliPath } from '../harness/process-cluster.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'rr-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const node = (id: string, base: number): Record<string, string> => ({ id, region: 'r', grpc: `127.0.0.1:${base}`, peer: `127.0.0.1:${base + 1}`, http: `127.0.0.1:${base + 2}` });
+const goodConfig = { cluster: 'c1', secret: 'a-long-enough-secret', apiKeys: { k: 's' }, nodes: [node('n1', 41000), node('n2', 41010)] };
+
+function config(name: string, body: unknown): string {
+  const file = join(dir, name);
+  writeFileSync(file, typeof body === 'string' ? body : JSON.stringify(body));
+  return file;
+}
+
+function serve(...args: string[]): { status: number | null; stderr: string } {
+  const r = spawnSync(process.execPath, [cliPath, 'serve', ...args], { encoding: 'utf8', timeout: 10_000 });
+  return { status: r.status, stderr: r.stderr };
+}
+
+describe('serve refuses bad input', () => {
+  const good = config('good.json', goodConfig);
+  const cases: Array<[string, string[], RegExp]> = [
+    ['an unknown flag', ['--config', good, '--id', 'n1', '--data-dir', join(dir, 'd0'), '--bogus'], /bogus/],
+    ['a missing --id', ['--config', good, '--data-dir', join(dir, 'd1')], /--id/],
+    ['a bad --fsync', ['--config', good, '--id', 'n1', '--data-dir', join(dir, 'd2'), '--fsync', 'sometimes'], /fsync/],
+    ['an unknown node id', ['--config', good, '--id', 'n7', '--data-dir', join(dir, 'd3')], /n7/],
+    ['a missing config file', ['--config', join(dir, 'nope.json'), '--id', 'n1', '--data-dir', join(dir, 'd4')], /cannot read cluster config/],
+    ['a config that is not JSON', ['--config', config('bad.json', '{"cluster": '), '--id', 'n1', '--data-dir', join(dir, 'd5')], /bad\.json/],
+    ['duplicate ports', ['--config', config('dup.json', { ...goodConfig, nodes: [node('n1', 41000), node('n2', 41000)] }), '--id', 'n1', '--data-dir', join(dir, 'd6')], /duplicate address/],
+    ['a duplicate node id', ['--config', config('dupid.json', { ...goodConfig, nodes: [node('n1', 41000), node('n1', 41010)] }), '--id', 'n1', '--data-dir', join(dir, 'd7')], /duplicate node id/],
+    ['a short cluster secret', ['--config', config('short.json', { ...goodConfig, secret: 'x' }), '--id', 'n1', '--data-dir', join(dir, 'd8')], /secret/],
+  ];
+  for (const [what, args, message] of cases) {
+    it(`with exit code 2 for ${what}`, () => {
+      const r = serve(...args);
+      expect(r.stderr).toMatch(message);
+      expect(r.status, r.stderr).toBe(2);
+    });
+  }
+
+  it('with exit code 2 for a data dir of another cluster or node, and for an unusable one', () => {
+    const theirs = join(dir, 'theirs');
+    mkdirSync(theirs);
+    writeFileSync(join(theirs, 'identity.json'), JSON.stringify({ cluster: 'other', node: 'n1' }));
+    const r = serve('--config', good, '--id', 'n1', '--data-dir', theirs);
+    expect(r.stderr).toMatch(/belongs to node n1 of cluster other/);
+    expect(r.status).toBe(2);
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'not a dir');
+    const r2 = serve('--config', good, '--id', 'n1', '--data-dir', join(file, 'sub'));
+    expect(r2.stderr).toMatch(/is not usable/);
+    expect(r2.status).toBe(2);
+    if (process.getuid?.() !== 0) {
+      const locked = join(dir, 'locked');
+      mkdirSync(locked);
+      chmodSync(locked, 0o500);
+      expect(serve('--config', good, '--id', 'n1', '--data-dir', locked).status).toBe(2);
+    }
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * Goal: only cluster members reach the peer listener (issue 3): a wrong secret, a wrong cluster
+ * or an unknown node id is refused with PERMISSION_DENIED and counted in /metrics, and with
+ * `peerTls` in the config the peers speak mutual TLS (a plaintext caller gets nowhere).
+ * Method: real processes; a raw client of the generated PeerService with forged metadata; a
+ * second cluster with certificates made by openssl for 127.0.0.1.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RoomClient } from '../../src/client/room-client.js';
+import { PeerServiceClient } from '../../src/gen/roomregistry/peer/v1/peer.js';
+import { PEER_METADATA } from '../../src/transport/peer-auth.js';
+import { ProcessCluster } from '../harness/process-cluster.js';
+
+const clusters: ProcessCluster[] = [];
+afterAll(async () => {
+  for (const c of clusters) await c.stop();
+});
+
+async function started(size: number, edit?: (c: ProcessCluster) => void): Promise<ProcessCluster> {
+  const c = await ProcessCluster.create(size);
+  clusters.push(c);
+  edit?.(c);
+  c.startAll();
+  await c.waitForLeader();
+  return c;
+}
+
+function forward(address: string, credentials: grpc.ChannelCredentials, md: Record<string, string>): Promise<grpc.ServiceError | null> {
+  const client = new PeerServiceClient(address, credentials);
+  const metadata = new grpc.Metadata();
+  for (const [k, v] of Object.entries(md)) metadata.set(k, v);
+  return new Promise((resolve) => {
+    client.forward({ commands: [] }, metadata, { deadline: Date.now() + 3_000 }, (e) => {
+      client.close();
+      resolve(e);
+    });
+  });
+}
+
+async function refusals(c: ProcessCluster, id: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://${c.node(id).http}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^room_registry_peer_errors_total\{peer="unknown",kind="refused_(\w+)"\} (\d+)$/gm)) out[m[1] ?? ''] = Number(m[2]);
+  return out;
+}
+
+describe('the peer listener', () => {
+  it('refuses a wrong secret, a wrong cluster and an unknown node, and counts each', async () => {
+    const c = await started(3);
+    const target = c.node('n2').peer;
+    const insecure = grpc.credentials.createInsecure();
+    const good = { [PEER_METADATA.cluster]: 'test', [PEER_METADATA.nodeId]: 'n1', [PEER_METADATA.secret]: c.secret };
+    expect((await forward(target, insecure, { ...good, [PEER_METADATA.secret]: 'not-the-cluster-secret' }))?.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect((await forward(target, insecure, { ...good, [PEER_METADATA.cluster]: 'other' }))?.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect((await forward(target, insecure, { ...good, [PEER_METADATA.nodeId]: 'n9' }))?.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect((await forward(target, insecure, {}))?.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(await refusals(c, 'n2')).toMatchObject({ wrongSecret: 2, wrongCluster: 1, unknownNode: 1 });
+    const log = readFileSync(c.node('n2').logFile, 'utf8');
+    expect(log).toContain('"event":"peer_refused"');
+    // The members themselves were never refused: the cluster works.
+    const client = new RoomClient(c.node('n3').grpc, { apiKey: c.apiKey, apiSecret: c.apiSecret });
+    expect((await client.createRoom({ name: 'still-fine' })).created).toBe(true);
+    client.close();
+  });
+
+  it('speaks mutual TLS when the config names certificates', async () => {
+    const c = await started(3, (cluster) => {
+      const dir = cluster.dir;
+      const ssl = (...args: string[]): void => {
+        execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+      };
+      ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=room-registry-test-ca');
+      ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'node.key', '-out', 'node.csr', '-subj', '/CN=localhost');
+      writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
+      ssl('x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'node.crt', '-days', '2', '-extfile', 'san.ext');
+      const config = JSON.parse(readFileSync(cluster.configFile, 'utf8')) as Record<string, unknown>;
+      config['peerTls'] = { certFile: join(dir, 'node.crt'), keyFile: join(dir, 'node.key'), caFile: join(dir, 'ca.crt') };
+      writeFileSync(cluster.configFile, JSON.stringify(config));
+    });
+    const client = new RoomClient(c.node('n1').grpc, { apiKey: c.apiKey, apiSecret: c.apiSecret });
+    expect((await client.createRoom({ name: 'over-tls' })).created).toBe(true);
+    client.close();
+    const good = { [PEER_METADATA.cluster]: 'test', [PEER_METADATA.nodeId]: 'n1', [PEER_METADATA.secret]: c.secret };
+    // Plaintext to a TLS listener, and TLS without a client certificate, both fail before any handler.
+    expect((await forward(c.node('n2').peer, grpc.credentials.createInsecure(), good))?.code).toBe(grpc.status.UNAVAILABLE);
+    const ca = readFileSync(join(c.dir, 'ca.crt'));
+    expect((await forward(c.node('n2').peer, grpc.credentials.createSsl(ca), good))?.code).toBe(grpc.status.UNAVAILABLE);
+  });
+});
