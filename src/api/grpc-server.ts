@@ -12,6 +12,7 @@ import type { WatchListener, WatchStart } from '../registry/index.js';
 import { type Grants, authenticate, requireCreate, requireList } from './auth.js';
 import { ERROR_MAPPING, toRegistryError } from './errors.js';
 import { toServiceError } from './grpc-errors.js';
+import { present } from './room-view.js';
 import type { CallContext, RoomHandlers } from './room-handlers.js';
 import { API_LIMITS } from './validate.js';
 
@@ -145,7 +146,7 @@ export class GrpcApi {
       const watch = this.watches.watch(from, {
         onEvent: (e) => {
           if (ended) return;
-          call.write({ type: EVENT_TYPE[e.type], room: e.room, revision: e.revision });
+          call.write({ type: EVENT_TYPE[e.type], room: present({ ...e.room }), revision: e.revision });
           if (call.writableLength > WATCH_BUFFER_BYTES_MAX) {
             ended = true;
             fail(new RegistryError('RESOURCE_EXHAUSTED', 'this watcher fell too far behind; list the rooms again and watch from that revision'));

@@ -19,6 +19,7 @@ import {
 import { RegistryError, isRegistryErrorCode } from '../lib/errors.js';
 import type { RaftNode } from '../node/node.js';
 import { type Grants, requireAdmin, requireCreate, requireList } from './auth.js';
+import { present, presentAll } from './room-view.js';
 import {
   API_LIMITS,
   validateMetadata,
@@ -29,6 +30,7 @@ import {
   validateRoomName,
   validateTimeout,
 } from './validate.js';
+import { encodeMessage } from '../lib/proto-encode.js';
 
 /** CallContext is what every handler gets besides its request, from gRPC or Twirp alike. */
 export interface CallContext {
@@ -87,7 +89,7 @@ export class RoomHandlers {
       },
     };
     const { room, created, revision } = roomOf(await this.write(command, ctx));
-    return { room, revision, created };
+    return { room: present(room), revision, created };
   }
 
   async getRoom(req: GetRoomRequest, ctx: CallContext): Promise<GetRoomResponse> {
@@ -96,7 +98,7 @@ export class RoomHandlers {
     const revision = await this.readAt(req.consistency, ctx);
     const room = this.registry.getRoom(req.name);
     if (room === null) throw notFound(req.name);
-    return { room, revision };
+    return { room: present(room), revision };
   }
 
   async listRooms(req: ListRoomsRequest, ctx: CallContext): Promise<ListRoomsResponse> {
@@ -105,9 +107,9 @@ export class RoomHandlers {
     const pageSize = validatePageSize(req.pageSize);
     const after = decodePageToken(req.pageToken);
     const revision = await this.readAt(req.consistency, ctx);
-    if (req.names.length > 0) return { rooms: this.registry.listRooms(req.names), revision, nextPageToken: '' };
+    if (req.names.length > 0) return { rooms: presentAll(this.registry.listRooms(req.names)), revision, nextPageToken: '' };
     const page = this.registry.listPage(after, pageSize);
-    return { rooms: page.rooms, revision, nextPageToken: page.nextAfterName === '' ? '' : encodePageToken(page.nextAfterName) };
+    return { rooms: presentAll(page.rooms), revision, nextPageToken: page.nextAfterName === '' ? '' : encodePageToken(page.nextAfterName) };
   }
 
   /**
@@ -119,7 +121,7 @@ export class RoomHandlers {
     requireList(ctx.grants);
     validateNames(names);
     await this.readAt(Consistency.CONSISTENCY_LINEARIZABLE, ctx);
-    if (names.length > 0) return this.registry.listRooms(names);
+    if (names.length > 0) return presentAll(this.registry.listRooms(names));
     const count = this.registry.roomCount();
     if (count > API_LIMITS.unpagedRoomsMax) {
       throw new RegistryError(
@@ -127,7 +129,7 @@ export class RoomHandlers {
         `${count} rooms are more than one unpaged ListRooms returns (${API_LIMITS.unpagedRoomsMax}); list by names, or page with the gRPC API`,
       );
     }
-    return this.registry.listPage('', Math.max(1, count)).rooms;
+    return presentAll(this.registry.listPage('', Math.max(1, count)).rooms);
   }
 
   async deleteRoom(req: DeleteRoomRequest, ctx: CallContext): Promise<DeleteRoomResponse> {
@@ -147,7 +149,7 @@ export class RoomHandlers {
       command: { $case: 'updateRoomMetadata', value: { name: req.room, metadata: req.metadata } },
     };
     const { room, revision } = roomOf(await this.write(command, ctx));
-    return { room, revision };
+    return { room: present(room), revision };
   }
 
   /** updateRoomOccupancy is a media node's report; it needs the service grant roomCreate. */
@@ -163,7 +165,7 @@ export class RoomHandlers {
       },
     };
     const { room, revision } = roomOf(await this.write(command, ctx));
-    return { room, revision };
+    return { room: present(room), revision };
   }
 
   /** requireAdminFor is the grant check of per-room calls that need nothing else (ListParticipants). */
@@ -179,7 +181,7 @@ export class RoomHandlers {
 
   /** write proposes one command and turns a Failure result into the error it names. */
   private async write(command: Command, ctx: CallContext): Promise<CommandResult> {
-    const result = CommandResult.decode(await this.node.propose(Command.encode(command).finish(), ctx.deadlineMs));
+    const result = CommandResult.decode(await this.node.propose(encodeMessage(Command, command), ctx.deadlineMs));
     if (result.result?.$case === 'failure') {
       const { code, message } = result.result.value;
       throw new RegistryError(isRegistryErrorCode(code) ? code : 'INTERNAL', message);

@@ -10,6 +10,7 @@ import {
 import { RegistryError } from '../lib/errors.js';
 import type { RoomHandlers } from './room-handlers.js';
 import type { TwirpMethod } from './twirp-server.js';
+import { encodeMessage } from '../lib/proto-encode.js';
 
 /**
  * twirpMethods are LiveKit's RoomService methods over the shared handlers (LIVEKIT.md §3.10):
@@ -34,14 +35,14 @@ export function twirpMethods(h: RoomHandlers): Record<string, TwirpMethod<never,
       decodeBinary: (bytes) => CreateRoomRequest.decode(bytes),
       call: async (req, ctx) => (await h.createRoom(req, ctx)).room ?? Room.fromPartial({}),
       encodeJson: roomJson,
-      encodeBinary: (room) => Room.encode(room).finish(),
+      encodeBinary: (room) => encodeMessage(Room, room),
     }),
     ListRooms: method({
       decodeJson: (b) => ListRoomsRequest.fromPartial({ names: new JsonFields(b).strings('names', 'names') }),
       decodeBinary: (bytes) => ListRoomsRequest.decode(bytes),
       call: (req, ctx) => h.listAllRooms(req.names, ctx),
       encodeJson: (rooms) => ({ rooms: rooms.map(roomJson) }),
-      encodeBinary: (rooms) => ListRoomsResponse.encode(ListRoomsResponse.fromPartial({ rooms })).finish(),
+      encodeBinary: (rooms) => encodeMessage(ListRoomsResponse, ListRoomsResponse.fromPartial({ rooms })),
     }),
     DeleteRoom: method({
       decodeJson: (b) => DeleteRoomRequest.fromPartial({ room: new JsonFields(b).string('room', 'room') }),
@@ -60,7 +61,7 @@ export function twirpMethods(h: RoomHandlers): Record<string, TwirpMethod<never,
       decodeBinary: (bytes) => UpdateRoomMetadataRequest.decode(bytes),
       call: async (req, ctx) => (await h.updateRoomMetadata(req, ctx)).room ?? Room.fromPartial({}),
       encodeJson: roomJson,
-      encodeBinary: (room) => Room.encode(room).finish(),
+      encodeBinary: (room) => encodeMessage(Room, room),
     }),
     // The registry holds rooms, not participants: LiveKit answers an unknown room with [] too.
     ListParticipants: method({
@@ -70,7 +71,7 @@ export function twirpMethods(h: RoomHandlers): Record<string, TwirpMethod<never,
         h.requireAdminFor(req.room, ctx);
       },
       encodeJson: () => ({ participants: [] }),
-      encodeBinary: () => ListParticipantsResponse.encode({ participants: [] }).finish(),
+      encodeBinary: () => encodeMessage(ListParticipantsResponse, { participants: [] }),
     }),
   };
   return methods as unknown as Record<string, TwirpMethod<never, never>>;

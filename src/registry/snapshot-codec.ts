@@ -1,3 +1,4 @@
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { assert } from '../lib/assert.js';
 import {
   type DedupRecord,
@@ -8,14 +9,16 @@ import {
 import type { RoomRecord } from './room-record.js';
 
 /**
- * The snapshot stream: frames of [u32 little-endian length][SnapshotRecord], a header first,
- * then every room, then the dedup table, then a footer with the counts (a stream cut short
- * is refused instead of restoring part of the state).
+ * The snapshot stream: length-delimited SnapshotRecords (a varint length, then the record, as
+ * protobuf's own delimited streams), a header first, then every room, then the dedup table,
+ * then a footer with the counts (a stream cut short is refused instead of restoring part of
+ * the state).
  */
 export const SNAPSHOT_FORMAT_VERSION = 1;
-const FRAME_HEADER_BYTES = 4;
 /** FRAME_BYTES_MAX: no record comes near it (a room's metadata is at most 512 KiB). */
 const FRAME_BYTES_MAX = 16 << 20;
+/** RECORD_OVERHEAD_BYTES: a record's bytes beyond its strings, for sizing slices (about). */
+const RECORD_OVERHEAD_BYTES = 48;
 
 /** PRE_IMAGE_ABSENT / PRE_IMAGE_DONE: a room created after the capture / one already written. */
 const PRE_IMAGE_ABSENT = 'absent';
@@ -56,28 +59,30 @@ export class SnapshotCapture {
     else this.preImages.set(name, old.emittedByCapture === this.id ? PRE_IMAGE_DONE : old);
   }
 
-  /** nextChunk encodes about maxBytes of frames; null once the footer is written. */
+  /**
+   * nextChunk encodes about maxBytes of records into one buffer (one writer per slice, so
+   * encoding a million rooms does not allocate a million buffers); null once the footer is out.
+   */
   nextChunk(maxBytes: number): Uint8Array | null {
     if (this.phase === 'done') return null;
-    const frames: Uint8Array[] = [];
+    const writer = new BinaryWriter();
     let bytes = 0;
-    const push = (record: SnapshotRecord): void => {
-      const f = encodeFrame(record);
-      frames.push(f);
-      bytes += f.byteLength;
+    const push = (record: SnapshotRecord, sizeBytes: number): void => {
+      SnapshotRecord.encode(record, writer.fork()).join();
+      bytes += sizeBytes;
     };
     while (bytes < maxBytes && !this.isDone()) this.step(push);
-    return concat(frames, bytes);
+    return writer.finish();
   }
 
   private isDone(): boolean {
     return this.phase === 'done';
   }
 
-  private step(push: (r: SnapshotRecord) => void): void {
+  private step(push: (r: SnapshotRecord, sizeBytes: number) => void): void {
     switch (this.phase) {
       case 'header':
-        push({ record: { $case: 'header', value: this.header } });
+        push({ record: { $case: 'header', value: this.header } }, RECORD_OVERHEAD_BYTES);
         this.phase = 'rooms';
         return;
       case 'rooms': {
@@ -111,10 +116,10 @@ export class SnapshotCapture {
       case 'dedup': {
         const r = this.dedup[this.dedupAt++];
         if (r !== undefined) {
-          push({ record: { $case: 'dedup', value: r } });
+          push({ record: { $case: 'dedup', value: r } }, RECORD_OVERHEAD_BYTES + r.requestId.length + r.result.byteLength);
           return;
         }
-        push({ record: { $case: 'footer', value: { rooms: this.roomsWritten, dedupRecords: this.dedup.length } } });
+        push({ record: { $case: 'footer', value: { rooms: this.roomsWritten, dedupRecords: this.dedup.length } } }, RECORD_OVERHEAD_BYTES);
         this.phase = 'done';
         return;
       }
@@ -123,19 +128,11 @@ export class SnapshotCapture {
     }
   }
 
-  private pushRoom(push: (r: SnapshotRecord) => void, room: StoredRoom): void {
+  private pushRoom(push: (r: SnapshotRecord, sizeBytes: number) => void, room: StoredRoom): void {
     this.roomsWritten++;
-    push({ record: { $case: 'room', value: room } });
+    const sizeBytes = RECORD_OVERHEAD_BYTES + room.name.length + room.sid.length + room.turnPassword.length + room.metadata.length + room.nodeId.length;
+    push({ record: { $case: 'room', value: room } }, sizeBytes);
   }
-}
-
-function encodeFrame(record: SnapshotRecord): Uint8Array {
-  const body = SnapshotRecord.encode(record).finish();
-  assert(body.byteLength <= FRAME_BYTES_MAX, () => `snapshot record of ${body.byteLength} bytes is over the frame limit`);
-  const out = new Uint8Array(FRAME_HEADER_BYTES + body.byteLength);
-  new DataView(out.buffer).setUint32(0, body.byteLength, true);
-  out.set(body, FRAME_HEADER_BYTES);
-  return out;
 }
 
 function concat(parts: readonly Uint8Array[], bytes: number): Uint8Array {
@@ -203,14 +200,27 @@ async function readFrames(chunks: AsyncIterable<Uint8Array>, onFrame: (body: Uin
   for await (const chunk of chunks) {
     const buf = pending.byteLength === 0 ? chunk : concat([pending, chunk], pending.byteLength + chunk.byteLength);
     let at = 0;
-    while (buf.byteLength - at >= FRAME_HEADER_BYTES) {
-      const length = new DataView(buf.buffer, buf.byteOffset + at, FRAME_HEADER_BYTES).getUint32(0, true);
-      if (length > FRAME_BYTES_MAX) throw new SnapshotFormatError(`snapshot frame of ${length} bytes is over the limit`);
-      if (buf.byteLength - at - FRAME_HEADER_BYTES < length) break;
-      onFrame(buf.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length));
-      at += FRAME_HEADER_BYTES + length;
+    for (;;) {
+      const frame = readVarint(buf, at);
+      if (frame === null) break; // the length itself continues in the next chunk
+      if (frame.value > FRAME_BYTES_MAX) throw new SnapshotFormatError(`snapshot frame of ${frame.value} bytes is over the limit`);
+      if (buf.byteLength - frame.end < frame.value) break;
+      onFrame(buf.subarray(frame.end, frame.end + frame.value));
+      at = frame.end + frame.value;
     }
     pending = buf.slice(at);
   }
   if (pending.byteLength > 0) throw new SnapshotFormatError(`snapshot stream ends inside a frame (${pending.byteLength} bytes left)`);
+}
+
+/** readVarint reads an unsigned varint of at most 32 bits at `at`; null when the bytes end first. */
+function readVarint(buf: Uint8Array, at: number): { value: number; end: number } | null {
+  let value = 0;
+  for (let i = 0; i < 5; i++) {
+    const b = buf[at + i];
+    if (b === undefined) return null;
+    value += (b & 0x7f) * 2 ** (7 * i);
+    if ((b & 0x80) === 0) return { value, end: at + i + 1 };
+  }
+  throw new SnapshotFormatError(`snapshot frame length at byte ${at} is not a valid varint`);
 }

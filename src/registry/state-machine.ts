@@ -8,10 +8,11 @@ import type { StoredRoom } from '../gen/roomregistry/snapshot/v1/snapshot.js';
 import type { Room } from '../gen/roomregistry/v1/rooms.js';
 import { assert, unreachable } from '../lib/assert.js';
 import type { Index } from '../lib/ids.js';
+import { encodeMessage } from '../lib/proto-encode.js';
 import { DedupTable } from './dedup.js';
 import { ExpiryIndex } from './expiry-index.js';
 import { REGISTRY_LIMITS } from './registry-limits.js';
-import { type RoomRecord, deadlineMs, newRecord, toRoom } from './room-record.js';
+import { RoomRecord, deadlineMs, toRoom } from './room-record.js';
 import { SNAPSHOT_FORMAT_VERSION, SnapshotCapture, decodeSnapshot } from './snapshot-codec.js';
 import { SortedNames } from './sorted-names.js';
 import { type RoomEvent, WatchLog, type WatchListener, type WatchStart } from './watch-log.js';
@@ -159,7 +160,7 @@ export class RoomRegistry {
    * put is the one place a room changes: the snapshot being written keeps the old record, the
    * name and expiry indexes follow, watchers hear of it. Returns the API view of the new room.
    */
-  private put(name: string, next: Omit<RoomRecord, 'emittedByCapture'> | undefined, index: number): Room {
+  private put(name: string, next: Readonly<StoredRoom> | undefined, index: number): Room {
     const old = this.rooms.get(name);
     this.capture?.beforeChange(name, old);
     if (next === undefined) {
@@ -171,7 +172,7 @@ export class RoomRegistry {
       this.watchLog.publish({ type: 'deleted', room, revision: index });
       return room;
     }
-    const record = newRecord(next);
+    const record = new RoomRecord(next);
     this.rooms.set(name, record);
     if (old === undefined) this.names.add(name);
     this.expiry.set(name, deadlineMs(record));
@@ -272,7 +273,7 @@ export class RoomRegistry {
     const expiry = new ExpiryIndex();
     const decoded = await decodeSnapshot(chunks, (r: StoredRoom) => {
       assert(!rooms.has(r.name), () => `snapshot holds room ${r.name} twice`);
-      const record = newRecord(r);
+      const record = new RoomRecord(r);
       rooms.set(r.name, record);
       names.add(r.name);
       expiry.set(r.name, deadlineMs(record));
@@ -302,7 +303,7 @@ function failure(code: string, message: string): Outcome {
 }
 
 function encodeResult(result: Outcome, index: number): Uint8Array {
-  return CommandResult.encode({ result, revision: index }).finish();
+  return encodeMessage(CommandResult, { result, revision: index });
 }
 
 export type { RoomEvent };

@@ -1,6 +1,7 @@
 import { Command, CommandResult } from '../gen/roomregistry/command/v1/command.js';
 import { RegistryError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { encodeMessage } from '../lib/proto-encode.js';
 
 /**
  * The sweeper's bounds (STYLE rule 7). Draining a 1 M-room backlog in under a minute needs about
@@ -96,7 +97,7 @@ export class Sweeper {
     const names = this.source.dueRooms(this.nowMs(), SWEEPER_LIMITS.sweepBatchRoomsMax);
     if (names.length === 0) return false;
     const startMs = performance.now();
-    const payload = Command.encode({ requestId: '', command: { $case: 'expireRooms', value: { names } } }).finish();
+    const payload = encodeMessage(Command, { requestId: '', command: { $case: 'expireRooms', value: { names } } });
     const result = CommandResult.decode(await this.target.propose(payload, Date.now() + SWEEPER_LIMITS.sweepDeadlineMs));
     const expired = result.result?.$case === 'expired' ? result.result.value.rooms : 0;
     const durationMs = performance.now() - startMs;
