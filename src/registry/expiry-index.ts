@@ -1,4 +1,5 @@
 import { assert } from '../lib/assert.js';
+import { lowerBound } from '../lib/sorted.js';
 
 /** BUCKET_MS: deadlines are grouped by the second they fall in (LiveKit's timeouts are whole seconds). */
 const BUCKET_MS = 1_000;
@@ -91,15 +92,4 @@ export class ExpiryIndex {
     }
     return { rooms, oldestAgeMs: rooms === 0 ? 0 : oldestAgeMs };
   }
-}
-
-function lowerBound(a: readonly number[], x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((a[mid] ?? 0) < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

@@ -1,4 +1,5 @@
 import { assert } from '../lib/assert.js';
+import { lowerBound, upperBound } from '../lib/sorted.js';
 import { REGISTRY_LIMITS } from './registry-limits.js';
 
 /**
@@ -67,26 +68,4 @@ export class SortedNames {
     }
     return lo;
   }
-}
-
-function lowerBound(a: readonly string[], x: string): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((a[mid] ?? '') < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function upperBound(a: readonly string[], x: string): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((a[mid] ?? '') <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
