@@ -37,6 +37,8 @@ type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOpti
 export class RoomClient {
   private readonly rooms: RoomServiceClient;
   private readonly cluster: ClusterServiceClient;
+  /** tokens: one signed token per grant set (a handful: the client's methods use four). */
+  private readonly tokens = new Map<string, { token: string; renewAtSeconds: number }>();
 
   constructor(
     readonly address: string,
@@ -94,13 +96,25 @@ export class RoomClient {
     this.cluster.close();
   }
 
-  /** metadataFor signs a token with exactly `grants` (or sends the fixed token). */
+  /**
+   * metadataFor carries a token with exactly `grants` (or the fixed token). A signed token is
+   * reused for half its lifetime, so a busy client does not sign (nor the node verify) one per call.
+   */
   metadataFor(grants: Partial<VideoGrant>): grpc.Metadata {
     const md = new grpc.Metadata();
     const c = this.credentials;
-    const token = 'token' in c ? c.token : signToken(c.apiKey, c.apiSecret, grants, tokenTtlSeconds, Math.floor(Date.now() / 1000));
-    md.set('authorization', `Bearer ${token}`);
+    md.set('authorization', `Bearer ${'token' in c ? c.token : this.signed(c.apiKey, c.apiSecret, grants)}`);
     return md;
+  }
+
+  private signed(apiKey: string, apiSecret: string, grants: Partial<VideoGrant>): string {
+    const key = JSON.stringify(grants);
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const cached = this.tokens.get(key);
+    if (cached !== undefined && nowSeconds < cached.renewAtSeconds) return cached.token;
+    const token = signToken(apiKey, apiSecret, grants, tokenTtlSeconds, nowSeconds);
+    this.tokens.set(key, { token, renewAtSeconds: nowSeconds + tokenTtlSeconds / 2 });
+    return token;
   }
 
   private call<Req, Res>(fn: Unary<Req, Res>, req: Req, grants: Partial<VideoGrant>, deadlineMs?: number): Promise<Res> {
