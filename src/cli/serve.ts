@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { Server } from 'node:http';
 import { type NodeStatus, startHttpServer } from '../api/http-server.js';
 import { compileConfig, loadClusterConfig, type CompiledConfig } from '../config/cluster-config.js';
-import { assertLimitRelations } from '../config/limits.js';
+import { assertLimitRelations, electionTimeoutTicks } from '../config/limits.js';
 import { JsonLogger } from '../lib/logger.js';
 import type { Rng } from '../lib/rng.js';
 import { type NodeId, nodeId } from '../lib/ids.js';
@@ -16,7 +16,6 @@ import { twirpMethods } from '../api/twirp-methods.js';
 import { TwirpServer } from '../api/twirp-server.js';
 import { DiskLogStorage } from '../storage/disk-log-storage.js';
 import type { Logger } from '../lib/logger.js';
-import { RAFT_DEFAULTS } from '../raft/index.js';
 import { FaultHook } from '../transport/fault-hook.js';
 import { PeerAuthenticator } from '../transport/peer-auth.js';
 import { PeerServer } from '../transport/peer-server.js';
@@ -76,7 +75,7 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
   });
   if (!compiled.ok) throw new UsageError(compiled.error);
   const config = compiled.value;
-  assertLimitRelations(RAFT_DEFAULTS.electionTimeoutTicks);
+  assertLimitRelations();
   claimDataDir(config.dataDir, config.cluster.cluster, config.self.id);
   const bootLogger = new JsonLogger(config.self.id);
   const running = await startNode(config, await openDiskParts(config, newStateMachine, bootLogger));
@@ -112,6 +111,7 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     transport,
     logger,
     random: cryptoRng,
+    electionTimeoutTicks: electionTimeoutTicks(),
     ...(config.snapshotIntervalEntries === null ? {} : { snapshotIntervalEntries: config.snapshotIntervalEntries }),
   });
   const n = node;

@@ -6,11 +6,16 @@
 import { assert } from '../lib/assert.js';
 
 export const LIMITS = Object.freeze({
-  /**
-   * tickIntervalMs: one Raft tick. With electionTimeoutTicks = 10 an election starts after
-   * 1–2 s of silence; heartbeats every tick keep followers well inside that.
-   */
+  /** tickIntervalMs: one Raft tick; the leader heartbeats every tick. */
   tickIntervalMs: 100,
+  /**
+   * electionTimeoutMs: a follower that hears no leader for a random time in [700, 1400) ms
+   * campaigns (the core draws from [1, 2) × the timeout), about 1 s on average. The first of
+   * two followers fires after ~0.9 s in the median, so a write gap after a leader's death is
+   * about 1 s; seven heartbeats fit in the shortest timeout, so a busy or briefly paused leader
+   * is not deposed. Also the window in which a leader must hear from a majority (CheckQuorum).
+   */
+  electionTimeoutMs: 700,
   /** requestDeadlineDefaultMs: a request without a deadline gets this one (DESIGN §1: 5 s). */
   requestDeadlineDefaultMs: 5_000,
   /** requestDeadlineMaxMs: a longer client deadline is cut to this, so nothing waits forever. */
@@ -42,9 +47,16 @@ export const LIMITS = Object.freeze({
   commandBytesMax: 1 << 20,
 });
 
+/** electionTimeoutTicks is LIMITS.electionTimeoutMs in the core's unit. */
+export function electionTimeoutTicks(): number {
+  const ticks = LIMITS.electionTimeoutMs / LIMITS.tickIntervalMs;
+  assert(Number.isInteger(ticks) && ticks > 1, 'the election timeout must be a whole number of ticks, more than one');
+  return ticks;
+}
+
 /** assertLimitRelations checks the relations between bounds that the design relies on. */
-export function assertLimitRelations(electionTimeoutTicks: number): void {
-  const electionTimeoutMs = electionTimeoutTicks * LIMITS.tickIntervalMs;
+export function assertLimitRelations(): void {
+  const electionTimeoutMs = LIMITS.electionTimeoutMs;
   assert(LIMITS.requestDeadlineDefaultMs <= LIMITS.requestDeadlineMaxMs, 'default deadline above the maximum');
   assert(LIMITS.requestDeadlineMaxMs > 2 * electionTimeoutMs, 'deadline must outlast a leader election');
   assert(LIMITS.commandBytesMax < LIMITS.peerMessageBytesMax, 'a command must fit in a peer message');
