@@ -8,24 +8,25 @@ const BUCKET_MS = 1_000;
  * ExpiryIndex orders the rooms that can expire by deadline, so finding due rooms costs the
  * due rooms, never a scan of the table. Rooms sit in per-second buckets (a Set each, in the
  * order they were added); the bucket keys are kept sorted. There are few distinct seconds
- * compared with rooms, so the sorted key array stays short.
- * Invariant: `deadlineMsByName` and the buckets hold exactly the same rooms, and no bucket is empty.
+ * compared with rooms, so the key array stays short. The index keeps no deadlines of its own
+ * (at a million rooms that would be a second map of a million entries): the caller says which
+ * deadline a room is filed under, and `deadlineOf` reads a room's current one.
+ * Invariant: a room is in exactly the bucket of its current finite deadline, and no bucket is empty.
  */
 export class ExpiryIndex {
   private readonly buckets = new Map<number, Set<string>>();
   /** keys: the bucket keys, ascending. */
   private readonly keys: number[] = [];
-  private readonly deadlineMsByName = new Map<string, number>();
+  private count = 0;
+
+  constructor(private readonly deadlineOf: (name: string) => number) {}
 
   get size(): number {
-    return this.deadlineMsByName.size;
+    return this.count;
   }
 
-  /** set records `name`'s deadline (Infinity: it cannot expire now, so it leaves the index). */
-  set(name: string, deadlineMs: number): void {
-    const old = this.deadlineMsByName.get(name);
-    if (old === deadlineMs) return;
-    if (old !== undefined) this.remove(name);
+  /** add files `name` under deadlineMs (Infinity: it cannot expire now, so it is not filed). */
+  add(name: string, deadlineMs: number): void {
     if (deadlineMs === Infinity) return;
     assert(Number.isFinite(deadlineMs), () => `deadline ${deadlineMs} of ${name} is not a number`);
     const key = Math.floor(deadlineMs / BUCKET_MS);
@@ -35,28 +36,23 @@ export class ExpiryIndex {
       this.buckets.set(key, bucket);
       this.keys.splice(lowerBound(this.keys, key), 0, key);
     }
+    assert(!bucket.has(name), () => `${name} filed twice under one deadline`);
     bucket.add(name);
-    this.deadlineMsByName.set(name, deadlineMs);
+    this.count++;
   }
 
-  remove(name: string): void {
-    const deadlineMs = this.deadlineMsByName.get(name);
-    if (deadlineMs === undefined) return;
-    this.deadlineMsByName.delete(name);
+  /** remove takes `name` out from under deadlineMs, the deadline it was added with. */
+  remove(name: string, deadlineMs: number): void {
+    if (deadlineMs === Infinity) return;
     const key = Math.floor(deadlineMs / BUCKET_MS);
     const bucket = this.buckets.get(key);
     assert(bucket !== undefined && bucket.delete(name), () => `${name} missing from its expiry bucket`);
+    this.count--;
     if (bucket.size > 0) return;
     this.buckets.delete(key);
     const at = lowerBound(this.keys, key);
     assert(this.keys[at] === key, 'expiry bucket key missing');
     this.keys.splice(at, 1);
-  }
-
-  clear(): void {
-    this.buckets.clear();
-    this.keys.length = 0;
-    this.deadlineMsByName.clear();
   }
 
   /** due returns up to `max` rooms whose deadline is at or before nowMs, earliest seconds first. */
@@ -66,7 +62,7 @@ export class ExpiryIndex {
       if (key * BUCKET_MS > nowMs || out.length >= max) break;
       for (const name of this.buckets.get(key) ?? []) {
         if (out.length >= max) break;
-        if ((this.deadlineMsByName.get(name) ?? Infinity) <= nowMs) out.push(name);
+        if (this.deadlineOf(name) <= nowMs) out.push(name);
       }
     }
     return out;
@@ -74,8 +70,8 @@ export class ExpiryIndex {
 
   /**
    * overdue counts the rooms past their deadline and the age of the oldest one. The count is
-   * exact except within the current second's bucket, where rooms are checked one by one; the
-   * age is to the second (bucket) resolution.
+   * exact (rooms of the current second's bucket are checked one by one); the age is to the
+   * second (bucket) resolution.
    */
   overdue(nowMs: number): { rooms: number; oldestAgeMs: number } {
     let rooms = 0;
@@ -88,7 +84,7 @@ export class ExpiryIndex {
         rooms += bucket.size;
         continue;
       }
-      for (const name of bucket) if ((this.deadlineMsByName.get(name) ?? Infinity) <= nowMs) rooms++;
+      for (const name of bucket) if (this.deadlineOf(name) <= nowMs) rooms++;
     }
     return { rooms, oldestAgeMs: rooms === 0 ? 0 : oldestAgeMs };
   }

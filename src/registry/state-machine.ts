@@ -43,7 +43,7 @@ const NOT_FOUND_MESSAGE = 'requested room does not exist';
 export class RoomRegistry {
   private rooms = new Map<string, RoomRecord>();
   private names = new SortedNames();
-  private expiry = new ExpiryIndex();
+  private expiry = newExpiryIndex(this.rooms);
   private readonly dedup = new DedupTable();
   private readonly watchLog = new WatchLog();
   private applied = 0;
@@ -167,7 +167,7 @@ export class RoomRegistry {
       assert(old !== undefined, () => `delete of ${name}, which does not exist`);
       this.rooms.delete(name);
       this.names.delete(name);
-      this.expiry.remove(name);
+      this.expiry.remove(name, deadlineMs(old));
       const room = toRoom(old);
       this.watchLog.publish({ type: 'deleted', room, revision: index });
       return room;
@@ -175,7 +175,11 @@ export class RoomRegistry {
     const record = new RoomRecord(next);
     this.rooms.set(name, record);
     if (old === undefined) this.names.add(name);
-    this.expiry.set(name, deadlineMs(record));
+    const [before, after] = [old === undefined ? Infinity : deadlineMs(old), deadlineMs(record)];
+    if (before !== after) {
+      this.expiry.remove(name, before);
+      this.expiry.add(name, after);
+    }
     const room = toRoom(record);
     this.watchLog.publish({ type: old === undefined ? 'created' : 'updated', room, revision: index });
     return room;
@@ -270,13 +274,13 @@ export class RoomRegistry {
   async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
     const rooms = new Map<string, RoomRecord>();
     const names = new SortedNames();
-    const expiry = new ExpiryIndex();
+    const expiry = newExpiryIndex(rooms);
     const decoded = await decodeSnapshot(chunks, (r: StoredRoom) => {
       assert(!rooms.has(r.name), () => `snapshot holds room ${r.name} twice`);
       const record = new RoomRecord(r);
       rooms.set(r.name, record);
       names.add(r.name);
-      expiry.set(r.name, deadlineMs(record));
+      expiry.add(r.name, deadlineMs(record));
     });
     this.capture = null;
     this.rooms = rooms;
@@ -287,6 +291,14 @@ export class RoomRegistry {
     this.totals = { created: decoded.header.roomsCreatedTotal, deleted: decoded.header.roomsDeletedTotal, expired: decoded.header.roomsExpiredTotal };
     this.watchLog.reset(this.applied);
   }
+}
+
+/** newExpiryIndex indexes the rooms of `rooms` by deadline, reading current deadlines from it. */
+function newExpiryIndex(rooms: ReadonlyMap<string, RoomRecord>): ExpiryIndex {
+  return new ExpiryIndex((name) => {
+    const r = rooms.get(name);
+    return r === undefined ? Infinity : deadlineMs(r);
+  });
 }
 
 function decodeCommand(payload: Uint8Array, index: number): Command {

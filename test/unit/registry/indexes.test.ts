@@ -32,16 +32,17 @@ it('SortedNames matches a sorted array through splits and merges', () => {
 
 it('ExpiryIndex finds exactly the due rooms, earliest seconds first', () => {
   const rng = new SeededRng(11);
-  const index = new ExpiryIndex();
   const model = new Map<string, number>();
+  const index = new ExpiryIndex((name) => model.get(name) ?? Infinity);
   for (let i = 0; i < 5_000; i++) {
     const n = `r${rng.nextInt(800)}`;
     const deadline = rng.nextInt(4) === 0 ? Infinity : rng.nextInt(60_000);
-    index.set(n, deadline);
+    index.remove(n, model.get(n) ?? Infinity);
+    index.add(n, deadline);
     if (deadline === Infinity) model.delete(n);
     else model.set(n, deadline);
     if (rng.nextInt(10) === 0) {
-      index.remove(n);
+      index.remove(n, model.get(n) ?? Infinity);
       model.delete(n);
     }
   }
