@@ -6,7 +6,8 @@ export SIM_SEEDS
 NODE ?=
 SOURCES := $(shell find src -name '*.ts') tsconfig.json package-lock.json
 
-.PHONY: install build proto test test-unit test-sim cluster cluster-status cluster-kill cluster-restart cluster-down clean
+.PHONY: install build proto test test-unit test-sim chaos cluster cluster-status cluster-kill cluster-restart cluster-down clean \
+	bench bench-write bench-read bench-compare bench-failover bench-million bench-sweep bench-wal bench-profile
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -32,6 +33,19 @@ test-unit: install
 test-sim: install
 	npx vitest run --update=none test/sim
 
+# The chaos suite (test/chaos, issue 6): real 3- and 5-node clusters under kill -9, SIGSTOP
+# pauses and partitions, then linearizability, acknowledged-write and convergence checks.
+# About 3-4 minutes; CHAOS_SEED, CHAOS_SECONDS (and CHAOS_NODES, CHAOS_SCHEDULE) override.
+# It runs the compiled suite, so its own sources are a dependency here too.
+CHAOS_SOURCES := $(shell find test/chaos test/harness test/sim/checkers -name '*.ts')
+
+dist/.chaos-built: dist/.built $(CHAOS_SOURCES)
+	npx tsc -p tsconfig.json
+	touch $@
+
+chaos: dist/.chaos-built
+	node dist/test/chaos/run-chaos.js
+
 # The local 3-node cluster of cluster/local.json (data and logs in cluster/data/).
 cluster: build
 	cluster/cluster.sh up
@@ -47,6 +61,55 @@ cluster-restart: build
 
 cluster-down:
 	cluster/cluster.sh down
+
+# Benchmarks (bench/, figures in bench/RESULTS.md). Each scenario starts its own 3-node
+# cluster on 127.0.0.1 (free ports, temp dirs, --fsync always) and stops it at the end.
+# `make bench` runs all of them once (about 20 minutes on 2 cores, most of it loading the two
+# 1 M-room tables); the comparison with etcd joins in when etcd is installed.
+# BENCH_REPS / BENCH_DURATION_S / BENCH_ROOMS shape the runs.
+BENCH_REPS ?= 1
+BENCH_DURATION_S ?= 5
+BENCH_ROOMS ?= 1000000
+BENCH_FAILOVER_REPS ?= 5
+BENCH_SOURCES := $(shell find bench -name '*.ts')
+SCENARIOS := node dist/bench/scenarios.js
+
+dist/.bench-built: dist/.built $(BENCH_SOURCES)
+	npx tsc -p tsconfig.json
+	touch $@
+
+bench: dist/.bench-built
+	$(SCENARIOS) throughput --etcd auto --reps $(BENCH_REPS) --duration-s $(BENCH_DURATION_S)
+	$(SCENARIOS) failover --reps $(BENCH_FAILOVER_REPS)
+	node dist/bench/wal-restart.js --entries 1000000
+	$(SCENARIOS) million --rooms $(BENCH_ROOMS)
+	$(SCENARIOS) sweep --rooms $(BENCH_ROOMS)
+
+bench-write: dist/.bench-built
+	$(SCENARIOS) throughput --etcd off --ops write --reps $(BENCH_REPS) --duration-s $(BENCH_DURATION_S)
+
+bench-read: dist/.bench-built
+	$(SCENARIOS) throughput --etcd off --ops read --reps $(BENCH_REPS) --duration-s $(BENCH_DURATION_S)
+
+# The side-by-side run against etcd: installs nothing, says how when etcd is missing.
+bench-compare: dist/.bench-built
+	$(SCENARIOS) throughput --etcd require --reps $(BENCH_REPS) --duration-s $(BENCH_DURATION_S)
+
+bench-failover: dist/.bench-built
+	$(SCENARIOS) failover --reps $(BENCH_FAILOVER_REPS)
+
+bench-million: dist/.bench-built
+	$(SCENARIOS) million --rooms $(BENCH_ROOMS)
+
+bench-sweep: dist/.bench-built
+	$(SCENARIOS) sweep --rooms $(BENCH_ROOMS)
+
+bench-wal: dist/.bench-built
+	node dist/bench/wal-restart.js --entries 1000000
+
+# A CPU profile (node --cpu-prof) of the leader under CreateRoom at concurrency 64, summarized.
+bench-profile: dist/.bench-built
+	$(SCENARIOS) profile --duration-s 15 --concurrency 64
 
 clean:
 	rm -rf dist

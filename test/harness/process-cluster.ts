@@ -8,9 +8,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
-export const repoRoot = join(import.meta.dirname, '..', '..');
+/** repoRoot: this file runs from test/harness (vitest) or, compiled, from dist/test/harness (`make chaos`). */
+export const repoRoot = ((up2: string): string => (basename(up2) === 'dist' ? dirname(up2) : up2))(join(import.meta.dirname, '..', '..'));
 export const cliPath = join(repoRoot, 'dist', 'src', 'main.js');
 
 export interface ProcessNode {
@@ -32,6 +33,13 @@ export interface NodeStatusJson {
   commitIndex: number;
   appliedIndex: number;
   rooms: number;
+}
+
+/** FaultRuleJson is one peer's rule in the body of PUT /debug/faults (src/transport/fault-hook.ts). */
+export interface FaultRuleJson {
+  dropOutbound: boolean;
+  dropInbound: boolean;
+  delayOutboundMs: number;
 }
 
 const live = new Set<ChildProcess>();
@@ -59,6 +67,9 @@ export class ProcessCluster {
   readonly apiSecret = 'testsecret-testsecret-testsecret';
   readonly secret = 'cluster-secret-for-tests';
   nodes: ProcessNode[] = [];
+  /** unexpectedExits: processes that ended without kill() or stop() (a crash, a failed assertion). */
+  readonly unexpectedExits: Array<{ id: string; code: number | null; signal: NodeJS.Signals | null }> = [];
+  private readonly killed = new WeakSet<ChildProcess>();
 
   private constructor(readonly size: number, readonly extraArgs: readonly string[]) {
     if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run \`make build\` first`);
@@ -108,9 +119,10 @@ export class ProcessCluster {
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     live.add(child);
-    child.on('exit', () => {
+    child.on('exit', (code, signal) => {
       live.delete(child);
       if (n.process === child) n.process = null;
+      if (!this.killed.has(child)) this.unexpectedExits.push({ id, code, signal });
     });
     n.process = child;
   }
@@ -124,8 +136,39 @@ export class ProcessCluster {
     const p = this.node(id).process;
     if (p === null) return null;
     const exited = new Promise<number | null>((resolve) => p.once('exit', (code) => resolve(code)));
+    this.killed.add(p);
     p.kill(signal);
     return exited;
+  }
+
+  /**
+   * pause freezes a node with SIGSTOP (its sockets stay open, it just stops answering) and
+   * resume thaws it with SIGCONT; chaos tests hold a pause longer than the election timeout.
+   */
+  pause(id: string): void {
+    this.node(id).process?.kill('SIGSTOP');
+  }
+
+  resume(id: string): void {
+    this.node(id).process?.kill('SIGCONT');
+  }
+
+  /**
+   * setFaults replaces a node's fault rules (PUT /debug/faults; the node must run with
+   * --enable-fault-injection); clearFaults removes them. Both throw when the node refuses.
+   */
+  async setFaults(id: string, rules: Readonly<Record<string, Partial<FaultRuleJson>>>): Promise<void> {
+    const res = await fetch(`http://${this.node(id).http}/debug/faults`, {
+      method: 'PUT',
+      body: JSON.stringify(rules),
+      signal: AbortSignal.timeout(2_000),
+    });
+    if (!res.ok) throw new Error(`${id} refused fault rules: ${res.status} ${await res.text()}`);
+  }
+
+  async clearFaults(id: string): Promise<void> {
+    const res = await fetch(`http://${this.node(id).http}/debug/faults`, { method: 'DELETE', signal: AbortSignal.timeout(2_000) });
+    if (!res.ok) throw new Error(`${id} refused to clear faults: ${res.status} ${await res.text()}`);
   }
 
   async status(id: string): Promise<NodeStatusJson | null> {
