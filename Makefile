@@ -66,11 +66,15 @@ cluster-down:
 # cluster on 127.0.0.1 (free ports, temp dirs, --fsync always) and stops it at the end.
 # `make bench` runs all of them once (about 20 minutes on 2 cores, most of it loading the two
 # 1 M-room tables); the comparison with etcd joins in when etcd is installed.
-# BENCH_REPS / BENCH_DURATION_S / BENCH_ROOMS shape the runs.
+# BENCH_REPS / BENCH_DURATION_S / BENCH_ROOMS / BENCH_FAILOVER_REPS shape the runs.
 BENCH_REPS ?= 1
 BENCH_DURATION_S ?= 5
 BENCH_ROOMS ?= 1000000
 BENCH_FAILOVER_REPS ?= 5
+# The node's default snapshot cadence; leave it empty for the worst case (one snapshot after the whole load).
+BENCH_SNAPSHOT_INTERVAL ?= 100000
+# The bulk-load rate the sweep scenario plans its due time with (rooms/s; lower it on a slower machine).
+BENCH_RATE_GUESS ?= 3500
 BENCH_SOURCES := $(shell find bench -name '*.ts')
 SCENARIOS := node dist/bench/scenarios.js
 
@@ -82,8 +86,8 @@ bench: dist/.bench-built
 	$(SCENARIOS) throughput --etcd auto --reps $(BENCH_REPS) --duration-s $(BENCH_DURATION_S)
 	$(SCENARIOS) failover --reps $(BENCH_FAILOVER_REPS)
 	node dist/bench/wal-restart.js --entries 1000000
-	$(SCENARIOS) million --rooms $(BENCH_ROOMS)
-	$(SCENARIOS) sweep --rooms $(BENCH_ROOMS)
+	$(SCENARIOS) million --rooms $(BENCH_ROOMS) $(if $(BENCH_SNAPSHOT_INTERVAL),--snapshot-interval-entries $(BENCH_SNAPSHOT_INTERVAL))
+	$(SCENARIOS) sweep --rooms $(BENCH_ROOMS) --rate-guess $(BENCH_RATE_GUESS)
 
 bench-write: dist/.bench-built
 	$(SCENARIOS) throughput --etcd off --ops write --reps $(BENCH_REPS) --duration-s $(BENCH_DURATION_S)
@@ -99,10 +103,10 @@ bench-failover: dist/.bench-built
 	$(SCENARIOS) failover --reps $(BENCH_FAILOVER_REPS)
 
 bench-million: dist/.bench-built
-	$(SCENARIOS) million --rooms $(BENCH_ROOMS)
+	$(SCENARIOS) million --rooms $(BENCH_ROOMS) $(if $(BENCH_SNAPSHOT_INTERVAL),--snapshot-interval-entries $(BENCH_SNAPSHOT_INTERVAL))
 
 bench-sweep: dist/.bench-built
-	$(SCENARIOS) sweep --rooms $(BENCH_ROOMS)
+	$(SCENARIOS) sweep --rooms $(BENCH_ROOMS) --rate-guess $(BENCH_RATE_GUESS)
 
 bench-wal: dist/.bench-built
 	node dist/bench/wal-restart.js --entries 1000000

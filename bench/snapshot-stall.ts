@@ -1,0 +1,96 @@
+/**
+ * snapshot-stall: the longest event-loop stall a 1 M-room snapshot can cause, measured inside
+ * one process that does nothing else, so other load on a shared machine does not hide it (the
+ * cluster scenario's client probe and prom-client's lag metric include time a node spent
+ * waiting for a CPU). Fills the real RoomRegistry with N rooms through apply(), as a node
+ * does, then runs the node's snapshot loop (capture, slices of LIMITS.snapshotSliceBytes
+ * written to a file, a setImmediate between slices) while a client-like writer keeps applying
+ * commands, and reports the longest slice, the event-loop delay (perf_hooks) and each GC pause.
+ *
+ *   node --expose-gc dist/bench/snapshot-stall.js [--rooms 1000000]
+ */
+import { open, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { LIMITS } from '../src/config/limits.js';
+import { Command } from '../src/gen/roomregistry/command/v1/command.js';
+import { index } from '../src/lib/ids.js';
+import { RoomRegistry } from '../src/registry/index.js';
+
+/** writesPerTurnDuringSnapshot: commands applied between slices (copy-on-write gets exercised). */
+const writesPerTurnDuringSnapshot = 5;
+
+const { values } = parseArgs({ options: { rooms: { type: 'string', default: '1000000' } } });
+const rooms = Number(values.rooms);
+const metadata = 'm'.repeat(100);
+const registry = new RoomRegistry();
+let at = 0;
+const create = (name: string): Uint8Array =>
+  Command.encode({
+    requestId: '',
+    command: { $case: 'createRoom', value: { name, emptyTimeoutS: 86_400, departureTimeoutS: 20, maxParticipants: 0, nodeId: '', metadata, sid: `RM_${name.slice(-12).padStart(12, '0')}`, turnPassword: 'x'.repeat(16) } },
+  }).finish();
+const fillStartMs = performance.now();
+for (let i = 0; i < rooms; i++) registry.apply(index(++at), create(`stall-${i}`), Date.now());
+const fillS = (performance.now() - fillStartMs) / 1000;
+global.gc?.();
+const heapMiB = Math.round(process.memoryUsage().heapUsed / 2 ** 20);
+const rssMiB = Math.round(process.memoryUsage().rss / 2 ** 20);
+
+const gcPausesMs: { kind: number; ms: number }[] = [];
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcPausesMs.push({ kind: (e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0, ms: e.duration });
+});
+gcObserver.observe({ entryTypes: ['gc'] });
+const delay = monitorEventLoopDelay({ resolution: 1 });
+const dir = await mkdtemp(join(tmpdir(), 'rr-bench-snap-'));
+let sliceMaxMs = 0;
+let slices = 0;
+let bytes = 0;
+try {
+  const file = await open(join(dir, 'snapshot'), 'w');
+  delay.enable();
+  const startMs = performance.now();
+  const source = registry.captureSnapshot();
+  for (;;) {
+    const t0 = performance.now();
+    const chunk = source.nextChunk(LIMITS.snapshotSliceBytes);
+    sliceMaxMs = Math.max(sliceMaxMs, performance.now() - t0);
+    if (chunk === null) break;
+    slices++;
+    bytes += chunk.byteLength;
+    await file.write(chunk);
+    for (let k = 0; k < writesPerTurnDuringSnapshot; k++) registry.apply(index(++at), create(`during-${at}`), Date.now());
+    await new Promise((r) => setImmediate(r));
+  }
+  await file.sync();
+  await file.close();
+  const snapshotMs = performance.now() - startMs;
+  delay.disable();
+  gcObserver.disconnect();
+  const gcMax = gcPausesMs.reduce((m, g) => (g.ms > m.ms ? g : m), { kind: 0, ms: 0 });
+  const result = {
+    bench: 'snapshot-stall',
+    rooms,
+    fillSeconds: +fillS.toFixed(1),
+    heapUsedMiB: heapMiB,
+    rssMiB,
+    snapshotMs: Math.round(snapshotMs),
+    snapshotMiB: Math.round(bytes / 2 ** 20),
+    slices,
+    sliceBytes: LIMITS.snapshotSliceBytes,
+    sliceMaxMs: +sliceMaxMs.toFixed(1),
+    eventLoopDelayMaxMs: +(delay.max / 1e6).toFixed(1),
+    eventLoopDelayP99Ms: +(delay.percentile(99) / 1e6).toFixed(1),
+    gcPauses: gcPausesMs.length,
+    gcPauseMaxMs: +gcMax.ms.toFixed(1),
+    // perf_hooks gc kinds: 1 minor (scavenge), 2 major (mark-compact), 4 incremental, 8 weak callbacks
+    gcPauseMaxKind: gcMax.kind,
+    gcPauseTotalMs: Math.round(gcPausesMs.reduce((s, g) => s + g.ms, 0)),
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
