@@ -81,7 +81,7 @@ export class RoomRegistry {
         const old = this.rooms.get(c.value.name);
         if (old === undefined) return failure('NOT_FOUND', NOT_FOUND_MESSAGE);
         const room = this.put(c.value.name, { ...old, metadata: c.value.metadata, versionUnixMicro: t * 1000, versionTicks: old.versionTicks + 1, revision: index }, index);
-        return { $case: 'room', value: { room, created: false } };
+        return { $case: 'room', value: { room: toRoom(room), created: false } };
       }
       case 'deleteRoom':
         if (!this.rooms.has(c.value.name)) return failure('NOT_FOUND', NOT_FOUND_MESSAGE);
@@ -133,7 +133,7 @@ export class RoomRegistry {
       index,
     );
     this.totals.created++;
-    return { $case: 'room', value: { room, created: true } };
+    return { $case: 'room', value: { room: toRoom(room), created: true } };
   }
 
   private updateOccupancy(c: UpdateRoomOccupancy, index: number, t: number): Outcome {
@@ -153,14 +153,14 @@ export class RoomRegistry {
       },
       index,
     );
-    return { $case: 'room', value: { room, created: false } };
+    return { $case: 'room', value: { room: toRoom(room), created: false } };
   }
 
   /**
    * put is the one place a room changes: the snapshot being written keeps the old record, the
-   * name and expiry indexes follow, watchers hear of it. Returns the API view of the new room.
+   * name and expiry indexes follow, watchers hear of it. Returns the new record (for a delete, the old one).
    */
-  private put(name: string, next: Readonly<StoredRoom> | undefined, index: number): Room {
+  private put(name: string, next: Readonly<StoredRoom> | undefined, index: number): RoomRecord {
     const old = this.rooms.get(name);
     this.capture?.beforeChange(name, old);
     if (next === undefined) {
@@ -168,9 +168,8 @@ export class RoomRegistry {
       this.rooms.delete(name);
       this.names.delete(name);
       this.expiry.remove(name, deadlineMs(old));
-      const room = toRoom(old);
-      this.watchLog.publish({ type: 'deleted', room, revision: index });
-      return room;
+      this.watchLog.publish({ type: 'deleted', record: old, revision: index });
+      return old;
     }
     const record = new RoomRecord(next);
     this.rooms.set(name, record);
@@ -180,9 +179,8 @@ export class RoomRegistry {
       this.expiry.remove(name, before);
       this.expiry.add(name, after);
     }
-    const room = toRoom(record);
-    this.watchLog.publish({ type: old === undefined ? 'created' : 'updated', room, revision: index });
-    return room;
+    this.watchLog.publish({ type: old === undefined ? 'created' : 'updated', record, revision: index });
+    return record;
   }
 
   // ---- Reads ---------------------------------------------------------------------------------

@@ -1,13 +1,30 @@
 import { assert } from '../lib/assert.js';
 import type { Room } from '../gen/roomregistry/v1/rooms.js';
 import { REGISTRY_LIMITS } from './registry-limits.js';
+import { type RoomRecord, toRoom } from './room-record.js';
+
+type ChangeType = 'created' | 'updated' | 'deleted';
 
 /** RoomEvent is one applied change as watchers see it. */
 export interface RoomEvent {
-  readonly type: 'created' | 'updated' | 'deleted';
+  readonly type: ChangeType;
   /** room: the room after the change (for deleted, as it was). */
   readonly room: Room;
   readonly revision: number;
+}
+
+/**
+ * Change is a kept event: the immutable record, turned into a Room only for a watcher, so an
+ * apply with nobody watching (a sweep of a million rooms) allocates no Room per change.
+ */
+interface Change {
+  readonly type: ChangeType;
+  readonly record: RoomRecord;
+  readonly revision: number;
+}
+
+function eventOf(c: Change): RoomEvent {
+  return { type: c.type, room: toRoom(c.record), revision: c.revision };
 }
 
 export interface WatchListener {
@@ -25,14 +42,14 @@ export type WatchStart = { ok: true; cancel(): void } | { ok: false; oldestRevis
  * Invariant: `events` is in revision order and `floorRevision` < every kept event's revision.
  */
 export class WatchLog {
-  private events: RoomEvent[] = [];
+  private events: Change[] = [];
   private head = 0;
   private bytes = 0;
   /** floorRevision: every change at or below it may have been dropped. */
   private floorRevision = 0;
   private readonly listeners = new Set<WatchListener>();
 
-  publish(e: RoomEvent): void {
+  publish(e: Change): void {
     const last = this.events[this.events.length - 1];
     assert(last === undefined || last.revision <= e.revision, 'watch events out of revision order');
     this.events.push(e);
@@ -47,7 +64,9 @@ export class WatchLog {
       this.events = this.events.slice(this.head);
       this.head = 0;
     }
-    for (const l of this.listeners) l.onEvent(e);
+    if (this.listeners.size === 0) return;
+    const event = eventOf(e);
+    for (const l of this.listeners) l.onEvent(event);
   }
 
   watch(fromRevision: number, appliedRevision: number, listener: WatchListener): WatchStart {
@@ -55,7 +74,7 @@ export class WatchLog {
     if (from < this.floorRevision) return { ok: false, oldestRevision: this.floorRevision };
     for (let i = this.head; i < this.events.length; i++) {
       const e = this.events[i];
-      if (e !== undefined && e.revision > from) listener.onEvent(e);
+      if (e !== undefined && e.revision > from) listener.onEvent(eventOf(e));
     }
     this.listeners.add(listener);
     return { ok: true, cancel: () => this.listeners.delete(listener) };
@@ -73,6 +92,6 @@ export class WatchLog {
   }
 }
 
-function eventBytes(e: RoomEvent): number {
-  return 128 + e.room.metadata.length * 2;
+function eventBytes(e: Change): number {
+  return 128 + e.record.metadata.length * 2;
 }

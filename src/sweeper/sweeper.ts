@@ -5,16 +5,19 @@ import { encodeMessage } from '../lib/proto-encode.js';
 
 /**
  * The sweeper's bounds (STYLE rule 7). Draining a 1 M-room backlog in under a minute needs about
- * 17 000 rooms/s; one batch of 2 000 in flight at a time gets there in a few ms per batch while
- * taking one log entry per round, so client writes are never starved behind expirations.
+ * 17 000 rooms/s. Every replica applies every batch, so the sweep's CPU is paid three times on
+ * the same cores as client writes: 2 000-room batches at 50/s (100 000 rooms/s) drained 1 M in
+ * 16 s but put CreateRoom's p99 at 18× its value before the sweep (bench/RESULTS.md).
+ * 1 000-room batches at up to 30/s sweep at most 30 000 rooms/s (1 M in about 35 s), with a
+ * few ms of apply per batch, and leave most of the time to client writes.
  */
 export const SWEEPER_LIMITS = Object.freeze({
-  /** sweepBatchRoomsMax: names in one ExpireRooms entry (about 40 KB, a few ms to apply). */
-  sweepBatchRoomsMax: 2_000,
+  /** sweepBatchRoomsMax: names in one ExpireRooms entry (about 20 KB, a few ms to apply). */
+  sweepBatchRoomsMax: 1_000,
   /** sweepIntervalMs: how often an idle leader looks for due rooms. */
   sweepIntervalMs: 250,
   /** sweepBatchesPerSecondMax: the rate bound while a backlog drains. */
-  sweepBatchesPerSecondMax: 50,
+  sweepBatchesPerSecondMax: 30,
   /** sweepDeadlineMs: one batch must apply within this, or the sweeper retries later. */
   sweepDeadlineMs: 5_000,
 });
