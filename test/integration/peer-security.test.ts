@@ -3,9 +3,8 @@
  * or an unknown node id is refused with PERMISSION_DENIED and counted in /metrics, and with
  * `peerTls` in the config the peers speak mutual TLS (a plaintext caller gets nowhere).
  * Method: real processes; a raw client of the generated PeerService with forged metadata; a
- * second cluster with certificates made by openssl for 127.0.0.1.
+ * second cluster with the committed test certificates for 127.0.0.1.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -13,7 +12,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RoomClient } from '../../src/client/room-client.js';
 import { PeerServiceClient } from '../../src/gen/roomregistry/peer/v1/peer.js';
 import { PEER_METADATA } from '../../src/transport/peer-auth.js';
-import { ProcessCluster } from '../harness/process-cluster.js';
+import { ProcessCluster, repoRoot } from '../harness/process-cluster.js';
+
+/** tlsDir: a test CA and a node certificate for 127.0.0.1 (test/fixtures/tls/README.md). */
+const tlsDir = join(repoRoot, 'test', 'fixtures', 'tls');
 
 const clusters: ProcessCluster[] = [];
 afterAll(async () => {
@@ -69,16 +71,8 @@ describe('the peer listener', () => {
 
   it('speaks mutual TLS when the config names certificates', async () => {
     const c = await started(3, (cluster) => {
-      const dir = cluster.dir;
-      const ssl = (...args: string[]): void => {
-        execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-      };
-      ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=room-registry-test-ca');
-      ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'node.key', '-out', 'node.csr', '-subj', '/CN=localhost');
-      writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
-      ssl('x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'node.crt', '-days', '2', '-extfile', 'san.ext');
       const config = JSON.parse(readFileSync(cluster.configFile, 'utf8')) as Record<string, unknown>;
-      config['peerTls'] = { certFile: join(dir, 'node.crt'), keyFile: join(dir, 'node.key'), caFile: join(dir, 'ca.crt') };
+      config['peerTls'] = { certFile: join(tlsDir, 'node.crt'), keyFile: join(tlsDir, 'node.key'), caFile: join(tlsDir, 'ca.crt') };
       writeFileSync(cluster.configFile, JSON.stringify(config));
     });
     const client = new RoomClient(c.node('n1').grpc, { apiKey: c.apiKey, apiSecret: c.apiSecret });
@@ -87,7 +81,7 @@ describe('the peer listener', () => {
     const good = { [PEER_METADATA.cluster]: 'test', [PEER_METADATA.nodeId]: 'n1', [PEER_METADATA.secret]: c.secret };
     // Plaintext to a TLS listener, and TLS without a client certificate, both fail before any handler.
     expect((await forward(c.node('n2').peer, grpc.credentials.createInsecure(), good))?.code).toBe(grpc.status.UNAVAILABLE);
-    const ca = readFileSync(join(c.dir, 'ca.crt'));
+    const ca = readFileSync(join(tlsDir, 'ca.crt'));
     expect((await forward(c.node('n2').peer, grpc.credentials.createSsl(ca), good))?.code).toBe(grpc.status.UNAVAILABLE);
   });
 });
