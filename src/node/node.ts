@@ -51,8 +51,9 @@ export interface NodeEvents {
  * RaftNode owns the event loop of one member (STYLE rule 20): inputs that arrive during a turn
  * (ticks, peer messages, proposals, reads) queue up; each turn drains them into the core, then
  * carries out one Ready in the order ready.ts documents: install snapshot → persist (one WAL
- * write, one fsync) while messages that need no durability go out → messages after persist →
- * apply → serve reads → advance. Proposals that arrive during an fsync batch into the next one.
+ * write, one fsync) while messages that need no durability go out and committed entries that
+ * were already durable are applied → messages after persist → apply the rest → serve reads →
+ * advance. Proposals that arrive during an fsync batch into the next one.
  */
 export class RaftNode implements PeerHandler {
   readonly id: NodeId;
@@ -277,17 +278,40 @@ export class RaftNode implements PeerHandler {
     if (rd.softState !== null) this.onSoftState(rd);
     if (rd.snapshot !== null) await this.snapshotter.install(rd.snapshot);
     this.sendAll(rd.messages);
-    if (rd.entries.length > 0 || rd.hardState !== null) {
-      const startMs = performance.now();
-      await this.opts.storage.persist(rd.entries, rd.hardState);
-      this.events.onPersist?.(rd.entries.length, performance.now() - startMs);
-    }
+    // Committed entries this node held durably before this Ready are applied (and their
+    // writers answered) while this Ready's write and fsync are in flight; the rest wait for it.
+    const durable = this.durablePrefix(rd.committed);
+    const persisting = rd.entries.length > 0 || rd.hardState !== null ? this.persist(rd) : null;
+    this.applyCommitted(rd.committed.slice(0, durable));
+    await persisting;
     this.sendAll(rd.messagesAfterPersist);
-    this.applyCommitted(rd.committed);
+    this.applyCommitted(rd.committed.slice(durable));
     for (const rs of rd.readStates) this.reads.confirmed(rs);
     for (const ctx of rd.readsFailed) this.reads.failed(ctx, this.core.status().leader);
     this.reads.serveApplied(this.appliedIndex(rd));
     if (rd.snapshotWanted) this.snapshotter.take(this.appliedIndex(rd), this.opts.voters);
+  }
+
+  private async persist(rd: Ready): Promise<void> {
+    const startMs = performance.now();
+    await this.opts.storage.persist(rd.entries, rd.hardState);
+    this.events.onPersist?.(rd.entries.length, performance.now() - startMs);
+  }
+
+  /**
+   * durablePrefix counts the leading committed entries that the log already holds durably,
+   * the same entry (index and term) as the one committed: a stored entry of another term at
+   * that index is about to be replaced by this Ready and is not the committed one.
+   */
+  private durablePrefix(committed: readonly Entry[]): number {
+    const storage = this.opts.storage;
+    const last = storage.lastIndex();
+    let n = 0;
+    for (const e of committed) {
+      if (e.index > last || storage.term(e.index) !== e.term) break;
+      n++;
+    }
+    return n;
   }
 
   private appliedIndex(rd: Ready): Index {

@@ -11,7 +11,9 @@ import type { Entry, HardState, ReadContext, ReadState, SnapshotMeta, SoftState 
  *    (fsynced) before step 2 sends `messagesAfterPersist`.
  * 2. Send `messages` (may go out before or during persist) and `messagesAfterPersist`
  *    (votes and append acknowledgements: only after persist, or a crash could forget them).
- * 3. Apply `committed` to the state machine in order. They are durable here or in step 1.
+ * 3. Apply `committed` to the state machine in order. They are durable here or in step 1:
+ *    those the log already held durably (same index and term) before this Ready may be
+ *    applied while step 1 is in flight; the others only after it.
  *    If `snapshot` is set, restore the state machine from it before applying.
  * 4. Serve `readStates` once the applied index reaches each one's index.
  * 5. If `snapshotWanted` is set, snapshot the state machine at its applied index (after
