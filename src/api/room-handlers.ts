@@ -95,10 +95,10 @@ export class RoomHandlers {
   async getRoom(req: GetRoomRequest, ctx: CallContext): Promise<GetRoomResponse> {
     requireList(ctx.grants);
     validateRoomName(req.name);
-    const revision = await this.readAt(req.consistency, ctx);
+    const { revision, stalenessMs } = await this.readAt(req.consistency, ctx);
     const room = this.registry.getRoom(req.name);
     if (room === null) throw notFound(req.name);
-    return { room: present(room), revision };
+    return { room: present(room), revision, stalenessMs };
   }
 
   async listRooms(req: ListRoomsRequest, ctx: CallContext): Promise<ListRoomsResponse> {
@@ -106,10 +106,11 @@ export class RoomHandlers {
     validateNames(req.names);
     const pageSize = validatePageSize(req.pageSize);
     const after = decodePageToken(req.pageToken);
-    const revision = await this.readAt(req.consistency, ctx);
-    if (req.names.length > 0) return { rooms: presentAll(this.registry.listRooms(req.names)), revision, nextPageToken: '' };
+    const { revision, stalenessMs } = await this.readAt(req.consistency, ctx);
+    if (req.names.length > 0) return { rooms: presentAll(this.registry.listRooms(req.names)), revision, nextPageToken: '', stalenessMs };
     const page = this.registry.listPage(after, pageSize);
-    return { rooms: presentAll(page.rooms), revision, nextPageToken: page.nextAfterName === '' ? '' : encodePageToken(page.nextAfterName) };
+    const nextPageToken = page.nextAfterName === '' ? '' : encodePageToken(page.nextAfterName);
+    return { rooms: presentAll(page.rooms), revision, nextPageToken, stalenessMs };
   }
 
   /**
@@ -189,14 +190,17 @@ export class RoomHandlers {
     return result;
   }
 
-  /** readAt waits until a linearizable read may be served here (unless LOCAL) and returns its revision. */
-  private async readAt(consistency: Consistency, ctx: CallContext): Promise<number> {
-    if (consistency === Consistency.CONSISTENCY_LOCAL) return this.registry.appliedIndex();
+  /**
+   * readAt waits until a linearizable read may be served here and returns its revision; a
+   * LOCAL read is served at once, with how stale this node may be (DESIGN §1).
+   */
+  private async readAt(consistency: Consistency, ctx: CallContext): Promise<{ revision: number; stalenessMs: number }> {
+    if (consistency === Consistency.CONSISTENCY_LOCAL) return { revision: this.registry.appliedIndex(), stalenessMs: this.node.stalenessMs() };
     if (consistency !== Consistency.CONSISTENCY_LINEARIZABLE && consistency !== Consistency.CONSISTENCY_UNSPECIFIED) {
       throw new RegistryError('INVALID_ARGUMENT', `unknown consistency ${String(consistency)}`);
     }
     await this.node.readBarrier(ctx.deadlineMs);
-    return this.registry.appliedIndex();
+    return { revision: this.registry.appliedIndex(), stalenessMs: 0 };
   }
 }
 

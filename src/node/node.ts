@@ -71,6 +71,8 @@ export class RaftNode implements PeerHandler {
   private ticker: NodeJS.Timeout | null = null;
   private stopped = false;
   private lastLeader: NodeId | null = null;
+  /** leaderHeardAtMs: when a batch from the leader last arrived (start time before any did). */
+  private leaderHeardAtMs = Date.now();
   readonly events: NodeEvents = {};
 
   constructor(private readonly opts: RaftNodeOptions) {
@@ -94,6 +96,7 @@ export class RaftNode implements PeerHandler {
   /** start begins ticking; the state machine must already be restored from the newest snapshot. */
   start(): void {
     assert(this.ticker === null, 'node started twice');
+    this.leaderHeardAtMs = Date.now();
     this.ticker = setInterval(() => this.onTick(), this.opts.tickIntervalMs ?? LIMITS.tickIntervalMs);
     this.scheduleTurn();
   }
@@ -144,8 +147,18 @@ export class RaftNode implements PeerHandler {
 
   deliver(messages: readonly Message[]): void {
     if (this.stopped) return;
+    if (messages[0]?.from === this.lastLeader) this.leaderHeardAtMs = Date.now();
     for (const m of messages) this.inbox.push(m);
     this.scheduleTurn();
+  }
+
+  /**
+   * stalenessMs bounds how old this node's state may be, for LOCAL reads: 0 on the leader,
+   * else the time since a batch from a leader last arrived (since start, before any did).
+   */
+  stalenessMs(): number {
+    if (this.lastLeader === this.id) return 0;
+    return Math.max(0, Date.now() - this.leaderHeardAtMs);
   }
 
   async receiveSnapshot(message: InstallSnapshot, chunks: AsyncIterable<Uint8Array>): Promise<boolean> {

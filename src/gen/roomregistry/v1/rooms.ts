@@ -187,6 +187,11 @@ export interface GetRoomRequest {
 export interface GetRoomResponse {
   room?: Room | undefined;
   revision: number;
+  /**
+   * staleness_ms: for a LOCAL read, how long ago this node last heard from the leader (0 on
+   * the leader and for linearizable reads); the state read is at least that old at most.
+   */
+  stalenessMs: number;
 }
 
 export interface ListRoomsRequest {
@@ -203,6 +208,8 @@ export interface ListRoomsResponse {
   revision: number;
   /** next_page_token is "" on the last page. */
   nextPageToken: string;
+  /** staleness_ms: as in GetRoomResponse. */
+  stalenessMs: number;
 }
 
 export interface DeleteRoomRequest {
@@ -1205,7 +1212,7 @@ export const GetRoomRequest: MessageFns<GetRoomRequest> = {
 };
 
 function createBaseGetRoomResponse(): GetRoomResponse {
-  return { room: undefined, revision: 0 };
+  return { room: undefined, revision: 0, stalenessMs: 0 };
 }
 
 export const GetRoomResponse: MessageFns<GetRoomResponse> = {
@@ -1215,6 +1222,9 @@ export const GetRoomResponse: MessageFns<GetRoomResponse> = {
     }
     if (message.revision !== 0) {
       writer.uint32(16).uint64(message.revision);
+    }
+    if (message.stalenessMs !== 0) {
+      writer.uint32(24).uint64(message.stalenessMs);
     }
     return writer;
   },
@@ -1248,6 +1258,14 @@ export const GetRoomResponse: MessageFns<GetRoomResponse> = {
             message.revision = longToNumber(reader.uint64());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.stalenessMs = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1264,6 +1282,11 @@ export const GetRoomResponse: MessageFns<GetRoomResponse> = {
     return {
       room: isSet(object.room) ? Room.fromJSON(object.room) : undefined,
       revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      stalenessMs: isSet(object.stalenessMs)
+        ? globalThis.Number(object.stalenessMs)
+        : isSet(object.staleness_ms)
+        ? globalThis.Number(object.staleness_ms)
+        : 0,
     };
   },
 
@@ -1275,6 +1298,9 @@ export const GetRoomResponse: MessageFns<GetRoomResponse> = {
     if (message.revision !== 0) {
       obj.revision = Math.round(message.revision);
     }
+    if (message.stalenessMs !== 0) {
+      obj.stalenessMs = Math.round(message.stalenessMs);
+    }
     return obj;
   },
 
@@ -1285,6 +1311,7 @@ export const GetRoomResponse: MessageFns<GetRoomResponse> = {
     const message = createBaseGetRoomResponse();
     message.room = (object.room !== undefined && object.room !== null) ? Room.fromPartial(object.room) : undefined;
     message.revision = object.revision ?? 0;
+    message.stalenessMs = object.stalenessMs ?? 0;
     return message;
   },
 };
@@ -1415,7 +1442,7 @@ export const ListRoomsRequest: MessageFns<ListRoomsRequest> = {
 };
 
 function createBaseListRoomsResponse(): ListRoomsResponse {
-  return { rooms: [], revision: 0, nextPageToken: "" };
+  return { rooms: [], revision: 0, nextPageToken: "", stalenessMs: 0 };
 }
 
 export const ListRoomsResponse: MessageFns<ListRoomsResponse> = {
@@ -1428,6 +1455,9 @@ export const ListRoomsResponse: MessageFns<ListRoomsResponse> = {
     }
     if (message.nextPageToken !== "") {
       writer.uint32(810).string(message.nextPageToken);
+    }
+    if (message.stalenessMs !== 0) {
+      writer.uint32(816).uint64(message.stalenessMs);
     }
     return writer;
   },
@@ -1469,6 +1499,14 @@ export const ListRoomsResponse: MessageFns<ListRoomsResponse> = {
             message.nextPageToken = reader.string();
             continue;
           }
+          case 102: {
+            if (tag !== 816) {
+              break;
+            }
+
+            message.stalenessMs = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1490,6 +1528,11 @@ export const ListRoomsResponse: MessageFns<ListRoomsResponse> = {
         : isSet(object.next_page_token)
         ? globalThis.String(object.next_page_token)
         : "",
+      stalenessMs: isSet(object.stalenessMs)
+        ? globalThis.Number(object.stalenessMs)
+        : isSet(object.staleness_ms)
+        ? globalThis.Number(object.staleness_ms)
+        : 0,
     };
   },
 
@@ -1504,6 +1547,9 @@ export const ListRoomsResponse: MessageFns<ListRoomsResponse> = {
     if (message.nextPageToken !== "") {
       obj.nextPageToken = message.nextPageToken;
     }
+    if (message.stalenessMs !== 0) {
+      obj.stalenessMs = Math.round(message.stalenessMs);
+    }
     return obj;
   },
 
@@ -1515,6 +1561,7 @@ export const ListRoomsResponse: MessageFns<ListRoomsResponse> = {
     message.rooms = object.rooms?.map((e) => Room.fromPartial(e)) || [];
     message.revision = object.revision ?? 0;
     message.nextPageToken = object.nextPageToken ?? "";
+    message.stalenessMs = object.stalenessMs ?? 0;
     return message;
   },
 };

@@ -1,0 +1,68 @@
+/**
+ * Goal: a LOCAL read survives a partition and says how stale it may be (DESIGN §1), while a
+ * linearizable read on the same cut-off node fails within its deadline. Method: a real 3-node
+ * cluster with the test-only fault hook; one follower is cut off both ways, then healed.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { RoomClient } from '../../src/client/room-client.js';
+import { Consistency } from '../../src/gen/roomregistry/v1/rooms.js';
+import { ProcessCluster } from '../harness/process-cluster.js';
+
+let cluster: ProcessCluster;
+const clients: RoomClient[] = [];
+
+function clientOf(id: string): RoomClient {
+  const c = new RoomClient(cluster.node(id).grpc, { apiKey: cluster.apiKey, apiSecret: cluster.apiSecret });
+  clients.push(c);
+  return c;
+}
+
+beforeAll(async () => {
+  cluster = await ProcessCluster.create(3, ['--enable-fault-injection']);
+  cluster.startAll();
+  await cluster.waitForLeader();
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await cluster.stop();
+});
+
+it('serves LOCAL reads in a minority with their staleness; linearizable ones fail in time', async () => {
+  const leader = await cluster.waitForLeader();
+  const cut = cluster.nodes.find((n) => n.id !== leader)?.id ?? '';
+  const others = cluster.nodes.map((n) => n.id).filter((id) => id !== cut);
+  await clientOf(leader).createRoom({ name: 'seen-before-the-cut' });
+  const reader = clientOf(cut);
+  const local = { name: 'seen-before-the-cut', consistency: Consistency.CONSISTENCY_LOCAL };
+  let before = await reader.getRoom(local);
+  for (let i = 0; i < 50 && before.room === undefined; i++) before = await reader.getRoom(local).catch(() => before);
+  expect(before.room?.name).toBe('seen-before-the-cut');
+  expect(await clientOf(leader).getRoom(local)).toMatchObject({ stalenessMs: 0 });
+
+  const isolate = Object.fromEntries(others.map((id) => [id, { dropInbound: true, dropOutbound: true }]));
+  await cluster.setFaults(cut, isolate);
+  for (const id of others) await cluster.setFaults(id, { [cut]: { dropInbound: true, dropOutbound: true } });
+  await new Promise((r) => setTimeout(r, 1_500));
+
+  const during = await reader.getRoom(local);
+  expect(during.room?.name).toBe('seen-before-the-cut');
+  expect(during.stalenessMs).toBeGreaterThanOrEqual(1_000);
+  const listed = await reader.listRooms({ names: ['seen-before-the-cut'], consistency: Consistency.CONSISTENCY_LOCAL });
+  expect(listed.stalenessMs).toBeGreaterThanOrEqual(1_000);
+  const startMs = Date.now();
+  await expect(reader.getRoom({ name: 'seen-before-the-cut' }, 2_000)).rejects.toMatchObject({
+    code: expect.toBeOneOf([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]),
+  });
+  expect(Date.now() - startMs, 'the linearizable read must end by its deadline').toBeLessThan(4_000);
+
+  for (const id of cluster.nodes.map((n) => n.id)) await cluster.clearFaults(id);
+  const endMs = Date.now() + 20_000;
+  let after = await reader.getRoom(local);
+  while (after.stalenessMs >= 1_000 && Date.now() < endMs) {
+    await new Promise((r) => setTimeout(r, 100));
+    after = await reader.getRoom(local);
+  }
+  expect(after.stalenessMs, 'healed, the follower hears the leader again').toBeLessThan(1_000);
+});
