@@ -15,7 +15,7 @@ import { REGISTRY_LIMITS } from './registry-limits.js';
 import { RoomRecord, deadlineMs, toRoom } from './room-record.js';
 import { SNAPSHOT_FORMAT_VERSION, SnapshotCapture, decodeSnapshot } from './snapshot-codec.js';
 import { SortedNames } from './sorted-names.js';
-import { type RoomEvent, WatchLog, type WatchListener, type WatchStart } from './watch-log.js';
+import { WatchLog, type WatchListener, type WatchStart } from './watch-log.js';
 
 /** RoomSnapshotSource is a capture being written: slices of bytes, then null; close abandons it. */
 export interface RoomSnapshotSource {
@@ -316,4 +316,3 @@ function encodeResult(result: Outcome, index: number): Uint8Array {
   return encodeMessage(CommandResult, { result, revision: index });
 }
 
-export type { RoomEvent };

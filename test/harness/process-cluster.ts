@@ -47,6 +47,16 @@ process.on('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
 
+/** waitUntil polls `check` (a throw counts as false) until it returns true, or fails naming `what`. */
+export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const endMs = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > endMs) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** freePort asks the kernel for an unused port on 127.0.0.1. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RoomClient } from '../../src/client/room-client.js';
-import { ProcessCluster } from '../harness/process-cluster.js';
+import { ProcessCluster, waitUntil } from '../harness/process-cluster.js';
 
 let cluster: ProcessCluster;
 const clients: RoomClient[] = [];
@@ -23,15 +23,6 @@ async function gauge(id: string, metric: string): Promise<number> {
   const text = await (await fetch(`http://${cluster.node(id).http}/metrics`)).text();
   const m = new RegExp(`^${metric} (\\S+)$`, 'm').exec(text);
   return m === null ? NaN : Number(m[1]);
-}
-
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const endMs = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > endMs) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** createMany creates rooms named prefix-0..count-1 with `inFlight` calls at a time, over every node. */

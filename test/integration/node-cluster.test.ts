@@ -9,7 +9,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RoomClient } from '../../src/client/room-client.js';
 import { Consistency } from '../../src/gen/roomregistry/v1/rooms.js';
-import { ProcessCluster } from '../harness/process-cluster.js';
+import { ProcessCluster, waitUntil } from '../harness/process-cluster.js';
 
 let cluster: ProcessCluster;
 const clients = new Map<string, RoomClient>();
@@ -33,16 +33,6 @@ async function localNames(id: string): Promise<Set<string>> {
     pageToken = r.nextPageToken;
   } while (pageToken !== '');
   return names;
-}
-
-/** waitUntil polls `check` until it returns true or the time is up. */
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const endMs = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > endMs) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function expectEverywhere(ids: readonly string[], names: readonly string[]): Promise<void> {
