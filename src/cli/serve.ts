@@ -24,6 +24,7 @@ import { Sweeper } from '../sweeper/sweeper.js';
 import type { RoomRegistry } from '../registry/index.js';
 import { type ParsedFlags, UsageError, requireString } from './args.js';
 import { claimDataDir } from './data-dir.js';
+import { watchHeapGrowth } from './heap-growth.js';
 
 export const SERVE_FLAGS = {
   config: { kind: 'string', help: 'cluster config file (JSON)' },
@@ -79,11 +80,15 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
   claimDataDir(config.dataDir, config.cluster.cluster, config.self.id);
   const bootLogger = new JsonLogger(config.self.id);
   const running = await startNode(config, await openDiskParts(config, newStateMachine, bootLogger));
+  // Started after the restore: while a snapshot is decoded everything allocated stays live,
+  // and tight growth would only add full collections.
+  const heap = watchHeapGrowth(bootLogger);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
   await running.shutdown();
+  heap.stop();
   return 0;
 }
 
@@ -113,6 +118,7 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     random: cryptoRng,
     electionTimeoutTicks: electionTimeoutTicks(),
     ...(config.snapshotIntervalEntries === null ? {} : { snapshotIntervalEntries: config.snapshotIntervalEntries }),
+    ...(faults === null ? {} : { beforePersist: () => faults.beforeDiskWrite() }),
   });
   const n = node;
   const auth = new PeerAuthenticator(config.cluster.cluster, config.cluster.secret, members.map((m) => m.id));
@@ -165,6 +171,7 @@ function observe(o: Observed): Metrics {
     rooms: () => parts.stateMachine.roomCount(),
     proposalsInFlight: () => n.load().proposals,
     readsInFlight: () => n.load().reads,
+    persistStalledMs: () => n.persistStalledMs(),
     roomTotals: () => parts.stateMachine.totalsSoFar(),
     sweeperBacklog: () => {
       const overdue = parts.stateMachine.overdue(Date.now());

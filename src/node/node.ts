@@ -37,6 +37,8 @@ export interface RaftNodeOptions {
   readonly electionTimeoutTicks?: number;
   readonly snapshotIntervalEntries?: number;
   readonly tickIntervalMs?: number;
+  /** beforePersist runs before every log write (chaos tests stall the disk here). */
+  readonly beforePersist?: () => Promise<void>;
 }
 
 /** NodeEvents lets observers (metrics, logs) listen without reaching in (STYLE rule 23). */
@@ -73,6 +75,8 @@ export class RaftNode implements PeerHandler {
   private lastLeader: NodeId | null = null;
   /** leaderHeardAtMs: when a batch from the leader last arrived (start time before any did). */
   private leaderHeardAtMs = Date.now();
+  /** persistStartedAtMs: when the log write in flight began; null when none is. */
+  private persistStartedAtMs: number | null = null;
   readonly events: NodeEvents = {};
 
   constructor(private readonly opts: RaftNodeOptions) {
@@ -117,6 +121,8 @@ export class RaftNode implements PeerHandler {
    */
   propose(payload: Uint8Array, deadlineMs: number): Promise<Uint8Array> {
     if (this.stopped) return Promise.reject(unavailable('this node is shutting down', this.core.status().leader));
+    const stalled = this.stalledDiskError();
+    if (stalled !== null) return Promise.reject(stalled);
     const p = this.proposals.enqueue(payload, deadlineMs, false);
     this.scheduleTurn();
     return p;
@@ -125,6 +131,8 @@ export class RaftNode implements PeerHandler {
   /** readBarrier resolves with an applied index at which a local read is linearizable. */
   readBarrier(deadlineMs: number): Promise<Index> {
     if (this.stopped) return Promise.reject(unavailable('this node is shutting down', this.core.status().leader));
+    const stalled = this.stalledDiskError();
+    if (stalled !== null) return Promise.reject(stalled);
     const p = this.reads.enqueue(deadlineMs);
     this.scheduleTurn();
     return p;
@@ -168,6 +176,8 @@ export class RaftNode implements PeerHandler {
   }
 
   forward(commands: readonly Uint8Array[], deadlineMs: number): Promise<ForwardOutcome[]> {
+    const stalled = this.stalledDiskError();
+    if (stalled !== null) return Promise.resolve(commands.map((): ForwardOutcome => ({ ok: false, error: stalled })));
     const capped = Math.min(deadlineMs, Date.now() + LIMITS.requestDeadlineMaxMs);
     const outcomes = commands.map((c) =>
       this.proposals.enqueue(c, capped, true).then(
@@ -189,7 +199,29 @@ export class RaftNode implements PeerHandler {
 
   private onTick(): void {
     this.ticksPending++;
+    // The loop is stuck in a log write, so queued work would wait for it: refuse it now.
+    const stalled = this.stalledDiskError();
+    if (stalled !== null) {
+      this.proposals.failQueued(stalled);
+      this.reads.failQueued(stalled);
+    }
     this.scheduleTurn();
+  }
+
+  /** persistStalledMs: how long the log write in flight has taken so far (0 when none is). */
+  persistStalledMs(): number {
+    return this.persistStartedAtMs === null ? 0 : performance.now() - this.persistStartedAtMs;
+  }
+
+  /**
+   * stalledDiskError is the refusal for new work while a log write has taken longer than an
+   * election timeout (DESIGN §3a.3): this node's loop cannot serve it until the disk answers,
+   * and the other members elect a leader meanwhile, because a stuck loop sends no heartbeats.
+   */
+  private stalledDiskError(): RegistryError | null {
+    const ms = this.persistStalledMs();
+    if (ms <= LIMITS.electionTimeoutMs) return null;
+    return unavailable(`this node's disk has not finished a write for ${Math.round(ms)} ms; nothing was applied, retry on another node`, null);
   }
 
   private scheduleTurn(): void {
@@ -307,7 +339,13 @@ export class RaftNode implements PeerHandler {
 
   private async persist(rd: Ready): Promise<void> {
     const startMs = performance.now();
-    await this.opts.storage.persist(rd.entries, rd.hardState);
+    this.persistStartedAtMs = startMs;
+    try {
+      await this.opts.beforePersist?.();
+      await this.opts.storage.persist(rd.entries, rd.hardState);
+    } finally {
+      this.persistStartedAtMs = null;
+    }
     this.events.onPersist?.(rd.entries.length, performance.now() - startMs);
   }
 

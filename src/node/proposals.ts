@@ -68,8 +68,13 @@ export class Proposals {
     this.inFlight.clear();
   }
 
+  /** failQueued refuses the writes not yet proposed: they were never in the log. */
+  failQueued(error: RegistryError): void {
+    for (const p of this.takeQueued()) p.waiter.reject(error);
+  }
+
   failAll(error: RegistryError): void {
     this.failInFlight(error);
-    for (const p of this.takeQueued()) p.waiter.reject(error);
+    this.failQueued(error);
   }
 }

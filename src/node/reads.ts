@@ -82,11 +82,16 @@ export class Reads {
     this.awaitingIndex.clear();
   }
 
+  /** failQueued refuses the reads not yet sent for confirmation. */
+  failQueued(error: RegistryError): void {
+    for (const w of this.queued) w.reject(error);
+    this.queued = [];
+  }
+
   failAll(error: RegistryError): void {
     this.failUnconfirmed(error);
     for (const r of this.awaitingApply) for (const w of r.waiters) w.reject(error);
     this.awaitingApply = [];
-    for (const w of this.queued) w.reject(error);
-    this.queued = [];
+    this.failQueued(error);
   }
 }

@@ -3,19 +3,20 @@
  * let the cluster recover, then the next. The kinds are DESIGN §8's: kill -9 of the leader or
  * a follower (restarted from its data dir), SIGSTOP/SIGCONT pauses longer than the election
  * timeout, partitions through the peer fault hook (symmetric, one-way, delay toward chosen
- * peers), and kill -9 of a majority. A schedule draws its kinds from a shuffled bag, so every
+ * peers), a stalled disk (every log write of one node hangs until healed), and kill -9 of a
+ * majority. A schedule draws its kinds from a shuffled bag, so every
  * kind of the schedule is injected once before any repeats.
  */
 import type { SeededRng } from '../../src/lib/rng.js';
 import type { FaultRuleJson, ProcessCluster } from '../harness/process-cluster.js';
 
-export const FAULT_KINDS = ['kill-leader', 'kill-follower', 'pause', 'partition', 'one-way', 'delay', 'kill-majority'] as const;
+export const FAULT_KINDS = ['kill-leader', 'kill-follower', 'pause', 'partition', 'one-way', 'delay', 'disk-stall', 'kill-majority'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** SCHEDULES: which kinds a named schedule draws from. */
 export const SCHEDULES: Readonly<Record<string, readonly FaultKind[]>> = {
   mixed: FAULT_KINDS,
-  crashes: ['kill-leader', 'kill-follower', 'pause', 'kill-majority'],
+  crashes: ['kill-leader', 'kill-follower', 'pause', 'disk-stall', 'kill-majority'],
   partitions: ['partition', 'one-way', 'delay', 'pause'],
 };
 
@@ -44,6 +45,8 @@ export const NEMESIS_TIMING_DEFAULTS: NemesisTiming = Object.freeze({
 /** delayOutboundMsMin/Max: injected peer delay; the upper end is above the heartbeat and near the election timeout. */
 const delayOutboundMsMin = 100;
 const delayOutboundMsMax = 1_500;
+/** diskStallUntilHealedMs: a disk stall's length; far past every hold, so the heal ends it. */
+const diskStallUntilHealedMs = 60_000;
 
 /** NemesisEvent is one injected fault, for the summary and the kept history. */
 export interface NemesisEvent {
@@ -147,6 +150,12 @@ export class Nemesis {
         return this.oneWay(ids, leader);
       case 'delay':
         return this.delay(ids, leader);
+      case 'disk-stall': {
+        // Longer than any hold: the write hangs until healAll clears the faults.
+        const target = leader !== null && this.rng.nextInt(2) === 0 ? leader : this.pick(ids);
+        await this.cluster.setFaults(target, { disk: { stallMs: diskStallUntilHealedMs } });
+        return { targets: [target], detail: target === leader ? 'the leader' : 'a node' };
+      }
       case 'kill-majority': {
         const targets = shuffle([...ids], this.rng).slice(0, Math.floor(ids.length / 2) + 1);
         await Promise.all(targets.map((id) => this.cluster.kill(id, 'SIGKILL')));

@@ -9,6 +9,7 @@ import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } fro
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { RoomClient } from '../../src/client/room-client.js';
 
 /** repoRoot: this file runs from test/harness (vitest) or, compiled, from dist/test/harness (`make chaos`). */
 export const repoRoot = ((up2: string): string => (basename(up2) === 'dist' ? dirname(up2) : up2))(join(import.meta.dirname, '..', '..'));
@@ -40,6 +41,11 @@ export interface FaultRuleJson {
   dropOutbound: boolean;
   dropInbound: boolean;
   delayOutboundMs: number;
+}
+
+/** DiskFaultJson is the body's "disk" rule: each log write of the node first waits stallMs. */
+export interface DiskFaultJson {
+  stallMs: number;
 }
 
 const live = new Set<ChildProcess>();
@@ -80,6 +86,7 @@ export class ProcessCluster {
   /** unexpectedExits: processes that ended without kill() or stop() (a crash, a failed assertion). */
   readonly unexpectedExits: Array<{ id: string; code: number | null; signal: NodeJS.Signals | null }> = [];
   private readonly killed = new WeakSet<ChildProcess>();
+  private readonly clients = new Map<string, RoomClient>();
 
   private constructor(readonly size: number, readonly extraArgs: readonly string[]) {
     if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run \`make build\` first`);
@@ -167,7 +174,7 @@ export class ProcessCluster {
    * setFaults replaces a node's fault rules (PUT /debug/faults; the node must run with
    * --enable-fault-injection); clearFaults removes them. Both throw when the node refuses.
    */
-  async setFaults(id: string, rules: Readonly<Record<string, Partial<FaultRuleJson>>>): Promise<void> {
+  async setFaults(id: string, rules: Readonly<Record<string, Partial<FaultRuleJson> | DiskFaultJson>>): Promise<void> {
     const res = await fetch(`http://${this.node(id).http}/debug/faults`, {
       method: 'PUT',
       body: JSON.stringify(rules),
@@ -206,8 +213,27 @@ export class ProcessCluster {
     }
   }
 
-  /** stop kills every process and removes the temp dir unless `keep` (then it returns the path). */
+  /** client is a gRPC RoomClient of node `id` (one per node, with the cluster's API key), closed by stop(). */
+  client(id: string): RoomClient {
+    let c = this.clients.get(id);
+    if (c === undefined) {
+      c = new RoomClient(this.node(id).grpc, { apiKey: this.apiKey, apiSecret: this.apiSecret });
+      this.clients.set(id, c);
+    }
+    return c;
+  }
+
+  /** metric scrapes one unlabelled series from node `id`'s /metrics (NaN when it is absent). */
+  async metric(id: string, name: string): Promise<number> {
+    const text = await (await fetch(`http://${this.node(id).http}/metrics`, { signal: AbortSignal.timeout(2_000) })).text();
+    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+    return m === null ? Number.NaN : Number(m[1]);
+  }
+
+  /** stop closes the clients, kills every process and removes the temp dir unless `keep` (then it returns the path). */
   async stop(keep = false): Promise<string | null> {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
     await Promise.all(this.nodes.map((n) => this.kill(n.id, 'SIGKILL')));
     if (keep) return this.dir;
     rmSync(this.dir, { recursive: true, force: true });

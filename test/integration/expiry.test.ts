@@ -7,23 +7,12 @@
  * middle of a sweep: occupied and long-lived rooms must survive, the due ones still go.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RoomClient } from '../../src/client/room-client.js';
+import type { RoomClient } from '../../src/client/room-client.js';
 import { ProcessCluster, waitUntil } from '../harness/process-cluster.js';
 
 let cluster: ProcessCluster;
-const clients: RoomClient[] = [];
-
-function clientOf(id: string): RoomClient {
-  const c = new RoomClient(cluster.node(id).grpc, { apiKey: cluster.apiKey, apiSecret: cluster.apiSecret });
-  clients.push(c);
-  return c;
-}
-
-async function gauge(id: string, metric: string): Promise<number> {
-  const text = await (await fetch(`http://${cluster.node(id).http}/metrics`)).text();
-  const m = new RegExp(`^${metric} (\\S+)$`, 'm').exec(text);
-  return m === null ? NaN : Number(m[1]);
-}
+const clientOf = (id: string): RoomClient => cluster.client(id);
+const gauge = (id: string, metric: string): Promise<number> => cluster.metric(id, metric);
 
 /** createMany creates rooms named prefix-0..count-1 with `inFlight` calls at a time, over every node. */
 async function createMany(prefix: string, count: number, emptyTimeout: number, inFlight: number): Promise<void> {
@@ -48,7 +37,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of clients) c.close();
   await cluster.stop();
 });
 

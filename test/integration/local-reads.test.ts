@@ -5,18 +5,12 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { RoomClient } from '../../src/client/room-client.js';
+import type { RoomClient } from '../../src/client/room-client.js';
 import { Consistency } from '../../src/gen/roomregistry/v1/rooms.js';
 import { ProcessCluster } from '../harness/process-cluster.js';
 
 let cluster: ProcessCluster;
-const clients: RoomClient[] = [];
-
-function clientOf(id: string): RoomClient {
-  const c = new RoomClient(cluster.node(id).grpc, { apiKey: cluster.apiKey, apiSecret: cluster.apiSecret });
-  clients.push(c);
-  return c;
-}
+const clientOf = (id: string): RoomClient => cluster.client(id);
 
 beforeAll(async () => {
   cluster = await ProcessCluster.create(3, ['--enable-fault-injection']);
@@ -25,7 +19,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of clients) c.close();
   await cluster.stop();
 });
 
