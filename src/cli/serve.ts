@@ -24,7 +24,6 @@ import { Sweeper } from '../sweeper/sweeper.js';
 import type { RoomRegistry } from '../registry/index.js';
 import { type ParsedFlags, UsageError, requireString } from './args.js';
 import { claimDataDir } from './data-dir.js';
-import { watchHeapGrowth } from './heap-growth.js';
 
 export const SERVE_FLAGS = {
   config: { kind: 'string', help: 'cluster config file (JSON)' },
@@ -80,15 +79,11 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
   claimDataDir(config.dataDir, config.cluster.cluster, config.self.id);
   const bootLogger = new JsonLogger(config.self.id);
   const running = await startNode(config, await openDiskParts(config, newStateMachine, bootLogger));
-  // Started after the restore: while a snapshot is decoded everything allocated stays live,
-  // and tight growth would only add full collections.
-  const heap = watchHeapGrowth(bootLogger);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
   await running.shutdown();
-  heap.stop();
   return 0;
 }
 

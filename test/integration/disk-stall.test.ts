@@ -3,10 +3,12 @@
  * (DESIGN §3a.3). Method: a real 3-node cluster with the test-only fault hook stalls every
  * log write of the leader for a minute. The other two elect a leader and keep serving; the
  * stalled node refuses new writes and linearizable reads at once (UNAVAILABLE, not at their
- * deadline), still serves LOCAL reads, and rejoins once its disk answers again.
+ * deadline), still serves LOCAL reads, and rejoins once its disk answers again; a cluster
+ * client that started at the stalled node finds the new leader.
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ClusterRoomClient } from '../../src/client/cluster-client.js';
 import type { RoomClient } from '../../src/client/room-client.js';
 import { Consistency } from '../../src/gen/roomregistry/v1/rooms.js';
 import { ProcessCluster, waitUntil } from '../harness/process-cluster.js';
@@ -55,6 +57,19 @@ it('a leader whose disk stalls is replaced, refuses new work at once, and rejoin
   const local = await atStalled.getRoom({ name: 'before-the-stall', consistency: Consistency.CONSISTENCY_LOCAL });
   expect(local.room?.name).toBe('before-the-stall');
   expect(await stuckWrite).toBe(grpc.status.DEADLINE_EXCEEDED);
+
+  // A cluster client at home on the stalled node (which still claims to lead in its Status)
+  // learns to ask the others, and writes through the new leader.
+  const routed = new ClusterRoomClient(cluster.nodes, { apiKey: cluster.apiKey, apiSecret: cluster.apiSecret }, { home: stalled });
+  try {
+    await waitUntil('a cluster client at home on the stalled node writes again', async () => {
+      await routed.createRoom({ name: 'routed-around-the-stall', requestId: 'routed-around-the-stall' }, 2_000);
+      return true;
+    });
+    expect(routed.leaderId()).toBe(leader);
+  } finally {
+    routed.close();
+  }
 
   await cluster.clearFaults(stalled);
   await waitUntil('the stalled node follows the new leader and catches up', async () => {
