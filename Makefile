@@ -7,7 +7,7 @@ NODE ?=
 SOURCES := $(shell find src -name '*.ts') tsconfig.json package-lock.json
 
 .PHONY: install build proto test test-unit test-sim chaos cluster cluster-status cluster-kill cluster-restart cluster-down clean \
-	bench bench-write bench-read bench-compare bench-failover bench-million bench-sweep bench-wal bench-profile
+	bench bench-write bench-read bench-compare bench-failover bench-million bench-sweep bench-wal bench-profile bench-profile-reads
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -111,9 +111,14 @@ bench-sweep: dist/.bench-built
 bench-wal: dist/.bench-built
 	node dist/bench/wal-restart.js --entries 1000000
 
-# A CPU profile (node --cpu-prof) of the leader under CreateRoom at concurrency 64, summarized.
+# CPU profiles (node --cpu-prof), summarized: the leader under CreateRoom at concurrency 64;
+# the leader under linearizable reads and a follower under LOCAL reads (bench-profile-reads).
 bench-profile: dist/.bench-built
 	$(SCENARIOS) profile --duration-s 15 --concurrency 64
+
+bench-profile-reads: dist/.bench-built
+	$(SCENARIOS) profile --op read-linearizable --duration-s 15 --concurrency 64
+	$(SCENARIOS) profile --op read-local --duration-s 15 --concurrency 64
 
 clean:
 	rm -rf dist

@@ -18,6 +18,7 @@ import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { signToken } from '../src/api/auth.js';
+import { ClusterRoomClient } from '../src/client/cluster-client.js';
 import { RoomClient } from '../src/client/room-client.js';
 import { Consistency, Room } from '../src/gen/roomregistry/v1/rooms.js';
 import { repoRoot } from '../test/harness/process-cluster.js';
@@ -36,6 +37,8 @@ const BENCH = Object.freeze({
   longTimeoutS: 86_400,
   /** writeConcurrencies: issue 7's write-throughput levels. */
   writeConcurrencies: [1, 16, 64, 256] as const,
+  /** leaderAimedConcurrency: the one level also measured with a leader-aware client (ClusterRoomClient). */
+  leaderAimedConcurrency: 64,
   /** readConcurrency: in-flight reads for the read-throughput figures. */
   readConcurrency: 64,
   /** readRooms: rooms preloaded for reads to hit (random picks). */
@@ -149,7 +152,7 @@ function clientsFor(c: BenchCluster, targets: readonly string[], channels: numbe
   return targets.flatMap((t) => Array.from({ length: channels }, () => new RoomClient(t, { token }, { 'grpc.use_local_subchannel_pool': 1 })));
 }
 
-function closeAll(clients: readonly RoomClient[]): void {
+function closeAll(clients: readonly Pick<RoomClient, 'close'>[]): void {
   for (const c of clients) c.close();
 }
 
@@ -164,7 +167,7 @@ function roomRecord(name: string): Uint8Array {
 }
 
 interface SystemUnderTest {
-  readonly name: 'room-registry' | 'etcd';
+  readonly name: 'room-registry' | 'room-registry@leader' | 'etcd';
   /** pids: the server processes, for their CPU time. */
   pids(): number[];
   write(concurrency: number, durationMs: number, prefix: string): Promise<DriveResult>;
@@ -174,11 +177,21 @@ interface SystemUnderTest {
   close(): Promise<void>;
 }
 
-function registrySystem(c: BenchCluster): SystemUnderTest {
-  const clients = clientsFor(c, c.grpcTargets(), BENCH.channelsPerTarget);
-  const pick = (worker: number): RoomClient => clients[worker % clients.length] as RoomClient;
+/** RoomCalls: what a scenario calls, on a one-node RoomClient or a ClusterRoomClient. */
+type RoomCalls = Pick<RoomClient, 'createRoom' | 'getRoom' | 'close'>;
+
+/**
+ * registrySystem spreads calls over every node (followers forward writes to the leader), or,
+ * with `leaderAware`, gives each worker a ClusterRoomClient, which sends writes to the leader:
+ * the same number of connections either way.
+ */
+function registrySystem(c: BenchCluster, leaderAware = false): SystemUnderTest {
+  const clients: RoomCalls[] = leaderAware
+    ? Array.from({ length: BENCH.channelsPerTarget * c.nodes.length }, (_, i) => new ClusterRoomClient(c.nodes, { token: benchToken(c) }, { home: c.nodes[i % c.nodes.length]?.id ?? '', channelOptions: { 'grpc.use_local_subchannel_pool': 1 } }))
+    : clientsFor(c, c.grpcTargets(), BENCH.channelsPerTarget);
+  const pick = (worker: number): RoomCalls => clients[worker % clients.length] as RoomCalls;
   return {
-    name: 'room-registry',
+    name: leaderAware ? 'room-registry@leader' : 'room-registry',
     pids: () => c.nodes.map((n) => n.process?.pid ?? 0),
     write: (concurrency, durationMs, prefix) =>
       drive({
@@ -301,11 +314,14 @@ async function throughput(args: { reps: number; durationS: number; etcd: string;
     return;
   }
   if (binary === null && args.etcd === 'auto') say(`${ETCD_INSTALL_HINT} (running without the comparison)`);
-  const cluster = await BenchCluster.start({ size: 3, serveArgs: [], nodeArgs: [] });
+  const cluster = await BenchCluster.start({ size: 3, serveArgs: [], nodeArgs: benchNodeArgs() });
   let etcd: EtcdCluster | null = null;
   const systems: SystemUnderTest[] = [];
+  let atLeader: SystemUnderTest | null = null;
   try {
     systems.push(registrySystem(cluster));
+    const aimed = registrySystem(cluster, true);
+    atLeader = aimed;
     if (binary !== null) {
       etcdInfo = etcdVersion(binary);
       etcd = await EtcdCluster.start(binary);
@@ -332,6 +348,8 @@ async function throughput(args: { reps: number; durationS: number; etcd: string;
         for (const c of BENCH.writeConcurrencies) {
           for (const s of systems) record(s.name, 'write', c, await measured(s, () => s.write(c, durationMs, `w-${rep}-${c}-${Date.now().toString(36)}`)));
         }
+        const c = BENCH.leaderAimedConcurrency;
+        record(aimed.name, 'write', c, await measured(aimed, () => aimed.write(c, durationMs, `wl-${rep}-${Date.now().toString(36)}`)));
       }
       if (args.ops.includes('read')) {
         for (const s of systems) {
@@ -355,6 +373,12 @@ async function throughput(args: { reps: number; durationS: number; etcd: string;
           ratios[`write c=${c} p99 ours/etcd`] = +(ours.median.p99Ms / theirs.median.p99Ms).toFixed(2);
         }
       }
+      const aimedRow = get('room-registry@leader', 'write', BENCH.leaderAimedConcurrency);
+      const etcdAtSame = get('etcd', 'write', BENCH.leaderAimedConcurrency);
+      if (aimedRow !== undefined && etcdAtSame !== undefined) {
+        ratios[`write c=${BENCH.leaderAimedConcurrency} leader-aware client, throughput ours/etcd`] = +(aimedRow.median.opsPerSecond / etcdAtSame.median.opsPerSecond).toFixed(2);
+        ratios[`write c=${BENCH.leaderAimedConcurrency} leader-aware client, p99 ours/etcd`] = +(aimedRow.median.p99Ms / etcdAtSame.median.p99Ms).toFixed(2);
+      }
       const lin = get('room-registry', 'read-linearizable', BENCH.readConcurrency);
       const local = get('room-registry', 'read-local', BENCH.readConcurrency);
       const etcdLin = get('etcd', 'read-linearizable', BENCH.readConcurrency);
@@ -375,16 +399,36 @@ async function throughput(args: { reps: number; durationS: number; etcd: string;
     });
   } finally {
     for (const s of systems) await s.close();
+    await atLeader?.close();
     await etcd?.stop();
     await cluster.stop();
   }
+}
+
+/** heapOf reads each node's V8 heap (used / total MiB) and memory outside it (external MiB) from /metrics. */
+async function heapOf(cluster: BenchCluster): Promise<Record<string, { usedMiB: number; totalMiB: number; externalMiB: number }>> {
+  const out: Record<string, { usedMiB: number; totalMiB: number; externalMiB: number }> = {};
+  for (const n of cluster.nodes) {
+    const m = await cluster.metrics(n.id);
+    out[n.id] = {
+      usedMiB: mib(m.get('nodejs_heap_size_used_bytes') ?? 0),
+      totalMiB: mib(m.get('nodejs_heap_size_total_bytes') ?? 0),
+      externalMiB: mib(m.get('nodejs_external_memory_bytes') ?? 0),
+    };
+  }
+  return out;
+}
+
+/** benchNodeArgs: BENCH_NODE_ARGS (e.g. "--trace-gc"), flags for node itself on every node of a scenario. */
+function benchNodeArgs(): string[] {
+  return (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 }
 
 // ---------------------------------------------------------------- failover
 
 async function failover(args: { reps: number }): Promise<void> {
   const env = environment();
-  const cluster = await BenchCluster.start({ size: 3, serveArgs: [], nodeArgs: [] });
+  const cluster = await BenchCluster.start({ size: 3, serveArgs: [], nodeArgs: benchNodeArgs() });
   const clients = clientsFor(cluster, cluster.grpcTargets(), BENCH.channelsPerTarget);
   // Each worker sticks to a client; when its node fails it backs off and moves to the next one,
   // as a client with the node list would.
@@ -588,8 +632,7 @@ async function million(args: { rooms: number; snapshotIntervalEntries: number | 
   // With --snapshot-interval-entries the node's own cadence applies and the tail runs until the
   // next snapshot after the load.
   const interval = args.snapshotIntervalEntries ?? args.rooms + BENCH.snapshotTailEntries;
-  // BENCH_NODE_ARGS (e.g. "--trace-gc") goes to every node, to see what a stall was; the logs are kept.
-  const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const nodeArgs = benchNodeArgs();
   const cluster = await BenchCluster.start({ size: 3, serveArgs: ['--snapshot-interval-entries', String(interval)], nodeArgs });
   let leader = '';
   try {
@@ -603,7 +646,8 @@ async function million(args: { rooms: number; snapshotIntervalEntries: number | 
     if (global.gc !== undefined) global.gc();
     await sleep(2_000);
     const rssLoaded = Object.fromEntries(cluster.nodes.map((n) => [n.id, mib(cluster.rssBytes(n.id))]));
-    say(`million: VmRSS right after loading ${args.rooms} rooms (log entries since the last snapshot still in memory): ${JSON.stringify(rssLoaded)} MiB`);
+    const heapLoaded = await heapOf(cluster);
+    say(`million: VmRSS right after loading ${args.rooms} rooms (log entries since the last snapshot still in memory): ${JSON.stringify(rssLoaded)} MiB; heap ${JSON.stringify(heapLoaded)}`);
 
     // Snapshot: write create+delete pairs (room count stays) until every node has taken one,
     // while the probe measures each node's responsiveness.
@@ -661,7 +705,8 @@ async function million(args: { rooms: number; snapshotIntervalEntries: number | 
     say(`million: trigger load ${stats(triggerResult).opsPerSecond} pairs/s, errors ${triggerResult.errors}`);
     await sleep(2_000);
     const rssAfterSnapshot = Object.fromEntries(cluster.nodes.map((n) => [n.id, mib(cluster.rssBytes(n.id))]));
-    say(`million: VmRSS after the snapshot (log compacted): ${JSON.stringify(rssAfterSnapshot)} MiB`);
+    const heapAfterSnapshot = await heapOf(cluster);
+    say(`million: VmRSS after the snapshot (log compacted): ${JSON.stringify(rssAfterSnapshot)} MiB; heap ${JSON.stringify(heapAfterSnapshot)}`);
 
     // Restart to serving: a follower after kill -9, then the whole cluster after kill -9.
     const follower = cluster.nodes.find((n) => n.id !== leader)?.id ?? 'n2';
@@ -670,8 +715,13 @@ async function million(args: { rooms: number; snapshotIntervalEntries: number | 
     const restartAll = await timeRestart(cluster, cluster.nodes.map((n) => n.id), `${prefix}-${args.rooms - 1}`);
     say(`million: whole cluster kill -9 → leader elected and a linearizable read + a write answered: ${restartAll.servingMs} ms`);
     const rssAfterRestart = Object.fromEntries(cluster.nodes.map((n) => [n.id, mib(cluster.rssBytes(n.id))]));
-    say(`million: VmRSS after the restart (restored from the snapshot): ${JSON.stringify(rssAfterRestart)} MiB`);
-    save('million', env, { nodeArgs, leader, rooms: args.rooms, metadataBytes: BENCH.metadataBytes, snapshotIntervalEntries: interval, load, rssLoadedMiB: rssLoaded, rssAfterSnapshotMiB: rssAfterSnapshot, rssAfterRestartMiB: rssAfterRestart, snapshot, restartFollower, restartAll });
+    const heapAfterRestart = await heapOf(cluster);
+    say(`million: VmRSS after the restart (restored from the snapshot): ${JSON.stringify(rssAfterRestart)} MiB; heap ${JSON.stringify(heapAfterRestart)}`);
+    save('million', env, {
+      nodeArgs, leader, rooms: args.rooms, metadataBytes: BENCH.metadataBytes, snapshotIntervalEntries: interval, load,
+      rssLoadedMiB: rssLoaded, rssAfterSnapshotMiB: rssAfterSnapshot, rssAfterRestartMiB: rssAfterRestart,
+      heapLoaded, heapAfterSnapshot, heapAfterRestart, snapshot, restartFollower, restartAll,
+    });
   } finally {
     await cluster.stop({ keep: nodeArgs.length > 0 });
     if (nodeArgs.length > 0) say(`million: node logs kept in ${cluster.dir}`);
@@ -716,7 +766,7 @@ async function timeRestart(cluster: BenchCluster, ids: string[], newestRoom: str
 
 async function sweep(args: { rooms: number; ratePerSecondGuess: number }): Promise<void> {
   const env = environment();
-  const cluster = await BenchCluster.start({ size: 3, serveArgs: [], nodeArgs: [] });
+  const cluster = await BenchCluster.start({ size: 3, serveArgs: [], nodeArgs: benchNodeArgs() });
   try {
     const leader = await cluster.waitForLeader();
     const prefix = `s-${Date.now().toString(36)}`;
@@ -808,32 +858,56 @@ async function sweep(args: { rooms: number; ratePerSecondGuess: number }): Promi
 
 // ---------------------------------------------------------------- CPU profile of the leader
 
-async function profile(args: { durationS: number; concurrency: number }): Promise<void> {
+const PROFILE_OPS = ['write', 'read-linearizable', 'read-local'] as const;
+type ProfileOp = (typeof PROFILE_OPS)[number];
+
+/**
+ * profile runs one op spread over the nodes with `--cpu-prof` on each and summarizes one node's
+ * profile: the leader's for writes and linearizable reads, a follower's for LOCAL reads.
+ */
+async function profile(args: { durationS: number; concurrency: number; op: ProfileOp }): Promise<void> {
   const env = environment();
   const profileDir = join(resultsDir, 'profiles');
   mkdirSync(profileDir, { recursive: true });
   const startedAtMs = Date.now();
-  const cluster = await BenchCluster.start({ size: 3, serveArgs: [], nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profileDir] });
+  const cluster = await BenchCluster.start({ size: 3, serveArgs: [], nodeArgs: [...benchNodeArgs(), '--cpu-prof', '--cpu-prof-dir', profileDir] });
   let leader = '';
+  let profiled = '';
   const pids = new Map<string, number>();
   try {
     leader = await cluster.waitForLeader();
     for (const n of cluster.nodes) pids.set(n.id, n.process?.pid ?? 0);
+    profiled = args.op === 'read-local' ? (cluster.nodes.find((n) => n.id !== leader)?.id ?? leader) : leader;
     const system = registrySystem(cluster);
-    const r = await system.write(args.concurrency, args.durationS * 1000, `prof-${Date.now().toString(36)}`);
+    const prefix = `prof-${Date.now().toString(36)}`;
+    let r: DriveResult;
+    if (args.op === 'write') {
+      r = await system.write(args.concurrency, args.durationS * 1000, prefix);
+    } else {
+      await system.preload(BENCH.readRooms, prefix);
+      r = await system.read(args.op === 'read-local' ? 'local' : 'linearizable', args.concurrency, args.durationS * 1000, prefix, BENCH.readRooms);
+    }
     await system.close();
     const s = stats(r);
-    say(`profile: write c=${args.concurrency} under --cpu-prof: ${s.opsPerSecond} ops/s p99 ${s.p99Ms} ms`);
+    say(`profile: ${args.op} c=${args.concurrency} under --cpu-prof: ${s.opsPerSecond} ops/s p99 ${s.p99Ms} ms`);
   } finally {
     await cluster.stop({ graceful: true });
   }
-  const leaderPid = pids.get(leader) ?? 0;
-  const file = readdirSync(profileDir).find((f) => f.includes(`.${leaderPid}.`) && f.endsWith('.cpuprofile'));
-  if (file === undefined) throw new Error(`no profile of the leader (pid ${leaderPid}) in ${profileDir}`);
+  const pid = pids.get(profiled) ?? 0;
+  const file = readdirSync(profileDir).find((f) => f.includes(`.${pid}.`) && f.endsWith('.cpuprofile'));
+  if (file === undefined) throw new Error(`no profile of ${profiled} (pid ${pid}) in ${profileDir}`);
   const summary = summarizeProfile(JSON.parse(readFileSync(join(profileDir, file), 'utf8')), 25);
-  say(`profile of the leader ${leader}: ${join(profileDir, file)}`);
+  const role = profiled === leader ? 'the leader' : 'a follower';
+  say(`profile of ${role} ${profiled}: ${join(profileDir, file)}`);
   for (const line of summary.lines) say(`  ${line}`);
-  save('profile', env, { leader, file: join('bench', 'results', 'profiles', file), concurrency: args.concurrency, durationS: args.durationS, startedAt: new Date(startedAtMs).toISOString(), ...summary });
+  const name = args.op === 'write' ? 'profile' : `profile-${args.op}`;
+  save(name, env, { op: args.op, node: profiled, leader, file: join('bench', 'results', 'profiles', file), concurrency: args.concurrency, durationS: args.durationS, startedAt: new Date(startedAtMs).toISOString(), ...summary });
+}
+
+function profileOp(text: string | undefined): ProfileOp {
+  const op = PROFILE_OPS.find((o) => o === text);
+  if (op === undefined) throw new Error(`--op must be one of ${PROFILE_OPS.join(', ')}; got ${text ?? 'nothing'}`);
+  return op;
 }
 
 // ---------------------------------------------------------------- main
@@ -850,6 +924,7 @@ async function main(): Promise<void> {
       rooms: { type: 'string', default: '1000000' },
       'rate-guess': { type: 'string', default: String(BENCH.bulkRatePerSecondGuess) },
       concurrency: { type: 'string', default: '64' },
+      op: { type: 'string', default: 'write' },
       'snapshot-interval-entries': { type: 'string' },
     },
   });
@@ -868,7 +943,7 @@ async function main(): Promise<void> {
     case 'sweep':
       return sweep({ rooms: num(values.rooms, 1_000_000), ratePerSecondGuess: num(values['rate-guess'], BENCH.bulkRatePerSecondGuess) });
     case 'profile':
-      return profile({ durationS: num(values['duration-s'], 15), concurrency: num(values.concurrency, 64) });
+      return profile({ durationS: num(values['duration-s'], 15), concurrency: num(values.concurrency, 64), op: profileOp(values.op) });
     default:
       throw new Error(`usage: scenarios.js throughput|failover|million|sweep|profile [flags]; got ${scenario ?? 'nothing'}`);
   }
