@@ -29,11 +29,11 @@ const STATUS_DEADLINE_MS = 1_000;
 
 /**
  * ClusterRoomClient talks to a whole cluster: writes go to the leader, where they skip a
- * follower's forward hop (10-25% of the servers' CPU per write, bench/RESULTS.md; the price is
- * that the leader serves every write call), and reads go to the home node (the first member, unless another is named). It learns the
- * leader from Status, from the leader hint an UNAVAILABLE carries, and again every few
- * seconds. It never retries: a write whose outcome is unknown must be sent again by the
- * caller with the same request id.
+ * follower's forward hop (10-25% of the servers' CPU per write, bench/RESULTS.md; the price
+ * is that the leader serves every write call), and reads go to the home node (the first
+ * member, unless another is named). It learns the leader from Status, from the leader hint an
+ * UNAVAILABLE carries, and again every few seconds. It never retries: a write whose outcome
+ * is unknown must be sent again by the caller with the same request id.
  */
 export class ClusterRoomClient {
   private readonly clients = new Map<string, RoomClient>();
