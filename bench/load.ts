@@ -10,7 +10,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { ServiceError } from '@grpc/grpc-js';
+import { type ServiceError, status as grpcStatus } from '@grpc/grpc-js';
 import { RoomClient } from '../src/client/room-client.js';
 import { Consistency } from '../src/gen/roomregistry/v1/rooms.js';
 
@@ -52,6 +52,8 @@ export interface LoadResult {
   readonly total: OpStats;
   readonly byOp: Partial<Record<Op, OpStats>>;
   readonly errorsByCode: Record<string, number>;
+  /** localMisses: LOCAL reads that answered NOT_FOUND for a room not yet applied on that node (not errors). */
+  readonly localMisses: number;
   /** writeGapMaxMs: the longest time without a successful write completing. */
   readonly writeGapMaxMs: number;
   /** successesPer100Ms: completed operations per 100 ms bucket (for recovery curves). */
@@ -87,6 +89,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const errors = new Map<Op, number>();
   const errorsByCode: Record<string, number> = {};
   const buckets: number[] = [];
+  let localMisses = 0;
   const writeTimes: number[] = [];
   try {
     for (let i = 0; i < opts.preload; i += 256) {
@@ -135,12 +138,19 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
           return;
         }
         case 'get':
-        case 'local-get': {
-          if (existing === null) return;
-          const consistency = op === 'get' ? Consistency.CONSISTENCY_LINEARIZABLE : Consistency.CONSISTENCY_LOCAL;
-          await client.getRoom({ name: existing, consistency }, opts.deadlineMs);
+          if (existing !== null) await client.getRoom({ name: existing, consistency: Consistency.CONSISTENCY_LINEARIZABLE }, opts.deadlineMs);
           return;
-        }
+        case 'local-get':
+          if (existing === null) return;
+          try {
+            await client.getRoom({ name: existing, consistency: Consistency.CONSISTENCY_LOCAL }, opts.deadlineMs);
+          } catch (e) {
+            // A room created moments ago on another node may not be applied here yet: a
+            // LOCAL read may be that stale, so NOT_FOUND is a right answer, counted apart.
+            if ((e as ServiceError).code !== grpcStatus.NOT_FOUND) throw e;
+            localMisses++;
+          }
+          return;
         default:
           return op satisfies never;
       }
@@ -148,7 +158,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     if (opts.ratePerSecond > 0) await openLoop(opts, endMs, runOne);
     else await closedLoop(opts, endMs, runOne);
     const elapsedS = (performance.now() - startMs) / 1000;
-    return summarize(opts, elapsedS, samples, errors, errorsByCode, buckets, writeTimes);
+    return { ...summarize(opts, elapsedS, samples, errors, errorsByCode, buckets, writeTimes), localMisses };
   } finally {
     for (const c of clients) c.close();
   }
@@ -201,7 +211,7 @@ function summarize(
   errorsByCode: Record<string, number>,
   buckets: number[],
   writeTimes: number[],
-): LoadResult {
+): Omit<LoadResult, 'localMisses'> {
   const byOp: Partial<Record<Op, OpStats>> = {};
   const all: number[] = [];
   let errorCount = 0;
@@ -238,7 +248,8 @@ export function printResult(label: string, r: LoadResult): void {
   const t = r.total;
   process.stdout.write(
     `${label}: ${t.opsPerSecond} ops/s  p50 ${t.p50Ms} ms  p90 ${t.p90Ms} ms  p99 ${t.p99Ms} ms  max ${t.maxMs} ms  ` +
-      `errors ${t.errors}${Object.keys(r.errorsByCode).length > 0 ? ` ${JSON.stringify(r.errorsByCode)}` : ''}\n`,
+      `errors ${t.errors}${Object.keys(r.errorsByCode).length > 0 ? ` ${JSON.stringify(r.errorsByCode)}` : ''}` +
+      `${r.localMisses > 0 ? `  LOCAL reads not yet applied there: ${r.localMisses}` : ''}\n`,
   );
 }
 
