@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cliPath, freePort, type NodeStatusJson, repoRoot } from '../test/harness/process-cluster.js';
+import { agreedLeader, cliPath, freePort, type NodeStatusJson, parseMetrics, repoRoot } from '../test/harness/process-cluster.js';
 
 /**
  * runDist: a private copy of dist/ for this run, made once per process. Others rebuild dist/
@@ -164,18 +164,13 @@ export class BenchCluster {
 
   /** metrics scrapes /metrics into name{labels} → value (histograms as their _sum/_count lines). */
   async metrics(id: string): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
     try {
       const res = await fetch(`http://${this.node(id).http}/metrics`, { signal: AbortSignal.timeout(statusTimeoutMs) });
-      for (const line of (await res.text()).split('\n')) {
-        if (line.startsWith('#') || line.length === 0) continue;
-        const at = line.lastIndexOf(' ');
-        out.set(line.slice(0, at), Number(line.slice(at + 1)));
-      }
+      return parseMetrics(await res.text());
     } catch {
       // a node that does not answer has no metrics this time; callers treat missing as absent
+      return new Map();
     }
-    return out;
   }
 
   /** waitForLeader polls /status until the running nodes agree on one leader; returns its id. */
@@ -184,9 +179,8 @@ export class BenchCluster {
     for (;;) {
       const running = this.nodes.filter((n) => n.process !== null);
       const statuses = await Promise.all(running.map((n) => this.status(n.id)));
-      const leaders = statuses.filter((s): s is NodeStatusJson => s?.role === 'leader');
-      const leader = leaders[0];
-      if (leaders.length === 1 && leader !== undefined && statuses.every((s) => s !== null && s.leader === leader.id)) return leader.id;
+      const leader = agreedLeader(statuses);
+      if (leader !== null) return leader;
       if (Date.now() > endMs) throw new Error(`no leader after ${timeoutMs} ms: ${JSON.stringify(statuses)}`);
       await sleep(pollIntervalMs * 2);
     }

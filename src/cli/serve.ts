@@ -166,7 +166,7 @@ function observe(o: Observed): Metrics {
     rooms: () => parts.stateMachine.roomCount(),
     proposalsInFlight: () => n.load().proposals,
     readsInFlight: () => n.load().reads,
-    persistStalledMs: () => n.persistStalledMs(),
+    persistInFlightMs: () => n.persistInFlightMs(),
     roomTotals: () => parts.stateMachine.totalsSoFar(),
     sweeperBacklog: () => {
       const overdue = parts.stateMachine.overdue(Date.now());

@@ -10,8 +10,8 @@ export interface MetricsSources {
   rooms(): number;
   proposalsInFlight(): number;
   readsInFlight(): number;
-  /** persistStalledMs: how long the log write in flight has taken so far (0 when none is). */
-  persistStalledMs(): number;
+  /** persistInFlightMs: how long the log write in flight has taken so far (0 when none is). */
+  persistInFlightMs(): number;
   /** roomTotals: the state machine's lifetime counts (replicated, so every node agrees). */
   roomTotals(): { created: number; deleted: number; expired: number };
   /** sweeperBacklog: rooms past their deadline not yet deleted, and the oldest one's lateness. */
@@ -95,7 +95,7 @@ export class Metrics {
     gauge('raft_apply_lag_entries', 'Committed entries not yet applied', () => s.raftStatus().commitIndex - s.raftStatus().appliedIndex);
     gauge('raft_proposals_in_flight', 'Writes waiting for their entry to apply', () => s.proposalsInFlight());
     gauge('reads_in_flight', 'Linearizable reads waiting for confirmation', () => s.readsInFlight());
-    gauge('persist_in_flight_seconds', 'How long the log write in flight has taken so far (0 when none is); past the election timeout the node refuses new work', () => s.persistStalledMs() / 1000);
+    gauge('persist_in_flight_seconds', 'How long the log write in flight has taken so far (0 when none is); past the election timeout the node refuses new work', () => s.persistInFlightMs() / 1000);
     gauge('sweeper_backlog_rooms', 'Rooms past their expiry deadline not yet deleted', () => s.sweeperBacklog().rooms);
     gauge('sweeper_oldest_overdue_seconds', 'How long the most overdue room has been past its deadline (1 s resolution)', () => s.sweeperBacklog().oldestOverdueMs / 1000);
     new Gauge({

@@ -208,8 +208,8 @@ export class RaftNode implements PeerHandler {
     this.scheduleTurn();
   }
 
-  /** persistStalledMs: how long the log write in flight has taken so far (0 when none is). */
-  persistStalledMs(): number {
+  /** persistInFlightMs: how long the log write in flight has taken so far (0 when none is). */
+  persistInFlightMs(): number {
     return this.persistStartedAtMs === null ? 0 : performance.now() - this.persistStartedAtMs;
   }
 
@@ -219,7 +219,7 @@ export class RaftNode implements PeerHandler {
    * and the other members elect a leader meanwhile, because a stuck loop sends no heartbeats.
    */
   private stalledDiskError(): RegistryError | null {
-    const ms = this.persistStalledMs();
+    const ms = this.persistInFlightMs();
     if (ms <= LIMITS.electionTimeoutMs) return null;
     return unavailable(`this node's disk has not finished a write for ${Math.round(ms)} ms; nothing was applied, retry on another node`, null);
   }

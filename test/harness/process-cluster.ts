@@ -53,6 +53,25 @@ process.on('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
 
+/** agreedLeader is the leader every answering node names, when exactly one claims the role (null otherwise). */
+export function agreedLeader(statuses: readonly (NodeStatusJson | null)[]): string | null {
+  const leaders = statuses.filter((s): s is NodeStatusJson => s?.role === 'leader');
+  const leader = leaders[0];
+  if (leaders.length !== 1 || leader === undefined) return null;
+  return statuses.every((s) => s !== null && s.leader === leader.id) ? leader.id : null;
+}
+
+/** parseMetrics reads a Prometheus text page into series (`name{labels}`) → value. */
+export function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || line.length === 0) continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
 /** waitUntil polls `check` (a throw counts as false) until it returns true, or fails naming `what`. */
 export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const endMs = Date.now() + timeoutMs;
@@ -203,11 +222,8 @@ export class ProcessCluster {
     for (;;) {
       const running = this.nodes.filter((n) => n.process !== null);
       const statuses = await Promise.all(running.map((n) => this.status(n.id)));
-      const leaders = statuses.filter((s): s is NodeStatusJson => s?.role === 'leader');
-      const leader = leaders[0];
-      if (leaders.length === 1 && leader !== undefined && statuses.every((s) => s !== null && s.leader === leader.id)) {
-        return leader.id;
-      }
+      const leader = agreedLeader(statuses);
+      if (leader !== null) return leader;
       if (Date.now() > endMs) throw new Error(`no leader after ${timeoutMs} ms: ${JSON.stringify(statuses)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -223,11 +239,10 @@ export class ProcessCluster {
     return c;
   }
 
-  /** metric scrapes one unlabelled series from node `id`'s /metrics (NaN when it is absent). */
-  async metric(id: string, name: string): Promise<number> {
+  /** metric scrapes one series (`name` or `name{labels}`) from node `id`'s /metrics (NaN when it is absent). */
+  async metric(id: string, series: string): Promise<number> {
     const text = await (await fetch(`http://${this.node(id).http}/metrics`, { signal: AbortSignal.timeout(2_000) })).text();
-    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
-    return m === null ? Number.NaN : Number(m[1]);
+    return parseMetrics(text).get(series) ?? Number.NaN;
   }
 
   /** stop closes the clients, kills every process and removes the temp dir unless `keep` (then it returns the path). */

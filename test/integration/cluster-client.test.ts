@@ -13,9 +13,8 @@ let client: ClusterRoomClient;
 
 /** createRoomCalls: CreateRoom calls node `id` answered over gRPC (its api_requests_total). */
 async function createRoomCalls(id: string): Promise<number> {
-  const text = await (await fetch(`http://${cluster.node(id).http}/metrics`, { signal: AbortSignal.timeout(2_000) })).text();
-  const m = /^room_registry_api_requests_total\{method="CreateRoom",code="OK",protocol="grpc"\} (\S+)$/m.exec(text);
-  return m === null ? 0 : Number(m[1]);
+  const n = await cluster.metric(id, 'room_registry_api_requests_total{method="CreateRoom",code="OK",protocol="grpc"}');
+  return Number.isNaN(n) ? 0 : n;
 }
 
 beforeAll(async () => {
