@@ -6,7 +6,7 @@ export SIM_SEEDS
 NODE ?=
 SOURCES := $(shell find src -name '*.ts') tsconfig.json package-lock.json
 
-.PHONY: install build proto test test-unit test-sim chaos cluster cluster-status cluster-kill cluster-restart cluster-down clean \
+.PHONY: install build proto lint test test-unit test-sim chaos cluster cluster-status cluster-kill cluster-restart cluster-down clean \
 	bench bench-write bench-read bench-compare bench-failover bench-million bench-sweep bench-wal bench-profile bench-profile-reads
 
 node_modules/.installed: package.json package-lock.json
@@ -24,13 +24,17 @@ build: dist/.built
 proto: install
 	npx buf generate
 
-test: build
+# Lint (eslint.config.js): promise misuse, import cycles and layers, function length. Type-aware, so ~20 s.
+lint: install
+	npx eslint .
+
+test: build lint
 	npx vitest run --update=none
 
-test-unit: install
+test-unit: build
 	npx vitest run --update=none test/unit
 
-test-sim: install
+test-sim: build
 	npx vitest run --update=none test/sim
 
 # The chaos suite (test/chaos, issue 6): real 3- and 5-node clusters under kill -9, SIGSTOP

@@ -112,7 +112,7 @@ export class EtcdCluster {
           await client.get('bench/ready').string();
           return;
         } catch (e) {
-          if (Date.now() > endMs) throw new Error(`etcd cluster not ready after ${timeoutMs} ms: ${String(e)}`);
+          if (Date.now() > endMs) throw new Error(`etcd cluster not ready after ${timeoutMs} ms: ${String(e)}`, { cause: e });
           await sleep(200);
         }
       }

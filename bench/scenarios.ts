@@ -303,6 +303,7 @@ function row(system: string, op: string, concurrency: number): ThroughputRow {
   return { system, op, concurrency, reps: [], median: { opsPerSecond: 0, p50Ms: 0, p99Ms: 0 } };
 }
 
+// eslint-disable-next-line max-lines-per-function -- TODO(#19): splits with scenarios.ts into a file per scenario
 async function throughput(args: { reps: number; durationS: number; etcd: string; ops: string[] }): Promise<void> {
   const env = environment();
   const durationMs = args.durationS * 1000;
@@ -625,6 +626,7 @@ class StallProbe {
 
 const mib = (bytes: number): number => Math.round(bytes / 2 ** 20);
 
+// eslint-disable-next-line max-lines-per-function -- TODO(#19): splits with scenarios.ts into a file per scenario
 async function million(args: { rooms: number; snapshotIntervalEntries: number | null }): Promise<void> {
   const env = environment();
   // By default the measured snapshot comes after the load, so its stalls are not mixed with the
@@ -764,6 +766,7 @@ async function timeRestart(cluster: BenchCluster, ids: string[], newestRoom: str
 
 // ---------------------------------------------------------------- sweep of a 1 M backlog
 
+// eslint-disable-next-line max-lines-per-function -- TODO(#19): splits with scenarios.ts into a file per scenario
 async function sweep(args: { rooms: number; ratePerSecondGuess: number }): Promise<void> {
   const env = environment();
   const cluster = await BenchCluster.start({ size: 3, serveArgs: [], nodeArgs: benchNodeArgs() });
@@ -872,7 +875,7 @@ async function profile(args: { durationS: number; concurrency: number; op: Profi
   const startedAtMs = Date.now();
   const cluster = await BenchCluster.start({ size: 3, serveArgs: [], nodeArgs: [...benchNodeArgs(), '--cpu-prof', '--cpu-prof-dir', profileDir] });
   let leader = '';
-  let profiled = '';
+  let profiled: string;
   const pids = new Map<string, number>();
   try {
     leader = await cluster.waitForLeader();

@@ -18,7 +18,7 @@ async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case 'serve': {
       const code = await serveCommand(parseFlags(rest, SERVE_FLAGS).flags, () => new RoomRegistry());
-      process.exit(code); // after a graceful shutdown nothing is left to wait for
+      return process.exit(code); // after a graceful shutdown nothing is left to wait for
     }
     case 'status':
       return statusCommand(parseFlags(rest, STATUS_FLAGS).flags);

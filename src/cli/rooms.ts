@@ -88,7 +88,7 @@ export async function roomsCommand(argv: readonly string[]): Promise<number> {
 async function list(client: RoomClient, names: string[], consistency: Consistency, pageSize: number, timeoutMs: number | undefined): Promise<number> {
   const rooms: unknown[] = [];
   let pageToken = '';
-  let revision = 0;
+  let revision: number;
   do {
     const r = await client.listRooms({ names, consistency, pageSize, pageToken }, timeoutMs);
     rooms.push(...r.rooms.map(roomJson));

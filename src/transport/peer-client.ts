@@ -6,7 +6,7 @@ import { RegistryError, isRegistryErrorCode } from '../lib/errors.js';
 import { type NodeId, nodeId } from '../lib/ids.js';
 import type { Message } from '../raft/index.js';
 import type { InstallSnapshot } from '../raft/messages.js';
-import { PeerServiceClient, type RaftBatch, type ForwardResult } from '../gen/roomregistry/peer/v1/peer.js';
+import { PeerServiceClient, type RaftBatch, type ForwardResult, type SnapshotChunk } from '../gen/roomregistry/peer/v1/peer.js';
 import { asBuffer, encodeMessage } from './codec.js';
 import { type PeerCredentials, peerMetadata } from './peer-auth.js';
 import type { ForwardOutcome } from './peer-handler.js';
@@ -140,7 +140,7 @@ export class PeerClient {
 }
 
 async function writeChunks(
-  call: grpc.ClientWritableStream<import('../gen/roomregistry/peer/v1/peer.js').SnapshotChunk>,
+  call: grpc.ClientWritableStream<SnapshotChunk>,
   message: InstallSnapshot,
   chunks: AsyncIterable<Uint8Array>,
 ): Promise<void> {

@@ -66,7 +66,7 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosReport> {
   const nemesis = new Nemesis(cluster, new SeededRng(options.seed), kinds, options.timing ?? NEMESIS_TIMING_DEFAULTS);
   const observer = new LeaderObserver(cluster);
   const problems: string[] = [];
-  let keptDir: string | null = null;
+  let keptDir: string | null;
   let lines: string[] = [];
   try {
     cluster.startAll();

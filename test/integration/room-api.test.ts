@@ -116,6 +116,9 @@ describe('LiveKit server SDK (JSON Twirp)', () => {
     expect(await sdk(leader).listRooms(['not-allowed'])).toEqual([]);
   });
 
+});
+
+describe('LiveKit server SDK (JSON Twirp) errors', () => {
   it('refuses bad tokens with a plain-text 401, as LiveKit does', async () => {
     for (const bad of [token({ roomList: true }, 600, 'wrong-secret-wrong-secret'), token({ roomList: true }, -120), 'not.a.jwt']) {
       const e = await twirpError(tokenSdk(followerA, bad).listRooms());

@@ -117,6 +117,9 @@ describe('DiskLogStorage', () => {
     }
   });
 
+});
+
+describe('DiskLogStorage on damaged files', () => {
   it('refuses to start on a flipped bit in any byte of a record that is not the last, naming file and offset', async () => {
     const s = await open();
     await s.persist([entry(1, 1), entry(2, 1, 'middle'), entry(3, 1)], hs(1, null, 0));
@@ -165,6 +168,9 @@ describe('DiskLogStorage', () => {
     await expect(open()).rejects.toBeInstanceOf(StorageCorruptionError);
   });
 
+});
+
+describe('DiskLogStorage with snapshots', () => {
   it('rotates segments and deletes those a snapshot covers; recovery is snapshot plus the log after it', async () => {
     const s = await open(600);
     for (let i = 1; i <= 40; i++) await s.persist([entry(i, 1, `value-${i}-${'x'.repeat(40)}`)], hs(1, null, i));
@@ -201,6 +207,9 @@ describe('DiskLogStorage', () => {
     await r.close();
   });
 
+});
+
+describe('DiskLogStorage missing files', () => {
   it('refuses to start when the snapshot the log rests on is gone', async () => {
     const s = await open();
     await s.persist([entry(1, 1)], hs(1, null, 1));
