@@ -3,6 +3,7 @@ import { loadClusterConfig } from '../config/cluster-config.js';
 import { Consistency, Room } from '../gen/roomregistry/v1/rooms.js';
 import { RoomClient } from '../client/room-client.js';
 import { type ParsedFlags, UsageError, optionalString, parseFlags } from './args.js';
+import { ROOM_HEADERS, formatTable, roomRow } from './table.js';
 
 /** CONNECTION_FLAGS: where and as whom; LiveKit's environment variables work too. */
 export const CONNECTION_FLAGS = {
@@ -23,6 +24,7 @@ const ROOMS_FLAGS = {
   'request-id': { kind: 'string', help: 'create/update/delete: idempotency key' },
   local: { kind: 'boolean', help: 'get/list: read this node’s memory (LOCAL) instead of a linearizable read' },
   'page-size': { kind: 'number', help: 'list: rooms per page when listing all' },
+  json: { kind: 'boolean', help: 'print the whole reply as JSON instead of a table' },
 } as const;
 
 export const ROOMS_USAGE = `  room-registry rooms create NAME [--empty-timeout S] [--departure-timeout S] [--max-participants N] [--metadata M] [--node-id ID] [--request-id ID]
@@ -30,10 +32,11 @@ export const ROOMS_USAGE = `  room-registry rooms create NAME [--empty-timeout S
   room-registry rooms get NAME [--local]
   room-registry rooms update NAME --metadata M [--request-id ID]
   room-registry rooms delete NAME [--request-id ID]
+    output: a table (name, sid, participants, publishers, node, age, metadata cut short); --json prints whole replies
     connection: --url host:port --api-key K --api-secret S (or LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET; or --config FILE)
 `;
 
-/** roomsCommand runs one `rooms` subcommand against a node and prints JSON. */
+/** roomsCommand runs one `rooms` subcommand against a node and prints a table, or JSON with --json. */
 export async function roomsCommand(argv: readonly string[]): Promise<number> {
   const [sub, ...rest] = argv;
   const { flags, positional } = parseFlags(rest, ROOMS_FLAGS);
@@ -41,6 +44,7 @@ export async function roomsCommand(argv: readonly string[]): Promise<number> {
   const timeoutMs = typeof flags['timeout-ms'] === 'number' ? flags['timeout-ms'] : undefined;
   const consistency = flags['local'] === true ? Consistency.CONSISTENCY_LOCAL : Consistency.CONSISTENCY_LINEARIZABLE;
   const requestId = optionalString(flags, 'request-id') ?? '';
+  const print = flags['json'] === true ? printJson : printTable;
   try {
     switch (sub) {
       case 'create': {
@@ -56,23 +60,23 @@ export async function roomsCommand(argv: readonly string[]): Promise<number> {
           },
           timeoutMs,
         );
-        return print({ created: r.created, revision: r.revision, room: roomJson(r.room) });
+        return print({ created: r.created, revision: r.revision, room: roomJson(r.room) }, roomsTable(r.room === undefined ? [] : [r.room], r.revision));
       }
       case 'get': {
         const r = await client.getRoom({ name: onlyName(positional), consistency }, timeoutMs);
-        return print({ revision: r.revision, room: roomJson(r.room) });
+        return print({ revision: r.revision, room: roomJson(r.room) }, roomsTable(r.room === undefined ? [] : [r.room], r.revision));
       }
       case 'list':
-        return await list(client, positional, consistency, numberFlag(flags, 'page-size'), timeoutMs);
+        return await list(client, { names: positional, consistency, pageSize: numberFlag(flags, 'page-size') }, timeoutMs, print);
       case 'update': {
         const metadata = optionalString(flags, 'metadata');
         if (metadata === undefined) throw new UsageError('rooms update needs --metadata');
         const r = await client.updateRoomMetadata({ room: onlyName(positional), metadata, requestId }, timeoutMs);
-        return print({ revision: r.revision, room: roomJson(r.room) });
+        return print({ revision: r.revision, room: roomJson(r.room) }, roomsTable(r.room === undefined ? [] : [r.room], r.revision));
       }
       case 'delete': {
         const r = await client.deleteRoom({ room: onlyName(positional), requestId }, timeoutMs);
-        return print({ deleted: true, revision: r.revision });
+        return print({ deleted: true, revision: r.revision }, `deleted ${onlyName(positional)} at revision ${r.revision}\n`);
       }
       default:
         throw new UsageError(`unknown rooms command "${sub ?? ''}"`);
@@ -85,17 +89,25 @@ export async function roomsCommand(argv: readonly string[]): Promise<number> {
   }
 }
 
-async function list(client: RoomClient, names: string[], consistency: Consistency, pageSize: number, timeoutMs: number | undefined): Promise<number> {
-  const rooms: unknown[] = [];
+type ListQuery = { names: string[]; consistency: Consistency; pageSize: number };
+
+async function list(client: RoomClient, query: ListQuery, timeoutMs: number | undefined, print: Printer): Promise<number> {
+  const rooms: Room[] = [];
   let pageToken = '';
   let revision: number;
   do {
-    const r = await client.listRooms({ names, consistency, pageSize, pageToken }, timeoutMs);
-    rooms.push(...r.rooms.map(roomJson));
+    const r = await client.listRooms({ ...query, pageToken }, timeoutMs);
+    rooms.push(...r.rooms);
     revision = r.revision;
     pageToken = r.nextPageToken;
   } while (pageToken !== '');
-  return print({ revision, rooms });
+  return print({ revision, rooms: rooms.map(roomJson) }, roomsTable(rooms, revision));
+}
+
+function roomsTable(rooms: readonly Room[], revision: number): string {
+  const nowMs = Date.now();
+  const count = `${rooms.length} room${rooms.length === 1 ? '' : 's'} at revision ${revision}\n`;
+  return rooms.length === 0 ? count : formatTable(ROOM_HEADERS, rooms.map((r) => roomRow(r, nowMs))) + count;
 }
 
 /** connect builds a client from --url/--api-key/--api-secret, falling back to --config. */
@@ -130,10 +142,18 @@ function roomJson(room: Room | undefined): unknown {
   return room === undefined ? null : Room.toJSON(room);
 }
 
-function print(value: unknown): number {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+/** Printer writes a reply: the whole of it as JSON, or the table made for people. */
+export type Printer = (json: unknown, table: string) => number;
+
+export const printJson: Printer = (json) => {
+  process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
   return 0;
-}
+};
+
+export const printTable: Printer = (_json, table) => {
+  process.stdout.write(table);
+  return 0;
+};
 
 function printError(e: ServiceError): number {
   const leader = e.metadata?.get('x-room-registry-leader')[0];

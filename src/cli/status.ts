@@ -1,12 +1,14 @@
 import { loadClusterConfig } from '../config/cluster-config.js';
 import type { NodeStatus } from '../api/http-server.js';
 import { type ParsedFlags, UsageError, optionalString, requireString } from './args.js';
-import { CONNECTION_FLAGS, connect } from './rooms.js';
+import { CONNECTION_FLAGS, connect, printJson, printTable } from './rooms.js';
+import { formatTable } from './table.js';
 
 export const STATUS_FLAGS = {
   ...CONNECTION_FLAGS,
   config: { kind: 'string', help: 'cluster config file (JSON): show every node (over HTTP /status)' },
   'wait-leader-ms': { kind: 'number', help: 'wait up to this long for an elected leader that all live nodes agree on' },
+  json: { kind: 'boolean', help: 'print the statuses as JSON instead of a table' },
 } as const;
 
 const statusFetchTimeoutMs = 1_000;
@@ -28,7 +30,8 @@ export async function statusCommand(flags: ParsedFlags): Promise<number> {
     const rows = await Promise.all(loaded.value.members.map((m) => fetchStatus(m.id, m.httpAddress)));
     const leader = agreedLeader(rows);
     if (leader !== null || Date.now() >= untilMs) {
-      printRows(rows, leader);
+      if (flags['json'] === true) printJson({ leader, nodes: rows }, '');
+      else printRows(rows, leader);
       return leader === null ? 1 : 0;
     }
     await new Promise((r) => setTimeout(r, 200));
@@ -53,21 +56,25 @@ function agreedLeader(rows: readonly Row[]): string | null {
   return live.some((r) => r.status?.role === 'leader' && r.id === leader) ? leader : null;
 }
 
+const STATUS_HEADERS = ['ID', 'HTTP', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'ROOMS'];
+
 function printRows(rows: readonly Row[], leader: string | null): void {
-  const lines = rows.map((r) =>
+  const cells = rows.map((r) =>
     r.status === null
-      ? `${r.id.padEnd(6)} http://${r.http.padEnd(18)} DOWN (${r.error ?? 'no answer'})`
-      : `${r.id.padEnd(6)} http://${r.http.padEnd(18)} ${r.status.role.padEnd(12)} term=${r.status.term} ` +
-        `leader=${r.status.leader ?? '-'} commit=${r.status.commitIndex} applied=${r.status.appliedIndex} rooms=${r.status.rooms}`,
+      ? [r.id, r.http, `DOWN (${r.error ?? 'no answer'})`]
+      : [r.id, r.http, r.status.role, r.status.term, r.status.leader ?? '-', r.status.commitIndex, r.status.appliedIndex, r.status.rooms].map(String),
   );
-  process.stdout.write(`${lines.join('\n')}\n${leader === null ? 'no agreed leader' : `leader: ${leader}`}\n`);
+  process.stdout.write(formatTable(STATUS_HEADERS, cells) + (leader === null ? 'no agreed leader\n' : `leader: ${leader}\n`));
 }
+
+const GRPC_STATUS_HEADERS = ['ID', 'REGION', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'ROOMS'];
 
 async function grpcStatus(flags: ParsedFlags): Promise<number> {
   const client = connect(flags);
   try {
     const s = await client.status();
-    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    const cells = [[s.id, s.region, s.role, s.term, s.leader === '' ? '-' : s.leader, s.commitIndex, s.appliedIndex, s.rooms].map(String)];
+    (flags['json'] === true ? printJson : printTable)(s, formatTable(GRPC_STATUS_HEADERS, cells));
     return s.leader === '' ? 1 : 0;
   } finally {
     client.close();

@@ -263,10 +263,14 @@ describe('gRPC API (client generated from proto/)', () => {
 
 describe('CLI', () => {
   const run = promisify(execFile);
+  const conn = (): string[] => ['--url', cluster.node(followerA).grpc, '--api-key', cluster.apiKey, '--api-secret', cluster.apiSecret];
   const cli = async (...args: string[]): Promise<unknown> => {
-    const conn = ['--url', cluster.node(followerA).grpc, '--api-key', cluster.apiKey, '--api-secret', cluster.apiSecret];
-    const { stdout } = await run(process.execPath, [cliPath, ...args, ...conn]);
+    const { stdout } = await run(process.execPath, [cliPath, ...args, '--json', ...conn()]);
     return JSON.parse(stdout);
+  };
+  const cliTable = async (...args: string[]): Promise<string[]> => {
+    const { stdout } = await run(process.execPath, [cliPath, ...args, ...conn()]);
+    return stdout.trimEnd().split('\n');
   };
 
   it('creates, lists, gets, updates and deletes rooms', async () => {
@@ -277,6 +281,19 @@ describe('CLI', () => {
     expect(await cli('rooms', 'delete', 'cli-room')).toMatchObject({ deleted: true });
     await expect(cli('rooms', 'get', 'cli-room')).rejects.toMatchObject({ code: 1 });
     expect(await cli('status')).toMatchObject({ leader });
+  });
+
+  it('prints tables by default: one line a room, metadata cut short, control characters escaped', async () => {
+    await cli('rooms', 'create', 'cli-table-a', '--metadata', 'm'.repeat(40));
+    await cli('rooms', 'create', 'cli-table-b', '--metadata', 'one\ntwo');
+    const lines = await cliTable('rooms', 'list', 'cli-table-a', 'cli-table-b');
+    expect(lines[0]).toMatch(/^NAME +SID +PARTICIPANTS +PUBLISHERS +NODE +AGE +METADATA$/);
+    expect(lines).toHaveLength(4);
+    expect(lines[1]).toMatch(/^cli-table-a +RM_\w+ +0 +0 +- +\d+[smhd] +m{31}…$/);
+    expect(lines[2]).toMatch(/ one\\x0atwo$/);
+    expect(lines[3]).toMatch(/^2 rooms at revision \d+$/);
+    expect((await cliTable('status'))[1]).toContain(leader);
+    expect(await cliTable('rooms', 'delete', 'cli-table-b')).toEqual([expect.stringMatching(/^deleted cli-table-b at revision \d+$/)]);
   });
 });
 
