@@ -106,7 +106,7 @@ export class RaftCore {
     const hard = this.hardState();
     const committed = r.log.nextCommitted(r.cfg.committedBytesPerReadyMax);
     const lastCommitted = committed[committed.length - 1];
-    if (lastCommitted !== undefined) r.log.handedOut = lastCommitted.index;
+    if (lastCommitted !== undefined) r.log.handOutTo(lastCommitted.index);
     const rd: Ready = {
       softState: softStateEqual(soft, this.prevSoftState) ? null : soft,
       hardState: hardStateEqual(hard, this.prevHardState) ? null : hard,
@@ -138,7 +138,7 @@ export class RaftCore {
     const log = this.raft.log;
     if (rd.snapshot !== null) {
       log.stableSnapshotTo(rd.snapshot.index);
-      log.handedOut = rd.snapshot.index > log.handedOut ? rd.snapshot.index : log.handedOut;
+      if (rd.snapshot.index > log.handedOut) log.handOutTo(rd.snapshot.index);
       this.raft.appliedTo(log.handedOut);
     }
     const lastEntry = rd.entries[rd.entries.length - 1];

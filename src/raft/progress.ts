@@ -11,13 +11,13 @@ import { Inflights } from './inflights.js';
 export const PROGRESS_STATES = ['probe', 'replicate', 'snapshot'] as const;
 export type ProgressState = (typeof PROGRESS_STATES)[number];
 
-/** Progress is the leader's view of one member. Invariant: match < next. */
+/** Progress is the leader's view of one member. Invariant: match < next, asserted on every write (setPosition). */
 export class Progress {
   state: ProgressState = 'probe';
-  /** match is the highest index known to be durable on the member. */
-  match: Index = index(0);
-  /** next is the index of the next entry to send. */
-  next: Index;
+  /** matchIndex is the highest index known to be durable on the member. */
+  private matchIndex: Index = index(0);
+  /** nextIndex is the index of the next entry to send. */
+  private nextIndex: Index;
   /** probeSent pauses a probing follower after one append, until it answers or a heartbeat returns. */
   probeSent = false;
   /** pendingSnapshot is the index of the snapshot being sent, in state snapshot. */
@@ -31,20 +31,29 @@ export class Progress {
   readonly inflights: Inflights;
 
   constructor(next: Index, inflightAppendsMax: number) {
-    this.next = next;
+    this.nextIndex = next;
+    assert(next > 0, 'progress: next starts at 1 or later');
     this.inflights = new Inflights(inflightAppendsMax);
+  }
+
+  get match(): Index {
+    return this.matchIndex;
+  }
+
+  get next(): Index {
+    return this.nextIndex;
   }
 
   becomeProbe(): void {
     // After a snapshot, the follower has at least the snapshot's entries.
     const floor = this.state === 'snapshot' ? Math.max(this.match, this.pendingSnapshot) : this.match;
     this.resetState('probe');
-    this.next = index(floor + 1);
+    this.setPosition(this.match, index(floor + 1));
   }
 
   becomeReplicate(): void {
     this.resetState('replicate');
-    this.next = index(this.match + 1);
+    this.setPosition(this.match, index(this.match + 1));
   }
 
   becomeSnapshot(snapshotIndex: Index): void {
@@ -54,13 +63,9 @@ export class Progress {
 
   /** maybeUpdate records an acknowledgement of `n`; false when it says nothing new. */
   maybeUpdate(n: Index): boolean {
-    let updated = false;
-    if (this.match < n) {
-      this.match = n;
-      updated = true;
-      this.probeSent = false;
-    }
-    this.next = index(Math.max(this.next, n + 1));
+    const updated = this.match < n;
+    if (updated) this.probeSent = false;
+    this.setPosition(index(Math.max(this.match, n)), index(Math.max(this.next, n + 1)));
     return updated;
   }
 
@@ -71,12 +76,11 @@ export class Progress {
   maybeDecrTo(rejected: Index, hintNext: Index): boolean {
     if (this.state === 'replicate') {
       if (rejected <= this.match) return false;
-      this.next = index(this.match + 1);
+      this.setPosition(this.match, index(this.match + 1));
       return true;
     }
     if (this.next - 1 !== rejected) return false;
-    this.next = index(Math.max(Math.min(rejected, hintNext), this.match + 1));
-    assert(this.next > this.match, 'progress: next must stay above match');
+    this.setPosition(this.match, index(Math.max(Math.min(rejected, hintNext), this.match + 1)));
     this.probeSent = false;
     return true;
   }
@@ -84,7 +88,8 @@ export class Progress {
   /** sentEntries records an append whose last entry is `last` (or a bare probe when none). */
   sentEntries(last: Index | null): void {
     if (this.state === 'replicate' && last !== null) {
-      this.next = index(last + 1);
+      assert(last >= this.next, () => `progress: sent up to ${last}, but next was ${this.next}`);
+      this.setPosition(this.match, index(last + 1));
       this.inflights.add(last);
     } else if (this.state === 'probe') {
       this.probeSent = true;
@@ -101,6 +106,13 @@ export class Progress {
       case 'snapshot':
         return true;
     }
+  }
+
+  private setPosition(match: Index, next: Index): void {
+    assert(match >= this.matchIndex, () => `progress: match going back from ${this.matchIndex} to ${match}`);
+    assert(match < next, () => `progress: match ${match} must stay below next ${next}`);
+    this.matchIndex = match;
+    this.nextIndex = next;
   }
 
   private resetState(state: ProgressState): void {

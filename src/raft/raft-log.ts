@@ -17,21 +17,49 @@ export class RaftLog {
   /** unstable holds entries from `offset` on that are not yet durable. */
   private unstable: Entry[] = [];
   private offset: Index;
-  /** committed is the highest index known to be committed. */
-  committed: Index;
-  /** applied is the highest index the state machine has acknowledged applying. */
-  applied: Index;
-  /** handedOut is the highest committed index given out in a Ready (applied <= handedOut <= committed). */
-  handedOut: Index;
+  // The three indexes below move only forward, through commitTo/restore, handOutTo and appliedTo, which
+  // assert applied <= handedOut <= committed <= lastIndex() on every write.
+  /** commitIndex is the highest index known to be committed. */
+  private commitIndex: Index;
+  /** appliedIndex is the highest index the state machine has acknowledged applying. */
+  private appliedIndex: Index;
+  /** handedOutIndex is the highest committed index given out in a Ready. */
+  private handedOutIndex: Index;
 
   constructor(readonly storage: LogStorage) {
     this.offset = index(storage.lastIndex() + 1);
     const snap = storage.snapshotMeta();
     const commit = storage.initialHardState().commit;
-    this.committed = index(Math.max(commit, snap.index));
-    this.applied = snap.index;
-    this.handedOut = snap.index;
+    this.commitIndex = index(Math.max(commit, snap.index));
+    this.appliedIndex = snap.index;
+    this.handedOutIndex = snap.index;
     assert(this.committed <= this.lastIndex(), () => `log: commit ${this.committed} past last ${this.lastIndex()}`);
+  }
+
+  get committed(): Index {
+    return this.commitIndex;
+  }
+
+  get applied(): Index {
+    return this.appliedIndex;
+  }
+
+  get handedOut(): Index {
+    return this.handedOutIndex;
+  }
+
+  /** handOutTo: committed entries up to i were given out in a Ready (or a snapshot covering them was). */
+  handOutTo(i: Index): void {
+    assert(i >= this.handedOutIndex, () => `log: handing out ${i} behind ${this.handedOutIndex}`);
+    assert(i <= this.commitIndex, () => `log: handing out ${i} beyond commit ${this.commitIndex}`);
+    this.handedOutIndex = i;
+  }
+
+  /** appliedTo: the state machine applied everything up to i, all of it handed out before. */
+  appliedTo(i: Index): void {
+    assert(i >= this.appliedIndex, () => `log: applied ${i} behind ${this.appliedIndex}`);
+    assert(i <= this.handedOutIndex, () => `log: applied ${i} never handed out (${this.handedOutIndex})`);
+    this.appliedIndex = i;
   }
 
   firstIndex(): Index {
@@ -164,7 +192,7 @@ export class RaftLog {
   commitTo(i: Index): void {
     if (i <= this.committed) return;
     assert(i <= this.lastIndex(), () => `log: commit ${i} beyond last index ${this.lastIndex()}`);
-    this.committed = i;
+    this.commitIndex = i;
   }
 
   /** restore replaces the log with a received snapshot (persisted by the next Ready). */
@@ -173,7 +201,7 @@ export class RaftLog {
     this.unstableSnapshot = meta;
     this.unstable = [];
     this.offset = index(meta.index + 1);
-    this.committed = meta.index;
+    this.commitIndex = meta.index;
   }
 
   /** unstableEntries are entries to persist in the next Ready. */

@@ -165,7 +165,7 @@ export class Raft {
 
   /** applied: the state machine applied up to `i`; maybe ask for a snapshot. */
   appliedTo(i: Index): void {
-    this.log.applied = i;
+    this.log.appliedTo(i);
     const sinceSnapshot = i - this.log.snapshotMeta().index;
     const sinceRequest = i - this.snapshotRequestedAt;
     if (sinceSnapshot >= this.cfg.snapshotIntervalEntries && sinceRequest >= this.cfg.snapshotIntervalEntries) {
