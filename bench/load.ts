@@ -76,7 +76,7 @@ export const DEFAULT_LOAD: LoadOptions = {
 };
 
 /** runLoad runs one load and returns its figures; it never throws for failed operations. */
-// eslint-disable-next-line max-lines-per-function -- TODO(#19): splits with scenarios.ts into a file per scenario
+// eslint-disable-next-line max-lines-per-function -- TODO(#19): one load loop, shared with bench/driver.ts
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   // A local subchannel pool per client gives each its own connection (grpc-js shares them otherwise).
   const clients = opts.targets.flatMap((t) =>
