@@ -190,6 +190,10 @@ function observe(o: Observed): Metrics {
     metrics.snapshotBytes.set(bytes);
     metrics.snapshotDuration.observe(ms / 1000);
   };
+  parts.stateMachine.events.onRejectedEntry = (index, reason, detail) => {
+    metrics.rejectedEntries.inc({ reason });
+    logger.warn('entry_rejected', { index, reason, detail });
+  };
   o.sweeper.events.onBatch = (_rooms, _expired, ms) => {
     metrics.sweepBatches.inc();
     metrics.sweepDuration.observe(ms / 1000);

@@ -23,6 +23,18 @@ export interface RoomSnapshotSource {
   close(): void;
 }
 
+/**
+ * REJECTED_ENTRY_REASONS: why `apply` refused an entry. `undecodable`: the bytes are not a
+ * Command; `unknown_command`: a Command of a kind this build does not know (a newer node's).
+ */
+export const REJECTED_ENTRY_REASONS = ['undecodable', 'unknown_command'] as const;
+export type RejectedEntryReason = (typeof REJECTED_ENTRY_REASONS)[number];
+
+/** RegistryEvents lets observers (metrics, logs) hear of what `apply` refused (STYLE rule 23). */
+export interface RegistryEvents {
+  onRejectedEntry?(index: number, reason: RejectedEntryReason, detail: string): void;
+}
+
 /** RegistryTotals are the lifetime counters metrics read (replicated, so equal on every node). */
 export interface RegistryTotals {
   readonly created: number;
@@ -50,16 +62,23 @@ export class RoomRegistry {
   private totals = { created: 0, deleted: 0, expired: 0 };
   private capture: SnapshotCapture | null = null;
   private captureIds = 0;
+  readonly events: RegistryEvents = {};
 
   // ---- Applying ------------------------------------------------------------------------------
 
-  /** apply runs one committed command and returns the encoded CommandResult for its proposer. */
+  /**
+   * apply runs one committed command and returns the encoded CommandResult for its proposer.
+   * An entry it cannot decode or does not know is refused with a failure result, the same on
+   * every replica, and changes nothing else: throwing here would stop every replica on the same
+   * committed entry, again at each restart.
+   */
   apply(index: Index, payload: Uint8Array, entryTimeMs: number): Uint8Array {
     assert(index > this.applied, () => `entry ${index} applied after ${this.applied}`);
-    const command = decodeCommand(payload, index);
-    const c = command.command;
-    assert(c !== undefined, () => `entry ${index} holds a command this build does not know; upgrade this node`);
     this.applied = index;
+    const command = decodeCommand(payload);
+    if (command === null) return this.reject(index, 'undecodable', 'does not decode as a command');
+    const c = command.command;
+    if (c === undefined) return this.reject(index, 'unknown_command', 'holds a command this build does not know');
     const t = Math.floor(entryTimeMs);
     if (command.requestId !== '') {
       const seen = this.dedup.lookup(command.requestId);
@@ -71,6 +90,11 @@ export class RoomRegistry {
     const result = encodeResult(this.run(c, index, t), index);
     if (command.requestId !== '') this.dedup.remember(command.requestId, c.$case, result);
     return result;
+  }
+
+  private reject(index: Index, reason: RejectedEntryReason, detail: string): Uint8Array {
+    this.events.onRejectedEntry?.(index, reason, detail);
+    return encodeResult(failure('INVALID_ARGUMENT', `entry ${index} ${detail}; it was skipped`), index);
   }
 
   private run(c: NonNullable<Command['command']>, index: number, t: number): Outcome {
@@ -299,12 +323,12 @@ function newExpiryIndex(rooms: ReadonlyMap<string, RoomRecord>): ExpiryIndex {
   });
 }
 
-function decodeCommand(payload: Uint8Array, index: number): Command {
+/** decodeCommand is null for bytes that are not a Command (the reason is not kept: it names no input). */
+function decodeCommand(payload: Uint8Array): Command | null {
   try {
     return Command.decode(payload);
-  } catch (e) {
-    // The proposer encoded it; bytes that do not decode mean this build cannot apply the log.
-    assert(false, () => `entry ${index} does not decode as a command: ${(e as Error).message}`);
+  } catch {
+    return null;
   }
 }
 
