@@ -14,6 +14,7 @@ import { GrpcApi } from '../api/grpc-server.js';
 import { RoomHandlers } from '../api/room-handlers.js';
 import { twirpMethods } from '../api/twirp-methods.js';
 import { TwirpServer } from '../api/twirp-server.js';
+import { validateCommandBytes } from '../api/validate.js';
 import { DiskLogStorage } from '../storage/disk-log-storage.js';
 import type { Logger } from '../lib/logger.js';
 import { FaultHook } from '../transport/fault-hook.js';
@@ -114,6 +115,7 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     electionTimeoutTicks: electionTimeoutTicks(),
     ...(config.snapshotIntervalEntries === null ? {} : { snapshotIntervalEntries: config.snapshotIntervalEntries }),
     ...(faults === null ? {} : { beforePersist: () => faults.beforeDiskWrite() }),
+    validateCommand: validateCommandBytes,
   });
   const n = node;
   const auth = new PeerAuthenticator(config.cluster.cluster, config.cluster.secret, members.map((m) => m.id));
