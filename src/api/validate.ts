@@ -30,6 +30,8 @@ export const API_LIMITS = Object.freeze({
    * 100 000 rooms are about 40 MB of JSON; past it the reply itself would stall the node.
    */
   unpagedRoomsMax: 100_000,
+  /** apiKeyBytesMax: the API key a command carries for dedup (LiveKit's keys are ~15 characters). */
+  apiKeyBytesMax: 256,
   /**
    * generatedIdBytesMax: a room's sid and TURN password, which the proposing node draws
    * (`RM_` + 12 characters, 32 characters); room for longer ones without unbounded strings.
@@ -120,6 +122,7 @@ export function validateCommandBytes(payload: Uint8Array): RegistryError | null 
 
 function validateCommand(command: Command): void {
   validateRequestId(command.requestId);
+  if (utf8Bytes(command.apiKey) > API_LIMITS.apiKeyBytesMax) throw new RegistryError('INVALID_ARGUMENT', `api key longer than ${API_LIMITS.apiKeyBytesMax} bytes`);
   const c = command.command;
   if (c === undefined) throw new RegistryError('INVALID_ARGUMENT', 'command of no kind this node knows');
   switch (c.$case) {

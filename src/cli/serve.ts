@@ -196,6 +196,7 @@ function observe(o: Observed): Metrics {
     metrics.rejectedEntries.inc({ reason });
     logger.warn('entry_rejected', { index, reason, detail });
   };
+  parts.stateMachine.events.onDedupEvicted = (reason) => metrics.dedupEvictions.inc({ reason });
   o.sweeper.events.onBatch = (_rooms, _expired, ms) => {
     metrics.sweepBatches.inc();
     metrics.sweepDuration.observe(ms / 1000);

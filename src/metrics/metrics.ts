@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RaftStatus } from '../raft/index.js';
-import { REJECTED_ENTRY_REASONS } from '../registry/index.js';
+import { DEDUP_EVICTION_REASONS, REJECTED_ENTRY_REASONS } from '../registry/index.js';
 
 /** METRIC_PREFIX starts every series this project defines (Node's default ones keep theirs). */
 export const METRIC_PREFIX = 'room_registry_';
@@ -44,6 +44,7 @@ export class Metrics {
   readonly sweepBatches: Counter;
   readonly sweepDuration: Histogram;
   readonly rejectedEntries: Counter<'reason'>;
+  readonly dedupEvictions: Counter<'reason'>;
 
   constructor(private readonly sources: MetricsSources) {
     const r = this.registry;
@@ -78,6 +79,13 @@ export class Metrics {
       registers: [r],
     });
     for (const reason of REJECTED_ENTRY_REASONS) this.rejectedEntries.inc({ reason }, 0);
+    this.dedupEvictions = new Counter({
+      name: name('dedup_evictions_total'),
+      help: 'Request ids forgotten before their dedup window ended, by the bound that forced it (entries or bytes); a retry of one would apply again',
+      labelNames: ['reason'],
+      registers: [r],
+    });
+    for (const reason of DEDUP_EVICTION_REASONS) this.dedupEvictions.inc({ reason }, 0);
     this.defineScrapedSeries(name);
   }
 

@@ -7,6 +7,7 @@ export {
   type RejectedEntryReason,
   type RoomSnapshotSource,
 } from './state-machine.js';
+export { DEDUP_EVICTION_REASONS, type DedupEvictionReason } from './dedup.js';
 export { REGISTRY_LIMITS } from './registry-limits.js';
 export { SnapshotFormatError } from './snapshot-codec.js';
 export type { RoomEvent, WatchListener, WatchStart } from './watch-log.js';

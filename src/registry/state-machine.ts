@@ -9,7 +9,7 @@ import type { Room } from '../gen/roomregistry/v1/rooms.js';
 import { assert, unreachable } from '../lib/assert.js';
 import type { Index } from '../lib/ids.js';
 import { encodeMessage } from '../lib/proto-encode.js';
-import { DedupTable } from './dedup.js';
+import { type DedupEvictionReason, DedupTable } from './dedup.js';
 import { ExpiryIndex } from './expiry-index.js';
 import { REGISTRY_LIMITS } from './registry-limits.js';
 import { RoomRecord, deadlineMs, toRoom } from './room-record.js';
@@ -33,6 +33,8 @@ export type RejectedEntryReason = (typeof REJECTED_ENTRY_REASONS)[number];
 /** RegistryEvents lets observers (metrics, logs) hear of what `apply` refused (STYLE rule 23). */
 export interface RegistryEvents {
   onRejectedEntry?(index: number, reason: RejectedEntryReason, detail: string): void;
+  /** onDedupEvicted: a request id was forgotten before its window ended, to keep a bound. */
+  onDedupEvicted?(reason: DedupEvictionReason): void;
 }
 
 /** RegistryTotals are the lifetime counters metrics read (replicated, so equal on every node). */
@@ -56,7 +58,7 @@ export class RoomRegistry {
   private rooms = new Map<string, RoomRecord>();
   private names = new SortedNames();
   private expiry = newExpiryIndex(this.rooms);
-  private readonly dedup = new DedupTable();
+  private readonly dedup = new DedupTable((reason) => this.events.onDedupEvicted?.(reason));
   private readonly watchLog = new WatchLog();
   private applied = 0;
   private totals = { created: 0, deleted: 0, expired: 0 };
@@ -75,20 +77,24 @@ export class RoomRegistry {
   apply(index: Index, payload: Uint8Array, entryTimeMs: number): Uint8Array {
     assert(index > this.applied, () => `entry ${index} applied after ${this.applied}`);
     this.applied = index;
+    const t = Math.floor(entryTimeMs);
+    this.dedup.expire(t);
     const command = decodeCommand(payload);
     if (command === null) return this.reject(index, 'undecodable', 'does not decode as a command');
     const c = command.command;
     if (c === undefined) return this.reject(index, 'unknown_command', 'holds a command this build does not know');
-    const t = Math.floor(entryTimeMs);
-    if (command.requestId !== '') {
-      const seen = this.dedup.lookup(command.requestId);
-      if (seen !== undefined) {
-        if (seen.command === c.$case) return seen.result;
-        return encodeResult(failure('INVALID_ARGUMENT', `request_id ${command.requestId} was already used for a ${seen.command}`), index);
-      }
+    if (command.requestId === '') return encodeResult(this.run(c, index, t), index);
+    const { apiKey, requestId } = command;
+    const room = roomOf(c);
+    const seen = this.dedup.lookup(apiKey, requestId);
+    if (seen !== undefined) {
+      // A record from an older snapshot has no room: the method alone must match.
+      if (seen.command === c.$case && (seen.room === '' || seen.room === room)) return seen.result;
+      // The message does not name the other room: the caller may not be allowed to know it.
+      return encodeResult(failure('INVALID_ARGUMENT', `request_id ${requestId} was already used for another method or room`), index);
     }
     const result = encodeResult(this.run(c, index, t), index);
-    if (command.requestId !== '') this.dedup.remember(command.requestId, c.$case, result);
+    this.dedup.remember({ apiKey, requestId, command: c.$case, room, result, entryTimeMs: t });
     return result;
   }
 
@@ -321,6 +327,21 @@ function newExpiryIndex(rooms: ReadonlyMap<string, RoomRecord>): ExpiryIndex {
     const r = rooms.get(name);
     return r === undefined ? Infinity : deadlineMs(r);
   });
+}
+
+/** roomOf is the room a command names, "" for one that names many (the sweeper's). */
+function roomOf(c: NonNullable<Command['command']>): string {
+  switch (c.$case) {
+    case 'createRoom':
+    case 'updateRoomMetadata':
+    case 'deleteRoom':
+    case 'updateRoomOccupancy':
+      return c.value.name;
+    case 'expireRooms':
+      return '';
+    default:
+      return unreachable(c);
+  }
 }
 
 /** decodeCommand is null for bytes that are not a Command (the reason is not kept: it names no input). */

@@ -21,7 +21,7 @@ afterAll(async () => {
 
 function create(name: string): Uint8Array {
   const value = { name, emptyTimeoutS: 0, departureTimeoutS: 0, maxParticipants: 0, nodeId: '', metadata: '', sid: 'RM_poisonpoison', turnPassword: 'pw' };
-  return Command.encode({ requestId: '', command: { $case: 'createRoom', value } }).finish();
+  return Command.encode({ requestId: '', apiKey: '', command: { $case: 'createRoom', value } }).finish();
 }
 
 /** oversized is a valid CreateRoom plus an unknown field that takes it past commandBytesMax. */
