@@ -344,7 +344,7 @@ function roomOf(c: NonNullable<Command['command']>): string {
   }
 }
 
-/** decodeCommand is null for bytes that are not a Command (the reason is not kept: it names no input). */
+/** decodeCommand is null for bytes that are not a Command (the decoder's wording is dropped: results must not depend on it). */
 function decodeCommand(payload: Uint8Array): Command | null {
   try {
     return Command.decode(payload);
