@@ -30,6 +30,7 @@ let at = 0;
 const create = (name: string): Uint8Array =>
   Command.encode({
     requestId: '',
+    apiKey: '',
     command: { $case: 'createRoom', value: { name, emptyTimeoutS: 86_400, departureTimeoutS: 20, maxParticipants: 0, nodeId: '', metadata, sid: `RM_${name.slice(-12).padStart(12, '0')}`, turnPassword: 'x'.repeat(16) } },
   }).finish();
 const fillStartMs = performance.now();

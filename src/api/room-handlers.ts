@@ -73,7 +73,7 @@ export class RoomHandlers {
     validateTimeout(req.departureTimeout, 'departure_timeout');
     validateNodeId(req.nodeId);
     const command: Command = {
-      requestId: this.requestIdOf(req.requestId, ctx),
+      ...this.idempotencyKey(req.requestId, ctx),
       command: {
         $case: 'createRoom',
         value: {
@@ -136,7 +136,7 @@ export class RoomHandlers {
   async deleteRoom(req: DeleteRoomRequest, ctx: CallContext): Promise<DeleteRoomResponse> {
     requireCreate(ctx.grants);
     validateRoomName(req.room, 'room');
-    const result = await this.write({ requestId: this.requestIdOf(req.requestId, ctx), command: { $case: 'deleteRoom', value: { name: req.room } } }, ctx);
+    const result = await this.write({ ...this.idempotencyKey(req.requestId, ctx), command: { $case: 'deleteRoom', value: { name: req.room } } }, ctx);
     if (result.result?.$case !== 'deleted') throw unexpected(result);
     return { revision: result.revision };
   }
@@ -146,7 +146,7 @@ export class RoomHandlers {
     requireAdmin(ctx.grants, req.room);
     validateRoomName(req.room, 'room');
     const command: Command = {
-      requestId: this.requestIdOf(req.requestId, ctx),
+      ...this.idempotencyKey(req.requestId, ctx),
       command: { $case: 'updateRoomMetadata', value: { name: req.room, metadata: req.metadata } },
     };
     const { room, revision } = roomOf(await this.write(command, ctx));
@@ -159,7 +159,7 @@ export class RoomHandlers {
     validateRoomName(req.room, 'room');
     validateNodeId(req.nodeId);
     const command: Command = {
-      requestId: this.requestIdOf(req.requestId, ctx),
+      ...this.idempotencyKey(req.requestId, ctx),
       command: {
         $case: 'updateRoomOccupancy',
         value: { name: req.room, numParticipants: req.numParticipants, numPublishers: req.numPublishers, nodeId: req.nodeId },
@@ -174,10 +174,14 @@ export class RoomHandlers {
     requireAdmin(ctx.grants, room);
   }
 
-  private requestIdOf(fromBody: string, ctx: CallContext): string {
+  /**
+   * idempotencyKey is a write's request id with the API key of its token: the registry
+   * remembers ids per key, so one client cannot replay or read another's (issue 12 item 9).
+   */
+  private idempotencyKey(fromBody: string, ctx: CallContext): { requestId: string; apiKey: string } {
     const requestId = fromBody !== '' ? fromBody : ctx.requestId;
     validateRequestId(requestId);
-    return requestId;
+    return { requestId, apiKey: requestId === '' ? '' : (ctx.grants.apiKey ?? '') };
   }
 
   /** write proposes one command and turns a Failure result into the error it names. */

@@ -1,4 +1,7 @@
+import { Command } from '../gen/roomregistry/command/v1/command.js';
+import { unreachable } from '../lib/assert.js';
 import { RegistryError } from '../lib/errors.js';
+import { SWEEPER_LIMITS } from '../sweeper/sweeper.js';
 
 /**
  * Request limits, LiveKit's defaults where LiveKit has one (LIVEKIT.md §3.7). Hitting one is
@@ -27,6 +30,13 @@ export const API_LIMITS = Object.freeze({
    * 100 000 rooms are about 40 MB of JSON; past it the reply itself would stall the node.
    */
   unpagedRoomsMax: 100_000,
+  /** apiKeyBytesMax: the API key a command carries for dedup (LiveKit's keys are ~15 characters). */
+  apiKeyBytesMax: 256,
+  /**
+   * generatedIdBytesMax: a room's sid and TURN password, which the proposing node draws
+   * (`RM_` + 12 characters, 32 characters); room for longer ones without unbounded strings.
+   */
+  generatedIdBytesMax: 64,
 });
 
 const utf8 = new TextEncoder();
@@ -83,5 +93,83 @@ export function validatePageSize(pageSize: number): number {
 export function validateNodeId(nodeId: string): void {
   if (utf8Bytes(nodeId) > API_LIMITS.nodeIdBytesMax) {
     throw new RegistryError('INVALID_ARGUMENT', `node_id longer than ${API_LIMITS.nodeIdBytesMax} bytes`);
+  }
+}
+
+/**
+ * validateCommandBytes is the one check of a command before it is proposed, whether it came
+ * from this node's API or from a follower's Forward call (issue 12 item 4): the bytes must
+ * decode as a Command of a kind this build knows, with every field within the limits the API
+ * checks. A command that passes it applies without surprise on every replica. The API
+ * handlers check the same fields first, in LiveKit's order, so their clients see the same
+ * errors as LiveKit's; this catches whatever reaches the log by another way.
+ */
+export function validateCommandBytes(payload: Uint8Array): RegistryError | null {
+  let command: Command;
+  try {
+    command = Command.decode(payload);
+  } catch {
+    return new RegistryError('INVALID_ARGUMENT', 'command does not decode');
+  }
+  try {
+    validateCommand(command);
+    return null;
+  } catch (e) {
+    if (e instanceof RegistryError) return e;
+    throw e;
+  }
+}
+
+function validateCommand(command: Command): void {
+  validateRequestId(command.requestId);
+  if (utf8Bytes(command.apiKey) > API_LIMITS.apiKeyBytesMax) throw new RegistryError('INVALID_ARGUMENT', `api key longer than ${API_LIMITS.apiKeyBytesMax} bytes`);
+  const c = command.command;
+  if (c === undefined) throw new RegistryError('INVALID_ARGUMENT', 'command of no kind this node knows');
+  switch (c.$case) {
+    case 'createRoom':
+      validateRoomName(c.value.name);
+      validateMetadata(c.value.metadata);
+      validateTimeout(c.value.emptyTimeoutS, 'empty_timeout');
+      validateTimeout(c.value.departureTimeoutS, 'departure_timeout');
+      validateNodeId(c.value.nodeId);
+      validateGeneratedId(c.value.sid, 'sid');
+      validateGeneratedId(c.value.turnPassword, 'turn_password');
+      return;
+    case 'updateRoomMetadata':
+      validateRoomName(c.value.name, 'room');
+      validateMetadata(c.value.metadata);
+      return;
+    case 'deleteRoom':
+      validateRoomName(c.value.name, 'room');
+      return;
+    case 'updateRoomOccupancy':
+      validateRoomName(c.value.name, 'room');
+      validateNodeId(c.value.nodeId);
+      return;
+    case 'expireRooms':
+      validateExpireNames(c.value.names);
+      return;
+    default:
+      return unreachable(c);
+  }
+}
+
+function validateGeneratedId(value: string, field: string): void {
+  if (value === '' || utf8Bytes(value) > API_LIMITS.generatedIdBytesMax) {
+    throw new RegistryError('INVALID_ARGUMENT', `${field} must have 1..${API_LIMITS.generatedIdBytesMax} bytes`);
+  }
+}
+
+/**
+ * validateExpireNames bounds the sweeper's batch. Its names come from the registry itself, so
+ * only their count and length are checked: a name the API's rules would refuse today but that
+ * an older build stored must still be able to expire.
+ */
+function validateExpireNames(names: readonly string[]): void {
+  if (names.length > SWEEPER_LIMITS.sweepBatchRoomsMax) {
+    throw new RegistryError('INVALID_ARGUMENT', `at most ${SWEEPER_LIMITS.sweepBatchRoomsMax} names per ExpireRooms, got ${names.length}`);
+  }
+  for (const n of names) {
+    if (n === '' || utf8Bytes(n) > API_LIMITS.roomNameBytesMax) throw new RegistryError('INVALID_ARGUMENT', 'ExpireRooms names a room that cannot exist');
   }
 }

@@ -13,6 +13,7 @@ import { GrpcApi } from '../api/grpc-server.js';
 import { RoomHandlers } from '../api/room-handlers.js';
 import { twirpMethods } from '../api/twirp-methods.js';
 import { TwirpServer } from '../api/twirp-server.js';
+import { validateCommandBytes } from '../api/validate.js';
 import { DiskLogStorage } from '../storage/disk-log-storage.js';
 import type { Logger } from '../lib/logger.js';
 import { FaultHook } from '../transport/fault-hook.js';
@@ -113,6 +114,7 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     electionTimeoutTicks: electionTimeoutTicks(),
     ...(config.snapshotIntervalEntries === null ? {} : { snapshotIntervalEntries: config.snapshotIntervalEntries }),
     ...(faults === null ? {} : { beforePersist: () => faults.beforeDiskWrite() }),
+    validateCommand: validateCommandBytes,
   });
   const n = node;
   const auth = new PeerAuthenticator(config.cluster.cluster, config.cluster.secret, members.map((m) => m.id));
@@ -189,6 +191,11 @@ function observe(o: Observed): Metrics {
     metrics.snapshotBytes.set(bytes);
     metrics.snapshotDuration.observe(ms / 1000);
   };
+  parts.stateMachine.events.onRejectedEntry = (index, reason, detail) => {
+    metrics.rejectedEntries.inc({ reason });
+    logger.warn('entry_rejected', { index, reason, detail });
+  };
+  parts.stateMachine.events.onDedupEvicted = (reason) => metrics.dedupEvictions.inc({ reason });
   o.sweeper.events.onBatch = (_rooms, _expired, ms) => {
     metrics.sweepBatches.inc();
     metrics.sweepDuration.observe(ms / 1000);

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RaftStatus } from '../raft/index.js';
+import { DEDUP_EVICTION_REASONS, REJECTED_ENTRY_REASONS } from '../registry/index.js';
 
 /** METRIC_PREFIX starts every series this project defines (Node's default ones keep theirs). */
 export const METRIC_PREFIX = 'room_registry_';
@@ -42,6 +43,8 @@ export class Metrics {
   readonly snapshotDuration: Histogram;
   readonly sweepBatches: Counter;
   readonly sweepDuration: Histogram;
+  readonly rejectedEntries: Counter<'reason'>;
+  readonly dedupEvictions: Counter<'reason'>;
 
   constructor(private readonly sources: MetricsSources) {
     const r = this.registry;
@@ -69,6 +72,20 @@ export class Metrics {
     this.snapshotDuration = new Histogram({ name: name('snapshot_duration_seconds'), help: 'Time to write one snapshot', buckets: [0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [r] });
     this.sweepBatches = new Counter({ name: name('sweep_batches_total'), help: 'ExpireRooms batches proposed by the sweeper (leader only)', registers: [r] });
     this.sweepDuration = new Histogram({ name: name('sweep_batch_duration_seconds'), help: 'Time from proposing an ExpireRooms batch to its apply', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [r] });
+    this.rejectedEntries = new Counter({
+      name: name('state_machine_rejected_entries_total'),
+      help: 'Committed entries the state machine skipped: undecodable bytes, or a command kind this build does not know',
+      labelNames: ['reason'],
+      registers: [r],
+    });
+    for (const reason of REJECTED_ENTRY_REASONS) this.rejectedEntries.inc({ reason }, 0);
+    this.dedupEvictions = new Counter({
+      name: name('dedup_evictions_total'),
+      help: 'Request ids forgotten before their dedup window ended, by the bound that forced it (entries or bytes); a retry of one would apply again',
+      labelNames: ['reason'],
+      registers: [r],
+    });
+    for (const reason of DEDUP_EVICTION_REASONS) this.dedupEvictions.inc({ reason }, 0);
     this.defineScrapedSeries(name);
   }
 

@@ -39,6 +39,11 @@ export interface RaftNodeOptions {
   readonly tickIntervalMs?: number;
   /** beforePersist runs before every log write (chaos tests stall the disk here). */
   readonly beforePersist?: () => Promise<void>;
+  /**
+   * validateCommand checks a command before it is proposed, from this node's callers and from
+   * followers' Forward calls alike (the API's rules; none in tests of other state machines).
+   */
+  readonly validateCommand?: (payload: Uint8Array) => RegistryError | null;
 }
 
 /** NodeEvents lets observers (metrics, logs) listen without reaching in (STYLE rule 23). */
@@ -117,12 +122,15 @@ export class RaftNode implements PeerHandler {
   /**
    * propose replicates a command and resolves with its result once applied here. A follower
    * forwards it to the leader. Fails with UNAVAILABLE (leader hint) when no leader can take
-   * it, RESOURCE_EXHAUSTED when full, DEADLINE_EXCEEDED when the deadline passes first.
+   * it, RESOURCE_EXHAUSTED when full, DEADLINE_EXCEEDED when the deadline passes first,
+   * INVALID_ARGUMENT when the command is too big or not valid (see `refusal`).
    */
   propose(payload: Uint8Array, deadlineMs: number): Promise<Uint8Array> {
     if (this.stopped) return Promise.reject(unavailable('this node is shutting down', this.core.status().leader));
     const stalled = this.stalledDiskError();
     if (stalled !== null) return Promise.reject(stalled);
+    const refused = this.refusal(payload);
+    if (refused !== null) return Promise.reject(refused);
     const p = this.proposals.enqueue(payload, deadlineMs, false);
     this.scheduleTurn();
     return p;
@@ -179,14 +187,28 @@ export class RaftNode implements PeerHandler {
     const stalled = this.stalledDiskError();
     if (stalled !== null) return Promise.resolve(commands.map((): ForwardOutcome => ({ ok: false, error: stalled })));
     const capped = Math.min(deadlineMs, Date.now() + LIMITS.requestDeadlineMaxMs);
-    const outcomes = commands.map((c) =>
-      this.proposals.enqueue(c, capped, true).then(
+    const outcomes = commands.map((c): ForwardOutcome | Promise<ForwardOutcome> => {
+      const refused = this.refusal(c);
+      if (refused !== null) return { ok: false, error: refused };
+      return this.proposals.enqueue(c, capped, true).then(
         (result): ForwardOutcome => ({ ok: true, result }),
         (error: unknown): ForwardOutcome => ({ ok: false, error: asRegistryError(error) }),
-      ),
-    );
+      );
+    });
     this.scheduleTurn();
     return Promise.all(outcomes);
+  }
+
+  /**
+   * refusal is why a command may not be proposed (null: it may): over LIMITS.commandBytesMax,
+   * or refused by the validator. A forwarded command gets the same check as a local one, so a
+   * peer cannot put into the log what would fail on every replica when applied.
+   */
+  private refusal(payload: Uint8Array): RegistryError | null {
+    if (payload.byteLength > LIMITS.commandBytesMax) {
+      return new RegistryError('INVALID_ARGUMENT', `command of ${payload.byteLength} bytes is over the limit of ${LIMITS.commandBytesMax} (commandBytesMax)`);
+    }
+    return this.opts.validateCommand?.(payload) ?? null;
   }
 
   /** reportUnreachable is called by the transport when a send to `peer` failed. */

@@ -1,5 +1,13 @@
 /** The room state machine's public surface (DESIGN §5): pure, deterministic, no I/O. */
-export { RoomRegistry, type RegistryTotals, type RoomSnapshotSource } from './state-machine.js';
+export {
+  REJECTED_ENTRY_REASONS,
+  RoomRegistry,
+  type RegistryEvents,
+  type RegistryTotals,
+  type RejectedEntryReason,
+  type RoomSnapshotSource,
+} from './state-machine.js';
+export { DEDUP_EVICTION_REASONS, type DedupEvictionReason } from './dedup.js';
 export { REGISTRY_LIMITS } from './registry-limits.js';
 export { SnapshotFormatError } from './snapshot-codec.js';
 export type { RoomEvent, WatchListener, WatchStart } from './watch-log.js';

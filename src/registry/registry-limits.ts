@@ -7,11 +7,22 @@ export const REGISTRY_LIMITS = Object.freeze({
   emptyTimeoutDefaultS: 300,
   departureTimeoutDefaultS: 20,
   /**
-   * dedupEntriesMax: request ids remembered for retries. A client retries within seconds, so
-   * 100 000 ids cover minutes of writes at 1 000/s; each costs a few hundred bytes.
+   * dedupWindowMs: a request id is remembered for at least this long after its first use, in
+   * entry time (the leader's stamp, so every replica agrees), unless a bound below forces it
+   * out first. A client retries within seconds; ten minutes also covers a retry after a long
+   * partition or a client restart. Longer keeps more ids within the bounds below.
+   */
+  dedupWindowMs: 10 * 60_000,
+  /**
+   * dedupEntriesMax: request ids remembered at most. 100 000 ids hold the whole window at up
+   * to 166 writes/s with ids; faster, the oldest go early (counted in
+   * room_registry_dedup_evictions_total). Each costs about 400 bytes with a small result.
    */
   dedupEntriesMax: 100_000,
-  /** dedupBytesMax: the ids' stored results together (a result may carry 512 KiB of metadata). */
+  /**
+   * dedupBytesMax: the ids' stored results and strings together, as dedup.ts counts them. A
+   * result may carry 512 KiB of metadata, so 64 MiB holds 128 such ids but ~160 000 small ones.
+   */
   dedupBytesMax: 64 << 20,
   /**
    * watchEventsMax / watchEventBytesMax: recent changes kept so a watcher can resume from a

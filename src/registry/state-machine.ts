@@ -9,7 +9,7 @@ import type { Room } from '../gen/roomregistry/v1/rooms.js';
 import { assert, unreachable } from '../lib/assert.js';
 import type { Index } from '../lib/ids.js';
 import { encodeMessage } from '../lib/proto-encode.js';
-import { DedupTable } from './dedup.js';
+import { type DedupEvictionReason, DedupTable } from './dedup.js';
 import { ExpiryIndex } from './expiry-index.js';
 import { REGISTRY_LIMITS } from './registry-limits.js';
 import { RoomRecord, deadlineMs, toRoom } from './room-record.js';
@@ -21,6 +21,20 @@ import { WatchLog, type WatchListener, type WatchStart } from './watch-log.js';
 export interface RoomSnapshotSource {
   nextChunk(maxBytes: number): Uint8Array | null;
   close(): void;
+}
+
+/**
+ * REJECTED_ENTRY_REASONS: why `apply` refused an entry. `undecodable`: the bytes are not a
+ * Command; `unknown_command`: a Command of a kind this build does not know (a newer node's).
+ */
+export const REJECTED_ENTRY_REASONS = ['undecodable', 'unknown_command'] as const;
+export type RejectedEntryReason = (typeof REJECTED_ENTRY_REASONS)[number];
+
+/** RegistryEvents lets observers (metrics, logs) hear of what `apply` refused (STYLE rule 23). */
+export interface RegistryEvents {
+  onRejectedEntry?(index: number, reason: RejectedEntryReason, detail: string): void;
+  /** onDedupEvicted: a request id was forgotten before its window ended, to keep a bound. */
+  onDedupEvicted?(reason: DedupEvictionReason): void;
 }
 
 /** RegistryTotals are the lifetime counters metrics read (replicated, so equal on every node). */
@@ -44,33 +58,49 @@ export class RoomRegistry {
   private rooms = new Map<string, RoomRecord>();
   private names = new SortedNames();
   private expiry = newExpiryIndex(this.rooms);
-  private readonly dedup = new DedupTable();
+  private readonly dedup = new DedupTable((reason) => this.events.onDedupEvicted?.(reason));
   private readonly watchLog = new WatchLog();
   private applied = 0;
   private totals = { created: 0, deleted: 0, expired: 0 };
   private capture: SnapshotCapture | null = null;
   private captureIds = 0;
+  readonly events: RegistryEvents = {};
 
   // ---- Applying ------------------------------------------------------------------------------
 
-  /** apply runs one committed command and returns the encoded CommandResult for its proposer. */
+  /**
+   * apply runs one committed command and returns the encoded CommandResult for its proposer.
+   * An entry it cannot decode or does not know is refused with a failure result, the same on
+   * every replica, and changes nothing else: throwing here would stop every replica on the same
+   * committed entry, again at each restart.
+   */
   apply(index: Index, payload: Uint8Array, entryTimeMs: number): Uint8Array {
     assert(index > this.applied, () => `entry ${index} applied after ${this.applied}`);
-    const command = decodeCommand(payload, index);
-    const c = command.command;
-    assert(c !== undefined, () => `entry ${index} holds a command this build does not know; upgrade this node`);
     this.applied = index;
     const t = Math.floor(entryTimeMs);
-    if (command.requestId !== '') {
-      const seen = this.dedup.lookup(command.requestId);
-      if (seen !== undefined) {
-        if (seen.command === c.$case) return seen.result;
-        return encodeResult(failure('INVALID_ARGUMENT', `request_id ${command.requestId} was already used for a ${seen.command}`), index);
-      }
+    this.dedup.expire(t);
+    const command = decodeCommand(payload);
+    if (command === null) return this.reject(index, 'undecodable', 'does not decode as a command');
+    const c = command.command;
+    if (c === undefined) return this.reject(index, 'unknown_command', 'holds a command this build does not know');
+    if (command.requestId === '') return encodeResult(this.run(c, index, t), index);
+    const { apiKey, requestId } = command;
+    const room = roomOf(c);
+    const seen = this.dedup.lookup(apiKey, requestId);
+    if (seen !== undefined) {
+      // A record from an older snapshot has no room: the method alone must match.
+      if (seen.command === c.$case && (seen.room === '' || seen.room === room)) return seen.result;
+      // The message does not name the other room: the caller may not be allowed to know it.
+      return encodeResult(failure('INVALID_ARGUMENT', `request_id ${requestId} was already used for another method or room`), index);
     }
     const result = encodeResult(this.run(c, index, t), index);
-    if (command.requestId !== '') this.dedup.remember(command.requestId, c.$case, result);
+    this.dedup.remember({ apiKey, requestId, command: c.$case, room, result, entryTimeMs: t });
     return result;
+  }
+
+  private reject(index: Index, reason: RejectedEntryReason, detail: string): Uint8Array {
+    this.events.onRejectedEntry?.(index, reason, detail);
+    return encodeResult(failure('INVALID_ARGUMENT', `entry ${index} ${detail}; it was skipped`), index);
   }
 
   private run(c: NonNullable<Command['command']>, index: number, t: number): Outcome {
@@ -299,12 +329,27 @@ function newExpiryIndex(rooms: ReadonlyMap<string, RoomRecord>): ExpiryIndex {
   });
 }
 
-function decodeCommand(payload: Uint8Array, index: number): Command {
+/** roomOf is the room a command names, "" for one that names many (the sweeper's). */
+function roomOf(c: NonNullable<Command['command']>): string {
+  switch (c.$case) {
+    case 'createRoom':
+    case 'updateRoomMetadata':
+    case 'deleteRoom':
+    case 'updateRoomOccupancy':
+      return c.value.name;
+    case 'expireRooms':
+      return '';
+    default:
+      return unreachable(c);
+  }
+}
+
+/** decodeCommand is null for bytes that are not a Command (the decoder's wording is dropped: results must not depend on it). */
+function decodeCommand(payload: Uint8Array): Command | null {
   try {
     return Command.decode(payload);
-  } catch (e) {
-    // The proposer encoded it; bytes that do not decode mean this build cannot apply the log.
-    assert(false, () => `entry ${index} does not decode as a command: ${(e as Error).message}`);
+  } catch {
+    return null;
   }
 }
 

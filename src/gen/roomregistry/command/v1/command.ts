@@ -15,12 +15,17 @@ export const protobufFileName = "roomregistry/command/v1/command.proto";
 /**
  * The commands the room state machine applies, as they are stored in the Raft log. Protobuf,
  * so a newer node applies an older node's entries (missing fields take their defaults); a
- * command this build does not know stops the node instead of being skipped.
+ * command this build does not know is skipped with a failure result, the same on every replica.
  */
 
 export interface Command {
   /** request_id: a retried write with the same id is applied once ("" for none). */
   requestId: string;
+  /**
+   * api_key: the API key of the request's token; request ids are remembered per key, so one
+   * client cannot replay another's ("" for the node's own commands and older builds').
+   */
+  apiKey: string;
   command?:
     | { $case: "createRoom"; value: CreateRoom }
     | { $case: "updateRoomMetadata"; value: UpdateRoomMetadata }
@@ -100,13 +105,16 @@ export interface Expired {
 }
 
 function createBaseCommand(): Command {
-  return { requestId: "", command: undefined };
+  return { requestId: "", apiKey: "", command: undefined };
 }
 
 export const Command: MessageFns<Command> = {
   encode(message: Command, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.requestId !== "") {
       writer.uint32(10).string(message.requestId);
+    }
+    if (message.apiKey !== "") {
+      writer.uint32(18).string(message.apiKey);
     }
     switch (message.command?.$case) {
       case "createRoom":
@@ -147,6 +155,14 @@ export const Command: MessageFns<Command> = {
             }
 
             message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.apiKey = reader.string();
             continue;
           }
           case 10: {
@@ -214,6 +230,11 @@ export const Command: MessageFns<Command> = {
         : isSet(object.request_id)
         ? globalThis.String(object.request_id)
         : "",
+      apiKey: isSet(object.apiKey)
+        ? globalThis.String(object.apiKey)
+        : isSet(object.api_key)
+        ? globalThis.String(object.api_key)
+        : "",
       command: isSet(object.createRoom)
         ? { $case: "createRoom", value: CreateRoom.fromJSON(object.createRoom) }
         : isSet(object.create_room)
@@ -243,6 +264,9 @@ export const Command: MessageFns<Command> = {
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
     }
+    if (message.apiKey !== "") {
+      obj.apiKey = message.apiKey;
+    }
     if (message.command?.$case === "createRoom") {
       obj.createRoom = CreateRoom.toJSON(message.command.value);
     } else if (message.command?.$case === "updateRoomMetadata") {
@@ -263,6 +287,7 @@ export const Command: MessageFns<Command> = {
   fromPartial(object: DeepPartial<Command>): Command {
     const message = createBaseCommand();
     message.requestId = object.requestId ?? "";
+    message.apiKey = object.apiKey ?? "";
     switch (object.command?.$case) {
       case "createRoom": {
         if (object.command?.value !== undefined && object.command?.value !== null) {

@@ -56,13 +56,25 @@ export interface StoredRoom {
   lastLeftMs: number;
 }
 
-/** DedupRecord is one remembered request id, least recently used first. */
+/**
+ * DedupRecord is one remembered request id, in the order of first use (oldest first; older
+ * builds wrote least recently used first and no api_key, room or entry time).
+ */
 export interface DedupRecord {
   requestId: string;
   /** command is the oneof case of the command that used the id. */
   command: string;
   /** result is the encoded CommandResult of its first apply. */
   result: Buffer;
+  /** api_key is the API key that used the id (ids are remembered per key). */
+  apiKey: string;
+  /** room is the room the command named ("" for none); a reuse for another room is refused. */
+  room: string;
+  /**
+   * entry_time_ms is the entry time of the id's first use; the id is kept for at least the
+   * dedup window after it. Absent in older snapshots.
+   */
+  entryTimeMs?: number | undefined;
 }
 
 export interface SnapshotFooter {
@@ -741,7 +753,7 @@ export const StoredRoom: MessageFns<StoredRoom> = {
 };
 
 function createBaseDedupRecord(): DedupRecord {
-  return { requestId: "", command: "", result: Buffer.alloc(0) };
+  return { requestId: "", command: "", result: Buffer.alloc(0), apiKey: "", room: "", entryTimeMs: undefined };
 }
 
 export const DedupRecord: MessageFns<DedupRecord> = {
@@ -754,6 +766,15 @@ export const DedupRecord: MessageFns<DedupRecord> = {
     }
     if (message.result.length !== 0) {
       writer.uint32(26).bytes(message.result);
+    }
+    if (message.apiKey !== "") {
+      writer.uint32(34).string(message.apiKey);
+    }
+    if (message.room !== "") {
+      writer.uint32(42).string(message.room);
+    }
+    if (message.entryTimeMs !== undefined) {
+      writer.uint32(48).int64(message.entryTimeMs);
     }
     return writer;
   },
@@ -795,6 +816,30 @@ export const DedupRecord: MessageFns<DedupRecord> = {
             message.result = Buffer.from(reader.bytes());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.apiKey = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.room = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.entryTimeMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -816,6 +861,17 @@ export const DedupRecord: MessageFns<DedupRecord> = {
         : "",
       command: isSet(object.command) ? globalThis.String(object.command) : "",
       result: isSet(object.result) ? Buffer.from(bytesFromBase64(object.result)) : Buffer.alloc(0),
+      apiKey: isSet(object.apiKey)
+        ? globalThis.String(object.apiKey)
+        : isSet(object.api_key)
+        ? globalThis.String(object.api_key)
+        : "",
+      room: isSet(object.room) ? globalThis.String(object.room) : "",
+      entryTimeMs: isSet(object.entryTimeMs)
+        ? globalThis.Number(object.entryTimeMs)
+        : isSet(object.entry_time_ms)
+        ? globalThis.Number(object.entry_time_ms)
+        : undefined,
     };
   },
 
@@ -830,6 +886,15 @@ export const DedupRecord: MessageFns<DedupRecord> = {
     if (message.result.length !== 0) {
       obj.result = base64FromBytes(message.result);
     }
+    if (message.apiKey !== "") {
+      obj.apiKey = message.apiKey;
+    }
+    if (message.room !== "") {
+      obj.room = message.room;
+    }
+    if (message.entryTimeMs !== undefined) {
+      obj.entryTimeMs = Math.round(message.entryTimeMs);
+    }
     return obj;
   },
 
@@ -841,6 +906,9 @@ export const DedupRecord: MessageFns<DedupRecord> = {
     message.requestId = object.requestId ?? "";
     message.command = object.command ?? "";
     message.result = object.result ?? Buffer.alloc(0);
+    message.apiKey = object.apiKey ?? "";
+    message.room = object.room ?? "";
+    message.entryTimeMs = object.entryTimeMs ?? undefined;
     return message;
   },
 };
