@@ -16,14 +16,14 @@ const LAYERS = {
   raft: ['lib'],
   registry: ['lib', 'gen'],
   config: ['lib'],
-  metrics: ['lib', 'raft'],
+  metrics: ['lib', 'raft', 'registry'],
   sweeper: ['lib', 'gen'],
   // TODO(#19): storage/ implements the seams that still live in node/ (node-storage.ts); they move to raft/.
   storage: ['lib', 'raft', 'node'],
   // TODO(#19): transport/ takes its limits as options instead of importing config/.
   transport: ['lib', 'raft', 'gen', 'config'],
   node: ['lib', 'raft', 'config', 'transport'],
-  api: ['lib', 'gen', 'config', 'node', 'registry', 'metrics'],
+  api: ['lib', 'gen', 'config', 'node', 'registry', 'metrics', 'sweeper'],
   client: ['lib', 'gen', 'api'],
 };
 const SRC_FOLDERS = [...Object.keys(LAYERS), 'cli'];

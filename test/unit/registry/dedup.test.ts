@@ -95,6 +95,9 @@ describe('RoomRegistry dedup', () => {
     expect(again.revision).toBe(4);
   });
 
+});
+
+describe('RoomRegistry dedup bounds and snapshots', () => {
   it('forces the oldest ids out past the entry bound, and says so', () => {
     const d = new Driver(new RoomRegistry());
     const evicted = evictionsOf(d);
