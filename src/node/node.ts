@@ -37,6 +37,8 @@ export interface RaftNodeOptions {
   readonly electionTimeoutTicks?: number;
   readonly snapshotIntervalEntries?: number;
   readonly tickIntervalMs?: number;
+  /** quotaBytes: the state quota this node stamps into the entries it proposes as leader (default LIMITS.quotaBytesDefault). */
+  readonly quotaBytes?: number;
   /** beforePersist runs before every log write (chaos tests stall the disk here). */
   readonly beforePersist?: () => Promise<void>;
 }
@@ -287,7 +289,7 @@ export class RaftNode implements PeerHandler {
     const toForward = [];
     const nowMs = Date.now();
     for (const p of queued) {
-      const r = this.core.propose(encodeCommandEntry(nowMs, p.payload));
+      const r = this.core.propose(encodeCommandEntry(nowMs, p.payload, this.opts.quotaBytes ?? LIMITS.quotaBytesDefault));
       if (r.ok) {
         this.proposals.track(r.value.index, r.value.term, p.waiter);
         continue;
@@ -393,7 +395,7 @@ export class RaftNode implements PeerHandler {
       const decoded = decodeCommandEntry(e.data);
       // A committed entry this node cannot read would diverge the replicas: stop instead.
       assert(decoded.ok, () => `committed entry ${e.index} is unreadable: ${decoded.ok ? '' : decoded.error}`);
-      const result = this.opts.stateMachine.apply(e.index, decoded.value.payload, decoded.value.entryTimeMs);
+      const result = this.opts.stateMachine.apply(e.index, decoded.value.payload, decoded.value.entryTimeMs, decoded.value.quotaBytes);
       this.proposals.applied(e.index, e.term, result);
     }
     if (entries.length > 0) this.events.onApply?.(entries.length);
