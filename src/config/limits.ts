@@ -39,6 +39,13 @@ export const LIMITS = Object.freeze({
   peerReconnectDelayMaxMs: 500,
   /** peerCallDeadlineMs: a Forward call or snapshot stream chunk must progress within this. */
   peerCallDeadlineMs: 5_000,
+  /**
+   * snapshotIntervalBytes: take a snapshot once this many entry bytes were applied since the
+   * last one, whatever their count (the count trigger is RAFT_DEFAULTS.snapshotIntervalEntries).
+   * It bounds the log tail kept in memory and replayed from the WAL at restart to about this
+   * plus the uncommitted bytes; smaller means more snapshots, each costing O(state) ≤ the quota.
+   */
+  snapshotIntervalBytes: 256 << 20,
   /** snapshotSliceBytes: serialize a snapshot in slices this big, yielding to the event loop between. */
   snapshotSliceBytes: 256 << 10,
   /** shutdownTransferWaitMs: on SIGTERM a leader waits this long for its transfer to finish. */

@@ -36,6 +36,8 @@ export interface RaftNodeOptions {
   /** electionTimeoutTicks overrides the default (tests shorten it). */
   readonly electionTimeoutTicks?: number;
   readonly snapshotIntervalEntries?: number;
+  /** snapshotIntervalBytes overrides LIMITS.snapshotIntervalBytes (tests shorten it). */
+  readonly snapshotIntervalBytes?: number;
   readonly tickIntervalMs?: number;
   /** quotaBytes: the state quota this node stamps into the entries it proposes as leader (default LIMITS.quotaBytesDefault). */
   readonly quotaBytes?: number;
@@ -94,8 +96,13 @@ export class RaftNode implements PeerHandler {
     });
     this.reads = new Reads(opts.id);
     this.forwarder = new Forwarder(opts.transport);
-    this.snapshotter = new Snapshotter(opts.storage, opts.snapshots, opts.stateMachine, opts.logger, (meta, bytes, ms) =>
-      this.events.onSnapshot?.(meta, bytes, ms),
+    this.snapshotter = new Snapshotter(
+      opts.storage,
+      opts.snapshots,
+      opts.stateMachine,
+      opts.logger,
+      (meta, bytes, ms) => this.events.onSnapshot?.(meta, bytes, ms),
+      opts.snapshotIntervalBytes ?? LIMITS.snapshotIntervalBytes,
     );
   }
 
@@ -336,7 +343,7 @@ export class RaftNode implements PeerHandler {
     for (const rs of rd.readStates) this.reads.confirmed(rs);
     for (const ctx of rd.readsFailed) this.reads.failed(ctx, this.core.status().leader);
     this.reads.serveApplied(this.appliedIndex(rd));
-    if (rd.snapshotWanted) this.snapshotter.take(this.appliedIndex(rd), this.opts.voters);
+    if (rd.snapshotWanted || this.snapshotter.dueOnBytes()) this.snapshotter.take(this.appliedIndex(rd), this.opts.voters);
   }
 
   private async persist(rd: Ready): Promise<void> {
@@ -397,6 +404,7 @@ export class RaftNode implements PeerHandler {
       assert(decoded.ok, () => `committed entry ${e.index} is unreadable: ${decoded.ok ? '' : decoded.error}`);
       const result = this.opts.stateMachine.apply(e.index, decoded.value.payload, decoded.value.entryTimeMs, decoded.value.quotaBytes);
       this.proposals.applied(e.index, e.term, result);
+      this.snapshotter.applied(e.data.byteLength);
     }
     if (entries.length > 0) this.events.onApply?.(entries.length);
   }
