@@ -304,6 +304,8 @@ export class RaftNode implements PeerHandler {
       const e = r.error;
       if (e.type === 'overloaded') {
         p.waiter.reject(new RegistryError('RESOURCE_EXHAUSTED', `the log has ${e.uncommittedEntries} uncommitted entries (limit ${e.limit})`));
+      } else if (e.type === 'overloadedBytes') {
+        p.waiter.reject(new RegistryError('RESOURCE_EXHAUSTED', `the log has ${e.uncommittedBytes} uncommitted bytes (limit ${e.limitBytes})`));
       } else if (e.type === 'transferring') {
         p.waiter.reject(unavailable('leadership is being transferred; retry', e.to));
       } else if (e.leader === null || e.leader === this.id || p.forwarded) {
