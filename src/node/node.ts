@@ -17,6 +17,7 @@ import type { InstallSnapshot } from '../raft/messages.js';
 import type { ForwardOutcome, PeerHandler } from '../transport/peer-handler.js';
 import type { Transport } from '../transport/transport.js';
 import { decodeCommandEntry, encodeCommandEntry } from './entry-codec.js';
+import { peerBatches } from './batches.js';
 import { Forwarder } from './forwarder.js';
 import type { NodeLogStorage, NodeSnapshotStore } from './node-storage.js';
 import { Proposals } from './proposals.js';
@@ -423,7 +424,7 @@ export class RaftNode implements PeerHandler {
       if (list === undefined) byPeer.set(m.to, [m]);
       else list.push(m);
     }
-    for (const [to, list] of byPeer) this.opts.transport.send(to, list);
+    for (const [to, list] of byPeer) for (const batch of peerBatches(list)) this.opts.transport.send(to, batch);
   }
 
   private sendSnapshot(m: InstallSnapshot): void {
