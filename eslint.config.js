@@ -15,7 +15,7 @@ const LAYERS = {
   gen: [],
   raft: ['lib'],
   registry: ['lib', 'gen'],
-  config: ['lib'],
+  config: ['lib', 'raft'],
   metrics: ['lib', 'raft', 'registry'],
   sweeper: ['lib', 'gen'],
   // TODO(#19): storage/ implements the seams that still live in node/ (node-storage.ts); they move to raft/.

@@ -19,7 +19,7 @@ import {
 import { RegistryError, isRegistryErrorCode } from '../lib/errors.js';
 import type { RaftNode } from '../node/node.js';
 import { type Grants, requireAdmin, requireCreate, requireList } from './auth.js';
-import { present, presentAll } from './room-view.js';
+import { present, presentAll, replyBytes, withinReplyBudget } from './room-view.js';
 import {
   API_LIMITS,
   validateMetadata,
@@ -29,6 +29,7 @@ import {
   validateRequestId,
   validateRoomName,
   validateTimeout,
+  uniqueNames,
 } from './validate.js';
 import { encodeMessage } from '../lib/proto-encode.js';
 
@@ -107,22 +108,27 @@ export class RoomHandlers {
     const pageSize = validatePageSize(req.pageSize);
     const after = decodePageToken(req.pageToken);
     const { revision, stalenessMs } = await this.readAt(req.consistency, ctx);
-    if (req.names.length > 0) return { rooms: presentAll(this.registry.listRooms(req.names)), revision, nextPageToken: '', stalenessMs };
+    if (req.names.length > 0) {
+      return { rooms: presentAll(this.namedRooms(req.names, API_LIMITS.listPageBytesMax, 'page by name order instead')), revision, nextPageToken: '', stalenessMs };
+    }
+    // A page stops at pageSize rooms or at the byte budget, whichever comes first.
     const page = this.registry.listPage(after, pageSize);
-    const nextPageToken = page.nextAfterName === '' ? '' : encodePageToken(page.nextAfterName);
-    return { rooms: presentAll(page.rooms), revision, nextPageToken, stalenessMs };
+    const fitting = withinReplyBudget(page.rooms, API_LIMITS.listPageBytesMax);
+    const nextAfterName = fitting.cut ? (fitting.rooms[fitting.rooms.length - 1]?.name ?? '') : page.nextAfterName;
+    const nextPageToken = nextAfterName === '' ? '' : encodePageToken(nextAfterName);
+    return { rooms: presentAll(fitting.rooms), revision, nextPageToken, stalenessMs };
   }
 
   /**
    * listAllRooms is ListRooms without paging, as LiveKit's SDKs expect it; past
-   * unpagedRoomsMax rooms it refuses with a clear error instead of building a reply of
-   * unbounded size.
+   * unpagedRoomsMax rooms or unpagedReplyBytesMax bytes it refuses with a clear error instead
+   * of building a reply of unbounded size.
    */
   async listAllRooms(names: readonly string[], ctx: CallContext): Promise<Room[]> {
     requireList(ctx.grants);
     validateNames(names);
     await this.readAt(Consistency.CONSISTENCY_LINEARIZABLE, ctx);
-    if (names.length > 0) return presentAll(this.registry.listRooms(names));
+    if (names.length > 0) return presentAll(this.namedRooms(names, API_LIMITS.unpagedReplyBytesMax, 'list fewer names'));
     const count = this.registry.roomCount();
     if (count > API_LIMITS.unpagedRoomsMax) {
       throw new RegistryError(
@@ -130,7 +136,18 @@ export class RoomHandlers {
         `${count} rooms are more than one unpaged ListRooms returns (${API_LIMITS.unpagedRoomsMax}); list by names, or page with the gRPC API`,
       );
     }
-    return presentAll(this.registry.listPage('', Math.max(1, count)).rooms);
+    const rooms = this.registry.listPage('', Math.max(1, count)).rooms;
+    const bytes = replyBytes(rooms);
+    if (bytes > API_LIMITS.unpagedReplyBytesMax) throw replyTooLarge(bytes, API_LIMITS.unpagedReplyBytesMax, 'list by names, or page with the gRPC API');
+    return presentAll(rooms);
+  }
+
+  /** namedRooms looks up each distinct name once; a reply above bytesMax is refused. */
+  private namedRooms(names: readonly string[], bytesMax: number, advice: string): Room[] {
+    const rooms = this.registry.listRooms(uniqueNames(names));
+    const bytes = replyBytes(rooms);
+    if (bytes > bytesMax) throw replyTooLarge(bytes, bytesMax, advice);
+    return rooms;
   }
 
   async deleteRoom(req: DeleteRoomRequest, ctx: CallContext): Promise<DeleteRoomResponse> {
@@ -215,6 +232,10 @@ function roomOf(result: CommandResult): { room: Room; created: boolean; revision
 
 function unexpected(result: CommandResult): RegistryError {
   return new RegistryError('INTERNAL', `unexpected command result ${result.result?.$case ?? 'none'}`);
+}
+
+function replyTooLarge(bytes: number, bytesMax: number, advice: string): RegistryError {
+  return new RegistryError('RESOURCE_EXHAUSTED', `the rooms asked for come to about ${bytes} bytes, more than one ListRooms reply carries (${bytesMax}); ${advice}`);
 }
 
 function notFound(name: string): RegistryError {

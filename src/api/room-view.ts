@@ -21,3 +21,37 @@ export function presentAll(rooms: Room[]): Room[] {
   for (const r of rooms) present(r);
   return rooms;
 }
+
+/**
+ * ROOM_REPLY_OVERHEAD_BYTES is a room's reply size besides its strings: the JSON field names,
+ * numbers and the enabled_codecs list come to about 700 bytes (protobuf is smaller).
+ */
+export const ROOM_REPLY_OVERHEAD_BYTES = 704;
+
+/**
+ * roomReplyBytes estimates one room's share of a reply, in O(1) from its string lengths (JSON
+ * escaping can make metadata longer; the budgets leave room for that).
+ */
+export function roomReplyBytes(r: Readonly<Room>): number {
+  return ROOM_REPLY_OVERHEAD_BYTES + r.sid.length + r.name.length + r.metadata.length + r.turnPassword.length + r.nodeId.length;
+}
+
+/**
+ * withinReplyBudget returns the leading rooms whose replies fit in bytesMax (always at least
+ * one, so a page makes progress) and whether any were left out.
+ */
+export function withinReplyBudget(rooms: Room[], bytesMax: number): { rooms: Room[]; cut: boolean } {
+  let bytes = 0;
+  for (let i = 0; i < rooms.length; i++) {
+    bytes += roomReplyBytes(rooms[i] as Room);
+    if (bytes > bytesMax && i > 0) return { rooms: rooms.slice(0, i), cut: true };
+  }
+  return { rooms, cut: false };
+}
+
+/** replyBytes sums roomReplyBytes over rooms. */
+export function replyBytes(rooms: readonly Room[]): number {
+  let bytes = 0;
+  for (const r of rooms) bytes += roomReplyBytes(r);
+  return bytes;
+}

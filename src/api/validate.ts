@@ -37,6 +37,20 @@ export const API_LIMITS = Object.freeze({
    * (`RM_` + 12 characters, 32 characters); room for longer ones without unbounded strings.
    */
   generatedIdBytesMax: 64,
+  /**
+   * listPageBytesMax: a ListRooms page (or a by-names list) stops at this many reply bytes
+   * (room-view.ts roomReplyBytes), with a next_page_token for the rest; a by-names list above it
+   * is refused. Below the 4 MiB that gRPC clients accept by default, so a page of 512 KiB rooms
+   * (about 4 of them) reaches every client; its encoding takes a few ms.
+   */
+  listPageBytesMax: 2 << 20,
+  /**
+   * unpagedReplyBytesMax: LiveKit's ListRooms has no paging, so above this many reply bytes it
+   * is refused (RESOURCE_EXHAUSTED) instead of serialized: 16 MiB of JSON holds the event loop
+   * for tens of ms (about 23 000 small rooms, or 31 with 512 KiB metadata). Larger lists go by
+   * names or page over gRPC.
+   */
+  unpagedReplyBytesMax: 16 << 20,
 });
 
 const utf8 = new TextEncoder();
@@ -73,6 +87,11 @@ export function validateRequestId(requestId: string): void {
   if (utf8Bytes(requestId) > API_LIMITS.requestIdBytesMax) {
     throw new RegistryError('INVALID_ARGUMENT', `request_id longer than ${API_LIMITS.requestIdBytesMax} bytes`);
   }
+}
+
+/** uniqueNames keeps the first of each name, in order: 1 000 copies of one name are one lookup. */
+export function uniqueNames(names: readonly string[]): string[] {
+  return [...new Set(names)];
 }
 
 export function validateNames(names: readonly string[]): void {

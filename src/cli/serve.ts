@@ -32,6 +32,7 @@ export const SERVE_FLAGS = {
   fsync: { kind: 'string', help: 'always (default) or never' },
   'enable-fault-injection': { kind: 'boolean', help: 'test only: accept partition rules on POST /debug/faults' },
   'snapshot-interval-entries': { kind: 'number', help: 'take a snapshot every N applied entries (default 100000)' },
+  'quota-bytes': { kind: 'number', help: 'state quota: room bytes past which creates and growing updates fail RESOURCE_EXHAUSTED (default 2 GiB)' },
 } as const;
 
 /** cryptoRng is the node's randomness (election jitter): unpredictable, unlike the simulator's. */
@@ -72,6 +73,7 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
     fsync: typeof flags['fsync'] === 'string' ? flags['fsync'] : 'always',
     faultInjection: flags['enable-fault-injection'] === true,
     snapshotIntervalEntries: typeof flags['snapshot-interval-entries'] === 'number' ? flags['snapshot-interval-entries'] : null,
+    quotaBytes: typeof flags['quota-bytes'] === 'number' ? flags['quota-bytes'] : null,
   });
   if (!compiled.ok) throw new UsageError(compiled.error);
   const config = compiled.value;
@@ -112,6 +114,7 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     logger,
     random: cryptoRng,
     electionTimeoutTicks: electionTimeoutTicks(),
+    quotaBytes: config.quotaBytes,
     ...(config.snapshotIntervalEntries === null ? {} : { snapshotIntervalEntries: config.snapshotIntervalEntries }),
     ...(faults === null ? {} : { beforePersist: () => faults.beforeDiskWrite() }),
     validateCommand: validateCommandBytes,
@@ -121,7 +124,7 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
   const peerServer = new PeerServer(self.id, auth, n, faults);
   await peerServer.listen(self.peerAddress, config.cluster.peerTls);
   const sweeper = new Sweeper(parts.stateMachine, { isLeader: () => n.status().role === 'leader', propose: (p, deadlineMs) => n.propose(p, deadlineMs) }, logger);
-  const metrics = observe({ self: self.id, node: n, parts, transport, peerServer, auth, sweeper, logger });
+  const metrics = observe({ self: self.id, node: n, parts, transport, peerServer, auth, sweeper, logger, quotaBytes: config.quotaBytes });
   const status = (): NodeStatus => {
     const s = n.status();
     return { id: self.id, region: self.region, role: s.role, term: s.term, leader: s.leader, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, rooms: parts.stateMachine.roomCount() };
@@ -154,6 +157,7 @@ interface Observed {
   readonly auth: PeerAuthenticator;
   readonly sweeper: Sweeper;
   readonly logger: Logger;
+  readonly quotaBytes: number;
 }
 
 /**
@@ -169,6 +173,7 @@ function observe(o: Observed): Metrics {
     readsInFlight: () => n.load().reads,
     persistInFlightMs: () => n.persistInFlightMs(),
     roomTotals: () => parts.stateMachine.totalsSoFar(),
+    quota: () => ({ quotaBytes: o.quotaBytes, usedBytes: parts.stateMachine.quotaUsedBytes() }),
     sweeperBacklog: () => {
       const overdue = parts.stateMachine.overdue(Date.now());
       return { rooms: overdue.rooms, oldestOverdueMs: overdue.oldestAgeMs };

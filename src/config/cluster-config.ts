@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { LIMITS } from './limits.js';
 import { type NodeId, nodeId } from '../lib/ids.js';
 import { type Result, err, ok } from '../lib/result.js';
 
@@ -44,6 +45,13 @@ export interface CompiledConfig {
   readonly faultInjection: boolean;
   /** snapshotIntervalEntries overrides RAFT_DEFAULTS.snapshotIntervalEntries (null: the default). */
   readonly snapshotIntervalEntries: number | null;
+  /**
+   * quotaBytes: the state quota this node stamps into the entries it proposes while leader
+   * (`--quota-bytes`, default LIMITS.quotaBytesDefault). The entry carries it to every replica,
+   * so replicas never disagree; give every node the same value, or the quota in force follows
+   * the leader.
+   */
+  readonly quotaBytes: number;
 }
 
 /** ConfigError names what is wrong and where, for a one-line message at start-up. */
@@ -172,7 +180,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** compileConfig picks this node out of the cluster and freezes the result. */
 export function compileConfig(
   cluster: ClusterConfig,
-  flags: { id: string; dataDir: string; fsync: string; faultInjection: boolean; snapshotIntervalEntries: number | null },
+  flags: { id: string; dataDir: string; fsync: string; faultInjection: boolean; snapshotIntervalEntries: number | null; quotaBytes?: number | null },
 ): Result<CompiledConfig, string> {
   const self = cluster.members.find((m) => m.id === flags.id);
   if (self === undefined) {
@@ -185,7 +193,11 @@ export function compileConfig(
   if (interval !== null && (!Number.isSafeInteger(interval) || interval < 1)) {
     return err(`--snapshot-interval-entries must be a positive integer, got ${interval}`);
   }
+  const quotaBytes = flags.quotaBytes ?? LIMITS.quotaBytesDefault;
+  if (!Number.isSafeInteger(quotaBytes) || quotaBytes < LIMITS.quotaBytesMin) {
+    return err(`--quota-bytes must be a whole number of bytes, at least ${LIMITS.quotaBytesMin}, got ${quotaBytes}`);
+  }
   return ok(
-    Object.freeze({ cluster, self, dataDir: flags.dataDir, fsync: flags.fsync as FsyncMode, faultInjection: flags.faultInjection, snapshotIntervalEntries: interval }),
+    Object.freeze({ cluster, self, dataDir: flags.dataDir, fsync: flags.fsync as FsyncMode, faultInjection: flags.faultInjection, snapshotIntervalEntries: interval, quotaBytes }),
   );
 }

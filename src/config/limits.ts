@@ -4,6 +4,7 @@
  * src/storage/storage-limits.ts. `assertLimitRelations` runs at start-up.
  */
 import { assert } from '../lib/assert.js';
+import { RAFT_DEFAULTS } from '../raft/index.js';
 
 export const LIMITS = Object.freeze({
   /** tickIntervalMs: one Raft tick; the leader heartbeats every tick. */
@@ -34,17 +35,55 @@ export const LIMITS = Object.freeze({
   forwardBatchCommandsMax: 1_024,
   /** peerMessageBytesMax: the largest gRPC message between peers (an append batch, a chunk). */
   peerMessageBytesMax: 16 << 20,
+  /**
+   * peerBatchBytesMax: the Raft messages of one Ready to one peer go out in RaftBatch messages of
+   * at most this many bytes (src/node/batches.ts measures them generously); kept 1 MiB under
+   * peerMessageBytesMax for the framing. Fewer, larger batches cost fewer writes.
+   */
+  peerBatchBytesMax: 15 << 20,
+  /**
+   * forwardBatchBytesMax: the command bytes a follower forwards in one Forward call, besides
+   * forwardBatchCommandsMax. Its reply carries a room per command, so a batch's reply may be
+   * larger than its request (an occupancy update returns 512 KiB of metadata); the leader
+   * answers the results that do not fit in one peer message as UNAVAILABLE "retry with the
+   * same request id", which the dedup table answers.
+   */
+  forwardBatchBytesMax: 8 << 20,
+  /**
+   * proposalsPendingBytesMax: command bytes of the writes waiting on this node (queued or in
+   * flight), besides proposalsPendingMax. Past it new writes fail RESOURCE_EXHAUSTED at once:
+   * 50 000 pending writes of 512 KiB would otherwise hold 25 GiB. 256 MiB is 512 such writes,
+   * or all 50 000 writes of up to 5 KiB.
+   */
+  proposalsPendingBytesMax: 256 << 20,
   /** peerReconnectDelayMs: wait before reopening a broken peer stream (doubles to the max). */
   peerReconnectDelayMinMs: 50,
   peerReconnectDelayMaxMs: 500,
   /** peerCallDeadlineMs: a Forward call or snapshot stream chunk must progress within this. */
   peerCallDeadlineMs: 5_000,
+  /**
+   * snapshotIntervalBytes: take a snapshot once this many entry bytes were applied since the
+   * last one, whatever their count (the count trigger is RAFT_DEFAULTS.snapshotIntervalEntries).
+   * It bounds the log tail kept in memory and replayed from the WAL at restart to about this
+   * plus the uncommitted bytes; smaller means more snapshots, each costing O(state) ≤ the quota.
+   */
+  snapshotIntervalBytes: 256 << 20,
   /** snapshotSliceBytes: serialize a snapshot in slices this big, yielding to the event loop between. */
   snapshotSliceBytes: 256 << 10,
   /** shutdownTransferWaitMs: on SIGTERM a leader waits this long for its transfer to finish. */
   shutdownTransferWaitMs: 2_000,
   /** commandBytesMax: one encoded command (metadata is at most 512 KiB, plus the room fields). */
   commandBytesMax: 1 << 20,
+  /**
+   * quotaBytesDefault: the state quota (`serve --quota-bytes`): the summed size of the room
+   * records (src/registry/state-quota.ts) past which CreateRoom and growing updates fail
+   * RESOURCE_EXHAUSTED "registry is full". 2 GiB (etcd's default backend quota) keeps the
+   * state, the log tail and a snapshot being written within a 4 to 8 GiB heap; larger needs
+   * `--max-old-space-size` to match, or the heap dies before the quota says no.
+   */
+  quotaBytesDefault: 2 * 1024 * 1024 * 1024,
+  /** quotaBytesMin: a smaller quota is a typo; 1 MiB still lets tests fill it quickly. */
+  quotaBytesMin: 1 << 20,
 });
 
 /** electionTimeoutTicks is LIMITS.electionTimeoutMs in the core's unit. */
@@ -60,5 +99,11 @@ export function assertLimitRelations(): void {
   assert(LIMITS.requestDeadlineDefaultMs <= LIMITS.requestDeadlineMaxMs, 'default deadline above the maximum');
   assert(LIMITS.requestDeadlineMaxMs > 2 * electionTimeoutMs, 'deadline must outlast a leader election');
   assert(LIMITS.commandBytesMax < LIMITS.peerMessageBytesMax, 'a command must fit in a peer message');
+  assert(LIMITS.peerBatchBytesMax < LIMITS.peerMessageBytesMax, 'a peer batch must fit in a peer message');
+  // An append holds at least one entry, so one entry past the append budget must fit a batch too.
+  assert(RAFT_DEFAULTS.appendBytesPerMessageMax + LIMITS.commandBytesMax + (64 << 10) <= LIMITS.peerBatchBytesMax, 'an append must fit in a peer batch');
+  assert(LIMITS.commandBytesMax + (64 << 10) <= LIMITS.forwardBatchBytesMax, 'a command must fit in a forward batch');
+  assert(LIMITS.forwardBatchBytesMax < LIMITS.peerMessageBytesMax, 'a forward batch must fit in a peer message');
+  assert(LIMITS.commandBytesMax <= LIMITS.proposalsPendingBytesMax, 'one write must fit in the pending bytes');
   assert(LIMITS.peerReconnectDelayMaxMs < electionTimeoutMs, 'reconnects must be faster than elections');
 }

@@ -15,6 +15,8 @@ export interface MetricsSources {
   persistInFlightMs(): number;
   /** roomTotals: the state machine's lifetime counts (replicated, so every node agrees). */
   roomTotals(): { created: number; deleted: number; expired: number };
+  /** quota: this node's state quota (what it stamps as leader) and the state's size as the quota counts it. */
+  quota(): { quotaBytes: number; usedBytes: number };
   /** sweeperBacklog: rooms past their deadline not yet deleted, and the oldest one's lateness. */
   sweeperBacklog(): { rooms: number; oldestOverdueMs: number };
   /** peers: per peer, whether it was heard from since its stream last broke, and failed sends. */
@@ -103,6 +105,8 @@ export class Metrics {
     counter('rooms_created_total', 'Rooms created (replicated count)', () => s.roomTotals().created);
     counter('rooms_deleted_total', 'Rooms deleted by DeleteRoom (replicated count)', () => s.roomTotals().deleted);
     counter('rooms_expired_total', 'Rooms deleted by expiry (replicated count)', () => s.roomTotals().expired);
+    gauge('quota_bytes', 'State quota this node applies as leader (--quota-bytes): past it creates and growing updates fail RESOURCE_EXHAUSTED', () => s.quota().quotaBytes);
+    gauge('quota_used_bytes', 'Summed size of the room records, as the state quota counts it (replicated, so every node agrees)', () => s.quota().usedBytes);
     gauge('raft_term', 'Current Raft term', () => s.raftStatus().term);
     gauge('raft_role', 'Raft role: 0 follower, 1 precandidate, 2 candidate, 3 leader', () => ROLE_VALUE[s.raftStatus().role]);
     gauge('raft_is_leader', '1 when this node is the leader', () => (s.raftStatus().role === 'leader' ? 1 : 0));

@@ -1,11 +1,16 @@
 import { LIMITS } from '../config/limits.js';
 import type { NodeId } from '../lib/ids.js';
 import type { Transport } from '../transport/transport.js';
+import { splitBatches } from './batches.js';
 import type { QueuedProposal } from './proposals.js';
+
+/** FORWARD_COMMAND_OVERHEAD_BYTES: a command's framing in a ForwardRequest (tag and length). */
+const FORWARD_COMMAND_OVERHEAD_BYTES = 8;
 
 /**
  * Forwarder sends a follower's writes to the leader: every write of one turn goes in one
- * Forward call (split at forwardBatchCommandsMax), and each caller gets its own outcome.
+ * Forward call (split at forwardBatchCommandsMax commands and forwardBatchBytesMax bytes, so a
+ * call always fits in a peer message), and each caller gets its own outcome.
  */
 export class Forwarder {
   /** inFlightCalls counts Forward calls awaiting the leader (for metrics). */
@@ -14,9 +19,8 @@ export class Forwarder {
   constructor(private readonly transport: Transport) {}
 
   forward(leader: NodeId, proposals: readonly QueuedProposal[]): void {
-    for (let i = 0; i < proposals.length; i += LIMITS.forwardBatchCommandsMax) {
-      void this.forwardBatch(leader, proposals.slice(i, i + LIMITS.forwardBatchCommandsMax));
-    }
+    const batches = splitBatches(proposals, (p) => p.payload.byteLength + FORWARD_COMMAND_OVERHEAD_BYTES, LIMITS.forwardBatchBytesMax, LIMITS.forwardBatchCommandsMax);
+    for (const batch of batches) void this.forwardBatch(leader, batch);
   }
 
   private async forwardBatch(leader: NodeId, batch: readonly QueuedProposal[]): Promise<void> {

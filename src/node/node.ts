@@ -17,6 +17,7 @@ import type { InstallSnapshot } from '../raft/messages.js';
 import type { ForwardOutcome, PeerHandler } from '../transport/peer-handler.js';
 import type { Transport } from '../transport/transport.js';
 import { decodeCommandEntry, encodeCommandEntry } from './entry-codec.js';
+import { peerBatches } from './batches.js';
 import { Forwarder } from './forwarder.js';
 import type { NodeLogStorage, NodeSnapshotStore } from './node-storage.js';
 import { Proposals } from './proposals.js';
@@ -36,7 +37,11 @@ export interface RaftNodeOptions {
   /** electionTimeoutTicks overrides the default (tests shorten it). */
   readonly electionTimeoutTicks?: number;
   readonly snapshotIntervalEntries?: number;
+  /** snapshotIntervalBytes overrides LIMITS.snapshotIntervalBytes (tests shorten it). */
+  readonly snapshotIntervalBytes?: number;
   readonly tickIntervalMs?: number;
+  /** quotaBytes: the state quota this node stamps into the entries it proposes as leader (default LIMITS.quotaBytesDefault). */
+  readonly quotaBytes?: number;
   /** beforePersist runs before every log write (chaos tests stall the disk here). */
   readonly beforePersist?: () => Promise<void>;
   /**
@@ -97,8 +102,13 @@ export class RaftNode implements PeerHandler {
     });
     this.reads = new Reads(opts.id);
     this.forwarder = new Forwarder(opts.transport);
-    this.snapshotter = new Snapshotter(opts.storage, opts.snapshots, opts.stateMachine, opts.logger, (meta, bytes, ms) =>
-      this.events.onSnapshot?.(meta, bytes, ms),
+    this.snapshotter = new Snapshotter(
+      opts.storage,
+      opts.snapshots,
+      opts.stateMachine,
+      opts.logger,
+      (meta, bytes, ms) => this.events.onSnapshot?.(meta, bytes, ms),
+      opts.snapshotIntervalBytes ?? LIMITS.snapshotIntervalBytes,
     );
   }
 
@@ -309,7 +319,7 @@ export class RaftNode implements PeerHandler {
     const toForward = [];
     const nowMs = Date.now();
     for (const p of queued) {
-      const r = this.core.propose(encodeCommandEntry(nowMs, p.payload));
+      const r = this.core.propose(encodeCommandEntry(nowMs, p.payload, this.opts.quotaBytes ?? LIMITS.quotaBytesDefault));
       if (r.ok) {
         this.proposals.track(r.value.index, r.value.term, p.waiter);
         continue;
@@ -317,6 +327,8 @@ export class RaftNode implements PeerHandler {
       const e = r.error;
       if (e.type === 'overloaded') {
         p.waiter.reject(new RegistryError('RESOURCE_EXHAUSTED', `the log has ${e.uncommittedEntries} uncommitted entries (limit ${e.limit})`));
+      } else if (e.type === 'overloadedBytes') {
+        p.waiter.reject(new RegistryError('RESOURCE_EXHAUSTED', `the log has ${e.uncommittedBytes} uncommitted bytes (limit ${e.limitBytes})`));
       } else if (e.type === 'transferring') {
         p.waiter.reject(unavailable('leadership is being transferred; retry', e.to));
       } else if (e.leader === null || e.leader === this.id || p.forwarded) {
@@ -356,7 +368,7 @@ export class RaftNode implements PeerHandler {
     for (const rs of rd.readStates) this.reads.confirmed(rs);
     for (const ctx of rd.readsFailed) this.reads.failed(ctx, this.core.status().leader);
     this.reads.serveApplied(this.appliedIndex(rd));
-    if (rd.snapshotWanted) this.snapshotter.take(this.appliedIndex(rd), this.opts.voters);
+    if (rd.snapshotWanted || this.snapshotter.dueOnBytes()) this.snapshotter.take(this.appliedIndex(rd), this.opts.voters);
   }
 
   private async persist(rd: Ready): Promise<void> {
@@ -415,8 +427,9 @@ export class RaftNode implements PeerHandler {
       const decoded = decodeCommandEntry(e.data);
       // A committed entry this node cannot read would diverge the replicas: stop instead.
       assert(decoded.ok, () => `committed entry ${e.index} is unreadable: ${decoded.ok ? '' : decoded.error}`);
-      const result = this.opts.stateMachine.apply(e.index, decoded.value.payload, decoded.value.entryTimeMs);
+      const result = this.opts.stateMachine.apply(e.index, decoded.value.payload, decoded.value.entryTimeMs, decoded.value.quotaBytes);
       this.proposals.applied(e.index, e.term, result);
+      this.snapshotter.applied(e.data.byteLength);
     }
     if (entries.length > 0) this.events.onApply?.(entries.length);
   }
@@ -433,7 +446,7 @@ export class RaftNode implements PeerHandler {
       if (list === undefined) byPeer.set(m.to, [m]);
       else list.push(m);
     }
-    for (const [to, list] of byPeer) this.opts.transport.send(to, list);
+    for (const [to, list] of byPeer) for (const batch of peerBatches(list)) this.opts.transport.send(to, batch);
   }
 
   private sendSnapshot(m: InstallSnapshot): void {

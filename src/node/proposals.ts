@@ -24,17 +24,37 @@ interface InFlight {
 export class Proposals {
   private queued: QueuedProposal[] = [];
   private readonly inFlight = new Map<Index, InFlight>();
+  /** pendingBytesNow: command bytes of the writes whose callers still wait (released as each settles). */
+  private pendingBytesNow = 0;
 
   get pendingCount(): number {
     return this.queued.length + this.inFlight.size;
   }
 
-  /** enqueue accepts a write for the next turn, or refuses it at once when the node is full. */
+  get pendingBytes(): number {
+    return this.pendingBytesNow;
+  }
+
+  /**
+   * enqueue accepts a write for the next turn, or refuses it at once when the node is full in
+   * count (proposalsPendingMax) or in bytes (proposalsPendingBytesMax).
+   */
   enqueue(payload: Uint8Array, deadlineMs: number, forwarded: boolean): Promise<Uint8Array> {
     if (this.pendingCount >= LIMITS.proposalsPendingMax) {
       return Promise.reject(new RegistryError('RESOURCE_EXHAUSTED', `too many writes in flight on this node (limit ${LIMITS.proposalsPendingMax})`));
     }
+    const bytes = payload.byteLength;
+    if (this.pendingBytesNow + bytes > LIMITS.proposalsPendingBytesMax) {
+      return Promise.reject(
+        new RegistryError('RESOURCE_EXHAUSTED', `too many bytes of writes in flight on this node (${this.pendingBytesNow} + ${bytes}, limit ${LIMITS.proposalsPendingBytesMax})`),
+      );
+    }
     const waiter = new Waiter<Uint8Array>(deadlineMs, 'the write was not applied before its deadline; it may still be applied');
+    this.pendingBytesNow += bytes;
+    const release = (): void => {
+      this.pendingBytesNow -= bytes;
+    };
+    void waiter.promise.then(release, release);
     this.queued.push({ payload, forwarded, waiter });
     return waiter.promise;
   }

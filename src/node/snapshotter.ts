@@ -15,6 +15,8 @@ export class Snapshotter {
   private running: Promise<void> | null = null;
   /** durable: a snapshot now safely on disk whose entries the log may drop at the next turn. */
   private durable: SnapshotMeta | null = null;
+  /** appliedBytesSinceTaken: entry bytes applied since the last snapshot began (the log tail it would drop). */
+  private appliedBytesSinceTaken = 0;
 
   constructor(
     private readonly storage: NodeLogStorage,
@@ -22,11 +24,30 @@ export class Snapshotter {
     private readonly stateMachine: StateMachine,
     private readonly logger: Logger,
     private readonly onTaken: (meta: SnapshotMeta, bytes: number, durationMs: number) => void,
-  ) {}
+    /** intervalBytes: LIMITS.snapshotIntervalBytes, or a test's smaller value. */
+    private readonly intervalBytes: number = LIMITS.snapshotIntervalBytes,
+  ) {
+    assert(intervalBytes > 0, 'the snapshot byte interval must be positive');
+  }
+
+  /** applied counts the bytes of entries just applied, toward the byte trigger. */
+  applied(bytes: number): void {
+    this.appliedBytesSinceTaken += bytes;
+  }
+
+  /**
+   * dueOnBytes: more than intervalBytes of entries were applied since the last
+   * snapshot began, so take one even if the entry count has not asked for it: 512 KiB metadata
+   * updates would otherwise grow the in-memory log tail and the WAL by 50 GiB per 100 000 entries.
+   */
+  dueOnBytes(): boolean {
+    return this.appliedBytesSinceTaken > this.intervalBytes;
+  }
 
   /** take snapshots the state machine as of `applied` (called right after applying it). */
   take(applied: Index, voters: readonly NodeId[]): void {
     if (this.running !== null) return; // one at a time; the core asks again later
+    this.appliedBytesSinceTaken = 0;
     const term = this.storage.term(applied);
     assert(term !== null, () => `snapshot at ${applied}: the log has no term there`);
     const meta: SnapshotMeta = { index: applied, term, voters };

@@ -5,8 +5,11 @@ import type { Index } from '../lib/ids.js';
  * tests). It is deterministic: the same entries in the same order give the same results.
  */
 export interface StateMachine {
-  /** apply runs one committed command and returns its encoded result for the proposer. */
-  apply(index: Index, payload: Uint8Array, entryTimeMs: number): Uint8Array;
+  /**
+   * apply runs one committed command and returns its encoded result for the proposer.
+   * quotaBytes is the state quota the leader stamped into the entry (Infinity: none).
+   */
+  apply(index: Index, payload: Uint8Array, entryTimeMs: number, quotaBytes: number): Uint8Array;
   /** captureSnapshot freezes the current state cheaply; the source serializes it in slices. */
   captureSnapshot(): SnapshotSource;
   /** restore replaces the whole state with a snapshot's bytes. */

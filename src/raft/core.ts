@@ -148,6 +148,9 @@ export class RaftCore {
     }
     const lastCommitted = rd.committed[rd.committed.length - 1];
     if (lastCommitted !== undefined) this.raft.appliedTo(lastCommitted.index);
+    let appliedBytes = 0;
+    for (const e of rd.committed) appliedBytes += e.data.byteLength;
+    this.raft.reduceUncommittedBytes(appliedBytes);
   }
 
   status(): RaftStatus {

@@ -14,7 +14,8 @@ import type { Entry, ReadContext, ReadState, Role } from './types.js';
 export type ProposeError =
   | { readonly type: 'notLeader'; readonly leader: NodeId | null }
   | { readonly type: 'transferring'; readonly to: NodeId }
-  | { readonly type: 'overloaded'; readonly uncommittedEntries: number; readonly limit: number };
+  | { readonly type: 'overloaded'; readonly uncommittedEntries: number; readonly limit: number }
+  | { readonly type: 'overloadedBytes'; readonly uncommittedBytes: number; readonly limitBytes: number };
 
 /** ReadIndexError: why a read cannot be confirmed now. */
 export type ReadIndexError = { readonly type: 'noLeader' };
@@ -65,6 +66,11 @@ export class Raft {
   /** heartbeatPending: a ReadIndex round waits to be broadcast once per Ready. */
   heartbeatPending = false;
   snapshotWanted = false;
+  /**
+   * uncommittedBytes: data bytes this leader proposed that are not yet applied (etcd's
+   * uncommittedSize): raised by propose, lowered as entries are applied, 0 on becoming leader.
+   */
+  private uncommittedBytes = 0;
 
   private stepRole: (m: Message) => void = (m) => this.stepFollower(m);
   private tickRole: () => void = () => this.tickElection();
@@ -110,6 +116,11 @@ export class Raft {
     if (uncommitted >= this.cfg.uncommittedEntriesMax) {
       return err({ type: 'overloaded', uncommittedEntries: uncommitted, limit: this.cfg.uncommittedEntriesMax });
     }
+    // One entry always fits in an empty window, so a large command is never refused forever.
+    if (this.uncommittedBytes > 0 && this.uncommittedBytes + data.byteLength > this.cfg.uncommittedBytesMax) {
+      return err({ type: 'overloadedBytes', uncommittedBytes: this.uncommittedBytes, limitBytes: this.cfg.uncommittedBytesMax });
+    }
+    this.uncommittedBytes += data.byteLength;
     const entry: Entry = { index: index(this.log.lastIndex() + 1), term: this.term, kind: 'command', data };
     this.appendEntry(entry);
     return ok({ index: entry.index, term: entry.term });
@@ -161,6 +172,11 @@ export class Raft {
     if (this.role !== 'leader') return;
     const self = this.progressOf(this.id);
     if (self.maybeUpdate(last) && this.maybeCommit()) this.appendsPending = true;
+  }
+
+  /** reduceUncommittedBytes: entries of `bytes` were applied (entries of earlier leaders may take it below 0: clamp). */
+  reduceUncommittedBytes(bytes: number): void {
+    this.uncommittedBytes = Math.max(0, this.uncommittedBytes - bytes);
   }
 
   /** applied: the state machine applied up to `i`; maybe ask for a snapshot. */
@@ -299,6 +315,7 @@ export class Raft {
     this.tickRole = () => this.tickHeartbeat();
     this.resetTimers();
     this.progress.clear();
+    this.uncommittedBytes = 0;
     const last = this.log.lastIndex();
     for (const id of this.voters) {
       const pr = new Progress(index(last + 1), this.cfg.inflightAppendsMax);

@@ -15,6 +15,7 @@ import { REGISTRY_LIMITS } from './registry-limits.js';
 import { RoomRecord, deadlineMs, toRoom } from './room-record.js';
 import { SNAPSHOT_FORMAT_VERSION, SnapshotCapture, decodeSnapshot } from './snapshot-codec.js';
 import { SortedNames } from './sorted-names.js';
+import { QUOTA_FULL_MESSAGE, StateQuota } from './state-quota.js';
 import { WatchLog, type WatchListener, type WatchStart } from './watch-log.js';
 
 /** RoomSnapshotSource is a capture being written: slices of bytes, then null; close abandons it. */
@@ -59,6 +60,9 @@ export class RoomRegistry {
   private names = new SortedNames();
   private expiry = newExpiryIndex(this.rooms);
   private readonly dedup = new DedupTable((reason) => this.events.onDedupEvicted?.(reason));
+  private readonly quota = new StateQuota();
+  /** entryQuotaBytes: the state quota the leader stamped into the entry being applied. */
+  private entryQuotaBytes = Infinity;
   private readonly watchLog = new WatchLog();
   private applied = 0;
   private totals = { created: 0, deleted: 0, expired: 0 };
@@ -72,10 +76,12 @@ export class RoomRegistry {
    * apply runs one committed command and returns the encoded CommandResult for its proposer.
    * An entry it cannot decode or does not know is refused with a failure result, the same on
    * every replica, and changes nothing else: throwing here would stop every replica on the same
-   * committed entry, again at each restart.
+   * committed entry, again at each restart. quotaBytes is the state quota stamped in the entry
+   * (Infinity for entries without one).
    */
-  apply(index: Index, payload: Uint8Array, entryTimeMs: number): Uint8Array {
+  apply(index: Index, payload: Uint8Array, entryTimeMs: number, quotaBytes = Infinity): Uint8Array {
     assert(index > this.applied, () => `entry ${index} applied after ${this.applied}`);
+    this.entryQuotaBytes = quotaBytes;
     this.applied = index;
     const t = Math.floor(entryTimeMs);
     this.dedup.expire(t);
@@ -110,7 +116,9 @@ export class RoomRegistry {
       case 'updateRoomMetadata': {
         const old = this.rooms.get(c.value.name);
         if (old === undefined) return failure('NOT_FOUND', NOT_FOUND_MESSAGE);
-        const room = this.put(c.value.name, { ...old, metadata: c.value.metadata, versionUnixMicro: t * 1000, versionTicks: old.versionTicks + 1, revision: index }, index);
+        const next = { ...old, metadata: c.value.metadata, versionUnixMicro: t * 1000, versionTicks: old.versionTicks + 1, revision: index };
+        if (this.quota.refuses(old, next, this.entryQuotaBytes)) return failure('RESOURCE_EXHAUSTED', QUOTA_FULL_MESSAGE);
+        const room = this.put(c.value.name, next, index);
         return { $case: 'room', value: { room: toRoom(room), created: false } };
       }
       case 'deleteRoom':
@@ -140,28 +148,26 @@ export class RoomRegistry {
     const existing = this.rooms.get(c.name);
     if (existing !== undefined) return { $case: 'room', value: { room: toRoom(existing), created: false } };
     if (c.name === '' || c.sid === '') return failure('INVALID_ARGUMENT', 'a room needs a name and a sid');
-    const room = this.put(
-      c.name,
-      {
-        sid: c.sid,
-        name: c.name,
-        emptyTimeoutS: c.emptyTimeoutS === 0 ? REGISTRY_LIMITS.emptyTimeoutDefaultS : c.emptyTimeoutS,
-        departureTimeoutS: c.departureTimeoutS === 0 ? REGISTRY_LIMITS.departureTimeoutDefaultS : c.departureTimeoutS,
-        maxParticipants: c.maxParticipants,
-        creationTimeMs: t,
-        turnPassword: c.turnPassword,
-        metadata: c.metadata,
-        numParticipants: 0,
-        numPublishers: 0,
-        nodeId: c.nodeId,
-        versionUnixMicro: 0,
-        versionTicks: 0,
-        revision: index,
-        everJoined: false,
-        lastLeftMs: 0,
-      },
-      index,
-    );
+    const next: StoredRoom = {
+      sid: c.sid,
+      name: c.name,
+      emptyTimeoutS: c.emptyTimeoutS === 0 ? REGISTRY_LIMITS.emptyTimeoutDefaultS : c.emptyTimeoutS,
+      departureTimeoutS: c.departureTimeoutS === 0 ? REGISTRY_LIMITS.departureTimeoutDefaultS : c.departureTimeoutS,
+      maxParticipants: c.maxParticipants,
+      creationTimeMs: t,
+      turnPassword: c.turnPassword,
+      metadata: c.metadata,
+      numParticipants: 0,
+      numPublishers: 0,
+      nodeId: c.nodeId,
+      versionUnixMicro: 0,
+      versionTicks: 0,
+      revision: index,
+      everJoined: false,
+      lastLeftMs: 0,
+    };
+    if (this.quota.refuses(undefined, next, this.entryQuotaBytes)) return failure('RESOURCE_EXHAUSTED', QUOTA_FULL_MESSAGE);
+    const room = this.put(c.name, next, index);
     this.totals.created++;
     return { $case: 'room', value: { room: toRoom(room), created: true } };
   }
@@ -193,6 +199,7 @@ export class RoomRegistry {
   private put(name: string, next: Readonly<StoredRoom> | undefined, index: number): RoomRecord {
     const old = this.rooms.get(name);
     this.capture?.beforeChange(name, old);
+    this.quota.changed(old, next);
     if (next === undefined) {
       assert(old !== undefined, () => `delete of ${name}, which does not exist`);
       this.rooms.delete(name);
@@ -221,6 +228,11 @@ export class RoomRegistry {
 
   roomCount(): number {
     return this.rooms.size;
+  }
+
+  /** quotaUsedBytes is the summed size of the room records, as the state quota counts it. */
+  quotaUsedBytes(): number {
+    return this.quota.usedBytesNow();
   }
 
   totalsSoFar(): RegistryTotals {
@@ -314,6 +326,7 @@ export class RoomRegistry {
     this.rooms = rooms;
     this.names = names;
     this.expiry = expiry;
+    this.quota.reset(rooms.values());
     this.dedup.replaceAll(decoded.dedup);
     this.applied = decoded.header.appliedIndex;
     this.totals = { created: decoded.header.roomsCreatedTotal, deleted: decoded.header.roomsDeletedTotal, expired: decoded.header.roomsExpiredTotal };

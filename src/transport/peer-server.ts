@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { PeerTlsConfig } from '../config/cluster-config.js';
 import { LIMITS } from '../config/limits.js';
-import type { RegistryError } from '../lib/errors.js';
+import { RegistryError } from '../lib/errors.js';
 import type { NodeId } from '../lib/ids.js';
 import type { Message } from '../raft/index.js';
 import {
@@ -17,7 +17,7 @@ import {
 import { decodeMessage } from './codec.js';
 import type { FaultHook } from './fault-hook.js';
 import type { PeerAuthenticator } from './peer-auth.js';
-import type { PeerHandler } from './peer-handler.js';
+import type { ForwardOutcome, PeerHandler } from './peer-handler.js';
 
 /** PeerServerStats counts what the peer listener refused or could not decode (for metrics). */
 export interface PeerServerStats {
@@ -162,15 +162,34 @@ export class PeerServer {
     const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number(deadline);
     const budgetMs = Number.isFinite(deadlineMs) ? deadlineMs : Date.now() + LIMITS.requestDeadlineDefaultMs;
     const outcomes = await this.handler.forward(commands, budgetMs);
-    cb(null, {
-      results: outcomes.map((o) =>
-        o.ok
-          ? { outcome: { $case: 'result' as const, value: Buffer.from(o.result.buffer, o.result.byteOffset, o.result.byteLength) } }
-          : { outcome: { $case: 'error' as const, value: forwardError(o.error) } },
-      ),
-    });
+    cb(null, { results: fitForwardReply(outcomes) });
   }
 }
+
+/** FORWARD_RESULT_OVERHEAD_BYTES: one result's framing in a ForwardResponse, generously. */
+const FORWARD_RESULT_OVERHEAD_BYTES = 64;
+
+/**
+ * fitForwardReply encodes the outcomes of a Forward call into at most LIMITS.peerBatchBytesMax
+ * bytes, so the reply always fits in a peer message: a result carries its room (512 KiB of
+ * metadata, even for an occupancy update), so 1 024 results may not. The results past the
+ * budget were applied but cannot travel: they become UNAVAILABLE, which a client retries with
+ * the same request id and the dedup table answers.
+ */
+export function fitForwardReply(outcomes: readonly ForwardOutcome[]): ForwardResponse['results'] {
+  let bytes = 0;
+  return outcomes.map((o) => {
+    bytes += FORWARD_RESULT_OVERHEAD_BYTES + (o.ok ? o.result.byteLength : o.error.message.length);
+    if (!o.ok) return { outcome: { $case: 'error' as const, value: forwardError(o.error) } };
+    if (bytes > LIMITS.peerBatchBytesMax) return { outcome: { $case: 'error' as const, value: forwardError(FORWARD_REPLY_FULL) } };
+    return { outcome: { $case: 'result' as const, value: Buffer.from(o.result.buffer, o.result.byteOffset, o.result.byteLength) } };
+  });
+}
+
+const FORWARD_REPLY_FULL = new RegistryError(
+  'UNAVAILABLE',
+  'the result did not fit in the forwarded batch reply; the write may have been applied: retry with the same request id',
+);
 
 function forwardError(e: RegistryError): { code: string; message: string; leaderId: string } {
   return { code: e.code, message: e.message, leaderId: e.leaderId ?? '' };

@@ -7,7 +7,7 @@
  *
  * Commands, one per line (see COMMANDS below for the dispatch table):
  *   add-nodes N [electionTicks=E] [heartbeatTicks=H] [preVote=B] [checkQuorum=B]
- *               [snapshotInterval=K] [inflight=M] [maxAppendBytes=B] [seed=S]
+ *               [snapshotInterval=K] [inflight=M] [maxAppendBytes=B] [maxUncommittedBytes=U] [seed=S]
  *                                    start a fresh cluster of members "1".."N"
  *   campaign ID                      tick a non-leader until it starts a (pre-)campaign
  *   tick ID [n] | tick-all [n]
@@ -159,6 +159,7 @@ export class InteractionEnv {
       snapshotIntervalEntries: a.int('snapshotInterval', RAFT_DEFAULTS.snapshotIntervalEntries),
       inflightAppendsMax: a.int('inflight', RAFT_DEFAULTS.inflightAppendsMax),
       appendBytesPerMessageMax: a.int('maxAppendBytes', RAFT_DEFAULTS.appendBytesPerMessageMax),
+      uncommittedBytesMax: a.int('maxUncommittedBytes', RAFT_DEFAULTS.uncommittedBytesMax),
       snapshotRetryTicks: Math.max(RAFT_DEFAULTS.snapshotRetryTicks, 10 * electionTimeoutTicks),
     };
     for (const id of voters) {
@@ -249,6 +250,8 @@ export class InteractionEnv {
         return [`refused: transferring to=${e.to}`];
       case 'overloaded':
         return [`refused: overloaded ${e.uncommittedEntries}/${e.limit}`];
+      case 'overloadedBytes':
+        return [`refused: overloadedBytes ${e.uncommittedBytes}/${e.limitBytes}`];
     }
   }
 

@@ -1,0 +1,62 @@
+import type { StoredRoom } from '../gen/roomregistry/snapshot/v1/snapshot.js';
+import { assert } from '../lib/assert.js';
+
+/**
+ * ROOM_RECORD_OVERHEAD_BYTES is what a room costs besides its strings: its twelve number and
+ * boolean fields, the Map entry, its slots in the sorted-name and expiry indexes. An estimate
+ * that errs high, so a registry full of tiny rooms still stops before the heap does.
+ */
+export const ROOM_RECORD_OVERHEAD_BYTES = 256;
+
+/** QUOTA_FULL_MESSAGE is what a write refused by the quota says (issue 12 item 5). */
+export const QUOTA_FULL_MESSAGE = 'registry is full';
+
+/**
+ * roomRecordBytes is the size a room counts against the state quota: the overhead plus the
+ * length of each of its strings. A string counts its UTF-16 length (its UTF-8 size for ASCII,
+ * a third of it at worst otherwise), which is O(1): apply never scans 512 KiB of metadata to
+ * measure it. A pure function of the record, so every replica sums the same total.
+ */
+export function roomRecordBytes(r: Readonly<StoredRoom>): number {
+  return ROOM_RECORD_OVERHEAD_BYTES + r.name.length + r.sid.length + r.metadata.length + r.turnPassword.length + r.nodeId.length;
+}
+
+/**
+ * StateQuota keeps the summed size of the room records (like etcd's quota-backend-bytes, but on
+ * the state, not a file) and says whether a write that grows it still fits. The limit is the
+ * one the leader stamped into the entry being applied (src/node/entry-codec.ts), never a
+ * replica's own setting, so every replica refuses exactly the same writes.
+ */
+export class StateQuota {
+  /** usedBytes: the sum of roomRecordBytes over every room; never negative. */
+  private usedBytes = 0;
+
+  usedBytesNow(): number {
+    return this.usedBytes;
+  }
+
+  /**
+   * refuses says whether replacing `old` by `next` (undefined: no room) would grow the state
+   * past `quotaBytes`. A write that does not grow the state always fits, so a full registry can
+   * still shrink metadata, and deletes, expiry and occupancy never come here.
+   */
+  refuses(old: Readonly<StoredRoom> | undefined, next: Readonly<StoredRoom>, quotaBytes: number): boolean {
+    assert(quotaBytes >= 0, () => `quota ${quotaBytes} is negative`);
+    const growthBytes = roomRecordBytes(next) - (old === undefined ? 0 : roomRecordBytes(old));
+    return growthBytes > 0 && this.usedBytes + growthBytes > quotaBytes;
+  }
+
+  /** changed accounts for one room replaced (either side undefined: created or deleted). */
+  changed(old: Readonly<StoredRoom> | undefined, next: Readonly<StoredRoom> | undefined): void {
+    if (old !== undefined) this.usedBytes -= roomRecordBytes(old);
+    if (next !== undefined) this.usedBytes += roomRecordBytes(next);
+    assert(this.usedBytes >= 0, () => `state quota usage went negative (${this.usedBytes})`);
+  }
+
+  /** reset recounts from scratch (after a snapshot is restored). */
+  reset(rooms: Iterable<Readonly<StoredRoom>>): void {
+    let total = 0;
+    for (const r of rooms) total += roomRecordBytes(r);
+    this.usedBytes = total;
+  }
+}
