@@ -11,6 +11,7 @@ import { Metrics } from '../metrics/metrics.js';
 import { RaftNode } from '../node/node.js';
 import type { NodeLogStorage, NodeSnapshotStore } from '../node/node-storage.js';
 import { GrpcApi } from '../api/grpc-server.js';
+import { assertGrpcLimitRelations } from '../api/grpc-limits.js';
 import { RoomHandlers } from '../api/room-handlers.js';
 import { twirpMethods } from '../api/twirp-methods.js';
 import { TwirpServer } from '../api/twirp-server.js';
@@ -76,6 +77,7 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
   if (!compiled.ok) throw new UsageError(compiled.error);
   const config = compiled.value;
   assertLimitRelations();
+  assertGrpcLimitRelations();
   claimDataDir(config.dataDir, config.cluster.cluster, config.self.id);
   const bootLogger = new JsonLogger(config.self.id);
   const running = await startNode(config, await openDiskParts(config, newStateMachine, bootLogger));
@@ -227,9 +229,17 @@ async function listenApis(
     handlers,
     parts.stateMachine,
     { status, transferLeadership: (to) => n.transferLeadership(to === null ? null : nodeId(to)) },
-    { ...apiOptions, onRequest: onRequest('grpc') },
+    {
+      ...apiOptions,
+      onRequest: onRequest('grpc'),
+      // Logged at powers of two, so a flood of connections cannot flood the log.
+      onConnectionRefused: (count) => {
+        if ((count & (count - 1)) === 0) logger.warn('grpc_connection_refused', { reason: 'connectionsMax', count });
+      },
+    },
   );
   await grpcApi.listen(self.grpcAddress);
+  metrics.observeGrpc(() => grpcApi.stats());
   const twirp = new TwirpServer(twirpMethods(handlers), { ...apiOptions, onRequest: onRequest('twirp') });
   const http: Server = (
     await startHttpServer(self.httpAddress, {

@@ -2,4 +2,4 @@
 export { RoomRegistry, type RegistryTotals, type RoomSnapshotSource } from './state-machine.js';
 export { REGISTRY_LIMITS } from './registry-limits.js';
 export { SnapshotFormatError } from './snapshot-codec.js';
-export type { RoomEvent, WatchListener, WatchStart } from './watch-log.js';
+export type { RoomEvent, WatchRead } from './watch-log.js';
