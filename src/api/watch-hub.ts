@@ -184,7 +184,7 @@ export class WatchHub {
       const before = w.revision;
       for (const e of read.events) {
         if (e.revision > this.revision) break; // the live delivery sends these
-        if (e.revision !== w.revision && w.queuedBytes >= this.limits.watchQueueBytesMax) return; // only whole revisions
+        if (w.ended || (e.revision !== w.revision && w.queuedBytes >= this.limits.watchQueueBytesMax)) return; // only whole revisions
         this.send(w, this.encode(e), e.revision);
         w.revision = e.revision;
       }
