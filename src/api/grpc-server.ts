@@ -11,7 +11,7 @@ import { RegistryError } from '../lib/errors.js';
 import { type Grants, authenticate, requireCreate, requireList } from './auth.js';
 import { ERROR_MAPPING, toRegistryError } from './errors.js';
 import { toServiceError } from './grpc-errors.js';
-import { GRPC_LIMITS, type GrpcLimits } from './grpc-limits.js';
+import { GRPC_LIMITS, type GrpcLimits, assertGrpcLimitRelations } from './grpc-limits.js';
 import type { CallContext, RoomHandlers } from './room-handlers.js';
 import { WatchHub, type WatchHubStats, type WatchSource } from './watch-hub.js';
 
@@ -60,6 +60,7 @@ export class GrpcApi {
     private readonly options: GrpcApiOptions,
   ) {
     this.limits = options.limits ?? GRPC_LIMITS;
+    assertGrpcLimitRelations(this.limits);
     this.server = new grpc.Server(serverOptions(this.limits));
     this.watches = new WatchHub(watchSource, this.limits);
     const h = handlers;

@@ -11,7 +11,6 @@ import { Metrics } from '../metrics/metrics.js';
 import { RaftNode } from '../node/node.js';
 import type { NodeLogStorage, NodeSnapshotStore } from '../node/node-storage.js';
 import { GrpcApi } from '../api/grpc-server.js';
-import { assertGrpcLimitRelations } from '../api/grpc-limits.js';
 import { RoomHandlers } from '../api/room-handlers.js';
 import { twirpMethods } from '../api/twirp-methods.js';
 import { TwirpServer } from '../api/twirp-server.js';
@@ -77,7 +76,6 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
   if (!compiled.ok) throw new UsageError(compiled.error);
   const config = compiled.value;
   assertLimitRelations();
-  assertGrpcLimitRelations();
   claimDataDir(config.dataDir, config.cluster.cluster, config.self.id);
   const bootLogger = new JsonLogger(config.self.id);
   const running = await startNode(config, await openDiskParts(config, newStateMachine, bootLogger));
