@@ -1,25 +1,19 @@
 import * as grpc from '@grpc/grpc-js';
+import type { Server as NetServer } from 'node:net';
 import {
   ClusterServiceService,
-  RoomEventType,
   RoomServiceService,
   type StatusResponse,
   type WatchRoomsRequest,
-  type WatchRoomsResponse,
 } from '../gen/roomregistry/v1/rooms.js';
+import { assert } from '../lib/assert.js';
 import { RegistryError } from '../lib/errors.js';
-import type { WatchListener, WatchStart } from '../registry/index.js';
 import { type Grants, authenticate, requireCreate, requireList } from './auth.js';
 import { ERROR_MAPPING, toRegistryError } from './errors.js';
 import { toServiceError } from './grpc-errors.js';
-import { present } from './room-view.js';
+import { GRPC_LIMITS, type GrpcLimits, assertGrpcLimitRelations } from './grpc-limits.js';
 import type { CallContext, RoomHandlers } from './room-handlers.js';
-import { API_LIMITS } from './validate.js';
-
-/** RoomWatchSource is the state machine's watch seam (src/registry's RoomRegistry.watch). */
-export interface RoomWatchSource {
-  watch(fromRevision: number, listener: WatchListener): WatchStart;
-}
+import { WatchHub, type WatchHubStats, type WatchSource } from './watch-hub.js';
 
 /** ClusterControl is what ClusterService needs from the node. */
 export interface ClusterControl {
@@ -33,15 +27,17 @@ export interface GrpcApiOptions {
   readonly maxDeadlineMs: number;
   /** onRequest observes every call's end (metrics; a log line with the request id when it failed on our side). */
   readonly onRequest?: (method: string, code: string, durationMs: number, requestId: string) => void;
+  /** onConnectionRefused observes a connection closed because connectionsMax were open (a log line). */
+  readonly onConnectionRefused?: (refusedTotal: number) => void;
+  /** limits: the listener's bounds (tests shrink them); GRPC_LIMITS otherwise. */
+  readonly limits?: GrpcLimits;
 }
 
-/**
- * WATCH_BUFFER_BYTES_MAX: a WatchRooms stream whose client reads slower than changes arrive is
- * ended with RESOURCE_EXHAUSTED once this much is queued; the client re-lists and watches again.
- */
-const WATCH_BUFFER_BYTES_MAX = 8 << 20;
-
-const EVENT_TYPE = { created: RoomEventType.ROOM_EVENT_TYPE_CREATED, updated: RoomEventType.ROOM_EVENT_TYPE_UPDATED, deleted: RoomEventType.ROOM_EVENT_TYPE_DELETED } as const;
+/** GrpcApiStats feed the metrics. */
+export interface GrpcApiStats {
+  readonly watch: WatchHubStats;
+  readonly connectionsRefused: number;
+}
 
 /** MALFORMED marks a request whose bytes did not decode, so the handler answers INVALID_ARGUMENT. */
 const MALFORMED = Symbol('malformed');
@@ -52,17 +48,21 @@ type Malformed = { readonly [MALFORMED]: string };
  * Every call authenticates its `authorization` metadata as LiveKit's server does.
  */
 export class GrpcApi {
-  private readonly server = new grpc.Server({
-    'grpc.max_receive_message_length': API_LIMITS.requestBodyBytesMax,
-    'grpc.max_send_message_length': 64 << 20,
-  });
+  private readonly limits: GrpcLimits;
+  private readonly server: grpc.Server;
+  private readonly watches: WatchHub;
+  private connectionsRefused = 0;
 
   constructor(
     handlers: RoomHandlers,
-    private readonly watches: RoomWatchSource,
+    watchSource: WatchSource,
     private readonly cluster: ClusterControl,
     private readonly options: GrpcApiOptions,
   ) {
+    this.limits = options.limits ?? GRPC_LIMITS;
+    assertGrpcLimitRelations(this.limits);
+    this.server = new grpc.Server(serverOptions(this.limits));
+    this.watches = new WatchHub(watchSource, this.limits);
     const h = handlers;
     this.server.addService(tolerant(RoomServiceService), {
       createRoom: this.unary('CreateRoom', (req, ctx) => h.createRoom(req, ctx)),
@@ -71,7 +71,7 @@ export class GrpcApi {
       deleteRoom: this.unary('DeleteRoom', (req, ctx) => h.deleteRoom(req, ctx)),
       updateRoomMetadata: this.unary('UpdateRoomMetadata', (req, ctx) => h.updateRoomMetadata(req, ctx)),
       updateRoomOccupancy: this.unary('UpdateRoomOccupancy', (req, ctx) => h.updateRoomOccupancy(req, ctx)),
-      watchRooms: (call: grpc.ServerWritableStream<WatchRoomsRequest | Malformed, WatchRoomsResponse>) => this.watchRooms(call),
+      watchRooms: (call: grpc.ServerWritableStream<WatchRoomsRequest | Malformed, Buffer>) => this.watchRooms(call),
     });
     this.server.addService(tolerant(ClusterServiceService), {
       status: this.unary('Status', async (_req, ctx) => {
@@ -87,10 +87,34 @@ export class GrpcApi {
   }
 
   /** listen binds the `grpc` listener (plaintext; put TLS in front for the public API). */
-  listen(address: string): Promise<number> {
-    return new Promise((resolve, reject) => {
+  async listen(address: string): Promise<number> {
+    const port = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port)));
     });
+    this.limitConnections();
+    return port;
+  }
+
+  stats(): GrpcApiStats {
+    return { watch: this.watches.stats(), connectionsRefused: this.connectionsRefused };
+  }
+
+  /**
+   * limitConnections caps the TCP connections of the listener: grpc-js has no option for it, so
+   * its HTTP/2 servers (net.Servers, kept in a private field of grpc-js 1.14) get Node's
+   * `maxConnections`, which closes a connection past the cap at once and emits 'drop'. The
+   * assert fails at start-up if a grpc-js upgrade moves the field, never silently.
+   */
+  private limitConnections(): void {
+    const servers = (this.server as unknown as { http2Servers?: unknown }).http2Servers;
+    assert(servers instanceof Map && servers.size > 0, 'grpc-js no longer exposes its HTTP/2 servers; the connection cap needs another way in');
+    for (const s of (servers as Map<NetServer, unknown>).keys()) {
+      s.maxConnections = this.limits.connectionsMax;
+      s.on('drop', () => {
+        this.connectionsRefused++;
+        this.options.onConnectionRefused?.(this.connectionsRefused);
+      });
+    }
   }
 
   close(): void {
@@ -133,45 +157,45 @@ export class GrpcApi {
     return Math.min(askedMs, nowMs + this.options.maxDeadlineMs);
   }
 
-  /** watchRooms replays changes after from_revision, then follows new ones until the client leaves. */
-  private watchRooms(call: grpc.ServerWritableStream<WatchRoomsRequest | Malformed, WatchRoomsResponse>): void {
+  /**
+   * watchRooms replays changes after from_revision, then follows new ones until the client
+   * leaves; the hub delivers pre-encoded events (see `tolerant`) and counts the bytes queued.
+   */
+  private watchRooms(call: grpc.ServerWritableStream<WatchRoomsRequest | Malformed, Buffer>): void {
     const fail = (e: unknown): void => {
       call.emit('error', toServiceError(e));
     };
     try {
       if (isMalformed(call.request)) throw new RegistryError('MALFORMED', `the protobuf request could not be decoded: ${call.request[MALFORMED]}`);
       requireList(this.contextOf(call).grants);
-      const from = call.request.fromRevision;
-      let ended = false;
-      const watch = this.watches.watch(from, {
-        onEvent: (e) => {
-          if (ended) return;
-          call.write({ type: EVENT_TYPE[e.type], room: present({ ...e.room }), revision: e.revision });
-          if (call.writableLength > WATCH_BUFFER_BYTES_MAX) {
-            ended = true;
-            fail(new RegistryError('RESOURCE_EXHAUSTED', 'this watcher fell too far behind; list the rooms again and watch from that revision'));
-          }
+      const watch = this.watches.add(call.request.fromRevision, {
+        write: (bytes, done) => {
+          call.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), () => done());
         },
-        onReset: (revision) => {
-          if (ended) return;
-          ended = true;
-          fail(new RegistryError('OUT_OF_RANGE', `this node installed a snapshot at revision ${revision}; list the rooms again and watch from that revision`));
-        },
+        end: fail,
       });
-      if (!watch.ok) {
-        throw new RegistryError('OUT_OF_RANGE', `revision ${from} is older than the oldest change kept (${watch.oldestRevision}); list the rooms again and watch from that revision`);
-      }
-      const stop = (): void => {
-        ended = true;
-        watch.cancel();
-      };
-      call.on('cancelled', stop);
-      call.on('close', stop);
-      call.on('error', stop);
+      if (!watch.ok) throw watch.error;
+      // 'cancelled': the client or its connection went away; 'close': the stream ended after its status.
+      call.on('cancelled', watch.close);
+      call.on('close', watch.close);
     } catch (e) {
       fail(e);
     }
   }
+}
+
+/** serverOptions are the listener's bounds in grpc-js's terms. */
+function serverOptions(limits: GrpcLimits): grpc.ServerOptions {
+  return {
+    'grpc.max_receive_message_length': limits.requestBytesMax,
+    'grpc.max_send_message_length': 64 << 20,
+    'grpc.max_concurrent_streams': limits.concurrentStreamsPerConnectionMax,
+    'grpc.keepalive_time_ms': limits.keepaliveIntervalMs,
+    'grpc.keepalive_timeout_ms': limits.keepaliveTimeoutMs,
+    'grpc.max_connection_idle_ms': limits.connectionIdleMaxMs,
+    'grpc.max_connection_age_ms': limits.connectionAgeMaxMs,
+    'grpc.max_connection_age_grace_ms': limits.connectionAgeGraceMs,
+  };
 }
 
 /** requestIdOf is the request's idempotency key: the body's request_id, else x-request-id metadata. */
@@ -195,6 +219,8 @@ function tolerant<D extends grpc.ServiceDefinition>(definition: D): grpc.Service
   for (const [name, m] of Object.entries(definition)) {
     out[name] = {
       ...m,
+      // WatchRooms writes events the hub encoded once for every watcher.
+      responseSerialize: (value: unknown): Buffer => (Buffer.isBuffer(value) ? value : m.responseSerialize(value)),
       requestDeserialize: (bytes: Buffer): unknown => {
         try {
           return m.requestDeserialize(bytes);

@@ -238,9 +238,17 @@ async function listenApis(
     handlers,
     parts.stateMachine,
     { status, transferLeadership: (to) => n.transferLeadership(to === null ? null : nodeId(to)) },
-    { ...apiOptions, onRequest: onRequest('grpc') },
+    {
+      ...apiOptions,
+      onRequest: onRequest('grpc'),
+      // Logged at powers of two, so a flood of connections cannot flood the log.
+      onConnectionRefused: (count) => {
+        if ((count & (count - 1)) === 0) logger.warn('grpc_connection_refused', { reason: 'connectionsMax', count });
+      },
+    },
   );
   await grpcApi.listen(self.grpcAddress);
+  metrics.observeGrpc(() => grpcApi.stats());
   const twirp = new TwirpServer(twirpMethods(handlers), { ...apiOptions, onRequest: onRequest('twirp') });
   const http: Server = (
     await startHttpServer(self.httpAddress, {

@@ -26,6 +26,12 @@ export interface MetricsSources {
   peerMalformed(): number;
 }
 
+/** GrpcListenerStats is what the public gRPC listener reports (src/api/grpc-server.ts GrpcApi.stats). */
+export interface GrpcListenerStats {
+  readonly watch: { readonly watchers: number; readonly queuedBytes: number; readonly cutSlow: number; readonly refusedFull: number };
+  readonly connectionsRefused: number;
+}
+
 const ROLE_VALUE = { follower: 0, precandidate: 1, candidate: 2, leader: 3 } as const;
 
 /**
@@ -140,6 +146,29 @@ export class Metrics {
         this.inc({ peer: 'unknown', kind: 'malformed' }, s.peerMalformed());
       },
     });
+  }
+
+  /**
+   * observeGrpc adds the public gRPC listener's series, read at scrape time: open watchers,
+   * their queued bytes, watchers cut off or refused, connections refused past the cap.
+   */
+  observeGrpc(read: () => GrpcListenerStats): void {
+    const r = this.registry;
+    const name = (n: string): string => `${METRIC_PREFIX}${n}`;
+    new Gauge({ name: name('watchers'), help: 'WatchRooms streams open on this node', registers: [r], collect() { this.set(read().watch.watchers); } });
+    new Gauge({ name: name('watch_queued_bytes'), help: 'Encoded events handed to watchers and not yet taken by their connections', registers: [r], collect() { this.set(read().watch.queuedBytes); } });
+    new Counter({
+      name: name('watchers_ended_total'),
+      help: 'Watches ended by the node: too_slow (watchQueueBytesMax queued), refused_full (watchersMax open)',
+      labelNames: ['reason'],
+      registers: [r],
+      collect() {
+        this.reset();
+        this.inc({ reason: 'too_slow' }, read().watch.cutSlow);
+        this.inc({ reason: 'refused_full' }, read().watch.refusedFull);
+      },
+    });
+    new Counter({ name: name('grpc_connections_refused_total'), help: 'gRPC connections closed at once because connectionsMax were open', registers: [r], collect() { this.reset(); this.inc(read().connectionsRefused); } });
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

@@ -10,4 +10,4 @@ export {
 export { DEDUP_EVICTION_REASONS, type DedupEvictionReason } from './dedup.js';
 export { REGISTRY_LIMITS } from './registry-limits.js';
 export { SnapshotFormatError } from './snapshot-codec.js';
-export type { RoomEvent, WatchListener, WatchStart } from './watch-log.js';
+export type { RoomEvent, WatchRead } from './watch-log.js';

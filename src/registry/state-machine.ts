@@ -16,7 +16,7 @@ import { RoomRecord, deadlineMs, toRoom } from './room-record.js';
 import { SNAPSHOT_FORMAT_VERSION, SnapshotCapture, decodeSnapshot } from './snapshot-codec.js';
 import { SortedNames } from './sorted-names.js';
 import { QUOTA_FULL_MESSAGE, StateQuota } from './state-quota.js';
-import { WatchLog, type WatchListener, type WatchStart } from './watch-log.js';
+import { WatchLog, type WatchRead } from './watch-log.js';
 
 /** RoomSnapshotSource is a capture being written: slices of bytes, then null; close abandons it. */
 export interface RoomSnapshotSource {
@@ -274,9 +274,18 @@ export class RoomRegistry {
     return this.expiry.overdue(nowMs);
   }
 
-  /** watch replays changes after fromRevision (0: from now), then follows new ones. */
-  watch(fromRevision: number, listener: WatchListener): WatchStart {
-    return this.watchLog.watch(fromRevision, this.applied, listener);
+  /** watchChanges reads the kept changes above `afterRevision` (whole revisions, about `eventsMax`). */
+  watchChanges(afterRevision: number, eventsMax: number): WatchRead {
+    return this.watchLog.changesAfter(afterRevision, eventsMax);
+  }
+
+  /**
+   * setWatchNotifier names the one function rung, inside `apply` and `restore`, when changes were
+   * recorded or the history was replaced. It must only schedule: delivery to watchers happens
+   * after, off the apply path.
+   */
+  setWatchNotifier(notify: () => void): void {
+    this.watchLog.setNotifier(notify);
   }
 
   // ---- Snapshots -----------------------------------------------------------------------------

@@ -27,18 +27,18 @@ function eventOf(c: Change): RoomEvent {
   return { type: c.type, room: toRoom(c.record), revision: c.revision };
 }
 
-export interface WatchListener {
-  onEvent(e: RoomEvent): void;
-  /** onReset: the history this watcher followed was replaced (a snapshot was installed); re-list. */
-  onReset(oldestRevision: number): void;
-}
-
-export type WatchStart = { ok: true; cancel(): void } | { ok: false; oldestRevision: number };
+/**
+ * WatchRead is a read of the kept changes: the events after a revision, or a refusal naming the
+ * oldest revision a watcher could resume from (the changes it asked for were dropped or replaced).
+ */
+export type WatchRead = { ok: true; events: RoomEvent[] } | { ok: false; oldestRevision: number };
 
 /**
- * WatchLog keeps the most recent changes (bounded in count and bytes) and the live watchers.
- * A watcher resuming from revision r is replayed every kept event above r; if events above r
- * were already dropped it is refused with the oldest revision it could resume from.
+ * WatchLog keeps the most recent changes (bounded in count and bytes) for watchers to read.
+ * It delivers nothing itself: `publish` runs inside `apply`, so it only records the change and
+ * rings the notifier; the API layer reads the new changes later, off the apply path, encodes
+ * each once and fans it out (src/api/watch-hub.ts). A reader resuming from revision r gets
+ * every kept event above r; if events above r were already dropped it is refused.
  * Invariant: `events` is in revision order and `floorRevision` < every kept event's revision.
  */
 export class WatchLog {
@@ -47,7 +47,12 @@ export class WatchLog {
   private bytes = 0;
   /** floorRevision: every change at or below it may have been dropped. */
   private floorRevision = 0;
-  private readonly listeners = new Set<WatchListener>();
+  /** notify: rung after every recorded change and every reset; it must only schedule work. */
+  private notify: () => void = () => {};
+
+  setNotifier(notify: () => void): void {
+    this.notify = notify;
+  }
 
   publish(e: Change): void {
     const last = this.events[this.events.length - 1];
@@ -64,20 +69,37 @@ export class WatchLog {
       this.events = this.events.slice(this.head);
       this.head = 0;
     }
-    if (this.listeners.size === 0) return;
-    const event = eventOf(e);
-    for (const l of this.listeners) l.onEvent(event);
+    this.notify();
   }
 
-  watch(fromRevision: number, appliedRevision: number, listener: WatchListener): WatchStart {
-    const from = fromRevision === 0 ? appliedRevision : fromRevision;
-    if (from < this.floorRevision) return { ok: false, oldestRevision: this.floorRevision };
-    for (let i = this.head; i < this.events.length; i++) {
+  /**
+   * changesAfter returns the kept events with a revision above `afterRevision`, in order: at
+   * least `eventsMax` of them when there are that many, and never part of a revision (one
+   * ExpireRooms entry changes many rooms at one revision), so a reader that resumes from the
+   * last revision it got misses nothing.
+   */
+  changesAfter(afterRevision: number, eventsMax: number): WatchRead {
+    assert(eventsMax > 0, 'a watch read must ask for at least one event');
+    if (afterRevision < this.floorRevision) return { ok: false, oldestRevision: this.floorRevision };
+    const out: RoomEvent[] = [];
+    for (let i = this.firstAfter(afterRevision); i < this.events.length; i++) {
       const e = this.events[i];
-      if (e !== undefined && e.revision > from) listener.onEvent(eventOf(e));
+      assert(e !== undefined, 'watch log hole');
+      if (out.length >= eventsMax && e.revision !== out[out.length - 1]?.revision) break;
+      out.push(eventOf(e));
     }
-    this.listeners.add(listener);
-    return { ok: true, cancel: () => this.listeners.delete(listener) };
+    return { ok: true, events: out };
+  }
+
+  /** firstAfter is the position of the first kept event above `revision` (binary search). */
+  private firstAfter(revision: number): number {
+    let [lo, hi] = [this.head, this.events.length];
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.events[mid]?.revision ?? Infinity) > revision) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
   }
 
   /** reset forgets the history (the state was replaced by a snapshot at `revision`). */
@@ -86,9 +108,7 @@ export class WatchLog {
     this.head = 0;
     this.bytes = 0;
     this.floorRevision = revision;
-    const listeners = [...this.listeners];
-    this.listeners.clear();
-    for (const l of listeners) l.onReset(revision);
+    this.notify();
   }
 }
 

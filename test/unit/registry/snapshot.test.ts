@@ -105,9 +105,10 @@ describe('RoomRegistry snapshots', () => {
     d.apply(cmd.create('a'));
     const parts = drain(d.registry, 1 << 20, () => {});
     const other = new Driver(new RoomRegistry());
-    const resets: number[] = [];
-    other.registry.watch(0, { onEvent: () => {}, onReset: (rev) => resets.push(rev) });
+    let rings = 0;
+    other.registry.setWatchNotifier(() => rings++);
     await other.registry.restore(chunksOf(parts));
-    expect(resets).toEqual([1]);
+    expect(rings).toBe(1);
+    expect(other.registry.watchChanges(0, 10)).toEqual({ ok: false, oldestRevision: 1 });
   });
 });

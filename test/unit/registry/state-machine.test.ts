@@ -124,19 +124,28 @@ describe('RoomRegistry expiry', () => {
 });
 
 describe('RoomRegistry watch', () => {
-  it('replays changes after a revision, follows new ones, and refuses a revision it no longer has', () => {
+  it('records changes for readers, rings the notifier inside apply, and refuses a revision it no longer has', () => {
     const d = new Driver(new RoomRegistry());
+    let rings = 0;
+    d.registry.setWatchNotifier(() => rings++);
     d.apply(cmd.create('a'));
     d.apply(cmd.update('a', 'x'));
-    const seen: string[] = [];
-    const w = d.registry.watch(1, { onEvent: (e) => seen.push(`${e.type}:${e.room.name}@${e.revision}`), onReset: () => seen.push('reset') });
-    expect(w.ok).toBe(true);
     d.apply(cmd.remove('a'));
-    expect(seen).toEqual(['updated:a@2', 'deleted:a@3']);
-    if (w.ok) w.cancel();
+    expect(rings).toBe(3);
+    const read = d.registry.watchChanges(1, 100);
+    expect(read.ok && read.events.map((e) => `${e.type}:${e.room.name}@${e.revision}`)).toEqual(['updated:a@2', 'deleted:a@3']);
+    expect(d.registry.watchChanges(3, 100)).toEqual({ ok: true, events: [] });
     d.apply(cmd.create('b'));
-    expect(seen).toHaveLength(2);
     for (let i = 0; i < 10_001; i++) d.apply(cmd.update('b', String(i)));
-    expect(d.registry.watch(2, { onEvent: () => {}, onReset: () => {} })).toMatchObject({ ok: false });
+    expect(d.registry.watchChanges(2, 100)).toMatchObject({ ok: false });
+  });
+
+  it('reads about eventsMax events but never splits a revision (one ExpireRooms changes many rooms)', () => {
+    const d = new Driver(new RoomRegistry());
+    for (const n of ['a', 'b', 'c']) d.apply(cmd.create(n, { emptyTimeoutS: 1 }));
+    d.nowMs += 10_000;
+    d.apply(cmd.expire('a', 'b', 'c'));
+    const read = d.registry.watchChanges(3, 1);
+    expect(read.ok && read.events.map((e) => `${e.type}:${e.room.name}@${e.revision}`)).toEqual(['deleted:a@4', 'deleted:b@4', 'deleted:c@4']);
   });
 });
