@@ -10,11 +10,11 @@ import {
 import { RegistryError } from '../lib/errors.js';
 import type { WatchListener, WatchStart } from '../registry/index.js';
 import { type Grants, authenticate, requireCreate, requireList } from './auth.js';
-import { ERROR_MAPPING, toRegistryError } from './errors.js';
+import { ERROR_MAPPING, toClientError } from './errors.js';
 import { toServiceError } from './grpc-errors.js';
 import { present } from './room-view.js';
 import type { CallContext, RoomHandlers } from './room-handlers.js';
-import { API_LIMITS } from './validate.js';
+import { API_LIMITS, strictReader } from './validate.js';
 
 /** RoomWatchSource is the state machine's watch seam (src/registry's RoomRegistry.watch). */
 export interface RoomWatchSource {
@@ -31,8 +31,11 @@ export interface GrpcApiOptions {
   readonly apiKeys: ReadonlyMap<string, string>;
   readonly defaultDeadlineMs: number;
   readonly maxDeadlineMs: number;
-  /** onRequest observes every call's end (metrics; a log line with the request id when it failed on our side). */
-  readonly onRequest?: (method: string, code: string, durationMs: number, requestId: string) => void;
+  /**
+   * onRequest observes every call's end (metrics; a log line with the request id when it failed
+   * on our side); `internalDetail` is what an INTERNAL error's client was not told.
+   */
+  readonly onRequest?: (method: string, code: string, durationMs: number, requestId: string, internalDetail: string | null) => void;
 }
 
 /**
@@ -106,12 +109,12 @@ export class GrpcApi {
       };
       run().then(
         (res) => {
-          this.options.onRequest?.(method, 'OK', performance.now() - startMs, requestIdOf(call));
+          this.options.onRequest?.(method, 'OK', performance.now() - startMs, requestIdOf(call), null);
           callback(null, res);
         },
         (e: unknown) => {
-          const error = toRegistryError(e);
-          this.options.onRequest?.(method, grpc.status[ERROR_MAPPING[error.code].grpc] ?? 'UNKNOWN', performance.now() - startMs, requestIdOf(call));
+          const { error, internalDetail } = toClientError(e);
+          this.options.onRequest?.(method, grpc.status[ERROR_MAPPING[error.code].grpc] ?? 'UNKNOWN', performance.now() - startMs, requestIdOf(call), internalDetail);
           callback(toServiceError(error), null);
         },
       );
@@ -197,7 +200,8 @@ function tolerant<D extends grpc.ServiceDefinition>(definition: D): grpc.Service
       ...m,
       requestDeserialize: (bytes: Buffer): unknown => {
         try {
-          return m.requestDeserialize(bytes);
+          // Generated decode() takes a reader as well as bytes; this one refuses invalid UTF-8 (validate.ts).
+          return m.requestDeserialize(strictReader(bytes) as unknown as Buffer);
         } catch (e) {
           return { [MALFORMED]: (e as Error).message };
         }

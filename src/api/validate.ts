@@ -1,3 +1,4 @@
+import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { RegistryError } from '../lib/errors.js';
 
 /**
@@ -27,6 +28,33 @@ export const API_LIMITS = Object.freeze({
    * 100 000 rooms are about 40 MB of JSON; past it the reply itself would stall the node.
    */
   unpagedRoomsMax: 100_000,
+  /**
+   * validRequestBytesMax: the largest valid request in protobuf bytes: metadata at its maximum
+   * plus 16 KiB for every other field (a name, a node id, a request id, framing); a ListRooms
+   * of listNamesMax names of roomNameBytesMax is 259 KB, well inside. A Twirp protobuf body
+   * past it is 413 before it is decoded, so no decode works on more than this.
+   */
+  validRequestBytesMax: 512 * 1024 + (16 << 10),
+  /**
+   * twirpJsonBodyBytesMax: a Twirp JSON body past this is 413 before it is parsed. A valid
+   * request in JSON can be 6× its protobuf size (JSON.stringify writes a control character as
+   * \u00XX), so 6 × validRequestBytesMax, about 3.1 MiB; JSON.parse of that much flat text
+   * takes a few ms, where LiveKit's 10 MiB of nested arrays held the loop for seconds.
+   */
+  twirpJsonBodyBytesMax: 6 * (512 * 1024 + (16 << 10)),
+  /**
+   * twirpJsonDepthMax: a JSON body nested deeper than this is malformed, found by a byte scan
+   * before JSON.parse. Our requests nest 2 deep and LiveKit's richest (CreateRoomRequest with
+   * agents and egress) about 6; 64 leaves room for any SDK and bounds the parser's recursion.
+   */
+  twirpJsonDepthMax: 64,
+  /**
+   * twirpJsonItemsMax: commas and colons (array items and object members) in a JSON body past
+   * which it is malformed, found by the same scan. A valid body has at most one per ListRooms
+   * name (listNamesMax) plus a few dozen fields; 4× that bounds how many values JSON.parse
+   * allocates, which is what costs time, not the bytes of long strings.
+   */
+  twirpJsonItemsMax: 4 * 1_000,
 });
 
 const utf8 = new TextEncoder();
@@ -35,7 +63,39 @@ export function utf8Bytes(s: string): number {
   return utf8.encode(s).byteLength;
 }
 
+/** LONE_SURROGATE matches a UTF-16 surrogate without its pair: text that has no UTF-8 form. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * validateUtf8 refuses text with a lone surrogate (JSON can spell one as \ud800). Encoding it
+ * would silently turn it into U+FFFD, so two different names would become one stored room and
+ * a room grant could be matched by a name other than the one stored.
+ */
+export function validateUtf8(s: string, field: string): void {
+  if (LONE_SURROGATE.test(s)) {
+    throw new RegistryError('INVALID_ARGUMENT', `${field} is not valid UTF-8`, { meta: { argument: field } });
+  }
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * strictReader reads a protobuf request whose string fields must be valid UTF-8, as Go's
+ * proto3 decoder (and so LiveKit's server) demands: invalid bytes are INVALID_ARGUMENT, never
+ * rewritten to U+FFFD (see validateUtf8 for why). Every ts-proto `decode` takes a reader.
+ */
+export function strictReader(bytes: Uint8Array): BinaryReader {
+  return new BinaryReader(bytes, (b) => {
+    try {
+      return strictUtf8.decode(b);
+    } catch {
+      throw new RegistryError('INVALID_ARGUMENT', 'a string field is not valid UTF-8');
+    }
+  });
+}
+
 export function validateRoomName(name: string, field = 'name'): void {
+  validateUtf8(name, field);
   if (name.length === 0) throw new RegistryError('INVALID_ARGUMENT', `${field} must not be empty`, { meta: { argument: field } });
   if (utf8Bytes(name) > API_LIMITS.roomNameBytesMax) {
     throw new RegistryError('INVALID_ARGUMENT', `room name length exceeds limits: max length ${API_LIMITS.roomNameBytesMax}`, {
@@ -46,6 +106,7 @@ export function validateRoomName(name: string, field = 'name'): void {
 }
 
 export function validateMetadata(metadata: string): void {
+  validateUtf8(metadata, 'metadata');
   if (utf8Bytes(metadata) > API_LIMITS.metadataBytesMax) {
     throw new RegistryError('INVALID_ARGUMENT', `metadata size exceeds limits ${API_LIMITS.metadataBytesMax}`, {
       meta: { argument: 'metadata size exceeds limits' },
@@ -60,6 +121,7 @@ export function validateTimeout(seconds: number, field: string): void {
 }
 
 export function validateRequestId(requestId: string): void {
+  validateUtf8(requestId, 'request_id');
   if (utf8Bytes(requestId) > API_LIMITS.requestIdBytesMax) {
     throw new RegistryError('INVALID_ARGUMENT', `request_id longer than ${API_LIMITS.requestIdBytesMax} bytes`);
   }
@@ -69,7 +131,10 @@ export function validateNames(names: readonly string[]): void {
   if (names.length > API_LIMITS.listNamesMax) {
     throw new RegistryError('INVALID_ARGUMENT', `at most ${API_LIMITS.listNamesMax} names per ListRooms, got ${names.length}`);
   }
-  for (const n of names) if (utf8Bytes(n) > API_LIMITS.roomNameBytesMax) validateRoomName(n, 'names');
+  for (const n of names) {
+    validateUtf8(n, 'names');
+    if (utf8Bytes(n) > API_LIMITS.roomNameBytesMax) validateRoomName(n, 'names');
+  }
 }
 
 export function validatePageSize(pageSize: number): number {
@@ -81,6 +146,7 @@ export function validatePageSize(pageSize: number): number {
 }
 
 export function validateNodeId(nodeId: string): void {
+  validateUtf8(nodeId, 'node_id');
   if (utf8Bytes(nodeId) > API_LIMITS.nodeIdBytesMax) {
     throw new RegistryError('INVALID_ARGUMENT', `node_id longer than ${API_LIMITS.nodeIdBytesMax} bytes`);
   }

@@ -216,10 +216,13 @@ async function listenApis(
 ): Promise<{ close(): void }> {
   const self = config.self;
   const members = config.cluster.members;
-  const onRequest = (protocol: 'grpc' | 'twirp') => (method: string, code: string, durationMs: number, requestId: string) => {
+  const onRequest = (protocol: 'grpc' | 'twirp') => (method: string, code: string, durationMs: number, requestId: string, internalDetail: string | null) => {
     metrics.apiRequests.inc({ method, code, protocol });
     metrics.apiLatency.observe({ method, protocol }, durationMs / 1000);
-    if (SERVER_SIDE_CODES.has(code)) logger.warn('api_request_failed', { method, protocol, code, requestId, durationMs: Math.round(durationMs) });
+    const fields = { method, protocol, code, requestId, durationMs: Math.round(durationMs) };
+    // The client of an INTERNAL error was told only "internal error"; the detail is here.
+    if (internalDetail !== null) logger.error('api_request_failed', { ...fields, detail: internalDetail });
+    else if (SERVER_SIDE_CODES.has(code)) logger.warn('api_request_failed', fields);
   };
   const apiOptions = { apiKeys: config.cluster.apiKeys, defaultDeadlineMs: LIMITS.requestDeadlineDefaultMs, maxDeadlineMs: LIMITS.requestDeadlineMaxMs };
   const handlers = new RoomHandlers(n, parts.stateMachine);
@@ -241,6 +244,7 @@ async function listenApis(
       },
       metrics: () => metrics.render(),
       twirp: (req, res) => twirp.handle(req, res),
+      onInternalError: (detail) => logger.error('http_request_failed', { detail }),
       ...(faults === null
         ? {}
         : {
