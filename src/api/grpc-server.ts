@@ -12,6 +12,7 @@ import type { WatchListener, WatchStart } from '../registry/index.js';
 import { type Grants, authenticate, requireCreate, requireList } from './auth.js';
 import { ERROR_MAPPING, toClientError } from './errors.js';
 import { toServiceError } from './grpc-errors.js';
+import { scanProtobufShape } from './request-scan.js';
 import { present } from './room-view.js';
 import type { CallContext, RoomHandlers } from './room-handlers.js';
 import { API_LIMITS, strictReader } from './validate.js';
@@ -200,6 +201,8 @@ function tolerant<D extends grpc.ServiceDefinition>(definition: D): grpc.Service
       ...m,
       requestDeserialize: (bytes: Buffer): unknown => {
         try {
+          const refused = scanProtobufShape(bytes, API_LIMITS.requestItemsMax);
+          if (refused !== null) return { [MALFORMED]: refused };
           // Generated decode() takes a reader as well as bytes; this one refuses invalid UTF-8 (validate.ts).
           return m.requestDeserialize(strictReader(bytes) as unknown as Buffer);
         } catch (e) {

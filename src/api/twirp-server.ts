@@ -3,7 +3,7 @@ import { RegistryError } from '../lib/errors.js';
 import { type Result, err, ok } from '../lib/result.js';
 import { type AuthFailure, type Grants, authenticate } from './auth.js';
 import { ERROR_MAPPING, type TwirpCode, toClientError } from './errors.js';
-import { scanJsonShape } from './json-scan.js';
+import { scanJsonShape, scanProtobufShape } from './request-scan.js';
 import { API_LIMITS } from './validate.js';
 
 /** TWIRP_PREFIX is where LiveKit's server SDKs post (LIVEKIT.md §3.10). */
@@ -150,16 +150,16 @@ function requestIdOf(req: IncomingMessage): string {
 }
 
 /**
- * decodeRequest parses a body that passed the size bound: JSON only after its shape passed
- * scanJsonShape. A body that does not decode is malformed; a decoded one with text that is
+ * decodeRequest parses a body that passed the size bound, only after its shape passed the
+ * scan (request-scan.ts). A body that does not decode is malformed; a decoded one with text that is
  * not UTF-8 keeps its INVALID_ARGUMENT.
  */
 function decodeRequest(method: AnyMethod, json: boolean, body: Buffer): Result<unknown, RegistryError> {
   const what = json ? 'the json request could not be decoded' : 'the protobuf request could not be decoded';
   try {
-    if (!json) return ok(method.decodeBinary(body));
-    const refused = scanJsonShape(body, API_LIMITS.twirpJsonDepthMax, API_LIMITS.twirpJsonItemsMax);
+    const refused = json ? scanJsonShape(body, API_LIMITS.twirpJsonDepthMax, API_LIMITS.requestItemsMax) : scanProtobufShape(body, API_LIMITS.requestItemsMax);
     if (refused !== null) return err(new RegistryError('MALFORMED', refused));
+    if (!json) return ok(method.decodeBinary(body));
     return ok(method.decodeJson(body.length === 0 ? {} : JSON.parse(body.toString('utf8'))));
   } catch (e) {
     if (e instanceof RegistryError && e.code === 'INVALID_ARGUMENT') return err(e);

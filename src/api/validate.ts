@@ -49,12 +49,13 @@ export const API_LIMITS = Object.freeze({
    */
   twirpJsonDepthMax: 64,
   /**
-   * twirpJsonItemsMax: commas and colons (array items and object members) in a JSON body past
-   * which it is malformed, found by the same scan. A valid body has at most one per ListRooms
-   * name (listNamesMax) plus a few dozen fields; 4× that bounds how many values JSON.parse
-   * allocates, which is what costs time, not the bytes of long strings.
+   * requestItemsMax: commas and colons in a JSON body (array items and object members), or
+   * top-level fields of a protobuf request, past which it is malformed, found by a scan before
+   * decoding. A valid request has at most one per ListRooms name (listNamesMax) plus a few
+   * dozen fields; 4× that bounds how many values a decoder allocates, which is what costs time
+   * (270 000 empty names fit in validRequestBytesMax), not the bytes of long strings.
    */
-  twirpJsonItemsMax: 4 * 1_000,
+  requestItemsMax: 4 * 1_000,
 });
 
 const utf8 = new TextEncoder();

@@ -123,7 +123,7 @@ describe('nothing is read or parsed before it is authorized (item 2)', () => {
     });
   });
 
-  it('refuses JSON nested deeper than 64 levels or with too many items as malformed, before parsing', async () => {
+  it('refuses JSON nested deeper than 64 levels, or JSON and protobuf with too many items, as malformed before decoding', async () => {
     const t = token({ roomCreate: true });
     const nest = (levels: number): string => `${'['.repeat(levels)}${']'.repeat(levels)}`;
     const deep = await post(leader, 'CreateRoom', `{"name":"deep","x":${nest(64)}}`, t);
@@ -132,6 +132,12 @@ describe('nothing is read or parsed before it is authorized (item 2)', () => {
     expect([many.status, ((await many.json()) as { code: string }).code]).toEqual([400, 'malformed']);
     const fine = await post(leader, 'CreateRoom', `{"name":"nested-ok","x":${nest(63)},"y":"[[[[{{{{"}`, t);
     expect(fine.status).toBe(200);
+    // 5 000 empty names in 10 KB of protobuf, over Twirp and gRPC: refused before decoding.
+    const names = new Uint8Array(Array.from({ length: 5000 }, () => [0x0a, 0x00]).flat());
+    const list = await post(leader, 'ListRooms', names, token({ roomList: true }), 'application/protobuf');
+    expect([list.status, ((await list.json()) as { code: string; msg: string }).msg]).toEqual([400, 'the protobuf request has more than 4000 fields']);
+    const [overGrpc] = await sendHttp2(cluster.node(leader).grpc, [{ path: '/roomregistry.v1.RoomService/ListRooms', headers: { authorization: `Bearer ${token({ roomList: true })}` }, body: grpcFrame(names) }]);
+    expect(overGrpc?.grpcStatus).toBe('3'); // INVALID_ARGUMENT
   });
 });
 

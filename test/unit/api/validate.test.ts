@@ -4,7 +4,7 @@
  * the validators, decode hand-built protobuf through the strict reader, scan crafted bodies.
  */
 import { describe, expect, it } from 'vitest';
-import { scanJsonShape } from '../../../src/api/json-scan.js';
+import { scanJsonShape, scanProtobufShape } from '../../../src/api/request-scan.js';
 import { strictReader, validateMetadata, validateNames, validateRoomName } from '../../../src/api/validate.js';
 import { CreateRoomRequest } from '../../../src/gen/roomregistry/v1/rooms.js';
 import { RegistryError } from '../../../src/lib/errors.js';
@@ -61,5 +61,24 @@ describe('scanJsonShape', () => {
     expect(scan(`[${'0,'.repeat(11)}0]`)).toMatch(/more than 10 items/);
     expect(scan(`[${'0,'.repeat(10)}0]`)).toBeNull();
     expect(scan(`{${'"k":0,'.repeat(5)}"k":0}`)).toMatch(/more than 10 items/);
+  });
+});
+
+describe('scanProtobufShape', () => {
+  it('passes a valid request and counts top-level fields of every wire type', () => {
+    const valid = CreateRoomRequest.encode({ ...CreateRoomRequest.fromPartial({ name: 'room', emptyTimeout: 300, metadata: 'm'.repeat(1000) }) }).finish();
+    expect(scanProtobufShape(valid, 10)).toBeNull();
+    const names = (n: number): Uint8Array => new Uint8Array(Array.from({ length: n }, () => [0x0a, 0x00]).flat());
+    expect(scanProtobufShape(names(10), 10)).toBeNull();
+    expect(scanProtobufShape(names(11), 10)).toMatch(/more than 10 fields/);
+    const mixed = new Uint8Array([0x08, 0x96, 0x01, 0x11, 1, 2, 3, 4, 5, 6, 7, 8, 0x1d, 1, 2, 3, 4, 0x22, 0x02, 0x41, 0x42]);
+    expect(scanProtobufShape(mixed, 4)).toBeNull();
+    expect(scanProtobufShape(mixed, 3)).toMatch(/more than 3 fields/);
+  });
+
+  it('refuses groups and leaves truncated input to the decoder', () => {
+    expect(scanProtobufShape(new Uint8Array([0x0b, 0x0c]), 10)).toMatch(/wire type 3/);
+    expect(scanProtobufShape(new Uint8Array([0x0a, 0x80]), 10)).toBeNull();
+    expect(scanProtobufShape(new Uint8Array([0x0a, 0x10, 0x41]), 10)).toBeNull();
   });
 });
