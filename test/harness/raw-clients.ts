@@ -15,6 +15,8 @@ export interface RawOptions {
   readonly closeAfterWrite?: boolean;
   /** reset: destroy the socket (RST) instead of ending it politely. */
   readonly reset?: boolean;
+  /** waitMs: how long to wait for the server's answer (default rawExchangeDeadlineMs). */
+  readonly waitMs?: number;
 }
 
 /** sendRaw writes `bytes` to host:port and resolves with whatever the server answered before closing or the deadline. */
@@ -28,7 +30,7 @@ export function sendRaw(address: string, bytes: Uint8Array | string, options: Ra
       socket.destroy();
       resolve(Buffer.concat(chunks).toString('latin1'));
     };
-    const timer = setTimeout(done, rawExchangeDeadlineMs);
+    const timer = setTimeout(done, options.waitMs ?? rawExchangeDeadlineMs);
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('error', done);
     socket.on('close', done);
@@ -52,18 +54,18 @@ export interface Http2Request {
   readonly reset?: boolean;
 }
 
-/** sendHttp2 opens one session, sends each request on its own stream, and resolves when all settle. */
-export async function sendHttp2(address: string, requests: readonly Http2Request[]): Promise<Http2Exchange[]> {
+/** sendHttp2 opens one session, sends each request on its own stream, and resolves when all settle (or after waitMs). */
+export async function sendHttp2(address: string, requests: readonly Http2Request[], waitMs = rawExchangeDeadlineMs): Promise<Http2Exchange[]> {
   const session = connectHttp2(`http://${address}`);
   session.on('error', () => {});
   try {
-    return await Promise.all(requests.map((r) => exchange(session, r)));
+    return await Promise.all(requests.map((r) => exchange(session, r, waitMs)));
   } finally {
     session.destroy();
   }
 }
 
-function exchange(session: ClientHttp2Session, r: Http2Request): Promise<Http2Exchange> {
+function exchange(session: ClientHttp2Session, r: Http2Request, waitMs: number): Promise<Http2Exchange> {
   return new Promise((resolve) => {
     let status: number | null = null;
     let grpcStatus: string | null = null;
@@ -73,7 +75,7 @@ function exchange(session: ClientHttp2Session, r: Http2Request): Promise<Http2Ex
       if (!stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
       resolve({ status, grpcStatus });
     };
-    const timer = setTimeout(done, rawExchangeDeadlineMs);
+    const timer = setTimeout(done, waitMs);
     stream.on('response', (headers) => {
       status = Number(headers[':status']);
       const g = headers['grpc-status'];
