@@ -196,6 +196,7 @@ function observe(o: Observed): Metrics {
   };
   o.transport.events.onPeerHealth = (peer, healthy) => logger.info(healthy ? 'peer_connected' : 'peer_disconnected', { peer });
   o.peerServer.events.onHeard = (from) => o.transport.heard(from);
+  o.peerServer.events.onCallFailed = (detail) => logger.error('peer_call_failed', { detail });
   o.peerServer.events.onRefused = (reason) => {
     // Logged at powers of two, so a flood of bad calls cannot flood the log.
     const count = o.auth.refused[reason as keyof typeof o.auth.refused];
