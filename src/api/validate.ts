@@ -10,7 +10,10 @@ export const API_LIMITS = Object.freeze({
   roomNameBytesMax: 256,
   /** metadataBytesMax: LiveKit's limit.max_metadata_size (512 KiB). */
   metadataBytesMax: 512 * 1024,
-  /** requestBodyBytesMax: LiveKit's limit.max_api_request_body_size (10 MiB); larger is 413. */
+  /**
+   * requestBodyBytesMax: LiveKit's limit.max_api_request_body_size (10 MiB), now only the gRPC
+   * listener's receive cap; Twirp bodies are bounded tighter (validRequestBytesMax, twirpJsonBodyBytesMax).
+   */
   requestBodyBytesMax: 10 * 1024 * 1024,
   /** listNamesMax: names in one ListRooms; each is a lookup, so bound the work of one call. */
   listNamesMax: 1_000,
