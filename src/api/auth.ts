@@ -122,6 +122,14 @@ export function requireAdmin(g: Grants, room: string): void {
   if (!g.video.roomAdmin || g.video.room !== room) throw permissionsDenied();
 }
 
+/**
+ * requireAnyAdmin is the check of a per-room call that needs no body: video.roomAdmin for some
+ * room. The room itself is in the body, so requireAdmin checks it after parsing.
+ */
+export function requireAnyAdmin(g: Grants): void {
+  if (!g.video.roomAdmin) throw permissionsDenied();
+}
+
 /** signToken makes an HS256 token (the CLI and tests; LiveKit SDKs make their own). */
 export function signToken(apiKey: string, secret: string, video: Partial<VideoGrant>, ttlSeconds: number, nowSeconds: number): string {
   const header = Buffer.from(JSON.stringify({ alg: 'HS256' })).toString('base64url');

@@ -13,7 +13,8 @@ export type TwirpCode =
   | 'deadline_exceeded'
   | 'out_of_range'
   | 'internal'
-  | 'bad_route';
+  | 'bad_route'
+  | 'canceled';
 
 /**
  * ERROR_MAPPING is the one exhaustive mapping of registry errors to the wire (STYLE rule 15).
@@ -33,9 +34,34 @@ export const ERROR_MAPPING: Readonly<Record<RegistryErrorCode, { grpc: GrpcStatu
   INTERNAL: { grpc: GrpcStatus.INTERNAL, twirp: 'internal', http: 500 },
 };
 
-/** toRegistryError is the one choke point where unknown throwables become INTERNAL. */
+/** toRegistryError turns unknown throwables into INTERNAL, keeping their detail (for the log, not for clients). */
 export function toRegistryError(e: unknown): RegistryError {
   if (e instanceof RegistryError) return e;
   const message = e instanceof Error ? e.message : String(e);
   return new RegistryError('INTERNAL', `internal error: ${message}`);
+}
+
+/**
+ * INTERNAL_ERROR_MESSAGE is all a client learns of an INTERNAL error: the detail can name
+ * files, peers or our own state, and tells a client nothing it can act on.
+ */
+export const INTERNAL_ERROR_MESSAGE = 'internal error';
+
+/** ClientError is a failure as the client is told it, and the detail of an INTERNAL one for the log. */
+export interface ClientError {
+  readonly error: RegistryError;
+  readonly internalDetail: string | null;
+}
+
+/**
+ * toClientError is the one choke point between a failure and a client (Twirp and gRPC alike):
+ * an INTERNAL error, thrown or built, goes out as INTERNAL_ERROR_MESSAGE with no meta and its
+ * detail (with the stack of an unexpected throw) comes back for the log line.
+ */
+export function toClientError(e: unknown): ClientError {
+  const error = toRegistryError(e);
+  if (error.code !== 'INTERNAL') return { error, internalDetail: null };
+  if (error.message === INTERNAL_ERROR_MESSAGE && Object.keys(error.meta).length === 0) return { error, internalDetail: null };
+  const detail = e instanceof Error && !(e instanceof RegistryError) ? (e.stack ?? error.message) : error.message;
+  return { error: new RegistryError('INTERNAL', INTERNAL_ERROR_MESSAGE), internalDetail: detail };
 }

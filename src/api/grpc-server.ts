@@ -9,11 +9,13 @@ import {
 import { assert } from '../lib/assert.js';
 import { RegistryError } from '../lib/errors.js';
 import { type Grants, authenticate, requireCreate, requireList } from './auth.js';
-import { ERROR_MAPPING, toRegistryError } from './errors.js';
+import { ERROR_MAPPING, toClientError } from './errors.js';
 import { toServiceError } from './grpc-errors.js';
 import { GRPC_LIMITS, type GrpcLimits, assertGrpcLimitRelations } from './grpc-limits.js';
 import type { CallContext, RoomHandlers } from './room-handlers.js';
 import { WatchHub, type WatchHubStats, type WatchSource } from './watch-hub.js';
+import { scanProtobufShape } from './request-scan.js';
+import { API_LIMITS, strictReader } from './validate.js';
 
 /** ClusterControl is what ClusterService needs from the node. */
 export interface ClusterControl {
@@ -25,8 +27,11 @@ export interface GrpcApiOptions {
   readonly apiKeys: ReadonlyMap<string, string>;
   readonly defaultDeadlineMs: number;
   readonly maxDeadlineMs: number;
-  /** onRequest observes every call's end (metrics; a log line with the request id when it failed on our side). */
-  readonly onRequest?: (method: string, code: string, durationMs: number, requestId: string) => void;
+  /**
+   * onRequest observes every call's end (metrics; a log line with the request id when it failed
+   * on our side); `internalDetail` is what an INTERNAL error's client was not told.
+   */
+  readonly onRequest?: (method: string, code: string, durationMs: number, requestId: string, internalDetail: string | null) => void;
   /** onConnectionRefused observes a connection closed because connectionsMax were open (a log line). */
   readonly onConnectionRefused?: (refusedTotal: number) => void;
   /** limits: the listener's bounds (tests shrink them); GRPC_LIMITS otherwise. */
@@ -130,12 +135,12 @@ export class GrpcApi {
       };
       run().then(
         (res) => {
-          this.options.onRequest?.(method, 'OK', performance.now() - startMs, requestIdOf(call));
+          this.options.onRequest?.(method, 'OK', performance.now() - startMs, requestIdOf(call), null);
           callback(null, res);
         },
         (e: unknown) => {
-          const error = toRegistryError(e);
-          this.options.onRequest?.(method, grpc.status[ERROR_MAPPING[error.code].grpc] ?? 'UNKNOWN', performance.now() - startMs, requestIdOf(call));
+          const { error, internalDetail } = toClientError(e);
+          this.options.onRequest?.(method, grpc.status[ERROR_MAPPING[error.code].grpc] ?? 'UNKNOWN', performance.now() - startMs, requestIdOf(call), internalDetail);
           callback(toServiceError(error), null);
         },
       );
@@ -223,7 +228,10 @@ function tolerant<D extends grpc.ServiceDefinition>(definition: D): grpc.Service
       responseSerialize: (value: unknown): Buffer => (Buffer.isBuffer(value) ? value : m.responseSerialize(value)),
       requestDeserialize: (bytes: Buffer): unknown => {
         try {
-          return m.requestDeserialize(bytes);
+          const refused = scanProtobufShape(bytes, API_LIMITS.requestItemsMax);
+          if (refused !== null) return { [MALFORMED]: refused };
+          // Generated decode() takes a reader as well as bytes; this one refuses invalid UTF-8 (validate.ts).
+          return m.requestDeserialize(strictReader(bytes) as unknown as Buffer);
         } catch (e) {
           return { [MALFORMED]: (e as Error).message };
         }

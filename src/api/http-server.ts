@@ -1,5 +1,6 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { INTERNAL_ERROR_MESSAGE } from './errors.js';
 
 /** NodeStatus is the body of GET /status (DESIGN §6). */
 export interface NodeStatus {
@@ -23,6 +24,8 @@ export interface HttpRoutes {
   twirp?(req: IncomingMessage, res: ServerResponse): boolean;
   /** faults exists only under --enable-fault-injection: GET, PUT (replace) and DELETE /debug/faults. */
   faults?: { describe(): unknown; set(rules: unknown): void; clear(): void };
+  /** onInternalError gets the detail of a failure the client was told only "internal error" about. */
+  onInternalError?(detail: string): void;
 }
 
 /** faultBodyBytesMax: a fault rule set is a few hundred bytes. */
@@ -31,9 +34,14 @@ const faultBodyBytesMax = 64 << 10;
 /** startHttpServer binds the `http` listener; resolves with the bound port. */
 export function startHttpServer(address: string, routes: HttpRoutes): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
+    // The listener's edge (STYLE rule 24): a failure ends this request only, and its detail goes to the log.
     handle(routes, req, res).catch((e: unknown) => {
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end(`internal error: ${(e as Error).message}\n`);
+      routes.onInternalError?.(e instanceof Error ? (e.stack ?? e.message) : String(e));
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      sendText(res, 500, `${INTERNAL_ERROR_MESSAGE}\n`);
     });
   });
   // Slow or idle clients must not hold sockets forever.

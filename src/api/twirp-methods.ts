@@ -8,9 +8,11 @@ import {
   UpdateRoomMetadataRequest,
 } from '../gen/roomregistry/v1/rooms.js';
 import { RegistryError } from '../lib/errors.js';
+import { requireAnyAdmin, requireCreate, requireList } from './auth.js';
 import type { RoomHandlers } from './room-handlers.js';
 import type { TwirpMethod } from './twirp-server.js';
 import { encodeMessage } from '../lib/proto-encode.js';
+import { strictReader } from './validate.js';
 
 /**
  * twirpMethods are LiveKit's RoomService methods over the shared handlers (LIVEKIT.md §3.10):
@@ -21,6 +23,7 @@ import { encodeMessage } from '../lib/proto-encode.js';
 export function twirpMethods(h: RoomHandlers): Record<string, TwirpMethod<never, never>> {
   const methods = {
     CreateRoom: method({
+      authorize: requireCreate,
       decodeJson: (b) => {
         const j = new JsonFields(b);
         return CreateRoomRequest.fromPartial({
@@ -32,21 +35,23 @@ export function twirpMethods(h: RoomHandlers): Record<string, TwirpMethod<never,
           metadata: j.string('metadata', 'metadata'),
         });
       },
-      decodeBinary: (bytes) => CreateRoomRequest.decode(bytes),
+      decodeBinary: (bytes) => CreateRoomRequest.decode(strictReader(bytes)),
       call: async (req, ctx) => (await h.createRoom(req, ctx)).room ?? Room.fromPartial({}),
       encodeJson: roomJson,
       encodeBinary: (room) => encodeMessage(Room, room),
     }),
     ListRooms: method({
+      authorize: requireList,
       decodeJson: (b) => ListRoomsRequest.fromPartial({ names: new JsonFields(b).strings('names', 'names') }),
-      decodeBinary: (bytes) => ListRoomsRequest.decode(bytes),
+      decodeBinary: (bytes) => ListRoomsRequest.decode(strictReader(bytes)),
       call: (req, ctx) => h.listAllRooms(req.names, ctx),
       encodeJson: (rooms) => ({ rooms: rooms.map(roomJson) }),
       encodeBinary: (rooms) => encodeMessage(ListRoomsResponse, ListRoomsResponse.fromPartial({ rooms })),
     }),
     DeleteRoom: method({
+      authorize: requireCreate,
       decodeJson: (b) => DeleteRoomRequest.fromPartial({ room: new JsonFields(b).string('room', 'room') }),
-      decodeBinary: (bytes) => DeleteRoomRequest.decode(bytes),
+      decodeBinary: (bytes) => DeleteRoomRequest.decode(strictReader(bytes)),
       call: async (req, ctx) => {
         await h.deleteRoom(req, ctx);
       },
@@ -54,19 +59,21 @@ export function twirpMethods(h: RoomHandlers): Record<string, TwirpMethod<never,
       encodeBinary: () => new Uint8Array(0),
     }),
     UpdateRoomMetadata: method({
+      authorize: requireAnyAdmin,
       decodeJson: (b) => {
         const j = new JsonFields(b);
         return UpdateRoomMetadataRequest.fromPartial({ room: j.string('room', 'room'), metadata: j.string('metadata', 'metadata') });
       },
-      decodeBinary: (bytes) => UpdateRoomMetadataRequest.decode(bytes),
+      decodeBinary: (bytes) => UpdateRoomMetadataRequest.decode(strictReader(bytes)),
       call: async (req, ctx) => (await h.updateRoomMetadata(req, ctx)).room ?? Room.fromPartial({}),
       encodeJson: roomJson,
       encodeBinary: (room) => encodeMessage(Room, room),
     }),
     // The registry holds rooms, not participants: LiveKit answers an unknown room with [] too.
     ListParticipants: method({
+      authorize: requireAnyAdmin,
       decodeJson: (b) => ListParticipantsRequest.fromPartial({ room: new JsonFields(b).string('room', 'room') }),
-      decodeBinary: (bytes) => ListParticipantsRequest.decode(bytes),
+      decodeBinary: (bytes) => ListParticipantsRequest.decode(strictReader(bytes)),
       call: async (req, ctx) => {
         h.requireAdminFor(req.room, ctx);
       },

@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RegistryError } from '../lib/errors.js';
+import { type Result, err, ok } from '../lib/result.js';
 import { type AuthFailure, type Grants, authenticate } from './auth.js';
-import { ERROR_MAPPING, type TwirpCode, toRegistryError } from './errors.js';
+import { ERROR_MAPPING, type TwirpCode, toClientError } from './errors.js';
+import { scanJsonShape, scanProtobufShape } from './request-scan.js';
 import { API_LIMITS } from './validate.js';
 
 /** TWIRP_PREFIX is where LiveKit's server SDKs post (LIVEKIT.md §3.10). */
@@ -17,6 +19,8 @@ export interface TwirpContext {
 
 /** TwirpMethod is one RPC: decoders for both wire forms, the handler, encoders back. */
 export interface TwirpMethod<Req, Res> {
+  /** authorize throws PERMISSION_DENIED when the token lacks the grant the method needs; it runs before the body is read. */
+  authorize(grants: Grants): void;
   decodeJson(body: unknown): Req;
   decodeBinary(body: Uint8Array): Req;
   call(req: Req, ctx: TwirpContext): Promise<Res>;
@@ -28,8 +32,12 @@ export interface TwirpOptions {
   readonly apiKeys: ReadonlyMap<string, string>;
   readonly defaultDeadlineMs: number;
   readonly maxDeadlineMs: number;
-  /** onRequest observes every call's end (metrics; a log line with the request id when it failed on our side). */
-  readonly onRequest?: (method: string, code: TwirpCode | 'ok', durationMs: number, requestId: string) => void;
+  /**
+   * onRequest observes every call's end (metrics; a log line with the request id when it failed
+   * on our side). `method` is one of the methods' names or 'unknown'; `internalDetail` is what
+   * an INTERNAL error's client was not told.
+   */
+  readonly onRequest?: (method: string, code: TwirpCode | 'ok', durationMs: number, requestId: string, internalDetail: string | null) => void;
 }
 
 type AnyMethod = TwirpMethod<unknown, unknown>;
@@ -38,7 +46,9 @@ type AnyMethod = TwirpMethod<unknown, unknown>;
  * TwirpServer serves LiveKit's RoomService the way LiveKit's server does: POST only,
  * application/json or application/protobuf, snake_case JSON with defaults emitted, errors as
  * `{"code","msg"}` with Content-Type exactly application/json, `bad_route` for anything else,
- * 401 plain text for a bad token, 413 plain text for a body over 10 MiB, CORS for any origin.
+ * 401 plain text for a bad token, 413 plain text for a body over its bound, CORS for any origin.
+ * Unlike LiveKit, a body is read only once the token has the method's grant, and is bounded
+ * near the largest valid request rather than at 10 MiB (issue 12 item 2; validate.ts).
  */
 export class TwirpServer {
   constructor(
@@ -56,43 +66,54 @@ export class TwirpServer {
       res.end();
       return true;
     }
-    void this.serve(req, res, path);
+    const startMs = performance.now();
+    const name = path.startsWith(TWIRP_PREFIX) ? path.slice(TWIRP_PREFIX.length) : '';
+    const known = Object.hasOwn(this.methods, name);
+    // The metric label is the method only when it is one of ours: random paths must not grow series.
+    const report = (code: TwirpCode | 'ok', detail: string | null = null): void =>
+      this.options.onRequest?.(known ? name : 'unknown', code, performance.now() - startMs, requestIdOf(req), detail);
+    // The edge of the listener (STYLE rule 24): whatever a request causes ends with that request.
+    this.serve(req, res, path, known ? this.methods[name] : undefined).then(report, (e: unknown) => {
+      const { error, internalDetail } = toClientError(e);
+      if (res.headersSent) res.destroy();
+      else sendTwirpError(res, ERROR_MAPPING[error.code].twirp, error.message, error.meta);
+      report(ERROR_MAPPING[error.code].twirp, internalDetail);
+    });
     return true;
   }
 
-  private async serve(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    const startMs = performance.now();
-    const name = path.startsWith(TWIRP_PREFIX) ? path.slice(TWIRP_PREFIX.length) : '';
-    const method = Object.hasOwn(this.methods, name) ? this.methods[name] : undefined;
-    const report = (code: TwirpCode | 'ok'): void => this.options.onRequest?.(name === '' ? 'unknown' : name, code, performance.now() - startMs, requestIdOf(req));
+  /**
+   * serve refuses what can be refused from the head alone (route, content type, token, the
+   * method's grant) before a byte of the body is read, then reads a body bounded for its
+   * content type and checks the shape of JSON before parsing it (DESIGN §10).
+   */
+  private async serve(req: IncomingMessage, res: ServerResponse, path: string, method: AnyMethod | undefined): Promise<TwirpCode | 'ok'> {
     if (req.method !== 'POST' || method === undefined) {
       const msg = req.method !== 'POST' ? `unsupported method "${req.method ?? ''}" (only POST is allowed)` : `no handler for path "${path}"`;
       sendTwirpError(res, 'bad_route', msg, { twirp_invalid_route: `${req.method ?? ''} ${path}` });
-      report('bad_route');
-      return;
+      return 'bad_route';
     }
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
     if (contentType !== 'application/json' && contentType !== 'application/protobuf') {
       sendTwirpError(res, 'bad_route', `unexpected Content-Type: "${req.headers['content-type'] ?? ''}"`, {
         twirp_invalid_route: `POST ${path}`,
       });
-      report('bad_route');
-      return;
+      return 'bad_route';
     }
     const auth = authenticate(req.headers.authorization, this.options.apiKeys, Math.floor(Date.now() / 1000));
     if (!auth.ok) {
       sendPlain(res, 401, `invalid authorization token: ${(auth.error as AuthFailure).reason}`);
-      report('unauthenticated');
-      return;
+      return 'unauthenticated';
     }
-    const body = await readBody(req, API_LIMITS.requestBodyBytesMax);
-    if (body === null) {
+    method.authorize(auth.value); // throws PERMISSION_DENIED: 401 `unauthenticated` "permissions denied", at the edge
+    const json = contentType === 'application/json';
+    const body = await readBody(req, json ? API_LIMITS.twirpJsonBodyBytesMax : API_LIMITS.validRequestBytesMax);
+    if (body === 'aborted') return 'canceled';
+    if (body === 'too_large') {
       sendPlain(res, 413, 'request body too large');
-      report('malformed');
-      return;
+      return 'malformed';
     }
-    const code = await this.invoke(method, contentType === 'application/json', body, auth.value, req, res);
-    report(code);
+    return this.invoke(method, json, body, auth.value, req, res);
   }
 
   private async invoke(
@@ -103,26 +124,16 @@ export class TwirpServer {
     req: IncomingMessage,
     res: ServerResponse,
   ): Promise<TwirpCode | 'ok'> {
-    let request: unknown;
-    try {
-      request = json ? method.decodeJson(body.length === 0 ? {} : JSON.parse(body.toString('utf8'))) : method.decodeBinary(body);
-    } catch (e) {
-      const what = json ? 'the json request could not be decoded' : 'the protobuf request could not be decoded';
-      const detail = e instanceof RegistryError ? `: ${e.message}` : '';
-      sendTwirpError(res, 'malformed', `${what}${detail}`);
-      return 'malformed';
+    const decoded = decodeRequest(method, json, body);
+    if (!decoded.ok) {
+      const code = ERROR_MAPPING[decoded.error.code].twirp;
+      sendTwirpError(res, code, decoded.error.message, decoded.error.meta);
+      return code;
     }
-    try {
-      const response = await method.call(request, { grants, requestId: requestIdOf(req), deadlineMs: this.deadlineOf(req) });
-      if (json) sendJson(res, 200, method.encodeJson(response));
-      else sendBinary(res, method.encodeBinary(response));
-      return 'ok';
-    } catch (e) {
-      const error = toRegistryError(e);
-      const mapped = ERROR_MAPPING[error.code];
-      sendTwirpError(res, mapped.twirp, error.message, error.meta);
-      return mapped.twirp;
-    }
+    const response = await method.call(decoded.value, { grants, requestId: requestIdOf(req), deadlineMs: this.deadlineOf(req) });
+    if (json) sendJson(res, 200, method.encodeJson(response));
+    else sendBinary(res, method.encodeBinary(response));
+    return 'ok';
   }
 
   /** deadlineOf honours X-Twirp-Timeout-Ms (sent by Go clients), capped at the maximum. */
@@ -138,29 +149,54 @@ function requestIdOf(req: IncomingMessage): string {
   return typeof v === 'string' ? v.slice(0, API_LIMITS.requestIdBytesMax) : '';
 }
 
-/** readBody collects the body, or returns null as soon as it passes maxBytes. */
-function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
+/**
+ * decodeRequest parses a body that passed the size bound, only after its shape passed the
+ * scan (request-scan.ts). A body that does not decode is malformed; a decoded one with text that is
+ * not UTF-8 keeps its INVALID_ARGUMENT.
+ */
+function decodeRequest(method: AnyMethod, json: boolean, body: Buffer): Result<unknown, RegistryError> {
+  const what = json ? 'the json request could not be decoded' : 'the protobuf request could not be decoded';
+  try {
+    const refused = json ? scanJsonShape(body, API_LIMITS.twirpJsonDepthMax, API_LIMITS.requestItemsMax) : scanProtobufShape(body, API_LIMITS.requestItemsMax);
+    if (refused !== null) return err(new RegistryError('MALFORMED', refused));
+    if (!json) return ok(method.decodeBinary(body));
+    return ok(method.decodeJson(body.length === 0 ? {} : JSON.parse(body.toString('utf8'))));
+  } catch (e) {
+    if (e instanceof RegistryError && e.code === 'INVALID_ARGUMENT') return err(e);
+    return err(new RegistryError('MALFORMED', e instanceof RegistryError ? `${what}: ${e.message}` : what));
+  }
+}
+
+/**
+ * readBody collects the body; 'too_large' as soon as it (or its declared length) passes
+ * maxBytes, 'aborted' when the client goes away first. It never rejects: a client that stops
+ * half-way is an ordinary event, not an error of ours (issue 12 item 1).
+ */
+function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | 'too_large' | 'aborted'> {
+  return new Promise((resolve) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) {
       req.resume();
-      resolve(null);
+      resolve('too_large');
       return;
     }
     const chunks: Buffer[] = [];
     let total = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer): void => {
       total += c.length;
       if (total > maxBytes) {
-        req.removeAllListeners('data');
+        req.off('data', onData);
         req.resume();
-        resolve(null);
+        resolve('too_large');
         return;
       }
       chunks.push(c);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+    // After 'end' these change nothing: a promise settles once.
+    req.on('error', () => resolve('aborted'));
+    req.on('close', () => resolve('aborted'));
   });
 }
 

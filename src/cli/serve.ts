@@ -207,6 +207,7 @@ function observe(o: Observed): Metrics {
   };
   o.transport.events.onPeerHealth = (peer, healthy) => logger.info(healthy ? 'peer_connected' : 'peer_disconnected', { peer });
   o.peerServer.events.onHeard = (from) => o.transport.heard(from);
+  o.peerServer.events.onCallFailed = (detail) => logger.error('peer_call_failed', { detail });
   o.peerServer.events.onRefused = (reason) => {
     // Logged at powers of two, so a flood of bad calls cannot flood the log.
     const count = o.auth.refused[reason as keyof typeof o.auth.refused];
@@ -227,10 +228,13 @@ async function listenApis(
 ): Promise<{ close(): void }> {
   const self = config.self;
   const members = config.cluster.members;
-  const onRequest = (protocol: 'grpc' | 'twirp') => (method: string, code: string, durationMs: number, requestId: string) => {
+  const onRequest = (protocol: 'grpc' | 'twirp') => (method: string, code: string, durationMs: number, requestId: string, internalDetail: string | null) => {
     metrics.apiRequests.inc({ method, code, protocol });
     metrics.apiLatency.observe({ method, protocol }, durationMs / 1000);
-    if (SERVER_SIDE_CODES.has(code)) logger.warn('api_request_failed', { method, protocol, code, requestId, durationMs: Math.round(durationMs) });
+    const fields = { method, protocol, code, requestId, durationMs: Math.round(durationMs) };
+    // The client of an INTERNAL error was told only "internal error"; the detail is here.
+    if (internalDetail !== null) logger.error('api_request_failed', { ...fields, detail: internalDetail });
+    else if (SERVER_SIDE_CODES.has(code)) logger.warn('api_request_failed', fields);
   };
   const apiOptions = { apiKeys: config.cluster.apiKeys, defaultDeadlineMs: LIMITS.requestDeadlineDefaultMs, maxDeadlineMs: LIMITS.requestDeadlineMaxMs };
   const handlers = new RoomHandlers(n, parts.stateMachine);
@@ -260,6 +264,7 @@ async function listenApis(
       },
       metrics: () => metrics.render(),
       twirp: (req, res) => twirp.handle(req, res),
+      onInternalError: (detail) => logger.error('http_request_failed', { detail }),
       ...(faults === null
         ? {}
         : {

@@ -33,6 +33,8 @@ export interface PeerServerStats {
 export interface PeerServerEvents {
   onHeard?(from: NodeId): void;
   onRefused?(reason: string): void;
+  /** onCallFailed gets the detail of a call that failed on our side (answered INTERNAL). */
+  onCallFailed?(detail: string): void;
 }
 
 export class PeerServer {
@@ -56,9 +58,9 @@ export class PeerServer {
       installSnapshot: (
         call: grpc.ServerReadableStream<SnapshotChunk, InstallSnapshotResponse>,
         cb: grpc.sendUnaryData<InstallSnapshotResponse>,
-      ) => void this.onInstallSnapshot(call, cb),
-      forward: (call: grpc.ServerUnaryCall<ForwardRequest, ForwardResponse>, cb: grpc.sendUnaryData<ForwardResponse>) =>
-        void this.onForward(call, cb),
+      ): void => void this.onInstallSnapshot(call, cb).catch((e: unknown) => this.failCall(cb, e)),
+      forward: (call: grpc.ServerUnaryCall<ForwardRequest, ForwardResponse>, cb: grpc.sendUnaryData<ForwardResponse>): void =>
+        void this.onForward(call, cb).catch((e: unknown) => this.failCall(cb, e)),
     });
   }
 
@@ -72,6 +74,20 @@ export class PeerServer {
   /** close stops accepting calls and ends the open ones. */
   close(): void {
     this.server.forceShutdown();
+  }
+
+  /**
+   * failCall is the peer listener's edge (STYLE rule 24): a call whose handling threw fails
+   * with INTERNAL instead of leaving a rejected promise that would end the process; the
+   * detail goes to onCallFailed (the log), not to the caller.
+   */
+  private failCall<T>(cb: grpc.sendUnaryData<T>, e: unknown): void {
+    this.events.onCallFailed?.(e instanceof Error ? (e.stack ?? e.message) : String(e));
+    try {
+      cb({ code: grpc.status.INTERNAL, details: 'internal error' }, null);
+    } catch {
+      // The call had already ended (its answer was sent before the throw).
+    }
   }
 
   private authenticate(call: { metadata: grpc.Metadata }): NodeId | grpc.ServiceError {

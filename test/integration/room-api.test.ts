@@ -135,9 +135,12 @@ describe('LiveKit server SDK (JSON Twirp) errors', () => {
     expect([long.status, long.code]).toEqual([400, 'invalid_argument']);
     const big = await twirpError(sdk(followerA).createRoom({ name: 'big', metadata: 'm'.repeat(512 * 1024 + 1) }));
     expect([big.status, big.code]).toEqual([400, 'invalid_argument']);
-    // The metadata size is checked before the grant (LIVEKIT.md §3.5).
-    const order = await twirpError(tokenSdk(leader, token({ roomList: true })).updateRoomMetadata('r', 'm'.repeat(512 * 1024 + 1)));
+    // The metadata size is checked before the room grant (LIVEKIT.md §3.5); a token with no
+    // roomAdmin at all is refused before the body is read (issue 12 item 2).
+    const order = await twirpError(tokenSdk(leader, token({ roomAdmin: true, room: 'other' })).updateRoomMetadata('r', 'm'.repeat(512 * 1024 + 1)));
     expect(order.code).toBe('invalid_argument');
+    const noAdmin = await twirpError(tokenSdk(leader, token({ roomList: true })).updateRoomMetadata('r', 'm'.repeat(512 * 1024 + 1)));
+    expect(noAdmin.code).toBe('unauthenticated');
     const empty = await twirpError(sdk(leader).createRoom({ name: '' }));
     expect(empty.code).toBe('invalid_argument');
     const huge = await post(leader, 'CreateRoom', `{"name":"${'n'.repeat(11 << 20)}"}`, 'application/json', token({ roomCreate: true }));
