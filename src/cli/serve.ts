@@ -98,7 +98,7 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     self.id,
     members,
     { cluster: config.cluster.cluster, nodeId: self.id, secret: config.cluster.secret },
-    config.cluster.peerTls,
+    config.peerTls,
     (peer) => node?.reportUnreachable(peer),
     faults,
   );
@@ -118,7 +118,7 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
   const n = node;
   const auth = new PeerAuthenticator(config.cluster.cluster, config.cluster.secret, members.map((m) => m.id));
   const peerServer = new PeerServer(self.id, auth, n, faults);
-  await peerServer.listen(self.peerAddress, config.cluster.peerTls);
+  await peerServer.listen(self.peerAddress, config.peerTls);
   const sweeper = new Sweeper(parts.stateMachine, { isLeader: () => n.status().role === 'leader', propose: (p, deadlineMs) => n.propose(p, deadlineMs) }, logger);
   const metrics = observe({ self: self.id, node: n, parts, transport, peerServer, auth, sweeper, logger });
   const status = (): NodeStatus => {
