@@ -9,7 +9,7 @@ import {
 } from '../gen/roomregistry/v1/rooms.js';
 import { RegistryError } from '../lib/errors.js';
 import type { WatchListener, WatchStart } from '../registry/index.js';
-import { type Grants, authenticate, requireCreate, requireList } from './auth.js';
+import { type Grants, authenticate, requireAdminKey, requireList } from './auth.js';
 import { ERROR_MAPPING, toRegistryError } from './errors.js';
 import { toServiceError } from './grpc-errors.js';
 import { present } from './room-view.js';
@@ -29,10 +29,22 @@ export interface ClusterControl {
 
 export interface GrpcApiOptions {
   readonly apiKeys: ReadonlyMap<string, string>;
+  /** adminKeys: the API keys allowed admin operations (the config's `adminKeys`). */
+  readonly adminKeys: ReadonlySet<string>;
+  /** onAdmin observes every admin call, allowed or not: who, what, and how it ended (the audit log). */
+  readonly onAdmin?: (use: AdminUse) => void;
   readonly defaultDeadlineMs: number;
   readonly maxDeadlineMs: number;
   /** onRequest observes every call's end (metrics; a log line with the request id when it failed on our side). */
   readonly onRequest?: (method: string, code: string, durationMs: number, requestId: string) => void;
+}
+
+/** AdminUse is one admin call for the audit log: the API key (null: no token), the operation, its outcome. */
+export interface AdminUse {
+  readonly apiKey: string | null;
+  readonly operation: string;
+  readonly detail: Readonly<Record<string, string>>;
+  readonly outcome: string;
 }
 
 /**
@@ -79,10 +91,9 @@ export class GrpcApi {
         const s = this.cluster.status();
         return { ...s, leader: s.leader ?? '' };
       }),
-      transferLeadership: this.unary('TransferLeadership', async (req: { to: string }, ctx) => {
-        requireCreate(ctx.grants);
-        return { to: this.cluster.transferLeadership(req.to === '' ? null : req.to) };
-      }),
+      transferLeadership: this.unary('TransferLeadership', async (req: { to: string }, ctx) =>
+        this.admin(ctx, 'TransferLeadership', { to: req.to }, () => ({ to: this.cluster.transferLeadership(req.to === '' ? null : req.to) })),
+      ),
     });
   }
 
@@ -95,6 +106,20 @@ export class GrpcApi {
 
   close(): void {
     this.server.forceShutdown();
+  }
+
+  /** admin runs an admin operation for an admin key only, and reports every attempt to onAdmin. */
+  private admin<Res>(ctx: CallContext, operation: string, detail: Record<string, string>, fn: () => Res): Res {
+    const report = (outcome: string): void => this.options.onAdmin?.({ apiKey: ctx.grants.apiKey, operation, detail, outcome });
+    try {
+      requireAdminKey(ctx.grants, this.options.adminKeys);
+      const res = fn();
+      report('OK');
+      return res;
+    } catch (e) {
+      report(toRegistryError(e).code);
+      throw e;
+    }
   }
 
   private unary<Req, Res>(method: string, fn: (req: Req, ctx: CallContext) => Promise<Res>): grpc.handleUnaryCall<Req | Malformed, Res> {

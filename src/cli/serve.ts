@@ -227,7 +227,12 @@ async function listenApis(
     handlers,
     parts.stateMachine,
     { status, transferLeadership: (to) => n.transferLeadership(to === null ? null : nodeId(to)) },
-    { ...apiOptions, onRequest: onRequest('grpc') },
+    {
+      ...apiOptions,
+      adminKeys: config.cluster.adminKeys,
+      onRequest: onRequest('grpc'),
+      onAdmin: (use) => logger.info('admin_operation', { apiKey: use.apiKey, operation: use.operation, ...use.detail, outcome: use.outcome }),
+    },
   );
   await grpcApi.listen(self.grpcAddress);
   const twirp = new TwirpServer(twirpMethods(handlers), { ...apiOptions, onRequest: onRequest('twirp') });
