@@ -7,6 +7,7 @@ import {
   type WatchRoomsRequest,
   type WatchRoomsResponse,
 } from '../gen/roomregistry/v1/rooms.js';
+import type { ListenerTls } from '../config/cluster-config.js';
 import { RegistryError } from '../lib/errors.js';
 import type { WatchListener, WatchStart } from '../registry/index.js';
 import { type Grants, authenticate, requireAdminKey, requireList } from './auth.js';
@@ -97,10 +98,10 @@ export class GrpcApi {
     });
   }
 
-  /** listen binds the `grpc` listener (plaintext; put TLS in front for the public API). */
-  listen(address: string): Promise<number> {
+  /** listen binds the `grpc` listener: TLS when `tls` is given (mTLS with its clientCa), else plaintext. */
+  listen(address: string, tls: ListenerTls | null = null): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port)));
+      this.server.bindAsync(address, listenerCredentials(tls), (error, port) => (error ? reject(error) : resolve(port)));
     });
   }
 
@@ -197,6 +198,11 @@ export class GrpcApi {
       fail(e);
     }
   }
+}
+
+function listenerCredentials(tls: ListenerTls | null): grpc.ServerCredentials {
+  if (tls === null) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(tls.clientCa, [{ cert_chain: tls.cert, private_key: tls.key }], tls.clientCa !== null);
 }
 
 /** requestIdOf is the request's idempotency key: the body's request_id, else x-request-id metadata. */

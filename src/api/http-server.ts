@@ -1,5 +1,7 @@
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { type IncomingMessage, type RequestListener, type Server, type ServerResponse, createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { ListenerTls } from '../config/cluster-config.js';
 
 /** NodeStatus is the body of GET /status (DESIGN §6). */
 export interface NodeStatus {
@@ -28,9 +30,12 @@ export interface HttpRoutes {
 /** faultBodyBytesMax: a fault rule set is a few hundred bytes. */
 const faultBodyBytesMax = 64 << 10;
 
-/** startHttpServer binds the `http` listener; resolves with the bound port. */
-export function startHttpServer(address: string, routes: HttpRoutes): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
+/**
+ * startHttpServer binds the `http` listener (https when `tls` is given; with its clientCa, only
+ * clients with a certificate it signed get past the handshake); resolves with the bound port.
+ */
+export function startHttpServer(address: string, routes: HttpRoutes, tls: ListenerTls | null = null): Promise<{ server: Server; port: number }> {
+  const server = httpOrHttps(tls, (req, res) => {
     handle(routes, req, res).catch((e: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(`internal error: ${(e as Error).message}\n`);
@@ -48,6 +53,12 @@ export function startHttpServer(address: string, routes: HttpRoutes): Promise<{ 
       resolve({ server, port: (server.address() as AddressInfo).port });
     });
   });
+}
+
+function httpOrHttps(tls: ListenerTls | null, listener: RequestListener): Server {
+  if (tls === null) return createServer(listener);
+  const mutual = tls.clientCa !== null;
+  return createHttpsServer({ cert: tls.cert, key: tls.key, ...(mutual ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) }, listener);
 }
 
 async function handle(routes: HttpRoutes, req: IncomingMessage, res: ServerResponse): Promise<void> {

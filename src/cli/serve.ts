@@ -234,7 +234,7 @@ async function listenApis(
       onAdmin: (use) => logger.info('admin_operation', { apiKey: use.apiKey, operation: use.operation, ...use.detail, outcome: use.outcome }),
     },
   );
-  await grpcApi.listen(self.grpcAddress);
+  await grpcApi.listen(self.grpcAddress, config.listenerTls);
   const twirp = new TwirpServer(twirpMethods(handlers), { ...apiOptions, onRequest: onRequest('twirp') });
   const http: Server = (
     await startHttpServer(self.httpAddress, {
@@ -255,7 +255,7 @@ async function listenApis(
               clear: () => faults.clear(),
             },
           }),
-    })
+    }, config.listenerTls)
   ).server;
   return {
     close(): void {
