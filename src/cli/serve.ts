@@ -17,7 +17,7 @@ import { TwirpServer } from '../api/twirp-server.js';
 import { DiskLogStorage } from '../storage/disk-log-storage.js';
 import type { Logger } from '../lib/logger.js';
 import { FaultHook } from '../transport/fault-hook.js';
-import { PeerAuthenticator } from '../transport/peer-auth.js';
+import { PeerAuthenticator, plaintextPeerAddresses } from '../transport/peer-auth.js';
 import { PeerServer } from '../transport/peer-server.js';
 import { PeerTransport } from '../transport/transport.js';
 import { Sweeper } from '../sweeper/sweeper.js';
@@ -116,7 +116,10 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     ...(faults === null ? {} : { beforePersist: () => faults.beforeDiskWrite() }),
   });
   const n = node;
-  const auth = new PeerAuthenticator(config.cluster.cluster, config.cluster.secret, members.map((m) => m.id));
+  // Under peer mTLS a peer's node id is its certificate's; without it, say so when peers are remote.
+  const auth = new PeerAuthenticator(config.cluster.cluster, config.cluster.secret, members.map((m) => m.id), config.peerTls !== null && config.peerTls.caFile !== null);
+  const exposed = plaintextPeerAddresses(members.map((m) => m.peerAddress), config.peerTls !== null);
+  if (exposed.length > 0) logger.warn('peer_tls_off', { reason: 'peer addresses are not loopback; the cluster secret and Raft traffic travel in clear (set peerTls)', addresses: exposed });
   const peerServer = new PeerServer(self.id, auth, n, faults);
   await peerServer.listen(self.peerAddress, config.peerTls);
   const sweeper = new Sweeper(parts.stateMachine, { isLeader: () => n.status().role === 'leader', propose: (p, deadlineMs) => n.propose(p, deadlineMs) }, logger);
