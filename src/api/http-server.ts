@@ -20,7 +20,8 @@ export interface HttpRoutes {
   status(): NodeStatus;
   /** ready: this node knows a leader and has applied what it knows to be committed. */
   ready(): { ok: boolean; reason: string };
-  metrics(): Promise<{ contentType: string; body: string }>;
+  /** metrics is absent on the http listener when the node has an `admin` listener, which serves it instead. */
+  metrics?(): Promise<{ contentType: string; body: string }>;
   /** twirp handles POST /twirp/...; returns false when the path is not its own. */
   twirp?(req: IncomingMessage, res: ServerResponse): boolean;
   /** faults exists only under --enable-fault-injection: GET, PUT (replace) and DELETE /debug/faults. */
@@ -86,6 +87,10 @@ async function handle(routes: HttpRoutes, req: IncomingMessage, res: ServerRespo
       res.end(`${JSON.stringify(routes.status())}\n`);
       return;
     case '/metrics': {
+      if (routes.metrics === undefined) {
+        sendText(res, 404, 'metrics are served on this node’s admin listener\n');
+        return;
+      }
       const m = await routes.metrics();
       res.writeHead(200, { 'content-type': m.contentType });
       res.end(m.body);

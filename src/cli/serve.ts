@@ -131,7 +131,7 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
   const listeners = await listenApis(config, n, parts, metrics, status, faults, logger);
   n.start();
   sweeper.start();
-  logger.info('node_started', { grpc: self.grpcAddress, peer: self.peerAddress, http: self.httpAddress, dataDir: config.dataDir, fsync: config.fsync });
+  logger.info('node_started', { grpc: self.grpcAddress, peer: self.peerAddress, http: self.httpAddress, admin: self.adminAddress, tls: config.listenerTls !== null, dataDir: config.dataDir, fsync: config.fsync });
   return {
     node: n,
     async shutdown(): Promise<void> {
@@ -239,15 +239,19 @@ async function listenApis(
   );
   await grpcApi.listen(self.grpcAddress, config.listenerTls);
   const twirp = new TwirpServer(twirpMethods(handlers), { ...apiOptions, onRequest: onRequest('twirp') });
+  const ready = (): { ok: boolean; reason: string } => {
+    const s = n.status();
+    if (s.leader === null) return { ok: false, reason: 'no leader known' };
+    return { ok: true, reason: `ready: leader ${s.leader}, applied ${s.appliedIndex}` };
+  };
+  const renderMetrics = (): ReturnType<Metrics['render']> => metrics.render();
+  // With an admin listener, /metrics is served there only (operators' network), not to clients.
+  const admin = self.adminAddress === null ? null : (await startHttpServer(self.adminAddress, { status, ready, metrics: renderMetrics }, config.listenerTls)).server;
   const http: Server = (
     await startHttpServer(self.httpAddress, {
       status,
-      ready: () => {
-        const s = n.status();
-        if (s.leader === null) return { ok: false, reason: 'no leader known' };
-        return { ok: true, reason: `ready: leader ${s.leader}, applied ${s.appliedIndex}` };
-      },
-      metrics: () => metrics.render(),
+      ready,
+      ...(admin === null ? { metrics: renderMetrics } : {}),
       twirp: (req, res) => twirp.handle(req, res),
       ...(faults === null
         ? {}
@@ -263,6 +267,7 @@ async function listenApis(
   return {
     close(): void {
       http.close();
+      admin?.close();
       grpcApi.close();
     },
   };

@@ -13,7 +13,9 @@ export interface MemberConfig {
   readonly peerAddress: string;
   /** httpAddress: Twirp, /metrics, /healthz, /readyz, /status, host:port. */
   readonly httpAddress: string;
-  /** tls: when set, the grpc and http listeners serve TLS (https) with this certificate. */
+  /** adminAddress: when set, /metrics moves from the http listener to this one, host:port (null: none). */
+  readonly adminAddress: string | null;
+  /** tls: when set, the grpc, http and admin listeners serve TLS (https) with this certificate. */
   readonly tls: ListenerTlsConfig | null;
   /** peerCert: this node's own peer certificate, overriding peerTls's (peer identity, DESIGN §10). */
   readonly peerCert: { readonly certFile: string; readonly keyFile: string } | null;
@@ -97,7 +99,7 @@ export function loadClusterConfig(file: string): Result<ClusterConfig, ConfigErr
 
 /** TOP_KEYS, NODE_KEYS, ...: the keys each object of the config may hold; any other is refused by name. */
 const TOP_KEYS = ['cluster', 'secret', 'apiKeys', 'adminKeys', 'nodes', 'peerTls'] as const;
-const NODE_KEYS = ['id', 'region', 'grpc', 'peer', 'http', 'tls', 'peerCert'] as const;
+const NODE_KEYS = ['id', 'region', 'grpc', 'peer', 'http', 'admin', 'tls', 'peerCert'] as const;
 const PEER_TLS_KEYS = ['certFile', 'keyFile', 'caFile'] as const;
 const NODE_TLS_KEYS = ['cert', 'key', 'clientCa'] as const;
 const PEER_CERT_KEYS = ['certFile', 'keyFile'] as const;
@@ -169,14 +171,15 @@ function parseMembers(raw: unknown, problems: string[]): MemberConfig[] {
     const grpc = addressField(n, 'grpc', problems, where);
     const peer = addressField(n, 'peer', problems, where);
     const http = addressField(n, 'http', problems, where);
+    const admin = n['admin'] === undefined ? null : addressField(n, 'admin', problems, where);
     const tls = parseNodeTls(n['tls'], `${where}.tls`, problems);
     const peerCert = parsePeerCert(n['peerCert'], `${where}.peerCert`, problems);
     if (id !== null && grpc !== null && peer !== null && http !== null) {
-      members.push(Object.freeze({ id: nodeId(id), region, grpcAddress: grpc, peerAddress: peer, httpAddress: http, tls, peerCert }));
+      members.push(Object.freeze({ id: nodeId(id), region, grpcAddress: grpc, peerAddress: peer, httpAddress: http, adminAddress: admin, tls, peerCert }));
     }
   });
   checkUnique(members.map((m) => m.id), 'node id', problems);
-  checkUnique(members.flatMap((m) => [m.grpcAddress, m.peerAddress, m.httpAddress]), 'address', problems);
+  checkUnique(members.flatMap((m) => [m.grpcAddress, m.peerAddress, m.httpAddress, ...(m.adminAddress === null ? [] : [m.adminAddress])]), 'address', problems);
   return members;
 }
 

@@ -69,6 +69,16 @@ describe('unknown keys', () => {
   });
 });
 
+describe('admin listener', () => {
+  it('is an optional host:port, unique among all addresses', () => {
+    const withAdmin = [{ ...node('n1', 1000), admin: '127.0.0.1:1003' }, node('n2', 2000)];
+    expect(parse({ ...good(), nodes: withAdmin }).config?.members[0]?.adminAddress).toBe('127.0.0.1:1003');
+    expect(parse(good()).config?.members[0]?.adminAddress).toBeNull();
+    const clash = [{ ...node('n1', 1000), admin: '127.0.0.1:2000' }, node('n2', 2000)];
+    expect(parse({ ...good(), nodes: clash }).problems.join()).toMatch(/duplicate address 127\.0\.0\.1:2000/);
+  });
+});
+
 describe('admin keys', () => {
   it('must name API keys', () => {
     expect(parse({ ...good(), adminKeys: ['k'] }).config?.adminKeys).toEqual(new Set(['k']));
