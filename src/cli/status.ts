@@ -31,7 +31,10 @@ export async function statusCommand(flags: ParsedFlags): Promise<number> {
   const untilMs = Date.now() + waitMs;
   // Nodes whose entry names `tls` serve https: trust --ca-file (or the system roots) for them.
   const anyTls = loaded.value.members.some((m) => m.tls !== null);
-  const tls = anyTls ? clientTlsFlags(flags, 'https://status') : clientTlsFlags(flags, 'http://status');
+  if (!anyTls && (optionalString(flags, 'ca-file') !== undefined || optionalString(flags, 'cert-file') !== undefined)) {
+    throw new UsageError(`--ca-file/--cert-file: no node of ${file} names tls`);
+  }
+  const tls = anyTls ? clientTlsFlags(flags, 'https://status') : null;
   for (;;) {
     const rows = await Promise.all(loaded.value.members.map((m) => fetchStatus(m, tls)));
     const leader = agreedLeader(rows);
