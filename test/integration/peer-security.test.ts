@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RoomClient } from '../../src/client/room-client.js';
 import { PeerServiceClient } from '../../src/gen/roomregistry/peer/v1/peer.js';
 import { PEER_METADATA } from '../../src/transport/peer-auth.js';
-import { ProcessCluster, repoRoot } from '../harness/process-cluster.js';
+import { ProcessCluster, repoRoot, waitUntil } from '../harness/process-cluster.js';
 
 /** tlsDir: a test CA and a node certificate for 127.0.0.1 (test/fixtures/tls/README.md). */
 const tlsDir = join(repoRoot, 'test', 'fixtures', 'tls');
@@ -94,5 +94,18 @@ describe('the peer listener', () => {
     expect(await refusals(c, 'n2')).toMatchObject({ certificateMismatch: 1 });
     // The same certificate claiming its own id gets through (an empty Forward is answered).
     expect(await forward(c.node('n2').peer, asN3, { ...good, [PEER_METADATA.nodeId]: 'n3' })).toBeNull();
+  });
+
+  it('warns at start, without peer TLS, that a peer address is not loopback', async () => {
+    const c = await ProcessCluster.create(2);
+    clusters.push(c);
+    const config = JSON.parse(readFileSync(c.configFile, 'utf8')) as { nodes: Array<Record<string, unknown>> };
+    const remote = '10.255.255.1:9101';
+    const n2 = config.nodes[1];
+    if (n2 !== undefined) n2['peer'] = remote;
+    writeFileSync(c.configFile, JSON.stringify(config));
+    c.start('n1');
+    await waitUntil('n1 warns about plaintext peers', async () => readFileSync(c.node('n1').logFile, 'utf8').includes('"event":"peer_tls_off"'));
+    expect(readFileSync(c.node('n1').logFile, 'utf8')).toContain(remote);
   });
 });
