@@ -95,7 +95,7 @@ export class BenchCluster {
     }
     const config = {
       cluster: 'bench',
-      secret: 'bench-cluster-secret-0123456789',
+      secret: 'bench-cluster-secret-0123456789-abcdef',
       apiKeys: { [c.apiKey]: c.apiSecret },
       nodes: c.nodes.map((n, i) => ({ id: n.id, region: regions[i % regions.length] ?? 'r', grpc: n.grpc, peer: n.peer, http: n.http })),
     };

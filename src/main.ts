@@ -9,8 +9,8 @@ import { StorageCorruptionError } from './storage/record.js';
 
 const USAGE = `usage:
   room-registry serve --config FILE --id ID --data-dir DIR [--fsync always|never] [--snapshot-interval-entries N]
-  room-registry status --config FILE [--wait-leader-ms N]     every node, over HTTP /status
-  room-registry status --url host:port --api-key K --api-secret S     one node, over gRPC
+  room-registry status --config FILE [--wait-leader-ms N] [--ca-file CA]     every node, over HTTP(S) /status
+  room-registry status --url host:port|grpcs://host:port --api-key K --api-secret S [--ca-file CA]     one node, over gRPC
 ${ROOMS_USAGE}`;
 
 async function main(argv: readonly string[]): Promise<number> {

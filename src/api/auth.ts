@@ -130,6 +130,14 @@ export function requireAnyAdmin(g: Grants): void {
   if (!g.video.roomAdmin) throw permissionsDenied();
 }
 
+/**
+ * requireAdminKey: admin operations (TransferLeadership; membership and backup later) need a
+ * token signed by an API key the config lists in `adminKeys`, whatever its video grants.
+ */
+export function requireAdminKey(g: Grants, adminKeys: ReadonlySet<string>): void {
+  if (g.apiKey === null || !adminKeys.has(g.apiKey)) throw new RegistryError('PERMISSION_DENIED', 'permissions denied: this operation needs an admin API key (adminKeys)');
+}
+
 /** signToken makes an HS256 token (the CLI and tests; LiveKit SDKs make their own). */
 export function signToken(apiKey: string, secret: string, video: Partial<VideoGrant>, ttlSeconds: number, nowSeconds: number): string {
   const header = Buffer.from(JSON.stringify({ alg: 'HS256' })).toString('base64url');

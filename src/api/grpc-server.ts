@@ -6,9 +6,10 @@ import {
   type StatusResponse,
   type WatchRoomsRequest,
 } from '../gen/roomregistry/v1/rooms.js';
+import type { ListenerTls } from '../config/cluster-config.js';
 import { assert } from '../lib/assert.js';
 import { RegistryError } from '../lib/errors.js';
-import { type Grants, authenticate, requireCreate, requireList } from './auth.js';
+import { type Grants, authenticate, requireAdminKey, requireList } from './auth.js';
 import { ERROR_MAPPING, toClientError } from './errors.js';
 import { toServiceError } from './grpc-errors.js';
 import { GRPC_LIMITS, type GrpcLimits, assertGrpcLimitRelations } from './grpc-limits.js';
@@ -25,6 +26,10 @@ export interface ClusterControl {
 
 export interface GrpcApiOptions {
   readonly apiKeys: ReadonlyMap<string, string>;
+  /** adminKeys: the API keys allowed admin operations (the config's `adminKeys`). */
+  readonly adminKeys: ReadonlySet<string>;
+  /** onAdmin observes every admin call, allowed or not: who, what, and how it ended (the audit log). */
+  readonly onAdmin?: (use: AdminUse) => void;
   readonly defaultDeadlineMs: number;
   readonly maxDeadlineMs: number;
   /**
@@ -42,6 +47,14 @@ export interface GrpcApiOptions {
 export interface GrpcApiStats {
   readonly watch: WatchHubStats;
   readonly connectionsRefused: number;
+}
+
+/** AdminUse is one admin call for the audit log: the API key (null: no token), the operation, its outcome. */
+export interface AdminUse {
+  readonly apiKey: string | null;
+  readonly operation: string;
+  readonly detail: Readonly<Record<string, string>>;
+  readonly outcome: string;
 }
 
 /** MALFORMED marks a request whose bytes did not decode, so the handler answers INVALID_ARGUMENT. */
@@ -84,17 +97,16 @@ export class GrpcApi {
         const s = this.cluster.status();
         return { ...s, leader: s.leader ?? '' };
       }),
-      transferLeadership: this.unary('TransferLeadership', async (req: { to: string }, ctx) => {
-        requireCreate(ctx.grants);
-        return { to: this.cluster.transferLeadership(req.to === '' ? null : req.to) };
-      }),
+      transferLeadership: this.unary('TransferLeadership', async (req: { to: string }, ctx) =>
+        this.admin(ctx, 'TransferLeadership', { to: req.to }, () => ({ to: this.cluster.transferLeadership(req.to === '' ? null : req.to) })),
+      ),
     });
   }
 
-  /** listen binds the `grpc` listener (plaintext; put TLS in front for the public API). */
-  async listen(address: string): Promise<number> {
+  /** listen binds the `grpc` listener: TLS when `tls` is given (mTLS with its clientCa), else plaintext. */
+  async listen(address: string, tls: ListenerTls | null = null): Promise<number> {
     const port = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port)));
+      this.server.bindAsync(address, listenerCredentials(tls), (error, port) => (error ? reject(error) : resolve(port)));
     });
     this.limitConnections();
     return port;
@@ -124,6 +136,20 @@ export class GrpcApi {
 
   close(): void {
     this.server.forceShutdown();
+  }
+
+  /** admin runs an admin operation for an admin key only, and reports every attempt to onAdmin. */
+  private admin<Res>(ctx: CallContext, operation: string, detail: Record<string, string>, fn: () => Res): Res {
+    const report = (outcome: string): void => this.options.onAdmin?.({ apiKey: ctx.grants.apiKey, operation, detail, outcome });
+    try {
+      requireAdminKey(ctx.grants, this.options.adminKeys);
+      const res = fn();
+      report('OK');
+      return res;
+    } catch (e) {
+      report(toClientError(e).error.code);
+      throw e;
+    }
   }
 
   private unary<Req, Res>(method: string, fn: (req: Req, ctx: CallContext) => Promise<Res>): grpc.handleUnaryCall<Req | Malformed, Res> {
@@ -201,6 +227,11 @@ function serverOptions(limits: GrpcLimits): grpc.ServerOptions {
     'grpc.max_connection_age_ms': limits.connectionAgeMaxMs,
     'grpc.max_connection_age_grace_ms': limits.connectionAgeGraceMs,
   };
+}
+
+function listenerCredentials(tls: ListenerTls | null): grpc.ServerCredentials {
+  if (tls === null) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(tls.clientCa, [{ cert_chain: tls.cert, private_key: tls.key }], tls.clientCa !== null);
 }
 
 /** requestIdOf is the request's idempotency key: the body's request_id, else x-request-id metadata. */

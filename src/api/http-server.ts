@@ -1,5 +1,7 @@
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { type IncomingMessage, type RequestListener, type Server, type ServerResponse, createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { ListenerTls } from '../config/cluster-config.js';
 import { INTERNAL_ERROR_MESSAGE } from './errors.js';
 
 /** NodeStatus is the body of GET /status (DESIGN §6). */
@@ -19,7 +21,8 @@ export interface HttpRoutes {
   status(): NodeStatus;
   /** ready: this node knows a leader and has applied what it knows to be committed. */
   ready(): { ok: boolean; reason: string };
-  metrics(): Promise<{ contentType: string; body: string }>;
+  /** metrics is absent on the http listener when the node has an `admin` listener, which serves it instead. */
+  metrics?(): Promise<{ contentType: string; body: string }>;
   /** twirp handles POST /twirp/...; returns false when the path is not its own. */
   twirp?(req: IncomingMessage, res: ServerResponse): boolean;
   /** faults exists only under --enable-fault-injection: GET, PUT (replace) and DELETE /debug/faults. */
@@ -31,10 +34,12 @@ export interface HttpRoutes {
 /** faultBodyBytesMax: a fault rule set is a few hundred bytes. */
 const faultBodyBytesMax = 64 << 10;
 
-/** startHttpServer binds the `http` listener; resolves with the bound port. */
-export function startHttpServer(address: string, routes: HttpRoutes): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
-    // The listener's edge (STYLE rule 24): a failure ends this request only, and its detail goes to the log.
+/**
+ * startHttpServer binds the `http` listener (https when `tls` is given; with its clientCa, only
+ * clients with a certificate it signed get past the handshake); resolves with the bound port.
+ */
+export function startHttpServer(address: string, routes: HttpRoutes, tls: ListenerTls | null = null): Promise<{ server: Server; port: number }> {
+  const server = httpOrHttps(tls, (req, res) => {
     handle(routes, req, res).catch((e: unknown) => {
       routes.onInternalError?.(e instanceof Error ? (e.stack ?? e.message) : String(e));
       if (res.headersSent) {
@@ -56,6 +61,12 @@ export function startHttpServer(address: string, routes: HttpRoutes): Promise<{ 
       resolve({ server, port: (server.address() as AddressInfo).port });
     });
   });
+}
+
+function httpOrHttps(tls: ListenerTls | null, listener: RequestListener): Server {
+  if (tls === null) return createServer(listener);
+  const mutual = tls.clientCa !== null;
+  return createHttpsServer({ cert: tls.cert, key: tls.key, ...(mutual ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) }, listener);
 }
 
 async function handle(routes: HttpRoutes, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -83,6 +94,10 @@ async function handle(routes: HttpRoutes, req: IncomingMessage, res: ServerRespo
       res.end(`${JSON.stringify(routes.status())}\n`);
       return;
     case '/metrics': {
+      if (routes.metrics === undefined) {
+        sendText(res, 404, 'metrics are served on this node’s admin listener\n');
+        return;
+      }
       const m = await routes.metrics();
       res.writeHead(200, { 'content-type': m.contentType });
       res.end(m.body);

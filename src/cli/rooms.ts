@@ -1,17 +1,21 @@
 import type { ServiceError } from '@grpc/grpc-js';
 import { loadClusterConfig } from '../config/cluster-config.js';
 import { Consistency, Room } from '../gen/roomregistry/v1/rooms.js';
+import { parseEndpoint, readClientTls } from '../client/endpoint.js';
 import { RoomClient } from '../client/room-client.js';
 import { type ParsedFlags, UsageError, optionalString, parseFlags } from './args.js';
 import { ROOM_HEADERS, formatTable, roomRow } from './table.js';
 
 /** CONNECTION_FLAGS: where and as whom; LiveKit's environment variables work too. */
 export const CONNECTION_FLAGS = {
-  url: { kind: 'string', env: 'LIVEKIT_URL', help: 'gRPC address of any node, host:port (http:// is ignored)' },
+  url: { kind: 'string', env: 'LIVEKIT_URL', help: 'gRPC address of any node: host:port, http://host:port, or grpcs:// / https:// for TLS' },
   'api-key': { kind: 'string', env: 'LIVEKIT_API_KEY', help: 'API key (JWT issuer)' },
   'api-secret': { kind: 'string', env: 'LIVEKIT_API_SECRET', help: 'API secret' },
   config: { kind: 'string', help: 'cluster config: use its first node and first API key when --url/--api-key are not given' },
   'timeout-ms': { kind: 'number', help: 'deadline of the call (default 5000)' },
+  'ca-file': { kind: 'string', help: 'TLS: CA certificate (PEM) to trust for grpcs:// / https:// (default: the system roots)' },
+  'cert-file': { kind: 'string', help: 'TLS: client certificate (PEM), for nodes that require one (clientCa)' },
+  'key-file': { kind: 'string', help: 'TLS: the client certificate’s private key (PEM)' },
 } as const;
 
 const ROOMS_FLAGS = {
@@ -34,6 +38,7 @@ export const ROOMS_USAGE = `  room-registry rooms create NAME [--empty-timeout S
   room-registry rooms delete NAME [--request-id ID]
     output: a table (name, sid, participants, publishers, node, age, metadata cut short); --json prints whole replies
     connection: --url host:port --api-key K --api-secret S (or LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET; or --config FILE)
+    TLS: --url grpcs://host:port (or https://) [--ca-file CA.pem] [--cert-file C.pem --key-file K.pem]
 `;
 
 /** roomsCommand runs one `rooms` subcommand against a node and prints a table, or JSON with --json. */
@@ -110,7 +115,11 @@ function roomsTable(rooms: readonly Room[], revision: number): string {
   return rooms.length === 0 ? count : formatTable(ROOM_HEADERS, rooms.map((r) => roomRow(r, nowMs))) + count;
 }
 
-/** connect builds a client from --url/--api-key/--api-secret, falling back to --config. */
+/**
+ * connect builds a client from --url/--api-key/--api-secret, falling back to --config (whose
+ * first node is reached over TLS when its entry names `tls`); --ca-file, --cert-file and
+ * --key-file set what TLS trusts and presents. A TLS flag with a plaintext URL is refused.
+ */
 export function connect(flags: ParsedFlags): RoomClient {
   let url = optionalString(flags, 'url');
   let apiKey = optionalString(flags, 'api-key');
@@ -119,13 +128,35 @@ export function connect(flags: ParsedFlags): RoomClient {
   if (configFile !== undefined) {
     const loaded = loadClusterConfig(configFile);
     if (!loaded.ok) throw new UsageError(`${loaded.error.file}: ${loaded.error.problem}`);
-    url ??= loaded.value.members[0]?.grpcAddress;
+    const first = loaded.value.members[0];
+    if (first !== undefined) url ??= `${first.tls === null ? 'http' : 'https'}://${first.grpcAddress}`;
     const firstKey = [...loaded.value.apiKeys][0];
     if (apiKey === undefined && firstKey !== undefined) [apiKey, apiSecret] = firstKey;
   }
   if (url === undefined) throw new UsageError('--url (or LIVEKIT_URL, or --config) is required');
   if (apiKey === undefined || apiSecret === undefined) throw new UsageError('--api-key and --api-secret (or LIVEKIT_API_KEY/LIVEKIT_API_SECRET, or --config) are required');
-  return new RoomClient(url.replace(/^[a-z]+:\/\//, '').replace(/\/.*$/, ''), { apiKey, apiSecret });
+  const tls = clientTlsFlags(flags, url);
+  return new RoomClient(url, { apiKey, apiSecret }, {}, tls);
+}
+
+/** clientTlsFlags reads --ca-file/--cert-file/--key-file; they make sense only with a TLS URL. */
+export function clientTlsFlags(flags: ParsedFlags, url: string): ReturnType<typeof readClientTls> {
+  let secure: boolean;
+  try {
+    secure = parseEndpoint(url).secure;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const caFile = optionalString(flags, 'ca-file');
+  const certFile = optionalString(flags, 'cert-file');
+  const keyFile = optionalString(flags, 'key-file');
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--cert-file and --key-file go together');
+  if (!secure && (caFile !== undefined || certFile !== undefined)) throw new UsageError(`--ca-file/--cert-file need a TLS URL (grpcs:// or https://), not ${url}`);
+  try {
+    return readClientTls(caFile, certFile, keyFile);
+  } catch (e) {
+    throw new UsageError(`cannot read a TLS file: ${(e as Error).message}`);
+  }
 }
 
 function onlyName(positional: readonly string[]): string {

@@ -17,7 +17,7 @@ import { validateCommandBytes } from '../api/validate.js';
 import { DiskLogStorage } from '../storage/disk-log-storage.js';
 import type { Logger } from '../lib/logger.js';
 import { FaultHook } from '../transport/fault-hook.js';
-import { PeerAuthenticator } from '../transport/peer-auth.js';
+import { PeerAuthenticator, plaintextPeerAddresses } from '../transport/peer-auth.js';
 import { PeerServer } from '../transport/peer-server.js';
 import { PeerTransport } from '../transport/transport.js';
 import { Sweeper } from '../sweeper/sweeper.js';
@@ -100,7 +100,7 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     self.id,
     members,
     { cluster: config.cluster.cluster, nodeId: self.id, secret: config.cluster.secret },
-    config.cluster.peerTls,
+    config.peerTls,
     (peer) => node?.reportUnreachable(peer),
     faults,
   );
@@ -120,9 +120,12 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     validateCommand: validateCommandBytes,
   });
   const n = node;
-  const auth = new PeerAuthenticator(config.cluster.cluster, config.cluster.secret, members.map((m) => m.id));
+  // Under peer mTLS a peer's node id is its certificate's; without it, say so when peers are remote.
+  const auth = new PeerAuthenticator(config.cluster.cluster, config.cluster.secret, members.map((m) => m.id), config.peerTls !== null && config.peerTls.caFile !== null);
+  const exposed = plaintextPeerAddresses(members.map((m) => m.peerAddress), config.peerTls !== null);
+  if (exposed.length > 0) logger.warn('peer_tls_off', { reason: 'peer addresses are not loopback; the cluster secret and Raft traffic travel in clear (set peerTls)', addresses: exposed });
   const peerServer = new PeerServer(self.id, auth, n, faults);
-  await peerServer.listen(self.peerAddress, config.cluster.peerTls);
+  await peerServer.listen(self.peerAddress, config.peerTls);
   const sweeper = new Sweeper(parts.stateMachine, { isLeader: () => n.status().role === 'leader', propose: (p, deadlineMs) => n.propose(p, deadlineMs) }, logger);
   const metrics = observe({ self: self.id, node: n, parts, transport, peerServer, auth, sweeper, logger, quotaBytes: config.quotaBytes });
   const status = (): NodeStatus => {
@@ -132,7 +135,7 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
   const listeners = await listenApis(config, n, parts, metrics, status, faults, logger);
   n.start();
   sweeper.start();
-  logger.info('node_started', { grpc: self.grpcAddress, peer: self.peerAddress, http: self.httpAddress, dataDir: config.dataDir, fsync: config.fsync });
+  logger.info('node_started', { grpc: self.grpcAddress, peer: self.peerAddress, http: self.httpAddress, admin: self.adminAddress, tls: config.listenerTls !== null, dataDir: config.dataDir, fsync: config.fsync });
   return {
     node: n,
     async shutdown(): Promise<void> {
@@ -244,25 +247,31 @@ async function listenApis(
     { status, transferLeadership: (to) => n.transferLeadership(to === null ? null : nodeId(to)) },
     {
       ...apiOptions,
+      adminKeys: config.cluster.adminKeys,
       onRequest: onRequest('grpc'),
+      onAdmin: (use) => logger.info('admin_operation', { apiKey: use.apiKey, operation: use.operation, ...use.detail, outcome: use.outcome }),
       // Logged at powers of two, so a flood of connections cannot flood the log.
       onConnectionRefused: (count) => {
         if ((count & (count - 1)) === 0) logger.warn('grpc_connection_refused', { reason: 'connectionsMax', count });
       },
     },
   );
-  await grpcApi.listen(self.grpcAddress);
+  await grpcApi.listen(self.grpcAddress, config.listenerTls);
   metrics.observeGrpc(() => grpcApi.stats());
   const twirp = new TwirpServer(twirpMethods(handlers), { ...apiOptions, onRequest: onRequest('twirp') });
+  const ready = (): { ok: boolean; reason: string } => {
+    const s = n.status();
+    if (s.leader === null) return { ok: false, reason: 'no leader known' };
+    return { ok: true, reason: `ready: leader ${s.leader}, applied ${s.appliedIndex}` };
+  };
+  const renderMetrics = (): ReturnType<Metrics['render']> => metrics.render();
+  // With an admin listener, /metrics is served there only (operators' network), not to clients.
+  const admin = self.adminAddress === null ? null : (await startHttpServer(self.adminAddress, { status, ready, metrics: renderMetrics }, config.listenerTls)).server;
   const http: Server = (
     await startHttpServer(self.httpAddress, {
       status,
-      ready: () => {
-        const s = n.status();
-        if (s.leader === null) return { ok: false, reason: 'no leader known' };
-        return { ok: true, reason: `ready: leader ${s.leader}, applied ${s.appliedIndex}` };
-      },
-      metrics: () => metrics.render(),
+      ready,
+      ...(admin === null ? { metrics: renderMetrics } : {}),
       twirp: (req, res) => twirp.handle(req, res),
       onInternalError: (detail) => logger.error('http_request_failed', { detail }),
       ...(faults === null
@@ -274,11 +283,12 @@ async function listenApis(
               clear: () => faults.clear(),
             },
           }),
-    })
+    }, config.listenerTls)
   ).server;
   return {
     close(): void {
       http.close();
+      admin?.close();
       grpcApi.close();
     },
   };

@@ -1,7 +1,10 @@
-import { loadClusterConfig } from '../config/cluster-config.js';
+import { type IncomingMessage, get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
+import { loadClusterConfig, type MemberConfig } from '../config/cluster-config.js';
 import type { NodeStatus } from '../api/http-server.js';
+import type { ClientTls } from '../client/endpoint.js';
 import { type ParsedFlags, UsageError, optionalString, requireString } from './args.js';
-import { CONNECTION_FLAGS, connect, printJson, printTable } from './rooms.js';
+import { CONNECTION_FLAGS, clientTlsFlags, connect, printJson, printTable } from './rooms.js';
 import { formatTable } from './table.js';
 
 export const STATUS_FLAGS = {
@@ -12,6 +15,8 @@ export const STATUS_FLAGS = {
 } as const;
 
 const statusFetchTimeoutMs = 1_000;
+/** statusBodyBytesMax: a /status body is a few hundred bytes; a larger answer is not a node's. */
+const statusBodyBytesMax = 64 << 10;
 
 type Row = { id: string; http: string; status: NodeStatus | null; error: string | null };
 
@@ -26,8 +31,14 @@ export async function statusCommand(flags: ParsedFlags): Promise<number> {
   if (!loaded.ok) throw new UsageError(`${loaded.error.file}: ${loaded.error.problem}`);
   const waitMs = typeof flags['wait-leader-ms'] === 'number' ? flags['wait-leader-ms'] : 0;
   const untilMs = Date.now() + waitMs;
+  // Nodes whose entry names `tls` serve https: trust --ca-file (or the system roots) for them.
+  const anyTls = loaded.value.members.some((m) => m.tls !== null);
+  if (!anyTls && (optionalString(flags, 'ca-file') !== undefined || optionalString(flags, 'cert-file') !== undefined)) {
+    throw new UsageError(`--ca-file/--cert-file: no node of ${file} names tls`);
+  }
+  const tls = anyTls ? clientTlsFlags(flags, 'https://status') : null;
   for (;;) {
-    const rows = await Promise.all(loaded.value.members.map((m) => fetchStatus(m.id, m.httpAddress)));
+    const rows = await Promise.all(loaded.value.members.map((m) => fetchStatus(m, tls)));
     const leader = agreedLeader(rows);
     if (leader !== null || Date.now() >= untilMs) {
       if (flags['json'] === true) printJson({ leader, nodes: rows }, '');
@@ -38,13 +49,33 @@ export async function statusCommand(flags: ParsedFlags): Promise<number> {
   }
 }
 
-async function fetchStatus(id: string, http: string): Promise<Row> {
+async function fetchStatus(m: MemberConfig, tls: ClientTls | null): Promise<Row> {
+  const http = `${m.tls === null ? 'http' : 'https'}://${m.httpAddress}`;
   try {
-    const res = await fetch(`http://${http}/status`, { signal: AbortSignal.timeout(statusFetchTimeoutMs) });
-    return { id, http, status: (await res.json()) as NodeStatus, error: null };
+    return { id: m.id, http, status: JSON.parse(await getText(`${http}/status`, m.tls === null ? null : tls)) as NodeStatus, error: null };
   } catch (e) {
-    return { id, http, status: null, error: (e as Error).message };
+    return { id: m.id, http, status: null, error: (e as Error).message };
   }
+}
+
+/** getText GETs a small body over http or https (trusting tls.ca), within statusFetchTimeoutMs. */
+function getText(url: string, tls: ClientTls | null): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const options = { timeout: statusFetchTimeoutMs, ...(tls === null ? {} : { ca: tls.ca ?? undefined, cert: tls.cert, key: tls.key }) };
+    const onResponse = (res: IncomingMessage): void => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+        if (body.length > statusBodyBytesMax) res.destroy(new Error('status body too large'));
+      });
+      res.on('end', () => resolve(body));
+      res.on('error', reject);
+    };
+    const req = url.startsWith('https:') ? httpsGet(url, options, onResponse) : httpGet(url, options, onResponse);
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${statusFetchTimeoutMs} ms`)));
+    req.on('error', reject);
+  });
 }
 
 /** agreedLeader: the leader every reachable node names, when one of them is that leader. */

@@ -14,9 +14,10 @@ import type {
   UpdateRoomOccupancyRequest,
   UpdateRoomOccupancyResponse,
 } from '../gen/roomregistry/v1/rooms.js';
+import type { ClientTls } from './endpoint.js';
 import { type ClientCredentials, RoomClient } from './room-client.js';
 
-/** ClusterMember: a node's id and its public gRPC address. */
+/** ClusterMember: a node's id and its public gRPC address (host:port, or a grpcs:// / https:// URL for TLS). */
 export interface ClusterMember {
   readonly id: string;
   readonly grpc: string;
@@ -48,10 +49,10 @@ export class ClusterRoomClient {
   constructor(
     members: readonly ClusterMember[],
     credentials: ClientCredentials,
-    options: { readonly home?: string; readonly channelOptions?: Partial<grpc.ChannelOptions> } = {},
+    options: { readonly home?: string; readonly channelOptions?: Partial<grpc.ChannelOptions>; readonly tls?: ClientTls } = {},
   ) {
     if (members.length === 0) throw new Error('a cluster client needs at least one member');
-    for (const m of members) this.clients.set(m.id, new RoomClient(m.grpc, credentials, options.channelOptions ?? {}));
+    for (const m of members) this.clients.set(m.id, new RoomClient(m.grpc, credentials, options.channelOptions ?? {}, options.tls ?? null));
     this.homeId = options.home ?? members[0]?.id ?? '';
     const home = this.clients.get(this.homeId);
     if (home === undefined) throw new Error(`home node ${this.homeId} is not a member`);

@@ -19,6 +19,7 @@ import {
   type WatchRoomsResponse,
 } from '../gen/roomregistry/v1/rooms.js';
 import { type VideoGrant, signToken } from '../api/auth.js';
+import { type ClientTls, channelCredentials, parseEndpoint } from './endpoint.js';
 
 /** ClientCredentials: an API key and secret (a token is signed per call with just the grants it needs), or a fixed token. */
 export type ClientCredentials = { readonly apiKey: string; readonly apiSecret: string } | { readonly token: string };
@@ -33,6 +34,8 @@ type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOpti
 /**
  * RoomClient is a promise-based client of one node's public gRPC API, for the CLI, the
  * benchmark and tests. Errors are grpc ServiceErrors (code, details, trailing metadata).
+ * `address` is host:port or a URL: https:// and grpcs:// speak TLS (trusting `tls.ca`, or the
+ * system roots), and never fall back to plaintext.
  */
 export class RoomClient {
   private readonly rooms: RoomServiceClient;
@@ -40,12 +43,19 @@ export class RoomClient {
   /** tokens: one signed token per grant set (a handful: the client's methods use four). */
   private readonly tokens = new Map<string, { token: string; renewAtSeconds: number }>();
 
+  /** address: host:port of the node (the URL's scheme removed). */
+  readonly address: string;
+
   constructor(
-    readonly address: string,
+    url: string,
     private readonly credentials: ClientCredentials,
     channelOptions: Partial<grpc.ChannelOptions> = {},
+    tls: ClientTls | null = null,
   ) {
-    const creds = grpc.credentials.createInsecure();
+    const endpoint = parseEndpoint(url);
+    this.address = endpoint.hostPort;
+    const address = endpoint.hostPort;
+    const creds = channelCredentials(endpoint, tls);
     this.rooms = new RoomServiceClient(address, creds, channelOptions);
     this.cluster = new ClusterServiceClient(address, creds, channelOptions);
   }

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
 import { Metadata } from '@grpc/grpc-js';
 import type { NodeId } from '../lib/ids.js';
 import { type Result, err, ok } from '../lib/result.js';
@@ -25,29 +26,33 @@ export function peerMetadata(c: PeerCredentials): Metadata {
   return md;
 }
 
-export type PeerRefusal = 'unknownNode' | 'wrongSecret' | 'wrongCluster';
+export type PeerRefusal = 'unknownNode' | 'wrongSecret' | 'wrongCluster' | 'certificateMismatch';
 
 /**
  * PeerAuthenticator checks every inbound peer call: the caller must name a member of this
  * cluster and present the cluster secret. The secret is compared by digest in constant time,
- * so neither its content nor its length leaks through timing.
+ * so neither its content nor its length leaks through timing. With `bindCertificates` (peer
+ * mTLS) the node id it claims must also be its certificate's (CN or a DNS SAN), so one
+ * member's key cannot speak for another.
  */
 export class PeerAuthenticator {
   private readonly secretDigest: Buffer;
   private readonly members: ReadonlySet<string>;
   /** refused counts refused calls by reason (exported as a metric). */
-  readonly refused: Record<PeerRefusal, number> = { unknownNode: 0, wrongSecret: 0, wrongCluster: 0 };
+  readonly refused: Record<PeerRefusal, number> = { unknownNode: 0, wrongSecret: 0, wrongCluster: 0, certificateMismatch: 0 };
 
   constructor(
     private readonly cluster: string,
     secret: string,
     members: readonly NodeId[],
+    private readonly bindCertificates = false,
   ) {
     this.secretDigest = digest(secret);
     this.members = new Set(members);
   }
 
-  check(md: Metadata): Result<NodeId, PeerRefusal> {
+  /** check authenticates one call from its metadata and, under mTLS, its client certificate. */
+  check(md: Metadata, certificate: PeerCertificate | null = null): Result<NodeId, PeerRefusal> {
     const presented = firstString(md, PEER_METADATA.secret);
     const secretOk = timingSafeEqual(digest(presented ?? ''), this.secretDigest);
     const from = firstString(md, PEER_METADATA.nodeId);
@@ -55,12 +60,37 @@ export class PeerAuthenticator {
     if (!secretOk) refusal = 'wrongSecret';
     else if (firstString(md, PEER_METADATA.cluster) !== this.cluster) refusal = 'wrongCluster';
     else if (from === null || !this.members.has(from)) refusal = 'unknownNode';
+    else if (this.bindCertificates && (certificate === null || !certificateNames(certificate).includes(from))) refusal = 'certificateMismatch';
     if (refusal !== null) {
       this.refused[refusal]++;
       return err(refusal);
     }
     return ok(from as NodeId);
   }
+}
+
+/** certificateNames: the subject CN and the DNS subject alternative names of a peer certificate. */
+export function certificateNames(c: PeerCertificate): string[] {
+  const cn = (c.subject as Partial<PeerCertificate['subject']> | undefined)?.CN;
+  const names = Array.isArray(cn) ? [...(cn as string[])] : typeof cn === 'string' ? [cn] : [];
+  for (const entry of (c.subjectaltname ?? '').split(',')) {
+    const m = /^\s*DNS:(.+?)\s*$/.exec(entry);
+    if (m?.[1] !== undefined) names.push(m[1]);
+  }
+  return names;
+}
+
+/**
+ * plaintextPeerAddresses: without peer TLS, the peer addresses that are not loopback, where
+ * the cluster secret and every Raft message would cross a network in clear (`serve` warns).
+ */
+export function plaintextPeerAddresses(peerAddresses: readonly string[], peerTls: boolean): string[] {
+  if (peerTls) return [];
+  return peerAddresses.filter((a) => !isLoopbackHost(a.slice(0, a.lastIndexOf(':')).replace(/^\[|\]$/g, '')));
+}
+
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 function digest(s: string): Buffer {

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
+import type { PeerCertificate } from 'node:tls';
 import type { PeerTlsConfig } from '../config/cluster-config.js';
 import { LIMITS } from '../config/limits.js';
 import { RegistryError } from '../lib/errors.js';
@@ -90,8 +91,8 @@ export class PeerServer {
     }
   }
 
-  private authenticate(call: { metadata: grpc.Metadata }): NodeId | grpc.ServiceError {
-    const checked = this.auth.check(call.metadata);
+  private authenticate(call: { metadata: grpc.Metadata; getAuthContext(): { sslPeerCertificate?: PeerCertificate } }): NodeId | grpc.ServiceError {
+    const checked = this.auth.check(call.metadata, call.getAuthContext().sslPeerCertificate ?? null);
     if (checked.ok) return checked.value;
     this.events.onRefused?.(checked.error);
     const e = new Error(`peer call refused: ${checked.error}`) as grpc.ServiceError;

@@ -100,7 +100,7 @@ export class ProcessCluster {
   readonly configFile: string;
   readonly apiKey = 'testkey';
   readonly apiSecret = 'testsecret-testsecret-testsecret';
-  readonly secret = 'cluster-secret-for-tests';
+  readonly secret = 'cluster-secret-for-tests-0123456789';
   nodes: ProcessNode[] = [];
   /** unexpectedExits: processes that ended without kill() or stop() (a crash, a failed assertion). */
   readonly unexpectedExits: Array<{ id: string; code: number | null; signal: NodeJS.Signals | null }> = [];

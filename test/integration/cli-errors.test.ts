@@ -14,7 +14,7 @@ const dir = mkdtempSync(join(tmpdir(), 'rr-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const node = (id: string, base: number): Record<string, string> => ({ id, region: 'r', grpc: `127.0.0.1:${base}`, peer: `127.0.0.1:${base + 1}`, http: `127.0.0.1:${base + 2}` });
-const goodConfig = { cluster: 'c1', secret: 'a-long-enough-secret', apiKeys: { k: 's' }, nodes: [node('n1', 41000), node('n2', 41010)] };
+const goodConfig = { cluster: 'c1', secret: 'a-long-enough-secret-a-long-enough', apiKeys: { k: 'an-api-secret-of-32-characters-ok' }, nodes: [node('n1', 41000), node('n2', 41010)] };
 
 function config(name: string, body: unknown): string {
   const file = join(dir, name);

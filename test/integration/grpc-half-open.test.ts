@@ -29,7 +29,7 @@ it('drops a half-open watcher by keepalive and frees its slot', async () => {
     {} as RoomHandlers, // WatchRooms does not use the handlers
     d.registry,
     { status: () => ({}) as never, transferLeadership: () => '' },
-    { apiKeys: new Map([[apiKey, apiSecret]]), defaultDeadlineMs: 5_000, maxDeadlineMs: 5_000, limits: { ...GRPC_LIMITS, keepaliveIntervalMs: 300, keepaliveTimeoutMs: 200 } },
+    { apiKeys: new Map([[apiKey, apiSecret]]), adminKeys: new Set(), defaultDeadlineMs: 5_000, maxDeadlineMs: 5_000, limits: { ...GRPC_LIMITS, keepaliveIntervalMs: 300, keepaliveTimeoutMs: 200 } },
   );
   const port = await api.listen('127.0.0.1:0');
   closers.push(() => api.close());
