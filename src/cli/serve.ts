@@ -15,6 +15,7 @@ import { RoomHandlers } from '../api/room-handlers.js';
 import { twirpMethods } from '../api/twirp-methods.js';
 import { TwirpServer } from '../api/twirp-server.js';
 import { DiskLogStorage } from '../storage/disk-log-storage.js';
+import { nodeStorageFs } from '../storage/storage-fs.js';
 import type { Logger } from '../lib/logger.js';
 import { FaultHook } from '../transport/fault-hook.js';
 import { PeerAuthenticator } from '../transport/peer-auth.js';
@@ -76,7 +77,7 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
   if (!compiled.ok) throw new UsageError(compiled.error);
   const config = compiled.value;
   assertLimitRelations();
-  claimDataDir(config.dataDir, config.cluster.cluster, config.self.id);
+  await claimDataDir(nodeStorageFs, config.dataDir, config.cluster.cluster, config.self.id, config.fsync === 'always');
   const bootLogger = new JsonLogger(config.self.id);
   const running = await startNode(config, await openDiskParts(config, newStateMachine, bootLogger));
   await new Promise<void>((resolve) => {

@@ -1,12 +1,12 @@
-import { mkdir, open, readFile, readdir, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assert } from '../lib/assert.js';
 import { type Index, index, term } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
 import { ENTRY_KINDS, type Entry, type SnapshotMeta } from '../raft/index.js';
-import { fsyncDir, parseSnapshotMeta, snapshotMetaJson } from './files.js';
+import { parseSnapshotMeta, snapshotMetaJson, writeAllAt } from './files.js';
 import { RECORD_HEADER_BYTES, RECORD_TYPES, StorageCorruptionError, encodeRecord, readRecord, recordSize, sealRecord } from './record.js';
 import { STORAGE_LIMITS } from './storage-limits.js';
+import { type StorageFile, type StorageFs, nodeStorageFs } from './storage-fs.js';
 
 /** WAL_FORMAT_VERSION is written in every segment header; a newer format refuses to start. */
 const WAL_FORMAT_VERSION = 1;
@@ -26,6 +26,8 @@ export interface WalOptions {
   readonly logger: Logger;
   /** segmentBytesMax overrides STORAGE_LIMITS.walSegmentBytesMax (tests use small segments). */
   readonly segmentBytesMax?: number;
+  /** fs is the storage seam (nodeStorageFs when absent). */
+  readonly fs?: StorageFs;
 }
 
 /** WalPosition says where a record was read, for error messages. */
@@ -51,17 +53,19 @@ export class Wal {
   private readonly dir: string;
   private readonly fsync: boolean;
   private readonly segmentBytesMax: number;
+  private readonly fs: StorageFs;
 
   private constructor(
     opts: WalOptions,
     /** segments: oldest first; the last one is open for appends. */
     private readonly segments: Segment[],
-    private file: FileHandle,
+    private file: StorageFile,
     private sizeBytes: number,
   ) {
     this.dir = opts.dir;
     this.fsync = opts.fsync;
     this.segmentBytesMax = opts.segmentBytesMax ?? STORAGE_LIMITS.walSegmentBytesMax;
+    this.fs = opts.fs ?? nodeStorageFs;
   }
 
   /**
@@ -70,31 +74,33 @@ export class Wal {
    * record anywhere else throws StorageCorruptionError naming the file and offset.
    */
   static async open(opts: WalOptions, onEvent: (e: WalEvent, at: WalPosition) => void): Promise<Wal> {
-    const { dir, fsync } = opts;
-    await mkdir(dir, { recursive: true });
-    const segments = await listSegments(dir);
+    const { dir } = opts;
+    const fs = opts.fs ?? nodeStorageFs;
+    await fs.mkdir(dir);
+    const segments = await listSegments(fs, dir);
     for (const [k, seg] of segments.entries()) {
       const isLast = k === segments.length - 1;
-      const validBytes = await replaySegment(seg, isLast, (e, offset) => {
+      const validBytes = await replaySegment(fs, seg, isLast, (e, offset) => {
         seg.maxEntryIndex = Math.max(seg.maxEntryIndex, e.type === 'entry' ? e.entry.index : e.type === 'snapshotBase' ? e.meta.index : 0);
         onEvent(e, { file: seg.path, offset });
       });
       if (isLast) return Wal.reopenLast(opts, segments, validBytes);
     }
     const first: Segment = { seq: 1, path: join(dir, segmentName(1)), maxEntryIndex: 0 };
-    const file = await createSegment(first, fsync, dir);
+    const file = await createSegment(fs, first, opts.fsync, dir);
     return new Wal(opts, [first], file, recordSize(12));
   }
 
   private static async reopenLast(opts: WalOptions, segments: Segment[], validBytes: number): Promise<Wal> {
     const last = segments[segments.length - 1];
     assert(last !== undefined, 'reopenLast without segments');
-    const file = await open(last.path, 'r+');
-    const { size } = await file.stat();
+    const fs = opts.fs ?? nodeStorageFs;
+    const file = await fs.open(last.path, 'r+');
+    const size = await file.size();
     if (validBytes === 0) {
       // Created but its header never made it to disk: start the segment over.
       await file.close();
-      return new Wal(opts, segments, await createSegment(last, opts.fsync, opts.dir, 'w'), recordSize(12));
+      return new Wal(opts, segments, await createSegment(fs, last, opts.fsync, opts.dir, 'w'), recordSize(12));
     }
     if (size > validBytes) {
       opts.logger.warn('wal_torn_tail_truncated', { file: last.path, offset: validBytes, droppedBytes: size - validBytes });
@@ -168,7 +174,7 @@ export class Wal {
 
   private async rotate(): Promise<void> {
     const seg: Segment = { seq: this.current().seq + 1, path: join(this.dir, segmentName(this.current().seq + 1)), maxEntryIndex: 0 };
-    const file = await createSegment(seg, this.fsync, this.dir);
+    const file = await createSegment(this.fs, seg, this.fsync, this.dir);
     await this.file.close();
     this.file = file;
     this.segments.push(seg);
@@ -176,11 +182,7 @@ export class Wal {
   }
 
   private async writeAll(buf: Buffer): Promise<void> {
-    let written = 0;
-    while (written < buf.length) {
-      const { bytesWritten } = await this.file.write(buf, written, buf.length - written, this.sizeBytes + written);
-      written += bytesWritten;
-    }
+    await writeAllAt(this.file, buf, this.sizeBytes);
     this.sizeBytes += buf.length;
   }
 
@@ -188,7 +190,7 @@ export class Wal {
   private async deleteSegments(n: number): Promise<void> {
     assert(n < this.segments.length, 'cannot delete the open segment');
     const doomed = this.segments.splice(0, n);
-    for (const seg of doomed) await unlink(seg.path).catch(ignoreMissing);
+    for (const seg of doomed) await this.fs.unlink(seg.path).catch(ignoreMissing);
   }
 }
 
@@ -196,9 +198,9 @@ function segmentName(seq: number): string {
   return `wal-${String(seq).padStart(16, '0')}.log`;
 }
 
-async function listSegments(dir: string): Promise<Segment[]> {
+async function listSegments(fs: StorageFs, dir: string): Promise<Segment[]> {
   const segments: Segment[] = [];
-  for (const name of await readdir(dir)) {
+  for (const name of await fs.readdir(dir)) {
     const m = SEGMENT_NAME.exec(name);
     if (m?.[1] !== undefined) segments.push({ seq: Number(m[1]), path: join(dir, name), maxEntryIndex: 0 });
   }
@@ -213,15 +215,15 @@ async function listSegments(dir: string): Promise<Segment[]> {
   return segments;
 }
 
-async function createSegment(seg: Segment, fsync: boolean, dir: string, flag: 'wx' | 'w' = 'wx'): Promise<FileHandle> {
-  const file = await open(seg.path, flag);
+async function createSegment(fs: StorageFs, seg: Segment, fsync: boolean, dir: string, flag: 'wx' | 'w' = 'wx'): Promise<StorageFile> {
+  const file = await fs.open(seg.path, flag);
   const header = Buffer.alloc(12);
   header.writeUInt32LE(WAL_FORMAT_VERSION, 0);
   header.writeDoubleLE(seg.seq, 4);
   await file.write(encodeRecord(RECORD_TYPES.segmentHeader, header), 0, recordSize(12), 0);
   if (fsync) {
     await file.datasync();
-    await fsyncDir(dir);
+    await fs.fsyncDir(dir);
   }
   return file;
 }
@@ -231,8 +233,8 @@ async function createSegment(seg: Segment, fsync: boolean, dir: string, flag: 'w
  * Damage that runs to the end of the last segment is a write cut short by a crash (it was
  * never acknowledged) and is dropped; any other damage is corruption.
  */
-async function replaySegment(seg: Segment, isLast: boolean, onEvent: (e: WalEvent, offset: number) => void): Promise<number> {
-  const buf = await readFile(seg.path);
+async function replaySegment(fs: StorageFs, seg: Segment, isLast: boolean, onEvent: (e: WalEvent, offset: number) => void): Promise<number> {
+  const buf = await fs.readFile(seg.path);
   let offset = 0;
   while (offset < buf.length) {
     const step = readRecord(buf, offset);
