@@ -188,3 +188,32 @@ describe('every file kind goes through the durable-write helper: a power cut lea
     }
   });
 });
+
+describe('DiskSnapshotStore (finding 1)', () => {
+  it('two concurrent saves of one snapshot never share a temp file: the file that stays is whole', async () => {
+    const meta: SnapshotMeta = { index: index(7), term: term(1), voters: ['n1' as NodeId] };
+    const release: Array<() => void> = [];
+    async function* slow(fill: number, count: number): AsyncIterable<Uint8Array> {
+      for (let i = 0; i < count; i++) {
+        await new Promise<void>((r) => release.push(r));
+        yield Buffer.alloc(1000, fill);
+      }
+    }
+    const store = new DiskSnapshotStore(dir, true);
+    const first = store.save(meta, slow(1, 6));
+    const second = store.save(meta, slow(2, 3));
+    // Let the two streams interleave: the second (shorter) ends while the first is still writing.
+    let done = false;
+    void Promise.allSettled([first, second]).then(() => {
+      done = true;
+    });
+    while (!done) {
+      release.shift()?.();
+      await turns(3);
+    }
+    await Promise.all([first, second]);
+    const chunks: number[] = [];
+    for await (const c of store.open(meta)) chunks.push(c[0] ?? -1);
+    expect([[1, 1, 1, 1, 1, 1], [2, 2, 2]]).toContainEqual(chunks);
+  });
+});
