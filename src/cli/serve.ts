@@ -32,6 +32,7 @@ export const SERVE_FLAGS = {
   'data-dir': { kind: 'string', help: 'directory for this node’s write-ahead log and snapshots' },
   fsync: { kind: 'string', help: 'always (default) or never' },
   'enable-fault-injection': { kind: 'boolean', help: 'test only: accept partition rules on POST /debug/faults' },
+  'initial-cluster-state': { kind: 'string', help: 'new: this first start may initialize an empty data dir; existing (default): refuse one' },
   'snapshot-interval-entries': { kind: 'number', help: 'take a snapshot every N applied entries (default 100000)' },
 } as const;
 
@@ -59,8 +60,25 @@ export async function openDiskParts(config: CompiledConfig, newStateMachine: New
   const storage = await DiskLogStorage.open({ dir: config.dataDir, fsync: config.fsync === 'always', logger });
   const stateMachine = newStateMachine();
   const base = storage.snapshotMeta();
+  checkVoters(base.index > 0 ? base.voters : null, config.cluster.members.map((m) => m.id), config.dataDir);
   if (base.index > 0) await stateMachine.restore(storage.snapshots.open(base));
   return { storage, snapshots: storage.snapshots, stateMachine };
+}
+
+/**
+ * checkVoters refuses to start when the voters the log rests on (its snapshot's) are not the
+ * config's: a config edit would give this node a different majority from its peers (issue 13
+ * finding 2). Membership changes go through the log (DESIGN §11), never through the file.
+ */
+export function checkVoters(logVoters: readonly NodeId[] | null, configVoters: readonly NodeId[], dataDir: string): void {
+  if (logVoters === null) return;
+  const a = [...logVoters].sort();
+  const b = [...configVoters].sort();
+  if (a.length === b.length && a.every((v, i) => v === b[i])) return;
+  throw new UsageError(
+    `data dir ${dataDir}: the log's voters are [${a.join(', ')}] but the config names [${b.join(', ')}]; ` +
+      'refusing to start, since nodes would disagree on what a majority is. Restore the config that matches the cluster.',
+  );
 }
 
 /** serveCommand runs one node until SIGTERM/SIGINT, then shuts down gracefully and exits 0. */
@@ -77,7 +95,9 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
   if (!compiled.ok) throw new UsageError(compiled.error);
   const config = compiled.value;
   assertLimitRelations();
-  await claimDataDir(nodeStorageFs, config.dataDir, config.cluster.cluster, config.self.id, config.fsync === 'always');
+  const initialState = flags['initial-cluster-state'] ?? 'existing';
+  if (initialState !== 'new' && initialState !== 'existing') throw new UsageError(`--initial-cluster-state takes new or existing, got "${String(initialState)}"`);
+  await claimDataDir(nodeStorageFs, config.dataDir, config.cluster.cluster, config.self.id, config.fsync === 'always', initialState);
   const bootLogger = new JsonLogger(config.self.id);
   const running = await startNode(config, await openDiskParts(config, newStateMachine, bootLogger));
   await new Promise<void>((resolve) => {

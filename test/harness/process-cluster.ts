@@ -105,6 +105,8 @@ export class ProcessCluster {
   /** unexpectedExits: processes that ended without kill() or stop() (a crash, a failed assertion). */
   readonly unexpectedExits: Array<{ id: string; code: number | null; signal: NodeJS.Signals | null }> = [];
   private readonly killed = new WeakSet<ChildProcess>();
+  /** started: nodes started once; only a node's first start may initialize its empty data dir. */
+  private readonly started = new Set<string>();
   private readonly clients = new Map<string, RoomClient>();
 
   private constructor(readonly size: number, readonly extraArgs: readonly string[]) {
@@ -150,7 +152,9 @@ export class ProcessCluster {
     const n = this.node(id);
     if (n.process !== null) throw new Error(`${id} is already running`);
     const log = createWriteStream(n.logFile, { flags: 'a' });
-    const args = [cliPath, 'serve', '--config', this.configFile, '--id', id, '--data-dir', n.dataDir, ...this.extraArgs];
+    const init = this.started.has(id) ? [] : ['--initial-cluster-state', 'new'];
+    this.started.add(id);
+    const args = [cliPath, 'serve', '--config', this.configFile, '--id', id, '--data-dir', n.dataDir, ...init, ...this.extraArgs];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);

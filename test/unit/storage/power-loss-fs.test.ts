@@ -123,7 +123,7 @@ describe('every file kind goes through the durable-write helper: a power cut lea
         const fs = layer(at + 2);
         // The log's first segment syncs the dir right after: that made the name durable, not the content.
         const start = async (): Promise<void> => {
-          await claimDataDir(fs, dataDir, 'c', 'n1', true);
+          await claimDataDir(fs, dataDir, 'c', 'n1', true, 'new');
           await fs.fsyncDir(dataDir);
         };
         await cutDuring(fs, start, at, tear);
@@ -135,14 +135,14 @@ describe('every file kind goes through the durable-write helper: a power cut lea
         }
         if (text !== null) expect(JSON.parse(text), `${tear} after ${at} turns`).toEqual({ cluster: 'c', node: 'n1' });
         // Whatever survived, the node starts again on it.
-        await claimDataDir(nodeStorageFs, dataDir, 'c', 'n1', true);
+        await claimDataDir(nodeStorageFs, dataDir, 'c', 'n1', true, 'new');
       }
     }
   });
 
   it('identity.json and the data dir are private to the user (0600, 0700)', async () => {
     const dataDir = join(dir, 'n1');
-    await claimDataDir(nodeStorageFs, dataDir, 'c', 'n1', true);
+    await claimDataDir(nodeStorageFs, dataDir, 'c', 'n1', true, 'new');
     expect((await stat(dataDir)).mode & 0o777).toBe(0o700);
     expect((await stat(join(dataDir, identityFileName))).mode & 0o777).toBe(0o600);
   });
