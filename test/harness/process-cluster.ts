@@ -43,9 +43,10 @@ export interface FaultRuleJson {
   delayOutboundMs: number;
 }
 
-/** DiskFaultJson is the body's "disk" rule: each log write of the node first waits stallMs. */
+/** DiskFaultJson is the body's "disk" rule: each log write of the node first waits stallMs; powerLoss cuts its power. */
 export interface DiskFaultJson {
-  stallMs: number;
+  stallMs?: number;
+  powerLoss?: boolean;
 }
 
 const live = new Set<ChildProcess>();
@@ -179,6 +180,22 @@ export class ProcessCluster {
     this.killed.add(p);
     p.kill(signal);
     return exited;
+  }
+
+  /**
+   * powerLoss cuts a node's power (the powerLoss fault, --enable-fault-injection): it drops what
+   * its disk had not made durable and dies at once. Waits until the process is gone.
+   */
+  async powerLoss(id: string): Promise<void> {
+    const p = this.node(id).process;
+    if (p === null) return;
+    const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
+    this.killed.add(p);
+    // The node may die before it answers: a lost reply is expected, a refusal is not.
+    await this.setFaults(id, { disk: { powerLoss: true } }).catch((e: unknown) => {
+      if ((e as Error).message.includes('refused')) throw e;
+    });
+    await exited;
   }
 
   /**
