@@ -3,7 +3,7 @@ import { type Index, type Term, index } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
 import type { NodeLogStorage } from '../node/node-storage.js';
 import { EMPTY_HARD_STATE, type Entry, type HardState, MemoryLogStorage, type SnapshotMeta } from '../raft/index.js';
-import { ensureDir, removeTempFiles } from './files.js';
+import { ensureDir, removeTempFiles, syncDataDir } from './files.js';
 import { HARD_STATE_FILE, readHardState, writeHardState } from './hard-state-file.js';
 import { ReplayedLog } from './log-recovery.js';
 import { StorageCorruptionError } from './record.js';
@@ -51,6 +51,7 @@ export class DiskLogStorage implements NodeLogStorage {
     const fs = opts.fs ?? nodeStorageFs;
     await ensureDir(fs, opts.dir, opts.fsync);
     await removeTempFiles(fs, opts.dir);
+    if (opts.fsync) await syncDataDir(fs, opts.dir);
     const snapshots = new DiskSnapshotStore(opts.dir, opts.fsync, fs);
     const candidates = await snapshots.list();
     const replay = new ReplayedLog();

@@ -4,13 +4,15 @@ import { type Index, index, term } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
 import { ENTRY_KINDS, type Entry, type SnapshotMeta } from '../raft/index.js';
 import { parseSnapshotMeta, snapshotMetaJson, writeAllAt } from './files.js';
-import { RECORD_HEADER_BYTES, RECORD_TYPES, StorageCorruptionError, encodeRecord, readRecord, recordSize, sealRecord } from './record.js';
+import { RECORD_HEADER_BYTES, RECORD_TYPES, type RecordProblem, StorageCorruptionError, encodeRecord, readRecord, recordSize, sealRecord } from './record.js';
 import { STORAGE_LIMITS } from './storage-limits.js';
 import { type StorageFile, type StorageFs, nodeStorageFs } from './storage-fs.js';
 
 /** WAL_FORMAT_VERSION is written in every segment header; a newer format refuses to start. */
 const WAL_FORMAT_VERSION = 1;
 const SEGMENT_NAME = /^wal-(\d{16})\.log$/;
+/** SECTOR_BYTES: the unit a disk writes atomically; a torn write loses whole sectors. */
+const SECTOR_BYTES = 512;
 /** Entry payload: [f64 index][f64 term][u8 kind][data]. */
 const ENTRY_FIXED_BYTES = 17;
 
@@ -54,6 +56,12 @@ export class Wal {
   private readonly fsync: boolean;
   private readonly segmentBytesMax: number;
   private readonly fs: StorageFs;
+  /**
+   * failed: the first write or sync that failed. After it every append fails too: a failed fsync
+   * may have dropped the dirty pages and a retry could report success for data that is gone
+   * (fsyncgate), so the node exits and recovers from what is on disk instead.
+   */
+  private failed: unknown = null;
 
   private constructor(
     opts: WalOptions,
@@ -69,22 +77,31 @@ export class Wal {
   }
 
   /**
-   * open replays every segment of `dir` through `onEvent`, truncates a torn tail of the last
-   * one, and opens it for appends (creating the first segment in an empty dir). A damaged
-   * record anywhere else throws StorageCorruptionError naming the file and offset.
+   * open replays every segment of `dir` through `onEvent`, truncates a torn tail, and opens the
+   * last segment for appends (creating the first segment in an empty dir). Damage is a torn
+   * write (tornAt) only where nothing after it can have been made durable; a torn tail of an
+   * older segment is accepted only when no later segment holds an entry (nothing after it was
+   * acknowledged). Any other damage throws StorageCorruptionError naming the file and offset.
+   * (DiskLogStorage.open syncs every file before this trusts it: see syncDataDir.)
    */
   static async open(opts: WalOptions, onEvent: (e: WalEvent, at: WalPosition) => void): Promise<Wal> {
     const { dir } = opts;
     const fs = opts.fs ?? nodeStorageFs;
     await fs.mkdir(dir);
     const segments = await listSegments(fs, dir);
+    let tornOlder: { seg: Segment; validBytes: number } | null = null;
     for (const [k, seg] of segments.entries()) {
       const isLast = k === segments.length - 1;
-      const validBytes = await replaySegment(fs, seg, isLast, (e, offset) => {
+      const { validBytes, torn } = await replaySegment(fs, seg, (e, offset) => {
         seg.maxEntryIndex = Math.max(seg.maxEntryIndex, e.type === 'entry' ? e.entry.index : e.type === 'snapshotBase' ? e.meta.index : 0);
+        if (tornOlder !== null && e.type !== 'commit') throw new StorageCorruptionError(tornOlder.seg.path, tornOlder.validBytes, 'damaged, and later segments hold entries written after it');
         onEvent(e, { file: seg.path, offset });
       });
-      if (isLast) return Wal.reopenLast(opts, segments, validBytes);
+      if (isLast) {
+        if (tornOlder !== null) await truncateTorn(fs, opts, tornOlder.seg.path, tornOlder.validBytes);
+        return Wal.reopenLast(opts, segments, validBytes);
+      }
+      if (torn) tornOlder = { seg, validBytes };
     }
     const first: Segment = { seq: 1, path: join(dir, segmentName(1)), maxEntryIndex: 0 };
     const file = await createSegment(fs, first, opts.fsync, dir);
@@ -115,6 +132,10 @@ export class Wal {
    * `sync` (and --fsync=always) one fdatasync makes the whole batch durable.
    */
   async append(entries: readonly Entry[], commit: Index | null, sync: boolean): Promise<void> {
+    await this.guard(() => this.appendNow(entries, commit, sync));
+  }
+
+  private async appendNow(entries: readonly Entry[], commit: Index | null, sync: boolean): Promise<void> {
     let total = commit === null ? 0 : recordSize(8);
     for (const e of entries) total += recordSize(ENTRY_FIXED_BYTES + e.data.byteLength);
     if (total === 0) return;
@@ -139,6 +160,10 @@ export class Wal {
    * either inside the snapshot or a discarded log (Raft thesis §5.3).
    */
   async appendSnapshotBase(meta: SnapshotMeta): Promise<void> {
+    await this.guard(() => this.appendSnapshotBaseNow(meta));
+  }
+
+  private async appendSnapshotBaseNow(meta: SnapshotMeta): Promise<void> {
     await this.rotate();
     const payload = Buffer.from(snapshotMetaJson(meta));
     await this.writeAll(encodeRecord(RECORD_TYPES.snapshotBase, payload));
@@ -166,13 +191,30 @@ export class Wal {
     await this.file.close();
   }
 
+  /** guard runs one write, refusing every write after a failed one (see `failed`). */
+  private async guard(write: () => Promise<void>): Promise<void> {
+    if (this.failed !== null) throw this.failed;
+    try {
+      await write();
+    } catch (e) {
+      this.failed = e;
+      throw e;
+    }
+  }
+
   private current(): Segment {
     const seg = this.segments[this.segments.length - 1];
     assert(seg !== undefined, 'wal without a segment');
     return seg;
   }
 
+  /**
+   * rotate closes the current segment and starts the next. The old one is synced first: once a
+   * later segment holds entries, recovery treats damage in an older one as corruption, so its
+   * tail (commit records written without a sync) must be durable before anything follows it.
+   */
   private async rotate(): Promise<void> {
+    if (this.fsync) await this.file.datasync();
     const seg: Segment = { seq: this.current().seq + 1, path: join(this.dir, segmentName(this.current().seq + 1)), maxEntryIndex: 0 };
     const file = await createSegment(this.fs, seg, this.fsync, this.dir);
     await this.file.close();
@@ -229,17 +271,16 @@ async function createSegment(fs: StorageFs, seg: Segment, fsync: boolean, dir: s
 }
 
 /**
- * replaySegment feeds one segment's records to `onEvent` and returns the bytes that are valid.
- * Damage that runs to the end of the last segment is a write cut short by a crash (it was
- * never acknowledged) and is dropped; any other damage is corruption.
+ * replaySegment feeds one segment's records to `onEvent` and returns the bytes that are valid,
+ * and whether damage after them is a torn write (tornAt); any other damage is corruption.
  */
-async function replaySegment(fs: StorageFs, seg: Segment, isLast: boolean, onEvent: (e: WalEvent, offset: number) => void): Promise<number> {
+async function replaySegment(fs: StorageFs, seg: Segment, onEvent: (e: WalEvent, offset: number) => void): Promise<{ validBytes: number; torn: boolean }> {
   const buf = await fs.readFile(seg.path);
   let offset = 0;
   while (offset < buf.length) {
     const step = readRecord(buf, offset);
     if (!step.ok) {
-      if (isLast && step.error.reachesEnd) return offset;
+      if (tornAt(buf, offset, step.error)) return { validBytes: offset, torn: true };
       throw new StorageCorruptionError(seg.path, step.error.offset, step.error.problem);
     }
     const { type, payload } = step.record;
@@ -247,7 +288,54 @@ async function replaySegment(fs: StorageFs, seg: Segment, isLast: boolean, onEve
     else onEvent(decodeEvent(seg.path, offset, type, payload), offset);
     offset = step.record.end;
   }
-  return offset;
+  return { validBytes: offset, torn: false };
+}
+
+/**
+ * tornAt decides whether damage at `offset` is a write that a crash or power cut interrupted
+ * (never acknowledged: an fsync after it would have made it whole) rather than damage to
+ * durable data. As etcd's WAL decides it: the damage runs to the end (the write was cut short),
+ * no valid record follows it (what follows is garbage of the same interrupted write), or the
+ * damaged record holds a zeroed sector (a sector never written while later ones were: disks
+ * persist the sectors of one write in any order; etcd's isTornEntry).
+ */
+function tornAt(buf: Buffer, offset: number, problem: RecordProblem): boolean {
+  if (problem.reachesEnd) return true;
+  if (!validRecordAfter(buf, offset + 1)) return true;
+  const length = buf.readUInt32LE(offset);
+  const end = length <= STORAGE_LIMITS.recordBytesMax ? Math.min(buf.length, offset + RECORD_HEADER_BYTES + length) : offset + RECORD_HEADER_BYTES;
+  for (let sector = offset - (offset % SECTOR_BYTES); sector < end; sector += SECTOR_BYTES) {
+    if (allZero(buf, Math.max(sector, offset), Math.min(sector + SECTOR_BYTES, buf.length))) return true;
+  }
+  return false;
+}
+
+/** validRecordAfter: a whole record with both checksums right starts somewhere at or after `from`. */
+function validRecordAfter(buf: Buffer, from: number): boolean {
+  for (let at = from; at + RECORD_HEADER_BYTES < buf.length; at++) {
+    const length = buf.readUInt32LE(at);
+    if (length === 0 || length > STORAGE_LIMITS.recordBytesMax || at + RECORD_HEADER_BYTES + length > buf.length) continue;
+    if (readRecord(buf, at).ok) return true;
+  }
+  return false;
+}
+
+function allZero(buf: Buffer, from: number, to: number): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+/** truncateTorn cuts the torn tail of an older segment, so a later recovery does not see it again. */
+async function truncateTorn(fs: StorageFs, opts: WalOptions, path: string, validBytes: number): Promise<void> {
+  opts.logger.warn('wal_torn_tail_truncated', { file: path, offset: validBytes, olderSegment: true });
+  const file = await fs.open(path, 'r+');
+  try {
+    await file.truncate(validBytes);
+    if (opts.fsync) await file.datasync();
+  } finally {
+    await file.close();
+  }
 }
 
 function checkHeader(seg: Segment, type: number, payload: Buffer): void {
