@@ -200,7 +200,8 @@ export class PowerLossFs implements StorageFs {
   synced(track: FileTrack, sizeAtStart: number, savedAtStart: number): void {
     track.saved.splice(0, savedAtStart);
     track.durableSize = sizeAtStart;
-    track.dirty = track.saved.length > 0 || statSync(track.path).size !== sizeAtStart;
+    // A file removed meanwhile is the unlink's business (its undo brings back what it held).
+    track.dirty = track.saved.length > 0 || (existsSync(track.path) && statSync(track.path).size !== sizeAtStart);
   }
 
   private trackOf(path: string, existed: boolean): FileTrack {
@@ -299,7 +300,7 @@ class PowerLossFile implements StorageFile {
   private async syncWith(sync: () => Promise<void>): Promise<void> {
     const track = this.track;
     if (track === null) return sync();
-    const sizeAtStart = statSync(track.path).size;
+    const sizeAtStart = existsSync(track.path) ? statSync(track.path).size : track.durableSize;
     const savedAtStart = track.saved.length;
     await sync();
     this.layer.synced(track, sizeAtStart, savedAtStart);
