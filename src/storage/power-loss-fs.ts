@@ -2,6 +2,7 @@ import { closeSync, existsSync, fstatSync, ftruncateSync, linkSync, mkdirSync, o
 import { basename, dirname, join } from 'node:path';
 import { assert } from '../lib/assert.js';
 import type { OpenFlags, StorageFile, StorageFs } from './storage-fs.js';
+import { SECTOR_BYTES } from './storage-limits.js';
 
 /**
  * TEAR_MODES: what a power cut does to the bytes of a file written since its last fsync, as a
@@ -12,8 +13,6 @@ import type { OpenFlags, StorageFile, StorageFs } from './storage-fs.js';
 export const TEAR_MODES = ['drop', 'prefix', 'garbage', 'sector'] as const;
 export type TearMode = (typeof TEAR_MODES)[number];
 
-/** SECTOR_BYTES: the unit a disk writes atomically, and the size of a `sector` tear. */
-const SECTOR_BYTES = 512;
 /** UNDO_DIR_NAME: where the layer keeps hard links to files it may have to bring back (renamed over, unlinked). */
 const UNDO_DIR_NAME = '.power-loss-undo';
 

@@ -5,14 +5,12 @@ import type { Logger } from '../lib/logger.js';
 import { ENTRY_KINDS, type Entry, type SnapshotMeta } from '../raft/index.js';
 import { parseSnapshotMeta, snapshotMetaJson, writeAllAt } from './files.js';
 import { RECORD_HEADER_BYTES, RECORD_TYPES, type RecordProblem, StorageCorruptionError, encodeRecord, readRecord, recordSize, sealRecord } from './record.js';
-import { STORAGE_LIMITS } from './storage-limits.js';
+import { SECTOR_BYTES, STORAGE_LIMITS } from './storage-limits.js';
 import { type StorageFile, type StorageFs, nodeStorageFs } from './storage-fs.js';
 
 /** WAL_FORMAT_VERSION is written in every segment header; a newer format refuses to start. */
 const WAL_FORMAT_VERSION = 1;
 const SEGMENT_NAME = /^wal-(\d{16})\.log$/;
-/** SECTOR_BYTES: the unit a disk writes atomically; a torn write loses whole sectors. */
-const SECTOR_BYTES = 512;
 /** Entry payload: [f64 index][f64 term][u8 kind][data]. */
 const ENTRY_FIXED_BYTES = 17;
 
@@ -89,19 +87,20 @@ export class Wal {
     const fs = opts.fs ?? nodeStorageFs;
     await fs.mkdir(dir);
     const segments = await listSegments(fs, dir);
-    let tornOlder: { seg: Segment; validBytes: number } | null = null;
+    const tornOlder: Array<{ seg: Segment; validBytes: number }> = [];
     for (const [k, seg] of segments.entries()) {
       const isLast = k === segments.length - 1;
       const { validBytes, torn } = await replaySegment(fs, seg, (e, offset) => {
         seg.maxEntryIndex = Math.max(seg.maxEntryIndex, e.type === 'entry' ? e.entry.index : e.type === 'snapshotBase' ? e.meta.index : 0);
-        if (tornOlder !== null && e.type !== 'commit') throw new StorageCorruptionError(tornOlder.seg.path, tornOlder.validBytes, 'damaged, and later segments hold entries written after it');
+        const torn = tornOlder[0];
+        if (torn !== undefined && e.type !== 'commit') throw new StorageCorruptionError(torn.seg.path, torn.validBytes, 'damaged, and later segments hold entries written after it');
         onEvent(e, { file: seg.path, offset });
       });
       if (isLast) {
-        if (tornOlder !== null) await truncateTorn(fs, opts, tornOlder.seg.path, tornOlder.validBytes);
+        for (const t of tornOlder) await truncateTorn(fs, opts, t.seg.path, t.validBytes);
         return Wal.reopenLast(opts, segments, validBytes);
       }
-      if (torn) tornOlder = { seg, validBytes };
+      if (torn) tornOlder.push({ seg, validBytes });
     }
     const first: Segment = { seq: 1, path: join(dir, segmentName(1)), maxEntryIndex: 0 };
     const file = await createSegment(fs, first, opts.fsync, dir);
