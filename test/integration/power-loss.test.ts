@@ -3,7 +3,8 @@
  * durable: with --fsync=always nothing acknowledged is missing after the leader and then a
  * majority lose power at once. Method: a real 3-node cluster with --enable-fault-injection; the
  * powerLoss fault drops each node's unsynced bytes and directory entries and kills it; the
- * nodes restart from those disks and every acknowledged room must still be there.
+ * nodes restart from those disks and every acknowledged room must still be there. A cut of
+ * every node in a new cluster's first seconds must leave each one able to start.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Consistency } from '../../src/gen/roomregistry/v1/rooms.js';
@@ -56,4 +57,18 @@ it('a majority loses power at the same moment and nothing acknowledged is lost',
   await cluster.waitForLeader(30_000);
   await expectEverywhere(acked);
   expect(cluster.unexpectedExits).toEqual([]);
+});
+
+it('a power cut of every node in the first seconds of a new cluster leaves each one able to start (finding 9)', async () => {
+  const fresh = await ProcessCluster.create(3, ['--enable-fault-injection']);
+  try {
+    fresh.startAll();
+    await fresh.waitForLeader(30_000);
+    await Promise.all(fresh.nodes.map((n) => fresh.powerLoss(n.id)));
+    fresh.startAll();
+    await fresh.waitForLeader(30_000);
+    expect(fresh.unexpectedExits).toEqual([]);
+  } finally {
+    await fresh.stop();
+  }
 });
