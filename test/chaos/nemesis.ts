@@ -14,9 +14,12 @@ import type { FaultRuleJson, ProcessCluster } from '../harness/process-cluster.j
 export const FAULT_KINDS = ['kill-leader', 'kill-follower', 'pause', 'partition', 'one-way', 'delay', 'disk-stall', 'kill-majority', 'power-loss', 'power-loss-majority'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
-/** SCHEDULES: which kinds a named schedule draws from. */
+/**
+ * SCHEDULES: which kinds a named schedule draws from. Power loss runs in `crashes` (part of
+ * `make chaos`) and its own schedules; `mixed` keeps the eight kinds the CI run fits in 30 s.
+ */
 export const SCHEDULES: Readonly<Record<string, readonly FaultKind[]>> = {
-  mixed: FAULT_KINDS,
+  mixed: FAULT_KINDS.filter((k) => k !== 'power-loss' && k !== 'power-loss-majority'),
   crashes: ['kill-leader', 'kill-follower', 'pause', 'disk-stall', 'kill-majority', 'power-loss', 'power-loss-majority'],
   partitions: ['partition', 'one-way', 'delay', 'pause'],
   'power-loss': ['power-loss', 'power-loss-majority'],
