@@ -3,9 +3,10 @@
  * lost acknowledged writes. Method: one short chaos run whose only fault is power loss of a
  * majority (with the minority cut off for a moment first, so the last acknowledged writes live
  * only on the disks that lose power), on nodes started with --fsync never: what they
- * acknowledged was never made durable, the power-loss layer drops it, and the final checks must
- * say so. (--initial-cluster-state new on every start: a node whose identity.json was lost too
- * comes back empty instead of refusing, as an operator who always passes the flag would have it.)
+ * acknowledged in the last seconds was never made durable (the layer's page-cache writeback
+ * runs every 5 s), the power-loss layer drops it, and the final checks must say so.
+ * (--initial-cluster-state new on every start: a cut before the first writeback loses
+ * identity.json too, and the node then comes back empty instead of refusing to start.)
  */
 import { rmSync } from 'node:fs';
 import { expect, it } from 'vitest';
