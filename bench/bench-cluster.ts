@@ -124,7 +124,7 @@ export class BenchCluster {
     const n = this.node(id);
     if (n.process !== null) throw new Error(`${id} is already running`);
     const log = createWriteStream(n.logFile, { flags: 'a' });
-    const args = [...this.opts.nodeArgs, runCliPath(), 'serve', '--config', this.configFile, '--id', id, '--data-dir', n.dataDir, '--fsync', 'always', ...this.opts.serveArgs];
+    const args = [...this.opts.nodeArgs, runCliPath(), 'serve', '--config', this.configFile, '--id', id, '--data-dir', n.dataDir, '--fsync', 'always', '--initial-cluster-state', 'new', ...this.opts.serveArgs];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);

@@ -17,8 +17,11 @@ running() { # pid file exists and the process is alive
 start_node() {
   local id=$1
   if running "$id"; then echo "$id is already running (pid $(cat "$data/$id.pid"))"; return; fi
+  # A node's first start initializes its data dir; later ones refuse an empty dir (a lost disk).
+  local init=()
+  [[ -d "$data/$id" ]] || init=(--initial-cluster-state new)
   mkdir -p "$data/$id"
-  nohup "${cli[@]}" serve --config "$config" --id "$id" --data-dir "$data/$id" >>"$data/$id.log" 2>&1 &
+  nohup "${cli[@]}" serve --config "$config" --id "$id" --data-dir "$data/$id" ${init[@]+"${init[@]}"} >>"$data/$id.log" 2>&1 &
   echo $! >"$data/$id.pid"
   echo "started $id (pid $!, log $data/$id.log)"
 }

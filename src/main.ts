@@ -8,7 +8,7 @@ import { RoomRegistry } from './registry/index.js';
 import { StorageCorruptionError } from './storage/record.js';
 
 const USAGE = `usage:
-  room-registry serve --config FILE --id ID --data-dir DIR [--fsync always|never] [--snapshot-interval-entries N]
+  room-registry serve --config FILE --id ID --data-dir DIR [--fsync always|never] [--initial-cluster-state new|existing] [--snapshot-interval-entries N] [--quota-bytes N]
   room-registry status --config FILE [--wait-leader-ms N] [--ca-file CA]     every node, over HTTP(S) /status
   room-registry status --url host:port|grpcs://host:port --api-key K --api-secret S [--ca-file CA]     one node, over gRPC
 ${ROOMS_USAGE}`;

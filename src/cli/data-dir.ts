@@ -1,30 +1,44 @@
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ensureDir, writeBytesDurably } from '../storage/files.js';
+import type { StorageFs } from '../storage/storage-fs.js';
 import { UsageError } from './args.js';
 
 /** identityFileName names the file that ties a data dir to one cluster and one node. */
 export const identityFileName = 'identity.json';
 
+/** InitialClusterState: `new` lets this start initialize an empty data dir; `existing` refuses one. */
+export type InitialClusterState = 'new' | 'existing';
+
 /**
- * claimDataDir makes sure `dir` is usable by node `id` of `cluster`: it exists (or is made),
- * is writable, and was not initialized by another cluster or node — starting a node on
- * someone else's log would corrupt both.
+ * claimDataDir makes sure `dir` is usable by node `id` of `cluster`: it exists (or is made,
+ * private to this user), is writable, and was not initialized by another cluster or node —
+ * starting a node on someone else's log would corrupt both. A new identity is written through
+ * the durable-write helper, so a power cut never leaves it empty (issue 13 finding 9).
+ *
+ * An empty data dir is accepted only with `new` (issue 13 finding 2): a member restarted on an
+ * empty dir has forgotten its vote and its log, so it could vote twice in a term or help elect
+ * a leader that lacks an acknowledged write. Only the operator knows whether this is a first
+ * start, as with etcd's --initial-cluster-state.
  */
-export function claimDataDir(dir: string, cluster: string, id: string): void {
+export async function claimDataDir(fs: StorageFs, dir: string, cluster: string, id: string, fsync: boolean, initialState: InitialClusterState): Promise<void> {
   try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.R_OK | constants.W_OK);
+    await ensureDir(fs, dir, fsync);
+    await access(dir, constants.R_OK | constants.W_OK);
   } catch (e) {
     throw new UsageError(`data dir ${dir} is not usable: ${(e as Error).message}`);
   }
   const file = join(dir, identityFileName);
-  if (!existsSync(file)) {
-    writeFileSync(file, `${JSON.stringify({ cluster, node: id })}\n`, { flag: 'wx' });
+  const text = await readIdentity(fs, dir, file);
+  if (text === null) {
+    if (initialState !== 'new' && (await holdsNoData(fs, dir))) throw new UsageError(emptyDirRefusal(dir, cluster, id));
+    await writeBytesDurably(fs, file, Buffer.from(`${JSON.stringify({ cluster, node: id })}\n`), fsync);
     return;
   }
   let found: { cluster?: unknown; node?: unknown };
   try {
-    found = JSON.parse(readFileSync(file, 'utf8')) as typeof found;
+    found = JSON.parse(text) as typeof found;
   } catch (e) {
     throw new UsageError(`data dir ${dir}: ${identityFileName} is unreadable: ${(e as Error).message}`);
   }
@@ -33,4 +47,28 @@ export function claimDataDir(dir: string, cluster: string, id: string): void {
       `data dir ${dir} belongs to node ${String(found.node)} of cluster ${String(found.cluster)}, not node ${id} of cluster ${cluster}`,
     );
   }
+}
+
+/** readIdentity returns the identity file's text, or null when there is none. */
+async function readIdentity(fs: StorageFs, dir: string, file: string): Promise<string | null> {
+  try {
+    return (await fs.readFile(file)).toString('utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new UsageError(`data dir ${dir}: ${identityFileName} is unreadable: ${(e as Error).message}`);
+  }
+}
+
+/** holdsNoData: nothing but temp files of cut-short writes; a dir with a log but no identity predates identity files. */
+async function holdsNoData(fs: StorageFs, dir: string): Promise<boolean> {
+  return (await fs.readdir(dir)).every((name) => name.endsWith('.tmp'));
+}
+
+function emptyDirRefusal(dir: string, cluster: string, id: string): string {
+  return [
+    `data dir ${dir} is empty: node ${id} has no record of having joined cluster ${cluster}, refusing to start.`,
+    `On the very first start of a new cluster, pass --initial-cluster-state new.`,
+    `If ${id} was already a member and lost its disk, do not: starting it empty would forget its vote and its log.`,
+    `Restore its data dir, or remove ${id} from the cluster and add it back as a new member (DESIGN §11).`,
+  ].join(' ');
 }

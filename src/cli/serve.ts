@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { type NodeStatus, startHttpServer } from '../api/http-server.js';
 import { compileConfig, loadClusterConfig, type CompiledConfig } from '../config/cluster-config.js';
@@ -15,6 +16,8 @@ import { twirpMethods } from '../api/twirp-methods.js';
 import { TwirpServer } from '../api/twirp-server.js';
 import { validateCommandBytes } from '../api/validate.js';
 import { DiskLogStorage } from '../storage/disk-log-storage.js';
+import { PowerLossFs } from '../storage/power-loss-fs.js';
+import { nodeStorageFs } from '../storage/storage-fs.js';
 import type { Logger } from '../lib/logger.js';
 import { FaultHook } from '../transport/fault-hook.js';
 import { PeerAuthenticator, plaintextPeerAddresses } from '../transport/peer-auth.js';
@@ -31,6 +34,7 @@ export const SERVE_FLAGS = {
   'data-dir': { kind: 'string', help: 'directory for this node’s write-ahead log and snapshots' },
   fsync: { kind: 'string', help: 'always (default) or never' },
   'enable-fault-injection': { kind: 'boolean', help: 'test only: accept partition rules on POST /debug/faults' },
+  'initial-cluster-state': { kind: 'string', help: 'new: this first start may initialize an empty data dir; existing (default): refuse one' },
   'snapshot-interval-entries': { kind: 'number', help: 'take a snapshot every N applied entries (default 100000)' },
   'quota-bytes': { kind: 'number', help: 'state quota: room bytes past which creates and growing updates fail RESOURCE_EXHAUSTED (default 2 GiB)' },
 } as const;
@@ -46,7 +50,16 @@ export interface NodeParts {
   readonly storage: NodeLogStorage & { close(): Promise<void> };
   readonly snapshots: NodeSnapshotStore;
   readonly stateMachine: RoomRegistry;
+  /** storageFaults: the power-loss layer under the storage, only with --enable-fault-injection. */
+  readonly storageFaults?: PowerLossFs;
 }
+
+/**
+ * pageCacheWritebackMs: how often the power-loss layer lets the "kernel" write dirty data back
+ * (PowerLossFs.writeback). Linux flushes every 5 s and data older than 30 s; 5 s is the kinder
+ * end, so --fsync=never loses only the last seconds at a power cut.
+ */
+const pageCacheWritebackMs = 5_000;
 
 /** NewStateMachine makes the empty room state machine. */
 export type NewStateMachine = () => NodeParts['stateMachine'];
@@ -55,12 +68,30 @@ export type NewStateMachine = () => NodeParts['stateMachine'];
  * openDiskParts recovers this node's log from its data dir and restores the state machine from
  * the snapshot the log rests on; the node then replays the committed entries after it.
  */
-export async function openDiskParts(config: CompiledConfig, newStateMachine: NewStateMachine, logger: Logger): Promise<NodeParts> {
-  const storage = await DiskLogStorage.open({ dir: config.dataDir, fsync: config.fsync === 'always', logger });
+export async function openDiskParts(config: CompiledConfig, newStateMachine: NewStateMachine, logger: Logger, storageFaults?: PowerLossFs): Promise<NodeParts> {
+  const fs = storageFaults ?? nodeStorageFs;
+  const storage = await DiskLogStorage.open({ dir: config.dataDir, fsync: config.fsync === 'always', logger, fs });
   const stateMachine = newStateMachine();
   const base = storage.snapshotMeta();
+  checkVoters(base.index > 0 ? base.voters : null, config.cluster.members.map((m) => m.id), config.dataDir);
   if (base.index > 0) await stateMachine.restore(storage.snapshots.open(base));
-  return { storage, snapshots: storage.snapshots, stateMachine };
+  return { storage, snapshots: storage.snapshots, stateMachine, ...(storageFaults === undefined ? {} : { storageFaults }) };
+}
+
+/**
+ * checkVoters refuses to start when the voters the log rests on (its snapshot's) are not the
+ * config's: a config edit would give this node a different majority from its peers (issue 13
+ * finding 2). Membership changes go through the log (DESIGN §11), never through the file.
+ */
+export function checkVoters(logVoters: readonly NodeId[] | null, configVoters: readonly NodeId[], dataDir: string): void {
+  if (logVoters === null) return;
+  const a = [...logVoters].sort();
+  const b = [...configVoters].sort();
+  if (a.length === b.length && a.every((v, i) => v === b[i])) return;
+  throw new UsageError(
+    `data dir ${dataDir}: the log's voters are [${a.join(', ')}] but the config names [${b.join(', ')}]; ` +
+      'refusing to start, since nodes would disagree on what a majority is. Restore the config that matches the cluster.',
+  );
 }
 
 /** serveCommand runs one node until SIGTERM/SIGINT, then shuts down gracefully and exits 0. */
@@ -78,9 +109,14 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
   if (!compiled.ok) throw new UsageError(compiled.error);
   const config = compiled.value;
   assertLimitRelations();
-  claimDataDir(config.dataDir, config.cluster.cluster, config.self.id);
+  const initialState = flags['initial-cluster-state'] ?? 'existing';
+  if (initialState !== 'new' && initialState !== 'existing') throw new UsageError(`--initial-cluster-state takes new or existing, got "${String(initialState)}"`);
+  // Under fault injection every storage call goes through the power-loss layer, from the first.
+  const storageFaults = config.faultInjection ? new PowerLossFs(nodeStorageFs) : undefined;
+  if (storageFaults !== undefined) setInterval(() => storageFaults.writeback(), pageCacheWritebackMs).unref();
+  await claimDataDir(storageFaults ?? nodeStorageFs, config.dataDir, config.cluster.cluster, config.self.id, config.fsync === 'always', initialState);
   const bootLogger = new JsonLogger(config.self.id);
-  const running = await startNode(config, await openDiskParts(config, newStateMachine, bootLogger));
+  const running = await startNode(config, await openDiskParts(config, newStateMachine, bootLogger, storageFaults));
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
@@ -94,7 +130,8 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
   const self = config.self;
   let node: RaftNode | null = null;
   const logger = new JsonLogger(self.id, () => node?.status().term ?? null);
-  const faults = config.faultInjection ? new FaultHook() : null;
+  const storageFaults = parts.storageFaults;
+  const faults = config.faultInjection ? new FaultHook(storageFaults === undefined ? null : () => powerOff(storageFaults)) : null;
   const members = config.cluster.members;
   const transport = new PeerTransport(
     self.id,
@@ -149,6 +186,18 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
       logger.info('node_stopped');
     },
   };
+}
+
+/**
+ * powerOff is the powerLoss fault: the layer drops what was not durable, then the process dies
+ * by SIGKILL at once, as a machine losing power would (no shutdown, no flush).
+ */
+function powerOff(layer: PowerLossFs): void {
+  const die = (detail: unknown): void => {
+    writeSync(2, `${JSON.stringify({ event: 'power_loss', detail })}\n`);
+    process.kill(process.pid, 'SIGKILL');
+  };
+  layer.powerLoss().then(die, (e: unknown) => die(String(e)));
 }
 
 interface Observed {

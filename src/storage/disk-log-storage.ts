@@ -1,13 +1,14 @@
-import { mkdir } from 'node:fs/promises';
 import { assert } from '../lib/assert.js';
 import { type Index, type Term, index } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
 import type { NodeLogStorage } from '../node/node-storage.js';
 import { EMPTY_HARD_STATE, type Entry, type HardState, MemoryLogStorage, type SnapshotMeta } from '../raft/index.js';
+import { ensureDir, removeTempFiles, syncDataDir } from './files.js';
 import { HARD_STATE_FILE, readHardState, writeHardState } from './hard-state-file.js';
 import { ReplayedLog } from './log-recovery.js';
 import { StorageCorruptionError } from './record.js';
 import { DiskSnapshotStore } from './snapshot-store.js';
+import { type StorageFs, nodeStorageFs } from './storage-fs.js';
 import { Wal } from './wal.js';
 
 export interface DiskStorageOptions {
@@ -17,6 +18,8 @@ export interface DiskStorageOptions {
   readonly logger: Logger;
   /** walSegmentBytesMax overrides STORAGE_LIMITS.walSegmentBytesMax (tests use small segments). */
   readonly walSegmentBytesMax?: number;
+  /** fs is the storage seam every file operation goes through (nodeStorageFs when absent). */
+  readonly fs?: StorageFs;
 }
 
 /**
@@ -45,21 +48,24 @@ export class DiskLogStorage implements NodeLogStorage {
    */
   static async open(opts: DiskStorageOptions): Promise<DiskLogStorage> {
     const startMs = performance.now();
-    await mkdir(opts.dir, { recursive: true });
-    const snapshots = new DiskSnapshotStore(opts.dir, opts.fsync);
+    const fs = opts.fs ?? nodeStorageFs;
+    await ensureDir(fs, opts.dir, opts.fsync);
+    await removeTempFiles(fs, opts.dir);
+    if (opts.fsync) await syncDataDir(fs, opts.dir);
+    const snapshots = new DiskSnapshotStore(opts.dir, opts.fsync, fs);
     const candidates = await snapshots.list();
     const replay = new ReplayedLog();
     const wal = await Wal.open(
-      { dir: opts.dir, fsync: opts.fsync, logger: opts.logger, ...(opts.walSegmentBytesMax === undefined ? {} : { segmentBytesMax: opts.walSegmentBytesMax }) },
+      { dir: opts.dir, fsync: opts.fsync, logger: opts.logger, fs, ...(opts.walSegmentBytesMax === undefined ? {} : { segmentBytesMax: opts.walSegmentBytesMax }) },
       (e, at) => replay.on(e, at),
     );
-    let hs = await readHardState(opts.dir);
+    let hs = await readHardState(fs, opts.dir);
     if (hs === null) {
       if (!replay.isEmpty() || candidates.length > 0) {
         throw new StorageCorruptionError(`${opts.dir}/${HARD_STATE_FILE}`, 0, 'the hard-state file is missing but the log holds entries; the vote it held is lost');
       }
       hs = EMPTY_HARD_STATE;
-      await writeHardState(opts.dir, hs, opts.fsync);
+      await writeHardState(fs, opts.dir, hs, opts.fsync);
     }
     const base = replay.chooseBase(candidates, opts.dir);
     const mem = new MemoryLogStorage();
@@ -117,7 +123,7 @@ export class DiskLogStorage implements NodeLogStorage {
     const commit = hardState !== null && hardState.commit !== this.commitWritten ? hardState.commit : null;
     const voteChanged = hardState !== null && (hardState.term !== this.written.term || hardState.vote !== this.written.vote);
     const writes = [this.wal.append(entries, commit, entries.length > 0)];
-    if (voteChanged) writes.push(writeHardState(this.opts.dir, hardState, this.opts.fsync));
+    if (voteChanged) writes.push(writeHardState(this.opts.fs ?? nodeStorageFs, this.opts.dir, hardState, this.opts.fsync));
     await Promise.all(writes);
     if (voteChanged) this.written = hardState;
     if (commit !== null) this.commitWritten = commit;

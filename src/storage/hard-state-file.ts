@@ -1,9 +1,9 @@
-import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type NodeId, index, term } from '../lib/ids.js';
 import type { HardState } from '../raft/index.js';
-import { fsyncDir } from './files.js';
+import { writeBytesDurably } from './files.js';
 import { RECORD_TYPES, StorageCorruptionError, encodeRecord, readRecord } from './record.js';
+import type { StorageFs } from './storage-fs.js';
 
 export const HARD_STATE_FILE = 'hard-state';
 
@@ -11,11 +11,11 @@ export const HARD_STATE_FILE = 'hard-state';
  * readHardState loads the hard-state file: null when there is none, StorageCorruptionError
  * when it is damaged (it is only ever replaced whole by rename, so damage is real).
  */
-export async function readHardState(dir: string): Promise<HardState | null> {
+export async function readHardState(fs: StorageFs, dir: string): Promise<HardState | null> {
   const path = join(dir, HARD_STATE_FILE);
   let buf: Buffer;
   try {
-    buf = await readFile(path);
+    buf = await fs.readFile(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
@@ -32,22 +32,12 @@ export async function readHardState(dir: string): Promise<HardState | null> {
 }
 
 /**
- * writeHardState replaces the file atomically: write a temp file, sync it, rename it over the
- * old one, sync the directory. Without fsync it only writes and renames.
+ * writeHardState replaces the file through the durable-write helper (temp file, sync, rename,
+ * sync the directory), so a power cut leaves the old hard state or the new one.
  */
-export async function writeHardState(dir: string, hs: HardState, fsync: boolean): Promise<void> {
-  const path = join(dir, HARD_STATE_FILE);
-  const tmp = `${path}.tmp`;
+export async function writeHardState(fs: StorageFs, dir: string, hs: HardState, fsync: boolean): Promise<void> {
   const record = encodeRecord(RECORD_TYPES.hardState, Buffer.from(JSON.stringify({ term: hs.term, vote: hs.vote, commit: hs.commit })));
-  const file = await open(tmp, 'w');
-  try {
-    await file.write(record, 0, record.length, 0);
-    if (fsync) await file.sync();
-  } finally {
-    await file.close();
-  }
-  await rename(tmp, path);
-  if (fsync) await fsyncDir(dir);
+  await writeBytesDurably(fs, join(dir, HARD_STATE_FILE), record, fsync);
 }
 
 function parseHardState(text: string): HardState | null {

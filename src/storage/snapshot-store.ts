@@ -1,10 +1,10 @@
-import { type FileHandle, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SnapshotMeta } from '../raft/index.js';
 import type { NodeSnapshotStore } from '../node/node-storage.js';
-import { fsyncDir, parseSnapshotMeta, snapshotMetaJson } from './files.js';
+import { parseSnapshotMeta, snapshotMetaJson, writeAllAt, writeFileDurably } from './files.js';
 import { RECORD_HEADER_BYTES, RECORD_TYPES, StorageCorruptionError, encodeRecord, readRecord, recordSize } from './record.js';
 import { STORAGE_LIMITS } from './storage-limits.js';
+import { type StorageFile, type StorageFs, nodeStorageFs } from './storage-fs.js';
 import { ignoreMissing } from './wal.js';
 
 const SNAPSHOT_NAME = /^snapshot-(\d{16})-(\d+)\.snap$/;
@@ -13,50 +13,28 @@ const END_PAYLOAD_BYTES = 16;
 
 /**
  * DiskSnapshotStore keeps snapshots as files `snapshot-<index>-<term>.snap`: a header record
- * with the meta, the state machine's chunks as records, an end record. A file is written under
- * a temp name, synced and renamed, so a snapshot file that exists is complete; readers stream
+ * with the meta, the state machine's chunks as records, an end record. A file is written
+ * through writeFileDurably (its own temp name, synced and renamed), so a snapshot file that
+ * exists is complete and concurrent saves of one snapshot never share a file; readers stream
  * it chunk by chunk and never hold a whole snapshot in memory.
  */
 export class DiskSnapshotStore implements NodeSnapshotStore {
   constructor(
     private readonly dir: string,
     private readonly fsync: boolean,
+    private readonly fs: StorageFs = nodeStorageFs,
   ) {}
 
   async save(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>): Promise<void> {
-    const path = this.pathOf(meta);
-    const tmp = `${path}.tmp`;
-    const file = await open(tmp, 'w');
-    try {
-      let offset = await append(file, 0, encodeRecord(RECORD_TYPES.snapshotHeader, Buffer.from(snapshotMetaJson(meta))));
-      let count = 0;
-      let bytes = 0;
-      for await (const chunk of chunks) {
-        offset = await append(file, offset, encodeRecord(RECORD_TYPES.snapshotChunk, chunk));
-        count++;
-        bytes += chunk.byteLength;
-      }
-      const end = Buffer.alloc(END_PAYLOAD_BYTES);
-      end.writeDoubleLE(count, 0);
-      end.writeDoubleLE(bytes, 8);
-      await append(file, offset, encodeRecord(RECORD_TYPES.snapshotEnd, end));
-      if (this.fsync) await file.sync();
-    } catch (e) {
-      await file.close();
-      await unlink(tmp).catch(ignoreMissing);
-      throw e;
-    }
-    await file.close();
-    await rename(tmp, path);
-    if (this.fsync) await fsyncDir(this.dir);
+    await writeFileDurably(this.fs, this.pathOf(meta), (file) => writeSnapshot(file, meta, chunks), this.fsync);
   }
 
   /** open streams the chunks of a stored snapshot, checking every record; damage throws StorageCorruptionError. */
   async *open(meta: SnapshotMeta): AsyncIterable<Uint8Array> {
     const path = this.pathOf(meta);
-    const file = await open(path, 'r');
+    const file = await this.fs.open(path, 'r');
     try {
-      const { size } = await file.stat();
+      const size = await file.size();
       let offset = 0;
       let sawEnd = false;
       while (offset < size && !sawEnd) {
@@ -73,15 +51,15 @@ export class DiskSnapshotStore implements NodeSnapshotStore {
   }
 
   /**
-   * list returns the metas of the complete snapshot files, newest first, and removes temp files
-   * a crash left behind. A file without a valid header and end record is skipped.
+   * list returns the metas of the complete snapshot files, newest first (temp files a crash
+   * left behind are removed by DiskLogStorage.open). A file without a valid header and end
+   * record is skipped.
    */
   async list(): Promise<SnapshotMeta[]> {
     const metas: SnapshotMeta[] = [];
-    for (const name of await readdir(this.dir)) {
-      if (name.endsWith('.snap.tmp')) await unlink(join(this.dir, name)).catch(ignoreMissing);
+    for (const name of await this.fs.readdir(this.dir)) {
       if (!SNAPSHOT_NAME.test(name)) continue;
-      const meta = await readMeta(join(this.dir, name));
+      const meta = await readMeta(this.fs, join(this.dir, name));
       if (meta !== null) metas.push(meta);
     }
     return metas.sort((a, b) => b.index - a.index);
@@ -89,9 +67,9 @@ export class DiskSnapshotStore implements NodeSnapshotStore {
 
   /** deleteOlderThan removes snapshot files below `base`, which the log now rests on. */
   async deleteOlderThan(base: SnapshotMeta): Promise<void> {
-    for (const name of await readdir(this.dir)) {
+    for (const name of await this.fs.readdir(this.dir)) {
       const m = SNAPSHOT_NAME.exec(name);
-      if (m?.[1] !== undefined && Number(m[1]) < base.index) await unlink(join(this.dir, name)).catch(ignoreMissing);
+      if (m?.[1] !== undefined && Number(m[1]) < base.index) await this.fs.unlink(join(this.dir, name)).catch(ignoreMissing);
     }
   }
 
@@ -100,14 +78,29 @@ export class DiskSnapshotStore implements NodeSnapshotStore {
   }
 }
 
-async function append(file: FileHandle, offset: number, buf: Buffer): Promise<number> {
-  let written = 0;
-  while (written < buf.length) written += (await file.write(buf, written, buf.length - written, offset + written)).bytesWritten;
+/** writeSnapshot writes the header record, one record per chunk, and the end record. */
+async function writeSnapshot(file: StorageFile, meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+  let offset = await append(file, 0, encodeRecord(RECORD_TYPES.snapshotHeader, Buffer.from(snapshotMetaJson(meta))));
+  let count = 0;
+  let bytes = 0;
+  for await (const chunk of chunks) {
+    offset = await append(file, offset, encodeRecord(RECORD_TYPES.snapshotChunk, chunk));
+    count++;
+    bytes += chunk.byteLength;
+  }
+  const end = Buffer.alloc(END_PAYLOAD_BYTES);
+  end.writeDoubleLE(count, 0);
+  end.writeDoubleLE(bytes, 8);
+  await append(file, offset, encodeRecord(RECORD_TYPES.snapshotEnd, end));
+}
+
+async function append(file: StorageFile, offset: number, buf: Buffer): Promise<number> {
+  await writeAllAt(file, buf, offset);
   return offset + buf.length;
 }
 
 /** readOne reads and checks the record at `offset`: its header first, then the rest. */
-async function readOne(file: FileHandle, path: string, offset: number, size: number): Promise<{ type: number; payload: Buffer; bytes: number }> {
+async function readOne(file: StorageFile, path: string, offset: number, size: number): Promise<{ type: number; payload: Buffer; bytes: number }> {
   const header = Buffer.alloc(RECORD_HEADER_BYTES);
   await file.read(header, 0, Math.min(RECORD_HEADER_BYTES, size - offset), offset);
   const length = header.readUInt32LE(0);
@@ -123,10 +116,10 @@ async function readOne(file: FileHandle, path: string, offset: number, size: num
 }
 
 /** readMeta checks a snapshot file's header and end record; null when either is missing or damaged. */
-async function readMeta(path: string): Promise<SnapshotMeta | null> {
-  const file = await open(path, 'r');
+async function readMeta(fs: StorageFs, path: string): Promise<SnapshotMeta | null> {
+  const file = await fs.open(path, 'r');
   try {
-    const { size } = await file.stat();
+    const size = await file.size();
     const endBytes = recordSize(END_PAYLOAD_BYTES);
     if (size < endBytes) return null;
     const header = await readOne(file, path, 0, size).catch(() => null);

@@ -15,3 +15,10 @@ export const STORAGE_LIMITS = Object.freeze({
    */
   recordBytesMax: 32 << 20,
 });
+
+/**
+ * SECTOR_BYTES: the unit a disk writes atomically (512 B on every disk we target; 4 KiB-sector
+ * disks write 512 B-aligned runs too). A torn write loses whole sectors: recovery looks for a
+ * zeroed one in a damaged record (wal.ts tornAt), and the power-loss layer tears by it.
+ */
+export const SECTOR_BYTES = 512;

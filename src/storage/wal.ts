@@ -1,12 +1,12 @@
-import { mkdir, open, readFile, readdir, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assert } from '../lib/assert.js';
 import { type Index, index, term } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
 import { ENTRY_KINDS, type Entry, type SnapshotMeta } from '../raft/index.js';
-import { fsyncDir, parseSnapshotMeta, snapshotMetaJson } from './files.js';
-import { RECORD_HEADER_BYTES, RECORD_TYPES, StorageCorruptionError, encodeRecord, readRecord, recordSize, sealRecord } from './record.js';
-import { STORAGE_LIMITS } from './storage-limits.js';
+import { parseSnapshotMeta, snapshotMetaJson, writeAllAt } from './files.js';
+import { RECORD_HEADER_BYTES, RECORD_TYPES, type RecordProblem, StorageCorruptionError, encodeRecord, readRecord, recordSize, sealRecord } from './record.js';
+import { SECTOR_BYTES, STORAGE_LIMITS } from './storage-limits.js';
+import { type StorageFile, type StorageFs, nodeStorageFs } from './storage-fs.js';
 
 /** WAL_FORMAT_VERSION is written in every segment header; a newer format refuses to start. */
 const WAL_FORMAT_VERSION = 1;
@@ -26,6 +26,8 @@ export interface WalOptions {
   readonly logger: Logger;
   /** segmentBytesMax overrides STORAGE_LIMITS.walSegmentBytesMax (tests use small segments). */
   readonly segmentBytesMax?: number;
+  /** fs is the storage seam (nodeStorageFs when absent). */
+  readonly fs?: StorageFs;
 }
 
 /** WalPosition says where a record was read, for error messages. */
@@ -51,50 +53,70 @@ export class Wal {
   private readonly dir: string;
   private readonly fsync: boolean;
   private readonly segmentBytesMax: number;
+  private readonly fs: StorageFs;
+  /**
+   * failed: the first write or sync that failed. After it every append fails too: a failed fsync
+   * may have dropped the dirty pages and a retry could report success for data that is gone
+   * (fsyncgate), so the node exits and recovers from what is on disk instead.
+   */
+  private failed: unknown = null;
 
   private constructor(
     opts: WalOptions,
     /** segments: oldest first; the last one is open for appends. */
     private readonly segments: Segment[],
-    private file: FileHandle,
+    private file: StorageFile,
     private sizeBytes: number,
   ) {
     this.dir = opts.dir;
     this.fsync = opts.fsync;
     this.segmentBytesMax = opts.segmentBytesMax ?? STORAGE_LIMITS.walSegmentBytesMax;
+    this.fs = opts.fs ?? nodeStorageFs;
   }
 
   /**
-   * open replays every segment of `dir` through `onEvent`, truncates a torn tail of the last
-   * one, and opens it for appends (creating the first segment in an empty dir). A damaged
-   * record anywhere else throws StorageCorruptionError naming the file and offset.
+   * open replays every segment of `dir` through `onEvent`, truncates a torn tail, and opens the
+   * last segment for appends (creating the first segment in an empty dir). Damage is a torn
+   * write (tornAt) only where nothing after it can have been made durable; a torn tail of an
+   * older segment is accepted only when no later segment holds an entry (nothing after it was
+   * acknowledged). Any other damage throws StorageCorruptionError naming the file and offset.
+   * (DiskLogStorage.open syncs every file before this trusts it: see syncDataDir.)
    */
   static async open(opts: WalOptions, onEvent: (e: WalEvent, at: WalPosition) => void): Promise<Wal> {
-    const { dir, fsync } = opts;
-    await mkdir(dir, { recursive: true });
-    const segments = await listSegments(dir);
+    const { dir } = opts;
+    const fs = opts.fs ?? nodeStorageFs;
+    await fs.mkdir(dir);
+    const segments = await listSegments(fs, dir);
+    const tornOlder: Array<{ seg: Segment; validBytes: number }> = [];
     for (const [k, seg] of segments.entries()) {
       const isLast = k === segments.length - 1;
-      const validBytes = await replaySegment(seg, isLast, (e, offset) => {
+      const { validBytes, torn } = await replaySegment(fs, seg, (e, offset) => {
         seg.maxEntryIndex = Math.max(seg.maxEntryIndex, e.type === 'entry' ? e.entry.index : e.type === 'snapshotBase' ? e.meta.index : 0);
+        const torn = tornOlder[0];
+        if (torn !== undefined && e.type !== 'commit') throw new StorageCorruptionError(torn.seg.path, torn.validBytes, 'damaged, and later segments hold entries written after it');
         onEvent(e, { file: seg.path, offset });
       });
-      if (isLast) return Wal.reopenLast(opts, segments, validBytes);
+      if (isLast) {
+        for (const t of tornOlder) await truncateTorn(fs, opts, t.seg.path, t.validBytes);
+        return Wal.reopenLast(opts, segments, validBytes);
+      }
+      if (torn) tornOlder.push({ seg, validBytes });
     }
     const first: Segment = { seq: 1, path: join(dir, segmentName(1)), maxEntryIndex: 0 };
-    const file = await createSegment(first, fsync, dir);
+    const file = await createSegment(fs, first, opts.fsync, dir);
     return new Wal(opts, [first], file, recordSize(12));
   }
 
   private static async reopenLast(opts: WalOptions, segments: Segment[], validBytes: number): Promise<Wal> {
     const last = segments[segments.length - 1];
     assert(last !== undefined, 'reopenLast without segments');
-    const file = await open(last.path, 'r+');
-    const { size } = await file.stat();
+    const fs = opts.fs ?? nodeStorageFs;
+    const file = await fs.open(last.path, 'r+');
+    const size = await file.size();
     if (validBytes === 0) {
       // Created but its header never made it to disk: start the segment over.
       await file.close();
-      return new Wal(opts, segments, await createSegment(last, opts.fsync, opts.dir, 'w'), recordSize(12));
+      return new Wal(opts, segments, await createSegment(fs, last, opts.fsync, opts.dir, 'w'), recordSize(12));
     }
     if (size > validBytes) {
       opts.logger.warn('wal_torn_tail_truncated', { file: last.path, offset: validBytes, droppedBytes: size - validBytes });
@@ -109,6 +131,10 @@ export class Wal {
    * `sync` (and --fsync=always) one fdatasync makes the whole batch durable.
    */
   async append(entries: readonly Entry[], commit: Index | null, sync: boolean): Promise<void> {
+    await this.guard(() => this.appendNow(entries, commit, sync));
+  }
+
+  private async appendNow(entries: readonly Entry[], commit: Index | null, sync: boolean): Promise<void> {
     let total = commit === null ? 0 : recordSize(8);
     for (const e of entries) total += recordSize(ENTRY_FIXED_BYTES + e.data.byteLength);
     if (total === 0) return;
@@ -133,6 +159,10 @@ export class Wal {
    * either inside the snapshot or a discarded log (Raft thesis §5.3).
    */
   async appendSnapshotBase(meta: SnapshotMeta): Promise<void> {
+    await this.guard(() => this.appendSnapshotBaseNow(meta));
+  }
+
+  private async appendSnapshotBaseNow(meta: SnapshotMeta): Promise<void> {
     await this.rotate();
     const payload = Buffer.from(snapshotMetaJson(meta));
     await this.writeAll(encodeRecord(RECORD_TYPES.snapshotBase, payload));
@@ -160,15 +190,32 @@ export class Wal {
     await this.file.close();
   }
 
+  /** guard runs one write, refusing every write after a failed one (see `failed`). */
+  private async guard(write: () => Promise<void>): Promise<void> {
+    if (this.failed !== null) throw this.failed;
+    try {
+      await write();
+    } catch (e) {
+      this.failed = e;
+      throw e;
+    }
+  }
+
   private current(): Segment {
     const seg = this.segments[this.segments.length - 1];
     assert(seg !== undefined, 'wal without a segment');
     return seg;
   }
 
+  /**
+   * rotate closes the current segment and starts the next. The old one is synced first: once a
+   * later segment holds entries, recovery treats damage in an older one as corruption, so its
+   * tail (commit records written without a sync) must be durable before anything follows it.
+   */
   private async rotate(): Promise<void> {
+    if (this.fsync) await this.file.datasync();
     const seg: Segment = { seq: this.current().seq + 1, path: join(this.dir, segmentName(this.current().seq + 1)), maxEntryIndex: 0 };
-    const file = await createSegment(seg, this.fsync, this.dir);
+    const file = await createSegment(this.fs, seg, this.fsync, this.dir);
     await this.file.close();
     this.file = file;
     this.segments.push(seg);
@@ -176,11 +223,7 @@ export class Wal {
   }
 
   private async writeAll(buf: Buffer): Promise<void> {
-    let written = 0;
-    while (written < buf.length) {
-      const { bytesWritten } = await this.file.write(buf, written, buf.length - written, this.sizeBytes + written);
-      written += bytesWritten;
-    }
+    await writeAllAt(this.file, buf, this.sizeBytes);
     this.sizeBytes += buf.length;
   }
 
@@ -188,7 +231,7 @@ export class Wal {
   private async deleteSegments(n: number): Promise<void> {
     assert(n < this.segments.length, 'cannot delete the open segment');
     const doomed = this.segments.splice(0, n);
-    for (const seg of doomed) await unlink(seg.path).catch(ignoreMissing);
+    for (const seg of doomed) await this.fs.unlink(seg.path).catch(ignoreMissing);
   }
 }
 
@@ -196,9 +239,9 @@ function segmentName(seq: number): string {
   return `wal-${String(seq).padStart(16, '0')}.log`;
 }
 
-async function listSegments(dir: string): Promise<Segment[]> {
+async function listSegments(fs: StorageFs, dir: string): Promise<Segment[]> {
   const segments: Segment[] = [];
-  for (const name of await readdir(dir)) {
+  for (const name of await fs.readdir(dir)) {
     const m = SEGMENT_NAME.exec(name);
     if (m?.[1] !== undefined) segments.push({ seq: Number(m[1]), path: join(dir, name), maxEntryIndex: 0 });
   }
@@ -213,31 +256,30 @@ async function listSegments(dir: string): Promise<Segment[]> {
   return segments;
 }
 
-async function createSegment(seg: Segment, fsync: boolean, dir: string, flag: 'wx' | 'w' = 'wx'): Promise<FileHandle> {
-  const file = await open(seg.path, flag);
+async function createSegment(fs: StorageFs, seg: Segment, fsync: boolean, dir: string, flag: 'wx' | 'w' = 'wx'): Promise<StorageFile> {
+  const file = await fs.open(seg.path, flag);
   const header = Buffer.alloc(12);
   header.writeUInt32LE(WAL_FORMAT_VERSION, 0);
   header.writeDoubleLE(seg.seq, 4);
   await file.write(encodeRecord(RECORD_TYPES.segmentHeader, header), 0, recordSize(12), 0);
   if (fsync) {
     await file.datasync();
-    await fsyncDir(dir);
+    await fs.fsyncDir(dir);
   }
   return file;
 }
 
 /**
- * replaySegment feeds one segment's records to `onEvent` and returns the bytes that are valid.
- * Damage that runs to the end of the last segment is a write cut short by a crash (it was
- * never acknowledged) and is dropped; any other damage is corruption.
+ * replaySegment feeds one segment's records to `onEvent` and returns the bytes that are valid,
+ * and whether damage after them is a torn write (tornAt); any other damage is corruption.
  */
-async function replaySegment(seg: Segment, isLast: boolean, onEvent: (e: WalEvent, offset: number) => void): Promise<number> {
-  const buf = await readFile(seg.path);
+async function replaySegment(fs: StorageFs, seg: Segment, onEvent: (e: WalEvent, offset: number) => void): Promise<{ validBytes: number; torn: boolean }> {
+  const buf = await fs.readFile(seg.path);
   let offset = 0;
   while (offset < buf.length) {
     const step = readRecord(buf, offset);
     if (!step.ok) {
-      if (isLast && step.error.reachesEnd) return offset;
+      if (tornAt(buf, offset, step.error)) return { validBytes: offset, torn: true };
       throw new StorageCorruptionError(seg.path, step.error.offset, step.error.problem);
     }
     const { type, payload } = step.record;
@@ -245,7 +287,54 @@ async function replaySegment(seg: Segment, isLast: boolean, onEvent: (e: WalEven
     else onEvent(decodeEvent(seg.path, offset, type, payload), offset);
     offset = step.record.end;
   }
-  return offset;
+  return { validBytes: offset, torn: false };
+}
+
+/**
+ * tornAt decides whether damage at `offset` is a write that a crash or power cut interrupted
+ * (never acknowledged: an fsync after it would have made it whole) rather than damage to
+ * durable data. As etcd's WAL decides it: the damage runs to the end (the write was cut short),
+ * no valid record follows it (what follows is garbage of the same interrupted write), or the
+ * damaged record holds a zeroed sector (a sector never written while later ones were: disks
+ * persist the sectors of one write in any order; etcd's isTornEntry).
+ */
+function tornAt(buf: Buffer, offset: number, problem: RecordProblem): boolean {
+  if (problem.reachesEnd) return true;
+  if (!validRecordAfter(buf, offset + 1)) return true;
+  const length = buf.readUInt32LE(offset);
+  const end = length <= STORAGE_LIMITS.recordBytesMax ? Math.min(buf.length, offset + RECORD_HEADER_BYTES + length) : offset + RECORD_HEADER_BYTES;
+  for (let sector = offset - (offset % SECTOR_BYTES); sector < end; sector += SECTOR_BYTES) {
+    if (allZero(buf, Math.max(sector, offset), Math.min(sector + SECTOR_BYTES, buf.length))) return true;
+  }
+  return false;
+}
+
+/** validRecordAfter: a whole record with both checksums right starts somewhere at or after `from`. */
+function validRecordAfter(buf: Buffer, from: number): boolean {
+  for (let at = from; at + RECORD_HEADER_BYTES < buf.length; at++) {
+    const length = buf.readUInt32LE(at);
+    if (length === 0 || length > STORAGE_LIMITS.recordBytesMax || at + RECORD_HEADER_BYTES + length > buf.length) continue;
+    if (readRecord(buf, at).ok) return true;
+  }
+  return false;
+}
+
+function allZero(buf: Buffer, from: number, to: number): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+/** truncateTorn cuts the torn tail of an older segment, so a later recovery does not see it again. */
+async function truncateTorn(fs: StorageFs, opts: WalOptions, path: string, validBytes: number): Promise<void> {
+  opts.logger.warn('wal_torn_tail_truncated', { file: path, offset: validBytes, olderSegment: true });
+  const file = await fs.open(path, 'r+');
+  try {
+    await file.truncate(validBytes);
+    if (opts.fsync) await file.datasync();
+  } finally {
+    await file.close();
+  }
 }
 
 function checkHeader(seg: Segment, type: number, payload: Buffer): void {

@@ -2,7 +2,7 @@ import type { NodeId } from '../lib/ids.js';
 
 /**
  * FaultHook is the test-only way to break real processes (chaos tests): per peer, drop what we
- * send, drop what we receive, or delay what we send; and stall this node's disk. It exists
+ * send, drop what we receive, or delay what we send; stall this node's disk or cut its power. It exists
  * only when `serve` is started with --enable-fault-injection; production nodes have none.
  */
 export interface FaultRule {
@@ -26,6 +26,8 @@ const DISK_STALL_POLL_MS = 10;
 export interface Faults {
   readonly peers: ReadonlyMap<NodeId, FaultRule>;
   readonly diskStallMs: number;
+  /** powerLoss: cut this node's power now: unsynced data is discarded and the process dies (storage/power-loss-fs.ts). */
+  readonly powerLoss?: boolean;
 }
 
 export class FaultHook {
@@ -34,7 +36,14 @@ export class FaultHook {
   /** injected counts rule changes, for the chaos summary. */
   changes = 0;
 
+  /** onPowerLoss: cuts the power (null when the storage has no fault layer). */
+  constructor(private readonly onPowerLoss: (() => void) | null = null) {}
+
   set(faults: Faults): void {
+    if (faults.powerLoss === true) {
+      if (this.onPowerLoss === null) throw new Error('disk.powerLoss needs the storage fault layer');
+      this.onPowerLoss();
+    }
     this.rules = new Map(faults.peers);
     this.diskStallMs = faults.diskStallMs;
     this.changes++;
@@ -66,7 +75,8 @@ export class FaultHook {
   }
 
   /**
-   * parse reads `{"n2": {"dropOutbound": true, …}, …, "disk": {"stallMs": 5000}}`; unknown
+   * parse reads `{"n2": {"dropOutbound": true, …}, …, "disk": {"stallMs": 5000}}` (or
+   * `"disk": {"powerLoss": true}`, which cuts the power at once); unknown
    * peers and bad values are errors, and so is a cluster with a member named "disk".
    */
   static parse(body: unknown, members: readonly NodeId[]): Faults {
@@ -74,12 +84,16 @@ export class FaultHook {
     if (members.includes(DISK_KEY as NodeId)) throw new Error(`a member is named "${DISK_KEY}", the key of the disk rule`);
     const peers = new Map<NodeId, FaultRule>();
     let diskStallMs = 0;
+    let powerLoss = false;
     for (const [key, raw] of Object.entries(body as Record<string, unknown>)) {
       const r = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
       if (key === DISK_KEY) {
         const stall = r['stallMs'] ?? 0;
         if (typeof stall !== 'number' || stall < 0 || stall > diskStallMsMax) throw new Error(`disk.stallMs must be in 0..${diskStallMsMax}`);
+        const cut = r['powerLoss'] ?? false;
+        if (typeof cut !== 'boolean') throw new Error('disk.powerLoss must be true or false');
         diskStallMs = stall;
+        powerLoss = cut;
         continue;
       }
       if (!members.includes(key as NodeId)) throw new Error(`unknown node ${key}`);
@@ -87,6 +101,6 @@ export class FaultHook {
       if (typeof delay !== 'number' || delay < 0 || delay > faultDelayMsMax) throw new Error(`delayOutboundMs must be in 0..${faultDelayMsMax}`);
       peers.set(key as NodeId, { dropOutbound: r['dropOutbound'] === true, dropInbound: r['dropInbound'] === true, delayOutboundMs: delay });
     }
-    return { peers, diskStallMs };
+    return { peers, diskStallMs, ...(powerLoss ? { powerLoss } : {}) };
   }
 }

@@ -24,6 +24,8 @@ export interface ChaosRunOptions {
   readonly schedule: string;
   readonly timing?: NemesisTiming;
   readonly workload?: Partial<Omit<WorkloadOptions, 'seed'>>;
+  /** serveArgs: extra flags for every node (the teeth test runs --fsync never). */
+  readonly serveArgs?: readonly string[];
   /** keep: keep the run's folder even when it passes. */
   readonly keep?: boolean;
   readonly log?: (line: string) => void;
@@ -61,7 +63,7 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosReport> {
   const kinds = SCHEDULES[options.schedule];
   if (kinds === undefined) throw new Error(`unknown schedule ${options.schedule}; one of ${Object.keys(SCHEDULES).join(', ')}`);
   const title = `chaos: ${options.nodes} nodes, schedule ${options.schedule}, CHAOS_SEED=${options.seed}, ${options.seconds} s`;
-  const cluster = await ProcessCluster.create(options.nodes, ['--enable-fault-injection', '--snapshot-interval-entries', String(snapshotIntervalEntries)]);
+  const cluster = await ProcessCluster.create(options.nodes, ['--enable-fault-injection', '--snapshot-interval-entries', String(snapshotIntervalEntries), ...(options.serveArgs ?? [])]);
   const history = new ChaosHistory();
   const nemesis = new Nemesis(cluster, new SeededRng(options.seed), kinds, options.timing ?? NEMESIS_TIMING_DEFAULTS);
   const observer = new LeaderObserver(cluster);

@@ -3,21 +3,27 @@
  * let the cluster recover, then the next. The kinds are DESIGN §8's: kill -9 of the leader or
  * a follower (restarted from its data dir), SIGSTOP/SIGCONT pauses longer than the election
  * timeout, partitions through the peer fault hook (symmetric, one-way, delay toward chosen
- * peers), a stalled disk (every log write of one node hangs until healed), and kill -9 of a
- * majority. A schedule draws its kinds from a shuffled bag, so every
+ * peers), a stalled disk (every log write of one node hangs until healed), kill -9 of a
+ * majority, and power loss (what a node's disk had not made durable is dropped or torn, then
+ * it dies) of one node or of a majority at the same moment. A schedule draws its kinds from a shuffled bag, so every
  * kind of the schedule is injected once before any repeats.
  */
 import type { SeededRng } from '../../src/lib/rng.js';
 import type { FaultRuleJson, ProcessCluster } from '../harness/process-cluster.js';
 
-export const FAULT_KINDS = ['kill-leader', 'kill-follower', 'pause', 'partition', 'one-way', 'delay', 'disk-stall', 'kill-majority'] as const;
+export const FAULT_KINDS = ['kill-leader', 'kill-follower', 'pause', 'partition', 'one-way', 'delay', 'disk-stall', 'kill-majority', 'power-loss', 'power-loss-majority'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
-/** SCHEDULES: which kinds a named schedule draws from. */
+/**
+ * SCHEDULES: which kinds a named schedule draws from. Power loss runs in `crashes` (part of
+ * `make chaos`) and its own schedules; `mixed` keeps the eight kinds the CI run fits in 30 s.
+ */
 export const SCHEDULES: Readonly<Record<string, readonly FaultKind[]>> = {
-  mixed: FAULT_KINDS,
-  crashes: ['kill-leader', 'kill-follower', 'pause', 'disk-stall', 'kill-majority'],
+  mixed: FAULT_KINDS.filter((k) => k !== 'power-loss' && k !== 'power-loss-majority'),
+  crashes: ['kill-leader', 'kill-follower', 'pause', 'disk-stall', 'kill-majority', 'power-loss', 'power-loss-majority'],
   partitions: ['partition', 'one-way', 'delay', 'pause'],
+  'power-loss': ['power-loss', 'power-loss-majority'],
+  'power-loss-majority': ['power-loss-majority'],
 };
 
 export interface NemesisTiming {
@@ -45,6 +51,8 @@ export const NEMESIS_TIMING_DEFAULTS: NemesisTiming = Object.freeze({
 /** delayOutboundMsMin/Max: injected peer delay; the upper end is above the heartbeat and near the election timeout. */
 const delayOutboundMsMin = 100;
 const delayOutboundMsMax = 1_500;
+/** isolateBeforePowerLossMs: how long the minority misses the writes before a majority loses power; writes go on meanwhile. */
+const isolateBeforePowerLossMs = 1_000;
 /** diskStallUntilHealedMs: a disk stall's length; far past every hold, so the heal ends it. */
 const diskStallUntilHealedMs = 60_000;
 
@@ -161,7 +169,33 @@ export class Nemesis {
         await Promise.all(targets.map((id) => this.cluster.kill(id, 'SIGKILL')));
         return { targets, detail: `${targets.length} of ${ids.length}` };
       }
+      case 'power-loss': {
+        const target = leader !== null && this.rng.nextInt(2) === 0 ? leader : this.pick(ids);
+        await this.cluster.powerLoss(target);
+        return { targets: [target], detail: target === leader ? 'the leader' : 'a node' };
+      }
+      case 'power-loss-majority':
+        return this.powerLossMajority(ids, leader);
     }
+  }
+
+  /**
+   * powerLossMajority cuts the power of a majority that includes the leader, at the same moment.
+   * The minority is cut off from it for a moment first, so the writes acknowledged last live
+   * only on the disks that lose power: they survive only if those disks made them durable.
+   */
+  private async powerLossMajority(ids: readonly string[], leader: string | null): Promise<{ targets: string[]; detail: string }> {
+    const others = shuffle(ids.filter((id) => id !== leader), this.rng);
+    const targets = [...(leader === null ? [] : [leader]), ...others].slice(0, Math.floor(ids.length / 2) + 1);
+    const minority = ids.filter((id) => !targets.includes(id));
+    const cut: Partial<FaultRuleJson> = { dropOutbound: true, dropInbound: true };
+    await Promise.all([
+      ...minority.map((id) => this.cluster.setFaults(id, Object.fromEntries(targets.map((p) => [p, cut])))),
+      ...targets.map((id) => this.cluster.setFaults(id, Object.fromEntries(minority.map((p) => [p, cut])))),
+    ]);
+    await this.sleepUnlessStopping(isolateBeforePowerLossMs);
+    await Promise.all(targets.map((id) => this.cluster.powerLoss(id)));
+    return { targets, detail: `${targets.length} of ${ids.length} at the same moment, [${minority.join(',')}] cut off for ${isolateBeforePowerLossMs} ms first` };
   }
 
   /** partition cuts a minority (1 .. (n-1)/2 nodes, the leader half the time) off from the rest, both ways. */

@@ -6,7 +6,7 @@
  * CHAOS_SEED=N runs every default plan with seeds N, N+1, ... instead of the fixed ones (a
  * failure prints its seed; one seed replays the same fault schedule and client choices, though
  * not the same timing). CHAOS_SECONDS=S sets the faulty phase of each run (default 40 s).
- * CHAOS_NODES=3|5 and CHAOS_SCHEDULE=mixed|crashes|partitions narrow the plan to one run.
+ * CHAOS_NODES=3|5 and CHAOS_SCHEDULE=mixed|crashes|partitions|power-loss|power-loss-majority narrow the plan to one run.
  */
 import { runChaos } from './chaos-run.js';
 import { SCHEDULES } from './nemesis.js';

@@ -43,9 +43,10 @@ export interface FaultRuleJson {
   delayOutboundMs: number;
 }
 
-/** DiskFaultJson is the body's "disk" rule: each log write of the node first waits stallMs. */
+/** DiskFaultJson is the body's "disk" rule: each log write of the node first waits stallMs; powerLoss cuts its power. */
 export interface DiskFaultJson {
-  stallMs: number;
+  stallMs?: number;
+  powerLoss?: boolean;
 }
 
 const live = new Set<ChildProcess>();
@@ -105,6 +106,8 @@ export class ProcessCluster {
   /** unexpectedExits: processes that ended without kill() or stop() (a crash, a failed assertion). */
   readonly unexpectedExits: Array<{ id: string; code: number | null; signal: NodeJS.Signals | null }> = [];
   private readonly killed = new WeakSet<ChildProcess>();
+  /** started: nodes started once; only a node's first start may initialize its empty data dir. */
+  private readonly started = new Set<string>();
   private readonly clients = new Map<string, RoomClient>();
 
   private constructor(readonly size: number, readonly extraArgs: readonly string[]) {
@@ -150,7 +153,9 @@ export class ProcessCluster {
     const n = this.node(id);
     if (n.process !== null) throw new Error(`${id} is already running`);
     const log = createWriteStream(n.logFile, { flags: 'a' });
-    const args = [cliPath, 'serve', '--config', this.configFile, '--id', id, '--data-dir', n.dataDir, ...this.extraArgs];
+    const init = this.started.has(id) ? [] : ['--initial-cluster-state', 'new'];
+    this.started.add(id);
+    const args = [cliPath, 'serve', '--config', this.configFile, '--id', id, '--data-dir', n.dataDir, ...init, ...this.extraArgs];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
@@ -175,6 +180,22 @@ export class ProcessCluster {
     this.killed.add(p);
     p.kill(signal);
     return exited;
+  }
+
+  /**
+   * powerLoss cuts a node's power (the powerLoss fault, --enable-fault-injection): it drops what
+   * its disk had not made durable and dies at once. Waits until the process is gone.
+   */
+  async powerLoss(id: string): Promise<void> {
+    const p = this.node(id).process;
+    if (p === null) return;
+    const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
+    this.killed.add(p);
+    // The node may die before it answers: a lost reply is expected, a refusal is not.
+    await this.setFaults(id, { disk: { powerLoss: true } }).catch((e: unknown) => {
+      if ((e as Error).message.includes('refused')) throw e;
+    });
+    await exited;
   }
 
   /**

@@ -8,6 +8,9 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { type NodeId, index, term } from '../../src/lib/ids.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import { DiskLogStorage } from '../../src/storage/disk-log-storage.js';
 import { cliPath } from '../harness/process-cluster.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rr-cli-'));
@@ -66,5 +69,32 @@ describe('serve refuses bad input', () => {
       chmodSync(locked, 0o500);
       expect(serve('--config', good, '--id', 'n1', '--data-dir', locked).status).toBe(2);
     }
+  });
+
+  it('with exit code 2 for an empty data dir without --initial-cluster-state new, and says how to rejoin (finding 2)', () => {
+    const empty = join(dir, 'empty');
+    mkdirSync(empty);
+    const r = serve('--config', good, '--id', 'n1', '--data-dir', empty);
+    expect(r.stderr).toMatch(/no record of having joined cluster c1/);
+    expect(r.stderr).toMatch(/--initial-cluster-state new/);
+    expect(r.stderr).toMatch(/add it back as a new member/);
+    expect(r.status).toBe(2);
+    const bad = serve('--config', good, '--id', 'n1', '--data-dir', empty, '--initial-cluster-state', 'maybe');
+    expect(bad.stderr).toMatch(/--initial-cluster-state takes new or existing/);
+    expect(bad.status).toBe(2);
+  });
+
+  it("with exit code 2 when the voters the log rests on are not the config's (finding 2)", async () => {
+    const dataDir = join(dir, 'three-voters');
+    mkdirSync(dataDir);
+    writeFileSync(join(dataDir, 'identity.json'), JSON.stringify({ cluster: 'c1', node: 'n1' }));
+    const storage = await DiskLogStorage.open({ dir: dataDir, fsync: true, logger: silentLogger });
+    const meta = { index: index(5), term: term(1), voters: ['n1', 'n2', 'n3'] as NodeId[] };
+    await storage.snapshots.save(meta, (async function* () {})());
+    await storage.applySnapshot(meta);
+    await storage.close();
+    const r = serve('--config', good, '--id', 'n1', '--data-dir', dataDir);
+    expect(r.stderr).toMatch(/the log's voters are \[n1, n2, n3\] but the config names \[n1, n2\]/);
+    expect(r.status).toBe(2);
   });
 });

@@ -29,3 +29,13 @@ it('holds a disk write while stalled and lets it go once cleared', async () => {
   await write;
   expect(done).toBe(true);
 });
+
+it('reads a power cut and hands it to the storage layer, or refuses it without one', () => {
+  const f = FaultHook.parse({ disk: { powerLoss: true } }, members);
+  expect(f.powerLoss).toBe(true);
+  expect(() => FaultHook.parse({ disk: { powerLoss: 'yes' } }, members)).toThrow('disk.powerLoss');
+  expect(() => new FaultHook().set(f)).toThrow('needs the storage fault layer');
+  let cuts = 0;
+  new FaultHook(() => cuts++).set(f);
+  expect(cuts).toBe(1);
+});
