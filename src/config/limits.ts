@@ -28,6 +28,13 @@ export const LIMITS = Object.freeze({
   /** readsPendingMax: linearizable reads waiting for ReadIndex, likewise. */
   readsPendingMax: 50_000,
   /**
+   * readIndexRetryMs: a ReadIndex request unanswered this long is taken as lost (request or
+   * reply) and sent again under a new context. A healthy round trip takes one heartbeat
+   * (100 ms) plus a cross-region RTT, so 1 s rarely resends needlessly, and a 5 s read
+   * deadline still fits four attempts.
+   */
+  readIndexRetryMs: 1_000,
+  /**
    * forwardBatchCommandsMax: commands a follower forwards to the leader in one Forward call.
    * Larger batches amortize the RPC; smaller ones bound the leader's work per call.
    */
@@ -61,4 +68,5 @@ export function assertLimitRelations(): void {
   assert(LIMITS.requestDeadlineMaxMs > 2 * electionTimeoutMs, 'deadline must outlast a leader election');
   assert(LIMITS.commandBytesMax < LIMITS.peerMessageBytesMax, 'a command must fit in a peer message');
   assert(LIMITS.peerReconnectDelayMaxMs < electionTimeoutMs, 'reconnects must be faster than elections');
+  assert(LIMITS.readIndexRetryMs < LIMITS.requestDeadlineDefaultMs, 'a lost ReadIndex request must be retried within a read deadline');
 }

@@ -90,7 +90,7 @@ export class RaftNode implements PeerHandler {
       storage: opts.storage,
       random: opts.random,
     });
-    this.reads = new Reads(opts.id);
+    this.reads = new Reads(opts.id, opts.random);
     this.forwarder = new Forwarder(opts.transport);
     this.snapshotter = new Snapshotter(opts.storage, opts.snapshots, opts.stateMachine, opts.logger, (meta, bytes, ms) =>
       this.events.onSnapshot?.(meta, bytes, ms),
@@ -308,6 +308,9 @@ export class RaftNode implements PeerHandler {
   }
 
   private readQueued(): void {
+    const nowMs = Date.now();
+    this.reads.leaderIs(this.core.status().leader);
+    this.reads.retryLost(nowMs);
     const batch = this.reads.takeBatch();
     if (batch === null) return;
     const r = this.core.readIndex(batch.context);
@@ -316,7 +319,7 @@ export class RaftNode implements PeerHandler {
       for (const w of batch.waiters) w.reject(error);
       return;
     }
-    this.reads.awaitConfirmation(batch.context, batch.waiters);
+    this.reads.awaitConfirmation(batch.context, batch.waiters, nowMs);
   }
 
   private async handleReady(rd: Ready): Promise<void> {
@@ -377,7 +380,6 @@ export class RaftNode implements PeerHandler {
     if (soft.role !== 'leader') {
       // Writes proposed here may or may not commit under the next leader: their outcome is unknown.
       this.proposals.failInFlight(unavailable('this node lost leadership; the write may or may not be applied, retry with the same request id', soft.leader));
-      this.reads.failUnconfirmed(unavailable('leadership changed while confirming the read; retry', soft.leader));
     }
     if (soft.leader !== this.lastLeader) {
       this.lastLeader = soft.leader;
