@@ -17,6 +17,7 @@ import type { InstallSnapshot } from '../raft/messages.js';
 import type { ForwardOutcome, PeerHandler } from '../transport/peer-handler.js';
 import type { Transport } from '../transport/transport.js';
 import { decodeCommandEntry, encodeCommandEntry } from './entry-codec.js';
+import { EntryClock } from './entry-clock.js';
 import { Forwarder } from './forwarder.js';
 import type { NodeLogStorage, NodeSnapshotStore } from './node-storage.js';
 import { Proposals } from './proposals.js';
@@ -64,6 +65,8 @@ export class RaftNode implements PeerHandler {
   private readonly reads: Reads;
   private readonly forwarder: Forwarder;
   private readonly snapshotter: Snapshotter;
+  /** entryClock keeps the entry times this node stamps from going backwards (finding 7). */
+  private readonly entryClock: EntryClock;
   private inbox: Message[] = [];
   private snapshotReports: Array<{ to: NodeId; delivered: boolean }> = [];
   private unreachable = new Set<NodeId>();
@@ -92,6 +95,7 @@ export class RaftNode implements PeerHandler {
     });
     this.reads = new Reads(opts.id, opts.random);
     this.forwarder = new Forwarder(opts.transport);
+    this.entryClock = EntryClock.fromLog(opts.storage);
     this.snapshotter = new Snapshotter(opts.storage, opts.snapshots, opts.stateMachine, opts.logger, (meta, bytes, ms) =>
       this.events.onSnapshot?.(meta, bytes, ms),
     );
@@ -285,9 +289,9 @@ export class RaftNode implements PeerHandler {
     const queued = this.proposals.takeQueued();
     if (queued.length === 0) return;
     const toForward = [];
-    const nowMs = Date.now();
+    const entryTimeMs = this.entryClock.stamp(Date.now());
     for (const p of queued) {
-      const r = this.core.propose(encodeCommandEntry(nowMs, p.payload));
+      const r = this.core.propose(encodeCommandEntry(entryTimeMs, p.payload));
       if (r.ok) {
         this.proposals.track(r.value.index, r.value.term, p.waiter);
         continue;
@@ -325,6 +329,7 @@ export class RaftNode implements PeerHandler {
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState !== null) this.onSoftState(rd);
     if (rd.snapshot !== null) await this.snapshotter.install(rd.snapshot);
+    this.entryClock.observe(rd.entries);
     this.sendAll(rd.messages);
     // Committed entries this node held durably before this Ready are applied (and their
     // writers answered) while this Ready's write and fsync are in flight; the rest wait for it.
@@ -395,6 +400,7 @@ export class RaftNode implements PeerHandler {
       const decoded = decodeCommandEntry(e.data);
       // A committed entry this node cannot read would diverge the replicas: stop instead.
       assert(decoded.ok, () => `committed entry ${e.index} is unreadable: ${decoded.ok ? '' : decoded.error}`);
+      this.entryClock.observeMs(decoded.value.entryTimeMs);
       const result = this.opts.stateMachine.apply(e.index, decoded.value.payload, decoded.value.entryTimeMs);
       this.proposals.applied(e.index, e.term, result);
     }
