@@ -71,6 +71,8 @@ export class RaftNode implements PeerHandler {
   private snapshotReports: Array<{ to: NodeId; delivered: boolean }> = [];
   private unreachable = new Set<NodeId>();
   private ticksPending = 0;
+  /** transferTo: a leadership transfer asked for, started at the next turn. */
+  private transferTo: NodeId | null = null;
   private turnScheduled = false;
   private turnRunning: Promise<void> | null = null;
   private ticker: NodeJS.Timeout | null = null;
@@ -142,15 +144,18 @@ export class RaftNode implements PeerHandler {
     return p;
   }
 
-  /** transferLeadership hands leadership to `to` (or the most caught-up follower). */
+  /**
+   * transferLeadership hands leadership to `to` (or the most caught-up follower). It checks
+   * what it can now and leaves the core to the loop's next turn: a core changed between
+   * ready() and advance() breaks the Ready contract.
+   */
   transferLeadership(to: NodeId | null): NodeId {
+    const status = this.core.status();
+    if (status.role !== 'leader') throw unavailable('only the leader can transfer leadership', status.leader);
     const target = to ?? this.bestTransferTarget();
     if (target === null) throw new RegistryError('UNAVAILABLE', 'no follower to transfer leadership to');
-    const r = this.core.transferLeadership(target);
-    if (!r.ok) {
-      if (r.error.type === 'notLeader') throw unavailable('only the leader can transfer leadership', r.error.leader);
-      throw new RegistryError('INVALID_ARGUMENT', `${r.error.id} is not a member`);
-    }
+    if (!this.opts.voters.includes(target)) throw new RegistryError('INVALID_ARGUMENT', `${target} is not a member`);
+    this.transferTo = target;
     this.scheduleTurn();
     return target;
   }
@@ -256,6 +261,7 @@ export class RaftNode implements PeerHandler {
     return (
       this.ticksPending > 0 ||
       this.inbox.length > 0 ||
+      this.transferTo !== null ||
       this.snapshotReports.length > 0 ||
       this.unreachable.size > 0 ||
       this.proposals.hasQueued() ||
@@ -279,10 +285,17 @@ export class RaftNode implements PeerHandler {
     const inbox = this.inbox;
     this.inbox = [];
     for (const m of inbox) this.core.step(m);
+    if (this.transferTo !== null) this.startTransfer(this.transferTo);
     for (const peer of this.unreachable) this.core.reportUnreachable(peer);
     this.unreachable.clear();
     for (const r of this.snapshotReports) this.core.reportSnapshot(r.to, r.delivered);
     this.snapshotReports = [];
+  }
+
+  private startTransfer(to: NodeId): void {
+    this.transferTo = null;
+    const r = this.core.transferLeadership(to);
+    if (!r.ok) this.opts.logger.warn('leadership_transfer_not_started', { to, reason: r.error.type });
   }
 
   private proposeQueued(): void {

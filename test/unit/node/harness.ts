@@ -73,9 +73,9 @@ export class Harness {
 }
 
 /** cluster starts a, b, c and waits until every member knows the same leader. */
-export async function cluster(): Promise<Harness> {
+export async function cluster(extra: (id: NodeId) => Partial<RaftNodeOptions> = () => ({})): Promise<Harness> {
   const h = new Harness();
-  ids.forEach((id, i) => h.start(id, i + 1));
+  ids.forEach((id, i) => h.start(id, i + 1, undefined, extra(id)));
   await until('a leader all know', () => {
     const leaders = h.members.map((m) => m.node.status().leader);
     return leaders[0] !== null && leaders.every((l) => l === leaders[0]);
