@@ -41,6 +41,15 @@ export const LIMITS = Object.freeze({
   forwardBatchCommandsMax: 1_024,
   /** peerMessageBytesMax: the largest gRPC message between peers (an append batch, a chunk). */
   peerMessageBytesMax: 16 << 20,
+  /**
+   * inboxMessagesMax, inboxBytesMax: peer messages queued for the loop's next turn. They grow
+   * only while the loop is stuck (a stalled disk: each peer sends a heartbeat per tick and its
+   * appends); past either bound messages are dropped and counted (metric
+   * inbox_dropped_messages_total), which Raft tolerates. 10 000 messages is minutes of
+   * heartbeats from four peers; 64 MiB holds four full peer messages.
+   */
+  inboxMessagesMax: 10_000,
+  inboxBytesMax: 64 << 20,
   /** peerReconnectDelayMs: wait before reopening a broken peer stream (doubles to the max). */
   peerReconnectDelayMinMs: 50,
   peerReconnectDelayMaxMs: 500,
@@ -67,6 +76,7 @@ export function assertLimitRelations(): void {
   assert(LIMITS.requestDeadlineDefaultMs <= LIMITS.requestDeadlineMaxMs, 'default deadline above the maximum');
   assert(LIMITS.requestDeadlineMaxMs > 2 * electionTimeoutMs, 'deadline must outlast a leader election');
   assert(LIMITS.commandBytesMax < LIMITS.peerMessageBytesMax, 'a command must fit in a peer message');
+  assert(LIMITS.inboxBytesMax >= LIMITS.peerMessageBytesMax, 'the inbox must hold at least one full peer message');
   assert(LIMITS.peerReconnectDelayMaxMs < electionTimeoutMs, 'reconnects must be faster than elections');
   assert(LIMITS.readIndexRetryMs < LIMITS.requestDeadlineDefaultMs, 'a lost ReadIndex request must be retried within a read deadline');
 }

@@ -19,6 +19,7 @@ import type { Transport } from '../transport/transport.js';
 import { decodeCommandEntry, encodeCommandEntry } from './entry-codec.js';
 import { EntryClock } from './entry-clock.js';
 import { Forwarder } from './forwarder.js';
+import { Inbox } from './inbox.js';
 import type { NodeLogStorage, NodeSnapshotStore } from './node-storage.js';
 import { Proposals } from './proposals.js';
 import { Reads } from './reads.js';
@@ -67,7 +68,7 @@ export class RaftNode implements PeerHandler {
   private readonly snapshotter: Snapshotter;
   /** entryClock keeps the entry times this node stamps from going backwards (finding 7). */
   private readonly entryClock: EntryClock;
-  private inbox: Message[] = [];
+  private readonly inbox = new Inbox();
   private snapshotReports: Array<{ to: NodeId; delivered: boolean }> = [];
   private unreachable = new Set<NodeId>();
   private ticksPending = 0;
@@ -165,8 +166,13 @@ export class RaftNode implements PeerHandler {
   deliver(messages: readonly Message[]): void {
     if (this.stopped) return;
     if (messages[0]?.from === this.lastLeader) this.leaderHeardAtMs = Date.now();
-    for (const m of messages) this.inbox.push(m);
+    this.inbox.push(messages);
     this.scheduleTurn();
+  }
+
+  /** inboxStats: peer messages queued for the next turn, and those dropped because it was full. */
+  inboxStats(): { messages: number; bytes: number; dropped: number } {
+    return { messages: this.inbox.size, bytes: this.inbox.sizeBytes, dropped: this.inbox.dropped };
   }
 
   /**
@@ -180,7 +186,8 @@ export class RaftNode implements PeerHandler {
 
   async receiveSnapshot(message: InstallSnapshot, chunks: AsyncIterable<Uint8Array>): Promise<boolean> {
     await this.opts.snapshots.save(message.snapshot, chunks);
-    this.deliver([message]);
+    if (this.stopped || this.inbox.push([message]) > 0) return false; // the leader will send it again
+    this.scheduleTurn();
     return true;
   }
 
@@ -260,7 +267,7 @@ export class RaftNode implements PeerHandler {
   private hasInputs(): boolean {
     return (
       this.ticksPending > 0 ||
-      this.inbox.length > 0 ||
+      this.inbox.size > 0 ||
       this.transferTo !== null ||
       this.snapshotReports.length > 0 ||
       this.unreachable.size > 0 ||
@@ -282,9 +289,7 @@ export class RaftNode implements PeerHandler {
   private drainInputs(): void {
     this.snapshotter.compactIfDue();
     for (; this.ticksPending > 0; this.ticksPending--) this.core.tick();
-    const inbox = this.inbox;
-    this.inbox = [];
-    for (const m of inbox) this.core.step(m);
+    for (const m of this.inbox.take()) this.core.step(m);
     if (this.transferTo !== null) this.startTransfer(this.transferTo);
     for (const peer of this.unreachable) this.core.reportUnreachable(peer);
     this.unreachable.clear();
