@@ -83,6 +83,11 @@ export class PeerServer {
     return e;
   }
 
+  /** cannotHear: the fault hook's dropInbound rule, for every kind of call (Raft, snapshot, forward). */
+  private cannotHear(from: NodeId): boolean {
+    return this.faults?.ruleFor(from)?.dropInbound === true;
+  }
+
   private onRaft(call: grpc.ServerReadableStream<RaftBatch, RaftStreamClosed>, cb: grpc.sendUnaryData<RaftStreamClosed>): void {
     const from = this.authenticate(call);
     if (typeof from !== 'string') {
@@ -90,7 +95,7 @@ export class PeerServer {
       return;
     }
     call.on('data', (batch: RaftBatch) => {
-      if (this.faults?.ruleFor(from)?.dropInbound === true) return;
+      if (this.cannotHear(from)) return;
       this.events.onHeard?.(from);
       this.handler.deliver(this.decodeBatch(from, batch));
     });
@@ -127,6 +132,10 @@ export class PeerServer {
       cb(from, null);
       return;
     }
+    if (this.cannotHear(from)) {
+      cb({ code: grpc.status.UNAVAILABLE, details: `fault injected: not hearing from ${from}` }, null);
+      return;
+    }
     try {
       const iterator = call[Symbol.asyncIterator]() as AsyncIterator<SnapshotChunk>;
       const first = await iterator.next();
@@ -151,6 +160,10 @@ export class PeerServer {
     const from = this.authenticate(call);
     if (typeof from !== 'string') {
       cb(from, null);
+      return;
+    }
+    if (this.cannotHear(from)) {
+      cb({ code: grpc.status.UNAVAILABLE, details: `fault injected: not hearing from ${from}` }, null);
       return;
     }
     const commands = call.request.commands;
