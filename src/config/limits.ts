@@ -53,7 +53,12 @@ export const LIMITS = Object.freeze({
   /** peerReconnectDelayMs: wait before reopening a broken peer stream (doubles to the max). */
   peerReconnectDelayMinMs: 50,
   peerReconnectDelayMaxMs: 500,
-  /** peerCallDeadlineMs: a Forward call or snapshot stream chunk must progress within this. */
+  /**
+   * peerCallDeadlineMs: a Forward call must finish, and a snapshot stream (either end) move
+   * its next chunk, within this, or it is abandoned (the snapshot is sent again later). Long
+   * enough for a 256 KiB chunk over a slow WAN link; short enough that a stuck peer does not
+   * hold a stream for the whole snapshotStreamDeadlineMs.
+   */
   peerCallDeadlineMs: 5_000,
   /** snapshotSliceBytes: serialize a snapshot in slices this big, yielding to the event loop between. */
   snapshotSliceBytes: 256 << 10,

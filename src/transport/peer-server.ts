@@ -193,11 +193,24 @@ async function* chunksOf(head: SnapshotChunk, rest: AsyncIterator<SnapshotChunk>
   if (head.data.byteLength > 0) yield head.data;
   if (head.last) return;
   for (;;) {
-    const next = await rest.next();
+    const next = await withinPeerCallDeadline(rest.next());
     if (next.done === true) throw new Error('snapshot stream ended before its last chunk');
     const chunk = next.value as SnapshotChunk;
     if (chunk.data.byteLength > 0) yield chunk.data;
     if (chunk.last) return;
+  }
+}
+
+/** withinPeerCallDeadline fails a stream that makes no progress for LIMITS.peerCallDeadlineMs. */
+async function withinPeerCallDeadline<T>(p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`snapshot stream made no progress for ${LIMITS.peerCallDeadlineMs} ms`)), LIMITS.peerCallDeadlineMs);
+  });
+  try {
+    return await Promise.race([p, stalled]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
