@@ -24,6 +24,7 @@ import type { NodeLogStorage, NodeSnapshotStore } from './node-storage.js';
 import { Proposals } from './proposals.js';
 import { Reads } from './reads.js';
 import { Snapshotter } from './snapshotter.js';
+import { Staleness } from './staleness.js';
 import type { StateMachine } from './state-machine.js';
 
 export interface RaftNodeOptions {
@@ -79,8 +80,8 @@ export class RaftNode implements PeerHandler {
   private ticker: NodeJS.Timeout | null = null;
   private stopped = false;
   private lastLeader: NodeId | null = null;
-  /** leaderHeardAtMs: when a batch from the leader last arrived (start time before any did). */
-  private leaderHeardAtMs = Date.now();
+  /** staleness bounds how old the state served to LOCAL reads may be (finding 5). */
+  private readonly staleness: Staleness;
   /** persistStartedAtMs: when the log write in flight began; null when none is. */
   private persistStartedAtMs: number | null = null;
   readonly events: NodeEvents = {};
@@ -99,6 +100,7 @@ export class RaftNode implements PeerHandler {
     this.reads = new Reads(opts.id, opts.random);
     this.forwarder = new Forwarder(opts.transport);
     this.entryClock = EntryClock.fromLog(opts.storage);
+    this.staleness = new Staleness(opts.id, opts.voters, Date.now());
     this.snapshotter = new Snapshotter(opts.storage, opts.snapshots, opts.stateMachine, opts.logger, (meta, bytes, ms) =>
       this.events.onSnapshot?.(meta, bytes, ms),
     );
@@ -107,7 +109,6 @@ export class RaftNode implements PeerHandler {
   /** start begins ticking; the state machine must already be restored from the newest snapshot. */
   start(): void {
     assert(this.ticker === null, 'node started twice');
-    this.leaderHeardAtMs = Date.now();
     this.ticker = setInterval(() => this.onTick(), this.opts.tickIntervalMs ?? LIMITS.tickIntervalMs);
     this.scheduleTurn();
   }
@@ -165,7 +166,7 @@ export class RaftNode implements PeerHandler {
 
   deliver(messages: readonly Message[]): void {
     if (this.stopped) return;
-    if (messages[0]?.from === this.lastLeader) this.leaderHeardAtMs = Date.now();
+    this.staleness.heard(messages, Date.now());
     this.inbox.push(messages);
     this.scheduleTurn();
   }
@@ -176,12 +177,12 @@ export class RaftNode implements PeerHandler {
   }
 
   /**
-   * stalenessMs bounds how old this node's state may be, for LOCAL reads: 0 on the leader,
-   * else the time since a batch from a leader last arrived (since start, before any did).
+   * stalenessMs bounds how old this node's state may be, for LOCAL reads: on a leader, the time
+   * since a majority last heard it in its term; on a follower, since the leader's last message
+   * whose commit index it has applied (node/staleness.ts says what is and is not counted).
    */
   stalenessMs(): number {
-    if (this.lastLeader === this.id) return 0;
-    return Math.max(0, Date.now() - this.leaderHeardAtMs);
+    return this.staleness.ms(Date.now());
   }
 
   async receiveSnapshot(message: InstallSnapshot, chunks: AsyncIterable<Uint8Array>): Promise<boolean> {
@@ -360,6 +361,7 @@ export class RaftNode implements PeerHandler {
     for (const rs of rd.readStates) this.reads.confirmed(rs);
     for (const ctx of rd.readsFailed) this.reads.failed(ctx, this.core.status().leader);
     this.reads.serveApplied(this.appliedIndex(rd));
+    this.staleness.appliedTo(this.appliedIndex(rd), rd.committed[rd.committed.length - 1]?.term ?? null);
     if (rd.snapshotWanted) this.snapshotter.take(this.appliedIndex(rd), this.opts.voters);
   }
 
@@ -407,6 +409,7 @@ export class RaftNode implements PeerHandler {
     if (soft.leader !== this.lastLeader) {
       this.lastLeader = soft.leader;
       const term = this.core.status().term;
+      this.staleness.leaderChanged(soft.leader, term, Date.now());
       this.opts.logger.info('leader_changed', { leader: soft.leader, role: soft.role, term });
       this.events.onLeaderChange?.(soft.leader, term);
     }
