@@ -233,6 +233,7 @@ function observe(o: Observed): Metrics {
     peers: () => o.transport.peerStats(),
     peerRefusals: () => o.auth.refused,
     peerMalformed: () => o.peerServer.stats.malformedMessages + o.peerServer.stats.misaddressedMessages,
+    inboxDropped: () => n.inboxStats().dropped,
   });
   n.events.onLeaderChange = (leader) => {
     metrics.leaderChanges.inc();

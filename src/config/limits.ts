@@ -29,6 +29,13 @@ export const LIMITS = Object.freeze({
   /** readsPendingMax: linearizable reads waiting for ReadIndex, likewise. */
   readsPendingMax: 50_000,
   /**
+   * readIndexRetryMs: a ReadIndex request unanswered this long is taken as lost (request or
+   * reply) and sent again under a new context. A healthy round trip takes one heartbeat
+   * (100 ms) plus a cross-region RTT, so 1 s rarely resends needlessly, and a 5 s read
+   * deadline still fits four attempts.
+   */
+  readIndexRetryMs: 1_000,
+  /**
    * forwardBatchCommandsMax: commands a follower forwards to the leader in one Forward call.
    * Larger batches amortize the RPC; smaller ones bound the leader's work per call.
    */
@@ -56,10 +63,24 @@ export const LIMITS = Object.freeze({
    * or all 50 000 writes of up to 5 KiB.
    */
   proposalsPendingBytesMax: 256 << 20,
+  /**
+   * inboxMessagesMax, inboxBytesMax: peer messages queued for the loop's next turn. They grow
+   * only while the loop is stuck (a stalled disk: each peer sends a heartbeat per tick and its
+   * appends); past either bound messages are dropped and counted (metric
+   * inbox_dropped_messages_total), which Raft tolerates. 10 000 messages is minutes of
+   * heartbeats from four peers; 64 MiB holds four full peer messages.
+   */
+  inboxMessagesMax: 10_000,
+  inboxBytesMax: 64 << 20,
   /** peerReconnectDelayMs: wait before reopening a broken peer stream (doubles to the max). */
   peerReconnectDelayMinMs: 50,
   peerReconnectDelayMaxMs: 500,
-  /** peerCallDeadlineMs: a Forward call or snapshot stream chunk must progress within this. */
+  /**
+   * peerCallDeadlineMs: a Forward call must finish, and a snapshot stream (either end) move
+   * its next chunk, within this, or it is abandoned (the snapshot is sent again later). Long
+   * enough for a 256 KiB chunk over a slow WAN link; short enough that a stuck peer does not
+   * hold a stream for the whole snapshotStreamDeadlineMs.
+   */
   peerCallDeadlineMs: 5_000,
   /**
    * snapshotIntervalBytes: take a snapshot once this many entry bytes were applied since the
@@ -105,5 +126,7 @@ export function assertLimitRelations(): void {
   assert(LIMITS.commandBytesMax + (64 << 10) <= LIMITS.forwardBatchBytesMax, 'a command must fit in a forward batch');
   assert(LIMITS.forwardBatchBytesMax < LIMITS.peerMessageBytesMax, 'a forward batch must fit in a peer message');
   assert(LIMITS.commandBytesMax <= LIMITS.proposalsPendingBytesMax, 'one write must fit in the pending bytes');
+  assert(LIMITS.inboxBytesMax >= LIMITS.peerMessageBytesMax, 'the inbox must hold at least one full peer message');
   assert(LIMITS.peerReconnectDelayMaxMs < electionTimeoutMs, 'reconnects must be faster than elections');
+  assert(LIMITS.readIndexRetryMs < LIMITS.requestDeadlineDefaultMs, 'a lost ReadIndex request must be retried within a read deadline');
 }

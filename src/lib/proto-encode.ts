@@ -16,9 +16,19 @@ let sharedWriter = new BinaryWriter();
 /** sharedWriterBytesMax: after a larger message (a long room list) the writer is dropped, not kept that big. */
 const sharedWriterBytesMax = 1 << 20;
 
-/** encodeMessage encodes one message into a fresh, exactly sized Uint8Array. */
+/**
+ * encodeMessage encodes one message into a fresh, exactly sized Uint8Array. An encode that
+ * throws (a bad field value) leaves its partial bytes in the writer, so the writer is replaced:
+ * otherwise the next message would carry them as a prefix.
+ */
 export function encodeMessage<T>(codec: ProtoEncoder<T>, message: T): Uint8Array {
-  const bytes = codec.encode(message, sharedWriter).finish();
+  let bytes: Uint8Array;
+  try {
+    bytes = codec.encode(message, sharedWriter).finish();
+  } catch (e) {
+    sharedWriter = new BinaryWriter();
+    throw e;
+  }
   if (bytes.byteLength > sharedWriterBytesMax) sharedWriter = new BinaryWriter();
   return bytes;
 }

@@ -24,6 +24,8 @@ export interface MetricsSources {
   /** peerRefusals: peer calls refused, by reason; malformed: peer messages that did not decode. */
   peerRefusals(): Readonly<Record<string, number>>;
   peerMalformed(): number;
+  /** inboxDropped: peer messages the node dropped because its inbox was full (a stalled loop). */
+  inboxDropped(): number;
 }
 
 /** GrpcListenerStats is what the public gRPC listener reports (src/api/grpc-server.ts GrpcApi.stats). */
@@ -123,6 +125,7 @@ export class Metrics {
     gauge('raft_proposals_in_flight', 'Writes waiting for their entry to apply', () => s.proposalsInFlight());
     gauge('reads_in_flight', 'Linearizable reads waiting for confirmation', () => s.readsInFlight());
     gauge('persist_in_flight_seconds', 'How long the log write in flight has taken so far (0 when none is); past the election timeout the node refuses new work', () => s.persistInFlightMs() / 1000);
+    counter('inbox_dropped_messages_total', 'Peer messages dropped because the node loop was stuck (a stalled disk) and its inbox full', () => s.inboxDropped());
     gauge('sweeper_backlog_rooms', 'Rooms past their expiry deadline not yet deleted', () => s.sweeperBacklog().rooms);
     gauge('sweeper_oldest_overdue_seconds', 'How long the most overdue room has been past its deadline (1 s resolution)', () => s.sweeperBacklog().oldestOverdueMs / 1000);
     new Gauge({

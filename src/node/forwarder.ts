@@ -1,4 +1,5 @@
 import { LIMITS } from '../config/limits.js';
+import { RegistryError } from '../lib/errors.js';
 import type { NodeId } from '../lib/ids.js';
 import type { Transport } from '../transport/transport.js';
 import { splitBatches } from './batches.js';
@@ -20,7 +21,13 @@ export class Forwarder {
 
   forward(leader: NodeId, proposals: readonly QueuedProposal[]): void {
     const batches = splitBatches(proposals, (p) => p.payload.byteLength + FORWARD_COMMAND_OVERHEAD_BYTES, LIMITS.forwardBatchBytesMax, LIMITS.forwardBatchCommandsMax);
-    for (const batch of batches) void this.forwardBatch(leader, batch);
+    for (const batch of batches) {
+      // A transport that throws or rejects fails its callers now, never an unhandled rejection.
+      void this.forwardBatch(leader, batch).catch((e: unknown) => {
+        const error = new RegistryError('UNAVAILABLE', `could not forward the write to leader ${leader}: ${String(e)}`, { leaderId: leader });
+        for (const p of batch) p.waiter.reject(error);
+      });
+    }
   }
 
   private async forwardBatch(leader: NodeId, batch: readonly QueuedProposal[]): Promise<void> {
@@ -28,11 +35,11 @@ export class Forwarder {
     this.inFlightCalls++;
     try {
       const outcomes = await this.transport.forward(leader, batch.map((p) => p.payload), deadlineMs);
-      outcomes.forEach((o, i) => {
-        const waiter = batch[i]?.waiter;
-        if (waiter === undefined) return;
-        if (o.ok) waiter.resolve(o.result);
-        else waiter.reject(o.error);
+      batch.forEach((p, i) => {
+        const o = outcomes[i];
+        if (o === undefined) p.waiter.reject(new RegistryError('INTERNAL', `leader ${leader} answered ${outcomes.length} of ${batch.length} forwarded writes`));
+        else if (o.ok) p.waiter.resolve(o.result);
+        else p.waiter.reject(o.error);
       });
     } finally {
       this.inFlightCalls--;

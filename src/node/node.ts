@@ -18,11 +18,14 @@ import type { ForwardOutcome, PeerHandler } from '../transport/peer-handler.js';
 import type { Transport } from '../transport/transport.js';
 import { decodeCommandEntry, encodeCommandEntry } from './entry-codec.js';
 import { peerBatches } from './batches.js';
+import { EntryClock } from './entry-clock.js';
 import { Forwarder } from './forwarder.js';
+import { Inbox } from './inbox.js';
 import type { NodeLogStorage, NodeSnapshotStore } from './node-storage.js';
 import { Proposals } from './proposals.js';
 import { Reads } from './reads.js';
 import { Snapshotter } from './snapshotter.js';
+import { Staleness } from './staleness.js';
 import type { StateMachine } from './state-machine.js';
 
 export interface RaftNodeOptions {
@@ -74,17 +77,21 @@ export class RaftNode implements PeerHandler {
   private readonly reads: Reads;
   private readonly forwarder: Forwarder;
   private readonly snapshotter: Snapshotter;
-  private inbox: Message[] = [];
+  /** entryClock keeps the entry times this node stamps from going backwards (finding 7). */
+  private readonly entryClock: EntryClock;
+  private readonly inbox = new Inbox();
   private snapshotReports: Array<{ to: NodeId; delivered: boolean }> = [];
   private unreachable = new Set<NodeId>();
   private ticksPending = 0;
+  /** transferTo: a leadership transfer asked for, started at the next turn. */
+  private transferTo: NodeId | null = null;
   private turnScheduled = false;
   private turnRunning: Promise<void> | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private stopped = false;
   private lastLeader: NodeId | null = null;
-  /** leaderHeardAtMs: when a batch from the leader last arrived (start time before any did). */
-  private leaderHeardAtMs = Date.now();
+  /** staleness bounds how old the state served to LOCAL reads may be (finding 5). */
+  private readonly staleness: Staleness;
   /** persistStartedAtMs: when the log write in flight began; null when none is. */
   private persistStartedAtMs: number | null = null;
   readonly events: NodeEvents = {};
@@ -100,8 +107,10 @@ export class RaftNode implements PeerHandler {
       storage: opts.storage,
       random: opts.random,
     });
-    this.reads = new Reads(opts.id);
+    this.reads = new Reads(opts.id, opts.random);
     this.forwarder = new Forwarder(opts.transport);
+    this.entryClock = EntryClock.fromLog(opts.storage);
+    this.staleness = new Staleness(opts.id, opts.voters, Date.now());
     this.snapshotter = new Snapshotter(
       opts.storage,
       opts.snapshots,
@@ -115,7 +124,6 @@ export class RaftNode implements PeerHandler {
   /** start begins ticking; the state machine must already be restored from the newest snapshot. */
   start(): void {
     assert(this.ticker === null, 'node started twice');
-    this.leaderHeardAtMs = Date.now();
     this.ticker = setInterval(() => this.onTick(), this.opts.tickIntervalMs ?? LIMITS.tickIntervalMs);
     this.scheduleTurn();
   }
@@ -156,15 +164,18 @@ export class RaftNode implements PeerHandler {
     return p;
   }
 
-  /** transferLeadership hands leadership to `to` (or the most caught-up follower). */
+  /**
+   * transferLeadership hands leadership to `to` (or the most caught-up follower). It checks
+   * what it can now and leaves the core to the loop's next turn: a core changed between
+   * ready() and advance() breaks the Ready contract.
+   */
   transferLeadership(to: NodeId | null): NodeId {
+    const status = this.core.status();
+    if (status.role !== 'leader') throw unavailable('only the leader can transfer leadership', status.leader);
     const target = to ?? this.bestTransferTarget();
     if (target === null) throw new RegistryError('UNAVAILABLE', 'no follower to transfer leadership to');
-    const r = this.core.transferLeadership(target);
-    if (!r.ok) {
-      if (r.error.type === 'notLeader') throw unavailable('only the leader can transfer leadership', r.error.leader);
-      throw new RegistryError('INVALID_ARGUMENT', `${r.error.id} is not a member`);
-    }
+    if (!this.opts.voters.includes(target)) throw new RegistryError('INVALID_ARGUMENT', `${target} is not a member`);
+    this.transferTo = target;
     this.scheduleTurn();
     return target;
   }
@@ -173,23 +184,29 @@ export class RaftNode implements PeerHandler {
 
   deliver(messages: readonly Message[]): void {
     if (this.stopped) return;
-    if (messages[0]?.from === this.lastLeader) this.leaderHeardAtMs = Date.now();
-    for (const m of messages) this.inbox.push(m);
+    this.staleness.heard(messages, Date.now());
+    this.inbox.push(messages);
     this.scheduleTurn();
   }
 
+  /** inboxStats: peer messages queued for the next turn, and those dropped because it was full. */
+  inboxStats(): { messages: number; bytes: number; dropped: number } {
+    return { messages: this.inbox.size, bytes: this.inbox.sizeBytes, dropped: this.inbox.dropped };
+  }
+
   /**
-   * stalenessMs bounds how old this node's state may be, for LOCAL reads: 0 on the leader,
-   * else the time since a batch from a leader last arrived (since start, before any did).
+   * stalenessMs bounds how old this node's state may be, for LOCAL reads: on a leader, the time
+   * since a majority last heard it in its term; on a follower, since the leader's last message
+   * whose commit index it has applied (node/staleness.ts says what is and is not counted).
    */
   stalenessMs(): number {
-    if (this.lastLeader === this.id) return 0;
-    return Math.max(0, Date.now() - this.leaderHeardAtMs);
+    return this.staleness.ms(Date.now());
   }
 
   async receiveSnapshot(message: InstallSnapshot, chunks: AsyncIterable<Uint8Array>): Promise<boolean> {
     await this.opts.snapshots.save(message.snapshot, chunks);
-    this.deliver([message]);
+    if (this.stopped || this.inbox.push([message]) > 0) return false; // the leader will send it again
+    this.scheduleTurn();
     return true;
   }
 
@@ -283,7 +300,8 @@ export class RaftNode implements PeerHandler {
   private hasInputs(): boolean {
     return (
       this.ticksPending > 0 ||
-      this.inbox.length > 0 ||
+      this.inbox.size > 0 ||
+      this.transferTo !== null ||
       this.snapshotReports.length > 0 ||
       this.unreachable.size > 0 ||
       this.proposals.hasQueued() ||
@@ -304,22 +322,27 @@ export class RaftNode implements PeerHandler {
   private drainInputs(): void {
     this.snapshotter.compactIfDue();
     for (; this.ticksPending > 0; this.ticksPending--) this.core.tick();
-    const inbox = this.inbox;
-    this.inbox = [];
-    for (const m of inbox) this.core.step(m);
+    for (const m of this.inbox.take()) this.core.step(m);
+    if (this.transferTo !== null) this.startTransfer(this.transferTo);
     for (const peer of this.unreachable) this.core.reportUnreachable(peer);
     this.unreachable.clear();
     for (const r of this.snapshotReports) this.core.reportSnapshot(r.to, r.delivered);
     this.snapshotReports = [];
   }
 
+  private startTransfer(to: NodeId): void {
+    this.transferTo = null;
+    const r = this.core.transferLeadership(to);
+    if (!r.ok) this.opts.logger.warn('leadership_transfer_not_started', { to, reason: r.error.type });
+  }
+
   private proposeQueued(): void {
     const queued = this.proposals.takeQueued();
     if (queued.length === 0) return;
     const toForward = [];
-    const nowMs = Date.now();
+    const entryTimeMs = this.entryClock.stamp(Date.now());
     for (const p of queued) {
-      const r = this.core.propose(encodeCommandEntry(nowMs, p.payload, this.opts.quotaBytes ?? LIMITS.quotaBytesDefault));
+      const r = this.core.propose(encodeCommandEntry(entryTimeMs, p.payload, this.opts.quotaBytes ?? LIMITS.quotaBytesDefault));
       if (r.ok) {
         this.proposals.track(r.value.index, r.value.term, p.waiter);
         continue;
@@ -342,6 +365,9 @@ export class RaftNode implements PeerHandler {
   }
 
   private readQueued(): void {
+    const nowMs = Date.now();
+    this.reads.leaderIs(this.core.status().leader);
+    this.reads.retryLost(nowMs);
     const batch = this.reads.takeBatch();
     if (batch === null) return;
     const r = this.core.readIndex(batch.context);
@@ -350,12 +376,13 @@ export class RaftNode implements PeerHandler {
       for (const w of batch.waiters) w.reject(error);
       return;
     }
-    this.reads.awaitConfirmation(batch.context, batch.waiters);
+    this.reads.awaitConfirmation(batch.context, batch.waiters, nowMs);
   }
 
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState !== null) this.onSoftState(rd);
     if (rd.snapshot !== null) await this.snapshotter.install(rd.snapshot);
+    this.entryClock.observe(rd.entries);
     this.sendAll(rd.messages);
     // Committed entries this node held durably before this Ready are applied (and their
     // writers answered) while this Ready's write and fsync are in flight; the rest wait for it.
@@ -368,6 +395,7 @@ export class RaftNode implements PeerHandler {
     for (const rs of rd.readStates) this.reads.confirmed(rs);
     for (const ctx of rd.readsFailed) this.reads.failed(ctx, this.core.status().leader);
     this.reads.serveApplied(this.appliedIndex(rd));
+    this.staleness.appliedTo(this.appliedIndex(rd), rd.committed[rd.committed.length - 1]?.term ?? null);
     if (rd.snapshotWanted || this.snapshotter.dueOnBytes()) this.snapshotter.take(this.appliedIndex(rd), this.opts.voters);
   }
 
@@ -411,11 +439,11 @@ export class RaftNode implements PeerHandler {
     if (soft.role !== 'leader') {
       // Writes proposed here may or may not commit under the next leader: their outcome is unknown.
       this.proposals.failInFlight(unavailable('this node lost leadership; the write may or may not be applied, retry with the same request id', soft.leader));
-      this.reads.failUnconfirmed(unavailable('leadership changed while confirming the read; retry', soft.leader));
     }
     if (soft.leader !== this.lastLeader) {
       this.lastLeader = soft.leader;
       const term = this.core.status().term;
+      this.staleness.leaderChanged(soft.leader, term, Date.now());
       this.opts.logger.info('leader_changed', { leader: soft.leader, role: soft.role, term });
       this.events.onLeaderChange?.(soft.leader, term);
     }
@@ -427,6 +455,7 @@ export class RaftNode implements PeerHandler {
       const decoded = decodeCommandEntry(e.data);
       // A committed entry this node cannot read would diverge the replicas: stop instead.
       assert(decoded.ok, () => `committed entry ${e.index} is unreadable: ${decoded.ok ? '' : decoded.error}`);
+      this.entryClock.observeMs(decoded.value.entryTimeMs);
       const result = this.opts.stateMachine.apply(e.index, decoded.value.payload, decoded.value.entryTimeMs, decoded.value.quotaBytes);
       this.proposals.applied(e.index, e.term, result);
       this.snapshotter.applied(e.data.byteLength);

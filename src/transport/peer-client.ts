@@ -116,7 +116,7 @@ export class PeerClient {
       this.client.forward(
         { commands: commands.map(asBuffer) },
         peerMetadata(this.credentials),
-        { deadline: deadlineMs },
+        { deadline: Math.min(deadlineMs, Date.now() + LIMITS.peerCallDeadlineMs) },
         (error, response) => {
           if (error !== null || response === undefined) {
             failAll(forwardCallError(error, this.peerId));
@@ -148,10 +148,25 @@ async function writeChunks(
   for await (const data of chunks) {
     const chunk = { message: first ? encodeMessage(message) : undefined, data: asBuffer(data), last: false };
     first = false;
-    if (!call.write(chunk)) await new Promise((r) => call.once('drain', r));
+    if (!call.write(chunk)) await drained(call);
   }
   call.write({ message: first ? encodeMessage(message) : undefined, data: Buffer.alloc(0), last: true });
   call.end();
+}
+
+/** drained waits for the stream to take more, failing it when the peer reads nothing for LIMITS.peerCallDeadlineMs. */
+function drained(call: { once(e: 'drain', f: () => void): unknown; off(e: 'drain', f: () => void): unknown }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onDrain = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      call.off('drain', onDrain);
+      reject(new Error(`snapshot stream made no progress for ${LIMITS.peerCallDeadlineMs} ms`));
+    }, LIMITS.peerCallDeadlineMs);
+    call.once('drain', onDrain);
+  });
 }
 
 function decodeForwardResult(r: ForwardResult): ForwardOutcome {

@@ -100,6 +100,11 @@ export class PeerServer {
     return e;
   }
 
+  /** cannotHear: the fault hook's dropInbound rule, for every kind of call (Raft, snapshot, forward). */
+  private cannotHear(from: NodeId): boolean {
+    return this.faults?.ruleFor(from)?.dropInbound === true;
+  }
+
   private onRaft(call: grpc.ServerReadableStream<RaftBatch, RaftStreamClosed>, cb: grpc.sendUnaryData<RaftStreamClosed>): void {
     const from = this.authenticate(call);
     if (typeof from !== 'string') {
@@ -107,7 +112,7 @@ export class PeerServer {
       return;
     }
     call.on('data', (batch: RaftBatch) => {
-      if (this.faults?.ruleFor(from)?.dropInbound === true) return;
+      if (this.cannotHear(from)) return;
       this.events.onHeard?.(from);
       this.handler.deliver(this.decodeBatch(from, batch));
     });
@@ -144,6 +149,10 @@ export class PeerServer {
       cb(from, null);
       return;
     }
+    if (this.cannotHear(from)) {
+      cb({ code: grpc.status.UNAVAILABLE, details: `fault injected: not hearing from ${from}` }, null);
+      return;
+    }
     try {
       const iterator = call[Symbol.asyncIterator]() as AsyncIterator<SnapshotChunk>;
       const first = await iterator.next();
@@ -168,6 +177,10 @@ export class PeerServer {
     const from = this.authenticate(call);
     if (typeof from !== 'string') {
       cb(from, null);
+      return;
+    }
+    if (this.cannotHear(from)) {
+      cb({ code: grpc.status.UNAVAILABLE, details: `fault injected: not hearing from ${from}` }, null);
       return;
     }
     const commands = call.request.commands;
@@ -216,11 +229,24 @@ async function* chunksOf(head: SnapshotChunk, rest: AsyncIterator<SnapshotChunk>
   if (head.data.byteLength > 0) yield head.data;
   if (head.last) return;
   for (;;) {
-    const next = await rest.next();
+    const next = await withinPeerCallDeadline(rest.next());
     if (next.done === true) throw new Error('snapshot stream ended before its last chunk');
     const chunk = next.value as SnapshotChunk;
     if (chunk.data.byteLength > 0) yield chunk.data;
     if (chunk.last) return;
+  }
+}
+
+/** withinPeerCallDeadline fails a stream that makes no progress for LIMITS.peerCallDeadlineMs. */
+async function withinPeerCallDeadline<T>(p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`snapshot stream made no progress for ${LIMITS.peerCallDeadlineMs} ms`)), LIMITS.peerCallDeadlineMs);
+  });
+  try {
+    return await Promise.race([p, stalled]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

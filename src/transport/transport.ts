@@ -55,9 +55,11 @@ export class PeerTransport implements Transport {
     this.client(to)?.send(messages);
   }
 
-  sendSnapshot(to: NodeId, message: InstallSnapshot, chunks: AsyncIterable<Uint8Array>): Promise<boolean> {
-    if (this.faults?.ruleFor(to)?.dropOutbound === true) return Promise.resolve(false);
-    return this.client(to)?.sendSnapshot(message, chunks) ?? Promise.resolve(false);
+  async sendSnapshot(to: NodeId, message: InstallSnapshot, chunks: AsyncIterable<Uint8Array>): Promise<boolean> {
+    const rule = this.faults?.ruleFor(to) ?? null;
+    if (rule?.dropOutbound === true) return false;
+    if (rule !== null && rule.delayOutboundMs > 0) await new Promise((r) => setTimeout(r, rule.delayOutboundMs));
+    return (await this.client(to)?.sendSnapshot(message, chunks)) ?? false;
   }
 
   forward(to: NodeId, commands: readonly Uint8Array[], deadlineMs: number): Promise<ForwardOutcome[]> {
