@@ -153,7 +153,7 @@ describe('the CLI over TLS', () => {
   const conn = ['--api-key', 'testkey', '--api-secret', 'testsecret-testsecret-testsecret'];
 
   it('runs `status` over grpcs with --ca-file, and fails without it rather than downgrade', async () => {
-    const { stdout } = await run(process.execPath, [cliPath, 'status', '--url', `grpcs://${c.node('n1').grpc}`, '--ca-file', file('ca.crt'), ...conn]);
+    const { stdout } = await run(process.execPath, [cliPath, 'status', '--json', '--url', `grpcs://${c.node('n1').grpc}`, '--ca-file', file('ca.crt'), ...conn]);
     expect(ids).toContain((JSON.parse(stdout) as { leader: string }).leader);
     await expect(run(process.execPath, [cliPath, 'status', '--url', `grpcs://${c.node('n1').grpc}`, '--timeout-ms', '2000', ...conn])).rejects.toMatchObject({ code: 1 });
   });
