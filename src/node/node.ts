@@ -13,9 +13,11 @@ import {
   type Ready,
   type SnapshotMeta,
 } from '../raft/index.js';
+import type { RaftConfigDefaults } from '../raft/config.js';
 import type { InstallSnapshot } from '../raft/messages.js';
 import type { ForwardOutcome, PeerHandler } from '../transport/peer-handler.js';
 import type { Transport } from '../transport/transport.js';
+import { type NodeClock, SYSTEM_CLOCK, type TimerHandle, exitProcess } from './clock.js';
 import { decodeCommandEntry, encodeCommandEntry } from './entry-codec.js';
 import { Forwarder } from './forwarder.js';
 import type { NodeLogStorage, NodeSnapshotStore } from './node-storage.js';
@@ -39,6 +41,12 @@ export interface RaftNodeOptions {
   readonly tickIntervalMs?: number;
   /** beforePersist runs before every log write (chaos tests stall the disk here). */
   readonly beforePersist?: () => Promise<void>;
+  /** clock supplies time, timers and turns (default SYSTEM_CLOCK; the simulator passes its own). */
+  readonly clock?: NodeClock;
+  /** onFatal runs once when a turn fails (default: exit the process, which recovers from its WAL). */
+  readonly onFatal?: (error: unknown) => void;
+  /** raftTuning overrides more core bounds (the simulator shrinks them so every limit is hit). */
+  readonly raftTuning?: Partial<RaftConfigDefaults>;
 }
 
 /** NodeEvents lets observers (metrics, logs) listen without reaching in (STYLE rule 23). */
@@ -60,7 +68,8 @@ export interface NodeEvents {
 export class RaftNode implements PeerHandler {
   readonly id: NodeId;
   private readonly core: RaftCore;
-  private readonly proposals = new Proposals();
+  private readonly clock: NodeClock;
+  private readonly proposals: Proposals;
   private readonly reads: Reads;
   private readonly forwarder: Forwarder;
   private readonly snapshotter: Snapshotter;
@@ -70,19 +79,23 @@ export class RaftNode implements PeerHandler {
   private ticksPending = 0;
   private turnScheduled = false;
   private turnRunning: Promise<void> | null = null;
-  private ticker: NodeJS.Timeout | null = null;
+  private ticker: TimerHandle | null = null;
   private stopped = false;
   private lastLeader: NodeId | null = null;
   /** leaderHeardAtMs: when a batch from the leader last arrived (start time before any did). */
-  private leaderHeardAtMs = Date.now();
+  private leaderHeardAtMs: number;
   /** persistStartedAtMs: when the log write in flight began; null when none is. */
   private persistStartedAtMs: number | null = null;
   readonly events: NodeEvents = {};
 
   constructor(private readonly opts: RaftNodeOptions) {
     this.id = opts.id;
+    this.clock = opts.clock ?? SYSTEM_CLOCK;
+    this.leaderHeardAtMs = this.clock.nowMs();
+    this.proposals = new Proposals(this.clock);
     this.core = new RaftCore({
       ...RAFT_DEFAULTS,
+      ...opts.raftTuning,
       ...(opts.electionTimeoutTicks === undefined ? {} : { electionTimeoutTicks: opts.electionTimeoutTicks }),
       ...(opts.snapshotIntervalEntries === undefined ? {} : { snapshotIntervalEntries: opts.snapshotIntervalEntries }),
       id: opts.id,
@@ -90,9 +103,9 @@ export class RaftNode implements PeerHandler {
       storage: opts.storage,
       random: opts.random,
     });
-    this.reads = new Reads(opts.id);
+    this.reads = new Reads(opts.id, this.clock);
     this.forwarder = new Forwarder(opts.transport);
-    this.snapshotter = new Snapshotter(opts.storage, opts.snapshots, opts.stateMachine, opts.logger, (meta, bytes, ms) =>
+    this.snapshotter = new Snapshotter(opts.storage, opts.snapshots, opts.stateMachine, opts.logger, this.clock, (meta, bytes, ms) =>
       this.events.onSnapshot?.(meta, bytes, ms),
     );
   }
@@ -100,8 +113,8 @@ export class RaftNode implements PeerHandler {
   /** start begins ticking; the state machine must already be restored from the newest snapshot. */
   start(): void {
     assert(this.ticker === null, 'node started twice');
-    this.leaderHeardAtMs = Date.now();
-    this.ticker = setInterval(() => this.onTick(), this.opts.tickIntervalMs ?? LIMITS.tickIntervalMs);
+    this.leaderHeardAtMs = this.clock.nowMs();
+    this.ticker = this.clock.every(this.opts.tickIntervalMs ?? LIMITS.tickIntervalMs, () => this.onTick());
     this.scheduleTurn();
   }
 
@@ -155,7 +168,7 @@ export class RaftNode implements PeerHandler {
 
   deliver(messages: readonly Message[]): void {
     if (this.stopped) return;
-    if (messages[0]?.from === this.lastLeader) this.leaderHeardAtMs = Date.now();
+    if (messages[0]?.from === this.lastLeader) this.leaderHeardAtMs = this.clock.nowMs();
     for (const m of messages) this.inbox.push(m);
     this.scheduleTurn();
   }
@@ -166,7 +179,7 @@ export class RaftNode implements PeerHandler {
    */
   stalenessMs(): number {
     if (this.lastLeader === this.id) return 0;
-    return Math.max(0, Date.now() - this.leaderHeardAtMs);
+    return Math.max(0, this.clock.nowMs() - this.leaderHeardAtMs);
   }
 
   async receiveSnapshot(message: InstallSnapshot, chunks: AsyncIterable<Uint8Array>): Promise<boolean> {
@@ -178,7 +191,7 @@ export class RaftNode implements PeerHandler {
   forward(commands: readonly Uint8Array[], deadlineMs: number): Promise<ForwardOutcome[]> {
     const stalled = this.stalledDiskError();
     if (stalled !== null) return Promise.resolve(commands.map((): ForwardOutcome => ({ ok: false, error: stalled })));
-    const capped = Math.min(deadlineMs, Date.now() + LIMITS.requestDeadlineMaxMs);
+    const capped = Math.min(deadlineMs, this.clock.nowMs() + LIMITS.requestDeadlineMaxMs);
     const outcomes = commands.map((c) =>
       this.proposals.enqueue(c, capped, true).then(
         (result): ForwardOutcome => ({ ok: true, result }),
@@ -210,7 +223,7 @@ export class RaftNode implements PeerHandler {
 
   /** persistInFlightMs: how long the log write in flight has taken so far (0 when none is). */
   persistInFlightMs(): number {
-    return this.persistStartedAtMs === null ? 0 : performance.now() - this.persistStartedAtMs;
+    return this.persistStartedAtMs === null ? 0 : this.clock.monotonicMs() - this.persistStartedAtMs;
   }
 
   /**
@@ -227,7 +240,7 @@ export class RaftNode implements PeerHandler {
   private scheduleTurn(): void {
     if (this.turnScheduled || this.stopped) return;
     this.turnScheduled = true;
-    setImmediate(() => void this.runTurn());
+    this.clock.soon(() => void this.runTurn());
   }
 
   private async runTurn(): Promise<void> {
@@ -239,8 +252,7 @@ export class RaftNode implements PeerHandler {
     } catch (e) {
       // A failed persist or a broken invariant: stop here, the process restarts from its WAL.
       this.opts.logger.error('node_turn_failed', { error: e });
-      process.exitCode = 1;
-      setImmediate(() => process.exit(1));
+      (this.opts.onFatal ?? exitProcess)(e);
       return;
     } finally {
       this.turnRunning = null;
@@ -285,7 +297,7 @@ export class RaftNode implements PeerHandler {
     const queued = this.proposals.takeQueued();
     if (queued.length === 0) return;
     const toForward = [];
-    const nowMs = Date.now();
+    const nowMs = this.clock.nowMs();
     for (const p of queued) {
       const r = this.core.propose(encodeCommandEntry(nowMs, p.payload));
       if (r.ok) {
@@ -338,7 +350,7 @@ export class RaftNode implements PeerHandler {
   }
 
   private async persist(rd: Ready): Promise<void> {
-    const startMs = performance.now();
+    const startMs = this.clock.monotonicMs();
     this.persistStartedAtMs = startMs;
     try {
       await this.opts.beforePersist?.();
@@ -346,7 +358,7 @@ export class RaftNode implements PeerHandler {
     } finally {
       this.persistStartedAtMs = null;
     }
-    this.events.onPersist?.(rd.entries.length, performance.now() - startMs);
+    this.events.onPersist?.(rd.entries.length, this.clock.monotonicMs() - startMs);
   }
 
   /**
@@ -448,7 +460,7 @@ export class RaftNode implements PeerHandler {
     if (this.stopped) return;
     if (this.core.status().role === 'leader' && this.opts.voters.length > 1) await this.handOver();
     this.stopped = true;
-    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker?.cancel();
     this.ticker = null;
     await this.turnRunning;
     await this.snapshotter.idle();
@@ -464,9 +476,9 @@ export class RaftNode implements PeerHandler {
     } catch {
       return;
     }
-    const untilMs = Date.now() + LIMITS.shutdownTransferWaitMs;
-    while (this.core.status().role === 'leader' && Date.now() < untilMs) {
-      await new Promise((r) => setTimeout(r, 20));
+    const untilMs = this.clock.nowMs() + LIMITS.shutdownTransferWaitMs;
+    while (this.core.status().role === 'leader' && this.clock.nowMs() < untilMs) {
+      await new Promise<void>((r) => this.clock.after(20, r));
     }
   }
 }

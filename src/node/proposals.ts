@@ -1,6 +1,7 @@
 import { LIMITS } from '../config/limits.js';
 import { RegistryError } from '../lib/errors.js';
 import type { Index, Term } from '../lib/ids.js';
+import type { NodeClock } from './clock.js';
 import { Waiter } from './waiter.js';
 
 /** QueuedProposal is a write accepted in this event-loop turn, not yet handed to the core. */
@@ -25,6 +26,8 @@ export class Proposals {
   private queued: QueuedProposal[] = [];
   private readonly inFlight = new Map<Index, InFlight>();
 
+  constructor(private readonly clock: NodeClock) {}
+
   get pendingCount(): number {
     return this.queued.length + this.inFlight.size;
   }
@@ -34,7 +37,7 @@ export class Proposals {
     if (this.pendingCount >= LIMITS.proposalsPendingMax) {
       return Promise.reject(new RegistryError('RESOURCE_EXHAUSTED', `too many writes in flight on this node (limit ${LIMITS.proposalsPendingMax})`));
     }
-    const waiter = new Waiter<Uint8Array>(deadlineMs, 'the write was not applied before its deadline; it may still be applied');
+    const waiter = new Waiter<Uint8Array>(deadlineMs, 'the write was not applied before its deadline; it may still be applied', this.clock);
     this.queued.push({ payload, forwarded, waiter });
     return waiter.promise;
   }

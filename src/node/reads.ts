@@ -2,6 +2,7 @@ import { LIMITS } from '../config/limits.js';
 import { RegistryError, unavailable } from '../lib/errors.js';
 import type { Index, NodeId } from '../lib/ids.js';
 import type { ReadContext, ReadState } from '../raft/index.js';
+import type { NodeClock } from './clock.js';
 import { Waiter } from './waiter.js';
 
 /**
@@ -16,7 +17,10 @@ export class Reads {
   private awaitingApply: Array<{ index: Index; waiters: Waiter<Index>[] }> = [];
   private seq = 0;
 
-  constructor(private readonly selfId: NodeId) {}
+  constructor(
+    private readonly selfId: NodeId,
+    private readonly clock: NodeClock,
+  ) {}
 
   get pendingCount(): number {
     let n = this.queued.length;
@@ -29,7 +33,7 @@ export class Reads {
     if (this.pendingCount >= LIMITS.readsPendingMax) {
       return Promise.reject(new RegistryError('RESOURCE_EXHAUSTED', `too many reads in flight on this node (limit ${LIMITS.readsPendingMax})`));
     }
-    const waiter = new Waiter<Index>(deadlineMs, 'the read could not be confirmed by a quorum before its deadline');
+    const waiter = new Waiter<Index>(deadlineMs, 'the read could not be confirmed by a quorum before its deadline', this.clock);
     this.queued.push(waiter);
     return waiter.promise;
   }
