@@ -59,8 +59,6 @@ export class SimNode {
   appliedSeen = 0 as Index;
   /** writeStarted: the node began a log write (beforePersist) that is not yet durable. */
   writeStarted = false;
-  /** writeLeaderTerm: the term this node led when it started the log write in flight, or null. */
-  writeLeaderTerm: Term | null = null;
   downSince = 0;
   /** restartAt: a supervisor restarts the crashed node at this step (the nemesis may restart it sooner). */
   restartAt = Number.POSITIVE_INFINITY;
@@ -377,15 +375,13 @@ export class Cluster {
   private diskEvents(node: SimNode, proc: SimProcess): DiskEvents {
     return {
       planWrite: (entries, hardState) => {
-        const raft = node.raft;
-        const st = raft?.status();
-        node.writeLeaderTerm = st?.role === 'leader' ? st.term : null;
+        const st = node.raft?.status();
         this.persistCount++;
-        return this.planWrite(node, entries, hardState);
+        return this.planWrite(node, st?.role === 'leader' ? st.term : null, entries, hardState);
       },
-      durable: (snapshot, entries, hardState) => {
+      durable: (snapshot, entries, hardState, leaderTerm) => {
         if (snapshot === null) node.writeStarted = false;
-        this.guard(() => this.safety.persisted(node.id, snapshot === null ? node.writeLeaderTerm : null, snapshot, entries, hardState));
+        this.guard(() => this.safety.persisted(node.id, leaderTerm, snapshot, entries, hardState));
         if (snapshot === null) return;
         node.appliedSeen = snapshot.index;
         this.snapshotsInstalled++;
@@ -412,7 +408,7 @@ export class Cluster {
    * target for a power cut, restarted at once, while the election it voted in may still be
    * running: a node that answered before its vote was durable would vote twice.
    */
-  private planWrite(node: SimNode, entries: readonly Entry[], hardState: HardState | null): WritePlan {
+  private planWrite(node: SimNode, leaderTerm: Term | null, entries: readonly Entry[], hardState: HardState | null): WritePlan {
     const steps = node.disk.persistSteps(this.rng);
     const f = this.opts.nodes;
     const durable = node.disk.log.initialHardState();
@@ -430,16 +426,16 @@ export class Cluster {
       if (kept > 0 && kept < entries.length) this.tornWrites++;
       this.powerLossCount++;
       const why = `power loss during a write (${kept}/${entries.length} entries kept)`;
-      return { steps, powerLoss: { keptEntries: kept, keepHardState, why, restartSteps: restartSteps < 0 ? null : restartSteps }, crashAfter: null };
+      return { steps, leaderTerm, powerLoss: { keptEntries: kept, keepHardState, why, restartSteps: restartSteps < 0 ? null : restartSteps }, crashAfter: null };
     }
-    return { steps, powerLoss: null, crashAfter: this.crashAfterWrite(node, hardState, durable.commit) };
+    return { steps, leaderTerm, powerLoss: null, crashAfter: this.crashAfterWrite(leaderTerm, hardState, durable.commit) };
   }
 
   /** crashAfterWrite decides whether the process dies once the write is durable, before the node hears so. */
-  private crashAfterWrite(node: SimNode, hardState: HardState | null, commitBefore: Index): string | null {
+  private crashAfterWrite(leaderTerm: Term | null, hardState: HardState | null, commitBefore: Index): string | null {
     if (!this.canCrash()) return null;
     const f = this.opts.nodes;
-    const committed = hardState !== null && hardState.commit > commitBefore && node.writeLeaderTerm !== null;
+    const committed = hardState !== null && hardState.commit > commitBefore && leaderTerm !== null;
     if (committed && f.commitKillProbability > 0 && this.rng.chance(f.commitKillProbability)) return 'leader, just committed';
     return f.crashAfterPersistProbability > 0 && this.rng.chance(f.crashAfterPersistProbability) ? 'after persist, before the node heard' : null;
   }

@@ -4,7 +4,7 @@ import type { SeededRng } from '../../src/lib/rng.js';
 import type { NodeLogStorage, NodeSnapshotStore } from '../../src/node/node-storage.js';
 import { type Entry, type HardState, type LogStorage, MemoryLogStorage, type SnapshotMeta } from '../../src/raft/index.js';
 import type { DiskFaults } from './faults.js';
-import type { SimProcess } from './scheduler.js';
+import { MS_PER_STEP, type SimProcess } from './scheduler.js';
 
 /**
  * SimDisk is one node's disk: the durable log and hard state (MemoryLogStorage) and the
@@ -53,6 +53,8 @@ export class SimDisk {
  */
 export interface WritePlan {
   readonly steps: number;
+  /** leaderTerm: the term the node led when it issued the write, or null (for the checker). */
+  readonly leaderTerm: Term | null;
   readonly powerLoss: { readonly keptEntries: number; readonly keepHardState: boolean; readonly why: string; readonly restartSteps: number | null } | null;
   readonly crashAfter: string | null;
 }
@@ -61,7 +63,7 @@ export interface WritePlan {
 export interface DiskEvents {
   planWrite(entries: readonly Entry[], hardState: HardState | null): WritePlan;
   /** durable: these writes reached the disk (the safety checker mirrors them). */
-  durable(snapshot: SnapshotMeta | null, entries: readonly Entry[], hardState: HardState | null): void;
+  durable(snapshot: SnapshotMeta | null, entries: readonly Entry[], hardState: HardState | null, leaderTerm: Term | null): void;
   compacted(meta: SnapshotMeta): void;
   /** died: the process is gone (power loss or crash), restarted `restartSteps` later (null: the nemesis decides). */
   died(why: string, restartSteps: number | null): void;
@@ -125,11 +127,11 @@ export class SimNodeStorage implements NodeLogStorage {
         if (plan.powerLoss !== null) {
           const kept = entries.slice(0, plan.powerLoss.keptEntries);
           const keepHs = kept.length === entries.length && plan.powerLoss.keepHardState;
-          this.write(kept, keepHs ? hardState : null);
+          this.write(kept, keepHs ? hardState : null, plan.leaderTerm);
           this.events.died(plan.powerLoss.why, plan.powerLoss.restartSteps);
           return;
         }
-        this.write(entries, hardState);
+        this.write(entries, hardState, plan.leaderTerm);
         if (plan.crashAfter !== null) {
           this.events.died(plan.crashAfter, null);
           return;
@@ -137,7 +139,7 @@ export class SimNodeStorage implements NodeLogStorage {
         resolve();
       };
       if (plan.steps === 0) finish();
-      else this.proc.after(plan.steps, finish);
+      else this.proc.after(plan.steps * MS_PER_STEP, finish);
     });
   }
 
@@ -146,7 +148,7 @@ export class SimNodeStorage implements NodeLogStorage {
     assert(this.disk.snapshots.has(meta.index), () => `${this.disk.id}: no snapshot bytes for ${meta.index}`);
     this.disk.log.applySnapshot(meta);
     this.disk.pruneSnapshotsBelow(meta.index);
-    this.events.durable(meta, [], null);
+    this.events.durable(meta, [], null, null);
     return Promise.resolve();
   }
 
@@ -157,10 +159,10 @@ export class SimNodeStorage implements NodeLogStorage {
     this.events.compacted(meta);
   }
 
-  private write(entries: readonly Entry[], hardState: HardState | null): void {
+  private write(entries: readonly Entry[], hardState: HardState | null, leaderTerm: Term | null): void {
     this.disk.log.append(entries);
     if (hardState !== null) this.disk.log.setHardState(hardState);
-    this.events.durable(null, entries, hardState);
+    this.events.durable(null, entries, hardState, leaderTerm);
   }
 }
 
