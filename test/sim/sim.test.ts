@@ -144,7 +144,8 @@ async function runChunk(first: number, last: number): Promise<void> {
       failedSeeds.push(seed);
     }
   }
-  console.log(`seeds ${first}..${last}: ${Object.entries(totals).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  const failed = failedSeeds.length === 0 ? '' : ` FAILED=${failedSeeds.join(',')}`;
+  console.log(`seeds ${first}..${last}: ${Object.entries(totals).map(([k, v]) => `${k}=${v}`).join(' ')}${failed}`);
   const firstFailure = failures[0];
   if (firstFailure !== undefined) {
     firstFailure.message = `${failures.length} seed(s) failed: ${failedSeeds.join(', ')}\n${firstFailure.message}`;
