@@ -8,6 +8,7 @@ import { JsonLogger } from '../lib/logger.js';
 import type { Rng } from '../lib/rng.js';
 import { type NodeId, nodeId } from '../lib/ids.js';
 import { Metrics } from '../metrics/metrics.js';
+import { SYSTEM_CLOCK, exitProcess } from '../node/clock.js';
 import { RaftNode } from '../node/node.js';
 import type { NodeLogStorage, NodeSnapshotStore } from '../node/node-storage.js';
 import { GrpcApi } from '../api/grpc-server.js';
@@ -150,6 +151,8 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     transport,
     logger,
     random: cryptoRng,
+    clock: SYSTEM_CLOCK,
+    onFatal: exitProcess,
     electionTimeoutTicks: electionTimeoutTicks(),
     quotaBytes: config.quotaBytes,
     ...(config.snapshotIntervalEntries === null ? {} : { snapshotIntervalEntries: config.snapshotIntervalEntries }),

@@ -13,9 +13,11 @@ import {
   type Ready,
   type SnapshotMeta,
 } from '../raft/index.js';
+import type { RaftConfigDefaults } from '../raft/config.js';
 import type { InstallSnapshot } from '../raft/messages.js';
 import type { ForwardOutcome, PeerHandler } from '../transport/peer-handler.js';
 import type { Transport } from '../transport/transport.js';
+import { type NodeClock, SYSTEM_CLOCK, type TimerHandle, exitProcess } from './clock.js';
 import { decodeCommandEntry, encodeCommandEntry } from './entry-codec.js';
 import { peerBatches } from './batches.js';
 import { EntryClock } from './entry-clock.js';
@@ -52,6 +54,12 @@ export interface RaftNodeOptions {
    * followers' Forward calls alike (the API's rules; none in tests of other state machines).
    */
   readonly validateCommand?: (payload: Uint8Array) => RegistryError | null;
+  /** clock supplies time, timers and turns (default SYSTEM_CLOCK; the simulator passes its own). */
+  readonly clock?: NodeClock;
+  /** onFatal runs once when a turn fails (default: exit the process, which recovers from its WAL). */
+  readonly onFatal?: (error: unknown) => void;
+  /** raftTuning overrides more core bounds (the simulator shrinks them so every limit is hit). */
+  readonly raftTuning?: Partial<RaftConfigDefaults>;
 }
 
 /** NodeEvents lets observers (metrics, logs) listen without reaching in (STYLE rule 23). */
@@ -73,7 +81,8 @@ export interface NodeEvents {
 export class RaftNode implements PeerHandler {
   readonly id: NodeId;
   private readonly core: RaftCore;
-  private readonly proposals = new Proposals();
+  private readonly clock: NodeClock;
+  private readonly proposals: Proposals;
   private readonly reads: Reads;
   private readonly forwarder: Forwarder;
   private readonly snapshotter: Snapshotter;
@@ -87,7 +96,7 @@ export class RaftNode implements PeerHandler {
   private transferTo: NodeId | null = null;
   private turnScheduled = false;
   private turnRunning: Promise<void> | null = null;
-  private ticker: NodeJS.Timeout | null = null;
+  private ticker: TimerHandle | null = null;
   private stopped = false;
   private lastLeader: NodeId | null = null;
   /** staleness bounds how old the state served to LOCAL reads may be (finding 5). */
@@ -98,8 +107,11 @@ export class RaftNode implements PeerHandler {
 
   constructor(private readonly opts: RaftNodeOptions) {
     this.id = opts.id;
+    this.clock = opts.clock ?? SYSTEM_CLOCK;
+    this.proposals = new Proposals(this.clock);
     this.core = new RaftCore({
       ...RAFT_DEFAULTS,
+      ...opts.raftTuning,
       ...(opts.electionTimeoutTicks === undefined ? {} : { electionTimeoutTicks: opts.electionTimeoutTicks }),
       ...(opts.snapshotIntervalEntries === undefined ? {} : { snapshotIntervalEntries: opts.snapshotIntervalEntries }),
       id: opts.id,
@@ -107,15 +119,16 @@ export class RaftNode implements PeerHandler {
       storage: opts.storage,
       random: opts.random,
     });
-    this.reads = new Reads(opts.id, opts.random);
+    this.reads = new Reads(opts.id, opts.random, this.clock);
     this.forwarder = new Forwarder(opts.transport);
     this.entryClock = EntryClock.fromLog(opts.storage);
-    this.staleness = new Staleness(opts.id, opts.voters, Date.now());
+    this.staleness = new Staleness(opts.id, opts.voters, this.clock.nowMs());
     this.snapshotter = new Snapshotter(
       opts.storage,
       opts.snapshots,
       opts.stateMachine,
       opts.logger,
+      this.clock,
       (meta, bytes, ms) => this.events.onSnapshot?.(meta, bytes, ms),
       opts.snapshotIntervalBytes ?? LIMITS.snapshotIntervalBytes,
     );
@@ -124,7 +137,7 @@ export class RaftNode implements PeerHandler {
   /** start begins ticking; the state machine must already be restored from the newest snapshot. */
   start(): void {
     assert(this.ticker === null, 'node started twice');
-    this.ticker = setInterval(() => this.onTick(), this.opts.tickIntervalMs ?? LIMITS.tickIntervalMs);
+    this.ticker = this.clock.every(this.opts.tickIntervalMs ?? LIMITS.tickIntervalMs, () => this.onTick());
     this.scheduleTurn();
   }
 
@@ -184,7 +197,7 @@ export class RaftNode implements PeerHandler {
 
   deliver(messages: readonly Message[]): void {
     if (this.stopped) return;
-    this.staleness.heard(messages, Date.now());
+    this.staleness.heard(messages, this.clock.nowMs());
     this.inbox.push(messages);
     this.scheduleTurn();
   }
@@ -200,7 +213,7 @@ export class RaftNode implements PeerHandler {
    * whose commit index it has applied (node/staleness.ts says what is and is not counted).
    */
   stalenessMs(): number {
-    return this.staleness.ms(Date.now());
+    return this.staleness.ms(this.clock.nowMs());
   }
 
   async receiveSnapshot(message: InstallSnapshot, chunks: AsyncIterable<Uint8Array>): Promise<boolean> {
@@ -213,7 +226,7 @@ export class RaftNode implements PeerHandler {
   forward(commands: readonly Uint8Array[], deadlineMs: number): Promise<ForwardOutcome[]> {
     const stalled = this.stalledDiskError();
     if (stalled !== null) return Promise.resolve(commands.map((): ForwardOutcome => ({ ok: false, error: stalled })));
-    const capped = Math.min(deadlineMs, Date.now() + LIMITS.requestDeadlineMaxMs);
+    const capped = Math.min(deadlineMs, this.clock.nowMs() + LIMITS.requestDeadlineMaxMs);
     const outcomes = commands.map((c): ForwardOutcome | Promise<ForwardOutcome> => {
       const refused = this.refusal(c);
       if (refused !== null) return { ok: false, error: refused };
@@ -259,7 +272,7 @@ export class RaftNode implements PeerHandler {
 
   /** persistInFlightMs: how long the log write in flight has taken so far (0 when none is). */
   persistInFlightMs(): number {
-    return this.persistStartedAtMs === null ? 0 : performance.now() - this.persistStartedAtMs;
+    return this.persistStartedAtMs === null ? 0 : this.clock.monotonicMs() - this.persistStartedAtMs;
   }
 
   /**
@@ -276,7 +289,7 @@ export class RaftNode implements PeerHandler {
   private scheduleTurn(): void {
     if (this.turnScheduled || this.stopped) return;
     this.turnScheduled = true;
-    setImmediate(() => void this.runTurn());
+    this.clock.soon(() => void this.runTurn());
   }
 
   private async runTurn(): Promise<void> {
@@ -288,8 +301,7 @@ export class RaftNode implements PeerHandler {
     } catch (e) {
       // A failed persist or a broken invariant: stop here, the process restarts from its WAL.
       this.opts.logger.error('node_turn_failed', { error: e });
-      process.exitCode = 1;
-      setImmediate(() => process.exit(1));
+      (this.opts.onFatal ?? exitProcess)(e);
       return;
     } finally {
       this.turnRunning = null;
@@ -340,7 +352,7 @@ export class RaftNode implements PeerHandler {
     const queued = this.proposals.takeQueued();
     if (queued.length === 0) return;
     const toForward = [];
-    const entryTimeMs = this.entryClock.stamp(Date.now());
+    const entryTimeMs = this.entryClock.stamp(this.clock.nowMs());
     for (const p of queued) {
       const r = this.core.propose(encodeCommandEntry(entryTimeMs, p.payload, this.opts.quotaBytes ?? LIMITS.quotaBytesDefault));
       if (r.ok) {
@@ -365,7 +377,7 @@ export class RaftNode implements PeerHandler {
   }
 
   private readQueued(): void {
-    const nowMs = Date.now();
+    const nowMs = this.clock.nowMs();
     this.reads.leaderIs(this.core.status().leader);
     this.reads.retryLost(nowMs);
     const batch = this.reads.takeBatch();
@@ -400,7 +412,7 @@ export class RaftNode implements PeerHandler {
   }
 
   private async persist(rd: Ready): Promise<void> {
-    const startMs = performance.now();
+    const startMs = this.clock.monotonicMs();
     this.persistStartedAtMs = startMs;
     try {
       await this.opts.beforePersist?.();
@@ -408,7 +420,7 @@ export class RaftNode implements PeerHandler {
     } finally {
       this.persistStartedAtMs = null;
     }
-    this.events.onPersist?.(rd.entries.length, performance.now() - startMs);
+    this.events.onPersist?.(rd.entries.length, this.clock.monotonicMs() - startMs);
   }
 
   /**
@@ -443,7 +455,7 @@ export class RaftNode implements PeerHandler {
     if (soft.leader !== this.lastLeader) {
       this.lastLeader = soft.leader;
       const term = this.core.status().term;
-      this.staleness.leaderChanged(soft.leader, term, Date.now());
+      this.staleness.leaderChanged(soft.leader, term, this.clock.nowMs());
       this.opts.logger.info('leader_changed', { leader: soft.leader, role: soft.role, term });
       this.events.onLeaderChange?.(soft.leader, term);
     }
@@ -512,7 +524,7 @@ export class RaftNode implements PeerHandler {
     if (this.stopped) return;
     if (this.core.status().role === 'leader' && this.opts.voters.length > 1) await this.handOver();
     this.stopped = true;
-    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker?.cancel();
     this.ticker = null;
     await this.turnRunning;
     await this.snapshotter.idle();
@@ -528,9 +540,9 @@ export class RaftNode implements PeerHandler {
     } catch {
       return;
     }
-    const untilMs = Date.now() + LIMITS.shutdownTransferWaitMs;
-    while (this.core.status().role === 'leader' && Date.now() < untilMs) {
-      await new Promise((r) => setTimeout(r, 20));
+    const untilMs = this.clock.nowMs() + LIMITS.shutdownTransferWaitMs;
+    while (this.core.status().role === 'leader' && this.clock.nowMs() < untilMs) {
+      await new Promise<void>((r) => this.clock.after(20, r));
     }
   }
 }

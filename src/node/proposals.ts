@@ -1,6 +1,7 @@
 import { LIMITS } from '../config/limits.js';
 import { RegistryError } from '../lib/errors.js';
 import type { Index, Term } from '../lib/ids.js';
+import type { NodeClock } from './clock.js';
 import { Waiter } from './waiter.js';
 
 /** QueuedProposal is a write accepted in this event-loop turn, not yet handed to the core. */
@@ -27,6 +28,8 @@ export class Proposals {
   /** pendingBytesNow: command bytes of the writes whose callers still wait (released as each settles). */
   private pendingBytesNow = 0;
 
+  constructor(private readonly clock: NodeClock) {}
+
   get pendingCount(): number {
     return this.queued.length + this.inFlight.size;
   }
@@ -49,7 +52,7 @@ export class Proposals {
         new RegistryError('RESOURCE_EXHAUSTED', `too many bytes of writes in flight on this node (${this.pendingBytesNow} + ${bytes}, limit ${LIMITS.proposalsPendingBytesMax})`),
       );
     }
-    const waiter = new Waiter<Uint8Array>(deadlineMs, 'the write was not applied before its deadline; it may still be applied');
+    const waiter = new Waiter<Uint8Array>(deadlineMs, 'the write was not applied before its deadline; it may still be applied', this.clock);
     this.pendingBytesNow += bytes;
     const release = (): void => {
       this.pendingBytesNow -= bytes;

@@ -3,6 +3,7 @@ import { RegistryError, unavailable } from '../lib/errors.js';
 import type { Index, NodeId } from '../lib/ids.js';
 import type { Rng } from '../lib/rng.js';
 import type { ReadContext, ReadState } from '../raft/index.js';
+import type { NodeClock } from './clock.js';
 import { Waiter } from './waiter.js';
 
 /** AwaitingIndex is one ReadIndex request in flight: its reads and when it was sent. */
@@ -34,7 +35,11 @@ export class Reads {
   /** contextPrefix is `<id>:<nonce>`, the nonce 64 random bits unique to this process. */
   private readonly contextPrefix: string;
 
-  constructor(selfId: NodeId, random: Rng) {
+  constructor(
+    selfId: NodeId,
+    random: Rng,
+    private readonly clock: NodeClock,
+  ) {
     const word = (): string => random.nextInt(0x1_0000_0000).toString(16).padStart(8, '0');
     this.contextPrefix = `${selfId}:${word()}${word()}`;
   }
@@ -52,7 +57,7 @@ export class Reads {
     if (this.pendingCount >= LIMITS.readsPendingMax) {
       return Promise.reject(new RegistryError('RESOURCE_EXHAUSTED', `too many reads in flight on this node (limit ${LIMITS.readsPendingMax})`));
     }
-    const waiter = new Waiter<Index>(deadlineMs, 'the read could not be confirmed by a quorum before its deadline');
+    const waiter = new Waiter<Index>(deadlineMs, 'the read could not be confirmed by a quorum before its deadline', this.clock);
     this.queued.push(waiter);
     return waiter.promise;
   }

@@ -3,6 +3,7 @@ import { assert } from '../lib/assert.js';
 import type { Index, NodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
 import type { SnapshotMeta } from '../raft/index.js';
+import type { NodeClock } from './clock.js';
 import type { NodeLogStorage, NodeSnapshotStore } from './node-storage.js';
 import type { SnapshotSource, StateMachine } from './state-machine.js';
 
@@ -23,6 +24,7 @@ export class Snapshotter {
     private readonly store: NodeSnapshotStore,
     private readonly stateMachine: StateMachine,
     private readonly logger: Logger,
+    private readonly clock: NodeClock,
     private readonly onTaken: (meta: SnapshotMeta, bytes: number, durationMs: number) => void,
     /** intervalBytes: LIMITS.snapshotIntervalBytes, or a test's smaller value. */
     private readonly intervalBytes: number = LIMITS.snapshotIntervalBytes,
@@ -58,12 +60,12 @@ export class Snapshotter {
   }
 
   private async write(meta: SnapshotMeta, source: SnapshotSource): Promise<void> {
-    const startMs = performance.now();
+    const startMs = this.clock.monotonicMs();
     let bytes = 0;
     try {
-      await this.store.save(meta, slices(source, (n) => (bytes += n)));
+      await this.store.save(meta, slices(source, this.clock, (n) => (bytes += n)));
       this.durable = meta;
-      const durationMs = performance.now() - startMs;
+      const durationMs = this.clock.monotonicMs() - startMs;
       this.logger.info('snapshot_taken', { index: meta.index, snapshotTerm: meta.term, bytes, durationMs: Math.round(durationMs) });
       this.onTaken(meta, bytes, durationMs);
     } catch (e) {
@@ -86,10 +88,10 @@ export class Snapshotter {
   /** install restores the state machine from a received snapshot and rebases the log on it. */
   async install(meta: SnapshotMeta): Promise<void> {
     await this.idle();
-    const startMs = performance.now();
+    const startMs = this.clock.monotonicMs();
     await this.stateMachine.restore(this.store.open(meta));
     await this.storage.applySnapshot(meta);
-    this.logger.info('snapshot_installed', { index: meta.index, snapshotTerm: meta.term, durationMs: Math.round(performance.now() - startMs) });
+    this.logger.info('snapshot_installed', { index: meta.index, snapshotTerm: meta.term, durationMs: Math.round(this.clock.monotonicMs() - startMs) });
   }
 
   idle(): Promise<void> {
@@ -98,12 +100,12 @@ export class Snapshotter {
 }
 
 /** slices yields the source's chunks, giving the event loop a turn between them. */
-async function* slices(source: SnapshotSource, count: (bytes: number) => void): AsyncIterable<Uint8Array> {
+async function* slices(source: SnapshotSource, clock: NodeClock, count: (bytes: number) => void): AsyncIterable<Uint8Array> {
   for (;;) {
     const chunk = source.nextChunk(LIMITS.snapshotSliceBytes);
     if (chunk === null) return;
     count(chunk.byteLength);
     yield chunk;
-    await new Promise((r) => setImmediate(r));
+    await new Promise<void>((r) => clock.soon(r));
   }
 }

@@ -1,4 +1,5 @@
 import { RegistryError } from '../lib/errors.js';
+import type { NodeClock, TimerHandle } from './clock.js';
 
 /**
  * Waiter is one caller waiting for the node: it settles exactly once, by result, by error, or
@@ -7,18 +8,19 @@ import { RegistryError } from '../lib/errors.js';
 export class Waiter<T> {
   readonly promise: Promise<T>;
   private settle!: { resolve: (v: T) => void; reject: (e: RegistryError) => void };
-  private timer: NodeJS.Timeout | null;
+  private timer: TimerHandle | null;
   settled = false;
 
   constructor(
     readonly deadlineMs: number,
     timeoutMessage: string,
+    clock: NodeClock,
   ) {
     this.promise = new Promise<T>((resolve, reject) => {
       this.settle = { resolve, reject };
     });
-    const waitMs = Math.max(0, deadlineMs - Date.now());
-    this.timer = setTimeout(() => this.reject(new RegistryError('DEADLINE_EXCEEDED', timeoutMessage)), waitMs);
+    const waitMs = Math.max(0, deadlineMs - clock.nowMs());
+    this.timer = clock.after(waitMs, () => this.reject(new RegistryError('DEADLINE_EXCEEDED', timeoutMessage)));
   }
 
   resolve(value: T): void {
@@ -32,7 +34,7 @@ export class Waiter<T> {
   private finish(): boolean {
     if (this.settled) return false;
     this.settled = true;
-    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = null;
     return true;
   }

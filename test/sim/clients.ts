@@ -1,21 +1,25 @@
 import type { Index, NodeId, Term } from '../../src/lib/ids.js';
-import type { Result } from '../../src/lib/result.js';
 import type { SeededRng } from '../../src/lib/rng.js';
-import type { Entry, ProposeError, Proposed } from '../../src/raft/index.js';
+import { RegistryError } from '../../src/lib/errors.js';
+import { decodeCommandEntry } from '../../src/node/entry-codec.js';
+import type { Entry } from '../../src/raft/index.js';
+import type { AckedEntry } from './checkers/convergence.js';
+import { type HistoryVerdict, checkHistory } from './checkers/history.js';
 import type { Cluster, ClusterHooks } from './cluster.js';
 import type { WorkloadOptions } from './faults.js';
-import { type SimKv, decodeKvCommand, encodeKvCommand } from './kv.js';
+import { SimKv, decodeKvCommand, encodeKvCommand } from './kv.js';
+import { MS_PER_STEP } from './scheduler.js';
 import type { Trace } from './trace.js';
 
 /**
  * Clients: a closed-loop workload of a few clients, each with at most one operation
  * outstanding, that records a history for the linearizability checker. Outcomes follow what
  * a real client could know, never the simulator's omniscience:
- * - a write is ok when the node it was proposed at applies the same (index, term); it failed
- *   when that node applies a different term there or refused the proposal; anything else
- *   (the node crashed, installed a snapshot over it, or the deadline passed) is unknown;
- * - a read is ok when the node's ReadState index is applied, and is then served from that
- *   node's state machine; a read that fails or times out is dropped (reads have no effect).
+ * - a write is ok when RaftNode.propose resolves (the entry applied where it was proposed,
+ *   or at the leader it was forwarded to); a refusal, a node that crashed, or a passed
+ *   deadline leave it unknown (RaftNode's errors do not all say whether the write applied);
+ * - a read is ok when RaftNode.readBarrier resolves, and is then served from that node's state
+ *   machine; a read that fails or times out is dropped (reads have no effect).
  * Unknown writes are settled once the healed cluster has converged, when every entry that will
  * ever commit has been applied: a write whose unique value was never applied had no effect and
  * leaves the history; one that was applied returns at the step it was first applied anywhere
@@ -44,8 +48,6 @@ interface ActiveOp {
   readonly input: KvInput;
   readonly node: NodeId;
   readonly callStep: number;
-  /** accepted: where the proposal was appended; the op waits for that node to apply it. */
-  accepted: { readonly index: Index; readonly term: Term } | null;
 }
 
 interface Client {
@@ -68,22 +70,16 @@ export interface WorkloadStats {
   readsDropped: number;
 }
 
-/** AckedWrite is a write a client was told succeeded: it must be applied everywhere, at (index, term). */
-export interface AckedWrite {
-  readonly index: Index;
-  readonly term: Term;
-  readonly input: KvInput;
-}
 
 export class Workload implements ClusterHooks {
   readonly history: HistoryOp[] = [];
-  readonly acked: AckedWrite[] = [];
+  readonly acked: AckedEntry[] = [];
   readonly stats: WorkloadStats = { writesOk: 0, writesFailed: 0, writesUnknown: 0, unknownNeverApplied: 0, readsOk: 0, readsDropped: 0 };
   private readonly clients: Client[] = [];
   /** unknown holds writes with no outcome yet; `settleUnknown` moves them into the history. */
   private readonly unknown: HistoryOp[] = [];
-  /** firstApplied maps a write's unique value to the step any node first applied it. */
-  private readonly firstApplied = new Map<string, number>();
+  /** firstApplied maps a write's unique value to the step any node first applied it, and where. */
+  private readonly firstApplied = new Map<string, { step: number; index: Index; term: Term }>();
   private opSeq = 0;
   private now = 0;
   /** issuing: false once the faulty phase ends; outstanding operations still finish. */
@@ -100,6 +96,10 @@ export class Workload implements ClusterHooks {
 
   get outstanding(): number {
     return this.clients.filter((c) => c.op !== null).length;
+  }
+
+  checkHistory(budgetMs: number): HistoryVerdict {
+    return checkHistory(this.history, budgetMs);
   }
 
   /** step starts new operations and expires overdue ones. */
@@ -124,37 +124,29 @@ export class Workload implements ClusterHooks {
         this.stats.unknownNeverApplied++;
         continue;
       }
-      this.history.push({ ...op, returnTime: Math.max(appliedAt, op.callTime) });
+      this.history.push({ ...op, returnTime: Math.max(appliedAt.step, op.callTime) });
     }
     this.unknown.length = 0;
   }
 
-  // ClusterHooks: what nodes apply decides the writes waiting there.
+  // ClusterHooks: what nodes apply settles unknown writes later; a crash ends what waited there.
 
-  applied(id: NodeId, e: Entry): void {
-    if (e.kind === 'command') {
-      const value = decodeKvCommand(e.data).value;
-      if (!this.firstApplied.has(value)) this.firstApplied.set(value, this.now);
-    }
-    for (const c of this.clients) {
-      const op = c.op;
-      if (op === null || op.accepted === null || op.node !== id || op.accepted.index !== e.index) continue;
-      if (e.term === op.accepted.term) this.writeOk(c, op);
-      else this.writeFailed(c, op, `index ${e.index} holds term ${e.term}`);
-    }
+  applied(_id: NodeId, e: Entry): void {
+    if (e.kind !== 'command') return;
+    const decoded = decodeCommandEntry(e.data);
+    if (!decoded.ok) return;
+    const value = decodeKvCommand(decoded.value.payload).value;
+    if (!this.firstApplied.has(value)) this.firstApplied.set(value, { step: this.now, index: e.index, term: e.term });
   }
 
-  restored(id: NodeId, at: Index): void {
-    for (const c of this.clients) {
-      const op = c.op;
-      if (op !== null && op.accepted !== null && op.node === id && op.accepted.index <= at) this.writeUnknown(c, op, `snapshot ${at} covers it`);
-    }
-  }
+  restored(): void {}
 
   crashed(id: NodeId): void {
     for (const c of this.clients) {
       const op = c.op;
-      if (op !== null && op.accepted !== null && op.node === id) this.writeUnknown(c, op, 'node crashed');
+      if (op === null || op.node !== id) continue;
+      if (op.input.op === 'read') this.failOrDrop(c, op, 'node crashed');
+      else this.writeUnknown(c, op, 'node crashed');
     }
   }
 
@@ -167,17 +159,26 @@ export class Workload implements ClusterHooks {
     else input = { op: r < (1 + this.opts.readFraction) / 2 ? 'put' : 'append', key, value: `c${c.id}.${id}` };
     // Any member serves a linearizable read, so reads go anywhere; writes prefer the last leader seen.
     const node = input.op === 'read' ? this.rng.pick(this.cluster.ids) : this.chooseNode(c);
-    const op: ActiveOp = { id, input, node, callStep: this.now, accepted: null };
+    const op: ActiveOp = { id, input, node, callStep: this.now };
     c.op = op;
     if (this.trace.enabled) this.trace.add(`client ${c.id} -> ${node}: ${describeInput(input)} (op ${id})`);
+    const deadlineMs = (this.now + this.opts.opDeadlineSteps) * MS_PER_STEP;
     const submitted =
       input.op === 'read'
-        ? this.cluster.submit(node, { kind: 'read', context: `c${c.id}.${id}`, done: (kv) => this.onRead(c, op, kv) })
-        : this.cluster.submit(node, { kind: 'propose', data: encodeKvCommand(input), done: (res) => this.onProposed(c, op, res) });
-    if (!submitted) {
+        ? this.cluster.call(node, async (raft, machine) => {
+            const at = await raft.readBarrier(deadlineMs);
+            return { at, value: machine instanceof SimKv ? machine.get(input.key) : null };
+          })
+        : this.cluster.call(node, (raft) => raft.propose(encodeKvCommand(input), deadlineMs));
+    if (submitted === null) {
       c.leaderHint = null;
       this.failOrDrop(c, op, 'node is down');
+      return;
     }
+    submitted.then(
+      (v) => this.cluster.guard(() => (v instanceof Uint8Array ? this.writeOk(c, op) : this.onRead(c, op, v.at, v.value))),
+      (e: unknown) => this.cluster.guard(() => this.onRefused(c, op, e)),
+    );
   }
 
   private chooseNode(c: Client): NodeId {
@@ -185,36 +186,32 @@ export class Workload implements ClusterHooks {
     return this.rng.pick(this.cluster.ids);
   }
 
-  private onProposed(c: Client, op: ActiveOp, res: Result<Proposed, ProposeError> | null): void {
-    if (c.op !== op) return; // it expired meanwhile and is already recorded as unknown
-    if (res === null) return this.writeFailed(c, op, 'node crashed before proposing');
-    if (!res.ok) {
-      const e = res.error;
-      if (e.type === 'notLeader') c.leaderHint = e.leader;
-      return this.writeFailed(c, op, `propose: ${e.type}`);
-    }
-    c.leaderHint = op.node;
-    op.accepted = { index: res.value.index, term: res.value.term };
-    if (this.trace.enabled) this.trace.add(`client ${c.id}: op ${op.id} appended at ${res.value.index}/${res.value.term} on ${op.node}`);
+  private onRefused(c: Client, op: ActiveOp, e: unknown): void {
+    if (c.op !== op) return; // it expired meanwhile and is already recorded
+    const leader = e instanceof RegistryError ? e.leaderId : undefined;
+    c.leaderHint = leader ?? null;
+    const why = e instanceof RegistryError ? `${e.code}: ${e.message}` : String(e);
+    if (op.input.op === 'read') return this.failOrDrop(c, op, why);
+    this.stats.writesFailed++;
+    this.writeUnknown(c, op, why, true);
   }
 
-  private onRead(c: Client, op: ActiveOp, kv: SimKv | null): void {
+  private onRead(c: Client, op: ActiveOp, at: Index, value: string | null): void {
     if (c.op !== op) return;
-    if (kv === null) return this.failOrDrop(c, op, 'read failed');
-    const value = kv.get(op.input.key);
     this.history.push({ clientId: c.id, input: op.input, callTime: op.callStep, output: value, returnTime: this.now });
     this.stats.readsOk++;
-    if (this.trace.enabled) this.trace.add(`client ${c.id}: op ${op.id} read ${op.input.key} = ${JSON.stringify(value)} at ${kv.applied} on ${op.node}`);
+    if (this.trace.enabled) this.trace.add(`client ${c.id}: op ${op.id} read ${op.input.key} = ${JSON.stringify(value)} at ${at} on ${op.node}`);
     this.done(c);
   }
 
   private writeOk(c: Client, op: ActiveOp): void {
-    const accepted = op.accepted;
-    if (accepted === null) return;
+    if (c.op !== op || op.input.op === 'read') return;
+    const at = this.firstApplied.get(op.input.value);
+    if (at === undefined) throw new Error(`op ${op.id} acknowledged but never applied anywhere`);
     this.history.push({ clientId: c.id, input: op.input, callTime: op.callStep, output: null, returnTime: this.now });
-    this.acked.push({ index: accepted.index, term: accepted.term, input: op.input });
+    this.acked.push({ index: at.index, term: at.term, what: describeInput(op.input) });
     this.stats.writesOk++;
-    if (this.trace.enabled) this.trace.add(`client ${c.id}: op ${op.id} ok at ${accepted.index}/${accepted.term}`);
+    if (this.trace.enabled) this.trace.add(`client ${c.id}: op ${op.id} ok at ${at.index}/${at.term}`);
     this.done(c);
   }
 
@@ -224,11 +221,11 @@ export class Workload implements ClusterHooks {
     this.done(c, true);
   }
 
-  private writeUnknown(c: Client, op: ActiveOp, why: string): void {
+  private writeUnknown(c: Client, op: ActiveOp, why: string, refused = false): void {
     this.unknown.push({ clientId: c.id, input: op.input, callTime: op.callStep, output: null, returnTime: Number.POSITIVE_INFINITY });
     this.stats.writesUnknown++;
     if (this.trace.enabled) this.trace.add(`client ${c.id}: op ${op.id} unknown (${why})`);
-    this.done(c);
+    this.done(c, refused);
   }
 
   private failOrDrop(c: Client, op: ActiveOp, why: string): void {

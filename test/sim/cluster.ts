@@ -1,134 +1,159 @@
 import { assert } from '../../src/lib/assert.js';
+import { RegistryError } from '../../src/lib/errors.js';
 import type { Index, NodeId, Term } from '../../src/lib/ids.js';
-import type { Result } from '../../src/lib/result.js';
+import type { Logger } from '../../src/lib/logger.js';
 import type { SeededRng } from '../../src/lib/rng.js';
-import {
-  type Entry,
-  type Message,
-  type ProposeError,
-  type Proposed,
-  RAFT_DEFAULTS,
-  RaftCore,
-  type ReadContext,
-  type Ready,
-  describeMessage,
-  describeReady,
-} from '../../src/raft/index.js';
+import { RaftNode } from '../../src/node/node.js';
+import type { StateMachine } from '../../src/node/state-machine.js';
+import type { Entry, HardState, RaftCore, RaftStatus, SnapshotMeta } from '../../src/raft/index.js';
+import type { ForwardOutcome } from '../../src/transport/peer-handler.js';
 import type { SafetyChecker } from './checkers/safety.js';
-import { SimDisk } from './disk.js';
+import { type DiskEvents, SimDisk, SimNodeStorage, SimSnapshotStore, type WritePlan } from './disk.js';
 import type { SimOptions } from './faults.js';
-import { SimKv } from './kv.js';
-import type { DropReason, Packet, PacketSimulator } from './network.js';
+import { type DropReason, type Packet, type PacketSimulator, describePacket } from './network.js';
+import { MS_PER_STEP, type SimProcess, type SimScheduler } from './scheduler.js';
+import { SimTransport } from './sim-transport.js';
 import type { Trace } from './trace.js';
 
 /**
- * The simulated cluster: N nodes, each the real RaftCore over a SimDisk, with a SimKv state
- * machine. Each node runs the loop src/node/node.ts runs (STYLE rule 20): inputs that arrive
- * while it is busy queue up; a turn drains them into the core (ticks first, then messages and
- * client requests in arrival order) and carries out one Ready in the order ready.ts documents.
- * Only three things differ from production: time is the simulator's step counter, the network
- * is the PacketSimulator, and the disk is a SimDisk whose persist may take several steps.
+ * The simulated cluster: N members, each the production RaftNode (src/node/node.ts, with its
+ * RaftCore, proposals, reads, forwarder and snapshotter) over a SimDisk, a SimTransport and a
+ * replicated state machine (SimKv, or RoomRegistry in a share of the seeds). Only three things
+ * differ from production (STYLE rule 19): the clock and event loop are the SimScheduler's, the
+ * network is the PacketSimulator, and the disk is a SimDisk whose writes take seeded time and
+ * may be torn by a power cut.
  */
 
-/** NodeInput is something that arrived at a node and waits for its next turn. */
-export type NodeInput =
-  | { readonly kind: 'message'; readonly message: Message }
-  | { readonly kind: 'propose'; readonly data: Uint8Array; readonly done: (r: Result<Proposed, ProposeError> | null) => void }
-  | { readonly kind: 'read'; readonly context: ReadContext; readonly done: (kv: SimKv | null) => void }
-  | { readonly kind: 'transfer'; readonly to: NodeId }
-  | { readonly kind: 'snapshotReport'; readonly to: NodeId; readonly delivered: boolean }
-  | { readonly kind: 'unreachable'; readonly to: NodeId };
+/** SimMachine is a state machine the simulator can compare across nodes. */
+export interface SimMachine extends StateMachine {
+  /** digest is a canonical text of the whole state. */
+  digest(): string;
+}
+
+/** MachineKind makes one node's state machine and names a snapshot's state. */
+export interface MachineKind {
+  readonly name: string;
+  create(): SimMachine;
+  snapshotDigest(chunks: readonly Uint8Array[]): string;
+}
 
 /** ClusterHooks lets the client workload follow what nodes apply and lose. */
 export interface ClusterHooks {
+  /** applied: node `id` applied entry `e` (commands and noops, in index order). */
   applied(id: NodeId, e: Entry): void;
   /** restored: the node's state machine jumped to a snapshot, skipping entries up to `at`. */
   restored(id: NodeId, at: Index): void;
   crashed(id: NodeId): void;
 }
 
-interface PendingRead {
-  /** index is where the read may be served, once known from a ReadState. */
-  index: Index | null;
-  readonly done: (kv: SimKv | null) => void;
-}
-
-/** InProgress is a Ready whose persist is under way; `leaderTerm` is the term the node led when it took it. */
-interface InProgress {
-  readonly rd: Ready;
-  readonly doneAt: number;
-  /** crash: the node dies before the persist is durable; `restartSteps` later a supervisor restarts it (null: the nemesis decides). */
-  readonly crash: { readonly restartSteps: number | null } | null;
-  readonly leaderTerm: Term | null;
-}
-
-/** TURNS_PER_STEP_MAX bounds a node's turns in one step; a real loop yields between turns too. */
-const TURNS_PER_STEP_MAX = 4;
-
 export class SimNode {
-  core: RaftCore | null = null;
-  kv = new SimKv();
+  proc: SimProcess | null = null;
+  raft: RaftNode | null = null;
+  machine: SimMachine | null = null;
+  storage: SimNodeStorage | null = null;
+  /** started: the state machine is restored and the node's loop runs (it accepts calls). */
+  started = false;
   /** incarnation counts restarts, so nothing addressed to an old process reaches a new one. */
   incarnation = 0;
-  inbox: NodeInput[] = [];
-  ticksPending = 0;
-  nextTickStep: number;
-  /** inProgress is the Ready being persisted, the step its persist completes, and whether the node dies first. */
-  inProgress: InProgress | null = null;
-  reads = new Map<ReadContext, PendingRead>();
-  /** downSince is the step the node last crashed at. */
+  /** appliedSeen: the last index the checker saw this incarnation apply (or its snapshot base). */
+  appliedSeen = 0 as Index;
+  /** writeStarted: the node began a log write (beforePersist) that is not yet durable. */
+  writeStarted = false;
   downSince = 0;
   /** restartAt: a supervisor restarts the crashed node at this step (the nemesis may restart it sooner). */
   restartAt = Number.POSITIVE_INFINITY;
-  /**
-   * pausedUntil: the process is frozen (SIGSTOP) until this step: it neither ticks nor runs
-   * turns, while packets and client requests pile up in its inbox.
-   */
-  pausedUntil = 0;
 
   constructor(
     readonly id: NodeId,
     readonly disk: SimDisk,
-    readonly tickPeriodSteps: number,
-    firstTickStep: number,
-  ) {
-    this.nextTickStep = firstTickStep;
+    readonly tickIntervalMs: number,
+  ) {}
+
+  /** up: started and running; it accepts calls and packets. */
+  get up(): boolean {
+    return this.started && this.proc?.alive === true;
   }
 
-  get up(): boolean {
-    return this.core !== null;
+  /** running: the process exists (it may still be restoring its state machine). */
+  get running(): boolean {
+    return this.proc?.alive === true;
   }
+
+  get pausedUntilMs(): number {
+    return this.proc?.pausedUntilMs ?? 0;
+  }
+
+  /** status is the core's status, or null when the node is down. */
+  status(): RaftStatus | null {
+    return this.up && this.raft !== null ? this.raft.status() : null;
+  }
+
+  /** busy: a log write is in flight. */
+  get busy(): boolean {
+    return (this.storage?.writesInFlight ?? 0) > 0;
+  }
+}
+
+/** coreOf reaches the node's RaftCore for the checkers, which observe it as the paper states its properties. */
+export function coreOf(raft: RaftNode): RaftCore {
+  return (raft as unknown as { readonly core: RaftCore }).core;
 }
 
 export class Cluster {
   readonly ids: readonly NodeId[];
   readonly nodes = new Map<NodeId, SimNode>();
-  readyCount = 0;
+  persistCount = 0;
   crashCount = 0;
-  snapshotsSent = 0;
+  powerLossCount = 0;
+  /** tornWrites: power cuts that kept part of a write (some entries, not all). */
+  tornWrites = 0;
   snapshotsInstalled = 0;
+  /** earlyApplied counts entries applied while the Ready that committed them was still being persisted. */
+  earlyApplied = 0;
+  private transports: SimTransport[] = [];
   /** healed: the convergence phase; no more crashes. */
   healed = false;
   /** onNewLeader is told when a node reports becoming leader (the nemesis may target it). */
   onNewLeader: ((id: NodeId, incarnation: number) => void) | null = null;
+  /**
+   * failure is the first error a check raised inside node code or a promise continuation,
+   * where throwing would reach the node (which may catch it) instead of the simulator; the
+   * simulator throws it after the round of callbacks it happened in.
+   */
+  private failure: { readonly error: unknown } | null = null;
 
   constructor(
     private readonly opts: SimOptions,
     private readonly rng: SeededRng,
+    private readonly scheduler: SimScheduler,
     private readonly network: PacketSimulator,
     private readonly safety: SafetyChecker,
     private readonly trace: Trace,
     ids: readonly NodeId[],
+    readonly machineKind: MachineKind,
     private hooks: ClusterHooks,
   ) {
     this.ids = ids;
     for (const id of ids) {
       const skew = 1 + (rng.nextFloat() * 2 - 1) * opts.clock.skewMax;
       const period = Math.max(1, Math.round(opts.clock.stepsPerTick * skew));
-      const node = new SimNode(id, new SimDisk(id, ids, opts.disk), period, 1 + rng.nextInt(period));
-      this.nodes.set(id, node);
-      this.start(node, 0);
+      this.nodes.set(id, new SimNode(id, new SimDisk(id, ids, opts.disk), period * MS_PER_STEP));
     }
+    for (const id of ids) this.start(this.node(id), 0);
+    scheduler.afterRound = () => this.throwIfFailed();
+  }
+
+  /** guard runs a check where an exception must not reach the node; the simulator rethrows it. */
+  guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.failure ??= { error: e };
+    }
+  }
+
+  throwIfFailed(): void {
+    if (this.failure !== null) throw this.failure.error;
   }
 
   setHooks(hooks: ClusterHooks): void {
@@ -141,11 +166,17 @@ export class Cluster {
     return n;
   }
 
+  get snapshotsSent(): number {
+    let n = 0;
+    for (const t of this.transports) n += t.snapshotsSent;
+    return n;
+  }
+
   /** leader is the running leader with the highest term, as a client-side oracle for the nemesis. */
   leader(): NodeId | null {
     let best: { id: NodeId; term: number } | null = null;
     for (const n of this.nodes.values()) {
-      const st = n.core?.status();
+      const st = n.status();
       if (st?.role === 'leader' && (best === null || st.term > best.term)) best = { id: n.id, term: st.term };
     }
     return best?.id ?? null;
@@ -153,48 +184,51 @@ export class Cluster {
 
   upCount(): number {
     let n = 0;
-    for (const node of this.nodes.values()) if (node.up) n++;
+    for (const node of this.nodes.values()) if (node.proc?.alive === true) n++;
     return n;
   }
 
-  /** step advances every node by one step: deliver due packets, tick clocks, run turns. */
+  canCrash(): boolean {
+    return !this.healed && this.ids.length - this.upCount() < this.opts.nodes.crashedMax;
+  }
+
+  /** step delivers the packets due now; the scheduler then runs the nodes' timers and turns. */
   step(now: number): void {
+    for (const node of this.nodes.values()) if (!node.running && now >= node.restartAt) this.restart(node.id, now);
     for (const { packet, dropped } of this.network.due(now)) {
       if (dropped !== null) this.onDrop(packet, dropped);
       else this.deliver(packet);
     }
-    for (const node of this.nodes.values()) {
-      if (now < node.nextTickStep) continue;
-      node.nextTickStep += node.tickPeriodSteps;
-      if (node.up && now >= node.pausedUntil) node.ticksPending++;
-    }
-    for (const node of this.nodes.values()) this.runNode(node, now);
   }
 
-  /** submit queues a client request at a node; false when the node is down (connection refused). */
-  submit(id: NodeId, input: NodeInput): boolean {
-    const node = this.node(id);
-    if (!node.up) return false;
-    node.inbox.push(input);
-    return true;
+  /**
+   * call runs `fn` on a running node in its own event loop (a client request arriving), or
+   * returns null when the node is down (connection refused). If the node dies first, the
+   * promise never settles: the client's deadline decides.
+   */
+  call<T>(id: NodeId, fn: (node: RaftNode, machine: SimMachine) => Promise<T>): Promise<T> | null {
+    const n = this.node(id);
+    const { proc, raft, machine } = n;
+    if (!n.up || proc === null || raft === null || machine === null) return null;
+    return new Promise<T>((resolve, reject) => proc.soon(() => void fn(raft, machine).then(resolve, reject)));
+  }
+
+  transfer(leader: NodeId, to: NodeId): void {
+    const p = this.call(leader, async (raft) => raft.transferLeadership(to));
+    p?.then(
+      () => this.trace.enabled && this.trace.add(`${leader} transfer leadership to ${to}: started`),
+      (e: unknown) => this.trace.enabled && this.trace.add(`${leader} transfer leadership to ${to}: ${String(e)}`),
+    );
   }
 
   crash(id: NodeId, now: number, why: string): void {
     const node = this.node(id);
-    if (!node.up) return;
+    if (node.proc === null || !node.proc.alive) return;
     if (this.trace.enabled) this.trace.add(`${id} CRASH (${why})`);
-    const inbox = node.inbox;
-    const reads = [...node.reads.values()];
-    node.core = null;
-    node.inbox = [];
-    node.inProgress = null;
-    node.ticksPending = 0;
+    node.proc.kill();
+    node.started = false;
     node.downSince = now;
     node.restartAt = Number.POSITIVE_INFINITY;
-    node.reads.clear();
-    // Requests still queued never reached the core: they definitely had no effect.
-    for (const input of inbox) if (input.kind === 'propose' || input.kind === 'read') input.done(null);
-    for (const r of reads) r.done(null);
     this.crashCount++;
     this.safety.crashed(id);
     this.hooks.crashed(id);
@@ -203,273 +237,277 @@ export class Cluster {
   /** pause freezes a running node for `steps` steps (SIGSTOP, then SIGCONT); a new pause replaces the current one's end. */
   pause(id: NodeId, now: number, steps: number): void {
     const node = this.node(id);
-    if (!node.up) return;
-    node.pausedUntil = now + steps;
+    if (!node.up || node.proc === null) return;
+    node.proc.pausedUntilMs = (now + steps) * MS_PER_STEP;
     if (this.trace.enabled) this.trace.add(`${id} PAUSED for ${steps} steps`);
+  }
+
+  unpause(id: NodeId): void {
+    const proc = this.node(id).proc;
+    if (proc !== null) proc.pausedUntilMs = 0;
   }
 
   restart(id: NodeId, now: number): void {
     const node = this.node(id);
-    if (node.up) return;
+    if (node.proc?.alive === true) return;
     this.start(node, now);
   }
 
+  /**
+   * start boots a node as serve.ts does: restore the state machine from the newest snapshot
+   * on disk, then build the RaftNode and start its loop. Until the restore finishes the node
+   * refuses calls and packets, as a booting process has no listener yet.
+   */
   private start(node: SimNode, now: number): void {
-    node.kv = new SimKv();
-    node.pausedUntil = 0;
-    const base = node.disk.baseSnapshot();
-    if (base !== null) node.kv.restore(base);
     node.incarnation++;
-    node.nextTickStep = now + 1 + this.rng.nextInt(node.tickPeriodSteps);
-    node.core = new RaftCore({
-      ...RAFT_DEFAULTS,
-      ...this.opts.raft,
-      snapshotRetryTicks: 3 * RAFT_DEFAULTS.electionTimeoutTicks,
+    const proc = this.scheduler.process(`${node.id}#${node.incarnation}`);
+    const storage = new SimNodeStorage(node.disk, proc, this.diskEvents(node, proc));
+    const snapshots = new SimSnapshotStore(node.disk, (meta, chunks) => this.guard(() => this.snapshotSaved(node, meta, chunks)));
+    const transport = new SimTransport(node.id, node.incarnation, { send: (p) => this.send(p) });
+    this.transports.push(transport);
+    const machine = this.machineKind.create();
+    const raft = new RaftNode({
       id: node.id,
       voters: this.ids,
-      storage: node.disk.storage,
+      storage,
+      snapshots,
+      stateMachine: this.observed(node, machine),
+      transport,
+      logger: this.logger(node.id),
       random: this.rng,
+      clock: proc,
+      // A turn that fails is a broken invariant in the node: the run fails (production exits).
+      onFatal: (e) => this.guard(() => {
+        throw e;
+      }),
+      tickIntervalMs: node.tickIntervalMs,
+      // Marks the write begun before the node applies the durable prefix (node.ts handleReady).
+      beforePersist: () => {
+        node.writeStarted = true;
+        return Promise.resolve();
+      },
+      snapshotIntervalEntries: this.opts.raft.snapshotIntervalEntries,
+      raftTuning: { ...this.opts.raft, snapshotRetryTicks: 30 },
     });
-    if (this.trace.enabled && now > 0) {
-      const st = node.core.status();
-      this.trace.add(`${node.id} RESTART term=${st.term} commit=${st.commitIndex} snapshot=${st.snapshotIndex} last=${st.lastIndex}`);
-    }
-    this.safety.observeRole(node.id, node.core);
-  }
-
-  private runNode(node: SimNode, now: number): void {
-    if (now < node.pausedUntil) return;
-    if (node.inProgress !== null) {
-      if (now < node.inProgress.doneAt) {
-        // An etcd-style loop with asynchronous storage keeps stepping the core meanwhile.
-        if (this.opts.disk.stepDuringPersist && node.core !== null) this.drainInputs(node, node.core);
-        return;
+    raft.events.onLeaderChange = (leader) => {
+      if (leader === node.id && proc.alive) this.onNewLeader?.(node.id, node.incarnation);
+    };
+    Object.assign(node, { proc, raft, machine, storage, started: false, appliedSeen: storage.snapshotMeta().index });
+    const base = node.disk.baseSnapshot();
+    const restored = base === null ? Promise.resolve() : machine.restore(snapshots.open(base));
+    const started = (): void => {
+      if (!proc.alive) return;
+      node.started = true;
+      raft.start();
+      this.safety.observeRole(node.id, coreOf(raft));
+      if (this.trace.enabled && now > 0) {
+        const st = raft.status();
+        this.trace.add(`${node.id} RESTART term=${st.term} commit=${st.commitIndex} snapshot=${st.snapshotIndex} last=${st.lastIndex}`);
       }
-      const crash = node.inProgress.crash;
-      if (crash !== null && this.canCrash()) {
-        this.crash(node.id, now, 'during persist');
-        if (crash.restartSteps !== null) node.restartAt = now + crash.restartSteps;
-        return;
-      }
-      this.finishReady(node, node.inProgress, now);
-    }
-    for (let turn = 0; turn < TURNS_PER_STEP_MAX; turn++) {
-      const core = node.core;
-      if (core === null || node.inProgress !== null) return;
-      this.drainInputs(node, core);
-      if (!core.hasReady()) return;
-      this.startReady(node, core, now);
-    }
-  }
-
-  private drainInputs(node: SimNode, core: RaftCore): void {
-    for (; node.ticksPending > 0; node.ticksPending--) {
-      core.tick();
-      this.safety.observeRole(node.id, core);
-    }
-    const inbox = node.inbox;
-    node.inbox = [];
-    for (const input of inbox) {
-      this.handleInput(node, core, input);
-      this.safety.observeRole(node.id, core);
-    }
-  }
-
-  private handleInput(node: SimNode, core: RaftCore, input: NodeInput): void {
-    switch (input.kind) {
-      case 'message':
-        core.step(input.message);
-        return;
-      case 'propose':
-        input.done(core.propose(input.data));
-        return;
-      case 'read': {
-        const r = core.readIndex(input.context);
-        if (r.ok) node.reads.set(input.context, { index: null, done: input.done });
-        else input.done(null);
-        return;
-      }
-      case 'transfer': {
-        const r = core.transferLeadership(input.to);
-        if (this.trace.enabled) this.trace.add(`${node.id} transfer leadership to ${input.to}: ${r.ok ? 'started' : r.error.type}`);
-        return;
-      }
-      case 'snapshotReport':
-        core.reportSnapshot(input.to, input.delivered);
-        return;
-      case 'unreachable':
-        core.reportUnreachable(input.to);
-        return;
-    }
-  }
-
-  /** startReady takes a Ready, sends what may go before persist, and starts the persist. */
-  private startReady(node: SimNode, core: RaftCore, now: number): void {
-    const rd = core.ready();
-    this.readyCount++;
-    if (this.trace.enabled) this.trace.addLines(`${node.id} ready`, describeReady(rd));
-    if (rd.softState?.role === 'leader') this.onNewLeader?.(node.id, node.incarnation);
-    this.sendAll(node, rd.messages, now);
-    // A Ready with nothing to write needs no fsync (as in node.ts), so only writes take time.
-    const writes = rd.entries.length > 0 || rd.hardState !== null || rd.snapshot !== null;
-    const persistSteps = writes ? node.disk.persistSteps(this.rng) : 0;
-    const crash = persistSteps > 0 ? this.crashDuringPersist(node, rd) : null;
-    const st = core.status();
-    node.inProgress = { rd, doneAt: now + persistSteps, crash, leaderTerm: st.role === 'leader' ? st.term : null };
-    if (persistSteps === 0) this.finishReady(node, node.inProgress, now);
-    else if (this.trace.enabled && persistSteps > 3) this.trace.add(`${node.id} disk slow: persist takes ${persistSteps} steps`);
-  }
-
-  /** finishReady: the persist is durable; send, apply, serve reads, snapshot, advance. */
-  private finishReady(node: SimNode, work: InProgress, now: number): void {
-    const rd = work.rd;
-    const core = node.core;
-    assert(core !== null, 'finishReady on a crashed node');
-    node.inProgress = null;
-    const commitBefore = node.disk.storage.initialHardState().commit;
-    node.disk.persist(rd);
-    this.safety.persisted(node.id, work.leaderTerm, rd.snapshot, rd.entries, rd.hardState);
-    const crashWhy = this.crashAfterPersist(core, rd, commitBefore);
-    if (crashWhy !== null) {
-      this.crash(node.id, now, crashWhy);
-      return;
-    }
-    this.sendAll(node, rd.messagesAfterPersist, now);
-    if (rd.snapshot !== null) this.restoreSnapshot(node, rd.snapshot.index);
-    const term = core.status().term;
-    for (const e of rd.committed) {
-      this.safety.appliedEntry(node.id, term, node.kv.applied, e);
-      node.kv.apply(e.index, e.kind === 'command' ? e.data : null);
-      this.hooks.applied(node.id, e);
-    }
-    for (const rs of rd.readStates) {
-      const r = node.reads.get(rs.context);
-      if (r !== undefined) r.index = rs.index;
-    }
-    for (const context of rd.readsFailed) this.failRead(node, context);
-    this.serveReads(node);
-    if (rd.snapshotWanted) this.takeSnapshot(node);
-    core.advance();
-    this.safety.observeRole(node.id, core);
+    };
+    restored.then(
+      () => this.guard(started),
+      (e: unknown) => this.guard(() => {
+        throw e;
+      }),
+    );
   }
 
   /**
-   * crashDuringPersist decides whether the node dies before this Ready is durable. A Ready that
-   * records a new vote is a favourite target, restarted at once, while the election it voted
-   * in may still be running: a node that answered before its vote was durable votes twice.
+   * observeRoles lets the safety checker see every running core; the simulator calls it after
+   * each step (a leader that both wins and loses its term within one millisecond goes unseen).
    */
-  private crashDuringPersist(node: SimNode, rd: Ready): InProgress['crash'] {
-    const f = this.opts.nodes;
-    const durableVote = node.disk.storage.initialHardState().vote;
-    const votes = rd.hardState !== null && rd.hardState.vote !== null && rd.hardState.vote !== durableVote;
-    if (votes && f.voteCrashProbability > 0 && this.rng.chance(f.voteCrashProbability)) {
-      return { restartSteps: 1 + this.rng.nextInt(10) };
-    }
-    if (f.crashDuringPersistProbability === 0 || !this.rng.chance(f.crashDuringPersistProbability)) return null;
-    return { restartSteps: this.rng.chance(0.5) ? 1 + this.rng.nextInt(20) : null };
+  observeRoles(): void {
+    for (const n of this.nodes.values()) if (n.up && n.raft !== null) this.safety.observeRole(n.id, coreOf(n.raft));
   }
 
-  /** crashAfterPersist decides whether the node dies between persist and send (a crash mid-Ready). */
-  private crashAfterPersist(core: RaftCore, rd: Ready, commitBefore: Index): string | null {
+  private logger(id: NodeId): Logger {
+    const trace = this.trace;
+    const log = (level: string, event: string, fields?: Record<string, unknown>): void => {
+      if (trace.enabled) trace.add(`${id} ${level} ${event} ${fields === undefined ? '' : JSON.stringify(fields, (_k, v: unknown) => (v instanceof Error ? v.message : v))}`);
+    };
+    return { log, info: (e, f) => log('info', e, f), warn: (e, f) => log('warn', e, f), error: (e, f) => log('error', e, f) };
+  }
+
+  // ---- The state machine, as the checkers see it ---------------------------------------------
+
+  /**
+   * observed wraps a node's state machine so the checkers see every entry it applies, noops
+   * included (the node skips those): State Machine Safety, and the workload's outcomes.
+   */
+  private observed(node: SimNode, machine: SimMachine): StateMachine {
+    return {
+      apply: (index, payload, entryTimeMs, quotaBytes) => {
+        this.guard(() => this.catchUp(node, index));
+        return machine.apply(index, payload, entryTimeMs, quotaBytes);
+      },
+      captureSnapshot: () => machine.captureSnapshot(),
+      restore: (chunks) => machine.restore(chunks),
+    };
+  }
+
+  /** catchUp shows the checkers the entries this node applied up to `upTo`, read back from its log. */
+  private catchUp(node: SimNode, upTo: number): void {
+    const raft = node.raft;
+    const storage = node.storage;
+    if (raft === null || storage === null) return;
+    const term = raft.status().term;
+    const durableLast = storage.lastIndex();
+    for (let i = node.appliedSeen + 1; i <= upTo; i++) {
+      const e = storage.entries(i as Index, (i + 1) as Index, Number.POSITIVE_INFINITY)[0];
+      assert(e !== undefined, () => `${node.id}: applied ${i}, which its log does not hold`);
+      // The write of the Ready that committed it is still in flight: the early-apply path.
+      if (node.writeStarted && i <= durableLast) this.earlyApplied++;
+      this.safety.appliedEntry(node.id, term, node.appliedSeen, e);
+      node.appliedSeen = i as Index;
+      this.hooks.applied(node.id, e);
+    }
+  }
+
+  private snapshotSaved(node: SimNode, meta: SnapshotMeta, chunks: readonly Uint8Array[]): void {
+    // The node applied noops up to its own snapshot without telling the state machine.
+    if (node.raft !== null) this.catchUp(node, Math.min(meta.index, node.raft.status().appliedIndex));
+    this.safety.snapshot(node.id, { index: meta.index, term: meta.term, digest: this.machineKind.snapshotDigest(chunks) });
+  }
+
+  // ---- The disk ------------------------------------------------------------------------------
+
+  private diskEvents(node: SimNode, proc: SimProcess): DiskEvents {
+    return {
+      planWrite: (entries, hardState) => {
+        const st = node.raft?.status();
+        this.persistCount++;
+        return this.planWrite(node, st?.role === 'leader' ? st.term : null, entries, hardState);
+      },
+      durable: (snapshot, entries, hardState, leaderTerm) => {
+        if (snapshot === null) node.writeStarted = false;
+        this.guard(() => this.safety.persisted(node.id, leaderTerm, snapshot, entries, hardState));
+        if (snapshot === null) return;
+        node.appliedSeen = snapshot.index;
+        this.snapshotsInstalled++;
+        if (this.trace.enabled) this.trace.add(`${node.id} installed snapshot ${snapshot.index}/${snapshot.term}`);
+        this.hooks.restored(node.id, snapshot.index);
+      },
+      compacted: (meta) => {
+        this.safety.compacted(node.id, meta);
+        if (this.trace.enabled) this.trace.add(`${node.id} log compacted to ${meta.index}`);
+      },
+      died: (why, restartSteps) => {
+        if (!proc.alive) return;
+        const now = this.scheduler.nowMs / MS_PER_STEP;
+        this.crash(node.id, now, why);
+        // A fate drawn before the healing may strike after it; then a supervisor restarts the node.
+        const steps = restartSteps ?? (this.healed ? 1 : null);
+        if (steps !== null) node.restartAt = now + steps;
+      },
+    };
+  }
+
+  /**
+   * planWrite decides one log write's fate. A write that records a new vote is a favourite
+   * target for a power cut, restarted at once, while the election it voted in may still be
+   * running: a node that answered before its vote was durable would vote twice.
+   */
+  private planWrite(node: SimNode, leaderTerm: Term | null, entries: readonly Entry[], hardState: HardState | null): WritePlan {
+    const steps = node.disk.persistSteps(this.rng);
+    const f = this.opts.nodes;
+    const durable = node.disk.log.initialHardState();
+    const votes = hardState !== null && hardState.vote !== null && hardState.vote !== durable.vote;
+    let restartSteps: number | null = null;
+    if (steps > 0 && this.canCrash()) {
+      if (votes && f.voteCrashProbability > 0 && this.rng.chance(f.voteCrashProbability)) restartSteps = 1 + this.rng.nextInt(10);
+      else if (f.crashDuringPersistProbability > 0 && this.rng.chance(f.crashDuringPersistProbability)) {
+        restartSteps = this.rng.chance(0.5) ? 1 + this.rng.nextInt(20) : -1;
+      }
+    }
+    if (restartSteps !== null) {
+      const kept = this.rng.nextInt(entries.length + 1);
+      const keepHardState = this.rng.chance(0.5);
+      if (kept > 0 && kept < entries.length) this.tornWrites++;
+      this.powerLossCount++;
+      const why = `power loss during a write (${kept}/${entries.length} entries kept)`;
+      return { steps, leaderTerm, powerLoss: { keptEntries: kept, keepHardState, why, restartSteps: restartSteps < 0 ? null : restartSteps }, crashAfter: null };
+    }
+    return { steps, leaderTerm, powerLoss: null, crashAfter: this.crashAfterWrite(leaderTerm, hardState, durable.commit) };
+  }
+
+  /** crashAfterWrite decides whether the process dies once the write is durable, before the node hears so. */
+  private crashAfterWrite(leaderTerm: Term | null, hardState: HardState | null, commitBefore: Index): string | null {
     if (!this.canCrash()) return null;
     const f = this.opts.nodes;
-    const committed = rd.hardState !== null && rd.hardState.commit > commitBefore && core.status().role === 'leader';
+    const committed = hardState !== null && hardState.commit > commitBefore && leaderTerm !== null;
     if (committed && f.commitKillProbability > 0 && this.rng.chance(f.commitKillProbability)) return 'leader, just committed';
-    return f.crashAfterPersistProbability > 0 && this.rng.chance(f.crashAfterPersistProbability) ? 'after persist, before send' : null;
+    return f.crashAfterPersistProbability > 0 && this.rng.chance(f.crashAfterPersistProbability) ? 'after persist, before the node heard' : null;
   }
 
-  canCrash(): boolean {
-    return !this.healed && this.ids.length - this.upCount() < this.opts.nodes.crashedMax;
+  // ---- The network ---------------------------------------------------------------------------
+
+  private send(packet: Packet): void {
+    const now = this.scheduler.nowMs / MS_PER_STEP;
+    const dropped = this.network.send(now, packet);
+    if (dropped !== null) this.onDrop(packet, dropped);
   }
 
-  private restoreSnapshot(node: SimNode, at: Index): void {
-    node.kv.restore(node.disk.snapshotAt(at));
-    this.snapshotsInstalled++;
-    if (this.trace.enabled) this.trace.add(`${node.id} restored state machine from snapshot ${at}`);
-    this.hooks.restored(node.id, at);
-  }
-
-  private failRead(node: SimNode, context: ReadContext): void {
-    const r = node.reads.get(context);
-    if (r === undefined) return;
-    node.reads.delete(context);
-    r.done(null);
-  }
-
-  /** serveReads answers every read whose ReadState index the state machine has reached. */
-  private serveReads(node: SimNode): void {
-    for (const [context, r] of node.reads) {
-      if (r.index === null || r.index > node.kv.applied) continue;
-      node.reads.delete(context);
-      r.done(node.kv);
-    }
-  }
-
-  /** takeSnapshot copies the state machine at its applied index and compacts the log (ready.ts step 5). */
-  private takeSnapshot(node: SimNode): void {
-    const at = node.kv.applied;
-    const storage = node.disk.storage;
-    if (at <= storage.snapshotMeta().index) return;
-    const t = storage.term(at);
-    assert(t !== null, () => `${node.id}: no term at applied index ${at}`);
-    const snap = node.kv.snapshot(t);
-    this.safety.snapshot(node.id, snap);
-    node.disk.saveSnapshot(snap);
-    const compactAt = this.opts.disk.compactToPreviousSnapshot ? node.disk.previousSnapshotIndex(at) : at;
-    if (compactAt === null || compactAt <= storage.snapshotMeta().index) return;
-    const meta = { index: compactAt, term: node.disk.snapshotAt(compactAt).term, voters: this.ids };
-    node.disk.compactTo(meta);
-    this.safety.compacted(node.id, meta);
-    if (this.trace.enabled) this.trace.add(`${node.id} snapshot at ${at}, log compacted to ${compactAt}`);
-  }
-
-  private sendAll(node: SimNode, messages: readonly Message[], now: number): void {
-    for (const m of messages) {
-      const snapshot = m.type === 'snapshot' ? node.disk.heldSnapshot(m.snapshot.index) : null;
-      if (m.type === 'snapshot' && snapshot === null) {
-        // Queued before a newer snapshot pruned its bytes (possible with stepDuringPersist): the
-        // transport cannot open it, fails the send, and says so.
-        if (this.trace.enabled) this.trace.add(`${node.id} cannot send ${describeMessage(m)}: bytes pruned`);
-        node.inbox.push({ kind: 'snapshotReport', to: m.to, delivered: false });
-        continue;
-      }
-      if (snapshot !== null) this.snapshotsSent++;
-      const packet: Packet = { message: m, snapshot, senderIncarnation: node.incarnation };
-      const dropped = this.network.send(now, packet);
-      if (dropped !== null) this.onDrop(packet, dropped);
-    }
-  }
-
+  /** deliver hands a packet to its node's current incarnation, as the peer server would. */
   private deliver(packet: Packet): void {
-    const m = packet.message;
-    const to = this.node(m.to);
-    if (!to.up) {
+    const to = this.node(packet.to);
+    const raft = to.raft;
+    if (!to.up || raft === null) {
       this.onDrop(packet, 'partition');
       return;
     }
-    if (this.trace.enabled) this.trace.add(`deliver ${describeMessage(m)}`);
-    if (packet.snapshot !== null) {
-      // The transport stores the streamed bytes before handing the message to the core.
-      to.disk.saveSnapshot(packet.snapshot);
-      this.report(packet, { kind: 'snapshotReport', to: m.to, delivered: true });
+    if (this.trace.enabled) this.trace.add(`deliver ${describePacket(packet)}`);
+    const b = packet.body;
+    switch (b.kind) {
+      case 'raft':
+        raft.deliver([b.message]);
+        return;
+      case 'snapshot':
+        void raft.receiveSnapshot(b.message, iterate(b.chunks)).then(b.done, () => b.done(false));
+        return;
+      case 'forward':
+        void raft.forward(b.commands, b.deadlineMs).then((outcomes) => {
+          if (to.raft === raft && to.up) this.send({ from: packet.to, to: packet.from, body: { kind: 'forwardReply', outcomes, done: b.done }, senderIncarnation: to.incarnation });
+        });
+        return;
+      case 'forwardReply':
+        b.done([...b.outcomes]);
+        return;
     }
-    to.inbox.push({ kind: 'message', message: m });
   }
 
-  /** onDrop tells the sender, sometimes, that a packet did not arrive, as a transport might. */
+  /** onDrop settles what a real transport would settle when a packet is lost, sometimes. */
   private onDrop(packet: Packet, reason: DropReason): void {
-    const m = packet.message;
-    if (this.trace.enabled) this.trace.add(`drop (${reason}) ${describeMessage(m)}`);
+    if (this.trace.enabled) this.trace.add(`drop (${reason}) ${describePacket(packet)}`);
     const f = this.opts.network;
-    if (m.type === 'snapshot') {
-      if (this.rng.chance(f.snapshotFailReportProbability)) this.report(packet, { kind: 'snapshotReport', to: m.to, delivered: false });
-    } else if (this.rng.chance(f.unreachableReportProbability)) {
-      this.report(packet, { kind: 'unreachable', to: m.to });
+    const b = packet.body;
+    switch (b.kind) {
+      case 'raft': {
+        const sender = this.node(packet.from);
+        if (!this.rng.chance(f.unreachableReportProbability) || !sender.up || sender.incarnation !== packet.senderIncarnation) return;
+        sender.raft?.reportUnreachable(packet.to);
+        return;
+      }
+      case 'snapshot':
+        if (this.rng.chance(f.snapshotFailReportProbability)) b.done(false);
+        return;
+      case 'forward':
+      case 'forwardReply': {
+        const leader = b.kind === 'forward' ? packet.to : packet.from;
+        const error = new RegistryError('UNAVAILABLE', `cannot reach leader ${leader}`, { leaderId: leader });
+        b.done(forwardFailures(b.kind === 'forward' ? b.commands.length : b.outcomes.length, error));
+        return;
+      }
     }
   }
+}
 
-  private report(packet: Packet, input: NodeInput): void {
-    const sender = this.node(packet.message.from);
-    if (sender.up && sender.incarnation === packet.senderIncarnation) sender.inbox.push(input);
-  }
+async function* iterate(chunks: readonly Uint8Array[]): AsyncIterable<Uint8Array> {
+  yield* chunks;
+}
+
+function forwardFailures(n: number, error: RegistryError): ForwardOutcome[] {
+  const out: ForwardOutcome[] = [];
+  for (let i = 0; i < n; i++) out.push({ ok: false, error });
+  return out;
 }

@@ -55,9 +55,10 @@ export interface NodeFaults {
   /** crashAfterPersistProbability: per Ready, crash right after persisting, before sending or applying. */
   readonly crashAfterPersistProbability: number;
   /**
-   * crashDuringPersistProbability: per Ready whose persist takes time, crash before it is
-   * durable, so its writes are lost while its early `messages` are already out. This is what
-   * punishes a core that sends a vote or an acknowledgement before persisting.
+   * crashDuringPersistProbability: per log write that takes time, the machine loses power
+   * before it is durable: the write is lost or torn (a prefix of its entries kept), while the
+   * Ready's early `messages` are already out. This is what punishes a node that sends a vote
+   * or an acknowledgement before persisting.
    */
   readonly crashDuringPersistProbability: number;
   /**
@@ -94,14 +95,6 @@ export interface DiskFaults {
   /** stallProbability: a Ready's persist instead stalls for up to stallStepsMax (a slow disk, DESIGN §3a.3). */
   readonly stallProbability: number;
   readonly stallStepsMax: number;
-  /** compactToPreviousSnapshot: keep the entries since the previous snapshot, not just since the newest. */
-  readonly compactToPreviousSnapshot: boolean;
-  /**
-   * stepDuringPersist: the node keeps stepping messages and ticks into the core while a Ready
-   * persists (etcd's asynchronous storage writes) instead of waiting as src/node does. The core
-   * must cope: its log may change under an outstanding Ready.
-   */
-  readonly stepDuringPersist: boolean;
 }
 
 export interface ClockOptions {
@@ -139,8 +132,12 @@ export interface WorkloadOptions {
   readonly leaderHintProbability: number;
 }
 
+/** MachineName: the replicated state machine of a run: the simulator's key-value map, or RoomRegistry. */
+export type MachineName = 'kv' | 'rooms';
+
 export interface SimOptions {
   readonly clusterSize: 3 | 5;
+  readonly machine: MachineName;
   readonly weather: Weather;
   /** steps: length of the faulty phase; then faults heal and the cluster must converge. */
   readonly steps: number;
@@ -168,6 +165,9 @@ export interface SimOptions {
 export const WEATHERS = ['calm', 'rough', 'storm', 'churn'] as const;
 export type Weather = (typeof WEATHERS)[number];
 
+/** ROOMS_SHARE: the share of seeds that run RoomRegistry; the rest run SimKv (faster, simpler failures). */
+const ROOMS_SHARE = 0.3;
+
 /** chooseSimOptions draws one run's options from its seed's generator: size, fault mix and length vary. */
 export function chooseSimOptions(rng: SeededRng): SimOptions {
   const weather = rng.pick(['calm', 'rough', 'rough', 'rough', 'storm', 'storm', 'storm', 'churn', 'churn', 'churn'] as const);
@@ -175,6 +175,8 @@ export function chooseSimOptions(rng: SeededRng): SimOptions {
   const clusterSize = rng.chance(weather === 'churn' ? 0.75 : 0.5) ? 3 : 5;
   return {
     clusterSize,
+    // A share of the runs replicate the production state machine, with room clients and expiry.
+    machine: rng.chance(ROOMS_SHARE) ? 'rooms' : 'kv',
     weather,
     steps: weather === 'churn' ? 8000 + rng.nextInt(8000) : 3000 + rng.nextInt(12000),
     convergeStepsMax: 6000,
@@ -236,8 +238,6 @@ function chooseDiskFaults(rng: SeededRng, weather: Weather): DiskFaults {
     persistStepsMax: weather === 'calm' ? rng.pick([0, 1]) : rng.pick([0, 1, 3, 8]),
     stallProbability: weather === 'calm' ? 0 : rng.pick([0, 0.002, 0.01]),
     stallStepsMax: rng.pick([50, 300]),
-    compactToPreviousSnapshot: rng.chance(0.5),
-    stepDuringPersist: rng.chance(0.25),
   };
 }
 
@@ -276,7 +276,7 @@ function pickSome<T>(rng: SeededRng, items: readonly T[]): T[] {
 export function describeSimOptions(o: SimOptions): string {
   const n = o.network;
   return [
-    `nodes=${o.clusterSize} weather=${o.weather} steps=${o.steps}`,
+    `nodes=${o.clusterSize} machine=${o.machine} weather=${o.weather} steps=${o.steps}`,
     `partitions=${n.partitionModes.join('|')} loss=${n.lossProbability} dup=${n.duplicateProbability} delay=${n.delayStepsMin}..${n.delayStepsMax}`,
     `crashes/step=${o.nodes.crashesPerStep.toFixed(4)} crashedMax=${o.nodes.crashedMax} crashAfterPersist=${o.nodes.crashAfterPersistProbability}`,
     `stall=${o.disk.stallProbability} skew=${o.clock.skewMax} snapEvery=${o.raft.snapshotIntervalEntries}`,

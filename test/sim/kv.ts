@@ -1,4 +1,5 @@
-import type { Index, Term } from '../../src/lib/ids.js';
+import type { Index } from '../../src/lib/ids.js';
+import type { SnapshotSource, StateMachine } from '../../src/node/state-machine.js';
 
 /**
  * The simulator's replicated state machine: a string map with put and append. Commands travel
@@ -37,47 +38,52 @@ export function applyKvCommand(current: string | null, c: KvCommand): string {
   return `${current}${APPEND_SEPARATOR}${c.value}`;
 }
 
-/** KvSnapshot is a copy of a node's map at `index`: the bytes that travel beside an InstallSnapshot. */
-export interface KvSnapshot {
-  readonly index: Index;
-  readonly term: Term;
-  readonly data: ReadonlyMap<string, string>;
-  /** digest is a canonical text of `data`, compared across nodes snapshotting the same index. */
-  readonly digest: string;
-}
-
-/** SimKv is one node's in-memory state machine; a crash loses it, a restart restores a snapshot. */
-export class SimKv {
+/**
+ * SimKv is one node's state machine (StateMachine, as RoomRegistry is in production): a crash
+ * loses it, a restart restores the node's newest snapshot. A snapshot is canonical JSON of the
+ * sorted map, so two snapshots of one state have the same bytes.
+ */
+export class SimKv implements StateMachine {
   private data = new Map<string, string>();
-  /** applied is the index of the last entry applied (or of the snapshot restored). */
-  applied: Index = 0 as Index;
 
-  apply(i: Index, data: Uint8Array | null): void {
-    if (data !== null) {
-      const c = decodeKvCommand(data);
-      this.data.set(c.key, applyKvCommand(this.data.get(c.key) ?? null, c));
-    }
-    this.applied = i;
+  apply(_index: Index, payload: Uint8Array, _entryTimeMs: number): Uint8Array {
+    const c = decodeKvCommand(payload);
+    this.data.set(c.key, applyKvCommand(this.data.get(c.key) ?? null, c));
+    return new Uint8Array(0);
   }
 
   get(key: string): string | null {
     return this.data.get(key) ?? null;
   }
 
-  snapshot(term: Term): KvSnapshot {
-    const copy = new Map(this.data);
-    return { index: this.applied, term, data: copy, digest: kvDigest(copy) };
+  captureSnapshot(): SnapshotSource {
+    let bytes: Uint8Array | null = encoder.encode(this.digest());
+    return {
+      nextChunk: (maxBytes) => {
+        if (bytes === null || bytes.byteLength === 0) return null;
+        const chunk = bytes.subarray(0, Math.max(1, Math.min(maxBytes, KV_SNAPSHOT_CHUNK_BYTES)));
+        bytes = bytes.subarray(chunk.byteLength);
+        return chunk;
+      },
+      close: () => {
+        bytes = null;
+      },
+    };
   }
 
-  restore(s: KvSnapshot): void {
-    this.data = new Map(s.data);
-    this.applied = s.index;
+  async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const parts: Uint8Array[] = [];
+    for await (const c of chunks) parts.push(c);
+    this.data = new Map(JSON.parse(decoder.decode(Buffer.concat(parts))) as Array<[string, string]>);
   }
 
   digest(): string {
     return kvDigest(this.data);
   }
 }
+
+/** KV_SNAPSHOT_CHUNK_BYTES: small, so snapshots stream in several slices, each a turn apart. */
+const KV_SNAPSHOT_CHUNK_BYTES = 256;
 
 export function kvDigest(data: ReadonlyMap<string, string>): string {
   return JSON.stringify([...data].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));

@@ -44,7 +44,7 @@ export class Nemesis {
     this.cluster.healed = true;
     if (this.trace.enabled) this.trace.add('HEAL: network whole, faults off, every node restarting');
     for (const id of this.cluster.ids) {
-      this.cluster.node(id).pausedUntil = 0;
+      this.cluster.unpause(id);
       this.cluster.restart(id, now);
     }
   }
@@ -69,11 +69,11 @@ export class Nemesis {
     const f = this.opts.nodes;
     for (const id of this.cluster.ids) {
       const node = this.cluster.node(id);
-      if (!node.up && (now >= node.restartAt || this.rng.chance(1 / f.crashStepsMean))) this.cluster.restart(id, now);
+      if (!node.running && (now >= node.restartAt || this.rng.chance(1 / f.crashStepsMean))) this.cluster.restart(id, now);
     }
     if (f.crashesPerStep === 0 || !this.rng.chance(f.crashesPerStep) || !this.cluster.canCrash()) return;
     const leader = this.cluster.leader();
-    const up = this.cluster.ids.filter((id) => this.cluster.node(id).up);
+    const up = this.cluster.ids.filter((id) => this.cluster.node(id).running);
     if (up.length === 0) return;
     const victim = leader !== null && this.rng.chance(0.5) ? leader : this.rng.pick(up);
     this.cluster.crash(victim, now, victim === leader ? 'nemesis, leader' : 'nemesis');
@@ -99,7 +99,7 @@ export class Nemesis {
     this.kills = this.kills.filter((k) => k.at > now);
     for (const k of due) {
       const node = this.cluster.node(k.id);
-      if (node.up && node.incarnation === k.incarnation && this.cluster.canCrash()) this.cluster.crash(k.id, now, 'nemesis, young leader');
+      if (node.running && node.incarnation === k.incarnation && this.cluster.canCrash()) this.cluster.crash(k.id, now, 'nemesis, young leader');
     }
   }
 
@@ -109,6 +109,6 @@ export class Nemesis {
     const others: NodeId[] = this.cluster.ids.filter((id) => id !== leader);
     const to = this.rng.pick(others);
     this.transfersAsked++;
-    this.cluster.submit(leader, { kind: 'transfer', to });
+    this.cluster.transfer(leader, to);
   }
 }

@@ -1,15 +1,41 @@
 import type { NodeId } from '../../src/lib/ids.js';
 import type { SeededRng } from '../../src/lib/rng.js';
-import type { Message } from '../../src/raft/index.js';
+import { type Message, describeMessage } from '../../src/raft/index.js';
+import type { InstallSnapshot } from '../../src/raft/messages.js';
+import type { ForwardOutcome } from '../../src/transport/peer-handler.js';
 import type { NetworkFaults, PartitionMode } from './faults.js';
-import type { KvSnapshot } from './kv.js';
 
-/** Packet is one message in flight; a 'snapshot' message carries the sender's snapshot bytes beside it. */
+/** Packet is one call in flight between two nodes, as the peer transport carries it. */
 export interface Packet {
-  readonly message: Message;
-  readonly snapshot: KvSnapshot | null;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly body: PacketBody;
   /** senderIncarnation tells a report about this packet from one addressed to a restarted sender. */
   readonly senderIncarnation: number;
+}
+
+/**
+ * PacketBody: a Raft message; a snapshot stream (its bytes beside the message); a Forward call
+ * and its reply. `done` settles the sender's call; only Raft messages may be duplicated, as a
+ * retried stream write may be, never a unary call.
+ */
+export type PacketBody =
+  | { readonly kind: 'raft'; readonly message: Message }
+  | { readonly kind: 'snapshot'; readonly message: InstallSnapshot; readonly chunks: readonly Uint8Array[]; readonly done: (delivered: boolean) => void }
+  | { readonly kind: 'forward'; readonly commands: readonly Uint8Array[]; readonly deadlineMs: number; readonly done: (outcomes: ForwardOutcome[]) => void }
+  | { readonly kind: 'forwardReply'; readonly outcomes: readonly ForwardOutcome[]; readonly done: (outcomes: ForwardOutcome[]) => void };
+
+export function describePacket(p: Packet): string {
+  const b = p.body;
+  switch (b.kind) {
+    case 'raft':
+    case 'snapshot':
+      return describeMessage(b.message);
+    case 'forward':
+      return `${p.from}->${p.to} Forward(${b.commands.length})`;
+    case 'forwardReply':
+      return `${p.from}->${p.to} ForwardReply(${b.outcomes.map((o) => (o.ok ? 'ok' : o.error.code)).join(',')})`;
+  }
 }
 
 /** Drop says why a packet never arrived, so the simulator can report it like a transport would. */
@@ -57,11 +83,10 @@ export class PacketSimulator {
   /** send schedules a packet, or returns why it was dropped at once. */
   send(now: number, packet: Packet): DropReason | null {
     this.packetsSent++;
-    const m = packet.message;
-    if (this.isBlocked(m.from, m.to)) return this.drop('partition');
+    if (this.isBlocked(packet.from, packet.to)) return this.drop('partition');
     if (this.rng.chance(this.faults.lossProbability)) return this.drop('loss');
     this.schedule(now, packet);
-    if (this.rng.chance(this.faults.duplicateProbability)) this.schedule(now, packet);
+    if (packet.body.kind === 'raft' && this.rng.chance(this.faults.duplicateProbability)) this.schedule(now, packet);
     return null;
   }
 
@@ -71,7 +96,7 @@ export class PacketSimulator {
     if (packets === undefined) return [];
     this.inFlight.delete(now);
     return packets.map((packet) => {
-      const cut = this.isBlocked(packet.message.from, packet.message.to);
+      const cut = this.isBlocked(packet.from, packet.to);
       if (cut) this.packetsDropped++;
       return { packet, dropped: cut ? 'partition' : null };
     });

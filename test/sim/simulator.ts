@@ -2,20 +2,25 @@ import { AssertionError } from '../../src/lib/assert.js';
 import { type NodeId, nodeId } from '../../src/lib/ids.js';
 import { SeededRng } from '../../src/lib/rng.js';
 import { checkFinalState, converged, describeNodes } from './checkers/convergence.js';
-import { type HistoryVerdict, checkHistory } from './checkers/history.js';
+import type { HistoryVerdict } from './checkers/history.js';
 import { SafetyChecker, SafetyViolation } from './checkers/safety.js';
 import { Workload, type WorkloadStats } from './clients.js';
-import { Cluster } from './cluster.js';
+import { RoomWorkload } from './room-clients.js';
+import { roomsMachine } from './rooms.js';
+import { Cluster, type MachineKind } from './cluster.js';
+import { SimKv } from './kv.js';
 import { type SimOptions, chooseSimOptions, describeSimOptions } from './faults.js';
 import { Nemesis } from './nemesis.js';
 import { PacketSimulator } from './network.js';
+import { SimScheduler } from './scheduler.js';
 import { Trace } from './trace.js';
 
 /**
  * runSimulation runs one seed: a faulty phase of `steps` steps, then a healed phase in which
  * the cluster must converge, then the end-of-run checks. The seed decides everything: the
- * options, the network, the faults, the clients and every RaftCore's election jitter all draw
- * from one SeededRng, and nothing reads a clock, so a seed replays exactly.
+ * options, the network, the faults, the clients and every node's election jitter all draw
+ * from one SeededRng, and the nodes read only the SimScheduler's clock, so a seed replays
+ * exactly. It is async only to let promise continuations run between rounds of callbacks.
  */
 
 export interface RunOptions {
@@ -35,7 +40,12 @@ export interface SimStats extends WorkloadStats {
   readonly clusterSize: number;
   readonly steps: number;
   readonly convergeSteps: number;
-  readonly readies: number;
+  readonly persists: number;
+  readonly powerLosses: number;
+  readonly tornWrites: number;
+  readonly earlyApplied: number;
+  /** roomsExpired: rooms the sweeper expired (RoomRegistry runs only). */
+  readonly roomsExpired: number;
   readonly packetsSent: number;
   readonly packetsDropped: number;
   readonly crashes: number;
@@ -64,7 +74,7 @@ export interface SimResult {
   readonly stats: SimStats | null;
 }
 
-export function runSimulation(seed: number, run: RunOptions = {}): SimResult {
+export async function runSimulation(seed: number, run: RunOptions = {}): Promise<SimResult> {
   const rng = new SeededRng(seed);
   const drawn = chooseSimOptions(rng);
   const options = run.adjust === undefined ? drawn : run.adjust(drawn);
@@ -72,7 +82,7 @@ export function runSimulation(seed: number, run: RunOptions = {}): SimResult {
   trace.add(`seed ${seed}: ${describeSimOptions(options)}`);
   const world = buildWorld(options, rng, trace);
   try {
-    const stats = runPhases(world, options, trace, run.linearizabilityBudgetMs ?? 2000);
+    const stats = await runPhases(world, options, trace, run.linearizabilityBudgetMs ?? 2000);
     return { ok: true, seed, failure: null, options, trace: trace.lines, stats };
   } catch (e) {
     const failure = asFailure(e, trace.now);
@@ -82,33 +92,52 @@ export function runSimulation(seed: number, run: RunOptions = {}): SimResult {
 }
 
 interface World {
+  readonly scheduler: SimScheduler;
   readonly safety: SafetyChecker;
   readonly network: PacketSimulator;
   readonly cluster: Cluster;
-  readonly workload: Workload;
+  readonly workload: Workload | RoomWorkload;
   readonly nemesis: Nemesis;
 }
 
 function buildWorld(options: SimOptions, rng: SeededRng, trace: Trace): World {
   const ids: NodeId[] = [];
   for (let i = 1; i <= options.clusterSize; i++) ids.push(nodeId(`n${i}`));
+  const scheduler = new SimScheduler();
   const safety = new SafetyChecker(ids);
   const network = new PacketSimulator(rng, options.network, ids);
   const noHooks = { applied: () => {}, restored: () => {}, crashed: () => {} };
-  const cluster = new Cluster(options, rng, network, safety, trace, ids, noHooks);
-  const workload = new Workload(options.workload, rng, cluster, trace);
+  let rooms: RoomWorkload | null = null;
+  const machine = options.machine === 'kv' ? KV_MACHINE : roomsMachine((index, names) => rooms?.onExpired(index, names));
+  const cluster = new Cluster(options, rng, scheduler, network, safety, trace, ids, machine, noHooks);
+  rooms = options.machine === 'rooms' ? new RoomWorkload(options.workload, rng, cluster, trace) : null;
+  const workload = rooms ?? new Workload(options.workload, rng, cluster, trace);
   cluster.setHooks(workload);
   const nemesis = new Nemesis(options, rng, cluster, network, trace);
-  return { safety, network, cluster, workload, nemesis };
+  return { scheduler, safety, network, cluster, workload, nemesis };
 }
 
-function runPhases(w: World, options: SimOptions, trace: Trace, budgetMs: number): SimStats {
+const KV_MACHINE: MachineKind = {
+  name: 'kv',
+  create: () => new SimKv(),
+  snapshotDigest: (chunks) => new TextDecoder().decode(Buffer.concat(chunks)),
+};
+
+/** step runs one step of the world: faults, clients, packets due, then the nodes' timers and turns. */
+async function step(w: World, now: number, faults: boolean): Promise<void> {
+  if (faults) w.nemesis.step(now);
+  w.workload.step(now);
+  w.cluster.step(now);
+  await w.scheduler.runStep(now);
+  w.cluster.throwIfFailed();
+  w.cluster.observeRoles();
+}
+
+async function runPhases(w: World, options: SimOptions, trace: Trace, budgetMs: number): Promise<SimStats> {
   let now = 0;
   for (; now < options.steps; ) {
     trace.now = ++now;
-    w.nemesis.step(now);
-    w.workload.step(now);
-    w.cluster.step(now);
+    await step(w, now, true);
   }
   w.workload.issuing = false;
   w.nemesis.heal(now);
@@ -118,13 +147,12 @@ function runPhases(w: World, options: SimOptions, trace: Trace, budgetMs: number
       throw new SafetyViolation('convergence', `no convergence ${options.convergeStepsMax} steps after healing: ${describeNodes(w.cluster)}`);
     }
     trace.now = ++now;
-    w.workload.step(now);
-    w.cluster.step(now);
+    await step(w, now, false);
   }
   trace.add(`converged: ${describeNodes(w.cluster)}`);
   w.workload.finish();
   checkFinalState(w.cluster, w.safety, w.workload.acked);
-  const verdict = checkHistory(w.workload.history, budgetMs);
+  const verdict = w.workload.checkHistory(budgetMs);
   if (verdict.verdict === 'illegal') throw new SafetyViolation('linearizability', verdict.details);
   return collectStats(w, options, now - healedAt, verdict.verdict);
 }
@@ -136,7 +164,11 @@ function collectStats(w: World, options: SimOptions, convergeSteps: number, lin:
     clusterSize: options.clusterSize,
     steps: options.steps,
     convergeSteps,
-    readies: w.cluster.readyCount,
+    persists: w.cluster.persistCount,
+    powerLosses: w.cluster.powerLossCount,
+    tornWrites: w.cluster.tornWrites,
+    earlyApplied: w.cluster.earlyApplied,
+    roomsExpired: w.workload instanceof RoomWorkload ? w.workload.roomsExpired : 0,
     packetsSent: w.network.packetsSent,
     packetsDropped: w.network.packetsDropped,
     crashes: w.cluster.crashCount,
@@ -145,7 +177,7 @@ function collectStats(w: World, options: SimOptions, convergeSteps: number, lin:
     leaderElections: w.safety.leaderElections,
     snapshotsSent: w.cluster.snapshotsSent,
     snapshotsInstalled: w.cluster.snapshotsInstalled,
-    appliedIndex: anyNode.kv.applied,
+    appliedIndex: anyNode.status()?.appliedIndex ?? 0,
     linearizability: lin,
   };
 }
@@ -180,10 +212,10 @@ export interface CheckOptions extends RunOptions {
  * the trace on (the fast first run records none); the replay must fail at the same step with
  * the same checker, or the message says the run was not deterministic.
  */
-export function checkSeed(seed: number, check: CheckOptions = {}): SimResult {
-  const first = runSimulation(seed, check);
+export async function checkSeed(seed: number, check: CheckOptions = {}): Promise<SimResult> {
+  const first = await runSimulation(seed, check);
   if (first.ok) return first;
-  const replay = runSimulation(seed, { ...check, trace: true });
+  const replay = await runSimulation(seed, { ...check, trace: true });
   const f = replay.failure ?? first.failure;
   const same = replay.failure?.checker === first.failure?.checker && replay.failure?.step === first.failure?.step;
   const note = same ? '' : `\n(NONDETERMINISM: the traced replay did not fail the same way; first run: ${JSON.stringify(first.failure)})`;

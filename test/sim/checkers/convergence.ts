@@ -1,6 +1,5 @@
-import type { Cluster } from '../cluster.js';
-import type { AckedWrite } from '../clients.js';
-import { describeInput } from '../clients.js';
+import { type Cluster, coreOf } from '../cluster.js';
+import type { Index, Term } from '../../../src/lib/ids.js';
 import type { SafetyChecker } from './safety.js';
 import { SafetyViolation } from './safety.js';
 
@@ -10,18 +9,25 @@ import { SafetyViolation } from './safety.js';
  * succeeded, at the index and term it was acknowledged with.
  */
 
+/** AckedEntry is a write a client was told succeeded: it must be applied everywhere, at (index, term). */
+export interface AckedEntry {
+  readonly index: Index;
+  readonly term: Term;
+  readonly what: string;
+}
+
 /** converged: one leader whose term has committed, its whole log committed, and every node applied all of it. */
 export function converged(cluster: Cluster): boolean {
   const leaderId = cluster.leader();
   if (leaderId === null) return false;
-  const leader = cluster.node(leaderId).core;
+  const leader = cluster.node(leaderId).raft;
   if (leader === null) return false;
   const st = leader.status();
-  if (st.commitIndex !== st.lastIndex || leader.termAt(st.commitIndex) !== st.term) return false;
+  if (st.commitIndex !== st.lastIndex || coreOf(leader).termAt(st.commitIndex) !== st.term) return false;
   for (const node of cluster.nodes.values()) {
-    if (node.core === null || node.inProgress !== null) return false;
-    const ns = node.core.status();
-    if (ns.term !== st.term || ns.leader !== leaderId || node.kv.applied !== st.commitIndex) return false;
+    const ns = node.status();
+    if (ns === null || node.busy) return false;
+    if (ns.term !== st.term || ns.leader !== leaderId || ns.appliedIndex !== st.commitIndex) return false;
   }
   return true;
 }
@@ -30,34 +36,32 @@ export function converged(cluster: Cluster): boolean {
 export function describeNodes(cluster: Cluster): string {
   const lines: string[] = [];
   for (const node of cluster.nodes.values()) {
-    const st = node.core?.status();
-    if (st === undefined) {
+    const st = node.status();
+    if (st === null) {
       lines.push(`${node.id}: down`);
       continue;
     }
     const progress = st.progress === null ? '' : ` progress=${JSON.stringify(st.progress)}`;
     lines.push(
-      `${node.id}: ${st.role} term=${st.term} leader=${st.leader ?? '-'} commit=${st.commitIndex} applied=${node.kv.applied} ` +
-        `snapshot=${st.snapshotIndex} last=${st.lastIndex} busy=${node.inProgress !== null}${progress}`,
+      `${node.id}: ${st.role} term=${st.term} leader=${st.leader ?? '-'} commit=${st.commitIndex} applied=${st.appliedIndex} ` +
+        `snapshot=${st.snapshotIndex} last=${st.lastIndex} busy=${node.busy}${progress}`,
     );
   }
   return lines.join('; ');
 }
 
 /** checkFinalState: identical state machines everywhere, every acknowledged write among them. */
-export function checkFinalState(cluster: Cluster, safety: SafetyChecker, acked: readonly AckedWrite[]): void {
+export function checkFinalState(cluster: Cluster, safety: SafetyChecker, acked: readonly AckedEntry[]): void {
   let reference: { id: string; applied: number; digest: string } | null = null;
   for (const node of cluster.nodes.values()) {
-    const digest = node.kv.digest();
+    const digest = node.machine?.digest() ?? '(down)';
+    const applied = node.status()?.appliedIndex ?? -1;
     if (reference === null) {
-      reference = { id: node.id, applied: node.kv.applied, digest };
+      reference = { id: node.id, applied, digest };
       continue;
     }
-    if (node.kv.applied !== reference.applied || digest !== reference.digest) {
-      throw new SafetyViolation(
-        'convergence',
-        `${node.id} applied ${node.kv.applied} with ${digest}, ${reference.id} applied ${reference.applied} with ${reference.digest}`,
-      );
+    if (applied !== reference.applied || digest !== reference.digest) {
+      throw new SafetyViolation('convergence', `${node.id} applied ${applied} with ${digest}, ${reference.id} applied ${reference.applied} with ${reference.digest}`);
     }
   }
   const applied = reference?.applied ?? 0;
@@ -65,7 +69,7 @@ export function checkFinalState(cluster: Cluster, safety: SafetyChecker, acked: 
     if (w.index > applied || safety.committedTermAt(w.index) !== w.term) {
       throw new SafetyViolation(
         'acknowledged write lost',
-        `${describeInput(w.input)} was acknowledged at ${w.index}/${w.term}, but ${w.index}/${safety.committedTermAt(w.index) ?? '-'} was applied (all nodes at ${applied})`,
+        `${w.what} was acknowledged at ${w.index}/${w.term}, but ${w.index}/${safety.committedTermAt(w.index) ?? '-'} was applied (all nodes at ${applied})`,
       );
     }
   }

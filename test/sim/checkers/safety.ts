@@ -1,6 +1,12 @@
 import type { Index, NodeId, Term } from '../../../src/lib/ids.js';
 import { EMPTY_HARD_STATE, type Entry, type HardState, type RaftCore, type SnapshotMeta } from '../../../src/raft/index.js';
-import type { KvSnapshot } from '../kv.js';
+
+/** SnapshotDigest names a snapshot's state by a canonical text, compared across nodes. */
+export interface SnapshotDigest {
+  readonly index: Index;
+  readonly term: Term;
+  readonly digest: string;
+}
 
 /**
  * SafetyChecker holds the Raft safety properties (Raft paper Figure 3) against everything the
@@ -169,7 +175,7 @@ export class SafetyChecker {
   }
 
   /** snapshot checks that every snapshot of one index holds the same state, and that its index was committed. */
-  snapshot(id: NodeId, s: KvSnapshot): void {
+  snapshot(id: NodeId, s: SnapshotDigest): void {
     const held = this.snapshotDigests.get(s.index);
     if (held !== undefined && held.digest !== s.digest) {
       throw new SafetyViolation('state machine safety', `snapshots at ${s.index} differ: ${id} has ${s.digest}, ${held.by} has ${held.digest}`);

@@ -12,6 +12,7 @@ import { silentLogger } from '../../../src/lib/logger.js';
 import { SeededRng } from '../../../src/lib/rng.js';
 import { MemoryNodeStorage, MemorySnapshotStore } from '../../../src/node/memory-storage.js';
 import { RaftNode, type RaftNodeOptions } from '../../../src/node/node.js';
+import { SYSTEM_CLOCK } from '../../../src/node/clock.js';
 import { Proposals } from '../../../src/node/proposals.js';
 import { LIMITS } from '../../../src/config/limits.js';
 import { RegistryError } from '../../../src/lib/errors.js';
@@ -139,7 +140,7 @@ describe('RaftNode batches fit a peer message', () => {
 
 describe('pending writes are bounded in bytes', () => {
   test('past proposalsPendingBytesMax a write is refused RESOURCE_EXHAUSTED; settling frees the room', async () => {
-    const p = new Proposals();
+    const p = new Proposals(SYSTEM_CLOCK);
     const payload = new Uint8Array(LIMITS.commandBytesMax);
     const fits = Math.floor(LIMITS.proposalsPendingBytesMax / payload.byteLength);
     const accepted = Array.from({ length: fits }, () => p.enqueue(payload, Date.now() + 60_000, false).catch((e: unknown) => e));

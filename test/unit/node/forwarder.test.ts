@@ -5,6 +5,7 @@
 import { describe, expect, test } from 'vitest';
 import { RegistryError } from '../../../src/lib/errors.js';
 import { nodeId } from '../../../src/lib/ids.js';
+import { SYSTEM_CLOCK } from '../../../src/node/clock.js';
 import { Forwarder } from '../../../src/node/forwarder.js';
 import type { QueuedProposal } from '../../../src/node/proposals.js';
 import { Waiter } from '../../../src/node/waiter.js';
@@ -16,7 +17,7 @@ function transportWhoseForward(forward: Transport['forward']): Transport {
 }
 
 function proposals(n: number): QueuedProposal[] {
-  return Array.from({ length: n }, () => ({ payload: new Uint8Array([1]), forwarded: false, waiter: new Waiter<Uint8Array>(Date.now() + 10_000, 'deadline') }));
+  return Array.from({ length: n }, () => ({ payload: new Uint8Array([1]), forwarded: false, waiter: new Waiter<Uint8Array>(Date.now() + 10_000, 'deadline', SYSTEM_CLOCK) }));
 }
 
 async function codes(ps: QueuedProposal[]): Promise<string[]> {

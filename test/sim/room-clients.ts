@@ -1,0 +1,283 @@
+import type { Command } from '../../src/gen/roomregistry/command/v1/command.js';
+import { Command as CommandCodec } from '../../src/gen/roomregistry/command/v1/command.js';
+import { RegistryError } from '../../src/lib/errors.js';
+import type { Index, NodeId } from '../../src/lib/ids.js';
+import type { SeededRng } from '../../src/lib/rng.js';
+import { decodeCommandEntry } from '../../src/node/entry-codec.js';
+import type { Entry } from '../../src/raft/index.js';
+import type { RoomObservation } from '../chaos/chaos-history.js';
+import { ROOM_MODEL, type RoomInput } from '../chaos/room-model.js';
+import type { AckedEntry } from './checkers/convergence.js';
+import type { HistoryVerdict } from './checkers/history.js';
+import { type Operation, UNKNOWN, type Unknown, checkLinearizable } from './checkers/linearizability.js';
+import type { WorkloadStats } from './clients.js';
+import type { Cluster, ClusterHooks } from './cluster.js';
+import type { WorkloadOptions } from './faults.js';
+import { SimRooms, decodeRoomResult, encodeRoomCommand } from './rooms.js';
+import { MS_PER_STEP } from './scheduler.js';
+import type { Trace } from './trace.js';
+
+/**
+ * RoomWorkload: room clients against RoomRegistry (create, update metadata, delete, report
+ * occupancy, get), plus the leader's sweeper expiring empty rooms in simulated time (entry
+ * times are the leader's clock, the simulator's). The history is checked per room against
+ * the chaos suite's room model (test/chaos/room-model.ts):
+ * - a write that returned is an observation (NOT_FOUND included); occupancy reports and gets
+ *   observe the room without changing its metadata, so they enter the model as gets;
+ * - a write with no outcome (refused, node crashed, deadline) is settled after convergence by
+ *   its unique request id: applied at step A, it returns at A with an unknown output; never
+ *   applied, it leaves the history (the KV workload settles its unknown writes the same way);
+ * - each room an ExpireRooms entry deleted is a delete observed at the step any node first
+ *   applied it (every later linearizable read must miss the room, no earlier one could).
+ */
+
+/** RoomOpKind: the client operations; occupancy is UpdateRoomOccupancy. */
+type RoomOpKind = 'create' | 'update' | 'delete' | 'occupancy' | 'get';
+
+interface ActiveOp {
+  readonly id: number;
+  readonly clientId: number;
+  readonly kind: RoomOpKind;
+  readonly room: string;
+  readonly metadata: string;
+  readonly requestId: string;
+  readonly node: NodeId;
+  readonly callStep: number;
+}
+
+interface Client {
+  readonly id: number;
+  nextStep: number;
+  leaderHint: NodeId | null;
+  op: ActiveOp | null;
+}
+
+type RoomOperation = Operation<RoomInput, RoomObservation>;
+
+/** RETRY_BACKOFF_STEPS: a client waits this long after a refused operation (two ticks). */
+const RETRY_BACKOFF_STEPS = 20;
+/** SWEEP_PERIOD_STEPS: the simulated sweeper looks for due rooms on the leader this often. */
+const SWEEP_PERIOD_STEPS = 50;
+/** SWEEP_BATCH_ROOMS_MAX: rooms in one ExpireRooms entry (small, so batches split). */
+const SWEEP_BATCH_ROOMS_MAX = 3;
+/** EXPIRY_CLIENT_ID_BASE: pseudo client ids of expiries sit above every real client's. */
+const EXPIRY_CLIENT_ID_BASE = 1000;
+
+export class RoomWorkload implements ClusterHooks {
+  readonly history: RoomOperation[] = [];
+  readonly acked: AckedEntry[] = [];
+  readonly stats: WorkloadStats = { writesOk: 0, writesFailed: 0, writesUnknown: 0, unknownNeverApplied: 0, readsOk: 0, readsDropped: 0 };
+  roomsExpired = 0;
+  private readonly clients: Client[] = [];
+  private readonly unknown: ActiveOp[] = [];
+  /** firstApplied maps a request id to where and when any node first applied it. */
+  private readonly firstApplied = new Map<string, { step: number; index: Index; term: number }>();
+  private readonly expiredAt = new Set<number>();
+  private opSeq = 0;
+  private now = 0;
+  issuing = true;
+
+  constructor(
+    private readonly opts: WorkloadOptions,
+    private readonly rng: SeededRng,
+    private readonly cluster: Cluster,
+    private readonly trace: Trace,
+  ) {
+    for (let id = 0; id < opts.clients; id++) this.clients.push({ id, nextStep: rng.nextInt(50), leaderHint: null, op: null });
+  }
+
+  step(now: number): void {
+    this.now = now;
+    for (const c of this.clients) {
+      if (c.op !== null && now - c.op.callStep >= this.opts.opDeadlineSteps) this.expire(c, c.op);
+      if (c.op === null && this.issuing && now >= c.nextStep) this.issue(c);
+    }
+    if (now % SWEEP_PERIOD_STEPS === 0) this.sweep();
+  }
+
+  /** onExpired: a node's RoomRegistry deleted these rooms applying the ExpireRooms entry at `index`. */
+  onExpired(index: Index, rooms: readonly string[]): void {
+    if (this.expiredAt.has(index)) return;
+    this.expiredAt.add(index);
+    for (const room of rooms) {
+      this.roomsExpired++;
+      const input: RoomInput = { op: 'delete', room, metadata: '' };
+      this.history.push({ clientId: EXPIRY_CLIENT_ID_BASE + index, input, callTime: this.now - 0.5, output: { found: true }, returnTime: this.now + 0.5 });
+      if (this.trace.enabled) this.trace.add(`sweeper: ${room} expired at ${index}`);
+    }
+  }
+
+  checkHistory(budgetMs: number): HistoryVerdict {
+    const r = checkLinearizable(ROOM_MODEL, this.history, { timeBudgetMs: budgetMs });
+    return r.verdict === 'illegal' ? { verdict: 'illegal', details: r.explanation } : { verdict: r.verdict, details: '' };
+  }
+
+  /** finish ends the run after convergence and settles each unknown write by its request id. */
+  finish(): void {
+    for (const c of this.clients) if (c.op !== null) this.expire(c, c.op);
+    for (const op of this.unknown) {
+      const at = this.firstApplied.get(op.requestId);
+      if (at === undefined) {
+        this.stats.unknownNeverApplied++;
+        continue;
+      }
+      if (op.kind === 'occupancy' || op.kind === 'get') continue; // changes no metadata: constrains nothing
+      const input: RoomInput = { op: op.kind, room: op.room, metadata: op.metadata };
+      this.history.push({ clientId: op.clientId, input, callTime: op.callStep, output: UNKNOWN as Unknown, returnTime: Math.max(at.step, op.callStep) });
+    }
+    this.unknown.length = 0;
+  }
+
+  // ClusterHooks
+
+  applied(_id: NodeId, e: Entry): void {
+    if (e.kind !== 'command') return;
+    const decoded = decodeCommandEntry(e.data);
+    if (!decoded.ok) return;
+    const requestId = CommandCodec.decode(decoded.value.payload).requestId;
+    if (requestId !== '' && !this.firstApplied.has(requestId)) this.firstApplied.set(requestId, { step: this.now, index: e.index, term: e.term });
+  }
+
+  restored(): void {}
+
+  crashed(id: NodeId): void {
+    for (const c of this.clients) if (c.op !== null && c.op.node === id) this.settleUnknown(c, c.op, 'node crashed', false);
+  }
+
+  private issue(c: Client): void {
+    const id = ++this.opSeq;
+    const room = `r${this.rng.nextInt(this.opts.keys)}`;
+    const kind = this.chooseKind();
+    const node = kind === 'get' ? this.rng.pick(this.cluster.ids) : this.chooseNode(c);
+    const op: ActiveOp = { id, clientId: c.id, kind, room, metadata: `c${c.id}.${id}`, requestId: `q${id}`, node, callStep: this.now };
+    c.op = op;
+    const command = kind === 'get' ? null : this.command(op);
+    if (this.trace.enabled) this.trace.add(`client ${c.id} -> ${node}: ${kind} ${room} (op ${id})`);
+    const deadlineMs = (this.now + this.opts.opDeadlineSteps) * MS_PER_STEP;
+    const call =
+      command === null
+        ? this.cluster.call(node, async (raft, machine) => {
+            await raft.readBarrier(deadlineMs);
+            const r = machine instanceof SimRooms ? machine.registry.getRoom(room) : null;
+            return r === null ? { found: false } : { found: true, metadata: r.metadata };
+          })
+        : this.cluster.call(node, async (raft) => this.observe(decodeRoomResult(await raft.propose(encodeRoomCommand(op.requestId, command), deadlineMs))));
+    if (call === null) {
+      c.leaderHint = null;
+      this.done(c, op, true);
+      return;
+    }
+    call.then(
+      (o) => this.cluster.guard(() => this.onReturn(c, op, o)),
+      (e: unknown) => this.cluster.guard(() => this.onRefused(c, op, e)),
+    );
+  }
+
+  private chooseKind(): RoomOpKind {
+    const r = this.rng.nextFloat();
+    if (r < this.opts.readFraction) return 'get';
+    const w = (r - this.opts.readFraction) / (1 - this.opts.readFraction);
+    return w < 0.35 ? 'create' : w < 0.55 ? 'update' : w < 0.7 ? 'delete' : 'occupancy';
+  }
+
+  private chooseNode(c: Client): NodeId {
+    if (c.leaderHint !== null && this.rng.chance(this.opts.leaderHintProbability)) return c.leaderHint;
+    return this.rng.pick(this.cluster.ids);
+  }
+
+  private command(op: ActiveOp): NonNullable<Command['command']> {
+    switch (op.kind) {
+      case 'create': {
+        const value = { name: op.room, emptyTimeoutS: 1 + this.rng.nextInt(2), departureTimeoutS: 1, maxParticipants: 0, nodeId: '', metadata: op.metadata, sid: `RM_${op.id}`, turnPassword: '' };
+        return { $case: 'createRoom', value };
+      }
+      case 'update':
+        return { $case: 'updateRoomMetadata', value: { name: op.room, metadata: op.metadata } };
+      case 'delete':
+        return { $case: 'deleteRoom', value: { name: op.room } };
+      case 'occupancy': {
+        const n = this.rng.nextInt(3);
+        return { $case: 'updateRoomOccupancy', value: { name: op.room, numParticipants: n, numPublishers: Math.min(n, 1), nodeId: '' } };
+      }
+      case 'get':
+        throw new Error('a get is not a command');
+    }
+  }
+
+  /** observe turns a command's result into what the client saw; null: it failed with no effect. */
+  private observe(result: ReturnType<typeof decodeRoomResult>): RoomObservation | null {
+    switch (result?.$case) {
+      case 'room':
+        return { found: true, metadata: result.value.room?.metadata ?? '', created: result.value.created };
+      case 'deleted':
+        return { found: true };
+      case 'failure':
+        return result.value.code === 'NOT_FOUND' ? { found: false } : null;
+      default:
+        return null;
+    }
+  }
+
+  private onReturn(c: Client, op: ActiveOp, o: RoomObservation | null): void {
+    if (c.op !== op) return;
+    c.leaderHint = op.node;
+    if (o === null) {
+      this.stats.writesFailed++;
+      this.done(c, op, true);
+      return;
+    }
+    // An occupancy report changes no metadata: it observes the room, as a get does.
+    const input: RoomInput = { op: op.kind === 'occupancy' ? 'get' : op.kind, room: op.room, metadata: op.metadata };
+    const observed = op.kind === 'occupancy' && o.found ? { found: true, metadata: o.metadata ?? '' } : o;
+    this.history.push({ clientId: c.id, input, callTime: op.callStep, output: observed, returnTime: this.now });
+    if (op.kind === 'get') this.stats.readsOk++;
+    else {
+      this.stats.writesOk++;
+      const at = this.firstApplied.get(op.requestId);
+      if (at === undefined) throw new Error(`op ${op.id} returned but its entry was never applied`);
+      this.acked.push({ index: at.index, term: at.term as AckedEntry['term'], what: `${op.kind} ${op.room} (${op.requestId})` });
+    }
+    if (this.trace.enabled) this.trace.add(`client ${c.id}: op ${op.id} ${op.kind} ${op.room} -> ${JSON.stringify(observed)}`);
+    this.done(c, op, false);
+  }
+
+  private onRefused(c: Client, op: ActiveOp, e: unknown): void {
+    if (c.op !== op) return;
+    c.leaderHint = e instanceof RegistryError ? e.leaderId : null;
+    this.settleUnknown(c, op, e instanceof RegistryError ? `${e.code}: ${e.message}` : String(e), true);
+  }
+
+  private expire(c: Client, op: ActiveOp): void {
+    c.leaderHint = null;
+    this.settleUnknown(c, op, 'deadline', false);
+  }
+
+  /** settleUnknown: a get is dropped; a write's outcome waits for the end of the run. */
+  private settleUnknown(c: Client, op: ActiveOp, why: string, refused: boolean): void {
+    if (op.kind === 'get') this.stats.readsDropped++;
+    else {
+      this.stats.writesUnknown++;
+      this.unknown.push(op);
+    }
+    if (this.trace.enabled) this.trace.add(`client ${c.id}: op ${op.id} unknown (${why})`);
+    this.done(c, op, refused);
+  }
+
+  private done(c: Client, op: ActiveOp, refused: boolean): void {
+    if (c.op === op) c.op = null;
+    c.nextStep = this.now + (refused ? RETRY_BACKOFF_STEPS : 0) + this.rng.nextInt(this.opts.thinkStepsMax + 1);
+  }
+
+  /** sweep is the leader's sweeper (src/sweeper) in simulated time: due rooms become one ExpireRooms entry. */
+  private sweep(): void {
+    const leader = this.cluster.leader();
+    if (leader === null) return;
+    const deadlineMs = (this.now + this.opts.opDeadlineSteps) * MS_PER_STEP;
+    const nowMs = this.now * MS_PER_STEP;
+    const p = this.cluster.call(leader, async (raft, machine) => {
+      const names = machine instanceof SimRooms ? machine.registry.dueRooms(nowMs, SWEEP_BATCH_ROOMS_MAX) : [];
+      if (names.length > 0) await raft.propose(encodeRoomCommand('', { $case: 'expireRooms', value: { names } }), deadlineMs);
+    });
+    p?.catch(() => {}); // a sweep that fails is retried at the next period, as the sweeper does
+  }
+}
