@@ -14,20 +14,30 @@ import { runChaos } from './chaos-run.js';
 import { NEMESIS_TIMING_DEFAULTS } from './nemesis.js';
 
 const timing = { ...NEMESIS_TIMING_DEFAULTS, holdMsMin: 1_200, holdMsMax: 2_000, quietMsMin: 500, quietMsMax: 900 };
-const runTimeoutMs = 240_000;
+/**
+ * seeds: a run may end without a verdict (under --fsync never a second power cut can leave a log
+ * its node refuses to recover, and no leader comes back), or with the cuts landing where nothing
+ * unsynced was acknowledged. Such a run says nothing about the checks, so up to this many seeds
+ * are tried; with durability intact none of them could report a loss, and the test fails.
+ */
+const seeds = [21, 22, 23];
+const runTimeoutMs = 240_000 * seeds.length;
 
 it('with --fsync never, power loss of a majority loses acknowledged writes and the checks report it', { timeout: runTimeoutMs }, async () => {
-  const report = await runChaos({
-    nodes: 3,
-    seed: 21,
-    seconds: 15,
-    schedule: 'power-loss-majority',
-    timing,
-    serveArgs: ['--fsync', 'never', '--initial-cluster-state', 'new'],
-    log: (l) => console.log(l),
-  });
-  if (report.keptDir !== null) rmSync(report.keptDir, { recursive: true, force: true }); // failing is this run's purpose
-  expect(report.faults['power-loss-majority'], report.summary).toBeGreaterThan(0);
-  expect(report.passed, report.summary).toBe(false);
-  expect(report.problems.some((p) => p.startsWith('acknowledged write lost')), report.summary).toBe(true);
+  const summaries: string[] = [];
+  for (const seed of seeds) {
+    const report = await runChaos({
+      nodes: 3,
+      seed,
+      seconds: 15,
+      schedule: 'power-loss-majority',
+      timing,
+      serveArgs: ['--fsync', 'never', '--initial-cluster-state', 'new'],
+      log: (l) => console.log(l),
+    });
+    if (report.keptDir !== null) rmSync(report.keptDir, { recursive: true, force: true }); // failing is this run's purpose
+    summaries.push(report.summary);
+    if (report.faults['power-loss-majority'] > 0 && report.problems.some((p) => p.startsWith('acknowledged write lost'))) return;
+  }
+  expect.fail(`no run reported a lost acknowledged write:\n${summaries.join('\n')}`);
 });
