@@ -6,7 +6,7 @@ export SIM_SEEDS
 NODE ?=
 SOURCES := $(shell find src -name '*.ts') tsconfig.json package-lock.json
 
-.PHONY: install build proto lint test test-unit test-sim chaos cluster cluster-status cluster-kill cluster-restart cluster-down clean \
+.PHONY: install build proto lint format test test-unit test-sim chaos cluster cluster-status cluster-kill cluster-restart cluster-down clean \
 	bench bench-write bench-read bench-compare bench-failover bench-million bench-sweep bench-wal bench-profile bench-profile-reads
 
 node_modules/.installed: package.json package-lock.json
@@ -24,9 +24,14 @@ build: dist/.built
 proto: install
 	npx buf generate
 
-# Lint (eslint.config.js): promise misuse, import cycles and layers, function length. Type-aware, so ~20 s.
+# Lint (eslint.config.js): promise misuse, import cycles and layers, function length (type-aware, ~20 s);
+# then the format check (prettier, 120 columns). `make format` rewrites what the check refuses.
 lint: install
 	npx eslint .
+	npx prettier --check .
+
+format: install
+	npx prettier --write .
 
 test: build lint
 	npx vitest run --update=none

@@ -9,7 +9,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { agreedLeader, cliPath, freePort, type NodeStatusJson, parseMetrics, repoRoot } from '../test/harness/process-cluster.js';
+import {
+  agreedLeader,
+  cliPath,
+  freePort,
+  type NodeStatusJson,
+  parseMetrics,
+  repoRoot,
+} from '../test/harness/process-cluster.js';
 
 /**
  * runDist: a private copy of dist/ for this run, made once per process. Others rebuild dist/
@@ -97,7 +104,13 @@ export class BenchCluster {
       cluster: 'bench',
       secret: 'bench-cluster-secret-0123456789-abcdef',
       apiKeys: { [c.apiKey]: c.apiSecret },
-      nodes: c.nodes.map((n, i) => ({ id: n.id, region: regions[i % regions.length] ?? 'r', grpc: n.grpc, peer: n.peer, http: n.http })),
+      nodes: c.nodes.map((n, i) => ({
+        id: n.id,
+        region: regions[i % regions.length] ?? 'r',
+        grpc: n.grpc,
+        peer: n.peer,
+        http: n.http,
+      })),
     };
     writeFileSync(c.configFile, JSON.stringify(config, null, 2));
     try {
@@ -124,7 +137,22 @@ export class BenchCluster {
     const n = this.node(id);
     if (n.process !== null) throw new Error(`${id} is already running`);
     const log = createWriteStream(n.logFile, { flags: 'a' });
-    const args = [...this.opts.nodeArgs, runCliPath(), 'serve', '--config', this.configFile, '--id', id, '--data-dir', n.dataDir, '--fsync', 'always', '--initial-cluster-state', 'new', ...this.opts.serveArgs];
+    const args = [
+      ...this.opts.nodeArgs,
+      runCliPath(),
+      'serve',
+      '--config',
+      this.configFile,
+      '--id',
+      id,
+      '--data-dir',
+      n.dataDir,
+      '--fsync',
+      'always',
+      '--initial-cluster-state',
+      'new',
+      ...this.opts.serveArgs,
+    ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
@@ -192,7 +220,8 @@ export class BenchCluster {
     for (;;) {
       const s = await this.status(id);
       if (s !== null && s.appliedIndex >= index) return;
-      if (Date.now() > endMs) throw new Error(`${id} did not apply ${index} within ${timeoutMs} ms (at ${s?.appliedIndex ?? 'no answer'})`);
+      if (Date.now() > endMs)
+        throw new Error(`${id} did not apply ${index} within ${timeoutMs} ms (at ${s?.appliedIndex ?? 'no answer'})`);
       await sleep(pollIntervalMs);
     }
   }

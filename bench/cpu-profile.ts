@@ -55,6 +55,7 @@ function area(frame: CallFrame): string {
   return 'other';
 }
 
+// eslint-disable-next-line max-lines-per-function -- TODO(#19): break into steps
 export function summarizeProfile(p: CpuProfile, topN: number): ProfileSummary {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
@@ -84,7 +85,9 @@ export function summarizeProfile(p: CpuProfile, topN: number): ProfileSummary {
     .sort((a, b) => b.us - a.us)
     .slice(0, topN)
     .map((e) => ({ fn: e.fn, where: e.where, selfMs: Math.round(e.us / 1000), selfPct: pct(e.us) }));
-  const areas = [...areaUs.entries()].sort((a, b) => b[1] - a[1]).map(([a, us]) => ({ area: a, selfMs: Math.round(us / 1000), selfPct: pct(us) }));
+  const areas = [...areaUs.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([a, us]) => ({ area: a, selfMs: Math.round(us / 1000), selfPct: pct(us) }));
   // Inclusive time: each sample counts once for every distinct function on its stack.
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -117,11 +120,21 @@ export function summarizeProfile(p: CpuProfile, topN: number): ProfileSummary {
     `top ${topN} functions (inclusive, % of busy time):`,
     ...inclusive.map((t) => `  ${t.pctOfBusy.toString().padStart(5)}%  ${t.fn}  ${t.where}`),
   ];
-  return { totalMs: Math.round(totalUs / 1000), busyPct: +(100 - pct(idleUs)).toFixed(1), top, areas, inclusive, lines };
+  return {
+    totalMs: Math.round(totalUs / 1000),
+    busyPct: +(100 - pct(idleUs)).toFixed(1),
+    top,
+    areas,
+    inclusive,
+    lines,
+  };
 }
 
 if (process.argv[1]?.endsWith('cpu-profile.js') === true) {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' } } });
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { top: { type: 'string', default: '25' } },
+  });
   const file = positionals[0];
   if (file === undefined) throw new Error('usage: cpu-profile.js FILE.cpuprofile [--top N]');
   const s = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, Number(values.top));

@@ -12,7 +12,8 @@ import { Etcd3 } from 'etcd3';
 import { freePort } from '../test/harness/process-cluster.js';
 import { sleep } from './bench-cluster.js';
 
-export const ETCD_INSTALL_HINT = 'etcd is not installed; on Debian/Ubuntu (as root): apt-get update && apt-get install -y etcd-server etcd-client';
+export const ETCD_INSTALL_HINT =
+  'etcd is not installed; on Debian/Ubuntu (as root): apt-get update && apt-get install -y etcd-server etcd-client';
 
 /** etcdBinary returns the path of `etcd`, or null when it is not on PATH. */
 export function etcdBinary(): string | null {
@@ -64,17 +65,28 @@ export class EtcdCluster {
       const child = spawn(
         binary,
         [
-          '--name', m.name,
-          '--data-dir', m.dataDir,
-          '--listen-client-urls', m.clientUrl,
-          '--advertise-client-urls', m.clientUrl,
-          '--listen-peer-urls', m.peerUrl,
-          '--initial-advertise-peer-urls', m.peerUrl,
-          '--initial-cluster', initial,
-          '--initial-cluster-state', 'new',
-          '--initial-cluster-token', `bench-${process.pid}`,
-          '--logger', 'zap',
-          '--log-level', 'warn',
+          '--name',
+          m.name,
+          '--data-dir',
+          m.dataDir,
+          '--listen-client-urls',
+          m.clientUrl,
+          '--advertise-client-urls',
+          m.clientUrl,
+          '--listen-peer-urls',
+          m.peerUrl,
+          '--initial-advertise-peer-urls',
+          m.peerUrl,
+          '--initial-cluster',
+          initial,
+          '--initial-cluster-state',
+          'new',
+          '--initial-cluster-token',
+          `bench-${process.pid}`,
+          '--logger',
+          'zap',
+          '--log-level',
+          'warn',
         ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
@@ -112,7 +124,8 @@ export class EtcdCluster {
           await client.get('bench/ready').string();
           return;
         } catch (e) {
-          if (Date.now() > endMs) throw new Error(`etcd cluster not ready after ${timeoutMs} ms: ${String(e)}`, { cause: e });
+          if (Date.now() > endMs)
+            throw new Error(`etcd cluster not ready after ${timeoutMs} ms: ${String(e)}`, { cause: e });
           await sleep(200);
         }
       }

@@ -80,7 +80,11 @@ export const DEFAULT_LOAD: LoadOptions = {
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   // A local subchannel pool per client gives each its own connection (grpc-js shares them otherwise).
   const clients = opts.targets.flatMap((t) =>
-    Array.from({ length: opts.channels }, () => new RoomClient(t, { apiKey: opts.apiKey, apiSecret: opts.apiSecret }, { 'grpc.use_local_subchannel_pool': 1 })),
+    Array.from(
+      { length: opts.channels },
+      () =>
+        new RoomClient(t, { apiKey: opts.apiKey, apiSecret: opts.apiSecret }, { 'grpc.use_local_subchannel_pool': 1 }),
+    ),
   );
   const rooms: string[] = [];
   let seq = 0;
@@ -131,7 +135,8 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
           return;
         }
         case 'update':
-          if (existing !== null) await client.updateRoomMetadata({ room: existing, metadata: `${metadata}${seq++}` }, opts.deadlineMs);
+          if (existing !== null)
+            await client.updateRoomMetadata({ room: existing, metadata: `${metadata}${seq++}` }, opts.deadlineMs);
           return;
         case 'delete': {
           const name = rooms.pop();
@@ -139,7 +144,11 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
           return;
         }
         case 'get':
-          if (existing !== null) await client.getRoom({ name: existing, consistency: Consistency.CONSISTENCY_LINEARIZABLE }, opts.deadlineMs);
+          if (existing !== null)
+            await client.getRoom(
+              { name: existing, consistency: Consistency.CONSISTENCY_LINEARIZABLE },
+              opts.deadlineMs,
+            );
           return;
         case 'local-get':
           if (existing === null) return;
@@ -165,7 +174,11 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   }
 }
 
-async function closedLoop(opts: LoadOptions, endMs: number, runOne: (scheduledMs: number, client: number) => Promise<void>): Promise<void> {
+async function closedLoop(
+  opts: LoadOptions,
+  endMs: number,
+  runOne: (scheduledMs: number, client: number) => Promise<void>,
+): Promise<void> {
   await Promise.all(
     Array.from({ length: opts.concurrency }, async (_, worker) => {
       while (performance.now() < endMs) await runOne(performance.now(), worker);
@@ -173,7 +186,11 @@ async function closedLoop(opts: LoadOptions, endMs: number, runOne: (scheduledMs
   );
 }
 
-async function openLoop(opts: LoadOptions, endMs: number, runOne: (scheduledMs: number, client: number) => Promise<void>): Promise<void> {
+async function openLoop(
+  opts: LoadOptions,
+  endMs: number,
+  runOne: (scheduledMs: number, client: number) => Promise<void>,
+): Promise<void> {
   const intervalMs = 1000 / opts.ratePerSecond;
   const inFlight = new Set<Promise<void>>();
   let next = performance.now();
@@ -224,7 +241,7 @@ function summarize(
     all.push(...s);
     errorCount += e;
   }
-  let gap = writeTimes.length === 0 ? elapsedS * 1000 : writeTimes[0] ?? 0;
+  let gap = writeTimes.length === 0 ? elapsedS * 1000 : (writeTimes[0] ?? 0);
   writeTimes.sort((a, b) => a - b);
   for (let i = 1; i < writeTimes.length; i++) gap = Math.max(gap, (writeTimes[i] ?? 0) - (writeTimes[i - 1] ?? 0));
   const { apiSecret: _secret, ...shown } = opts;
@@ -241,8 +258,17 @@ function summarize(
 
 function stats(samples: number[], errors: number, elapsedS: number): OpStats {
   const sorted = Float64Array.from(samples).sort();
-  const at = (q: number): number => +(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0).toFixed(2);
-  return { count: samples.length, errors, opsPerSecond: Math.round(samples.length / elapsedS), p50Ms: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99), maxMs: at(1) };
+  const at = (q: number): number =>
+    +(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0).toFixed(2);
+  return {
+    count: samples.length,
+    errors,
+    opsPerSecond: Math.round(samples.length / elapsedS),
+    p50Ms: at(0.5),
+    p90Ms: at(0.9),
+    p99Ms: at(0.99),
+    maxMs: at(1),
+  };
 }
 
 export function printResult(label: string, r: LoadResult): void {
@@ -258,7 +284,8 @@ function parseMix(text: string): Record<Op, number> {
   const mix: Record<Op, number> = { create: 0, update: 0, delete: 0, get: 0, 'local-get': 0 };
   for (const part of text.split(',')) {
     const [op, weight] = part.split('=');
-    if (!OPS.includes(op as Op) || !Number.isFinite(Number(weight))) throw new Error(`bad --mix part "${part}"; ops: ${OPS.join(', ')}`);
+    if (!OPS.includes(op as Op) || !Number.isFinite(Number(weight)))
+      throw new Error(`bad --mix part "${part}"; ops: ${OPS.join(', ')}`);
     mix[op as Op] = Number(weight);
   }
   return mix;

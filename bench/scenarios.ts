@@ -46,17 +46,35 @@ async function main(): Promise<void> {
   };
   switch (scenario) {
     case 'throughput':
-      return throughput({ reps: num(values.reps, 1), durationS: num(values['duration-s'], 5), etcd: values.etcd, ops: values.ops.split(',') });
+      return throughput({
+        reps: num(values.reps, 1),
+        durationS: num(values['duration-s'], 5),
+        etcd: values.etcd,
+        ops: values.ops.split(','),
+      });
     case 'failover':
       return failover({ reps: num(values.reps, 5) });
     case 'million':
-      return million({ rooms: num(values.rooms, 1_000_000), snapshotIntervalEntries: values['snapshot-interval-entries'] === undefined ? null : num(values['snapshot-interval-entries'], 0) });
+      return million({
+        rooms: num(values.rooms, 1_000_000),
+        snapshotIntervalEntries:
+          values['snapshot-interval-entries'] === undefined ? null : num(values['snapshot-interval-entries'], 0),
+      });
     case 'sweep':
-      return sweep({ rooms: num(values.rooms, 1_000_000), ratePerSecondGuess: num(values['rate-guess'], BENCH.bulkRatePerSecondGuess) });
+      return sweep({
+        rooms: num(values.rooms, 1_000_000),
+        ratePerSecondGuess: num(values['rate-guess'], BENCH.bulkRatePerSecondGuess),
+      });
     case 'profile':
-      return profile({ durationS: num(values['duration-s'], 15), concurrency: num(values.concurrency, 64), op: profileOp(values.op) });
+      return profile({
+        durationS: num(values['duration-s'], 15),
+        concurrency: num(values.concurrency, 64),
+        op: profileOp(values.op),
+      });
     default:
-      throw new Error(`usage: scenarios.js throughput|failover|million|sweep|profile [flags]; got ${scenario ?? 'nothing'}`);
+      throw new Error(
+        `usage: scenarios.js throughput|failover|million|sweep|profile [flags]; got ${scenario ?? 'nothing'}`,
+      );
   }
 }
 

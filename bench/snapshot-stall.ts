@@ -31,7 +31,19 @@ const create = (name: string): Uint8Array =>
   Command.encode({
     requestId: '',
     apiKey: '',
-    command: { $case: 'createRoom', value: { name, emptyTimeoutS: 86_400, departureTimeoutS: 20, maxParticipants: 0, nodeId: '', metadata, sid: `RM_${name.slice(-12).padStart(12, '0')}`, turnPassword: 'x'.repeat(16) } },
+    command: {
+      $case: 'createRoom',
+      value: {
+        name,
+        emptyTimeoutS: 86_400,
+        departureTimeoutS: 20,
+        maxParticipants: 0,
+        nodeId: '',
+        metadata,
+        sid: `RM_${name.slice(-12).padStart(12, '0')}`,
+        turnPassword: 'x'.repeat(16),
+      },
+    },
   }).finish();
 const fillStartMs = performance.now();
 for (let i = 0; i < rooms; i++) registry.apply(index(++at), create(`stall-${i}`), Date.now());
@@ -42,7 +54,8 @@ const rssMiB = Math.round(process.memoryUsage().rss / 2 ** 20);
 
 const gcPausesMs: { kind: number; ms: number }[] = [];
 const gcObserver = new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) gcPausesMs.push({ kind: (e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0, ms: e.duration });
+  for (const e of list.getEntries())
+    gcPausesMs.push({ kind: (e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0, ms: e.duration });
 });
 gcObserver.observe({ entryTypes: ['gc'] });
 const delay = monitorEventLoopDelay({ resolution: 1 });
@@ -63,7 +76,8 @@ try {
     slices++;
     bytes += chunk.byteLength;
     await file.write(chunk);
-    for (let k = 0; k < writesPerTurnDuringSnapshot; k++) registry.apply(index(++at), create(`during-${at}`), Date.now());
+    for (let k = 0; k < writesPerTurnDuringSnapshot; k++)
+      registry.apply(index(++at), create(`during-${at}`), Date.now());
     await new Promise((r) => setImmediate(r));
   }
   await file.sync();

@@ -15,7 +15,11 @@ import type { Entry } from '../src/raft/index.js';
 import { DiskLogStorage } from '../src/storage/disk-log-storage.js';
 
 const { values } = parseArgs({
-  options: { entries: { type: 'string', default: '1000000' }, 'entry-bytes': { type: 'string', default: '200' }, batch: { type: 'string', default: '1000' } },
+  options: {
+    entries: { type: 'string', default: '1000000' },
+    'entry-bytes': { type: 'string', default: '200' },
+    batch: { type: 'string', default: '1000' },
+  },
 });
 const entries = Number(values.entries);
 const entryBytes = Number(values['entry-bytes']);
@@ -28,7 +32,8 @@ try {
   const data = new Uint8Array(entryBytes).fill(97);
   for (let i = 1; i <= entries; i += batch) {
     const list: Entry[] = [];
-    for (let k = i; k < i + batch && k <= entries; k++) list.push({ index: index(k), term: term(1), kind: 'command', data });
+    for (let k = i; k < i + batch && k <= entries; k++)
+      list.push({ index: index(k), term: term(1), kind: 'command', data });
     await storage.persist(list, { term: term(1), vote: null, commit: index(Math.min(i + batch - 1, entries)) });
   }
   await storage.close();

@@ -105,7 +105,9 @@ function busyProcesses(): string[] {
     const out = execFileSync('ps', ['-eo', 'pcpu,args', '--sort=-pcpu', '--no-headers'], { encoding: 'utf8' });
     return out
       .split('\n')
-      .filter((l) => Number(l.trim().split(/\s+/)[0]) >= 5 && !l.includes('ps -eo') && !l.includes('bench/scenarios.js'))
+      .filter(
+        (l) => Number(l.trim().split(/\s+/)[0]) >= 5 && !l.includes('ps -eo') && !l.includes('bench/scenarios.js'),
+      )
       .slice(0, 5)
       .map((l) => l.trim().slice(0, 140));
   } catch {
@@ -129,13 +131,21 @@ export function say(line: string): void {
 
 /** benchToken: one token with the grants the scenarios use, signed once (the server still verifies it on every call). */
 export function benchToken(c: BenchCluster): string {
-  return signToken(c.apiKey, c.apiSecret, { roomCreate: true, roomList: true }, 24 * 3600, Math.floor(Date.now() / 1000));
+  return signToken(
+    c.apiKey,
+    c.apiSecret,
+    { roomCreate: true, roomList: true },
+    24 * 3600,
+    Math.floor(Date.now() / 1000),
+  );
 }
 
 /** clientsFor: `channels` clients per target, each on its own connection. */
 export function clientsFor(c: BenchCluster, targets: readonly string[], channels: number): RoomClient[] {
   const token = benchToken(c);
-  return targets.flatMap((t) => Array.from({ length: channels }, () => new RoomClient(t, { token }, { 'grpc.use_local_subchannel_pool': 1 })));
+  return targets.flatMap((t) =>
+    Array.from({ length: channels }, () => new RoomClient(t, { token }, { 'grpc.use_local_subchannel_pool': 1 })),
+  );
 }
 
 export function closeAll(clients: readonly Pick<RoomClient, 'close'>[]): void {
@@ -148,7 +158,15 @@ export const metadata = 'm'.repeat(BENCH.metadataBytes);
 function roomRecord(name: string): Uint8Array {
   const nowMs = Date.now();
   return Room.encode(
-    Room.fromPartial({ sid: `RM_${name.slice(-12)}`, name, emptyTimeout: BENCH.longTimeoutS, departureTimeout: 20, creationTime: Math.floor(nowMs / 1000), creationTimeMs: nowMs, metadata }),
+    Room.fromPartial({
+      sid: `RM_${name.slice(-12)}`,
+      name,
+      emptyTimeout: BENCH.longTimeoutS,
+      departureTimeout: 20,
+      creationTime: Math.floor(nowMs / 1000),
+      creationTimeMs: nowMs,
+      metadata,
+    }),
   ).finish();
 }
 
@@ -159,7 +177,13 @@ export interface SystemUnderTest {
   write(concurrency: number, durationMs: number, prefix: string): Promise<DriveResult>;
   /** preload writes `count` rooms named `${prefix}-${i}` for reads. */
   preload(count: number, prefix: string): Promise<void>;
-  read(mode: 'linearizable' | 'local', concurrency: number, durationMs: number, prefix: string, count: number): Promise<DriveResult>;
+  read(
+    mode: 'linearizable' | 'local',
+    concurrency: number,
+    durationMs: number,
+    prefix: string,
+    count: number,
+  ): Promise<DriveResult>;
   close(): Promise<void>;
 }
 
@@ -173,7 +197,15 @@ type RoomCalls = Pick<RoomClient, 'createRoom' | 'getRoom' | 'close'>;
  */
 export function registrySystem(c: BenchCluster, leaderAware = false): SystemUnderTest {
   const clients: RoomCalls[] = leaderAware
-    ? Array.from({ length: BENCH.channelsPerTarget * c.nodes.length }, (_, i) => new ClusterRoomClient(c.nodes, { token: benchToken(c) }, { home: c.nodes[i % c.nodes.length]?.id ?? '', channelOptions: { 'grpc.use_local_subchannel_pool': 1 } }))
+    ? Array.from(
+        { length: BENCH.channelsPerTarget * c.nodes.length },
+        (_, i) =>
+          new ClusterRoomClient(
+            c.nodes,
+            { token: benchToken(c) },
+            { home: c.nodes[i % c.nodes.length]?.id ?? '', channelOptions: { 'grpc.use_local_subchannel_pool': 1 } },
+          ),
+      )
     : clientsFor(c, c.grpcTargets(), BENCH.channelsPerTarget);
   const pick = (worker: number): RoomCalls => clients[worker % clients.length] as RoomCalls;
   return {
@@ -184,7 +216,10 @@ export function registrySystem(c: BenchCluster, leaderAware = false): SystemUnde
         concurrencyMax: concurrency,
         durationMs,
         op: async (worker, seq) => {
-          await pick(worker).createRoom({ name: `${prefix}-${seq}`, metadata, emptyTimeout: BENCH.longTimeoutS }, BENCH.callDeadlineMs);
+          await pick(worker).createRoom(
+            { name: `${prefix}-${seq}`, metadata, emptyTimeout: BENCH.longTimeoutS },
+            BENCH.callDeadlineMs,
+          );
         },
       }),
     preload: async (count, prefix) => {
@@ -193,7 +228,10 @@ export function registrySystem(c: BenchCluster, leaderAware = false): SystemUnde
         durationMs: BENCH.bulkLoadMsMax,
         operationsMax: count,
         op: async (worker, seq) => {
-          await pick(worker).createRoom({ name: `${prefix}-${seq}`, metadata, emptyTimeout: BENCH.longTimeoutS }, BENCH.callDeadlineMs);
+          await pick(worker).createRoom(
+            { name: `${prefix}-${seq}`, metadata, emptyTimeout: BENCH.longTimeoutS },
+            BENCH.callDeadlineMs,
+          );
         },
       });
       if (r.errors > 0) throw new Error(`preload failed ${r.errors} times: ${JSON.stringify(r.errorsByCode)}`);
@@ -204,7 +242,10 @@ export function registrySystem(c: BenchCluster, leaderAware = false): SystemUnde
         concurrencyMax: concurrency,
         durationMs,
         op: async (worker) => {
-          const res = await pick(worker).getRoom({ name: `${prefix}-${Math.floor(Math.random() * count)}`, consistency }, BENCH.callDeadlineMs);
+          const res = await pick(worker).getRoom(
+            { name: `${prefix}-${Math.floor(Math.random() * count)}`, consistency },
+            BENCH.callDeadlineMs,
+          );
           if (res.room === undefined) throw new Error('read found no room');
         },
       });
@@ -216,16 +257,25 @@ export function registrySystem(c: BenchCluster, leaderAware = false): SystemUnde
 export function etcdSystem(e: EtcdCluster): SystemUnderTest {
   // As many connections as ours: channelsPerTarget clients, each with a connection to every member.
   const clients = Array.from({ length: BENCH.channelsPerTarget }, () => e.client());
-  const pick = (worker: number): (typeof clients)[number] => clients[worker % clients.length] as (typeof clients)[number];
+  const pick = (worker: number): (typeof clients)[number] =>
+    clients[worker % clients.length] as (typeof clients)[number];
   const put = async (worker: number, key: string): Promise<void> => {
-    await pick(worker).put(key).value(Buffer.from(roomRecord(key)));
+    await pick(worker)
+      .put(key)
+      .value(Buffer.from(roomRecord(key)));
   };
   return {
     name: 'etcd',
     pids: () => e.members.map((m) => m.process?.pid ?? 0),
-    write: (concurrency, durationMs, prefix) => drive({ concurrencyMax: concurrency, durationMs, op: (worker, seq) => put(worker, `rooms/${prefix}-${seq}`) }),
+    write: (concurrency, durationMs, prefix) =>
+      drive({ concurrencyMax: concurrency, durationMs, op: (worker, seq) => put(worker, `rooms/${prefix}-${seq}`) }),
     preload: async (count, prefix) => {
-      const r = await drive({ concurrencyMax: 256, durationMs: BENCH.bulkLoadMsMax, operationsMax: count, op: (worker, seq) => put(worker, `rooms/${prefix}-${seq}`) });
+      const r = await drive({
+        concurrencyMax: 256,
+        durationMs: BENCH.bulkLoadMsMax,
+        operationsMax: count,
+        op: (worker, seq) => put(worker, `rooms/${prefix}-${seq}`),
+      });
       if (r.errors > 0) throw new Error(`etcd preload failed ${r.errors} times: ${JSON.stringify(r.errorsByCode)}`);
     },
     read: (mode, concurrency, durationMs, prefix, count) =>
@@ -246,9 +296,10 @@ export function etcdSystem(e: EtcdCluster): SystemUnderTest {
   };
 }
 
-
 /** heapOf reads each node's V8 heap (used / total MiB) and memory outside it (external MiB) from /metrics. */
-export async function heapOf(cluster: BenchCluster): Promise<Record<string, { usedMiB: number; totalMiB: number; externalMiB: number }>> {
+export async function heapOf(
+  cluster: BenchCluster,
+): Promise<Record<string, { usedMiB: number; totalMiB: number; externalMiB: number }>> {
   const out: Record<string, { usedMiB: number; totalMiB: number; externalMiB: number }> = {};
   for (const n of cluster.nodes) {
     const m = await cluster.metrics(n.id);

@@ -6,6 +6,7 @@ import { BENCH, environment, save, say, clientsFor, closeAll, metadata, benchNod
 
 // ---------------------------------------------------------------- failover
 
+// eslint-disable-next-line max-lines-per-function -- TODO(#19): break into steps
 export async function failover(args: { reps: number }): Promise<void> {
   const env = environment();
   const cluster = await BenchCluster.start({ size: 3, serveArgs: [], nodeArgs: benchNodeArgs() });
@@ -13,7 +14,15 @@ export async function failover(args: { reps: number }): Promise<void> {
   // Each worker sticks to a client; when its node fails it backs off and moves to the next one,
   // as a client with the node list would.
   const choice = Array.from({ length: BENCH.failoverConcurrency }, (_, w) => w);
-  const runs: { killed: string; newLeader: string; gapMs: number; backTo90PctMs: number; baselineOpsPerSecond: number; errors: number; errorsByCode: Record<string, number> }[] = [];
+  const runs: {
+    killed: string;
+    newLeader: string;
+    gapMs: number;
+    backTo90PctMs: number;
+    baselineOpsPerSecond: number;
+    errors: number;
+    errorsByCode: Record<string, number>;
+  }[] = [];
   try {
     for (let rep = 0; rep < args.reps; rep++) {
       const leader = await cluster.waitForLeader();
@@ -26,7 +35,10 @@ export async function failover(args: { reps: number }): Promise<void> {
         op: async (worker, seq) => {
           const k = choice[worker] ?? worker;
           try {
-            await (clients[k % clients.length] as RoomClient).createRoom({ name: `${prefix}-${seq}`, metadata, emptyTimeout: BENCH.longTimeoutS }, BENCH.callDeadlineMs);
+            await (clients[k % clients.length] as RoomClient).createRoom(
+              { name: `${prefix}-${seq}`, metadata, emptyTimeout: BENCH.longTimeoutS },
+              BENCH.callDeadlineMs,
+            );
           } catch (e) {
             choice[worker] = k + BENCH.channelsPerTarget; // the same channel slot on the next node
             throw e;
@@ -51,8 +63,18 @@ export async function failover(args: { reps: number }): Promise<void> {
           break;
         }
       }
-      runs.push({ killed: leader, newLeader, gapMs: Math.round(gapMs), backTo90PctMs: Math.round(backMs), baselineOpsPerSecond: baseline, errors: r.errors, errorsByCode: r.errorsByCode });
-      say(`failover ${rep + 1}/${args.reps}: killed ${leader}, new leader ${newLeader}, write gap ${Math.round(gapMs)} ms, back to 90% of ${baseline} ops/s after ${Math.round(backMs)} ms, errors ${r.errors} ${JSON.stringify(r.errorsByCode)}`);
+      runs.push({
+        killed: leader,
+        newLeader,
+        gapMs: Math.round(gapMs),
+        backTo90PctMs: Math.round(backMs),
+        baselineOpsPerSecond: baseline,
+        errors: r.errors,
+        errorsByCode: r.errorsByCode,
+      });
+      say(
+        `failover ${rep + 1}/${args.reps}: killed ${leader}, new leader ${newLeader}, write gap ${Math.round(gapMs)} ms, back to 90% of ${baseline} ops/s after ${Math.round(backMs)} ms, errors ${r.errors} ${JSON.stringify(r.errorsByCode)}`,
+      );
       // Bring the killed node back and let it catch up before the next round.
       cluster.spawn(leader);
       const s = await cluster.status(newLeader);
@@ -68,7 +90,9 @@ export async function failover(args: { reps: number }): Promise<void> {
       notBackWithinWindow: backs.filter((x) => !Number.isFinite(x)).length,
       maxGapMs: Math.max(...runs.map((x) => x.gapMs)),
     };
-    say(`failover median write gap ${summary.medianGapMs} ms (max ${summary.maxGapMs}), median back-to-90% ${summary.medianBackTo90PctMs} ms over ${runs.length} kills`);
+    say(
+      `failover median write gap ${summary.medianGapMs} ms (max ${summary.maxGapMs}), median back-to-90% ${summary.medianBackTo90PctMs} ms over ${runs.length} kills`,
+    );
     save('failover', env, { concurrency: BENCH.failoverConcurrency, runs, ...summary });
   } finally {
     closeAll(clients);

@@ -3,7 +3,18 @@ import { RoomClient } from '../../src/client/room-client.js';
 import { Consistency } from '../../src/gen/roomregistry/v1/rooms.js';
 import { BenchCluster, sleep } from '../bench-cluster.js';
 import { drive, stats } from '../driver.js';
-import { BENCH, environment, save, say, benchToken, clientsFor, closeAll, metadata, heapOf, benchNodeArgs } from './common.js';
+import {
+  BENCH,
+  environment,
+  save,
+  say,
+  benchToken,
+  clientsFor,
+  closeAll,
+  metadata,
+  heapOf,
+  benchNodeArgs,
+} from './common.js';
 import { bulkLoad, withProgress, StallProbe, mib } from './stall-and-load.js';
 
 // eslint-disable-next-line max-lines-per-function -- TODO(#19): break into steps
@@ -15,28 +26,46 @@ export async function million(args: { rooms: number; snapshotIntervalEntries: nu
   // next snapshot after the load.
   const interval = args.snapshotIntervalEntries ?? args.rooms + BENCH.snapshotTailEntries;
   const nodeArgs = benchNodeArgs();
-  const cluster = await BenchCluster.start({ size: 3, serveArgs: ['--snapshot-interval-entries', String(interval)], nodeArgs });
+  const cluster = await BenchCluster.start({
+    size: 3,
+    serveArgs: ['--snapshot-interval-entries', String(interval)],
+    nodeArgs,
+  });
   let leader = '';
   try {
     leader = await cluster.waitForLeader();
     const prefix = `m-${Date.now().toString(36)}`;
-    say(`million: loading ${args.rooms} rooms with ${BENCH.metadataBytes}-byte metadata at ${leader} (concurrency ${BENCH.bulkConcurrency}, ${BENCH.bulkChannels} channels)`);
-    const load = await withProgress(cluster, leader, 15_000, bulkLoad(cluster, leader, args.rooms, prefix, () => BENCH.longTimeoutS));
-    say(`million: loaded in ${load.seconds} s (${load.roomsPerSecond} rooms/s, ${load.errors} retried: ${JSON.stringify(load.errorsByCode)})`);
+    say(
+      `million: loading ${args.rooms} rooms with ${BENCH.metadataBytes}-byte metadata at ${leader} (concurrency ${BENCH.bulkConcurrency}, ${BENCH.bulkChannels} channels)`,
+    );
+    const load = await withProgress(
+      cluster,
+      leader,
+      15_000,
+      bulkLoad(cluster, leader, args.rooms, prefix, () => BENCH.longTimeoutS),
+    );
+    say(
+      `million: loaded in ${load.seconds} s (${load.roomsPerSecond} rooms/s, ${load.errors} retried: ${JSON.stringify(load.errorsByCode)})`,
+    );
     const commit = (await cluster.status(leader))?.commitIndex ?? 0;
     for (const n of cluster.nodes) await cluster.waitForApplied(n.id, commit, 120_000);
     if (global.gc !== undefined) global.gc();
     await sleep(2_000);
     const rssLoaded = Object.fromEntries(cluster.nodes.map((n) => [n.id, mib(cluster.rssBytes(n.id))]));
     const heapLoaded = await heapOf(cluster);
-    say(`million: VmRSS right after loading ${args.rooms} rooms (log entries since the last snapshot still in memory): ${JSON.stringify(rssLoaded)} MiB; heap ${JSON.stringify(heapLoaded)}`);
+    say(
+      `million: VmRSS right after loading ${args.rooms} rooms (log entries since the last snapshot still in memory): ${JSON.stringify(rssLoaded)} MiB; heap ${JSON.stringify(heapLoaded)}`,
+    );
 
     // Snapshot: write create+delete pairs (room count stays) until every node has taken one,
     // while the probe measures each node's responsiveness.
     const before = new Map<string, { count: number; sum: number }>();
     for (const n of cluster.nodes) {
       const m = await cluster.metrics(n.id);
-      before.set(n.id, { count: m.get('room_registry_snapshots_total') ?? 0, sum: m.get('room_registry_snapshot_duration_seconds_sum') ?? 0 });
+      before.set(n.id, {
+        count: m.get('room_registry_snapshots_total') ?? 0,
+        sum: m.get('room_registry_snapshot_duration_seconds_sum') ?? 0,
+      });
     }
     const probe = new StallProbe(cluster, `${prefix}-1`);
     const lagMaxS = new Map<string, number>();
@@ -50,7 +79,10 @@ export async function million(args: { rooms: number; snapshotIntervalEntries: nu
       stop: () => stopTrigger,
       op: async (worker, seq) => {
         const client = clients[worker % clients.length] as RoomClient;
-        await client.createRoom({ name: `${tailPrefix}-${seq}`, metadata, emptyTimeout: BENCH.longTimeoutS }, BENCH.callDeadlineMs);
+        await client.createRoom(
+          { name: `${tailPrefix}-${seq}`, metadata, emptyTimeout: BENCH.longTimeoutS },
+          BENCH.callDeadlineMs,
+        );
         await client.deleteRoom({ room: `${tailPrefix}-${seq}` }, BENCH.callDeadlineMs);
       },
     });
@@ -65,7 +97,9 @@ export async function million(args: { rooms: number; snapshotIntervalEntries: nu
         if (b !== undefined && !doneAt.has(n.id) && count > b.count) {
           const durationMs = ((m.get('room_registry_snapshot_duration_seconds_sum') ?? 0) - b.sum) * 1000;
           doneAt.set(n.id, { atMs: probe.nowMs(), durationMs });
-          say(`million: ${n.id} snapshot done, ${Math.round(durationMs)} ms, ${mib(m.get('room_registry_snapshot_last_bytes') ?? 0)} MiB`);
+          say(
+            `million: ${n.id} snapshot done, ${Math.round(durationMs)} ms, ${mib(m.get('room_registry_snapshot_last_bytes') ?? 0)} MiB`,
+          );
         }
       }
     }
@@ -79,30 +113,62 @@ export async function million(args: { rooms: number; snapshotIntervalEntries: nu
       // The snapshot ran in [done - duration, done]; the done time is known to within one poll (200 ms) plus a scrape.
       const during = d === undefined ? null : probe.result(n.id, d.atMs - d.durationMs - 400, d.atMs + 100);
       const outside = d === undefined ? null : probe.result(n.id, 0, Math.max(0, d.atMs - d.durationMs - 400));
-      return { node: n.id, durationMs: d === undefined ? null : Math.round(d.durationMs), probeDuring: during, probeBefore: outside, eventLoopLagMaxMs: Math.round((lagMaxS.get(n.id) ?? 0) * 1000) };
+      return {
+        node: n.id,
+        durationMs: d === undefined ? null : Math.round(d.durationMs),
+        probeDuring: during,
+        probeBefore: outside,
+        eventLoopLagMaxMs: Math.round((lagMaxS.get(n.id) ?? 0) * 1000),
+      };
     });
     for (const s of snapshot) {
-      say(`million: ${s.node} snapshot ${s.durationMs} ms; probe during: max ${s.probeDuring?.maxMs} ms p99 ${s.probeDuring?.p99Ms} ms; before: max ${s.probeBefore?.maxMs} p99 ${s.probeBefore?.p99Ms}; server event-loop lag max over the window ${s.eventLoopLagMaxMs} ms`);
+      say(
+        `million: ${s.node} snapshot ${s.durationMs} ms; probe during: max ${s.probeDuring?.maxMs} ms p99 ${s.probeDuring?.p99Ms} ms; before: max ${s.probeBefore?.maxMs} p99 ${s.probeBefore?.p99Ms}; server event-loop lag max over the window ${s.eventLoopLagMaxMs} ms`,
+      );
     }
     say(`million: trigger load ${stats(triggerResult).opsPerSecond} pairs/s, errors ${triggerResult.errors}`);
     await sleep(2_000);
     const rssAfterSnapshot = Object.fromEntries(cluster.nodes.map((n) => [n.id, mib(cluster.rssBytes(n.id))]));
     const heapAfterSnapshot = await heapOf(cluster);
-    say(`million: VmRSS after the snapshot (log compacted): ${JSON.stringify(rssAfterSnapshot)} MiB; heap ${JSON.stringify(heapAfterSnapshot)}`);
+    say(
+      `million: VmRSS after the snapshot (log compacted): ${JSON.stringify(rssAfterSnapshot)} MiB; heap ${JSON.stringify(heapAfterSnapshot)}`,
+    );
 
     // Restart to serving: a follower after kill -9, then the whole cluster after kill -9.
     const follower = cluster.nodes.find((n) => n.id !== leader)?.id ?? 'n2';
     const restartFollower = await timeRestart(cluster, [follower], `${prefix}-${args.rooms - 1}`);
-    say(`million: follower ${follower} kill -9 → serving LOCAL reads of the newest room and caught up: ${restartFollower.servingMs} ms`);
-    const restartAll = await timeRestart(cluster, cluster.nodes.map((n) => n.id), `${prefix}-${args.rooms - 1}`);
-    say(`million: whole cluster kill -9 → leader elected and a linearizable read + a write answered: ${restartAll.servingMs} ms`);
+    say(
+      `million: follower ${follower} kill -9 → serving LOCAL reads of the newest room and caught up: ${restartFollower.servingMs} ms`,
+    );
+    const restartAll = await timeRestart(
+      cluster,
+      cluster.nodes.map((n) => n.id),
+      `${prefix}-${args.rooms - 1}`,
+    );
+    say(
+      `million: whole cluster kill -9 → leader elected and a linearizable read + a write answered: ${restartAll.servingMs} ms`,
+    );
     const rssAfterRestart = Object.fromEntries(cluster.nodes.map((n) => [n.id, mib(cluster.rssBytes(n.id))]));
     const heapAfterRestart = await heapOf(cluster);
-    say(`million: VmRSS after the restart (restored from the snapshot): ${JSON.stringify(rssAfterRestart)} MiB; heap ${JSON.stringify(heapAfterRestart)}`);
+    say(
+      `million: VmRSS after the restart (restored from the snapshot): ${JSON.stringify(rssAfterRestart)} MiB; heap ${JSON.stringify(heapAfterRestart)}`,
+    );
     save('million', env, {
-      nodeArgs, leader, rooms: args.rooms, metadataBytes: BENCH.metadataBytes, snapshotIntervalEntries: interval, load,
-      rssLoadedMiB: rssLoaded, rssAfterSnapshotMiB: rssAfterSnapshot, rssAfterRestartMiB: rssAfterRestart,
-      heapLoaded, heapAfterSnapshot, heapAfterRestart, snapshot, restartFollower, restartAll,
+      nodeArgs,
+      leader,
+      rooms: args.rooms,
+      metadataBytes: BENCH.metadataBytes,
+      snapshotIntervalEntries: interval,
+      load,
+      rssLoadedMiB: rssLoaded,
+      rssAfterSnapshotMiB: rssAfterSnapshot,
+      rssAfterRestartMiB: rssAfterRestart,
+      heapLoaded,
+      heapAfterSnapshot,
+      heapAfterRestart,
+      snapshot,
+      restartFollower,
+      restartAll,
     });
   } finally {
     await cluster.stop({ keep: nodeArgs.length > 0 });
@@ -111,7 +177,11 @@ export async function million(args: { rooms: number; snapshotIntervalEntries: nu
 }
 
 /** timeRestart kill -9s `ids`, starts them again and times until they serve (see the callers' lines). */
-async function timeRestart(cluster: BenchCluster, ids: string[], newestRoom: string): Promise<{ nodes: string[]; servingMs: number }> {
+async function timeRestart(
+  cluster: BenchCluster,
+  ids: string[],
+  newestRoom: string,
+): Promise<{ nodes: string[]; servingMs: number }> {
   const alive = cluster.nodes.find((n) => !ids.includes(n.id) && n.process !== null);
   const commit = alive === undefined ? 0 : ((await cluster.status(alive.id))?.commitIndex ?? 0);
   for (const id of ids) await cluster.kill(id, 'SIGKILL');
@@ -125,11 +195,16 @@ async function timeRestart(cluster: BenchCluster, ids: string[], newestRoom: str
       for (;;) {
         if (Date.now() > endMs) throw new Error(`${id} not serving after ${BENCH.restartWaitMsMax} ms`);
         try {
-          const consistency = alive === undefined ? Consistency.CONSISTENCY_LINEARIZABLE : Consistency.CONSISTENCY_LOCAL;
+          const consistency =
+            alive === undefined ? Consistency.CONSISTENCY_LINEARIZABLE : Consistency.CONSISTENCY_LOCAL;
           const res = await client.getRoom({ name: newestRoom, consistency }, 1_000);
           const s = await cluster.status(id);
           if (res.room !== undefined && s !== null && s.appliedIndex >= commit) {
-            if (alive === undefined) await client.createRoom({ name: `restart-${Date.now().toString(36)}`, emptyTimeout: BENCH.longTimeoutS }, 2_000);
+            if (alive === undefined)
+              await client.createRoom(
+                { name: `restart-${Date.now().toString(36)}`, emptyTimeout: BENCH.longTimeoutS },
+                2_000,
+              );
             break;
           }
         } catch {

@@ -20,7 +20,11 @@ export async function profile(args: { durationS: number; concurrency: number; op
   const profileDir = join(resultsDir, 'profiles');
   mkdirSync(profileDir, { recursive: true });
   const startedAtMs = Date.now();
-  const cluster = await BenchCluster.start({ size: 3, serveArgs: [], nodeArgs: [...benchNodeArgs(), '--cpu-prof', '--cpu-prof-dir', profileDir] });
+  const cluster = await BenchCluster.start({
+    size: 3,
+    serveArgs: [],
+    nodeArgs: [...benchNodeArgs(), '--cpu-prof', '--cpu-prof-dir', profileDir],
+  });
   let leader = '';
   let profiled: string;
   const pids = new Map<string, number>();
@@ -35,7 +39,13 @@ export async function profile(args: { durationS: number; concurrency: number; op
       r = await system.write(args.concurrency, args.durationS * 1000, prefix);
     } else {
       await system.preload(BENCH.readRooms, prefix);
-      r = await system.read(args.op === 'read-local' ? 'local' : 'linearizable', args.concurrency, args.durationS * 1000, prefix, BENCH.readRooms);
+      r = await system.read(
+        args.op === 'read-local' ? 'local' : 'linearizable',
+        args.concurrency,
+        args.durationS * 1000,
+        prefix,
+        BENCH.readRooms,
+      );
     }
     await system.close();
     const s = stats(r);
@@ -51,7 +61,16 @@ export async function profile(args: { durationS: number; concurrency: number; op
   say(`profile of ${role} ${profiled}: ${join(profileDir, file)}`);
   for (const line of summary.lines) say(`  ${line}`);
   const name = args.op === 'write' ? 'profile' : `profile-${args.op}`;
-  save(name, env, { op: args.op, node: profiled, leader, file: join('bench', 'results', 'profiles', file), concurrency: args.concurrency, durationS: args.durationS, startedAt: new Date(startedAtMs).toISOString(), ...summary });
+  save(name, env, {
+    op: args.op,
+    node: profiled,
+    leader,
+    file: join('bench', 'results', 'profiles', file),
+    concurrency: args.concurrency,
+    durationS: args.durationS,
+    startedAt: new Date(startedAtMs).toISOString(),
+    ...summary,
+  });
 }
 
 export function profileOp(text: string | undefined): ProfileOp {

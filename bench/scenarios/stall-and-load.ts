@@ -1,7 +1,7 @@
 // Bulk loading of rooms at the leader, and the probe that times event-loop stalls of every node.
 import type { RoomClient } from '../../src/client/room-client.js';
 import { Consistency } from '../../src/gen/roomregistry/v1/rooms.js';
-import type { BenchCluster} from '../bench-cluster.js';
+import type { BenchCluster } from '../bench-cluster.js';
 import { sleep } from '../bench-cluster.js';
 import { drive } from '../driver.js';
 import { BENCH, say, clientsFor, closeAll, metadata } from './common.js';
@@ -9,7 +9,13 @@ import { BENCH, say, clientsFor, closeAll, metadata } from './common.js';
 // ---------------------------------------------------------------- bulk load
 
 /** bulkLoad creates `count` rooms at the leader as fast as the cluster takes them; emptyTimeoutS(i) sets each room's timeout. */
-export async function bulkLoad(cluster: BenchCluster, leader: string, count: number, prefix: string, emptyTimeoutS: () => number): Promise<{ seconds: number; roomsPerSecond: number; errors: number; errorsByCode: Record<string, number> }> {
+export async function bulkLoad(
+  cluster: BenchCluster,
+  leader: string,
+  count: number,
+  prefix: string,
+  emptyTimeoutS: () => number,
+): Promise<{ seconds: number; roomsPerSecond: number; errors: number; errorsByCode: Record<string, number> }> {
   const clients = clientsFor(cluster, [cluster.node(leader).grpc], BENCH.bulkChannels);
   try {
     const failed: number[] = [];
@@ -19,7 +25,10 @@ export async function bulkLoad(cluster: BenchCluster, leader: string, count: num
       operationsMax: count,
       op: async (worker, seq) => {
         try {
-          await (clients[worker % clients.length] as RoomClient).createRoom({ name: `${prefix}-${seq}`, metadata, emptyTimeout: emptyTimeoutS() }, 30_000);
+          await (clients[worker % clients.length] as RoomClient).createRoom(
+            { name: `${prefix}-${seq}`, metadata, emptyTimeout: emptyTimeoutS() },
+            30_000,
+          );
         } catch (e) {
           failed.push(seq);
           throw e;
@@ -32,15 +41,24 @@ export async function bulkLoad(cluster: BenchCluster, leader: string, count: num
       await Promise.all(
         again.map(async (seq, i) => {
           try {
-            await (clients[i % clients.length] as RoomClient).createRoom({ name: `${prefix}-${seq}`, metadata, emptyTimeout: emptyTimeoutS() }, 30_000);
+            await (clients[i % clients.length] as RoomClient).createRoom(
+              { name: `${prefix}-${seq}`, metadata, emptyTimeout: emptyTimeoutS() },
+              30_000,
+            );
           } catch {
             failed.push(seq);
           }
         }),
       );
     }
-    if (failed.length > 0) throw new Error(`bulk load: ${failed.length} creates still failing: ${JSON.stringify(r.errorsByCode)}`);
-    return { seconds: +(r.elapsedMs / 1000).toFixed(1), roomsPerSecond: Math.round(count / (r.elapsedMs / 1000)), errors: r.errors, errorsByCode: r.errorsByCode };
+    if (failed.length > 0)
+      throw new Error(`bulk load: ${failed.length} creates still failing: ${JSON.stringify(r.errorsByCode)}`);
+    return {
+      seconds: +(r.elapsedMs / 1000).toFixed(1),
+      roomsPerSecond: Math.round(count / (r.elapsedMs / 1000)),
+      errors: r.errors,
+      errorsByCode: r.errorsByCode,
+    };
   } finally {
     closeAll(clients);
   }
@@ -55,7 +73,9 @@ export async function withProgress<T>(cluster: BenchCluster, id: string, ms: num
       await sleep(ms);
       if (done) break;
       const s = await cluster.status(id);
-      say(`  … ${Math.round((Date.now() - startMs) / 1000)} s: ${id} rooms ${s?.rooms ?? '?'} applied ${s?.appliedIndex ?? '?'}`);
+      say(
+        `  … ${Math.round((Date.now() - startMs) / 1000)} s: ${id} rooms ${s?.rooms ?? '?'} applied ${s?.appliedIndex ?? '?'}`,
+      );
     }
   })();
   try {
@@ -128,8 +148,17 @@ export class StallProbe {
     const xs = (this.samples.get(node) ?? []).filter((s) => s.atMs >= fromMs && s.atMs < toMs);
     const sorted = Float64Array.from(xs.map((s) => s.ms)).sort();
     const worst = xs.reduce((w, s) => (s.ms > w.ms ? s : w), { atMs: 0, ms: 0 });
-    const q = (p: number): number => +(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0).toFixed(1);
-    return { node, count: xs.length, errors: this.errors.get(node) ?? 0, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: +worst.ms.toFixed(1), maxAtMs: Math.round(worst.atMs) };
+    const q = (p: number): number =>
+      +(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0).toFixed(1);
+    return {
+      node,
+      count: xs.length,
+      errors: this.errors.get(node) ?? 0,
+      p50Ms: q(0.5),
+      p99Ms: q(0.99),
+      maxMs: +worst.ms.toFixed(1),
+      maxAtMs: Math.round(worst.atMs),
+    };
   }
 }
 

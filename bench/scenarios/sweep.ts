@@ -19,11 +19,16 @@ export async function sweep(args: { rooms: number; ratePerSecondGuess: number })
     const loadEstimateMs = (args.rooms / args.ratePerSecondGuess) * 1000 * 1.3 + 10_000;
     const dueAtMs = Date.now() + loadEstimateMs + BENCH.sweepBaselineMs + 5_000;
     const timeoutS = (): number => Math.max(1, Math.ceil((dueAtMs - Date.now()) / 1000));
-    say(`sweep: loading ${args.rooms} rooms due at ${new Date(dueAtMs).toISOString()} (estimate ${Math.round(loadEstimateMs / 1000)} s of load)`);
+    say(
+      `sweep: loading ${args.rooms} rooms due at ${new Date(dueAtMs).toISOString()} (estimate ${Math.round(loadEstimateMs / 1000)} s of load)`,
+    );
     const load = await withProgress(cluster, leader, 15_000, bulkLoad(cluster, leader, args.rooms, prefix, timeoutS));
     say(`sweep: loaded in ${load.seconds} s (${load.roomsPerSecond} rooms/s)`);
     const roomsAtLoad = (await cluster.status(leader))?.rooms ?? 0;
-    if (Date.now() > dueAtMs - 5_000) say('sweep: WARNING the load overran the estimate: part of the backlog was due while loading (pass a lower --rate-guess)');
+    if (Date.now() > dueAtMs - 5_000)
+      say(
+        'sweep: WARNING the load overran the estimate: part of the backlog was due while loading (pass a lower --rate-guess)',
+      );
 
     // Steady CreateRoom load spread over all nodes, from now until the backlog is gone.
     const clients = clientsFor(cluster, cluster.grpcTargets(), BENCH.channelsPerTarget);
@@ -37,7 +42,10 @@ export async function sweep(args: { rooms: number; ratePerSecondGuess: number })
       stop: () => stop,
       op: async (worker, seq) => {
         steadyStarted++;
-        await (clients[worker % clients.length] as RoomClient).createRoom({ name: `${steadyPrefix}-${seq}`, metadata, emptyTimeout: BENCH.longTimeoutS }, BENCH.callDeadlineMs);
+        await (clients[worker % clients.length] as RoomClient).createRoom(
+          { name: `${steadyPrefix}-${seq}`, metadata, emptyTimeout: BENCH.longTimeoutS },
+          BENCH.callDeadlineMs,
+        );
       },
     });
     const steadyStartMs = Date.now();
@@ -72,13 +80,25 @@ export async function sweep(args: { rooms: number; ratePerSecondGuess: number })
     const windows: { fromS: number; p50Ms: number; p99Ms: number; maxMs: number; count: number }[] = [];
     for (let t = 0; t < r.elapsedMs; t += 10_000) {
       const w = stats(r, t, Math.min(r.elapsedMs, t + 10_000));
-      windows.push({ fromS: Math.round((t - dueRel) / 1000), p50Ms: w.p50Ms, p99Ms: w.p99Ms, maxMs: w.maxMs, count: w.count });
+      windows.push({
+        fromS: Math.round((t - dueRel) / 1000),
+        p50Ms: w.p50Ms,
+        p99Ms: w.p99Ms,
+        maxMs: w.maxMs,
+        count: w.count,
+      });
     }
     const lastBefore = stats(r, Math.max(2_000, dueRel - 30_000), dueRel);
     say(`sweep: p99 per 10 s window (s from due): ${windows.map((w) => `${w.fromS}:${w.p99Ms}`).join(' ')}`);
-    say(`sweep: CreateRoom in the 30 s before due: p50 ${lastBefore.p50Ms} p99 ${lastBefore.p99Ms} max ${lastBefore.maxMs} ms`);
-    say(`sweep: backlog of ${args.rooms} due at t=${Math.round(dueRel / 1000)} s; first deletions seen ${firstDropMs === null ? 'never' : `${((firstDropMs - dueAtMs) / 1000).toFixed(1)} s after due`}; drained on every node ${drainS === null ? 'NOT within the limit' : `${drainS} s after due`}`);
-    say(`sweep: CreateRoom at ${BENCH.sweepSteadyRatePerSecond}/s before: p50 ${before.p50Ms} p99 ${before.p99Ms} max ${before.maxMs} ms; during: p50 ${during?.p50Ms} p99 ${during?.p99Ms} max ${during?.maxMs} ms; errors ${r.errors} ${JSON.stringify(r.errorsByCode)}`);
+    say(
+      `sweep: CreateRoom in the 30 s before due: p50 ${lastBefore.p50Ms} p99 ${lastBefore.p99Ms} max ${lastBefore.maxMs} ms`,
+    );
+    say(
+      `sweep: backlog of ${args.rooms} due at t=${Math.round(dueRel / 1000)} s; first deletions seen ${firstDropMs === null ? 'never' : `${((firstDropMs - dueAtMs) / 1000).toFixed(1)} s after due`}; drained on every node ${drainS === null ? 'NOT within the limit' : `${drainS} s after due`}`,
+    );
+    say(
+      `sweep: CreateRoom at ${BENCH.sweepSteadyRatePerSecond}/s before: p50 ${before.p50Ms} p99 ${before.p99Ms} max ${before.maxMs} ms; during: p50 ${during?.p50Ms} p99 ${during?.p99Ms} max ${during?.maxMs} ms; errors ${r.errors} ${JSON.stringify(r.errorsByCode)}`,
+    );
     save('sweep', env, {
       rooms: args.rooms,
       load,
@@ -88,7 +108,8 @@ export async function sweep(args: { rooms: number; ratePerSecondGuess: number })
       createBefore: before,
       createLast30sBefore: lastBefore,
       createDuring: during,
-      p99RatioVsLast30sBefore: during === null || lastBefore.p99Ms === 0 ? null : +(during.p99Ms / lastBefore.p99Ms).toFixed(2),
+      p99RatioVsLast30sBefore:
+        during === null || lastBefore.p99Ms === 0 ? null : +(during.p99Ms / lastBefore.p99Ms).toFixed(2),
       windows,
       p99Ratio: during === null || before.p99Ms === 0 ? null : +(during.p99Ms / before.p99Ms).toFixed(2),
       errors: r.errors,

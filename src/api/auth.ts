@@ -35,7 +35,11 @@ export type AuthFailure = { readonly reason: string };
  * `iss` names the API key whose secret signs it, `exp` required, 60 s leeway. No header at all
  * gives NO_GRANTS (the grant checks then refuse); a header that is not a Bearer token fails.
  */
-export function authenticate(header: string | undefined, apiKeys: ReadonlyMap<string, string>, nowSeconds: number): Result<Grants, AuthFailure> {
+export function authenticate(
+  header: string | undefined,
+  apiKeys: ReadonlyMap<string, string>,
+  nowSeconds: number,
+): Result<Grants, AuthFailure> {
   if (header === undefined || header === '') return ok(NO_GRANTS);
   if (!header.startsWith('Bearer ')) return err({ reason: 'invalid authorization header. Must start with Bearer ' });
   const token = header.slice('Bearer '.length).trim();
@@ -49,9 +53,15 @@ export function authenticate(header: string | undefined, apiKeys: ReadonlyMap<st
  * A hit still checks the time window and that the key still has the secret that signed it.
  */
 const verifiedTokensMax = 10_000;
-const verifiedTokens = new LRUCache<string, { grants: Grants; secret: string; exp: number; nbf: number | null }>({ max: verifiedTokensMax });
+const verifiedTokens = new LRUCache<string, { grants: Grants; secret: string; exp: number; nbf: number | null }>({
+  max: verifiedTokensMax,
+});
 
-export function verifyToken(token: string, apiKeys: ReadonlyMap<string, string>, nowSeconds: number): Result<Grants, AuthFailure> {
+export function verifyToken(
+  token: string,
+  apiKeys: ReadonlyMap<string, string>,
+  nowSeconds: number,
+): Result<Grants, AuthFailure> {
   const hit = verifiedTokens.get(token);
   if (hit !== undefined && hit.grants.apiKey !== null && apiKeys.get(hit.grants.apiKey) === hit.secret) {
     return checkTimes(hit.exp, hit.nbf, nowSeconds) ?? ok(hit.grants);
@@ -69,7 +79,8 @@ export function verifyToken(token: string, apiKeys: ReadonlyMap<string, string>,
   if (secret === undefined) return err({ reason: 'unknown API key' });
   const expected = createHmac('sha256', secret).update(`${headerB64}.${payloadB64}`).digest();
   const presented = Buffer.from(signatureB64, 'base64url');
-  if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return err({ reason: 'signature is invalid' });
+  if (presented.length !== expected.length || !timingSafeEqual(presented, expected))
+    return err({ reason: 'signature is invalid' });
   const exp = payload['exp'];
   if (typeof exp !== 'number') return err({ reason: 'token has no expiry (exp)' });
   const nbf = typeof payload['nbf'] === 'number' ? payload['nbf'] : null;
@@ -135,13 +146,25 @@ export function requireAnyAdmin(g: Grants): void {
  * token signed by an API key the config lists in `adminKeys`, whatever its video grants.
  */
 export function requireAdminKey(g: Grants, adminKeys: ReadonlySet<string>): void {
-  if (g.apiKey === null || !adminKeys.has(g.apiKey)) throw new RegistryError('PERMISSION_DENIED', 'permissions denied: this operation needs an admin API key (adminKeys)');
+  if (g.apiKey === null || !adminKeys.has(g.apiKey))
+    throw new RegistryError(
+      'PERMISSION_DENIED',
+      'permissions denied: this operation needs an admin API key (adminKeys)',
+    );
 }
 
 /** signToken makes an HS256 token (the CLI and tests; LiveKit SDKs make their own). */
-export function signToken(apiKey: string, secret: string, video: Partial<VideoGrant>, ttlSeconds: number, nowSeconds: number): string {
+export function signToken(
+  apiKey: string,
+  secret: string,
+  video: Partial<VideoGrant>,
+  ttlSeconds: number,
+  nowSeconds: number,
+): string {
   const header = Buffer.from(JSON.stringify({ alg: 'HS256' })).toString('base64url');
-  const payload = Buffer.from(JSON.stringify({ video, iss: apiKey, nbf: nowSeconds, exp: nowSeconds + ttlSeconds })).toString('base64url');
+  const payload = Buffer.from(
+    JSON.stringify({ video, iss: apiKey, nbf: nowSeconds, exp: nowSeconds + ttlSeconds }),
+  ).toString('base64url');
   const signature = createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url');
   return `${header}.${payload}.${signature}`;
 }

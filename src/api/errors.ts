@@ -21,18 +21,19 @@ export type TwirpCode =
  * Twirp follows LiveKit's server: a missing grant is 401 `unauthenticated` there (LIVEKIT.md
  * §3.9), while gRPC says PERMISSION_DENIED (DESIGN §6).
  */
-export const ERROR_MAPPING: Readonly<Record<RegistryErrorCode, { grpc: GrpcStatus; twirp: TwirpCode; http: number }>> = {
-  INVALID_ARGUMENT: { grpc: GrpcStatus.INVALID_ARGUMENT, twirp: 'invalid_argument', http: 400 },
-  MALFORMED: { grpc: GrpcStatus.INVALID_ARGUMENT, twirp: 'malformed', http: 400 },
-  NOT_FOUND: { grpc: GrpcStatus.NOT_FOUND, twirp: 'not_found', http: 404 },
-  UNAUTHENTICATED: { grpc: GrpcStatus.UNAUTHENTICATED, twirp: 'unauthenticated', http: 401 },
-  PERMISSION_DENIED: { grpc: GrpcStatus.PERMISSION_DENIED, twirp: 'unauthenticated', http: 401 },
-  UNAVAILABLE: { grpc: GrpcStatus.UNAVAILABLE, twirp: 'unavailable', http: 503 },
-  RESOURCE_EXHAUSTED: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, twirp: 'resource_exhausted', http: 429 },
-  DEADLINE_EXCEEDED: { grpc: GrpcStatus.DEADLINE_EXCEEDED, twirp: 'deadline_exceeded', http: 408 },
-  OUT_OF_RANGE: { grpc: GrpcStatus.OUT_OF_RANGE, twirp: 'out_of_range', http: 400 },
-  INTERNAL: { grpc: GrpcStatus.INTERNAL, twirp: 'internal', http: 500 },
-};
+export const ERROR_MAPPING: Readonly<Record<RegistryErrorCode, { grpc: GrpcStatus; twirp: TwirpCode; http: number }>> =
+  {
+    INVALID_ARGUMENT: { grpc: GrpcStatus.INVALID_ARGUMENT, twirp: 'invalid_argument', http: 400 },
+    MALFORMED: { grpc: GrpcStatus.INVALID_ARGUMENT, twirp: 'malformed', http: 400 },
+    NOT_FOUND: { grpc: GrpcStatus.NOT_FOUND, twirp: 'not_found', http: 404 },
+    UNAUTHENTICATED: { grpc: GrpcStatus.UNAUTHENTICATED, twirp: 'unauthenticated', http: 401 },
+    PERMISSION_DENIED: { grpc: GrpcStatus.PERMISSION_DENIED, twirp: 'unauthenticated', http: 401 },
+    UNAVAILABLE: { grpc: GrpcStatus.UNAVAILABLE, twirp: 'unavailable', http: 503 },
+    RESOURCE_EXHAUSTED: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, twirp: 'resource_exhausted', http: 429 },
+    DEADLINE_EXCEEDED: { grpc: GrpcStatus.DEADLINE_EXCEEDED, twirp: 'deadline_exceeded', http: 408 },
+    OUT_OF_RANGE: { grpc: GrpcStatus.OUT_OF_RANGE, twirp: 'out_of_range', http: 400 },
+    INTERNAL: { grpc: GrpcStatus.INTERNAL, twirp: 'internal', http: 500 },
+  };
 
 /** toRegistryError turns unknown throwables into INTERNAL, keeping their detail (for the log, not for clients). */
 export function toRegistryError(e: unknown): RegistryError {
@@ -61,7 +62,8 @@ export interface ClientError {
 export function toClientError(e: unknown): ClientError {
   const error = toRegistryError(e);
   if (error.code !== 'INTERNAL') return { error, internalDetail: null };
-  if (error.message === INTERNAL_ERROR_MESSAGE && Object.keys(error.meta).length === 0) return { error, internalDetail: null };
+  if (error.message === INTERNAL_ERROR_MESSAGE && Object.keys(error.meta).length === 0)
+    return { error, internalDetail: null };
   const detail = e instanceof Error && !(e instanceof RegistryError) ? (e.stack ?? error.message) : error.message;
   return { error: new RegistryError('INTERNAL', INTERNAL_ERROR_MESSAGE), internalDetail: detail };
 }

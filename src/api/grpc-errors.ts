@@ -10,6 +10,7 @@ export function toServiceError(e: unknown): Partial<ServiceError> & { code: numb
   const error: RegistryError = toClientError(e).error;
   const metadata = new Metadata();
   if (error.leaderId !== null) metadata.set(LEADER_HINT_KEY, error.leaderId);
-  for (const [k, v] of Object.entries(error.meta)) metadata.set(`x-room-registry-${k.toLowerCase().replace(/[^a-z0-9-]/g, '-')}`, v);
+  for (const [k, v] of Object.entries(error.meta))
+    metadata.set(`x-room-registry-${k.toLowerCase().replace(/[^a-z0-9-]/g, '-')}`, v);
   return { code: ERROR_MAPPING[error.code].grpc, details: error.message, metadata };
 }

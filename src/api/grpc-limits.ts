@@ -87,5 +87,8 @@ export function assertGrpcLimitRelations(limits: GrpcLimits = GRPC_LIMITS): void
   assert(limits.requestBytesMax > API_LIMITS.metadataBytesMax, 'the largest valid request must fit');
   assert(limits.watchQueueBytesMax > 2 * limits.requestBytesMax, 'a watcher must hold more than one largest event');
   assert(limits.keepaliveTimeoutMs < limits.keepaliveIntervalMs, 'a ping must time out before the next one');
-  assert(limits.watchersMax > 0 && limits.connectionsMax > 0 && limits.concurrentStreamsPerConnectionMax > 0, 'listener bounds must be positive');
+  assert(
+    limits.watchersMax > 0 && limits.connectionsMax > 0 && limits.concurrentStreamsPerConnectionMax > 0,
+    'listener bounds must be positive',
+  );
 }

@@ -36,7 +36,13 @@ export interface GrpcApiOptions {
    * onRequest observes every call's end (metrics; a log line with the request id when it failed
    * on our side); `internalDetail` is what an INTERNAL error's client was not told.
    */
-  readonly onRequest?: (method: string, code: string, durationMs: number, requestId: string, internalDetail: string | null) => void;
+  readonly onRequest?: (
+    method: string,
+    code: string,
+    durationMs: number,
+    requestId: string,
+    internalDetail: string | null,
+  ) => void;
   /** onConnectionRefused observes a connection closed because connectionsMax were open (a log line). */
   readonly onConnectionRefused?: (refusedTotal: number) => void;
   /** limits: the listener's bounds (tests shrink them); GRPC_LIMITS otherwise. */
@@ -98,7 +104,9 @@ export class GrpcApi {
         return { ...s, leader: s.leader ?? '' };
       }),
       transferLeadership: this.unary('TransferLeadership', async (req: { to: string }, ctx) =>
-        this.admin(ctx, 'TransferLeadership', { to: req.to }, () => ({ to: this.cluster.transferLeadership(req.to === '' ? null : req.to) })),
+        this.admin(ctx, 'TransferLeadership', { to: req.to }, () => ({
+          to: this.cluster.transferLeadership(req.to === '' ? null : req.to),
+        })),
       ),
     });
   }
@@ -106,7 +114,9 @@ export class GrpcApi {
   /** listen binds the `grpc` listener: TLS when `tls` is given (mTLS with its clientCa), else plaintext. */
   async listen(address: string, tls: ListenerTls | null = null): Promise<number> {
     const port = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(address, listenerCredentials(tls), (error, port) => (error ? reject(error) : resolve(port)));
+      this.server.bindAsync(address, listenerCredentials(tls), (error, port) =>
+        error ? reject(error) : resolve(port),
+      );
     });
     this.limitConnections();
     return port;
@@ -124,7 +134,10 @@ export class GrpcApi {
    */
   private limitConnections(): void {
     const servers = (this.server as unknown as { http2Servers?: unknown }).http2Servers;
-    assert(servers instanceof Map && servers.size > 0, 'grpc-js no longer exposes its HTTP/2 servers; the connection cap needs another way in');
+    assert(
+      servers instanceof Map && servers.size > 0,
+      'grpc-js no longer exposes its HTTP/2 servers; the connection cap needs another way in',
+    );
     for (const s of (servers as Map<NetServer, unknown>).keys()) {
       s.maxConnections = this.limits.connectionsMax;
       s.on('drop', () => {
@@ -140,7 +153,8 @@ export class GrpcApi {
 
   /** admin runs an admin operation for an admin key only, and reports every attempt to onAdmin. */
   private admin<Res>(ctx: CallContext, operation: string, detail: Record<string, string>, fn: () => Res): Res {
-    const report = (outcome: string): void => this.options.onAdmin?.({ apiKey: ctx.grants.apiKey, operation, detail, outcome });
+    const report = (outcome: string): void =>
+      this.options.onAdmin?.({ apiKey: ctx.grants.apiKey, operation, detail, outcome });
     try {
       requireAdminKey(ctx.grants, this.options.adminKeys);
       const res = fn();
@@ -152,11 +166,15 @@ export class GrpcApi {
     }
   }
 
-  private unary<Req, Res>(method: string, fn: (req: Req, ctx: CallContext) => Promise<Res>): grpc.handleUnaryCall<Req | Malformed, Res> {
+  private unary<Req, Res>(
+    method: string,
+    fn: (req: Req, ctx: CallContext) => Promise<Res>,
+  ): grpc.handleUnaryCall<Req | Malformed, Res> {
     return (call, callback) => {
       const startMs = performance.now();
       const run = async (): Promise<Res> => {
-        if (isMalformed(call.request)) throw new RegistryError('MALFORMED', `the protobuf request could not be decoded: ${call.request[MALFORMED]}`);
+        if (isMalformed(call.request))
+          throw new RegistryError('MALFORMED', `the protobuf request could not be decoded: ${call.request[MALFORMED]}`);
         return fn(call.request, this.contextOf(call));
       };
       run().then(
@@ -166,19 +184,35 @@ export class GrpcApi {
         },
         (e: unknown) => {
           const { error, internalDetail } = toClientError(e);
-          this.options.onRequest?.(method, grpc.status[ERROR_MAPPING[error.code].grpc] ?? 'UNKNOWN', performance.now() - startMs, requestIdOf(call), internalDetail);
+          this.options.onRequest?.(
+            method,
+            grpc.status[ERROR_MAPPING[error.code].grpc] ?? 'UNKNOWN',
+            performance.now() - startMs,
+            requestIdOf(call),
+            internalDetail,
+          );
           callback(toServiceError(error), null);
         },
       );
     };
   }
 
-  private contextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): CallContext {
+  private contextOf(
+    call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
+  ): CallContext {
     const header = call.metadata.get('authorization')[0];
-    const auth = authenticate(typeof header === 'string' ? header : undefined, this.options.apiKeys, Math.floor(Date.now() / 1000));
+    const auth = authenticate(
+      typeof header === 'string' ? header : undefined,
+      this.options.apiKeys,
+      Math.floor(Date.now() / 1000),
+    );
     if (!auth.ok) throw new RegistryError('UNAUTHENTICATED', `invalid authorization token: ${auth.error.reason}`);
     const requestId = call.metadata.get('x-request-id')[0];
-    return { grants: auth.value satisfies Grants, requestId: typeof requestId === 'string' ? requestId : '', deadlineMs: this.deadlineOf(call.getDeadline()) };
+    return {
+      grants: auth.value satisfies Grants,
+      requestId: typeof requestId === 'string' ? requestId : '',
+      deadlineMs: this.deadlineOf(call.getDeadline()),
+    };
   }
 
   private deadlineOf(deadline: grpc.Deadline): number {
@@ -197,7 +231,8 @@ export class GrpcApi {
       call.emit('error', toServiceError(e));
     };
     try {
-      if (isMalformed(call.request)) throw new RegistryError('MALFORMED', `the protobuf request could not be decoded: ${call.request[MALFORMED]}`);
+      if (isMalformed(call.request))
+        throw new RegistryError('MALFORMED', `the protobuf request could not be decoded: ${call.request[MALFORMED]}`);
       requireList(this.contextOf(call).grants);
       const watch = this.watches.add(call.request.fromRevision, {
         write: (bytes, done) => {
@@ -231,7 +266,11 @@ function serverOptions(limits: GrpcLimits): grpc.ServerOptions {
 
 function listenerCredentials(tls: ListenerTls | null): grpc.ServerCredentials {
   if (tls === null) return grpc.ServerCredentials.createInsecure();
-  return grpc.ServerCredentials.createSsl(tls.clientCa, [{ cert_chain: tls.cert, private_key: tls.key }], tls.clientCa !== null);
+  return grpc.ServerCredentials.createSsl(
+    tls.clientCa,
+    [{ cert_chain: tls.cert, private_key: tls.key }],
+    tls.clientCa !== null,
+  );
 }
 
 /** requestIdOf is the request's idempotency key: the body's request_id, else x-request-id metadata. */

@@ -38,7 +38,11 @@ const faultBodyBytesMax = 64 << 10;
  * startHttpServer binds the `http` listener (https when `tls` is given; with its clientCa, only
  * clients with a certificate it signed get past the handshake); resolves with the bound port.
  */
-export function startHttpServer(address: string, routes: HttpRoutes, tls: ListenerTls | null = null): Promise<{ server: Server; port: number }> {
+export function startHttpServer(
+  address: string,
+  routes: HttpRoutes,
+  tls: ListenerTls | null = null,
+): Promise<{ server: Server; port: number }> {
   const server = httpOrHttps(tls, (req, res) => {
     handle(routes, req, res).catch((e: unknown) => {
       routes.onInternalError?.(e instanceof Error ? (e.stack ?? e.message) : String(e));
@@ -66,7 +70,14 @@ export function startHttpServer(address: string, routes: HttpRoutes, tls: Listen
 function httpOrHttps(tls: ListenerTls | null, listener: RequestListener): Server {
   if (tls === null) return createServer(listener);
   const mutual = tls.clientCa !== null;
-  return createHttpsServer({ cert: tls.cert, key: tls.key, ...(mutual ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) }, listener);
+  return createHttpsServer(
+    {
+      cert: tls.cert,
+      key: tls.key,
+      ...(mutual ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+    },
+    listener,
+  );
 }
 
 async function handle(routes: HttpRoutes, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -108,7 +119,11 @@ async function handle(routes: HttpRoutes, req: IncomingMessage, res: ServerRespo
   }
 }
 
-async function serveFaults(faults: NonNullable<HttpRoutes['faults']>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serveFaults(
+  faults: NonNullable<HttpRoutes['faults']>,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   try {
     if (req.method === 'PUT' || req.method === 'POST') {
       let body = '';

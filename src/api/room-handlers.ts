@@ -109,7 +109,12 @@ export class RoomHandlers {
     const after = decodePageToken(req.pageToken);
     const { revision, stalenessMs } = await this.readAt(req.consistency, ctx);
     if (req.names.length > 0) {
-      return { rooms: presentAll(this.namedRooms(req.names, API_LIMITS.listPageBytesMax, 'page by name order instead')), revision, nextPageToken: '', stalenessMs };
+      return {
+        rooms: presentAll(this.namedRooms(req.names, API_LIMITS.listPageBytesMax, 'page by name order instead')),
+        revision,
+        nextPageToken: '',
+        stalenessMs,
+      };
     }
     // A page stops at pageSize rooms or at the byte budget, whichever comes first.
     const page = this.registry.listPage(after, pageSize);
@@ -128,7 +133,8 @@ export class RoomHandlers {
     requireList(ctx.grants);
     validateNames(names);
     await this.readAt(Consistency.CONSISTENCY_LINEARIZABLE, ctx);
-    if (names.length > 0) return presentAll(this.namedRooms(names, API_LIMITS.unpagedReplyBytesMax, 'list fewer names'));
+    if (names.length > 0)
+      return presentAll(this.namedRooms(names, API_LIMITS.unpagedReplyBytesMax, 'list fewer names'));
     const count = this.registry.roomCount();
     if (count > API_LIMITS.unpagedRoomsMax) {
       throw new RegistryError(
@@ -138,7 +144,8 @@ export class RoomHandlers {
     }
     const rooms = this.registry.listPage('', Math.max(1, count)).rooms;
     const bytes = replyBytes(rooms);
-    if (bytes > API_LIMITS.unpagedReplyBytesMax) throw replyTooLarge(bytes, API_LIMITS.unpagedReplyBytesMax, 'list by names, or page with the gRPC API');
+    if (bytes > API_LIMITS.unpagedReplyBytesMax)
+      throw replyTooLarge(bytes, API_LIMITS.unpagedReplyBytesMax, 'list by names, or page with the gRPC API');
     return presentAll(rooms);
   }
 
@@ -153,7 +160,10 @@ export class RoomHandlers {
   async deleteRoom(req: DeleteRoomRequest, ctx: CallContext): Promise<DeleteRoomResponse> {
     requireCreate(ctx.grants);
     validateRoomName(req.room, 'room');
-    const result = await this.write({ ...this.idempotencyKey(req.requestId, ctx), command: { $case: 'deleteRoom', value: { name: req.room } } }, ctx);
+    const result = await this.write(
+      { ...this.idempotencyKey(req.requestId, ctx), command: { $case: 'deleteRoom', value: { name: req.room } } },
+      ctx,
+    );
     if (result.result?.$case !== 'deleted') throw unexpected(result);
     return { revision: result.revision };
   }
@@ -179,7 +189,12 @@ export class RoomHandlers {
       ...this.idempotencyKey(req.requestId, ctx),
       command: {
         $case: 'updateRoomOccupancy',
-        value: { name: req.room, numParticipants: req.numParticipants, numPublishers: req.numPublishers, nodeId: req.nodeId },
+        value: {
+          name: req.room,
+          numParticipants: req.numParticipants,
+          numPublishers: req.numPublishers,
+          nodeId: req.nodeId,
+        },
       },
     };
     const { room, revision } = roomOf(await this.write(command, ctx));
@@ -216,7 +231,8 @@ export class RoomHandlers {
    * LOCAL read is served at once, with how stale this node may be (DESIGN §1).
    */
   private async readAt(consistency: Consistency, ctx: CallContext): Promise<{ revision: number; stalenessMs: number }> {
-    if (consistency === Consistency.CONSISTENCY_LOCAL) return { revision: this.registry.appliedIndex(), stalenessMs: this.node.stalenessMs() };
+    if (consistency === Consistency.CONSISTENCY_LOCAL)
+      return { revision: this.registry.appliedIndex(), stalenessMs: this.node.stalenessMs() };
     if (consistency !== Consistency.CONSISTENCY_LINEARIZABLE && consistency !== Consistency.CONSISTENCY_UNSPECIFIED) {
       throw new RegistryError('INVALID_ARGUMENT', `unknown consistency ${String(consistency)}`);
     }
@@ -235,7 +251,10 @@ function unexpected(result: CommandResult): RegistryError {
 }
 
 function replyTooLarge(bytes: number, bytesMax: number, advice: string): RegistryError {
-  return new RegistryError('RESOURCE_EXHAUSTED', `the rooms asked for come to about ${bytes} bytes, more than one ListRooms reply carries (${bytesMax}); ${advice}`);
+  return new RegistryError(
+    'RESOURCE_EXHAUSTED',
+    `the rooms asked for come to about ${bytes} bytes, more than one ListRooms reply carries (${bytesMax}); ${advice}`,
+  );
 }
 
 function notFound(name: string): RegistryError {
@@ -256,6 +275,7 @@ function encodePageToken(afterName: string): string {
 function decodePageToken(token: string): string {
   if (token === '') return '';
   const name = Buffer.from(token, 'base64url').toString('utf8');
-  if (encodePageToken(name) !== token) throw new RegistryError('INVALID_ARGUMENT', 'page_token is not one this server issued');
+  if (encodePageToken(name) !== token)
+    throw new RegistryError('INVALID_ARGUMENT', 'page_token is not one this server issued');
   return name;
 }

@@ -6,9 +6,18 @@ import type { Codec, Room } from '../gen/roomregistry/v1/rooms.js';
  * million rooms or in the log; every reply gets this one shared, frozen list.
  */
 const ENABLED_CODECS: readonly Codec[] = Object.freeze(
-  ['audio/PCMU', 'audio/PCMA', 'audio/opus', 'audio/red', 'video/VP8', 'video/H264', 'video/VP9', 'video/AV1', 'video/H265', 'video/rtx'].map(
-    (mime) => Object.freeze({ mime, fmtpLine: '' }),
-  ),
+  [
+    'audio/PCMU',
+    'audio/PCMA',
+    'audio/opus',
+    'audio/red',
+    'video/VP8',
+    'video/H264',
+    'video/VP9',
+    'video/AV1',
+    'video/H265',
+    'video/rtx',
+  ].map((mime) => Object.freeze({ mime, fmtpLine: '' })),
 );
 
 /** present fills in what the API reports beyond the registry's state (a fresh Room is changed in place). */
@@ -33,7 +42,14 @@ export const ROOM_REPLY_OVERHEAD_BYTES = 704;
  * escaping can make metadata longer; the budgets leave room for that).
  */
 export function roomReplyBytes(r: Readonly<Room>): number {
-  return ROOM_REPLY_OVERHEAD_BYTES + r.sid.length + r.name.length + r.metadata.length + r.turnPassword.length + r.nodeId.length;
+  return (
+    ROOM_REPLY_OVERHEAD_BYTES +
+    r.sid.length +
+    r.name.length +
+    r.metadata.length +
+    r.turnPassword.length +
+    r.nodeId.length
+  );
 }
 
 /**

@@ -62,7 +62,10 @@ export function twirpMethods(h: RoomHandlers): Record<string, TwirpMethod<never,
       authorize: requireAnyAdmin,
       decodeJson: (b) => {
         const j = new JsonFields(b);
-        return UpdateRoomMetadataRequest.fromPartial({ room: j.string('room', 'room'), metadata: j.string('metadata', 'metadata') });
+        return UpdateRoomMetadataRequest.fromPartial({
+          room: j.string('room', 'room'),
+          metadata: j.string('metadata', 'metadata'),
+        });
       },
       decodeBinary: (bytes) => UpdateRoomMetadataRequest.decode(strictReader(bytes)),
       call: async (req, ctx) => (await h.updateRoomMetadata(req, ctx)).room ?? Room.fromPartial({}),
@@ -116,12 +119,17 @@ class JsonFields {
   private readonly o: Record<string, unknown>;
 
   constructor(body: unknown) {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw malformed('the body must be a JSON object');
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw malformed('the body must be a JSON object');
     this.o = body as Record<string, unknown>;
   }
 
   private value(protoName: string, jsonName: string): unknown {
-    const v = Object.hasOwn(this.o, jsonName) ? this.o[jsonName] : Object.hasOwn(this.o, protoName) ? this.o[protoName] : undefined;
+    const v = Object.hasOwn(this.o, jsonName)
+      ? this.o[jsonName]
+      : Object.hasOwn(this.o, protoName)
+        ? this.o[protoName]
+        : undefined;
     return v === null ? undefined : v;
   }
 
@@ -136,14 +144,16 @@ class JsonFields {
     const v = this.value(protoName, jsonName);
     if (v === undefined) return 0;
     const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xffffffff) throw malformed(`${protoName} must be an unsigned 32-bit integer`);
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xffffffff)
+      throw malformed(`${protoName} must be an unsigned 32-bit integer`);
     return n;
   }
 
   strings(protoName: string, jsonName: string): string[] {
     const v = this.value(protoName, jsonName);
     if (v === undefined) return [];
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw malformed(`${protoName} must be a list of strings`);
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+      throw malformed(`${protoName} must be a list of strings`);
     return v as string[];
   }
 }

@@ -37,7 +37,13 @@ export interface TwirpOptions {
    * on our side). `method` is one of the methods' names or 'unknown'; `internalDetail` is what
    * an INTERNAL error's client was not told.
    */
-  readonly onRequest?: (method: string, code: TwirpCode | 'ok', durationMs: number, requestId: string, internalDetail: string | null) => void;
+  readonly onRequest?: (
+    method: string,
+    code: TwirpCode | 'ok',
+    durationMs: number,
+    requestId: string,
+    internalDetail: string | null,
+  ) => void;
 }
 
 type AnyMethod = TwirpMethod<unknown, unknown>;
@@ -87,9 +93,17 @@ export class TwirpServer {
    * method's grant) before a byte of the body is read, then reads a body bounded for its
    * content type and checks the shape of JSON before parsing it (DESIGN §10).
    */
-  private async serve(req: IncomingMessage, res: ServerResponse, path: string, method: AnyMethod | undefined): Promise<TwirpCode | 'ok'> {
+  private async serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    method: AnyMethod | undefined,
+  ): Promise<TwirpCode | 'ok'> {
     if (req.method !== 'POST' || method === undefined) {
-      const msg = req.method !== 'POST' ? `unsupported method "${req.method ?? ''}" (only POST is allowed)` : `no handler for path "${path}"`;
+      const msg =
+        req.method !== 'POST'
+          ? `unsupported method "${req.method ?? ''}" (only POST is allowed)`
+          : `no handler for path "${path}"`;
       sendTwirpError(res, 'bad_route', msg, { twirp_invalid_route: `${req.method ?? ''} ${path}` });
       return 'bad_route';
     }
@@ -130,7 +144,11 @@ export class TwirpServer {
       sendTwirpError(res, code, decoded.error.message, decoded.error.meta);
       return code;
     }
-    const response = await method.call(decoded.value, { grants, requestId: requestIdOf(req), deadlineMs: this.deadlineOf(req) });
+    const response = await method.call(decoded.value, {
+      grants,
+      requestId: requestIdOf(req),
+      deadlineMs: this.deadlineOf(req),
+    });
     if (json) sendJson(res, 200, method.encodeJson(response));
     else sendBinary(res, method.encodeBinary(response));
     return 'ok';
@@ -139,7 +157,10 @@ export class TwirpServer {
   /** deadlineOf honours X-Twirp-Timeout-Ms (sent by Go clients), capped at the maximum. */
   private deadlineOf(req: IncomingMessage): number {
     const header = Number(req.headers['x-twirp-timeout-ms']);
-    const budgetMs = Number.isFinite(header) && header > 0 ? Math.min(header, this.options.maxDeadlineMs) : this.options.defaultDeadlineMs;
+    const budgetMs =
+      Number.isFinite(header) && header > 0
+        ? Math.min(header, this.options.maxDeadlineMs)
+        : this.options.defaultDeadlineMs;
     return Date.now() + budgetMs;
   }
 }
@@ -157,7 +178,9 @@ function requestIdOf(req: IncomingMessage): string {
 function decodeRequest(method: AnyMethod, json: boolean, body: Buffer): Result<unknown, RegistryError> {
   const what = json ? 'the json request could not be decoded' : 'the protobuf request could not be decoded';
   try {
-    const refused = json ? scanJsonShape(body, API_LIMITS.twirpJsonDepthMax, API_LIMITS.requestItemsMax) : scanProtobufShape(body, API_LIMITS.requestItemsMax);
+    const refused = json
+      ? scanJsonShape(body, API_LIMITS.twirpJsonDepthMax, API_LIMITS.requestItemsMax)
+      : scanProtobufShape(body, API_LIMITS.requestItemsMax);
     if (refused !== null) return err(new RegistryError('MALFORMED', refused));
     if (!json) return ok(method.decodeBinary(body));
     return ok(method.decodeJson(body.length === 0 ? {} : JSON.parse(body.toString('utf8'))));
@@ -206,7 +229,12 @@ function setCors(res: ServerResponse): void {
   res.setHeader('access-control-allow-headers', '*');
 }
 
-export function sendTwirpError(res: ServerResponse, code: TwirpCode, msg: string, meta: Readonly<Record<string, string>> = {}): void {
+export function sendTwirpError(
+  res: ServerResponse,
+  code: TwirpCode,
+  msg: string,
+  meta: Readonly<Record<string, string>> = {},
+): void {
   const status = code === 'bad_route' ? 404 : (Object.values(ERROR_MAPPING).find((m) => m.twirp === code)?.http ?? 500);
   const body: Record<string, unknown> = { code, msg };
   if (Object.keys(meta).length > 0) body['meta'] = meta;

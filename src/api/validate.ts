@@ -124,12 +124,17 @@ export function strictReader(bytes: Uint8Array): BinaryReader {
 
 export function validateRoomName(name: string, field = 'name'): void {
   validateUtf8(name, field);
-  if (name.length === 0) throw new RegistryError('INVALID_ARGUMENT', `${field} must not be empty`, { meta: { argument: field } });
+  if (name.length === 0)
+    throw new RegistryError('INVALID_ARGUMENT', `${field} must not be empty`, { meta: { argument: field } });
   if (utf8Bytes(name) > API_LIMITS.roomNameBytesMax) {
-    throw new RegistryError('INVALID_ARGUMENT', `room name length exceeds limits: max length ${API_LIMITS.roomNameBytesMax}`, {
-      roomName: name.slice(0, 64),
-      meta: { argument: field },
-    });
+    throw new RegistryError(
+      'INVALID_ARGUMENT',
+      `room name length exceeds limits: max length ${API_LIMITS.roomNameBytesMax}`,
+      {
+        roomName: name.slice(0, 64),
+        meta: { argument: field },
+      },
+    );
   }
 }
 
@@ -144,7 +149,10 @@ export function validateMetadata(metadata: string): void {
 
 export function validateTimeout(seconds: number, field: string): void {
   if (!Number.isInteger(seconds) || seconds < 0 || seconds > API_LIMITS.timeoutSecondsMax) {
-    throw new RegistryError('INVALID_ARGUMENT', `${field} must be an integer number of seconds in 0..${API_LIMITS.timeoutSecondsMax}`);
+    throw new RegistryError(
+      'INVALID_ARGUMENT',
+      `${field} must be an integer number of seconds in 0..${API_LIMITS.timeoutSecondsMax}`,
+    );
   }
 }
 
@@ -162,7 +170,10 @@ export function uniqueNames(names: readonly string[]): string[] {
 
 export function validateNames(names: readonly string[]): void {
   if (names.length > API_LIMITS.listNamesMax) {
-    throw new RegistryError('INVALID_ARGUMENT', `at most ${API_LIMITS.listNamesMax} names per ListRooms, got ${names.length}`);
+    throw new RegistryError(
+      'INVALID_ARGUMENT',
+      `at most ${API_LIMITS.listNamesMax} names per ListRooms, got ${names.length}`,
+    );
   }
   for (const n of names) {
     validateUtf8(n, 'names');
@@ -211,7 +222,8 @@ export function validateCommandBytes(payload: Uint8Array): RegistryError | null 
 
 function validateCommand(command: Command): void {
   validateRequestId(command.requestId);
-  if (utf8Bytes(command.apiKey) > API_LIMITS.apiKeyBytesMax) throw new RegistryError('INVALID_ARGUMENT', `api key longer than ${API_LIMITS.apiKeyBytesMax} bytes`);
+  if (utf8Bytes(command.apiKey) > API_LIMITS.apiKeyBytesMax)
+    throw new RegistryError('INVALID_ARGUMENT', `api key longer than ${API_LIMITS.apiKeyBytesMax} bytes`);
   const c = command.command;
   if (c === undefined) throw new RegistryError('INVALID_ARGUMENT', 'command of no kind this node knows');
   switch (c.$case) {
@@ -256,9 +268,13 @@ function validateGeneratedId(value: string, field: string): void {
  */
 function validateExpireNames(names: readonly string[]): void {
   if (names.length > SWEEPER_LIMITS.sweepBatchRoomsMax) {
-    throw new RegistryError('INVALID_ARGUMENT', `at most ${SWEEPER_LIMITS.sweepBatchRoomsMax} names per ExpireRooms, got ${names.length}`);
+    throw new RegistryError(
+      'INVALID_ARGUMENT',
+      `at most ${SWEEPER_LIMITS.sweepBatchRoomsMax} names per ExpireRooms, got ${names.length}`,
+    );
   }
   for (const n of names) {
-    if (n === '' || utf8Bytes(n) > API_LIMITS.roomNameBytesMax) throw new RegistryError('INVALID_ARGUMENT', 'ExpireRooms names a room that cannot exist');
+    if (n === '' || utf8Bytes(n) > API_LIMITS.roomNameBytesMax)
+      throw new RegistryError('INVALID_ARGUMENT', 'ExpireRooms names a room that cannot exist');
   }
 }

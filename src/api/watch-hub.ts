@@ -32,11 +32,19 @@ export interface WatchHubStats {
 
 export type WatchLimits = Pick<GrpcLimits, 'watchersMax' | 'watchQueueBytesMax' | 'watchReplayBatchEventsMax'>;
 
-const EVENT_TYPE = { created: RoomEventType.ROOM_EVENT_TYPE_CREATED, updated: RoomEventType.ROOM_EVENT_TYPE_UPDATED, deleted: RoomEventType.ROOM_EVENT_TYPE_DELETED } as const;
+const EVENT_TYPE = {
+  created: RoomEventType.ROOM_EVENT_TYPE_CREATED,
+  updated: RoomEventType.ROOM_EVENT_TYPE_UPDATED,
+  deleted: RoomEventType.ROOM_EVENT_TYPE_DELETED,
+} as const;
 
 /** encodeEvent is the one encoding of an event that every watcher is sent. */
 export function encodeEvent(e: RoomEvent): Uint8Array {
-  return WatchRoomsResponse.encode({ type: EVENT_TYPE[e.type], room: present({ ...e.room }), revision: e.revision }).finish();
+  return WatchRoomsResponse.encode({
+    type: EVENT_TYPE[e.type],
+    room: present({ ...e.room }),
+    revision: e.revision,
+  }).finish();
 }
 
 /** RELIST: what a watcher that cannot go on should do. */
@@ -92,7 +100,12 @@ export class WatchHub {
   }
 
   stats(): WatchHubStats {
-    return { watchers: this.watchers.size, queuedBytes: this.queuedBytes, cutSlow: this.cutSlow, refusedFull: this.refusedFull };
+    return {
+      watchers: this.watchers.size,
+      queuedBytes: this.queuedBytes,
+      cutSlow: this.cutSlow,
+      refusedFull: this.refusedFull,
+    };
   }
 
   /**
@@ -103,13 +116,25 @@ export class WatchHub {
   add(fromRevision: number, sink: WatchSink): { ok: true; close(): void } | { ok: false; error: RegistryError } {
     if (this.watchers.size >= this.limits.watchersMax) {
       this.refusedFull++;
-      return { ok: false, error: new RegistryError('RESOURCE_EXHAUSTED', `this node already serves ${this.limits.watchersMax} watchers; watch on another node or later`) };
+      return {
+        ok: false,
+        error: new RegistryError(
+          'RESOURCE_EXHAUSTED',
+          `this node already serves ${this.limits.watchersMax} watchers; watch on another node or later`,
+        ),
+      };
     }
     this.deliver(); // the live watchers catch up first, so the new one joins at a settled revision
     const from = fromRevision === 0 ? this.source.appliedIndex() : fromRevision;
     const probe = this.source.watchChanges(from, 1);
     if (!probe.ok) {
-      return { ok: false, error: new RegistryError('OUT_OF_RANGE', `revision ${from} is older than the oldest change kept (${probe.oldestRevision}); ${RELIST}`) };
+      return {
+        ok: false,
+        error: new RegistryError(
+          'OUT_OF_RANGE',
+          `revision ${from} is older than the oldest change kept (${probe.oldestRevision}); ${RELIST}`,
+        ),
+      };
     }
     const w = new Watcher(from, sink);
     this.watchers.add(w);
@@ -137,7 +162,14 @@ export class WatchHub {
     const read = this.source.watchChanges(this.revision, Number.MAX_SAFE_INTEGER);
     this.revision = applied;
     if (!read.ok) {
-      for (const w of [...this.live]) this.end(w, new RegistryError('OUT_OF_RANGE', `the changes this watcher followed were replaced (snapshot or overflow at revision ${read.oldestRevision}); ${RELIST}`));
+      for (const w of [...this.live])
+        this.end(
+          w,
+          new RegistryError(
+            'OUT_OF_RANGE',
+            `the changes this watcher followed were replaced (snapshot or overflow at revision ${read.oldestRevision}); ${RELIST}`,
+          ),
+        );
       return;
     }
     for (const e of read.events) {
@@ -178,7 +210,13 @@ export class WatchHub {
       }
       const read = this.source.watchChanges(w.revision, this.limits.watchReplayBatchEventsMax);
       if (!read.ok) {
-        this.end(w, new RegistryError('OUT_OF_RANGE', `revision ${w.revision} is older than the oldest change kept (${read.oldestRevision}); ${RELIST}`));
+        this.end(
+          w,
+          new RegistryError(
+            'OUT_OF_RANGE',
+            `revision ${w.revision} is older than the oldest change kept (${read.oldestRevision}); ${RELIST}`,
+          ),
+        );
         return;
       }
       const before = w.revision;
@@ -211,7 +249,13 @@ export class WatchHub {
   /** cut ends a live watcher that fell too far behind; it keeps its slot until its stream is gone. */
   private cut(w: Watcher): void {
     this.cutSlow++;
-    this.end(w, new RegistryError('RESOURCE_EXHAUSTED', `watcher too slow: more than ${this.limits.watchQueueBytesMax} bytes of events queued; watch again from the last revision received`));
+    this.end(
+      w,
+      new RegistryError(
+        'RESOURCE_EXHAUSTED',
+        `watcher too slow: more than ${this.limits.watchQueueBytesMax} bytes of events queued; watch again from the last revision received`,
+      ),
+    );
   }
 
   private end(w: Watcher, error: RegistryError): void {

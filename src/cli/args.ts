@@ -3,7 +3,11 @@
  * against a declared set, so every unknown or malformed flag is a clear error, not a surprise.
  */
 export interface FlagSpec {
-  readonly [name: string]: { readonly kind: 'string' | 'boolean' | 'number'; readonly env?: string; readonly help: string };
+  readonly [name: string]: {
+    readonly kind: 'string' | 'boolean' | 'number';
+    readonly env?: string;
+    readonly help: string;
+  };
 }
 
 export type ParsedFlags = Record<string, string | boolean | number | undefined>;
@@ -24,10 +28,16 @@ export function parseFlags(argv: readonly string[], spec: FlagSpec): { flags: Pa
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq === -1 ? undefined : eq);
     const def = spec[name];
-    if (def === undefined) throw new UsageError(`unknown flag --${name}; known flags: ${Object.keys(spec).map((f) => `--${f}`).join(', ')}`);
+    if (def === undefined)
+      throw new UsageError(
+        `unknown flag --${name}; known flags: ${Object.keys(spec)
+          .map((f) => `--${f}`)
+          .join(', ')}`,
+      );
     let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
     if (def.kind === 'boolean') {
-      if (value !== undefined && value !== 'true' && value !== 'false') throw new UsageError(`--${name} takes true or false, got "${value}"`);
+      if (value !== undefined && value !== 'true' && value !== 'false')
+        throw new UsageError(`--${name} takes true or false, got "${value}"`);
       flags[name] = value === undefined ? true : value === 'true';
       continue;
     }

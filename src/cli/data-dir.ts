@@ -22,7 +22,14 @@ export type InitialClusterState = 'new' | 'existing';
  * a leader that lacks an acknowledged write. Only the operator knows whether this is a first
  * start, as with etcd's --initial-cluster-state.
  */
-export async function claimDataDir(fs: StorageFs, dir: string, cluster: string, id: string, fsync: boolean, initialState: InitialClusterState): Promise<void> {
+export async function claimDataDir(
+  fs: StorageFs,
+  dir: string,
+  cluster: string,
+  id: string,
+  fsync: boolean,
+  initialState: InitialClusterState,
+): Promise<void> {
   try {
     await ensureDir(fs, dir, fsync);
     await access(dir, constants.R_OK | constants.W_OK);

@@ -8,12 +8,22 @@ import { ROOM_HEADERS, formatTable, roomRow } from './table.js';
 
 /** CONNECTION_FLAGS: where and as whom; LiveKit's environment variables work too. */
 export const CONNECTION_FLAGS = {
-  url: { kind: 'string', env: 'LIVEKIT_URL', help: 'gRPC address of any node: host:port, http://host:port, or grpcs:// / https:// for TLS' },
+  url: {
+    kind: 'string',
+    env: 'LIVEKIT_URL',
+    help: 'gRPC address of any node: host:port, http://host:port, or grpcs:// / https:// for TLS',
+  },
   'api-key': { kind: 'string', env: 'LIVEKIT_API_KEY', help: 'API key (JWT issuer)' },
   'api-secret': { kind: 'string', env: 'LIVEKIT_API_SECRET', help: 'API secret' },
-  config: { kind: 'string', help: 'cluster config: use its first node and first API key when --url/--api-key are not given' },
+  config: {
+    kind: 'string',
+    help: 'cluster config: use its first node and first API key when --url/--api-key are not given',
+  },
   'timeout-ms': { kind: 'number', help: 'deadline of the call (default 5000)' },
-  'ca-file': { kind: 'string', help: 'TLS: CA certificate (PEM) to trust for grpcs:// / https:// (default: the system roots)' },
+  'ca-file': {
+    kind: 'string',
+    help: 'TLS: CA certificate (PEM) to trust for grpcs:// / https:// (default: the system roots)',
+  },
   'cert-file': { kind: 'string', help: 'TLS: client certificate (PEM), for nodes that require one (clientCa)' },
   'key-file': { kind: 'string', help: 'TLS: the client certificate’s private key (PEM)' },
 } as const;
@@ -21,7 +31,10 @@ export const CONNECTION_FLAGS = {
 const ROOMS_FLAGS = {
   ...CONNECTION_FLAGS,
   'empty-timeout': { kind: 'number', help: 'create: seconds a room nobody joined lives (default 300)' },
-  'departure-timeout': { kind: 'number', help: 'create: seconds a room lives after the last participant left (default 20)' },
+  'departure-timeout': {
+    kind: 'number',
+    help: 'create: seconds a room lives after the last participant left (default 20)',
+  },
   'max-participants': { kind: 'number', help: 'create: participant cap (0: unlimited)' },
   metadata: { kind: 'string', help: 'create/update: room metadata' },
   'node-id': { kind: 'string', help: 'create: media node hosting the room' },
@@ -65,23 +78,40 @@ export async function roomsCommand(argv: readonly string[]): Promise<number> {
           },
           timeoutMs,
         );
-        return print({ created: r.created, revision: r.revision, room: roomJson(r.room) }, roomsTable(r.room === undefined ? [] : [r.room], r.revision));
+        return print(
+          { created: r.created, revision: r.revision, room: roomJson(r.room) },
+          roomsTable(r.room === undefined ? [] : [r.room], r.revision),
+        );
       }
       case 'get': {
         const r = await client.getRoom({ name: onlyName(positional), consistency }, timeoutMs);
-        return print({ revision: r.revision, room: roomJson(r.room) }, roomsTable(r.room === undefined ? [] : [r.room], r.revision));
+        return print(
+          { revision: r.revision, room: roomJson(r.room) },
+          roomsTable(r.room === undefined ? [] : [r.room], r.revision),
+        );
       }
       case 'list':
-        return await list(client, { names: positional, consistency, pageSize: numberFlag(flags, 'page-size') }, timeoutMs, print);
+        return await list(
+          client,
+          { names: positional, consistency, pageSize: numberFlag(flags, 'page-size') },
+          timeoutMs,
+          print,
+        );
       case 'update': {
         const metadata = optionalString(flags, 'metadata');
         if (metadata === undefined) throw new UsageError('rooms update needs --metadata');
         const r = await client.updateRoomMetadata({ room: onlyName(positional), metadata, requestId }, timeoutMs);
-        return print({ revision: r.revision, room: roomJson(r.room) }, roomsTable(r.room === undefined ? [] : [r.room], r.revision));
+        return print(
+          { revision: r.revision, room: roomJson(r.room) },
+          roomsTable(r.room === undefined ? [] : [r.room], r.revision),
+        );
       }
       case 'delete': {
         const r = await client.deleteRoom({ room: onlyName(positional), requestId }, timeoutMs);
-        return print({ deleted: true, revision: r.revision }, `deleted ${onlyName(positional)} at revision ${r.revision}\n`);
+        return print(
+          { deleted: true, revision: r.revision },
+          `deleted ${onlyName(positional)} at revision ${r.revision}\n`,
+        );
       }
       default:
         throw new UsageError(`unknown rooms command "${sub ?? ''}"`);
@@ -96,7 +126,12 @@ export async function roomsCommand(argv: readonly string[]): Promise<number> {
 
 type ListQuery = { names: string[]; consistency: Consistency; pageSize: number };
 
-async function list(client: RoomClient, query: ListQuery, timeoutMs: number | undefined, print: Printer): Promise<number> {
+async function list(
+  client: RoomClient,
+  query: ListQuery,
+  timeoutMs: number | undefined,
+  print: Printer,
+): Promise<number> {
   const rooms: Room[] = [];
   let pageToken = '';
   let revision: number;
@@ -112,7 +147,12 @@ async function list(client: RoomClient, query: ListQuery, timeoutMs: number | un
 function roomsTable(rooms: readonly Room[], revision: number): string {
   const nowMs = Date.now();
   const count = `${rooms.length} room${rooms.length === 1 ? '' : 's'} at revision ${revision}\n`;
-  return rooms.length === 0 ? count : formatTable(ROOM_HEADERS, rooms.map((r) => roomRow(r, nowMs))) + count;
+  return rooms.length === 0
+    ? count
+    : formatTable(
+        ROOM_HEADERS,
+        rooms.map((r) => roomRow(r, nowMs)),
+      ) + count;
 }
 
 /**
@@ -134,7 +174,10 @@ export function connect(flags: ParsedFlags): RoomClient {
     if (apiKey === undefined && firstKey !== undefined) [apiKey, apiSecret] = firstKey;
   }
   if (url === undefined) throw new UsageError('--url (or LIVEKIT_URL, or --config) is required');
-  if (apiKey === undefined || apiSecret === undefined) throw new UsageError('--api-key and --api-secret (or LIVEKIT_API_KEY/LIVEKIT_API_SECRET, or --config) are required');
+  if (apiKey === undefined || apiSecret === undefined)
+    throw new UsageError(
+      '--api-key and --api-secret (or LIVEKIT_API_KEY/LIVEKIT_API_SECRET, or --config) are required',
+    );
   const tls = clientTlsFlags(flags, url);
   return new RoomClient(url, { apiKey, apiSecret }, {}, tls);
 }
@@ -150,8 +193,10 @@ export function clientTlsFlags(flags: ParsedFlags, url: string): ReturnType<type
   const caFile = optionalString(flags, 'ca-file');
   const certFile = optionalString(flags, 'cert-file');
   const keyFile = optionalString(flags, 'key-file');
-  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--cert-file and --key-file go together');
-  if (!secure && (caFile !== undefined || certFile !== undefined)) throw new UsageError(`--ca-file/--cert-file need a TLS URL (grpcs:// or https://), not ${url}`);
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw new UsageError('--cert-file and --key-file go together');
+  if (!secure && (caFile !== undefined || certFile !== undefined))
+    throw new UsageError(`--ca-file/--cert-file need a TLS URL (grpcs:// or https://), not ${url}`);
   try {
     return readClientTls(caFile, certFile, keyFile);
   } catch (e) {
@@ -188,6 +233,8 @@ export const printTable: Printer = (_json, table) => {
 
 function printError(e: ServiceError): number {
   const leader = e.metadata?.get('x-room-registry-leader')[0];
-  process.stderr.write(`room-registry: ${e.details ?? e.message} (code ${e.code ?? '?'}${leader === undefined ? '' : `, leader ${String(leader)}`})\n`);
+  process.stderr.write(
+    `room-registry: ${e.details ?? e.message} (code ${e.code ?? '?'}${leader === undefined ? '' : `, leader ${String(leader)}`})\n`,
+  );
   return 1;
 }

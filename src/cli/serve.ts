@@ -35,9 +35,15 @@ export const SERVE_FLAGS = {
   'data-dir': { kind: 'string', help: 'directory for this node’s write-ahead log and snapshots' },
   fsync: { kind: 'string', help: 'always (default) or never' },
   'enable-fault-injection': { kind: 'boolean', help: 'test only: accept partition rules on POST /debug/faults' },
-  'initial-cluster-state': { kind: 'string', help: 'new: this first start may initialize an empty data dir; existing (default): refuse one' },
+  'initial-cluster-state': {
+    kind: 'string',
+    help: 'new: this first start may initialize an empty data dir; existing (default): refuse one',
+  },
   'snapshot-interval-entries': { kind: 'number', help: 'take a snapshot every N applied entries (default 100000)' },
-  'quota-bytes': { kind: 'number', help: 'state quota: room bytes past which creates and growing updates fail RESOURCE_EXHAUSTED (default 2 GiB)' },
+  'quota-bytes': {
+    kind: 'number',
+    help: 'state quota: room bytes past which creates and growing updates fail RESOURCE_EXHAUSTED (default 2 GiB)',
+  },
 } as const;
 
 /** cryptoRng is the node's randomness (election jitter): unpredictable, unlike the simulator's. */
@@ -69,14 +75,28 @@ export type NewStateMachine = () => NodeParts['stateMachine'];
  * openDiskParts recovers this node's log from its data dir and restores the state machine from
  * the snapshot the log rests on; the node then replays the committed entries after it.
  */
-export async function openDiskParts(config: CompiledConfig, newStateMachine: NewStateMachine, logger: Logger, storageFaults?: PowerLossFs): Promise<NodeParts> {
+export async function openDiskParts(
+  config: CompiledConfig,
+  newStateMachine: NewStateMachine,
+  logger: Logger,
+  storageFaults?: PowerLossFs,
+): Promise<NodeParts> {
   const fs = storageFaults ?? nodeStorageFs;
   const storage = await DiskLogStorage.open({ dir: config.dataDir, fsync: config.fsync === 'always', logger, fs });
   const stateMachine = newStateMachine();
   const base = storage.snapshotMeta();
-  checkVoters(base.index > 0 ? base.voters : null, config.cluster.members.map((m) => m.id), config.dataDir);
+  checkVoters(
+    base.index > 0 ? base.voters : null,
+    config.cluster.members.map((m) => m.id),
+    config.dataDir,
+  );
   if (base.index > 0) await stateMachine.restore(storage.snapshots.open(base));
-  return { storage, snapshots: storage.snapshots, stateMachine, ...(storageFaults === undefined ? {} : { storageFaults }) };
+  return {
+    storage,
+    snapshots: storage.snapshots,
+    stateMachine,
+    ...(storageFaults === undefined ? {} : { storageFaults }),
+  };
 }
 
 /**
@@ -84,7 +104,11 @@ export async function openDiskParts(config: CompiledConfig, newStateMachine: New
  * config's: a config edit would give this node a different majority from its peers (issue 13
  * finding 2). Membership changes go through the log (DESIGN §11), never through the file.
  */
-export function checkVoters(logVoters: readonly NodeId[] | null, configVoters: readonly NodeId[], dataDir: string): void {
+export function checkVoters(
+  logVoters: readonly NodeId[] | null,
+  configVoters: readonly NodeId[],
+  dataDir: string,
+): void {
   if (logVoters === null) return;
   const a = [...logVoters].sort();
   const b = [...configVoters].sort();
@@ -104,18 +128,27 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
     dataDir: requireString(flags, 'data-dir'),
     fsync: typeof flags['fsync'] === 'string' ? flags['fsync'] : 'always',
     faultInjection: flags['enable-fault-injection'] === true,
-    snapshotIntervalEntries: typeof flags['snapshot-interval-entries'] === 'number' ? flags['snapshot-interval-entries'] : null,
+    snapshotIntervalEntries:
+      typeof flags['snapshot-interval-entries'] === 'number' ? flags['snapshot-interval-entries'] : null,
     quotaBytes: typeof flags['quota-bytes'] === 'number' ? flags['quota-bytes'] : null,
   });
   if (!compiled.ok) throw new UsageError(compiled.error);
   const config = compiled.value;
   assertLimitRelations();
   const initialState = flags['initial-cluster-state'] ?? 'existing';
-  if (initialState !== 'new' && initialState !== 'existing') throw new UsageError(`--initial-cluster-state takes new or existing, got "${String(initialState)}"`);
+  if (initialState !== 'new' && initialState !== 'existing')
+    throw new UsageError(`--initial-cluster-state takes new or existing, got "${String(initialState)}"`);
   // Under fault injection every storage call goes through the power-loss layer, from the first.
   const storageFaults = config.faultInjection ? new PowerLossFs(nodeStorageFs) : undefined;
   if (storageFaults !== undefined) setInterval(() => storageFaults.writeback(), pageCacheWritebackMs).unref();
-  await claimDataDir(storageFaults ?? nodeStorageFs, config.dataDir, config.cluster.cluster, config.self.id, config.fsync === 'always', initialState);
+  await claimDataDir(
+    storageFaults ?? nodeStorageFs,
+    config.dataDir,
+    config.cluster.cluster,
+    config.self.id,
+    config.fsync === 'always',
+    initialState,
+  );
   const bootLogger = new JsonLogger(config.self.id);
   const running = await startNode(config, await openDiskParts(config, newStateMachine, bootLogger, storageFaults));
   await new Promise<void>((resolve) => {
@@ -127,12 +160,17 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
 }
 
 /** startNode wires core, storage, transport, state machine and listeners for one member. */
-export async function startNode(config: CompiledConfig, parts: NodeParts): Promise<{ node: RaftNode; shutdown(): Promise<void> }> {
+export async function startNode(
+  config: CompiledConfig,
+  parts: NodeParts,
+): Promise<{ node: RaftNode; shutdown(): Promise<void> }> {
   const self = config.self;
   let node: RaftNode | null = null;
   const logger = new JsonLogger(self.id, () => node?.status().term ?? null);
   const storageFaults = parts.storageFaults;
-  const faults = config.faultInjection ? new FaultHook(storageFaults === undefined ? null : () => powerOff(storageFaults)) : null;
+  const faults = config.faultInjection
+    ? new FaultHook(storageFaults === undefined ? null : () => powerOff(storageFaults))
+    : null;
   const members = config.cluster.members;
   const transport = new PeerTransport(
     self.id,
@@ -142,9 +180,63 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     (peer) => node?.reportUnreachable(peer),
     faults,
   );
-  node = new RaftNode({
-    id: self.id,
-    voters: members.map((m) => m.id),
+  node = newRaftNode(config, parts, transport, logger, faults);
+  const n = node;
+  const { auth, peerServer } = await listenPeers(config, n, faults, logger);
+  const sweeper = new Sweeper(
+    parts.stateMachine,
+    { isLeader: () => n.status().role === 'leader', propose: (p, deadlineMs) => n.propose(p, deadlineMs) },
+    logger,
+  );
+  const metrics = observe({
+    self: self.id,
+    node: n,
+    parts,
+    transport,
+    peerServer,
+    auth,
+    sweeper,
+    logger,
+    quotaBytes: config.quotaBytes,
+  });
+  const status = (): NodeStatus => statusOf(self, n, parts);
+  const listeners = await listenApis(config, n, parts, metrics, status, faults, logger);
+  n.start();
+  sweeper.start();
+  logger.info('node_started', {
+    grpc: self.grpcAddress,
+    peer: self.peerAddress,
+    http: self.httpAddress,
+    admin: self.adminAddress,
+    tls: config.listenerTls !== null,
+    dataDir: config.dataDir,
+    fsync: config.fsync,
+  });
+  return {
+    node: n,
+    async shutdown(): Promise<void> {
+      logger.info('node_stopping', { reason: 'signal' });
+      sweeper.stop();
+      await n.stop();
+      listeners.close();
+      peerServer.close();
+      transport.close();
+      await parts.storage.close();
+      logger.info('node_stopped');
+    },
+  };
+}
+
+function newRaftNode(
+  config: CompiledConfig,
+  parts: NodeParts,
+  transport: PeerTransport,
+  logger: JsonLogger,
+  faults: FaultHook | null,
+): RaftNode {
+  return new RaftNode({
+    id: config.self.id,
+    voters: config.cluster.members.map((m) => m.id),
     storage: parts.storage,
     snapshots: parts.snapshots,
     stateMachine: parts.stateMachine,
@@ -159,35 +251,48 @@ export async function startNode(config: CompiledConfig, parts: NodeParts): Promi
     ...(faults === null ? {} : { beforePersist: () => faults.beforeDiskWrite() }),
     validateCommand: validateCommandBytes,
   });
-  const n = node;
-  // Under peer mTLS a peer's node id is its certificate's; without it, say so when peers are remote.
-  const auth = new PeerAuthenticator(config.cluster.cluster, config.cluster.secret, members.map((m) => m.id), config.peerTls !== null && config.peerTls.caFile !== null);
-  const exposed = plaintextPeerAddresses(members.map((m) => m.peerAddress), config.peerTls !== null);
-  if (exposed.length > 0) logger.warn('peer_tls_off', { reason: 'peer addresses are not loopback; the cluster secret and Raft traffic travel in clear (set peerTls)', addresses: exposed });
-  const peerServer = new PeerServer(self.id, auth, n, faults);
-  await peerServer.listen(self.peerAddress, config.peerTls);
-  const sweeper = new Sweeper(parts.stateMachine, { isLeader: () => n.status().role === 'leader', propose: (p, deadlineMs) => n.propose(p, deadlineMs) }, logger);
-  const metrics = observe({ self: self.id, node: n, parts, transport, peerServer, auth, sweeper, logger, quotaBytes: config.quotaBytes });
-  const status = (): NodeStatus => {
-    const s = n.status();
-    return { id: self.id, region: self.region, role: s.role, term: s.term, leader: s.leader, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, rooms: parts.stateMachine.roomCount() };
-  };
-  const listeners = await listenApis(config, n, parts, metrics, status, faults, logger);
-  n.start();
-  sweeper.start();
-  logger.info('node_started', { grpc: self.grpcAddress, peer: self.peerAddress, http: self.httpAddress, admin: self.adminAddress, tls: config.listenerTls !== null, dataDir: config.dataDir, fsync: config.fsync });
+}
+
+/** listenPeers opens the peer listener; under peer mTLS a peer's node id is its certificate's. */
+async function listenPeers(
+  config: CompiledConfig,
+  node: RaftNode,
+  faults: FaultHook | null,
+  logger: JsonLogger,
+): Promise<{ auth: PeerAuthenticator; peerServer: PeerServer }> {
+  const members = config.cluster.members;
+  const auth = new PeerAuthenticator(
+    config.cluster.cluster,
+    config.cluster.secret,
+    members.map((m) => m.id),
+    config.peerTls !== null && config.peerTls.caFile !== null,
+  );
+  // Without peer TLS, say so when peers are remote: the secret and Raft traffic travel in clear.
+  const exposed = plaintextPeerAddresses(
+    members.map((m) => m.peerAddress),
+    config.peerTls !== null,
+  );
+  if (exposed.length > 0)
+    logger.warn('peer_tls_off', {
+      reason: 'peer addresses are not loopback; the cluster secret and Raft traffic travel in clear (set peerTls)',
+      addresses: exposed,
+    });
+  const peerServer = new PeerServer(config.self.id, auth, node, faults);
+  await peerServer.listen(config.self.peerAddress, config.peerTls);
+  return { auth, peerServer };
+}
+
+function statusOf(self: CompiledConfig['self'], n: RaftNode, parts: NodeParts): NodeStatus {
+  const s = n.status();
   return {
-    node: n,
-    async shutdown(): Promise<void> {
-      logger.info('node_stopping', { reason: 'signal' });
-      sweeper.stop();
-      await n.stop();
-      listeners.close();
-      peerServer.close();
-      transport.close();
-      await parts.storage.close();
-      logger.info('node_stopped');
-    },
+    id: self.id,
+    region: self.region,
+    role: s.role,
+    term: s.term,
+    leader: s.leader,
+    commitIndex: s.commitIndex,
+    appliedIndex: s.appliedIndex,
+    rooms: parts.stateMachine.roomCount(),
   };
 }
 
@@ -261,7 +366,8 @@ function observe(o: Observed): Metrics {
     metrics.sweepBatches.inc();
     metrics.sweepDuration.observe(ms / 1000);
   };
-  o.transport.events.onPeerHealth = (peer, healthy) => logger.info(healthy ? 'peer_connected' : 'peer_disconnected', { peer });
+  o.transport.events.onPeerHealth = (peer, healthy) =>
+    logger.info(healthy ? 'peer_connected' : 'peer_disconnected', { peer });
   o.peerServer.events.onHeard = (from) => o.transport.heard(from);
   o.peerServer.events.onCallFailed = (detail) => logger.error('peer_call_failed', { detail });
   o.peerServer.events.onRefused = (reason) => {
@@ -270,6 +376,41 @@ function observe(o: Observed): Metrics {
     if ((count & (count - 1)) === 0) logger.warn('peer_refused', { reason, count });
   };
   return metrics;
+}
+
+/** requestObserver counts and times every API call, and logs the ones that failed on our side. */
+function requestObserver(metrics: Metrics, logger: Logger) {
+  return (protocol: 'grpc' | 'twirp') =>
+    (method: string, code: string, durationMs: number, requestId: string, internalDetail: string | null): void => {
+      metrics.apiRequests.inc({ method, code, protocol });
+      metrics.apiLatency.observe({ method, protocol }, durationMs / 1000);
+      const fields = { method, protocol, code, requestId, durationMs: Math.round(durationMs) };
+      // The client of an INTERNAL error was told only "internal error"; the detail is here.
+      if (internalDetail !== null) logger.error('api_request_failed', { ...fields, detail: internalDetail });
+      else if (SERVER_SIDE_CODES.has(code)) logger.warn('api_request_failed', fields);
+    };
+}
+
+/** readiness: /readyz says ready once a leader is known. */
+function readiness(n: RaftNode): { ok: boolean; reason: string } {
+  const s = n.status();
+  if (s.leader === null) return { ok: false, reason: 'no leader known' };
+  return { ok: true, reason: `ready: leader ${s.leader}, applied ${s.appliedIndex}` };
+}
+
+/** faultRoutes: /debug/faults, which exists only under --enable-fault-injection. */
+function faultRoutes(faults: FaultHook, members: CompiledConfig['cluster']['members']) {
+  return {
+    describe: () => faults.describe(),
+    set: (rules: unknown) =>
+      faults.set(
+        FaultHook.parse(
+          rules,
+          members.map((m) => m.id),
+        ),
+      ),
+    clear: () => faults.clear(),
+  };
 }
 
 /** listenApis binds the public gRPC listener and the HTTP one (Twirp, /metrics, /status, ...). */
@@ -283,16 +424,12 @@ async function listenApis(
   logger: Logger,
 ): Promise<{ close(): void }> {
   const self = config.self;
-  const members = config.cluster.members;
-  const onRequest = (protocol: 'grpc' | 'twirp') => (method: string, code: string, durationMs: number, requestId: string, internalDetail: string | null) => {
-    metrics.apiRequests.inc({ method, code, protocol });
-    metrics.apiLatency.observe({ method, protocol }, durationMs / 1000);
-    const fields = { method, protocol, code, requestId, durationMs: Math.round(durationMs) };
-    // The client of an INTERNAL error was told only "internal error"; the detail is here.
-    if (internalDetail !== null) logger.error('api_request_failed', { ...fields, detail: internalDetail });
-    else if (SERVER_SIDE_CODES.has(code)) logger.warn('api_request_failed', fields);
+  const onRequest = requestObserver(metrics, logger);
+  const apiOptions = {
+    apiKeys: config.cluster.apiKeys,
+    defaultDeadlineMs: LIMITS.requestDeadlineDefaultMs,
+    maxDeadlineMs: LIMITS.requestDeadlineMaxMs,
   };
-  const apiOptions = { apiKeys: config.cluster.apiKeys, defaultDeadlineMs: LIMITS.requestDeadlineDefaultMs, maxDeadlineMs: LIMITS.requestDeadlineMaxMs };
   const handlers = new RoomHandlers(n, parts.stateMachine);
   const grpcApi = new GrpcApi(
     handlers,
@@ -302,7 +439,13 @@ async function listenApis(
       ...apiOptions,
       adminKeys: config.cluster.adminKeys,
       onRequest: onRequest('grpc'),
-      onAdmin: (use) => logger.info('admin_operation', { apiKey: use.apiKey, operation: use.operation, ...use.detail, outcome: use.outcome }),
+      onAdmin: (use) =>
+        logger.info('admin_operation', {
+          apiKey: use.apiKey,
+          operation: use.operation,
+          ...use.detail,
+          outcome: use.outcome,
+        }),
       // Logged at powers of two, so a flood of connections cannot flood the log.
       onConnectionRefused: (count) => {
         if ((count & (count - 1)) === 0) logger.warn('grpc_connection_refused', { reason: 'connectionsMax', count });
@@ -312,31 +455,27 @@ async function listenApis(
   await grpcApi.listen(self.grpcAddress, config.listenerTls);
   metrics.observeGrpc(() => grpcApi.stats());
   const twirp = new TwirpServer(twirpMethods(handlers), { ...apiOptions, onRequest: onRequest('twirp') });
-  const ready = (): { ok: boolean; reason: string } => {
-    const s = n.status();
-    if (s.leader === null) return { ok: false, reason: 'no leader known' };
-    return { ok: true, reason: `ready: leader ${s.leader}, applied ${s.appliedIndex}` };
-  };
+  const ready = (): { ok: boolean; reason: string } => readiness(n);
   const renderMetrics = (): ReturnType<Metrics['render']> => metrics.render();
   // With an admin listener, /metrics is served there only (operators' network), not to clients.
-  const admin = self.adminAddress === null ? null : (await startHttpServer(self.adminAddress, { status, ready, metrics: renderMetrics }, config.listenerTls)).server;
+  const admin =
+    self.adminAddress === null
+      ? null
+      : (await startHttpServer(self.adminAddress, { status, ready, metrics: renderMetrics }, config.listenerTls))
+          .server;
   const http: Server = (
-    await startHttpServer(self.httpAddress, {
-      status,
-      ready,
-      ...(admin === null ? { metrics: renderMetrics } : {}),
-      twirp: (req, res) => twirp.handle(req, res),
-      onInternalError: (detail) => logger.error('http_request_failed', { detail }),
-      ...(faults === null
-        ? {}
-        : {
-            faults: {
-              describe: () => faults.describe(),
-              set: (rules: unknown) => faults.set(FaultHook.parse(rules, members.map((m) => m.id))),
-              clear: () => faults.clear(),
-            },
-          }),
-    }, config.listenerTls)
+    await startHttpServer(
+      self.httpAddress,
+      {
+        status,
+        ready,
+        ...(admin === null ? { metrics: renderMetrics } : {}),
+        twirp: (req, res) => twirp.handle(req, res),
+        onInternalError: (detail) => logger.error('http_request_failed', { detail }),
+        ...(faults === null ? {} : { faults: faultRoutes(faults, config.cluster.members) }),
+      },
+      config.listenerTls,
+    )
   ).server;
   return {
     close(): void {
@@ -348,4 +487,13 @@ async function listenApis(
 }
 
 /** SERVER_SIDE_CODES: request outcomes worth a log line (the client did nothing wrong). */
-const SERVER_SIDE_CODES = new Set(['UNAVAILABLE', 'INTERNAL', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED', 'unavailable', 'internal', 'deadline_exceeded', 'resource_exhausted']);
+const SERVER_SIDE_CODES = new Set([
+  'UNAVAILABLE',
+  'INTERNAL',
+  'DEADLINE_EXCEEDED',
+  'RESOURCE_EXHAUSTED',
+  'unavailable',
+  'internal',
+  'deadline_exceeded',
+  'resource_exhausted',
+]);

@@ -52,7 +52,12 @@ export async function statusCommand(flags: ParsedFlags): Promise<number> {
 async function fetchStatus(m: MemberConfig, tls: ClientTls | null): Promise<Row> {
   const http = `${m.tls === null ? 'http' : 'https'}://${m.httpAddress}`;
   try {
-    return { id: m.id, http, status: JSON.parse(await getText(`${http}/status`, m.tls === null ? null : tls)) as NodeStatus, error: null };
+    return {
+      id: m.id,
+      http,
+      status: JSON.parse(await getText(`${http}/status`, m.tls === null ? null : tls)) as NodeStatus,
+      error: null,
+    };
   } catch (e) {
     return { id: m.id, http, status: null, error: (e as Error).message };
   }
@@ -61,7 +66,10 @@ async function fetchStatus(m: MemberConfig, tls: ClientTls | null): Promise<Row>
 /** getText GETs a small body over http or https (trusting tls.ca), within statusFetchTimeoutMs. */
 function getText(url: string, tls: ClientTls | null): Promise<string> {
   return new Promise((resolve, reject) => {
-    const options = { timeout: statusFetchTimeoutMs, ...(tls === null ? {} : { ca: tls.ca ?? undefined, cert: tls.cert, key: tls.key }) };
+    const options = {
+      timeout: statusFetchTimeoutMs,
+      ...(tls === null ? {} : { ca: tls.ca ?? undefined, cert: tls.cert, key: tls.key }),
+    };
     const onResponse = (res: IncomingMessage): void => {
       let body = '';
       res.setEncoding('utf8');
@@ -93,9 +101,20 @@ function printRows(rows: readonly Row[], leader: string | null): void {
   const cells = rows.map((r) =>
     r.status === null
       ? [r.id, r.http, `DOWN (${r.error ?? 'no answer'})`]
-      : [r.id, r.http, r.status.role, r.status.term, r.status.leader ?? '-', r.status.commitIndex, r.status.appliedIndex, r.status.rooms].map(String),
+      : [
+          r.id,
+          r.http,
+          r.status.role,
+          r.status.term,
+          r.status.leader ?? '-',
+          r.status.commitIndex,
+          r.status.appliedIndex,
+          r.status.rooms,
+        ].map(String),
   );
-  process.stdout.write(formatTable(STATUS_HEADERS, cells) + (leader === null ? 'no agreed leader\n' : `leader: ${leader}\n`));
+  process.stdout.write(
+    formatTable(STATUS_HEADERS, cells) + (leader === null ? 'no agreed leader\n' : `leader: ${leader}\n`),
+  );
 }
 
 const GRPC_STATUS_HEADERS = ['ID', 'REGION', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'ROOMS'];
@@ -104,7 +123,11 @@ async function grpcStatus(flags: ParsedFlags): Promise<number> {
   const client = connect(flags);
   try {
     const s = await client.status();
-    const cells = [[s.id, s.region, s.role, s.term, s.leader === '' ? '-' : s.leader, s.commitIndex, s.appliedIndex, s.rooms].map(String)];
+    const cells = [
+      [s.id, s.region, s.role, s.term, s.leader === '' ? '-' : s.leader, s.commitIndex, s.appliedIndex, s.rooms].map(
+        String,
+      ),
+    ];
     (flags['json'] === true ? printJson : printTable)(s, formatTable(GRPC_STATUS_HEADERS, cells));
     return s.leader === '' ? 1 : 0;
   } finally {

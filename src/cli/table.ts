@@ -10,7 +10,16 @@ const metadataShownCharsMax = 32;
 export function formatTable(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const cells = [headers, ...rows].map((row) => row.map(printable));
   const widths = headers.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
-  return cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    cells
+      .map((row) =>
+        row
+          .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 /** ROOM_HEADERS are the columns of roomRow. */

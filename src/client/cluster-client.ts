@@ -49,10 +49,15 @@ export class ClusterRoomClient {
   constructor(
     members: readonly ClusterMember[],
     credentials: ClientCredentials,
-    options: { readonly home?: string; readonly channelOptions?: Partial<grpc.ChannelOptions>; readonly tls?: ClientTls } = {},
+    options: {
+      readonly home?: string;
+      readonly channelOptions?: Partial<grpc.ChannelOptions>;
+      readonly tls?: ClientTls;
+    } = {},
   ) {
     if (members.length === 0) throw new Error('a cluster client needs at least one member');
-    for (const m of members) this.clients.set(m.id, new RoomClient(m.grpc, credentials, options.channelOptions ?? {}, options.tls ?? null));
+    for (const m of members)
+      this.clients.set(m.id, new RoomClient(m.grpc, credentials, options.channelOptions ?? {}, options.tls ?? null));
     this.homeId = options.home ?? members[0]?.id ?? '';
     const home = this.clients.get(this.homeId);
     if (home === undefined) throw new Error(`home node ${this.homeId} is not a member`);
@@ -72,11 +77,17 @@ export class ClusterRoomClient {
     return this.write((c) => c.deleteRoom(req, deadlineMs));
   }
 
-  updateRoomMetadata(req: Partial<UpdateRoomMetadataRequest>, deadlineMs?: number): Promise<UpdateRoomMetadataResponse> {
+  updateRoomMetadata(
+    req: Partial<UpdateRoomMetadataRequest>,
+    deadlineMs?: number,
+  ): Promise<UpdateRoomMetadataResponse> {
     return this.write((c) => c.updateRoomMetadata(req, deadlineMs));
   }
 
-  updateRoomOccupancy(req: Partial<UpdateRoomOccupancyRequest>, deadlineMs?: number): Promise<UpdateRoomOccupancyResponse> {
+  updateRoomOccupancy(
+    req: Partial<UpdateRoomOccupancyRequest>,
+    deadlineMs?: number,
+  ): Promise<UpdateRoomOccupancyResponse> {
     return this.write((c) => c.updateRoomOccupancy(req, deadlineMs));
   }
 
@@ -120,7 +131,10 @@ export class ClusterRoomClient {
       const order = [...ids.filter((id) => id !== this.suspect), ...ids.filter((id) => id === this.suspect)];
       let named: string | null = null;
       for (const id of order) {
-        const s = await this.clients.get(id)?.status(STATUS_DEADLINE_MS).catch(() => null);
+        const s = await this.clients
+          .get(id)
+          ?.status(STATUS_DEADLINE_MS)
+          .catch(() => null);
         if (s === undefined || s === null || !this.clients.has(s.leader)) continue;
         named ??= s.leader;
         if (s.leader !== this.suspect) {

@@ -30,7 +30,9 @@ export function parseEndpoint(url: string): Endpoint {
   const hostPort = (m[2] ?? '').replace(/\/.*$/, '');
   if (SECURE_SCHEMES.has(scheme)) return { hostPort: withPort(hostPort, 443), secure: true };
   if (PLAIN_SCHEMES.has(scheme)) return { hostPort: withPort(hostPort, 80), secure: false };
-  throw new Error(`unsupported URL scheme "${scheme}://" in ${url}: use host:port, http://, https://, grpc:// or grpcs://`);
+  throw new Error(
+    `unsupported URL scheme "${scheme}://" in ${url}: use host:port, http://, https://, grpc:// or grpcs://`,
+  );
 }
 
 /** withPort adds the scheme's default port when the URL names none (`https://rr.example.com`). */
@@ -49,6 +51,8 @@ export function readClientTls(caFile: string | undefined, certFile?: string, key
   if (caFile === undefined && certFile === undefined) return null;
   return {
     ca: caFile === undefined ? null : readFileSync(caFile),
-    ...(certFile === undefined || keyFile === undefined ? {} : { cert: readFileSync(certFile), key: readFileSync(keyFile) }),
+    ...(certFile === undefined || keyFile === undefined
+      ? {}
+      : { cert: readFileSync(certFile), key: readFileSync(keyFile) }),
   };
 }

@@ -29,7 +29,12 @@ const tokenTtlSeconds = 600;
 /** callDeadlineMsDefault: a call without its own deadline gives up after this. */
 const callDeadlineMsDefault = 5_000;
 
-type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (e: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall;
+type Unary<Req, Res> = (
+  req: Req,
+  md: grpc.Metadata,
+  opts: Partial<grpc.CallOptions>,
+  cb: (e: grpc.ServiceError | null, res: Res) => void,
+) => grpc.ClientUnaryCall;
 
 /**
  * RoomClient is a promise-based client of one node's public gRPC API, for the CLI, the
@@ -61,36 +66,82 @@ export class RoomClient {
   }
 
   createRoom(req: Partial<CreateRoomRequest>, deadlineMs?: number): Promise<CreateRoomResponse> {
-    return this.call(this.rooms.createRoom.bind(this.rooms) as Unary<CreateRoomRequest, CreateRoomResponse>, CreateRoomRequest.fromPartial(req), { roomCreate: true }, deadlineMs);
+    return this.call(
+      this.rooms.createRoom.bind(this.rooms) as Unary<CreateRoomRequest, CreateRoomResponse>,
+      CreateRoomRequest.fromPartial(req),
+      { roomCreate: true },
+      deadlineMs,
+    );
   }
 
   getRoom(req: Partial<GetRoomRequest>, deadlineMs?: number): Promise<GetRoomResponse> {
-    return this.call(this.rooms.getRoom.bind(this.rooms) as Unary<GetRoomRequest, GetRoomResponse>, GetRoomRequest.fromPartial(req), { roomList: true }, deadlineMs);
+    return this.call(
+      this.rooms.getRoom.bind(this.rooms) as Unary<GetRoomRequest, GetRoomResponse>,
+      GetRoomRequest.fromPartial(req),
+      { roomList: true },
+      deadlineMs,
+    );
   }
 
   listRooms(req: Partial<ListRoomsRequest>, deadlineMs?: number): Promise<ListRoomsResponse> {
-    return this.call(this.rooms.listRooms.bind(this.rooms) as Unary<ListRoomsRequest, ListRoomsResponse>, ListRoomsRequest.fromPartial(req), { roomList: true }, deadlineMs);
+    return this.call(
+      this.rooms.listRooms.bind(this.rooms) as Unary<ListRoomsRequest, ListRoomsResponse>,
+      ListRoomsRequest.fromPartial(req),
+      { roomList: true },
+      deadlineMs,
+    );
   }
 
   deleteRoom(req: Partial<DeleteRoomRequest>, deadlineMs?: number): Promise<DeleteRoomResponse> {
-    return this.call(this.rooms.deleteRoom.bind(this.rooms) as Unary<DeleteRoomRequest, DeleteRoomResponse>, DeleteRoomRequest.fromPartial(req), { roomCreate: true }, deadlineMs);
+    return this.call(
+      this.rooms.deleteRoom.bind(this.rooms) as Unary<DeleteRoomRequest, DeleteRoomResponse>,
+      DeleteRoomRequest.fromPartial(req),
+      { roomCreate: true },
+      deadlineMs,
+    );
   }
 
-  updateRoomMetadata(req: Partial<UpdateRoomMetadataRequest>, deadlineMs?: number): Promise<UpdateRoomMetadataResponse> {
+  updateRoomMetadata(
+    req: Partial<UpdateRoomMetadataRequest>,
+    deadlineMs?: number,
+  ): Promise<UpdateRoomMetadataResponse> {
     const grants = { roomAdmin: true, room: req.room ?? '' };
-    return this.call(this.rooms.updateRoomMetadata.bind(this.rooms) as Unary<UpdateRoomMetadataRequest, UpdateRoomMetadataResponse>, UpdateRoomMetadataRequest.fromPartial(req), grants, deadlineMs);
+    return this.call(
+      this.rooms.updateRoomMetadata.bind(this.rooms) as Unary<UpdateRoomMetadataRequest, UpdateRoomMetadataResponse>,
+      UpdateRoomMetadataRequest.fromPartial(req),
+      grants,
+      deadlineMs,
+    );
   }
 
-  updateRoomOccupancy(req: Partial<UpdateRoomOccupancyRequest>, deadlineMs?: number): Promise<UpdateRoomOccupancyResponse> {
-    return this.call(this.rooms.updateRoomOccupancy.bind(this.rooms) as Unary<UpdateRoomOccupancyRequest, UpdateRoomOccupancyResponse>, UpdateRoomOccupancyRequest.fromPartial(req), { roomCreate: true }, deadlineMs);
+  updateRoomOccupancy(
+    req: Partial<UpdateRoomOccupancyRequest>,
+    deadlineMs?: number,
+  ): Promise<UpdateRoomOccupancyResponse> {
+    return this.call(
+      this.rooms.updateRoomOccupancy.bind(this.rooms) as Unary<UpdateRoomOccupancyRequest, UpdateRoomOccupancyResponse>,
+      UpdateRoomOccupancyRequest.fromPartial(req),
+      { roomCreate: true },
+      deadlineMs,
+    );
   }
 
   status(deadlineMs?: number): Promise<StatusResponse> {
-    return this.call(this.cluster.status.bind(this.cluster) as Unary<object, StatusResponse>, {}, { roomList: true }, deadlineMs);
+    return this.call(
+      this.cluster.status.bind(this.cluster) as Unary<object, StatusResponse>,
+      {},
+      { roomList: true },
+      deadlineMs,
+    );
   }
 
   transferLeadership(to: string, deadlineMs?: number): Promise<TransferLeadershipResponse> {
-    return this.call(this.cluster.transferLeadership.bind(this.cluster) as Unary<{ to: string }, TransferLeadershipResponse>, { to }, { roomCreate: true }, deadlineMs);
+    return this.call(
+      this.cluster.transferLeadership.bind(this.cluster) as Unary<{ to: string }, TransferLeadershipResponse>,
+      { to },
+      { roomCreate: true },
+      deadlineMs,
+    );
   }
 
   /**
@@ -127,9 +178,16 @@ export class RoomClient {
     return token;
   }
 
-  private call<Req, Res>(fn: Unary<Req, Res>, req: Req, grants: Partial<VideoGrant>, deadlineMs?: number): Promise<Res> {
+  private call<Req, Res>(
+    fn: Unary<Req, Res>,
+    req: Req,
+    grants: Partial<VideoGrant>,
+    deadlineMs?: number,
+  ): Promise<Res> {
     return new Promise((resolve, reject) => {
-      fn(req, this.metadataFor(grants), { deadline: Date.now() + (deadlineMs ?? callDeadlineMsDefault) }, (e, res) => (e === null ? resolve(res) : reject(e)));
+      fn(req, this.metadataFor(grants), { deadline: Date.now() + (deadlineMs ?? callDeadlineMsDefault) }, (e, res) =>
+        e === null ? resolve(res) : reject(e),
+      );
     });
   }
 }

@@ -116,7 +116,11 @@ const PEER_CERT_KEYS = ['certFile', 'keyFile'] as const;
  * parseClusterConfig validates a parsed config, pushing every problem it finds; secrets given
  * as `{"env": NAME}` are read from `env`, as `{"file": path}` from the file.
  */
-export function parseClusterConfig(raw: unknown, problems: string[], env: SecretEnv = process.env): ClusterConfig | null {
+export function parseClusterConfig(
+  raw: unknown,
+  problems: string[],
+  env: SecretEnv = process.env,
+): ClusterConfig | null {
   if (!isObject(raw)) {
     problems.push('the config must be a JSON object');
     return null;
@@ -183,11 +187,35 @@ function parseMembers(raw: unknown, problems: string[]): MemberConfig[] {
     const tls = parseNodeTls(n['tls'], `${where}.tls`, problems);
     const peerCert = parsePeerCert(n['peerCert'], `${where}.peerCert`, problems);
     if (id !== null && grpc !== null && peer !== null && http !== null) {
-      members.push(Object.freeze({ id: nodeId(id), region, grpcAddress: grpc, peerAddress: peer, httpAddress: http, adminAddress: admin, tls, peerCert }));
+      members.push(
+        Object.freeze({
+          id: nodeId(id),
+          region,
+          grpcAddress: grpc,
+          peerAddress: peer,
+          httpAddress: http,
+          adminAddress: admin,
+          tls,
+          peerCert,
+        }),
+      );
     }
   });
-  checkUnique(members.map((m) => m.id), 'node id', problems);
-  checkUnique(members.flatMap((m) => [m.grpcAddress, m.peerAddress, m.httpAddress, ...(m.adminAddress === null ? [] : [m.adminAddress])]), 'address', problems);
+  checkUnique(
+    members.map((m) => m.id),
+    'node id',
+    problems,
+  );
+  checkUnique(
+    members.flatMap((m) => [
+      m.grpcAddress,
+      m.peerAddress,
+      m.httpAddress,
+      ...(m.adminAddress === null ? [] : [m.adminAddress]),
+    ]),
+    'address',
+    problems,
+  );
   return members;
 }
 
@@ -235,7 +263,8 @@ function parsePeerCert(raw: unknown, where: string, problems: string[]): MemberC
 /** checkKeys refuses every key of `o` not in `known`, by name (a typo must not silently mean a default). */
 function checkKeys(o: Record<string, unknown>, known: readonly string[], where: string, problems: string[]): void {
   for (const key of Object.keys(o)) {
-    if (!known.includes(key)) problems.push(`unknown key "${key}"${where === '' ? '' : ` in ${where}`}; known keys: ${known.join(', ')}`);
+    if (!known.includes(key))
+      problems.push(`unknown key "${key}"${where === '' ? '' : ` in ${where}`}; known keys: ${known.join(', ')}`);
   }
 }
 
@@ -273,7 +302,14 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** compileConfig picks this node out of the cluster and freezes the result. */
 export function compileConfig(
   cluster: ClusterConfig,
-  flags: { id: string; dataDir: string; fsync: string; faultInjection: boolean; snapshotIntervalEntries: number | null; quotaBytes?: number | null },
+  flags: {
+    id: string;
+    dataDir: string;
+    fsync: string;
+    faultInjection: boolean;
+    snapshotIntervalEntries: number | null;
+    quotaBytes?: number | null;
+  },
 ): Result<CompiledConfig, string> {
   const self = cluster.members.find((m) => m.id === flags.id);
   if (self === undefined) {
@@ -292,7 +328,8 @@ export function compileConfig(
   }
   const listenerTls = readListenerTls(self);
   if (!listenerTls.ok) return listenerTls;
-  const peerTls = cluster.peerTls === null || self.peerCert === null ? cluster.peerTls : { ...cluster.peerTls, ...self.peerCert };
+  const peerTls =
+    cluster.peerTls === null || self.peerCert === null ? cluster.peerTls : { ...cluster.peerTls, ...self.peerCert };
   return ok(
     Object.freeze({
       cluster,

@@ -122,11 +122,17 @@ export function assertLimitRelations(): void {
   assert(LIMITS.commandBytesMax < LIMITS.peerMessageBytesMax, 'a command must fit in a peer message');
   assert(LIMITS.peerBatchBytesMax < LIMITS.peerMessageBytesMax, 'a peer batch must fit in a peer message');
   // An append holds at least one entry, so one entry past the append budget must fit a batch too.
-  assert(RAFT_DEFAULTS.appendBytesPerMessageMax + LIMITS.commandBytesMax + (64 << 10) <= LIMITS.peerBatchBytesMax, 'an append must fit in a peer batch');
+  assert(
+    RAFT_DEFAULTS.appendBytesPerMessageMax + LIMITS.commandBytesMax + (64 << 10) <= LIMITS.peerBatchBytesMax,
+    'an append must fit in a peer batch',
+  );
   assert(LIMITS.commandBytesMax + (64 << 10) <= LIMITS.forwardBatchBytesMax, 'a command must fit in a forward batch');
   assert(LIMITS.forwardBatchBytesMax < LIMITS.peerMessageBytesMax, 'a forward batch must fit in a peer message');
   assert(LIMITS.commandBytesMax <= LIMITS.proposalsPendingBytesMax, 'one write must fit in the pending bytes');
   assert(LIMITS.inboxBytesMax >= LIMITS.peerMessageBytesMax, 'the inbox must hold at least one full peer message');
   assert(LIMITS.peerReconnectDelayMaxMs < electionTimeoutMs, 'reconnects must be faster than elections');
-  assert(LIMITS.readIndexRetryMs < LIMITS.requestDeadlineDefaultMs, 'a lost ReadIndex request must be retried within a read deadline');
+  assert(
+    LIMITS.readIndexRetryMs < LIMITS.requestDeadlineDefaultMs,
+    'a lost ReadIndex request must be retried within a read deadline',
+  );
 }

@@ -48,5 +48,7 @@ export class RegistryError extends Error {
 
 /** unavailable builds the error for "no quorum or no leader", naming the leader when known. */
 export function unavailable(message: string, leaderId: NodeId | null): RegistryError {
-  return new RegistryError('UNAVAILABLE', leaderId === null ? message : `${message} (leader is ${leaderId})`, { leaderId });
+  return new RegistryError('UNAVAILABLE', leaderId === null ? message : `${message} (leader is ${leaderId})`, {
+    leaderId,
+  });
 }

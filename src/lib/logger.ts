@@ -24,7 +24,14 @@ export class JsonLogger implements Logger {
   log(level: LogLevel, event: string, fields: Record<string, unknown> = {}): void {
     if (LEVEL_RANK[level] < LEVEL_RANK[this.minLevel]) return;
     const term = this.termOf();
-    const record = { ts: new Date().toISOString(), level, node: this.nodeId, ...(term === null ? {} : { term }), event, ...fields };
+    const record = {
+      ts: new Date().toISOString(),
+      level,
+      node: this.nodeId,
+      ...(term === null ? {} : { term }),
+      event,
+      ...fields,
+    };
     this.write(`${JSON.stringify(record, jsonSafe)}\n`);
   }
 

@@ -30,7 +30,12 @@ export interface MetricsSources {
 
 /** GrpcListenerStats is what the public gRPC listener reports (src/api/grpc-server.ts GrpcApi.stats). */
 export interface GrpcListenerStats {
-  readonly watch: { readonly watchers: number; readonly queuedBytes: number; readonly cutSlow: number; readonly refusedFull: number };
+  readonly watch: {
+    readonly watchers: number;
+    readonly queuedBytes: number;
+    readonly cutSlow: number;
+    readonly refusedFull: number;
+  };
   readonly connectionsRefused: number;
 }
 
@@ -56,11 +61,17 @@ export class Metrics {
   readonly rejectedEntries: Counter<'reason'>;
   readonly dedupEvictions: Counter<'reason'>;
 
+  // eslint-disable-next-line max-lines-per-function -- a table: one series definition a statement
   constructor(private readonly sources: MetricsSources) {
     const r = this.registry;
     collectDefaultMetrics({ register: r });
     const name = (n: string): string => `${METRIC_PREFIX}${n}`;
-    this.apiRequests = new Counter({ name: name('api_requests_total'), help: 'API requests by method, protocol and result code', labelNames: ['method', 'code', 'protocol'], registers: [r] });
+    this.apiRequests = new Counter({
+      name: name('api_requests_total'),
+      help: 'API requests by method, protocol and result code',
+      labelNames: ['method', 'code', 'protocol'],
+      registers: [r],
+    });
     this.apiLatency = new Histogram({
       name: name('api_request_duration_seconds'),
       help: 'API request latency',
@@ -68,20 +79,50 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [r],
     });
-    this.leaderChanges = new Counter({ name: name('raft_leader_changes_total'), help: 'Times this node saw the leader change', registers: [r] });
+    this.leaderChanges = new Counter({
+      name: name('raft_leader_changes_total'),
+      help: 'Times this node saw the leader change',
+      registers: [r],
+    });
     this.persistLatency = new Histogram({
       name: name('wal_fsync_duration_seconds'),
       help: 'Time to append and fsync one Ready batch to the write-ahead log',
       buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [r],
     });
-    this.persistedEntries = new Counter({ name: name('wal_entries_total'), help: 'Log entries appended to the write-ahead log', registers: [r] });
-    this.appliedEntries = new Counter({ name: name('raft_applied_entries_total'), help: 'Committed entries applied to the state machine', registers: [r] });
+    this.persistedEntries = new Counter({
+      name: name('wal_entries_total'),
+      help: 'Log entries appended to the write-ahead log',
+      registers: [r],
+    });
+    this.appliedEntries = new Counter({
+      name: name('raft_applied_entries_total'),
+      help: 'Committed entries applied to the state machine',
+      registers: [r],
+    });
     this.snapshots = new Counter({ name: name('snapshots_total'), help: 'Snapshots taken', registers: [r] });
-    this.snapshotBytes = new Gauge({ name: name('snapshot_last_bytes'), help: 'Size of the newest snapshot taken', registers: [r] });
-    this.snapshotDuration = new Histogram({ name: name('snapshot_duration_seconds'), help: 'Time to write one snapshot', buckets: [0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [r] });
-    this.sweepBatches = new Counter({ name: name('sweep_batches_total'), help: 'ExpireRooms batches proposed by the sweeper (leader only)', registers: [r] });
-    this.sweepDuration = new Histogram({ name: name('sweep_batch_duration_seconds'), help: 'Time from proposing an ExpireRooms batch to its apply', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [r] });
+    this.snapshotBytes = new Gauge({
+      name: name('snapshot_last_bytes'),
+      help: 'Size of the newest snapshot taken',
+      registers: [r],
+    });
+    this.snapshotDuration = new Histogram({
+      name: name('snapshot_duration_seconds'),
+      help: 'Time to write one snapshot',
+      buckets: [0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [r],
+    });
+    this.sweepBatches = new Counter({
+      name: name('sweep_batches_total'),
+      help: 'ExpireRooms batches proposed by the sweeper (leader only)',
+      registers: [r],
+    });
+    this.sweepDuration = new Histogram({
+      name: name('sweep_batch_duration_seconds'),
+      help: 'Time from proposing an ExpireRooms batch to its apply',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [r],
+    });
     this.rejectedEntries = new Counter({
       name: name('state_machine_rejected_entries_total'),
       help: 'Committed entries the state machine skipped: undecodable bytes, or a command kind this build does not know',
@@ -99,35 +140,79 @@ export class Metrics {
     this.defineScrapedSeries(name);
   }
 
+  // eslint-disable-next-line max-lines-per-function -- a table: one series definition a statement
   private defineScrapedSeries(name: (n: string) => string): void {
     const r = this.registry;
     const s = this.sources;
     const gauge = (n: string, help: string, read: () => number): void => {
-      new Gauge({ name: name(n), help, registers: [r], collect() { this.set(read()); } });
+      new Gauge({
+        name: name(n),
+        help,
+        registers: [r],
+        collect() {
+          this.set(read());
+        },
+      });
     };
     // Counters kept elsewhere (the replicated state machine, the transport) are copied at scrape time.
     const counter = (n: string, help: string, read: () => number): void => {
-      new Counter({ name: name(n), help, registers: [r], collect() { this.reset(); this.inc(read()); } });
+      new Counter({
+        name: name(n),
+        help,
+        registers: [r],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
     };
     gauge('rooms', 'Rooms in the registry on this node', () => s.rooms());
     counter('rooms_created_total', 'Rooms created (replicated count)', () => s.roomTotals().created);
     counter('rooms_deleted_total', 'Rooms deleted by DeleteRoom (replicated count)', () => s.roomTotals().deleted);
     counter('rooms_expired_total', 'Rooms deleted by expiry (replicated count)', () => s.roomTotals().expired);
-    gauge('quota_bytes', 'State quota this node applies as leader (--quota-bytes): past it creates and growing updates fail RESOURCE_EXHAUSTED', () => s.quota().quotaBytes);
-    gauge('quota_used_bytes', 'Summed size of the room records, as the state quota counts it (replicated, so every node agrees)', () => s.quota().usedBytes);
+    gauge(
+      'quota_bytes',
+      'State quota this node applies as leader (--quota-bytes): past it creates and growing updates fail RESOURCE_EXHAUSTED',
+      () => s.quota().quotaBytes,
+    );
+    gauge(
+      'quota_used_bytes',
+      'Summed size of the room records, as the state quota counts it (replicated, so every node agrees)',
+      () => s.quota().usedBytes,
+    );
     gauge('raft_term', 'Current Raft term', () => s.raftStatus().term);
-    gauge('raft_role', 'Raft role: 0 follower, 1 precandidate, 2 candidate, 3 leader', () => ROLE_VALUE[s.raftStatus().role]);
+    gauge(
+      'raft_role',
+      'Raft role: 0 follower, 1 precandidate, 2 candidate, 3 leader',
+      () => ROLE_VALUE[s.raftStatus().role],
+    );
     gauge('raft_is_leader', '1 when this node is the leader', () => (s.raftStatus().role === 'leader' ? 1 : 0));
     gauge('raft_has_leader', '1 when this node knows a leader', () => (s.raftStatus().leader === null ? 0 : 1));
     gauge('raft_commit_index', 'Highest log index known committed', () => s.raftStatus().commitIndex);
     gauge('raft_applied_index', 'Highest log index applied to the state machine', () => s.raftStatus().appliedIndex);
-    gauge('raft_apply_lag_entries', 'Committed entries not yet applied', () => s.raftStatus().commitIndex - s.raftStatus().appliedIndex);
+    gauge(
+      'raft_apply_lag_entries',
+      'Committed entries not yet applied',
+      () => s.raftStatus().commitIndex - s.raftStatus().appliedIndex,
+    );
     gauge('raft_proposals_in_flight', 'Writes waiting for their entry to apply', () => s.proposalsInFlight());
     gauge('reads_in_flight', 'Linearizable reads waiting for confirmation', () => s.readsInFlight());
-    gauge('persist_in_flight_seconds', 'How long the log write in flight has taken so far (0 when none is); past the election timeout the node refuses new work', () => s.persistInFlightMs() / 1000);
-    counter('inbox_dropped_messages_total', 'Peer messages dropped because the node loop was stuck (a stalled disk) and its inbox full', () => s.inboxDropped());
+    gauge(
+      'persist_in_flight_seconds',
+      'How long the log write in flight has taken so far (0 when none is); past the election timeout the node refuses new work',
+      () => s.persistInFlightMs() / 1000,
+    );
+    counter(
+      'inbox_dropped_messages_total',
+      'Peer messages dropped because the node loop was stuck (a stalled disk) and its inbox full',
+      () => s.inboxDropped(),
+    );
     gauge('sweeper_backlog_rooms', 'Rooms past their expiry deadline not yet deleted', () => s.sweeperBacklog().rooms);
-    gauge('sweeper_oldest_overdue_seconds', 'How long the most overdue room has been past its deadline (1 s resolution)', () => s.sweeperBacklog().oldestOverdueMs / 1000);
+    gauge(
+      'sweeper_oldest_overdue_seconds',
+      'How long the most overdue room has been past its deadline (1 s resolution)',
+      () => s.sweeperBacklog().oldestOverdueMs / 1000,
+    );
     new Gauge({
       name: name('peer_healthy'),
       help: '1 when the peer was heard from since its stream last broke',
@@ -145,7 +230,8 @@ export class Metrics {
       collect() {
         this.reset();
         for (const [peer, p] of s.peers()) this.inc({ peer, kind: 'send_failed' }, p.sendErrors);
-        for (const [reason, n] of Object.entries(s.peerRefusals())) this.inc({ peer: 'unknown', kind: `refused_${reason}` }, n);
+        for (const [reason, n] of Object.entries(s.peerRefusals()))
+          this.inc({ peer: 'unknown', kind: `refused_${reason}` }, n);
         this.inc({ peer: 'unknown', kind: 'malformed' }, s.peerMalformed());
       },
     });
@@ -158,8 +244,22 @@ export class Metrics {
   observeGrpc(read: () => GrpcListenerStats): void {
     const r = this.registry;
     const name = (n: string): string => `${METRIC_PREFIX}${n}`;
-    new Gauge({ name: name('watchers'), help: 'WatchRooms streams open on this node', registers: [r], collect() { this.set(read().watch.watchers); } });
-    new Gauge({ name: name('watch_queued_bytes'), help: 'Encoded events handed to watchers and not yet taken by their connections', registers: [r], collect() { this.set(read().watch.queuedBytes); } });
+    new Gauge({
+      name: name('watchers'),
+      help: 'WatchRooms streams open on this node',
+      registers: [r],
+      collect() {
+        this.set(read().watch.watchers);
+      },
+    });
+    new Gauge({
+      name: name('watch_queued_bytes'),
+      help: 'Encoded events handed to watchers and not yet taken by their connections',
+      registers: [r],
+      collect() {
+        this.set(read().watch.queuedBytes);
+      },
+    });
     new Counter({
       name: name('watchers_ended_total'),
       help: 'Watches ended by the node: too_slow (watchQueueBytesMax queued), refused_full (watchersMax open)',
@@ -171,7 +271,15 @@ export class Metrics {
         this.inc({ reason: 'refused_full' }, read().watch.refusedFull);
       },
     });
-    new Counter({ name: name('grpc_connections_refused_total'), help: 'gRPC connections closed at once because connectionsMax were open', registers: [r], collect() { this.reset(); this.inc(read().connectionsRefused); } });
+    new Counter({
+      name: name('grpc_connections_refused_total'),
+      help: 'gRPC connections closed at once because connectionsMax were open',
+      registers: [r],
+      collect() {
+        this.reset();
+        this.inc(read().connectionsRefused);
+      },
+    });
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

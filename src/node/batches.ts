@@ -24,7 +24,12 @@ export function peerMessageBytes(m: Message): number {
  * one append always fits (assertLimitRelations); an item larger than bytesMax anyway (a
  * command no leader validated) travels alone, and the transport refuses it, not the process.
  */
-export function splitBatches<T>(items: readonly T[], bytesOf: (item: T) => number, bytesMax: number, countMax: number): T[][] {
+export function splitBatches<T>(
+  items: readonly T[],
+  bytesOf: (item: T) => number,
+  bytesMax: number,
+  countMax: number,
+): T[][] {
   const batches: T[][] = [];
   let batch: T[] = [];
   let batchBytes = 0;

@@ -14,8 +14,14 @@ const HEADER_V1_BYTES = 9;
 const HEADER_V2_BYTES = 17;
 
 export function encodeCommandEntry(entryTimeMs: number, payload: Uint8Array, quotaBytes: number): Uint8Array {
-  assert(Number.isFinite(entryTimeMs) && entryTimeMs >= 0, `entry time ${entryTimeMs} must be a finite, non-negative number`);
-  assert(Number.isSafeInteger(quotaBytes) && quotaBytes > 0, `state quota ${quotaBytes} must be a positive whole number of bytes`);
+  assert(
+    Number.isFinite(entryTimeMs) && entryTimeMs >= 0,
+    `entry time ${entryTimeMs} must be a finite, non-negative number`,
+  );
+  assert(
+    Number.isSafeInteger(quotaBytes) && quotaBytes > 0,
+    `state quota ${quotaBytes} must be a positive whole number of bytes`,
+  );
   const out = new Uint8Array(HEADER_V2_BYTES + payload.byteLength);
   const view = new DataView(out.buffer);
   view.setUint8(0, ENTRY_FORMAT_V2);

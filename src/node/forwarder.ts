@@ -20,11 +20,20 @@ export class Forwarder {
   constructor(private readonly transport: Transport) {}
 
   forward(leader: NodeId, proposals: readonly QueuedProposal[]): void {
-    const batches = splitBatches(proposals, (p) => p.payload.byteLength + FORWARD_COMMAND_OVERHEAD_BYTES, LIMITS.forwardBatchBytesMax, LIMITS.forwardBatchCommandsMax);
+    const batches = splitBatches(
+      proposals,
+      (p) => p.payload.byteLength + FORWARD_COMMAND_OVERHEAD_BYTES,
+      LIMITS.forwardBatchBytesMax,
+      LIMITS.forwardBatchCommandsMax,
+    );
     for (const batch of batches) {
       // A transport that throws or rejects fails its callers now, never an unhandled rejection.
       void this.forwardBatch(leader, batch).catch((e: unknown) => {
-        const error = new RegistryError('UNAVAILABLE', `could not forward the write to leader ${leader}: ${String(e)}`, { leaderId: leader });
+        const error = new RegistryError(
+          'UNAVAILABLE',
+          `could not forward the write to leader ${leader}: ${String(e)}`,
+          { leaderId: leader },
+        );
         for (const p of batch) p.waiter.reject(error);
       });
     }
@@ -34,10 +43,20 @@ export class Forwarder {
     const deadlineMs = Math.max(...batch.map((p) => p.waiter.deadlineMs));
     this.inFlightCalls++;
     try {
-      const outcomes = await this.transport.forward(leader, batch.map((p) => p.payload), deadlineMs);
+      const outcomes = await this.transport.forward(
+        leader,
+        batch.map((p) => p.payload),
+        deadlineMs,
+      );
       batch.forEach((p, i) => {
         const o = outcomes[i];
-        if (o === undefined) p.waiter.reject(new RegistryError('INTERNAL', `leader ${leader} answered ${outcomes.length} of ${batch.length} forwarded writes`));
+        if (o === undefined)
+          p.waiter.reject(
+            new RegistryError(
+              'INTERNAL',
+              `leader ${leader} answered ${outcomes.length} of ${batch.length} forwarded writes`,
+            ),
+          );
         else if (o.ok) p.waiter.resolve(o.result);
         else p.waiter.reject(o.error);
       });

@@ -38,7 +38,10 @@ export class Inbox {
       this.bytes += bytes;
     }
     this.dropped += dropped;
-    assert(this.messages.length <= LIMITS.inboxMessagesMax && this.bytes <= LIMITS.inboxBytesMax, 'inbox over its bounds');
+    assert(
+      this.messages.length <= LIMITS.inboxMessagesMax && this.bytes <= LIMITS.inboxBytesMax,
+      'inbox over its bounds',
+    );
     return dropped;
   }
 

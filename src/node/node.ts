@@ -246,7 +246,10 @@ export class RaftNode implements PeerHandler {
    */
   private refusal(payload: Uint8Array): RegistryError | null {
     if (payload.byteLength > LIMITS.commandBytesMax) {
-      return new RegistryError('INVALID_ARGUMENT', `command of ${payload.byteLength} bytes is over the limit of ${LIMITS.commandBytesMax} (commandBytesMax)`);
+      return new RegistryError(
+        'INVALID_ARGUMENT',
+        `command of ${payload.byteLength} bytes is over the limit of ${LIMITS.commandBytesMax} (commandBytesMax)`,
+      );
     }
     return this.opts.validateCommand?.(payload) ?? null;
   }
@@ -283,7 +286,10 @@ export class RaftNode implements PeerHandler {
   private stalledDiskError(): RegistryError | null {
     const ms = this.persistInFlightMs();
     if (ms <= LIMITS.electionTimeoutMs) return null;
-    return unavailable(`this node's disk has not finished a write for ${Math.round(ms)} ms; nothing was applied, retry on another node`, null);
+    return unavailable(
+      `this node's disk has not finished a write for ${Math.round(ms)} ms; nothing was applied, retry on another node`,
+      null,
+    );
   }
 
   private scheduleTurn(): void {
@@ -354,16 +360,28 @@ export class RaftNode implements PeerHandler {
     const toForward = [];
     const entryTimeMs = this.entryClock.stamp(this.clock.nowMs());
     for (const p of queued) {
-      const r = this.core.propose(encodeCommandEntry(entryTimeMs, p.payload, this.opts.quotaBytes ?? LIMITS.quotaBytesDefault));
+      const r = this.core.propose(
+        encodeCommandEntry(entryTimeMs, p.payload, this.opts.quotaBytes ?? LIMITS.quotaBytesDefault),
+      );
       if (r.ok) {
         this.proposals.track(r.value.index, r.value.term, p.waiter);
         continue;
       }
       const e = r.error;
       if (e.type === 'overloaded') {
-        p.waiter.reject(new RegistryError('RESOURCE_EXHAUSTED', `the log has ${e.uncommittedEntries} uncommitted entries (limit ${e.limit})`));
+        p.waiter.reject(
+          new RegistryError(
+            'RESOURCE_EXHAUSTED',
+            `the log has ${e.uncommittedEntries} uncommitted entries (limit ${e.limit})`,
+          ),
+        );
       } else if (e.type === 'overloadedBytes') {
-        p.waiter.reject(new RegistryError('RESOURCE_EXHAUSTED', `the log has ${e.uncommittedBytes} uncommitted bytes (limit ${e.limitBytes})`));
+        p.waiter.reject(
+          new RegistryError(
+            'RESOURCE_EXHAUSTED',
+            `the log has ${e.uncommittedBytes} uncommitted bytes (limit ${e.limitBytes})`,
+          ),
+        );
       } else if (e.type === 'transferring') {
         p.waiter.reject(unavailable('leadership is being transferred; retry', e.to));
       } else if (e.leader === null || e.leader === this.id || p.forwarded) {
@@ -408,7 +426,8 @@ export class RaftNode implements PeerHandler {
     for (const ctx of rd.readsFailed) this.reads.failed(ctx, this.core.status().leader);
     this.reads.serveApplied(this.appliedIndex(rd));
     this.staleness.appliedTo(this.appliedIndex(rd), rd.committed[rd.committed.length - 1]?.term ?? null);
-    if (rd.snapshotWanted || this.snapshotter.dueOnBytes()) this.snapshotter.take(this.appliedIndex(rd), this.opts.voters);
+    if (rd.snapshotWanted || this.snapshotter.dueOnBytes())
+      this.snapshotter.take(this.appliedIndex(rd), this.opts.voters);
   }
 
   private async persist(rd: Ready): Promise<void> {
@@ -450,7 +469,12 @@ export class RaftNode implements PeerHandler {
     assert(soft !== null, 'onSoftState without a soft state');
     if (soft.role !== 'leader') {
       // Writes proposed here may or may not commit under the next leader: their outcome is unknown.
-      this.proposals.failInFlight(unavailable('this node lost leadership; the write may or may not be applied, retry with the same request id', soft.leader));
+      this.proposals.failInFlight(
+        unavailable(
+          'this node lost leadership; the write may or may not be applied, retry with the same request id',
+          soft.leader,
+        ),
+      );
     }
     if (soft.leader !== this.lastLeader) {
       this.lastLeader = soft.leader;
@@ -468,7 +492,12 @@ export class RaftNode implements PeerHandler {
       // A committed entry this node cannot read would diverge the replicas: stop instead.
       assert(decoded.ok, () => `committed entry ${e.index} is unreadable: ${decoded.ok ? '' : decoded.error}`);
       this.entryClock.observeMs(decoded.value.entryTimeMs);
-      const result = this.opts.stateMachine.apply(e.index, decoded.value.payload, decoded.value.entryTimeMs, decoded.value.quotaBytes);
+      const result = this.opts.stateMachine.apply(
+        e.index,
+        decoded.value.payload,
+        decoded.value.entryTimeMs,
+        decoded.value.quotaBytes,
+      );
       this.proposals.applied(e.index, e.term, result);
       this.snapshotter.applied(e.data.byteLength);
     }
@@ -550,4 +579,3 @@ export class RaftNode implements PeerHandler {
 function asRegistryError(e: unknown): RegistryError {
   return e instanceof RegistryError ? e : new RegistryError('INTERNAL', String(e));
 }
-

@@ -44,15 +44,27 @@ export class Proposals {
    */
   enqueue(payload: Uint8Array, deadlineMs: number, forwarded: boolean): Promise<Uint8Array> {
     if (this.pendingCount >= LIMITS.proposalsPendingMax) {
-      return Promise.reject(new RegistryError('RESOURCE_EXHAUSTED', `too many writes in flight on this node (limit ${LIMITS.proposalsPendingMax})`));
+      return Promise.reject(
+        new RegistryError(
+          'RESOURCE_EXHAUSTED',
+          `too many writes in flight on this node (limit ${LIMITS.proposalsPendingMax})`,
+        ),
+      );
     }
     const bytes = payload.byteLength;
     if (this.pendingBytesNow + bytes > LIMITS.proposalsPendingBytesMax) {
       return Promise.reject(
-        new RegistryError('RESOURCE_EXHAUSTED', `too many bytes of writes in flight on this node (${this.pendingBytesNow} + ${bytes}, limit ${LIMITS.proposalsPendingBytesMax})`),
+        new RegistryError(
+          'RESOURCE_EXHAUSTED',
+          `too many bytes of writes in flight on this node (${this.pendingBytesNow} + ${bytes}, limit ${LIMITS.proposalsPendingBytesMax})`,
+        ),
       );
     }
-    const waiter = new Waiter<Uint8Array>(deadlineMs, 'the write was not applied before its deadline; it may still be applied', this.clock);
+    const waiter = new Waiter<Uint8Array>(
+      deadlineMs,
+      'the write was not applied before its deadline; it may still be applied',
+      this.clock,
+    );
     this.pendingBytesNow += bytes;
     const release = (): void => {
       this.pendingBytesNow -= bytes;
@@ -82,7 +94,10 @@ export class Proposals {
     if (p === undefined) return;
     this.inFlight.delete(index);
     if (p.term === term) p.waiter.resolve(result);
-    else p.waiter.reject(new RegistryError('UNAVAILABLE', 'leadership changed before the write committed; it was not applied', {}));
+    else
+      p.waiter.reject(
+        new RegistryError('UNAVAILABLE', 'leadership changed before the write committed; it was not applied', {}),
+      );
   }
 
   /** failInFlight fails every write this node proposed: it lost leadership, the outcome is unknown. */

@@ -55,9 +55,18 @@ export class Reads {
 
   enqueue(deadlineMs: number): Promise<Index> {
     if (this.pendingCount >= LIMITS.readsPendingMax) {
-      return Promise.reject(new RegistryError('RESOURCE_EXHAUSTED', `too many reads in flight on this node (limit ${LIMITS.readsPendingMax})`));
+      return Promise.reject(
+        new RegistryError(
+          'RESOURCE_EXHAUSTED',
+          `too many reads in flight on this node (limit ${LIMITS.readsPendingMax})`,
+        ),
+      );
     }
-    const waiter = new Waiter<Index>(deadlineMs, 'the read could not be confirmed by a quorum before its deadline', this.clock);
+    const waiter = new Waiter<Index>(
+      deadlineMs,
+      'the read could not be confirmed by a quorum before its deadline',
+      this.clock,
+    );
     this.queued.push(waiter);
     return waiter.promise;
   }

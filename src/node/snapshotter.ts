@@ -63,10 +63,18 @@ export class Snapshotter {
     const startMs = this.clock.monotonicMs();
     let bytes = 0;
     try {
-      await this.store.save(meta, slices(source, this.clock, (n) => (bytes += n)));
+      await this.store.save(
+        meta,
+        slices(source, this.clock, (n) => (bytes += n)),
+      );
       this.durable = meta;
       const durationMs = this.clock.monotonicMs() - startMs;
-      this.logger.info('snapshot_taken', { index: meta.index, snapshotTerm: meta.term, bytes, durationMs: Math.round(durationMs) });
+      this.logger.info('snapshot_taken', {
+        index: meta.index,
+        snapshotTerm: meta.term,
+        bytes,
+        durationMs: Math.round(durationMs),
+      });
       this.onTaken(meta, bytes, durationMs);
     } catch (e) {
       this.logger.error('snapshot_failed', { index: meta.index, error: e });
@@ -91,7 +99,11 @@ export class Snapshotter {
     const startMs = this.clock.monotonicMs();
     await this.stateMachine.restore(this.store.open(meta));
     await this.storage.applySnapshot(meta);
-    this.logger.info('snapshot_installed', { index: meta.index, snapshotTerm: meta.term, durationMs: Math.round(this.clock.monotonicMs() - startMs) });
+    this.logger.info('snapshot_installed', {
+      index: meta.index,
+      snapshotTerm: meta.term,
+      durationMs: Math.round(this.clock.monotonicMs() - startMs),
+    });
   }
 
   idle(): Promise<void> {
@@ -100,7 +112,11 @@ export class Snapshotter {
 }
 
 /** slices yields the source's chunks, giving the event loop a turn between them. */
-async function* slices(source: SnapshotSource, clock: NodeClock, count: (bytes: number) => void): AsyncIterable<Uint8Array> {
+async function* slices(
+  source: SnapshotSource,
+  clock: NodeClock,
+  count: (bytes: number) => void,
+): AsyncIterable<Uint8Array> {
   for (;;) {
     const chunk = source.nextChunk(LIMITS.snapshotSliceBytes);
     if (chunk === null) return;

@@ -86,7 +86,10 @@ export class Staleness {
     }
     const last = this.points[this.points.length - 1];
     if (last !== undefined && (last.commit >= commit || this.points.length >= stalenessPointsMax)) {
-      this.points[this.points.length - 1] = { atMs: last.commit >= commit ? last.atMs : nowMs, commit: last.commit >= commit ? last.commit : commit };
+      this.points[this.points.length - 1] = {
+        atMs: last.commit >= commit ? last.atMs : nowMs,
+        commit: last.commit >= commit ? last.commit : commit,
+      };
       return;
     }
     this.points.push({ atMs: nowMs, commit });
@@ -112,7 +115,9 @@ export class Staleness {
 
   /** quorumHeardAtMs: the latest time by which a majority of voters (this leader at nowMs) had been heard. */
   private quorumHeardAtMs(nowMs: number): number {
-    const times = this.voters.map((id) => (id === this.selfId ? nowMs : (this.heardAtMs.get(id) ?? 0))).sort((a, b) => b - a);
+    const times = this.voters
+      .map((id) => (id === this.selfId ? nowMs : (this.heardAtMs.get(id) ?? 0)))
+      .sort((a, b) => b - a);
     const t = times[Math.floor(this.voters.length / 2)];
     assert(t !== undefined, 'no voters');
     return t;

@@ -60,7 +60,10 @@ export class MemoryLogStorage implements LogStorage {
   }
 
   entries(lo: Index, hi: Index, maxBytes: number): readonly Entry[] {
-    assert(lo >= this.firstIndex() && hi <= this.lastIndex() + 1 && lo <= hi, () => `entries [${lo},${hi}) out of range`);
+    assert(
+      lo >= this.firstIndex() && hi <= this.lastIndex() + 1 && lo <= hi,
+      () => `entries [${lo},${hi}) out of range`,
+    );
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = lo; i < hi; i++) {
@@ -84,7 +87,10 @@ export class MemoryLogStorage implements LogStorage {
     const first = entries[0];
     if (first === undefined) return;
     assert(first.index > this.snapshot.index, () => `append at ${first.index} below snapshot ${this.snapshot.index}`);
-    assert(first.index <= this.lastIndex() + 1, () => `append at ${first.index} leaves a gap after ${this.lastIndex()}`);
+    assert(
+      first.index <= this.lastIndex() + 1,
+      () => `append at ${first.index} leaves a gap after ${this.lastIndex()}`,
+    );
     this.log.length = first.index - this.snapshot.index - 1;
     for (const entry of entries) {
       assert(entry.index === this.lastIndex() + 1, 'append: entries not contiguous');

@@ -137,8 +137,14 @@ export class RaftLog {
   append(entries: readonly Entry[]): void {
     const first = entries[0];
     if (first === undefined) return;
-    assert(first.index > this.committed, () => `log: overwriting committed entry ${first.index} (commit ${this.committed})`);
-    assert(first.index <= this.lastIndex() + 1, () => `log: append at ${first.index} leaves a gap after ${this.lastIndex()}`);
+    assert(
+      first.index > this.committed,
+      () => `log: overwriting committed entry ${first.index} (commit ${this.committed})`,
+    );
+    assert(
+      first.index <= this.lastIndex() + 1,
+      () => `log: append at ${first.index} leaves a gap after ${this.lastIndex()}`,
+    );
     if (first.index >= this.offset) {
       this.unstable.length = first.index - this.offset;
     } else {

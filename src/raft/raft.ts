@@ -118,7 +118,11 @@ export class Raft {
     }
     // One entry always fits in an empty window, so a large command is never refused forever.
     if (this.uncommittedBytes > 0 && this.uncommittedBytes + data.byteLength > this.cfg.uncommittedBytesMax) {
-      return err({ type: 'overloadedBytes', uncommittedBytes: this.uncommittedBytes, limitBytes: this.cfg.uncommittedBytesMax });
+      return err({
+        type: 'overloadedBytes',
+        uncommittedBytes: this.uncommittedBytes,
+        limitBytes: this.cfg.uncommittedBytesMax,
+      });
     }
     this.uncommittedBytes += data.byteLength;
     const entry: Entry = { index: index(this.log.lastIndex() + 1), term: this.term, kind: 'command', data };
@@ -264,7 +268,13 @@ export class Raft {
       this.vote = m.from;
     }
     // A granted answer carries the campaign's term; a refusal carries ours, so a stale candidate learns it.
-    const reply: Message = { type: respType, from: this.id, to: m.from, term: grant ? m.term : this.term, reject: !grant };
+    const reply: Message = {
+      type: respType,
+      from: this.id,
+      to: m.from,
+      term: grant ? m.term : this.term,
+      reject: !grant,
+    };
     if (respType === 'voteResp') this.msgsAfterPersist.push(reply);
     else this.msgs.push(reply);
   }
@@ -357,7 +367,15 @@ export class Raft {
     const lastLogTerm = this.log.lastTerm();
     for (const to of this.voters) {
       if (to === this.id) continue;
-      const req: VoteRequest = { type: kind, from: this.id, to, term: campaignTerm, lastLogIndex, lastLogTerm, transfer };
+      const req: VoteRequest = {
+        type: kind,
+        from: this.id,
+        to,
+        term: campaignTerm,
+        lastLogIndex,
+        lastLogTerm,
+        transfer,
+      };
       // A vote request relies on our persisted term and self-vote, so it waits for persist.
       if (kind === 'vote') this.msgsAfterPersist.push(req);
       else this.msgs.push(req);
@@ -397,7 +415,15 @@ export class Raft {
         return;
       }
       case 'readIndex':
-        this.send({ type: 'readIndexResp', from: this.id, to: m.from, term: this.term, contexts: m.contexts, index: index(0), reject: true });
+        this.send({
+          type: 'readIndexResp',
+          from: this.id,
+          to: m.from,
+          term: this.term,
+          contexts: m.contexts,
+          index: index(0),
+          reject: true,
+        });
         return;
       case 'appendResp':
       case 'heartbeatResp':
@@ -432,7 +458,15 @@ export class Raft {
         this.campaign('vote', true);
         return;
       case 'readIndex':
-        this.send({ type: 'readIndexResp', from: this.id, to: m.from, term: this.term, contexts: m.contexts, index: index(0), reject: true });
+        this.send({
+          type: 'readIndexResp',
+          from: this.id,
+          to: m.from,
+          term: this.term,
+          contexts: m.contexts,
+          index: index(0),
+          reject: true,
+        });
         return;
       case 'readIndexResp':
         if (m.reject) this.readsFailed.push(...m.contexts);
@@ -451,7 +485,10 @@ export class Raft {
   }
 
   private heardFromLeader(from: NodeId): void {
-    assert(this.leader === null || this.leader === from, () => `two leaders in term ${this.term}: ${this.leader} and ${from}`);
+    assert(
+      this.leader === null || this.leader === from,
+      () => `two leaders in term ${this.term}: ${this.leader} and ${from}`,
+    );
     this.electionElapsedTicks = 0;
     this.leader = from;
   }
@@ -642,11 +679,22 @@ export class Raft {
     const prevLogIndex = index(pr.next - 1);
     const prevLogTerm = this.log.term(prevLogIndex);
     const entries =
-      prevLogTerm === null ? null : this.log.entries(pr.next, index(this.log.lastIndex() + 1), this.cfg.appendBytesPerMessageMax);
+      prevLogTerm === null
+        ? null
+        : this.log.entries(pr.next, index(this.log.lastIndex() + 1), this.cfg.appendBytesPerMessageMax);
     if (prevLogTerm === null || entries === null) return this.sendSnapshot(to, pr);
     if (entries.length === 0 && !sendIfEmpty) return false;
     const last = entries[entries.length - 1];
-    this.send({ type: 'append', from: this.id, to, term: this.term, prevLogIndex, prevLogTerm, entries, commit: this.log.committed });
+    this.send({
+      type: 'append',
+      from: this.id,
+      to,
+      term: this.term,
+      prevLogIndex,
+      prevLogTerm,
+      entries,
+      commit: this.log.committed,
+    });
     pr.sentEntries(last === undefined ? null : last.index);
     return true;
   }
@@ -693,7 +741,15 @@ export class Raft {
     if (from === this.id) {
       for (const context of contexts) this.readStates.push({ context, index: at });
     } else {
-      this.send({ type: 'readIndexResp', from: this.id, to: from, term: this.term, contexts, index: at, reject: false });
+      this.send({
+        type: 'readIndexResp',
+        from: this.id,
+        to: from,
+        term: this.term,
+        contexts,
+        index: at,
+        reject: false,
+      });
     }
   }
 
@@ -702,7 +758,16 @@ export class Raft {
     if (this.role !== 'leader') return;
     for (const r of this.readOnly.drain()) {
       if (r.from === this.id) this.readsFailed.push(...r.contexts);
-      else this.send({ type: 'readIndexResp', from: this.id, to: r.from, term: this.term, contexts: r.contexts, index: index(0), reject: true });
+      else
+        this.send({
+          type: 'readIndexResp',
+          from: this.id,
+          to: r.from,
+          term: this.term,
+          contexts: r.contexts,
+          index: index(0),
+          reject: true,
+        });
     }
   }
 
@@ -721,5 +786,14 @@ export class Raft {
 }
 
 function appendResponse(r: Raft, to: NodeId, at: Index, reject: boolean): AppendResponse {
-  return { type: 'appendResp', from: r.id, to, term: r.term, index: at, reject, hintIndex: index(0), hintTerm: term(0) };
+  return {
+    type: 'appendResp',
+    from: r.id,
+    to,
+    term: r.term,
+    index: at,
+    reject,
+    hintIndex: index(0),
+    hintTerm: term(0),
+  };
 }

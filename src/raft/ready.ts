@@ -48,4 +48,3 @@ export function readyIsEmpty(rd: Ready): boolean {
     !rd.snapshotWanted
   );
 }
-

@@ -88,7 +88,11 @@ export class DedupTable {
   private enforceBounds(): void {
     for (;;) {
       const reason: DedupEvictionReason | null =
-        this.byKey.size > REGISTRY_LIMITS.dedupEntriesMax ? 'entries' : this.bytes > REGISTRY_LIMITS.dedupBytesMax ? 'bytes' : null;
+        this.byKey.size > REGISTRY_LIMITS.dedupEntriesMax
+          ? 'entries'
+          : this.bytes > REGISTRY_LIMITS.dedupBytesMax
+            ? 'bytes'
+            : null;
       if (reason === null) return;
       this.evictOldest();
       this.onEvicted(reason);
@@ -117,7 +121,14 @@ export class DedupTable {
       if (r === undefined) continue;
       // A Buffer view of the same bytes (the generated type wants a Buffer); nothing is copied.
       const result = Buffer.from(r.result.buffer, r.result.byteOffset, r.result.byteLength);
-      out.push({ requestId: r.requestId, apiKey: r.apiKey, command: r.command, room: r.room, result, ...(r.entryTimeMs === null ? {} : { entryTimeMs: r.entryTimeMs }) });
+      out.push({
+        requestId: r.requestId,
+        apiKey: r.apiKey,
+        command: r.command,
+        room: r.room,
+        result,
+        ...(r.entryTimeMs === null ? {} : { entryTimeMs: r.entryTimeMs }),
+      });
     }
     return out;
   }
@@ -132,7 +143,14 @@ export class DedupTable {
     this.head = 0;
     this.bytes = 0;
     for (const r of records) {
-      this.remember({ apiKey: r.apiKey, requestId: r.requestId, command: r.command, room: r.room, result: r.result, entryTimeMs: r.entryTimeMs ?? null });
+      this.remember({
+        apiKey: r.apiKey,
+        requestId: r.requestId,
+        command: r.command,
+        room: r.room,
+        result: r.result,
+        entryTimeMs: r.entryTimeMs ?? null,
+      });
     }
   }
 }
@@ -144,5 +162,9 @@ function keyOf(apiKey: string, requestId: string): string {
 
 function sizeOf(r: Omit<Remembered, 'sizeBytes'>): number {
   // Strings are counted as UTF-16, as the heap holds them.
-  return DEDUP_RECORD_OVERHEAD_BYTES + 2 * (r.apiKey.length + r.requestId.length + r.room.length + r.command.length) + r.result.byteLength;
+  return (
+    DEDUP_RECORD_OVERHEAD_BYTES +
+    2 * (r.apiKey.length + r.requestId.length + r.room.length + r.command.length) +
+    r.result.byteLength
+  );
 }

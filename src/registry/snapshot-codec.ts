@@ -116,10 +116,16 @@ export class SnapshotCapture {
       case 'dedup': {
         const r = this.dedup[this.dedupAt++];
         if (r !== undefined) {
-          push({ record: { $case: 'dedup', value: r } }, RECORD_OVERHEAD_BYTES + r.requestId.length + r.result.byteLength);
+          push(
+            { record: { $case: 'dedup', value: r } },
+            RECORD_OVERHEAD_BYTES + r.requestId.length + r.result.byteLength,
+          );
           return;
         }
-        push({ record: { $case: 'footer', value: { rooms: this.roomsWritten, dedupRecords: this.dedup.length } } }, RECORD_OVERHEAD_BYTES);
+        push(
+          { record: { $case: 'footer', value: { rooms: this.roomsWritten, dedupRecords: this.dedup.length } } },
+          RECORD_OVERHEAD_BYTES,
+        );
         this.phase = 'done';
         return;
       }
@@ -130,7 +136,13 @@ export class SnapshotCapture {
 
   private pushRoom(push: (r: SnapshotRecord, sizeBytes: number) => void, room: StoredRoom): void {
     this.roomsWritten++;
-    const sizeBytes = RECORD_OVERHEAD_BYTES + room.name.length + room.sid.length + room.turnPassword.length + room.metadata.length + room.nodeId.length;
+    const sizeBytes =
+      RECORD_OVERHEAD_BYTES +
+      room.name.length +
+      room.sid.length +
+      room.turnPassword.length +
+      room.metadata.length +
+      room.nodeId.length;
     push({ record: { $case: 'room', value: room } }, sizeBytes);
   }
 }
@@ -157,7 +169,10 @@ export class SnapshotFormatError extends Error {
 }
 
 /** decodeSnapshot reads a snapshot stream (any chunk boundaries), handing each room to `onRoom`. */
-export async function decodeSnapshot(chunks: AsyncIterable<Uint8Array>, onRoom: (r: StoredRoom) => void): Promise<DecodedSnapshot> {
+export async function decodeSnapshot(
+  chunks: AsyncIterable<Uint8Array>,
+  onRoom: (r: StoredRoom) => void,
+): Promise<DecodedSnapshot> {
   let header: SnapshotHeader | null = null;
   const dedup: DedupRecord[] = [];
   let rooms = 0;
@@ -166,12 +181,15 @@ export async function decodeSnapshot(chunks: AsyncIterable<Uint8Array>, onRoom: 
     if (ended) throw new SnapshotFormatError('snapshot has records after its footer');
     const rec = r.record;
     if (rec === undefined) throw new SnapshotFormatError('snapshot record of an unknown kind');
-    if (header === null && rec.$case !== 'header') throw new SnapshotFormatError('snapshot does not start with a header');
+    if (header === null && rec.$case !== 'header')
+      throw new SnapshotFormatError('snapshot does not start with a header');
     switch (rec.$case) {
       case 'header':
         if (header !== null) throw new SnapshotFormatError('snapshot has two headers');
         if (rec.value.formatVersion !== SNAPSHOT_FORMAT_VERSION) {
-          throw new SnapshotFormatError(`snapshot format ${rec.value.formatVersion} is unknown (this build reads ${SNAPSHOT_FORMAT_VERSION})`);
+          throw new SnapshotFormatError(
+            `snapshot format ${rec.value.formatVersion} is unknown (this build reads ${SNAPSHOT_FORMAT_VERSION})`,
+          );
         }
         header = rec.value;
         return;
@@ -184,7 +202,9 @@ export async function decodeSnapshot(chunks: AsyncIterable<Uint8Array>, onRoom: 
         return;
       case 'footer':
         if (rec.value.rooms !== rooms || rec.value.dedupRecords !== dedup.length) {
-          throw new SnapshotFormatError(`snapshot footer counts ${rec.value.rooms} rooms / ${rec.value.dedupRecords} ids, the stream had ${rooms} / ${dedup.length}`);
+          throw new SnapshotFormatError(
+            `snapshot footer counts ${rec.value.rooms} rooms / ${rec.value.dedupRecords} ids, the stream had ${rooms} / ${dedup.length}`,
+          );
         }
         ended = true;
         return;
@@ -203,14 +223,16 @@ async function readFrames(chunks: AsyncIterable<Uint8Array>, onFrame: (body: Uin
     for (;;) {
       const frame = readVarint(buf, at);
       if (frame === null) break; // the length itself continues in the next chunk
-      if (frame.value > FRAME_BYTES_MAX) throw new SnapshotFormatError(`snapshot frame of ${frame.value} bytes is over the limit`);
+      if (frame.value > FRAME_BYTES_MAX)
+        throw new SnapshotFormatError(`snapshot frame of ${frame.value} bytes is over the limit`);
       if (buf.byteLength - frame.end < frame.value) break;
       onFrame(buf.subarray(frame.end, frame.end + frame.value));
       at = frame.end + frame.value;
     }
     pending = buf.slice(at);
   }
-  if (pending.byteLength > 0) throw new SnapshotFormatError(`snapshot stream ends inside a frame (${pending.byteLength} bytes left)`);
+  if (pending.byteLength > 0)
+    throw new SnapshotFormatError(`snapshot stream ends inside a frame (${pending.byteLength} bytes left)`);
 }
 
 /** readVarint reads an unsigned varint of at most 32 bits at `at`; null when the bytes end first. */

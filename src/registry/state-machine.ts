@@ -97,7 +97,10 @@ export class RoomRegistry {
       // A record from an older snapshot has no room: the method alone must match.
       if (seen.command === c.$case && (seen.room === '' || seen.room === room)) return seen.result;
       // The message does not name the other room: the caller may not be allowed to know it.
-      return encodeResult(failure('INVALID_ARGUMENT', `request_id ${requestId} was already used for another method or room`), index);
+      return encodeResult(
+        failure('INVALID_ARGUMENT', `request_id ${requestId} was already used for another method or room`),
+        index,
+      );
     }
     const result = encodeResult(this.run(c, index, t), index);
     this.dedup.remember({ apiKey, requestId, command: c.$case, room, result, entryTimeMs: t });
@@ -116,8 +119,15 @@ export class RoomRegistry {
       case 'updateRoomMetadata': {
         const old = this.rooms.get(c.value.name);
         if (old === undefined) return failure('NOT_FOUND', NOT_FOUND_MESSAGE);
-        const next = { ...old, metadata: c.value.metadata, versionUnixMicro: t * 1000, versionTicks: old.versionTicks + 1, revision: index };
-        if (this.quota.refuses(old, next, this.entryQuotaBytes)) return failure('RESOURCE_EXHAUSTED', QUOTA_FULL_MESSAGE);
+        const next = {
+          ...old,
+          metadata: c.value.metadata,
+          versionUnixMicro: t * 1000,
+          versionTicks: old.versionTicks + 1,
+          revision: index,
+        };
+        if (this.quota.refuses(old, next, this.entryQuotaBytes))
+          return failure('RESOURCE_EXHAUSTED', QUOTA_FULL_MESSAGE);
         const room = this.put(c.value.name, next, index);
         return { $case: 'room', value: { room: toRoom(room), created: false } };
       }
@@ -166,7 +176,8 @@ export class RoomRegistry {
       everJoined: false,
       lastLeftMs: 0,
     };
-    if (this.quota.refuses(undefined, next, this.entryQuotaBytes)) return failure('RESOURCE_EXHAUSTED', QUOTA_FULL_MESSAGE);
+    if (this.quota.refuses(undefined, next, this.entryQuotaBytes))
+      return failure('RESOURCE_EXHAUSTED', QUOTA_FULL_MESSAGE);
     const room = this.put(c.name, next, index);
     this.totals.created++;
     return { $case: 'room', value: { room: toRoom(room), created: true } };
@@ -338,7 +349,11 @@ export class RoomRegistry {
     this.quota.reset(rooms.values());
     this.dedup.replaceAll(decoded.dedup);
     this.applied = decoded.header.appliedIndex;
-    this.totals = { created: decoded.header.roomsCreatedTotal, deleted: decoded.header.roomsDeletedTotal, expired: decoded.header.roomsExpiredTotal };
+    this.totals = {
+      created: decoded.header.roomsCreatedTotal,
+      deleted: decoded.header.roomsDeletedTotal,
+      expired: decoded.header.roomsExpiredTotal,
+    };
     this.watchLog.reset(this.applied);
   }
 }
@@ -382,4 +397,3 @@ function failure(code: string, message: string): Outcome {
 function encodeResult(result: Outcome, index: number): Uint8Array {
   return encodeMessage(CommandResult, { result, revision: index });
 }
-

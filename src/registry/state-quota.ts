@@ -18,7 +18,14 @@ export const QUOTA_FULL_MESSAGE = 'registry is full';
  * measure it. A pure function of the record, so every replica sums the same total.
  */
 export function roomRecordBytes(r: Readonly<StoredRoom>): number {
-  return ROOM_RECORD_OVERHEAD_BYTES + r.name.length + r.sid.length + r.metadata.length + r.turnPassword.length + r.nodeId.length;
+  return (
+    ROOM_RECORD_OVERHEAD_BYTES +
+    r.name.length +
+    r.sid.length +
+    r.metadata.length +
+    r.turnPassword.length +
+    r.nodeId.length
+  );
 }
 
 /**

@@ -59,7 +59,10 @@ export class WatchLog {
     assert(last === undefined || last.revision <= e.revision, 'watch events out of revision order');
     this.events.push(e);
     this.bytes += eventBytes(e);
-    while (this.events.length - this.head > REGISTRY_LIMITS.watchEventsMax || this.bytes > REGISTRY_LIMITS.watchEventBytesMax) {
+    while (
+      this.events.length - this.head > REGISTRY_LIMITS.watchEventsMax ||
+      this.bytes > REGISTRY_LIMITS.watchEventBytesMax
+    ) {
       const dropped = this.events[this.head++];
       assert(dropped !== undefined, 'watch log underflow');
       this.bytes -= eventBytes(dropped);

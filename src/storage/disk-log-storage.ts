@@ -56,13 +56,23 @@ export class DiskLogStorage implements NodeLogStorage {
     const candidates = await snapshots.list();
     const replay = new ReplayedLog();
     const wal = await Wal.open(
-      { dir: opts.dir, fsync: opts.fsync, logger: opts.logger, fs, ...(opts.walSegmentBytesMax === undefined ? {} : { segmentBytesMax: opts.walSegmentBytesMax }) },
+      {
+        dir: opts.dir,
+        fsync: opts.fsync,
+        logger: opts.logger,
+        fs,
+        ...(opts.walSegmentBytesMax === undefined ? {} : { segmentBytesMax: opts.walSegmentBytesMax }),
+      },
       (e, at) => replay.on(e, at),
     );
     let hs = await readHardState(fs, opts.dir);
     if (hs === null) {
       if (!replay.isEmpty() || candidates.length > 0) {
-        throw new StorageCorruptionError(`${opts.dir}/${HARD_STATE_FILE}`, 0, 'the hard-state file is missing but the log holds entries; the vote it held is lost');
+        throw new StorageCorruptionError(
+          `${opts.dir}/${HARD_STATE_FILE}`,
+          0,
+          'the hard-state file is missing but the log holds entries; the vote it held is lost',
+        );
       }
       hs = EMPTY_HARD_STATE;
       await writeHardState(fs, opts.dir, hs, opts.fsync);
@@ -121,9 +131,11 @@ export class DiskLogStorage implements NodeLogStorage {
    */
   async persist(entries: readonly Entry[], hardState: HardState | null): Promise<void> {
     const commit = hardState !== null && hardState.commit !== this.commitWritten ? hardState.commit : null;
-    const voteChanged = hardState !== null && (hardState.term !== this.written.term || hardState.vote !== this.written.vote);
+    const voteChanged =
+      hardState !== null && (hardState.term !== this.written.term || hardState.vote !== this.written.vote);
     const writes = [this.wal.append(entries, commit, entries.length > 0)];
-    if (voteChanged) writes.push(writeHardState(this.opts.fs ?? nodeStorageFs, this.opts.dir, hardState, this.opts.fsync));
+    if (voteChanged)
+      writes.push(writeHardState(this.opts.fs ?? nodeStorageFs, this.opts.dir, hardState, this.opts.fsync));
     await Promise.all(writes);
     if (voteChanged) this.written = hardState;
     if (commit !== null) this.commitWritten = commit;

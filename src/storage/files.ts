@@ -14,7 +14,12 @@ const TEMP_SUFFIX = '.tmp';
  * Temp names are unique per call, so two writers of one name never share a temp file (issue 13
  * finding 1). With `fsync` false (--fsync=never) it only writes and renames.
  */
-export async function writeFileDurably(fs: StorageFs, path: string, fill: (file: StorageFile) => Promise<void>, fsync: boolean): Promise<void> {
+export async function writeFileDurably(
+  fs: StorageFs,
+  path: string,
+  fill: (file: StorageFile) => Promise<void>,
+  fsync: boolean,
+): Promise<void> {
   const tmp = `${path}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`;
   const file = await fs.open(tmp, 'wx');
   try {
@@ -38,7 +43,8 @@ export async function writeBytesDurably(fs: StorageFs, path: string, bytes: Uint
 /** writeAllAt writes all of `bytes` at `position` (a write may be short). */
 export async function writeAllAt(file: StorageFile, bytes: Uint8Array, position: number): Promise<void> {
   let written = 0;
-  while (written < bytes.length) written += (await file.write(bytes, written, bytes.length - written, position + written)).bytesWritten;
+  while (written < bytes.length)
+    written += (await file.write(bytes, written, bytes.length - written, position + written)).bytesWritten;
 }
 
 /** removeTempFiles deletes the temp files of writes a crash cut short; call it before any writer starts. */

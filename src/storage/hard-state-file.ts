@@ -36,7 +36,10 @@ export async function readHardState(fs: StorageFs, dir: string): Promise<HardSta
  * sync the directory), so a power cut leaves the old hard state or the new one.
  */
 export async function writeHardState(fs: StorageFs, dir: string, hs: HardState, fsync: boolean): Promise<void> {
-  const record = encodeRecord(RECORD_TYPES.hardState, Buffer.from(JSON.stringify({ term: hs.term, vote: hs.vote, commit: hs.commit })));
+  const record = encodeRecord(
+    RECORD_TYPES.hardState,
+    Buffer.from(JSON.stringify({ term: hs.term, vote: hs.vote, commit: hs.commit })),
+  );
   await writeBytesDurably(fs, join(dir, HARD_STATE_FILE), record, fsync);
 }
 

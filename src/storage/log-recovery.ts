@@ -43,7 +43,11 @@ export class ReplayedLog {
       this.start = i; // the oldest segment left after compaction begins mid-log
       this.entries = [];
     } else if (i > this.start + this.entries.length) {
-      throw new StorageCorruptionError(at.file, at.offset, `entry ${i} leaves a gap after entry ${this.start + this.entries.length - 1}`);
+      throw new StorageCorruptionError(
+        at.file,
+        at.offset,
+        `entry ${i} leaves a gap after entry ${this.start + this.entries.length - 1}`,
+      );
     }
     this.entries.length = i - this.start;
     this.entries.push(entry);
@@ -69,9 +73,18 @@ export class ReplayedLog {
       if (this.base !== null && meta.index === this.base.index && meta.term === this.base.term) return meta;
       if (meta.index >= baseIndex && this.termAt(meta.index) === meta.term) return meta;
     }
-    if (this.base !== null) throw new StorageCorruptionError(dir, 0, `the log rests on snapshot ${this.base.index} (term ${this.base.term}), whose file is missing or damaged`);
+    if (this.base !== null)
+      throw new StorageCorruptionError(
+        dir,
+        0,
+        `the log rests on snapshot ${this.base.index} (term ${this.base.term}), whose file is missing or damaged`,
+      );
     if (this.entries.length > 0 && this.start !== 1) {
-      throw new StorageCorruptionError(dir, 0, `the log starts at entry ${this.start} but no snapshot file covers the entries before it`);
+      throw new StorageCorruptionError(
+        dir,
+        0,
+        `the log starts at entry ${this.start} but no snapshot file covers the entries before it`,
+      );
     }
     return EMPTY_SNAPSHOT;
   }

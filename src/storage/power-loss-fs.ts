@@ -1,4 +1,17 @@
-import { closeSync, existsSync, fstatSync, ftruncateSync, linkSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  ftruncateSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { assert } from '../lib/assert.js';
 import type { OpenFlags, StorageFile, StorageFs } from './storage-fs.js';
@@ -30,7 +43,13 @@ interface FileTrack {
 /** DirOp is a directory change not yet made durable by an fsync of its directory. */
 type DirOp = { readonly dir: string; readonly seq: number } & (
   | { readonly kind: 'create'; readonly path: string }
-  | { readonly kind: 'rename'; readonly from: string; readonly to: string; readonly backup: string | null; readonly replaced: FileTrack | null }
+  | {
+      readonly kind: 'rename';
+      readonly from: string;
+      readonly to: string;
+      readonly backup: string | null;
+      readonly replaced: FileTrack | null;
+    }
   | { readonly kind: 'unlink'; readonly path: string; readonly backup: string; readonly track: FileTrack | null }
 );
 
@@ -135,7 +154,8 @@ export class PowerLossFs implements StorageFs {
    */
   writeback(): void {
     if (this.down) return;
-    for (const track of this.files.values()) if (existsSync(track.path)) this.synced(track, statSync(track.path).size, track.saved.length);
+    for (const track of this.files.values())
+      if (existsSync(track.path)) this.synced(track, statSync(track.path).size, track.saved.length);
     for (const op of this.ops) if (op.kind !== 'create' && op.backup !== null) rmSync(op.backup, { force: true });
     this.ops = [];
   }

@@ -86,23 +86,35 @@ export interface RecordProblem {
   readonly reachesEnd: boolean;
 }
 
-export type ScanStep = { readonly ok: true; readonly record: DecodedRecord } | { readonly ok: false; readonly error: RecordProblem };
+export type ScanStep =
+  { readonly ok: true; readonly record: DecodedRecord } | { readonly ok: false; readonly error: RecordProblem };
 
 /** readRecord decodes the record at `offset` of `buf` (offset < buf.length). */
 export function readRecord(buf: Buffer, offset: number): ScanStep {
   assert(offset < buf.length, 'readRecord past the end');
   const left = buf.length - offset;
-  if (left < RECORD_HEADER_BYTES + 1) return problem(offset, `only ${left} bytes left, a record needs at least ${RECORD_HEADER_BYTES + 1}`, true);
+  if (left < RECORD_HEADER_BYTES + 1)
+    return problem(offset, `only ${left} bytes left, a record needs at least ${RECORD_HEADER_BYTES + 1}`, true);
   const length = buf.readUInt32LE(offset);
-  if (buf.readUInt32LE(offset + 4) !== crc32(buf.subarray(offset, offset + 4)) || length === 0 || length > STORAGE_LIMITS.recordBytesMax) {
+  if (
+    buf.readUInt32LE(offset + 4) !== crc32(buf.subarray(offset, offset + 4)) ||
+    length === 0 ||
+    length > STORAGE_LIMITS.recordBytesMax
+  ) {
     return problem(offset, 'record header checksum mismatch', allZero(buf, offset));
   }
   const end = offset + RECORD_HEADER_BYTES + length;
-  if (end > buf.length) return problem(offset, `record of ${length} bytes runs past the end (${left} bytes left)`, true);
+  if (end > buf.length)
+    return problem(offset, `record of ${length} bytes runs past the end (${left} bytes left)`, true);
   if (buf.readUInt32LE(offset + 8) !== crc32(buf.subarray(offset + RECORD_HEADER_BYTES, end))) {
     return problem(offset, 'record checksum mismatch', end === buf.length);
   }
-  const record = { type: buf.readUInt8(offset + RECORD_HEADER_BYTES), payload: buf.subarray(offset + RECORD_HEADER_BYTES + 1, end), offset, end };
+  const record = {
+    type: buf.readUInt8(offset + RECORD_HEADER_BYTES),
+    payload: buf.subarray(offset + RECORD_HEADER_BYTES + 1, end),
+    offset,
+    end,
+  };
   return { ok: true, record };
 }
 

@@ -2,7 +2,14 @@ import { join } from 'node:path';
 import type { SnapshotMeta } from '../raft/index.js';
 import type { NodeSnapshotStore } from '../node/node-storage.js';
 import { parseSnapshotMeta, snapshotMetaJson, writeAllAt, writeFileDurably } from './files.js';
-import { RECORD_HEADER_BYTES, RECORD_TYPES, StorageCorruptionError, encodeRecord, readRecord, recordSize } from './record.js';
+import {
+  RECORD_HEADER_BYTES,
+  RECORD_TYPES,
+  StorageCorruptionError,
+  encodeRecord,
+  readRecord,
+  recordSize,
+} from './record.js';
 import { STORAGE_LIMITS } from './storage-limits.js';
 import { type StorageFile, type StorageFs, nodeStorageFs } from './storage-fs.js';
 import { ignoreMissing } from './wal.js';
@@ -39,12 +46,14 @@ export class DiskSnapshotStore implements NodeSnapshotStore {
       let sawEnd = false;
       while (offset < size && !sawEnd) {
         const record = await readOne(file, path, offset, size);
-        if (offset === 0 && record.type !== RECORD_TYPES.snapshotHeader) throw new StorageCorruptionError(path, 0, 'no snapshot header');
+        if (offset === 0 && record.type !== RECORD_TYPES.snapshotHeader)
+          throw new StorageCorruptionError(path, 0, 'no snapshot header');
         if (record.type === RECORD_TYPES.snapshotChunk) yield record.payload;
         sawEnd = record.type === RECORD_TYPES.snapshotEnd;
         offset += record.bytes;
       }
-      if (!sawEnd || offset !== size) throw new StorageCorruptionError(path, offset, 'snapshot file ends without its end record');
+      if (!sawEnd || offset !== size)
+        throw new StorageCorruptionError(path, offset, 'snapshot file ends without its end record');
     } finally {
       await file.close();
     }
@@ -69,7 +78,8 @@ export class DiskSnapshotStore implements NodeSnapshotStore {
   async deleteOlderThan(base: SnapshotMeta): Promise<void> {
     for (const name of await this.fs.readdir(this.dir)) {
       const m = SNAPSHOT_NAME.exec(name);
-      if (m?.[1] !== undefined && Number(m[1]) < base.index) await this.fs.unlink(join(this.dir, name)).catch(ignoreMissing);
+      if (m?.[1] !== undefined && Number(m[1]) < base.index)
+        await this.fs.unlink(join(this.dir, name)).catch(ignoreMissing);
     }
   }
 
@@ -100,7 +110,12 @@ async function append(file: StorageFile, offset: number, buf: Buffer): Promise<n
 }
 
 /** readOne reads and checks the record at `offset`: its header first, then the rest. */
-async function readOne(file: StorageFile, path: string, offset: number, size: number): Promise<{ type: number; payload: Buffer; bytes: number }> {
+async function readOne(
+  file: StorageFile,
+  path: string,
+  offset: number,
+  size: number,
+): Promise<{ type: number; payload: Buffer; bytes: number }> {
   const header = Buffer.alloc(RECORD_HEADER_BYTES);
   await file.read(header, 0, Math.min(RECORD_HEADER_BYTES, size - offset), offset);
   const length = header.readUInt32LE(0);

@@ -4,7 +4,16 @@ import { type Index, index, term } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
 import { ENTRY_KINDS, type Entry, type SnapshotMeta } from '../raft/index.js';
 import { parseSnapshotMeta, snapshotMetaJson, writeAllAt } from './files.js';
-import { RECORD_HEADER_BYTES, RECORD_TYPES, type RecordProblem, StorageCorruptionError, encodeRecord, readRecord, recordSize, sealRecord } from './record.js';
+import {
+  RECORD_HEADER_BYTES,
+  RECORD_TYPES,
+  type RecordProblem,
+  StorageCorruptionError,
+  encodeRecord,
+  readRecord,
+  recordSize,
+  sealRecord,
+} from './record.js';
 import { SECTOR_BYTES, STORAGE_LIMITS } from './storage-limits.js';
 import { type StorageFile, type StorageFs, nodeStorageFs } from './storage-fs.js';
 
@@ -91,9 +100,17 @@ export class Wal {
     for (const [k, seg] of segments.entries()) {
       const isLast = k === segments.length - 1;
       const { validBytes, torn } = await replaySegment(fs, seg, (e, offset) => {
-        seg.maxEntryIndex = Math.max(seg.maxEntryIndex, e.type === 'entry' ? e.entry.index : e.type === 'snapshotBase' ? e.meta.index : 0);
+        seg.maxEntryIndex = Math.max(
+          seg.maxEntryIndex,
+          e.type === 'entry' ? e.entry.index : e.type === 'snapshotBase' ? e.meta.index : 0,
+        );
         const torn = tornOlder[0];
-        if (torn !== undefined && e.type !== 'commit') throw new StorageCorruptionError(torn.seg.path, torn.validBytes, 'damaged, and later segments hold entries written after it');
+        if (torn !== undefined && e.type !== 'commit')
+          throw new StorageCorruptionError(
+            torn.seg.path,
+            torn.validBytes,
+            'damaged, and later segments hold entries written after it',
+          );
         onEvent(e, { file: seg.path, offset });
       });
       if (isLast) {
@@ -119,7 +136,11 @@ export class Wal {
       return new Wal(opts, segments, await createSegment(fs, last, opts.fsync, opts.dir, 'w'), recordSize(12));
     }
     if (size > validBytes) {
-      opts.logger.warn('wal_torn_tail_truncated', { file: last.path, offset: validBytes, droppedBytes: size - validBytes });
+      opts.logger.warn('wal_torn_tail_truncated', {
+        file: last.path,
+        offset: validBytes,
+        droppedBytes: size - validBytes,
+      });
       await file.truncate(validBytes);
       if (opts.fsync) await file.datasync();
     }
@@ -214,7 +235,11 @@ export class Wal {
    */
   private async rotate(): Promise<void> {
     if (this.fsync) await this.file.datasync();
-    const seg: Segment = { seq: this.current().seq + 1, path: join(this.dir, segmentName(this.current().seq + 1)), maxEntryIndex: 0 };
+    const seg: Segment = {
+      seq: this.current().seq + 1,
+      path: join(this.dir, segmentName(this.current().seq + 1)),
+      maxEntryIndex: 0,
+    };
     const file = await createSegment(this.fs, seg, this.fsync, this.dir);
     await this.file.close();
     this.file = file;
@@ -250,13 +275,23 @@ async function listSegments(fs: StorageFs, dir: string): Promise<Segment[]> {
     const prev = segments[k - 1];
     const seg = segments[k];
     if (prev !== undefined && seg !== undefined && seg.seq !== prev.seq + 1) {
-      throw new StorageCorruptionError(seg.path, 0, `segment ${prev.seq + 1} is missing between ${prev.seq} and ${seg.seq}`);
+      throw new StorageCorruptionError(
+        seg.path,
+        0,
+        `segment ${prev.seq + 1} is missing between ${prev.seq} and ${seg.seq}`,
+      );
     }
   }
   return segments;
 }
 
-async function createSegment(fs: StorageFs, seg: Segment, fsync: boolean, dir: string, flag: 'wx' | 'w' = 'wx'): Promise<StorageFile> {
+async function createSegment(
+  fs: StorageFs,
+  seg: Segment,
+  fsync: boolean,
+  dir: string,
+  flag: 'wx' | 'w' = 'wx',
+): Promise<StorageFile> {
   const file = await fs.open(seg.path, flag);
   const header = Buffer.alloc(12);
   header.writeUInt32LE(WAL_FORMAT_VERSION, 0);
@@ -273,7 +308,11 @@ async function createSegment(fs: StorageFs, seg: Segment, fsync: boolean, dir: s
  * replaySegment feeds one segment's records to `onEvent` and returns the bytes that are valid,
  * and whether damage after them is a torn write (tornAt); any other damage is corruption.
  */
-async function replaySegment(fs: StorageFs, seg: Segment, onEvent: (e: WalEvent, offset: number) => void): Promise<{ validBytes: number; torn: boolean }> {
+async function replaySegment(
+  fs: StorageFs,
+  seg: Segment,
+  onEvent: (e: WalEvent, offset: number) => void,
+): Promise<{ validBytes: number; torn: boolean }> {
   const buf = await fs.readFile(seg.path);
   let offset = 0;
   while (offset < buf.length) {
@@ -302,7 +341,10 @@ function tornAt(buf: Buffer, offset: number, problem: RecordProblem): boolean {
   if (problem.reachesEnd) return true;
   if (!validRecordAfter(buf, offset + 1)) return true;
   const length = buf.readUInt32LE(offset);
-  const end = length <= STORAGE_LIMITS.recordBytesMax ? Math.min(buf.length, offset + RECORD_HEADER_BYTES + length) : offset + RECORD_HEADER_BYTES;
+  const end =
+    length <= STORAGE_LIMITS.recordBytesMax
+      ? Math.min(buf.length, offset + RECORD_HEADER_BYTES + length)
+      : offset + RECORD_HEADER_BYTES;
   for (let sector = offset - (offset % SECTOR_BYTES); sector < end; sector += SECTOR_BYTES) {
     if (allZero(buf, Math.max(sector, offset), Math.min(sector + SECTOR_BYTES, buf.length))) return true;
   }
@@ -313,7 +355,8 @@ function tornAt(buf: Buffer, offset: number, problem: RecordProblem): boolean {
 function validRecordAfter(buf: Buffer, from: number): boolean {
   for (let at = from; at + RECORD_HEADER_BYTES < buf.length; at++) {
     const length = buf.readUInt32LE(at);
-    if (length === 0 || length > STORAGE_LIMITS.recordBytesMax || at + RECORD_HEADER_BYTES + length > buf.length) continue;
+    if (length === 0 || length > STORAGE_LIMITS.recordBytesMax || at + RECORD_HEADER_BYTES + length > buf.length)
+      continue;
     if (readRecord(buf, at).ok) return true;
   }
   return false;
@@ -343,9 +386,18 @@ function checkHeader(seg: Segment, type: number, payload: Buffer): void {
   }
   const version = payload.readUInt32LE(0);
   if (version !== WAL_FORMAT_VERSION) {
-    throw new StorageCorruptionError(seg.path, 0, `WAL format ${version} is not supported (this build writes ${WAL_FORMAT_VERSION})`);
+    throw new StorageCorruptionError(
+      seg.path,
+      0,
+      `WAL format ${version} is not supported (this build writes ${WAL_FORMAT_VERSION})`,
+    );
   }
-  if (payload.readDoubleLE(4) !== seg.seq) throw new StorageCorruptionError(seg.path, 0, `segment header says ${payload.readDoubleLE(4)}, the name ${seg.seq}`);
+  if (payload.readDoubleLE(4) !== seg.seq)
+    throw new StorageCorruptionError(
+      seg.path,
+      0,
+      `segment header says ${payload.readDoubleLE(4)}, the name ${seg.seq}`,
+    );
 }
 
 function decodeEvent(file: string, offset: number, type: number, payload: Buffer): WalEvent {
@@ -355,7 +407,10 @@ function decodeEvent(file: string, offset: number, type: number, payload: Buffer
       if (kind === undefined) throw new StorageCorruptionError(file, offset, 'malformed entry record');
       // A copy, so compaction frees the memory instead of pinning the whole segment buffer.
       const data = payload.subarray(ENTRY_FIXED_BYTES).slice();
-      return { type: 'entry', entry: { index: index(payload.readDoubleLE(0)), term: term(payload.readDoubleLE(8)), kind, data } };
+      return {
+        type: 'entry',
+        entry: { index: index(payload.readDoubleLE(0)), term: term(payload.readDoubleLE(8)), kind, data },
+      };
     }
     case RECORD_TYPES.commit:
       if (payload.length !== 8) throw new StorageCorruptionError(file, offset, 'malformed commit record');

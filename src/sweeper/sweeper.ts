@@ -100,8 +100,14 @@ export class Sweeper {
     const names = this.source.dueRooms(this.nowMs(), SWEEPER_LIMITS.sweepBatchRoomsMax);
     if (names.length === 0) return false;
     const startMs = performance.now();
-    const payload = encodeMessage(Command, { requestId: '', apiKey: '', command: { $case: 'expireRooms', value: { names } } });
-    const result = CommandResult.decode(await this.target.propose(payload, Date.now() + SWEEPER_LIMITS.sweepDeadlineMs));
+    const payload = encodeMessage(Command, {
+      requestId: '',
+      apiKey: '',
+      command: { $case: 'expireRooms', value: { names } },
+    });
+    const result = CommandResult.decode(
+      await this.target.propose(payload, Date.now() + SWEEPER_LIMITS.sweepDeadlineMs),
+    );
     const expired = result.result?.$case === 'expired' ? result.result.value.rooms : 0;
     const durationMs = performance.now() - startMs;
     this.events.onBatch?.(names.length, expired, durationMs);

@@ -21,7 +21,13 @@ export function encodeMessage(m: Message): RaftMessage {
   switch (m.type) {
     case 'preVote':
     case 'vote':
-      return { ...envelope, body: { $case: m.type, value: { lastLogIndex: m.lastLogIndex, lastLogTerm: m.lastLogTerm, transfer: m.transfer } } };
+      return {
+        ...envelope,
+        body: {
+          $case: m.type,
+          value: { lastLogIndex: m.lastLogIndex, lastLogTerm: m.lastLogTerm, transfer: m.transfer },
+        },
+      };
     case 'preVoteResp':
     case 'voteResp':
       return { ...envelope, body: { $case: m.type, value: { reject: m.reject } } };
@@ -30,11 +36,22 @@ export function encodeMessage(m: Message): RaftMessage {
         ...envelope,
         body: {
           $case: 'append',
-          value: { prevLogIndex: m.prevLogIndex, prevLogTerm: m.prevLogTerm, entries: m.entries.map(encodeEntry), commit: m.commit },
+          value: {
+            prevLogIndex: m.prevLogIndex,
+            prevLogTerm: m.prevLogTerm,
+            entries: m.entries.map(encodeEntry),
+            commit: m.commit,
+          },
         },
       };
     case 'appendResp':
-      return { ...envelope, body: { $case: 'appendResp', value: { index: m.index, reject: m.reject, hintIndex: m.hintIndex, hintTerm: m.hintTerm } } };
+      return {
+        ...envelope,
+        body: {
+          $case: 'appendResp',
+          value: { index: m.index, reject: m.reject, hintIndex: m.hintIndex, hintTerm: m.hintTerm },
+        },
+      };
     case 'heartbeat':
       return { ...envelope, body: { $case: 'heartbeat', value: { commit: m.commit, readSeq: m.readSeq } } };
     case 'heartbeatResp':
@@ -46,7 +63,10 @@ export function encodeMessage(m: Message): RaftMessage {
     case 'readIndex':
       return { ...envelope, body: { $case: 'readIndex', value: { contexts: [...m.contexts] } } };
     case 'readIndexResp':
-      return { ...envelope, body: { $case: 'readIndexResp', value: { contexts: [...m.contexts], index: m.index, reject: m.reject } } };
+      return {
+        ...envelope,
+        body: { $case: 'readIndexResp', value: { contexts: [...m.contexts], index: m.index, reject: m.reject } },
+      };
     default:
       return unreachable(m);
   }
@@ -60,7 +80,13 @@ export function decodeMessage(w: RaftMessage): Result<Message, string> {
   switch (b.$case) {
     case 'preVote':
     case 'vote':
-      return ok({ ...env, type: b.$case, lastLogIndex: index(b.value.lastLogIndex), lastLogTerm: term(b.value.lastLogTerm), transfer: b.value.transfer });
+      return ok({
+        ...env,
+        type: b.$case,
+        lastLogIndex: index(b.value.lastLogIndex),
+        lastLogTerm: term(b.value.lastLogTerm),
+        transfer: b.value.transfer,
+      });
     case 'preVoteResp':
     case 'voteResp':
       return ok({ ...env, type: b.$case, reject: b.value.reject });
@@ -72,11 +98,25 @@ export function decodeMessage(w: RaftMessage): Result<Message, string> {
         entries.push(decoded.value);
       }
       const v = b.value;
-      return ok({ ...env, type: 'append', prevLogIndex: index(v.prevLogIndex), prevLogTerm: term(v.prevLogTerm), entries, commit: index(v.commit) });
+      return ok({
+        ...env,
+        type: 'append',
+        prevLogIndex: index(v.prevLogIndex),
+        prevLogTerm: term(v.prevLogTerm),
+        entries,
+        commit: index(v.commit),
+      });
     }
     case 'appendResp': {
       const v = b.value;
-      return ok({ ...env, type: 'appendResp', index: index(v.index), reject: v.reject, hintIndex: index(v.hintIndex), hintTerm: term(v.hintTerm) });
+      return ok({
+        ...env,
+        type: 'appendResp',
+        index: index(v.index),
+        reject: v.reject,
+        hintIndex: index(v.hintIndex),
+        hintTerm: term(v.hintTerm),
+      });
     }
     case 'heartbeat':
       return ok({ ...env, type: 'heartbeat', commit: index(b.value.commit), readSeq: b.value.readSeq });
@@ -90,7 +130,13 @@ export function decodeMessage(w: RaftMessage): Result<Message, string> {
     case 'readIndex':
       return ok({ ...env, type: 'readIndex', contexts: b.value.contexts });
     case 'readIndexResp':
-      return ok({ ...env, type: 'readIndexResp', contexts: b.value.contexts, index: index(b.value.index), reject: b.value.reject });
+      return ok({
+        ...env,
+        type: 'readIndexResp',
+        contexts: b.value.contexts,
+        index: index(b.value.index),
+        reject: b.value.reject,
+      });
     default:
       return unreachable(b);
   }
@@ -102,8 +148,14 @@ function encodeEntry(e: Entry): WireEntry {
 }
 
 function decodeEntry(e: WireEntry): Result<Entry, string> {
-  if (e.kind !== EntryKind.ENTRY_KIND_COMMAND && e.kind !== EntryKind.ENTRY_KIND_NOOP) return err(`entry ${e.index} has unknown kind ${e.kind}`);
-  return ok({ index: index(e.index), term: term(e.term), kind: e.kind === EntryKind.ENTRY_KIND_NOOP ? 'noop' : 'command', data: e.data });
+  if (e.kind !== EntryKind.ENTRY_KIND_COMMAND && e.kind !== EntryKind.ENTRY_KIND_NOOP)
+    return err(`entry ${e.index} has unknown kind ${e.kind}`);
+  return ok({
+    index: index(e.index),
+    term: term(e.term),
+    kind: e.kind === EntryKind.ENTRY_KIND_NOOP ? 'noop' : 'command',
+    data: e.data,
+  });
 }
 
 export function encodeSnapshotMeta(s: SnapshotMeta): WireSnapshotMeta {

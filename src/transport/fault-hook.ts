@@ -80,8 +80,10 @@ export class FaultHook {
    * peers and bad values are errors, and so is a cluster with a member named "disk".
    */
   static parse(body: unknown, members: readonly NodeId[]): Faults {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('fault rules must be an object keyed by node id');
-    if (members.includes(DISK_KEY as NodeId)) throw new Error(`a member is named "${DISK_KEY}", the key of the disk rule`);
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new Error('fault rules must be an object keyed by node id');
+    if (members.includes(DISK_KEY as NodeId))
+      throw new Error(`a member is named "${DISK_KEY}", the key of the disk rule`);
     const peers = new Map<NodeId, FaultRule>();
     let diskStallMs = 0;
     let powerLoss = false;
@@ -89,7 +91,8 @@ export class FaultHook {
       const r = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
       if (key === DISK_KEY) {
         const stall = r['stallMs'] ?? 0;
-        if (typeof stall !== 'number' || stall < 0 || stall > diskStallMsMax) throw new Error(`disk.stallMs must be in 0..${diskStallMsMax}`);
+        if (typeof stall !== 'number' || stall < 0 || stall > diskStallMsMax)
+          throw new Error(`disk.stallMs must be in 0..${diskStallMsMax}`);
         const cut = r['powerLoss'] ?? false;
         if (typeof cut !== 'boolean') throw new Error('disk.powerLoss must be true or false');
         diskStallMs = stall;
@@ -98,8 +101,13 @@ export class FaultHook {
       }
       if (!members.includes(key as NodeId)) throw new Error(`unknown node ${key}`);
       const delay = r['delayOutboundMs'] ?? 0;
-      if (typeof delay !== 'number' || delay < 0 || delay > faultDelayMsMax) throw new Error(`delayOutboundMs must be in 0..${faultDelayMsMax}`);
-      peers.set(key as NodeId, { dropOutbound: r['dropOutbound'] === true, dropInbound: r['dropInbound'] === true, delayOutboundMs: delay });
+      if (typeof delay !== 'number' || delay < 0 || delay > faultDelayMsMax)
+        throw new Error(`delayOutboundMs must be in 0..${faultDelayMsMax}`);
+      peers.set(key as NodeId, {
+        dropOutbound: r['dropOutbound'] === true,
+        dropInbound: r['dropInbound'] === true,
+        delayOutboundMs: delay,
+      });
     }
     return { peers, diskStallMs, ...(powerLoss ? { powerLoss } : {}) };
   }

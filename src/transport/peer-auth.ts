@@ -39,7 +39,12 @@ export class PeerAuthenticator {
   private readonly secretDigest: Buffer;
   private readonly members: ReadonlySet<string>;
   /** refused counts refused calls by reason (exported as a metric). */
-  readonly refused: Record<PeerRefusal, number> = { unknownNode: 0, wrongSecret: 0, wrongCluster: 0, certificateMismatch: 0 };
+  readonly refused: Record<PeerRefusal, number> = {
+    unknownNode: 0,
+    wrongSecret: 0,
+    wrongCluster: 0,
+    certificateMismatch: 0,
+  };
 
   constructor(
     private readonly cluster: string,
@@ -60,7 +65,8 @@ export class PeerAuthenticator {
     if (!secretOk) refusal = 'wrongSecret';
     else if (firstString(md, PEER_METADATA.cluster) !== this.cluster) refusal = 'wrongCluster';
     else if (from === null || !this.members.has(from)) refusal = 'unknownNode';
-    else if (this.bindCertificates && (certificate === null || !certificateNames(certificate).includes(from))) refusal = 'certificateMismatch';
+    else if (this.bindCertificates && (certificate === null || !certificateNames(certificate).includes(from)))
+      refusal = 'certificateMismatch';
     if (refusal !== null) {
       this.refused[refusal]++;
       return err(refusal);

@@ -6,7 +6,12 @@ import { RegistryError, isRegistryErrorCode } from '../lib/errors.js';
 import { type NodeId, nodeId } from '../lib/ids.js';
 import type { Message } from '../raft/index.js';
 import type { InstallSnapshot } from '../raft/messages.js';
-import { PeerServiceClient, type RaftBatch, type ForwardResult, type SnapshotChunk } from '../gen/roomregistry/peer/v1/peer.js';
+import {
+  PeerServiceClient,
+  type RaftBatch,
+  type ForwardResult,
+  type SnapshotChunk,
+} from '../gen/roomregistry/peer/v1/peer.js';
 import { asBuffer, encodeMessage } from './codec.js';
 import { type PeerCredentials, peerMetadata } from './peer-auth.js';
 import type { ForwardOutcome } from './peer-handler.js';
@@ -123,7 +128,12 @@ export class PeerClient {
             return;
           }
           if (response.results.length !== commands.length) {
-            failAll(new RegistryError('INTERNAL', `leader ${this.peerId} answered ${response.results.length} of ${commands.length} forwarded commands`));
+            failAll(
+              new RegistryError(
+                'INTERNAL',
+                `leader ${this.peerId} answered ${response.results.length} of ${commands.length} forwarded commands`,
+              ),
+            );
             return;
           }
           resolve(response.results.map(decodeForwardResult));
@@ -155,7 +165,10 @@ async function writeChunks(
 }
 
 /** drained waits for the stream to take more, failing it when the peer reads nothing for LIMITS.peerCallDeadlineMs. */
-function drained(call: { once(e: 'drain', f: () => void): unknown; off(e: 'drain', f: () => void): unknown }): Promise<void> {
+function drained(call: {
+  once(e: 'drain', f: () => void): unknown;
+  off(e: 'drain', f: () => void): unknown;
+}): Promise<void> {
   return new Promise((resolve, reject) => {
     const onDrain = (): void => {
       clearTimeout(timer);
@@ -171,15 +184,27 @@ function drained(call: { once(e: 'drain', f: () => void): unknown; off(e: 'drain
 
 function decodeForwardResult(r: ForwardResult): ForwardOutcome {
   const o = r.outcome;
-  if (o === undefined) return { ok: false, error: new RegistryError('INTERNAL', 'forwarded command came back without an outcome') };
+  if (o === undefined)
+    return { ok: false, error: new RegistryError('INTERNAL', 'forwarded command came back without an outcome') };
   if (o.$case === 'result') return { ok: true, result: o.value };
   const code = isRegistryErrorCode(o.value.code) ? o.value.code : 'INTERNAL';
-  return { ok: false, error: new RegistryError(code, o.value.message, { leaderId: o.value.leaderId === '' ? null : nodeId(o.value.leaderId) }) };
+  return {
+    ok: false,
+    error: new RegistryError(code, o.value.message, {
+      leaderId: o.value.leaderId === '' ? null : nodeId(o.value.leaderId),
+    }),
+  };
 }
 
 function forwardCallError(error: grpc.ServiceError | null, leader: NodeId): RegistryError {
-  if (error?.code === grpc.status.DEADLINE_EXCEEDED) return new RegistryError('DEADLINE_EXCEEDED', `leader ${leader} did not answer in time; the write may or may not have been applied`);
-  return new RegistryError('UNAVAILABLE', `cannot reach leader ${leader}: ${error?.details ?? 'no response'}`, { leaderId: leader });
+  if (error?.code === grpc.status.DEADLINE_EXCEEDED)
+    return new RegistryError(
+      'DEADLINE_EXCEEDED',
+      `leader ${leader} did not answer in time; the write may or may not have been applied`,
+    );
+  return new RegistryError('UNAVAILABLE', `cannot reach leader ${leader}: ${error?.details ?? 'no response'}`, {
+    leaderId: leader,
+  });
 }
 
 function channelCredentials(tls: PeerTlsConfig | null): grpc.ChannelCredentials {

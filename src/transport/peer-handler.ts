@@ -3,7 +3,8 @@ import type { Message } from '../raft/index.js';
 import type { InstallSnapshot } from '../raft/messages.js';
 
 /** ForwardOutcome is one forwarded command's end: the state machine's result or an error. */
-export type ForwardOutcome = { readonly ok: true; readonly result: Uint8Array } | { readonly ok: false; readonly error: RegistryError };
+export type ForwardOutcome =
+  { readonly ok: true; readonly result: Uint8Array } | { readonly ok: false; readonly error: RegistryError };
 
 /** PeerHandler is what the node offers the peer server: everything arrives authenticated. */
 export interface PeerHandler {

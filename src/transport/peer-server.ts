@@ -60,8 +60,10 @@ export class PeerServer {
         call: grpc.ServerReadableStream<SnapshotChunk, InstallSnapshotResponse>,
         cb: grpc.sendUnaryData<InstallSnapshotResponse>,
       ): void => void this.onInstallSnapshot(call, cb).catch((e: unknown) => this.failCall(cb, e)),
-      forward: (call: grpc.ServerUnaryCall<ForwardRequest, ForwardResponse>, cb: grpc.sendUnaryData<ForwardResponse>): void =>
-        void this.onForward(call, cb).catch((e: unknown) => this.failCall(cb, e)),
+      forward: (
+        call: grpc.ServerUnaryCall<ForwardRequest, ForwardResponse>,
+        cb: grpc.sendUnaryData<ForwardResponse>,
+      ): void => void this.onForward(call, cb).catch((e: unknown) => this.failCall(cb, e)),
     });
   }
 
@@ -91,7 +93,10 @@ export class PeerServer {
     }
   }
 
-  private authenticate(call: { metadata: grpc.Metadata; getAuthContext(): { sslPeerCertificate?: PeerCertificate } }): NodeId | grpc.ServiceError {
+  private authenticate(call: {
+    metadata: grpc.Metadata;
+    getAuthContext(): { sslPeerCertificate?: PeerCertificate };
+  }): NodeId | grpc.ServiceError {
     const checked = this.auth.check(call.metadata, call.getAuthContext().sslPeerCertificate ?? null);
     if (checked.ok) return checked.value;
     this.events.onRefused?.(checked.error);
@@ -105,7 +110,10 @@ export class PeerServer {
     return this.faults?.ruleFor(from)?.dropInbound === true;
   }
 
-  private onRaft(call: grpc.ServerReadableStream<RaftBatch, RaftStreamClosed>, cb: grpc.sendUnaryData<RaftStreamClosed>): void {
+  private onRaft(
+    call: grpc.ServerReadableStream<RaftBatch, RaftStreamClosed>,
+    cb: grpc.sendUnaryData<RaftStreamClosed>,
+  ): void {
     const from = this.authenticate(call);
     if (typeof from !== 'string') {
       cb(from, null);
@@ -158,9 +166,21 @@ export class PeerServer {
       const first = await iterator.next();
       const head = first.done === true ? undefined : (first.value as SnapshotChunk);
       const decoded = head?.message === undefined ? null : decodeMessage(head.message);
-      if (head === undefined || decoded === null || !decoded.ok || decoded.value.type !== 'snapshot' || decoded.value.from !== from) {
+      if (
+        head === undefined ||
+        decoded === null ||
+        !decoded.ok ||
+        decoded.value.type !== 'snapshot' ||
+        decoded.value.from !== from
+      ) {
         this.stats.malformedMessages++;
-        cb({ code: grpc.status.INVALID_ARGUMENT, details: 'snapshot stream must start with its InstallSnapshot message' }, null);
+        cb(
+          {
+            code: grpc.status.INVALID_ARGUMENT,
+            details: 'snapshot stream must start with its InstallSnapshot message',
+          },
+          null,
+        );
         return;
       }
       const accepted = await this.handler.receiveSnapshot(decoded.value, chunksOf(head, iterator));
@@ -185,7 +205,13 @@ export class PeerServer {
     }
     const commands = call.request.commands;
     if (commands.length > LIMITS.forwardBatchCommandsMax) {
-      cb({ code: grpc.status.RESOURCE_EXHAUSTED, details: `forward batch over ${LIMITS.forwardBatchCommandsMax} commands` }, null);
+      cb(
+        {
+          code: grpc.status.RESOURCE_EXHAUSTED,
+          details: `forward batch over ${LIMITS.forwardBatchCommandsMax} commands`,
+        },
+        null,
+      );
       return;
     }
     const deadline = call.getDeadline();
@@ -211,8 +237,14 @@ export function fitForwardReply(outcomes: readonly ForwardOutcome[]): ForwardRes
   return outcomes.map((o) => {
     bytes += FORWARD_RESULT_OVERHEAD_BYTES + (o.ok ? o.result.byteLength : o.error.message.length);
     if (!o.ok) return { outcome: { $case: 'error' as const, value: forwardError(o.error) } };
-    if (bytes > LIMITS.peerBatchBytesMax) return { outcome: { $case: 'error' as const, value: forwardError(FORWARD_REPLY_FULL) } };
-    return { outcome: { $case: 'result' as const, value: Buffer.from(o.result.buffer, o.result.byteOffset, o.result.byteLength) } };
+    if (bytes > LIMITS.peerBatchBytesMax)
+      return { outcome: { $case: 'error' as const, value: forwardError(FORWARD_REPLY_FULL) } };
+    return {
+      outcome: {
+        $case: 'result' as const,
+        value: Buffer.from(o.result.buffer, o.result.byteOffset, o.result.byteLength),
+      },
+    };
   });
 }
 
@@ -241,7 +273,10 @@ async function* chunksOf(head: SnapshotChunk, rest: AsyncIterator<SnapshotChunk>
 async function withinPeerCallDeadline<T>(p: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const stalled = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`snapshot stream made no progress for ${LIMITS.peerCallDeadlineMs} ms`)), LIMITS.peerCallDeadlineMs);
+    timer = setTimeout(
+      () => reject(new Error(`snapshot stream made no progress for ${LIMITS.peerCallDeadlineMs} ms`)),
+      LIMITS.peerCallDeadlineMs,
+    );
   });
   try {
     return await Promise.race([p, stalled]);
@@ -253,6 +288,9 @@ async function withinPeerCallDeadline<T>(p: Promise<T>): Promise<T> {
 export function serverCredentials(tls: PeerTlsConfig | null): grpc.ServerCredentials {
   if (tls === null) return grpc.ServerCredentials.createInsecure();
   const ca = tls.caFile === null ? null : readFileSync(tls.caFile);
-  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: readFileSync(tls.certFile), private_key: readFileSync(tls.keyFile) }], ca !== null);
+  return grpc.ServerCredentials.createSsl(
+    ca,
+    [{ cert_chain: readFileSync(tls.certFile), private_key: readFileSync(tls.keyFile) }],
+    ca !== null,
+  );
 }
-

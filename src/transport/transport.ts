@@ -41,7 +41,12 @@ export class PeerTransport implements Transport {
   ) {
     for (const m of members) {
       if (m.id === selfId) continue;
-      this.clients.set(m.id, new PeerClient(m.id, m.peerAddress, credentials, tls, onUnreachable, (peer, healthy) => this.events.onPeerHealth?.(peer, healthy)));
+      this.clients.set(
+        m.id,
+        new PeerClient(m.id, m.peerAddress, credentials, tls, onUnreachable, (peer, healthy) =>
+          this.events.onPeerHealth?.(peer, healthy),
+        ),
+      );
     }
   }
 

@@ -53,7 +53,20 @@ export class ChaosHistory {
       this.dropped++;
       return null;
     }
-    const op: ChaosOp = { id: this.nextId++, clientId, client, kind, room, metadata, callMs: performance.now(), returnMs: null, type: null, observation: null, error: '', attempts: 1 };
+    const op: ChaosOp = {
+      id: this.nextId++,
+      clientId,
+      client,
+      kind,
+      room,
+      metadata,
+      callMs: performance.now(),
+      returnMs: null,
+      type: null,
+      observation: null,
+      error: '',
+      attempts: 1,
+    };
     this.ops.push(op);
     return op;
   }

@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import { SeededRng } from '../../src/lib/rng.js';
 import { ProcessCluster } from '../harness/process-cluster.js';
 import { ChaosHistory } from './chaos-history.js';
-import { checkAcknowledgedWrites, checkRoomLinearizability, recordFinalReads, waitForConvergence } from './final-checks.js';
+import {
+  checkAcknowledgedWrites,
+  checkRoomLinearizability,
+  recordFinalReads,
+  waitForConvergence,
+} from './final-checks.js';
 import { LeaderObserver } from './leader-observer.js';
 import { type FaultKind, NEMESIS_TIMING_DEFAULTS, Nemesis, type NemesisTiming, SCHEDULES } from './nemesis.js';
 import { type RoomApi, grpcRoomApi, twirpClientTimeoutSeconds, twirpRoomApi } from './room-apis.js';
@@ -61,9 +66,15 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosReport> {
   const startMs = Date.now();
   const log = options.log ?? (() => undefined);
   const kinds = SCHEDULES[options.schedule];
-  if (kinds === undefined) throw new Error(`unknown schedule ${options.schedule}; one of ${Object.keys(SCHEDULES).join(', ')}`);
+  if (kinds === undefined)
+    throw new Error(`unknown schedule ${options.schedule}; one of ${Object.keys(SCHEDULES).join(', ')}`);
   const title = `chaos: ${options.nodes} nodes, schedule ${options.schedule}, CHAOS_SEED=${options.seed}, ${options.seconds} s`;
-  const cluster = await ProcessCluster.create(options.nodes, ['--enable-fault-injection', '--snapshot-interval-entries', String(snapshotIntervalEntries), ...(options.serveArgs ?? [])]);
+  const cluster = await ProcessCluster.create(options.nodes, [
+    '--enable-fault-injection',
+    '--snapshot-interval-entries',
+    String(snapshotIntervalEntries),
+    ...(options.serveArgs ?? []),
+  ]);
   const history = new ChaosHistory();
   const nemesis = new Nemesis(cluster, new SeededRng(options.seed), kinds, options.timing ?? NEMESIS_TIMING_DEFAULTS);
   const observer = new LeaderObserver(cluster);
@@ -91,7 +102,13 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosReport> {
   return report;
 }
 
-async function runFaultyPhase(cluster: ProcessCluster, history: ChaosHistory, nemesis: Nemesis, observer: LeaderObserver, options: ChaosRunOptions): Promise<void> {
+async function runFaultyPhase(
+  cluster: ProcessCluster,
+  history: ChaosHistory,
+  nemesis: Nemesis,
+  observer: LeaderObserver,
+  options: ChaosRunOptions,
+): Promise<void> {
   const apis: RoomApi[] = cluster.nodes.flatMap((n) => [grpcRoomApi(cluster, n.id), twirpRoomApi(cluster, n.id)]);
   const workload = new Workload(history, apis, { ...WORKLOAD_DEFAULTS, ...options.workload, seed: options.seed });
   observer.start();
@@ -109,24 +126,36 @@ async function runFaultyPhase(cluster: ProcessCluster, history: ChaosHistory, ne
 }
 
 /** checkAfterHeal runs the final checks and returns the summary lines about them. */
-async function checkAfterHeal(cluster: ProcessCluster, history: ChaosHistory, nemesis: Nemesis, observer: LeaderObserver, problems: string[]): Promise<string[]> {
+async function checkAfterHeal(
+  cluster: ProcessCluster,
+  history: ChaosHistory,
+  nemesis: Nemesis,
+  observer: LeaderObserver,
+  problems: string[],
+): Promise<string[]> {
   await cluster.waitForLeader(convergenceTimeoutMs);
   const convergence = await waitForConvergence(cluster, convergenceTimeoutMs);
   await observer.stop();
   problems.push(...observer.violations);
-  if (!convergence.converged) problems.push(`nodes did not converge within ${convergenceTimeoutMs} ms: ${convergence.details}`);
+  if (!convergence.converged)
+    problems.push(`nodes did not converge within ${convergenceTimeoutMs} ms: ${convergence.details}`);
   const anyState = [...convergence.states.values()][0];
   await recordFinalReads(cluster, history);
   const checkStartMs = Date.now();
   const lin = checkRoomLinearizability(history, checkBudgetMs);
   const checkMs = Date.now() - checkStartMs;
   if (lin.verdict === 'illegal') problems.push(`history is not linearizable:\n${lin.details}`);
-  if (lin.verdict === 'timeout') problems.push(`linearizability check ran out of its ${checkBudgetMs} ms budget (undecided)`);
+  if (lin.verdict === 'timeout')
+    problems.push(`linearizability check ran out of its ${checkBudgetMs} ms budget (undecided)`);
   const acked = checkAcknowledgedWrites(history.ops, anyState?.rooms ?? new Map());
   problems.push(...acked.violations.map((v) => `acknowledged write lost: ${v}`));
   const hangs = findHangs(history, nemesis);
   problems.push(...hangs.map((h) => `call past its deadline: ${h}`));
-  problems.push(...cluster.unexpectedExits.map((x) => `${x.id} exited on its own (code ${x.code}, signal ${x.signal}): see ${x.id}.log`));
+  problems.push(
+    ...cluster.unexpectedExits.map(
+      (x) => `${x.id} exited on its own (code ${x.code}, signal ${x.signal}): see ${x.id}.log`,
+    ),
+  );
   if (history.dropped > 0) problems.push(`history full: ${history.dropped} operations not recorded`);
   return [
     convergence.converged
@@ -149,7 +178,9 @@ function findHangs(history: ChaosHistory, nemesis: Nemesis): string[] {
     const endMs = op.returnMs ?? Number.POSITIVE_INFINITY;
     if (endMs - op.callMs <= limitMs) continue;
     if (paused.some((p) => p.node === node && p.startMs < endMs && p.endMs > op.callMs)) continue;
-    const tookMs = Number.isFinite(endMs) ? `${Math.round(endMs - op.callMs)} ms` : `more than ${twirpClientTimeoutSeconds} s`;
+    const tookMs = Number.isFinite(endMs)
+      ? `${Math.round(endMs - op.callMs)} ms`
+      : `more than ${twirpClientTimeoutSeconds} s`;
     out.push(`op ${op.id} ${op.client} ${op.kind}(${op.room}) took ${tookMs}: ${op.error || op.type}`);
   }
   return out;
@@ -182,12 +213,25 @@ function buildReport(
   const summary = [
     `${title}: ${passed ? 'PASS' : 'FAIL'} (${(wallMs / 1000).toFixed(1)} s wall)`,
     `  operations ${total}: ok ${ops.ok}, fail ${ops.fail} (${notFound} not found, ${ops.fail - notFound} refused), info ${ops.info}`,
-    `  faults ${faultTotal}: ${Object.entries(faults).map(([k, v]) => `${k} ${v}`).join(', ')}${faultErrors > 0 ? ` (${faultErrors} could not be injected)` : ''}`,
+    `  faults ${faultTotal}: ${Object.entries(faults)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}${faultErrors > 0 ? ` (${faultErrors} could not be injected)` : ''}`,
     `  writes retried with their request id: ${retried.length} (${retried.filter((op) => op.type === 'ok').length} then acknowledged)`,
     `  leader changes ${observer.leaderChanges()}`,
     ...checkLines.map((l) => `  ${l}`),
     ...(passed ? [] : [`  problems:\n    ${problems.join('\n').split('\n').slice(0, 40).join('\n    ')}`]),
     ...(keptDir === null ? [] : [`  kept history and node logs in ${keptDir}`]),
   ].join('\n');
-  return { title, passed, problems, ops, faults, faultErrors, leaderChanges: observer.leaderChanges(), summary, keptDir, wallMs };
+  return {
+    title,
+    passed,
+    problems,
+    ops,
+    faults,
+    faultErrors,
+    leaderChanges: observer.leaderChanges(),
+    summary,
+    keptDir,
+    wallMs,
+  };
 }

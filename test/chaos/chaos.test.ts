@@ -12,21 +12,51 @@ import { runChaos } from './chaos-run.js';
 import { NEMESIS_TIMING_DEFAULTS, SCHEDULES } from './nemesis.js';
 
 /** ciTiming: shorter holds and calm periods, so all eight kinds fit into ~30 s; pauses stay above the election timeout. */
-const ciTiming = { ...NEMESIS_TIMING_DEFAULTS, holdMsMin: 1_200, holdMsMax: 2_000, pauseMsMin: 2_200, quietMsMin: 500, quietMsMax: 900 };
+const ciTiming = {
+  ...NEMESIS_TIMING_DEFAULTS,
+  holdMsMin: 1_200,
+  holdMsMax: 2_000,
+  pauseMsMin: 2_200,
+  quietMsMin: 500,
+  quietMsMax: 900,
+};
 /** runTimeoutMs: the faulty phase, plus start-up, convergence and checks, with room to spare on a busy machine. */
 const runTimeoutMs = 120_000;
 
 describe('chaos (CI version)', () => {
-  it('a 3-node cluster under every fault kind stays linearizable, loses nothing and converges', { timeout: runTimeoutMs }, async () => {
-    const report = await runChaos({ nodes: 3, seed: 11, seconds: 30, schedule: 'mixed', timing: ciTiming, log: (l) => console.log(l) });
-    expect(report.problems, report.summary).toEqual([]);
-    for (const kind of SCHEDULES['mixed'] ?? []) expect(report.faults[kind], `${kind} was never injected`).toBeGreaterThan(0);
-    expect(report.ops.ok).toBeGreaterThan(100);
-  });
+  it(
+    'a 3-node cluster under every fault kind stays linearizable, loses nothing and converges',
+    { timeout: runTimeoutMs },
+    async () => {
+      const report = await runChaos({
+        nodes: 3,
+        seed: 11,
+        seconds: 30,
+        schedule: 'mixed',
+        timing: ciTiming,
+        log: (l) => console.log(l),
+      });
+      expect(report.problems, report.summary).toEqual([]);
+      for (const kind of SCHEDULES['mixed'] ?? [])
+        expect(report.faults[kind], `${kind} was never injected`).toBeGreaterThan(0);
+      expect(report.ops.ok).toBeGreaterThan(100);
+    },
+  );
 
-  it('a 5-node cluster under crashes and partitions stays linearizable, loses nothing and converges', { timeout: runTimeoutMs }, async () => {
-    const report = await runChaos({ nodes: 5, seed: 12, seconds: 18, schedule: 'mixed', timing: ciTiming, log: (l) => console.log(l) });
-    expect(report.problems, report.summary).toEqual([]);
-    expect(report.ops.ok).toBeGreaterThan(100);
-  });
+  it(
+    'a 5-node cluster under crashes and partitions stays linearizable, loses nothing and converges',
+    { timeout: runTimeoutMs },
+    async () => {
+      const report = await runChaos({
+        nodes: 5,
+        seed: 12,
+        seconds: 18,
+        schedule: 'mixed',
+        timing: ciTiming,
+        log: (l) => console.log(l),
+      });
+      expect(report.problems, report.summary).toEqual([]);
+      expect(report.ops.ok).toBeGreaterThan(100);
+    },
+  );
 });

@@ -37,7 +37,9 @@ describe('the fault injection endpoint', () => {
     const url = await oneNode(['--enable-fault-injection']);
     const put = await fetch(url, { method: 'PUT', body: JSON.stringify({ n1: { delayOutboundMs: 50 } }) });
     expect(put.status).toBe(200);
-    expect(await (await fetch(url)).json()).toEqual({ n1: { dropOutbound: false, dropInbound: false, delayOutboundMs: 50 } });
+    expect(await (await fetch(url)).json()).toEqual({
+      n1: { dropOutbound: false, dropInbound: false, delayOutboundMs: 50 },
+    });
     const unknownPeer = await fetch(url, { method: 'PUT', body: JSON.stringify({ n9: { dropOutbound: true } }) });
     expect(unknownPeer.status).toBe(400);
     const tooLong = await fetch(url, { method: 'PUT', body: JSON.stringify({ n1: { delayOutboundMs: 10_000_000 } }) });

@@ -50,9 +50,12 @@ export async function waitForConvergence(cluster: ProcessCluster, timeoutMs: num
     if (!applied.has(-1) && applied.size === 1) {
       states = await readStates(cluster);
       const digests = new Set([...states.values()].map((s) => s.digest));
-      const again = new Set((await Promise.all(cluster.nodes.map((n) => cluster.status(n.id)))).map((s) => s?.appliedIndex ?? -1));
+      const again = new Set(
+        (await Promise.all(cluster.nodes.map((n) => cluster.status(n.id)))).map((s) => s?.appliedIndex ?? -1),
+      );
       details = `applied ${[...applied].join()}, digests ${[...states.entries()].map(([id, s]) => `${id}=${s.digest.slice(0, 12)}@${s.appliedIndex}`).join(' ')}`;
-      if (digests.size === 1 && again.size === 1 && [...again][0] === [...applied][0]) return { converged: true, details, states };
+      if (digests.size === 1 && again.size === 1 && [...again][0] === [...applied][0])
+        return { converged: true, details, states };
     }
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -74,7 +77,11 @@ async function readStates(cluster: ProcessCluster): Promise<Map<string, NodeStat
       let pageToken = '';
       let appliedIndex = 0;
       do {
-        const r = await client.listRooms({ consistency: Consistency.CONSISTENCY_LOCAL, pageSize: listPageSize, pageToken });
+        const r = await client.listRooms({
+          consistency: Consistency.CONSISTENCY_LOCAL,
+          pageSize: listPageSize,
+          pageToken,
+        });
         if (pageToken === '') appliedIndex = r.revision;
         for (const room of r.rooms) {
           rooms.set(room.name, room.metadata);
@@ -134,7 +141,10 @@ export function checkRoomLinearizability(history: ChaosHistory, budgetMs: number
  * acknowledged state-changing write strictly follows; or "absent" if no acknowledged write
  * changed the room. Returns one line per room that breaks this, and how many rooms were checked.
  */
-export function checkAcknowledgedWrites(ops: readonly ChaosOp[], finalRooms: ReadonlyMap<string, string>): { violations: string[]; rooms: number; ackedWrites: number } {
+export function checkAcknowledgedWrites(
+  ops: readonly ChaosOp[],
+  finalRooms: ReadonlyMap<string, string>,
+): { violations: string[]; rooms: number; ackedWrites: number } {
   const byRoom = new Map<string, ChaosOp[]>();
   for (const op of ops) if (op.kind !== 'get') (byRoom.get(op.room) ?? byRoom.set(op.room, []).get(op.room))?.push(op);
   const violations: string[] = [];
@@ -143,14 +153,19 @@ export function checkAcknowledgedWrites(ops: readonly ChaosOp[], finalRooms: Rea
     const changed = writes.filter(changedState);
     ackedWrites += writes.filter((w) => w.type === 'ok').length;
     // An info write may apply long after its client gave up (a paused node reads it later), so it never ends.
-    const endMs = (w: ChaosOp): number => (w.type === 'info' || w.returnMs === null ? Number.POSITIVE_INFINITY : w.returnMs);
-    const maybeLast = writes.filter((w) => (changedState(w) || w.type === 'info') && !changed.some((e) => endMs(w) < e.callMs));
+    const endMs = (w: ChaosOp): number =>
+      w.type === 'info' || w.returnMs === null ? Number.POSITIVE_INFINITY : w.returnMs;
+    const maybeLast = writes.filter(
+      (w) => (changedState(w) || w.type === 'info') && !changed.some((e) => endMs(w) < e.callMs),
+    );
     const allowed = new Set<string | null>(maybeLast.map((w) => (w.kind === 'delete' ? null : w.metadata)));
     if (changed.length === 0) allowed.add(null);
     const final = finalRooms.get(room) ?? null;
     if (!allowed.has(final)) {
       const show = (v: string | null): string => (v === null ? 'absent' : JSON.stringify(v));
-      violations.push(`${room}: final state ${show(final)}, but the latest writes allow only {${[...allowed].map(show).join(', ')}}`);
+      violations.push(
+        `${room}: final state ${show(final)}, but the latest writes allow only {${[...allowed].map(show).join(', ')}}`,
+      );
     }
   }
   return { violations, rooms: byRoom.size, ackedWrites };

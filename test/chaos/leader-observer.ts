@@ -34,7 +34,9 @@ export class LeaderObserver {
 
   private async run(): Promise<void> {
     while (!this.stopping) {
-      const statuses = await Promise.all(this.cluster.nodes.map((n) => (n.process === null ? null : this.cluster.status(n.id))));
+      const statuses = await Promise.all(
+        this.cluster.nodes.map((n) => (n.process === null ? null : this.cluster.status(n.id))),
+      );
       for (const s of statuses) {
         if (s?.role !== 'leader') continue;
         const seen = this.leaderOfTerm.get(s.term);

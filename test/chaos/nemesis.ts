@@ -11,7 +11,18 @@
 import type { SeededRng } from '../../src/lib/rng.js';
 import type { FaultRuleJson, ProcessCluster } from '../harness/process-cluster.js';
 
-export const FAULT_KINDS = ['kill-leader', 'kill-follower', 'pause', 'partition', 'one-way', 'delay', 'disk-stall', 'kill-majority', 'power-loss', 'power-loss-majority'] as const;
+export const FAULT_KINDS = [
+  'kill-leader',
+  'kill-follower',
+  'pause',
+  'partition',
+  'one-way',
+  'delay',
+  'disk-stall',
+  'kill-majority',
+  'power-loss',
+  'power-loss-majority',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /**
@@ -20,7 +31,15 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
  */
 export const SCHEDULES: Readonly<Record<string, readonly FaultKind[]>> = {
   mixed: FAULT_KINDS.filter((k) => k !== 'power-loss' && k !== 'power-loss-majority'),
-  crashes: ['kill-leader', 'kill-follower', 'pause', 'disk-stall', 'kill-majority', 'power-loss', 'power-loss-majority'],
+  crashes: [
+    'kill-leader',
+    'kill-follower',
+    'pause',
+    'disk-stall',
+    'kill-majority',
+    'power-loss',
+    'power-loss-majority',
+  ],
   partitions: ['partition', 'one-way', 'delay', 'pause'],
   'power-loss': ['power-loss', 'power-loss-majority'],
   'power-loss-majority': ['power-loss-majority'],
@@ -87,7 +106,10 @@ export class Nemesis {
       const kind = bag.pop() as FaultKind;
       const event = await this.inject(kind);
       const spreadMs = this.timing.holdMsMax - this.timing.holdMsMin;
-      const holdMs = kind === 'pause' ? this.between(this.timing.pauseMsMin, this.timing.pauseMsMin + spreadMs) : this.between(this.timing.holdMsMin, this.timing.holdMsMax);
+      const holdMs =
+        kind === 'pause'
+          ? this.between(this.timing.pauseMsMin, this.timing.pauseMsMin + spreadMs)
+          : this.between(this.timing.holdMsMin, this.timing.holdMsMax);
       await this.sleepUnlessStopping(holdMs);
       await this.healAll();
       event.endMs = performance.now();
@@ -135,7 +157,11 @@ export class Nemesis {
     return event;
   }
 
-  private async apply(kind: FaultKind, ids: readonly string[], leader: string | null): Promise<{ targets: string[]; detail: string }> {
+  private async apply(
+    kind: FaultKind,
+    ids: readonly string[],
+    leader: string | null,
+  ): Promise<{ targets: string[]; detail: string }> {
     switch (kind) {
       case 'kill-leader': {
         const target = leader ?? this.pick(ids);
@@ -184,8 +210,14 @@ export class Nemesis {
    * The minority is cut off from it for a moment first, so the writes acknowledged last live
    * only on the disks that lose power: they survive only if those disks made them durable.
    */
-  private async powerLossMajority(ids: readonly string[], leader: string | null): Promise<{ targets: string[]; detail: string }> {
-    const others = shuffle(ids.filter((id) => id !== leader), this.rng);
+  private async powerLossMajority(
+    ids: readonly string[],
+    leader: string | null,
+  ): Promise<{ targets: string[]; detail: string }> {
+    const others = shuffle(
+      ids.filter((id) => id !== leader),
+      this.rng,
+    );
     const targets = [...(leader === null ? [] : [leader]), ...others].slice(0, Math.floor(ids.length / 2) + 1);
     const minority = ids.filter((id) => !targets.includes(id));
     const cut: Partial<FaultRuleJson> = { dropOutbound: true, dropInbound: true };
@@ -195,14 +227,21 @@ export class Nemesis {
     ]);
     await this.sleepUnlessStopping(isolateBeforePowerLossMs);
     await Promise.all(targets.map((id) => this.cluster.powerLoss(id)));
-    return { targets, detail: `${targets.length} of ${ids.length} at the same moment, [${minority.join(',')}] cut off for ${isolateBeforePowerLossMs} ms first` };
+    return {
+      targets,
+      detail: `${targets.length} of ${ids.length} at the same moment, [${minority.join(',')}] cut off for ${isolateBeforePowerLossMs} ms first`,
+    };
   }
 
   /** partition cuts a minority (1 .. (n-1)/2 nodes, the leader half the time) off from the rest, both ways. */
-  private async partition(ids: readonly string[], leader: string | null): Promise<{ targets: string[]; detail: string }> {
+  private async partition(
+    ids: readonly string[],
+    leader: string | null,
+  ): Promise<{ targets: string[]; detail: string }> {
     const size = 1 + this.rng.nextInt(Math.floor((ids.length - 1) / 2));
     let minority = shuffle([...ids], this.rng).slice(0, size);
-    if (leader !== null && this.rng.nextInt(2) === 0 && !minority.includes(leader)) minority = [leader, ...minority.slice(1)];
+    if (leader !== null && this.rng.nextInt(2) === 0 && !minority.includes(leader))
+      minority = [leader, ...minority.slice(1)];
     const majority = ids.filter((id) => !minority.includes(id));
     const cut: Partial<FaultRuleJson> = { dropOutbound: true, dropInbound: true };
     await Promise.all([
@@ -236,7 +275,8 @@ export class Nemesis {
     const running = this.cluster.nodes.filter((n) => n.process !== null).map((n) => n.id);
     const statuses = await Promise.all(running.map((id) => this.cluster.status(id)));
     let best: { id: string; term: number } | null = null;
-    for (const s of statuses) if (s?.role === 'leader' && (best === null || s.term > best.term)) best = { id: s.id, term: s.term };
+    for (const s of statuses)
+      if (s?.role === 'leader' && (best === null || s.term > best.term)) best = { id: s.id, term: s.term };
     return best?.id ?? null;
   }
 
@@ -250,7 +290,10 @@ export class Nemesis {
   }
 
   private somePeers(ids: readonly string[], node: string): string[] {
-    const others = shuffle(ids.filter((id) => id !== node), this.rng);
+    const others = shuffle(
+      ids.filter((id) => id !== node),
+      this.rng,
+    );
     return others.slice(0, 1 + this.rng.nextInt(others.length));
   }
 
@@ -266,7 +309,8 @@ export class Nemesis {
 
   private async sleepUnlessStopping(ms: number): Promise<void> {
     const endMs = Date.now() + ms;
-    while (!this.stopping && Date.now() < endMs) await new Promise((r) => setTimeout(r, Math.min(100, endMs - Date.now())));
+    while (!this.stopping && Date.now() < endMs)
+      await new Promise((r) => setTimeout(r, Math.min(100, endMs - Date.now())));
   }
 }
 

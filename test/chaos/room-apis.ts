@@ -61,7 +61,10 @@ export function grpcRoomApi(cluster: ProcessCluster, nodeId: string): RoomApi {
     name: `${nodeId}/grpc`,
     retriesSameRequest: true,
     async create(room, metadata, requestId) {
-      const r = await client.createRoom({ name: room, metadata, emptyTimeout: roomEmptyTimeoutS, requestId }, grpcCallDeadlineMs);
+      const r = await client.createRoom(
+        { name: room, metadata, emptyTimeout: roomEmptyTimeoutS, requestId },
+        grpcCallDeadlineMs,
+      );
       return { found: true, metadata: r.room?.metadata ?? '', created: r.created };
     },
     async update(room, metadata, requestId) {
@@ -81,7 +84,9 @@ export function grpcRoomApi(cluster: ProcessCluster, nodeId: string): RoomApi {
 }
 
 export function twirpRoomApi(cluster: ProcessCluster, nodeId: string): RoomApi {
-  const sdk = new RoomServiceClient(`http://${cluster.node(nodeId).http}`, cluster.apiKey, cluster.apiSecret, { requestTimeout: twirpClientTimeoutSeconds });
+  const sdk = new RoomServiceClient(`http://${cluster.node(nodeId).http}`, cluster.apiKey, cluster.apiSecret, {
+    requestTimeout: twirpClientTimeoutSeconds,
+  });
   return {
     name: `${nodeId}/twirp`,
     retriesSameRequest: false,
@@ -121,15 +126,21 @@ const GRPC_NOT_SENT = 'No connection established';
 export function classifyError(e: unknown): ClassifiedError {
   if (e instanceof TwirpError) {
     const code = e.code ?? `http ${e.status}`;
-    const definite = TWIRP_DEFINITE_FAILURES.has(code) || (code === 'unavailable' && NOT_PROPOSED_MESSAGES.has(e.message));
+    const definite =
+      TWIRP_DEFINITE_FAILURES.has(code) || (code === 'unavailable' && NOT_PROPOSED_MESSAGES.has(e.message));
     return { type: definite ? 'fail' : 'info', notFound: code === 'not_found', message: `twirp ${code}: ${e.message}` };
   }
   const g = e as Partial<ServiceError>;
   if (typeof g.code === 'number') {
     const details = g.details ?? '';
-    const notProposed = g.code === GRPC_UNAVAILABLE && (NOT_PROPOSED_MESSAGES.has(details) || details.startsWith(GRPC_NOT_SENT));
+    const notProposed =
+      g.code === GRPC_UNAVAILABLE && (NOT_PROPOSED_MESSAGES.has(details) || details.startsWith(GRPC_NOT_SENT));
     const definite = GRPC_DEFINITE_FAILURES.has(g.code) || notProposed;
-    return { type: definite ? 'fail' : 'info', notFound: g.code === GRPC_NOT_FOUND, message: `grpc ${g.code}: ${details}` };
+    return {
+      type: definite ? 'fail' : 'info',
+      notFound: g.code === GRPC_NOT_FOUND,
+      message: `grpc ${g.code}: ${details}`,
+    };
   }
   // fetch failures: a refused connection never carried the request; a reset or a timeout may have.
   const cause = (e as { cause?: { code?: string } }).cause?.code;

@@ -22,7 +22,20 @@ function op(
   metadata = '',
   room = 'r',
 ): ChaosOp {
-  return { id: nextId++, clientId, client: `c${clientId}`, kind, room, metadata, callMs, returnMs, type, observation, error: '', attempts: 1 };
+  return {
+    id: nextId++,
+    clientId,
+    client: `c${clientId}`,
+    kind,
+    room,
+    metadata,
+    callMs,
+    returnMs,
+    type,
+    observation,
+    error: '',
+    attempts: 1,
+  };
 }
 
 const created = (m: string): RoomObservation => ({ found: true, metadata: m, created: true });
@@ -46,7 +59,11 @@ describe('ROOM_MODEL with the linearizability checker', () => {
   });
 
   it('refuses a stale read after an acknowledged update', () => {
-    const h = [op(1, 'create', 0, 1, 'ok', created('a'), 'a'), op(1, 'update', 2, 3, 'ok', found(), 'b'), op(2, 'get', 4, 5, 'ok', found('a'))];
+    const h = [
+      op(1, 'create', 0, 1, 'ok', created('a'), 'a'),
+      op(1, 'update', 2, 3, 'ok', found(), 'b'),
+      op(2, 'get', 4, 5, 'ok', found('a')),
+    ];
     expect(verdict(h)).toBe('illegal');
   });
 
@@ -56,7 +73,11 @@ describe('ROOM_MODEL with the linearizability checker', () => {
   });
 
   it('refuses a read that sees a room deleted by an acknowledged delete', () => {
-    const h = [op(1, 'create', 0, 1, 'ok', created('a'), 'a'), op(1, 'delete', 2, 3, 'ok', found()), op(2, 'get', 4, 5, 'ok', found('a'))];
+    const h = [
+      op(1, 'create', 0, 1, 'ok', created('a'), 'a'),
+      op(1, 'delete', 2, 3, 'ok', found()),
+      op(2, 'get', 4, 5, 'ok', found('a')),
+    ];
     expect(verdict(h)).toBe('illegal');
   });
 
@@ -71,7 +92,11 @@ describe('ROOM_MODEL with the linearizability checker', () => {
   });
 
   it('lets an operation of unknown outcome never take effect, but not take effect before its call', () => {
-    const never = [op(1, 'create', 0, 1, 'ok', created('a'), 'a'), op(1, 'delete', 2, null, 'info', null), op(2, 'get', 10, 11, 'ok', found('a'))];
+    const never = [
+      op(1, 'create', 0, 1, 'ok', created('a'), 'a'),
+      op(1, 'delete', 2, null, 'info', null),
+      op(2, 'get', 10, 11, 'ok', found('a')),
+    ];
     expect(verdict(never)).toBe('ok');
     const early = [op(2, 'get', 0, 1, 'ok', found('x')), op(1, 'create', 5, null, 'info', null, 'x')];
     expect(verdict(early)).toBe('illegal');
@@ -114,7 +139,11 @@ describe('checkAcknowledgedWrites', () => {
   });
 
   it('allows a concurrent or unknown write to be the last one', () => {
-    const h = [op(1, 'create', 0, 1, 'ok', created('a'), 'a'), op(1, 'update', 2, 5, 'ok', found(), 'b'), op(2, 'update', 3, null, 'info', null, 'c')];
+    const h = [
+      op(1, 'create', 0, 1, 'ok', created('a'), 'a'),
+      op(1, 'update', 2, 5, 'ok', found(), 'b'),
+      op(2, 'update', 3, null, 'info', null, 'c'),
+    ];
     expect(checkAcknowledgedWrites(h, new Map([['r', 'c']])).violations).toEqual([]);
     expect(checkAcknowledgedWrites(h, new Map([['r', 'b']])).violations).toEqual([]);
     expect(checkAcknowledgedWrites(h, new Map([['r', 'a']])).violations).toHaveLength(1);
@@ -129,7 +158,10 @@ describe('checkAcknowledgedWrites', () => {
   });
 
   it('requires a room whose only acknowledged create created it to exist', () => {
-    const h = [op(1, 'create', 0, 1, 'ok', created('a'), 'a'), op(2, 'create', 2, 3, 'ok', { found: true, metadata: 'a', created: false }, 'z')];
+    const h = [
+      op(1, 'create', 0, 1, 'ok', created('a'), 'a'),
+      op(2, 'create', 2, 3, 'ok', { found: true, metadata: 'a', created: false }, 'z'),
+    ];
     expect(checkAcknowledgedWrites(h, new Map()).violations).toHaveLength(1);
   });
 });

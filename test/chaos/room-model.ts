@@ -52,7 +52,10 @@ export const ROOM_MODEL: Model<RoomState, RoomInput, RoomObservation> = {
   equal: (a, b) => a === b,
   hash: (s) => (s === null ? '\u0000null' : s),
   describeOperation(input, output) {
-    const what = input.op === 'create' || input.op === 'update' ? `${input.op}(${input.room}, ${JSON.stringify(input.metadata)})` : `${input.op}(${input.room})`;
+    const what =
+      input.op === 'create' || input.op === 'update'
+        ? `${input.op}(${input.room}, ${JSON.stringify(input.metadata)})`
+        : `${input.op}(${input.room})`;
     if (isUnknown(output)) return `${what} -> ?`;
     if (!output.found) return `${what} -> not found`;
     if (output.metadata === undefined) return `${what} -> ok`;
@@ -82,7 +85,13 @@ export function toRoomOperations(ops: readonly ChaosOp[]): Operation<RoomInput, 
     if ((op.type === 'ok' || op.type === 'fail') && op.observation !== null && op.returnMs !== null) {
       out.push({ clientId: op.clientId, input, callTime: op.callMs, output: op.observation, returnTime: op.returnMs });
     } else if (op.type === 'info' && op.kind !== 'get') {
-      out.push({ clientId: op.clientId, input, callTime: op.callMs, output: UNKNOWN as Unknown, returnTime: Number.POSITIVE_INFINITY });
+      out.push({
+        clientId: op.clientId,
+        input,
+        callTime: op.callMs,
+        output: UNKNOWN as Unknown,
+        returnTime: Number.POSITIVE_INFINITY,
+      });
     }
   }
   return out;

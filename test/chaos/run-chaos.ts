@@ -38,9 +38,12 @@ function plan(): Plan[] {
   const seed = envNumber('CHAOS_SEED');
   const nodes = envNumber('CHAOS_NODES');
   const schedule = process.env['CHAOS_SCHEDULE'];
-  if (schedule !== undefined && schedule !== '' && SCHEDULES[schedule] === undefined) throw new Error(`CHAOS_SCHEDULE must be one of ${Object.keys(SCHEDULES).join(', ')}`);
+  if (schedule !== undefined && schedule !== '' && SCHEDULES[schedule] === undefined)
+    throw new Error(`CHAOS_SCHEDULE must be one of ${Object.keys(SCHEDULES).join(', ')}`);
   if (nodes !== null || (schedule !== undefined && schedule !== '')) {
-    return [{ nodes: nodes ?? 3, schedule: schedule !== undefined && schedule !== '' ? schedule : 'mixed', seed: seed ?? 1 }];
+    return [
+      { nodes: nodes ?? 3, schedule: schedule !== undefined && schedule !== '' ? schedule : 'mixed', seed: seed ?? 1 },
+    ];
   }
   return DEFAULT_PLAN.map((p, i) => ({ ...p, seed: seed === null ? p.seed : seed + i }));
 }
@@ -56,7 +59,9 @@ async function main(): Promise<number> {
     console.log('');
   }
   const wallS = ((Date.now() - started.getTime()) / 1000).toFixed(0);
-  console.log(`chaos: ${runs.length - failed} of ${runs.length} runs passed in ${wallS} s (started ${started.toISOString()})`);
+  console.log(
+    `chaos: ${runs.length - failed} of ${runs.length} runs passed in ${wallS} s (started ${started.toISOString()})`,
+  );
   return failed === 0 ? 0 : 1;
 }
 

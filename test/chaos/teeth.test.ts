@@ -23,21 +23,29 @@ const timing = { ...NEMESIS_TIMING_DEFAULTS, holdMsMin: 1_200, holdMsMax: 2_000,
 const seeds = [21, 22, 23];
 const runTimeoutMs = 240_000 * seeds.length;
 
-it('with --fsync never, power loss of a majority loses acknowledged writes and the checks report it', { timeout: runTimeoutMs }, async () => {
-  const summaries: string[] = [];
-  for (const seed of seeds) {
-    const report = await runChaos({
-      nodes: 3,
-      seed,
-      seconds: 15,
-      schedule: 'power-loss-majority',
-      timing,
-      serveArgs: ['--fsync', 'never', '--initial-cluster-state', 'new'],
-      log: (l) => console.log(l),
-    });
-    if (report.keptDir !== null) rmSync(report.keptDir, { recursive: true, force: true }); // failing is this run's purpose
-    summaries.push(report.summary);
-    if (report.faults['power-loss-majority'] > 0 && report.problems.some((p) => p.startsWith('acknowledged write lost'))) return;
-  }
-  expect.fail(`no run reported a lost acknowledged write:\n${summaries.join('\n')}`);
-});
+it(
+  'with --fsync never, power loss of a majority loses acknowledged writes and the checks report it',
+  { timeout: runTimeoutMs },
+  async () => {
+    const summaries: string[] = [];
+    for (const seed of seeds) {
+      const report = await runChaos({
+        nodes: 3,
+        seed,
+        seconds: 15,
+        schedule: 'power-loss-majority',
+        timing,
+        serveArgs: ['--fsync', 'never', '--initial-cluster-state', 'new'],
+        log: (l) => console.log(l),
+      });
+      if (report.keptDir !== null) rmSync(report.keptDir, { recursive: true, force: true }); // failing is this run's purpose
+      summaries.push(report.summary);
+      if (
+        report.faults['power-loss-majority'] > 0 &&
+        report.problems.some((p) => p.startsWith('acknowledged write lost'))
+      )
+        return;
+    }
+    expect.fail(`no run reported a lost acknowledged write:\n${summaries.join('\n')}`);
+  },
+);

@@ -75,7 +75,8 @@ export class Workload {
       if (op === null) return;
       const retries = api.retriesSameRequest && kind !== 'get' ? this.options.retriesAfterInfoMax : 0;
       const c = await this.attempt(api, op, retries);
-      const waitMs = rng.nextInt(this.options.thinkMsMax + 1) + (c !== null && !c.notFound ? this.options.backoffAfterErrorMs : 0);
+      const waitMs =
+        rng.nextInt(this.options.thinkMsMax + 1) + (c !== null && !c.notFound ? this.options.backoffAfterErrorMs : 0);
       await new Promise((r) => setTimeout(r, waitMs));
     }
   }
@@ -103,7 +104,13 @@ export class Workload {
   }
 }
 
-function call(api: RoomApi, kind: RoomOpKind, room: string, metadata: string, requestId: string): Promise<RoomObservation> {
+function call(
+  api: RoomApi,
+  kind: RoomOpKind,
+  room: string,
+  metadata: string,
+  requestId: string,
+): Promise<RoomObservation> {
   switch (kind) {
     case 'create':
       return api.create(room, metadata, requestId);

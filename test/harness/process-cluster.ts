@@ -12,7 +12,9 @@ import { basename, dirname, join } from 'node:path';
 import { RoomClient } from '../../src/client/room-client.js';
 
 /** repoRoot: this file runs from test/harness (vitest) or, compiled, from dist/test/harness (`make chaos`). */
-export const repoRoot = ((up2: string): string => (basename(up2) === 'dist' ? dirname(up2) : up2))(join(import.meta.dirname, '..', '..'));
+export const repoRoot = ((up2: string): string => (basename(up2) === 'dist' ? dirname(up2) : up2))(
+  join(import.meta.dirname, '..', '..'),
+);
 export const cliPath = join(repoRoot, 'dist', 'src', 'main.js');
 
 export interface ProcessNode {
@@ -110,7 +112,10 @@ export class ProcessCluster {
   private readonly started = new Set<string>();
   private readonly clients = new Map<string, RoomClient>();
 
-  private constructor(readonly size: number, readonly extraArgs: readonly string[]) {
+  private constructor(
+    readonly size: number,
+    readonly extraArgs: readonly string[],
+  ) {
     if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run \`make build\` first`);
     this.dir = mkdtempSync(join(tmpdir(), 'rr-cluster-'));
     this.configFile = join(this.dir, 'cluster.json');
@@ -155,7 +160,18 @@ export class ProcessCluster {
     const log = createWriteStream(n.logFile, { flags: 'a' });
     const init = this.started.has(id) ? [] : ['--initial-cluster-state', 'new'];
     this.started.add(id);
-    const args = [cliPath, 'serve', '--config', this.configFile, '--id', id, '--data-dir', n.dataDir, ...init, ...this.extraArgs];
+    const args = [
+      cliPath,
+      'serve',
+      '--config',
+      this.configFile,
+      '--id',
+      id,
+      '--data-dir',
+      n.dataDir,
+      ...init,
+      ...this.extraArgs,
+    ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
@@ -224,7 +240,10 @@ export class ProcessCluster {
   }
 
   async clearFaults(id: string): Promise<void> {
-    const res = await fetch(`http://${this.node(id).http}/debug/faults`, { method: 'DELETE', signal: AbortSignal.timeout(2_000) });
+    const res = await fetch(`http://${this.node(id).http}/debug/faults`, {
+      method: 'DELETE',
+      signal: AbortSignal.timeout(2_000),
+    });
     if (!res.ok) throw new Error(`${id} refused to clear faults: ${res.status} ${await res.text()}`);
   }
 
@@ -262,7 +281,9 @@ export class ProcessCluster {
 
   /** metric scrapes one series (`name` or `name{labels}`) from node `id`'s /metrics (NaN when it is absent). */
   async metric(id: string, series: string): Promise<number> {
-    const text = await (await fetch(`http://${this.node(id).http}/metrics`, { signal: AbortSignal.timeout(2_000) })).text();
+    const text = await (
+      await fetch(`http://${this.node(id).http}/metrics`, { signal: AbortSignal.timeout(2_000) })
+    ).text();
     return parseMetrics(text).get(series) ?? Number.NaN;
   }
 

@@ -55,7 +55,11 @@ export interface Http2Request {
 }
 
 /** sendHttp2 opens one session, sends each request on its own stream, and resolves when all settle (or after waitMs). */
-export async function sendHttp2(address: string, requests: readonly Http2Request[], waitMs = rawExchangeDeadlineMs): Promise<Http2Exchange[]> {
+export async function sendHttp2(
+  address: string,
+  requests: readonly Http2Request[],
+  waitMs = rawExchangeDeadlineMs,
+): Promise<Http2Exchange[]> {
   const session = connectHttp2(`http://${address}`);
   session.on('error', () => {});
   try {
@@ -69,7 +73,13 @@ function exchange(session: ClientHttp2Session, r: Http2Request, waitMs: number):
   return new Promise((resolve) => {
     let status: number | null = null;
     let grpcStatus: string | null = null;
-    const stream = session.request({ ':method': 'POST', ':path': r.path, 'content-type': 'application/grpc', te: 'trailers', ...r.headers });
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': r.path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      ...r.headers,
+    });
     const done = (): void => {
       clearTimeout(timer);
       if (!stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);

@@ -26,7 +26,10 @@ describe('TransferLeadership', () => {
   it('needs an admin key, and every attempt is logged', async () => {
     const c = await ProcessCluster.create(3);
     cluster = c;
-    const config = JSON.parse(readFileSync(c.configFile, 'utf8')) as { apiKeys: Record<string, string>; nodes: Array<Record<string, unknown>> } & Record<string, unknown>;
+    const config = JSON.parse(readFileSync(c.configFile, 'utf8')) as {
+      apiKeys: Record<string, string>;
+      nodes: Array<Record<string, unknown>>;
+    } & Record<string, unknown>;
     config.apiKeys[adminKey] = adminSecret;
     config['adminKeys'] = [adminKey];
     for (const n of config.nodes) {
@@ -59,7 +62,12 @@ describe('TransferLeadership', () => {
       .filter((l) => l.includes('"event":"admin_operation"'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(audit).toHaveLength(2);
-    expect(audit[0]).toMatchObject({ apiKey: c.apiKey, operation: 'TransferLeadership', to: target, outcome: 'PERMISSION_DENIED' });
+    expect(audit[0]).toMatchObject({
+      apiKey: c.apiKey,
+      operation: 'TransferLeadership',
+      to: target,
+      outcome: 'PERMISSION_DENIED',
+    });
     expect(audit[1]).toMatchObject({ apiKey: adminKey, operation: 'TransferLeadership', to: target, outcome: 'OK' });
     expect(typeof audit[1]?.['ts']).toBe('string');
     expect(c.unexpectedExits).toEqual([]);

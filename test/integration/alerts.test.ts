@@ -29,7 +29,9 @@ afterAll(async () => {
 });
 
 it('every alert rule is well-formed and names only exported metrics', async () => {
-  const doc = parse(readFileSync(join(repoRoot, 'cluster', 'alerts.yml'), 'utf8')) as { groups: Array<{ name: string; rules: Rule[] }> };
+  const doc = parse(readFileSync(join(repoRoot, 'cluster', 'alerts.yml'), 'utf8')) as {
+    groups: Array<{ name: string; rules: Rule[] }>;
+  };
   const res = await fetch(`http://${cluster.node('n1').http}/metrics`);
   expect(res.status).toBe(200);
   const exported = new Set([...(await res.text()).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
@@ -40,10 +42,20 @@ it('every alert rule is well-formed and names only exported metrics', async () =
     expect(typeof rule.expr, `${String(rule.alert)} has an expr`).toBe('string');
     expect(['page', 'ticket'], `${String(rule.alert)} has a severity`).toContain(rule.labels?.severity);
     expect(typeof rule.annotations?.summary, `${String(rule.alert)} has a summary`).toBe('string');
-    const names = [...String(rule.expr).matchAll(/\b((?:room_registry|process|nodejs)_[a-z_]+)\b/g)].map((m) => m[1] ?? '');
+    const names = [...String(rule.expr).matchAll(/\b((?:room_registry|process|nodejs)_[a-z_]+)\b/g)].map(
+      (m) => m[1] ?? '',
+    );
     expect(names.length, `${String(rule.alert)} names a metric`).toBeGreaterThan(0);
-    for (const n of names) expect(exported, `${String(rule.alert)} uses ${n}`).toContain(n.replace(/_(bucket|sum|count)$/, ''));
+    for (const n of names)
+      expect(exported, `${String(rule.alert)} uses ${n}`).toContain(n.replace(/_(bucket|sum|count)$/, ''));
   }
   // The expiry alerts exist: they are what would have paged in time.
-  expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['RoomRegistrySweeperBacklogGrowing', 'RoomRegistrySweeperOverdue', 'RoomRegistryNoLeader', 'RoomRegistryMemberUnreachable']));
+  expect(rules.map((r) => r.alert)).toEqual(
+    expect.arrayContaining([
+      'RoomRegistrySweeperBacklogGrowing',
+      'RoomRegistrySweeperOverdue',
+      'RoomRegistryNoLeader',
+      'RoomRegistryMemberUnreachable',
+    ]),
+  );
 });

@@ -40,7 +40,14 @@ it('runs a short mixed load over every node without errors', async () => {
 });
 
 it('measures gaps, buckets and percentiles from the completion timeline', async () => {
-  const timeline: DriveResult = { elapsedMs: 1_000, doneMs: [100, 200, 900, 950], latencyMs: [1, 2, 3, 4], errors: 0, errorsByCode: {}, errorDoneMs: [] };
+  const timeline: DriveResult = {
+    elapsedMs: 1_000,
+    doneMs: [100, 200, 900, 950],
+    latencyMs: [1, 2, 3, 4],
+    errors: 0,
+    errorsByCode: {},
+    errorDoneMs: [],
+  };
   expect(longestGapMs(timeline, 0, 1_000)).toEqual({ gapMs: 700, gapStartMs: 200 });
   expect(perBucket(timeline, 500)).toEqual([2, 2]);
   expect(stats(timeline).p50Ms).toBe(3);

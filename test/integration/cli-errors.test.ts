@@ -16,8 +16,19 @@ import { cliPath } from '../harness/process-cluster.js';
 const dir = mkdtempSync(join(tmpdir(), 'rr-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const node = (id: string, base: number): Record<string, string> => ({ id, region: 'r', grpc: `127.0.0.1:${base}`, peer: `127.0.0.1:${base + 1}`, http: `127.0.0.1:${base + 2}` });
-const goodConfig = { cluster: 'c1', secret: 'a-long-enough-secret-a-long-enough', apiKeys: { k: 'an-api-secret-of-32-characters-ok' }, nodes: [node('n1', 41000), node('n2', 41010)] };
+const node = (id: string, base: number): Record<string, string> => ({
+  id,
+  region: 'r',
+  grpc: `127.0.0.1:${base}`,
+  peer: `127.0.0.1:${base + 1}`,
+  http: `127.0.0.1:${base + 2}`,
+});
+const goodConfig = {
+  cluster: 'c1',
+  secret: 'a-long-enough-secret-a-long-enough',
+  apiKeys: { k: 'an-api-secret-of-32-characters-ok' },
+  nodes: [node('n1', 41000), node('n2', 41010)],
+};
 
 function config(name: string, body: unknown): string {
   const file = join(dir, name);
@@ -37,11 +48,45 @@ describe('serve refuses bad input', () => {
     ['a missing --id', ['--config', good, '--data-dir', join(dir, 'd1')], /--id/],
     ['a bad --fsync', ['--config', good, '--id', 'n1', '--data-dir', join(dir, 'd2'), '--fsync', 'sometimes'], /fsync/],
     ['an unknown node id', ['--config', good, '--id', 'n7', '--data-dir', join(dir, 'd3')], /n7/],
-    ['a missing config file', ['--config', join(dir, 'nope.json'), '--id', 'n1', '--data-dir', join(dir, 'd4')], /cannot read cluster config/],
-    ['a config that is not JSON', ['--config', config('bad.json', '{"cluster": '), '--id', 'n1', '--data-dir', join(dir, 'd5')], /bad\.json/],
-    ['duplicate ports', ['--config', config('dup.json', { ...goodConfig, nodes: [node('n1', 41000), node('n2', 41000)] }), '--id', 'n1', '--data-dir', join(dir, 'd6')], /duplicate address/],
-    ['a duplicate node id', ['--config', config('dupid.json', { ...goodConfig, nodes: [node('n1', 41000), node('n1', 41010)] }), '--id', 'n1', '--data-dir', join(dir, 'd7')], /duplicate node id/],
-    ['a short cluster secret', ['--config', config('short.json', { ...goodConfig, secret: 'x' }), '--id', 'n1', '--data-dir', join(dir, 'd8')], /secret/],
+    [
+      'a missing config file',
+      ['--config', join(dir, 'nope.json'), '--id', 'n1', '--data-dir', join(dir, 'd4')],
+      /cannot read cluster config/,
+    ],
+    [
+      'a config that is not JSON',
+      ['--config', config('bad.json', '{"cluster": '), '--id', 'n1', '--data-dir', join(dir, 'd5')],
+      /bad\.json/,
+    ],
+    [
+      'duplicate ports',
+      [
+        '--config',
+        config('dup.json', { ...goodConfig, nodes: [node('n1', 41000), node('n2', 41000)] }),
+        '--id',
+        'n1',
+        '--data-dir',
+        join(dir, 'd6'),
+      ],
+      /duplicate address/,
+    ],
+    [
+      'a duplicate node id',
+      [
+        '--config',
+        config('dupid.json', { ...goodConfig, nodes: [node('n1', 41000), node('n1', 41010)] }),
+        '--id',
+        'n1',
+        '--data-dir',
+        join(dir, 'd7'),
+      ],
+      /duplicate node id/,
+    ],
+    [
+      'a short cluster secret',
+      ['--config', config('short.json', { ...goodConfig, secret: 'x' }), '--id', 'n1', '--data-dir', join(dir, 'd8')],
+      /secret/,
+    ],
   ];
   for (const [what, args, message] of cases) {
     it(`with exit code 2 for ${what}`, () => {
@@ -50,7 +95,10 @@ describe('serve refuses bad input', () => {
       expect(r.status, r.stderr).toBe(2);
     });
   }
+});
 
+describe('serve refuses data dirs it cannot trust', () => {
+  const good = config('good-dirs.json', goodConfig);
   it('with exit code 2 for a data dir of another cluster or node, and for an unusable one', () => {
     const theirs = join(dir, 'theirs');
     mkdirSync(theirs);

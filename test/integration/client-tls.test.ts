@@ -19,7 +19,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../src/api/auth.js';
 import { ClusterRoomClient } from '../../src/client/cluster-client.js';
 import { RoomClient } from '../../src/client/room-client.js';
-import { ProcessCluster, agreedLeader, cliPath, repoRoot, waitUntil, type NodeStatusJson } from '../harness/process-cluster.js';
+import {
+  ProcessCluster,
+  agreedLeader,
+  cliPath,
+  repoRoot,
+  waitUntil,
+  type NodeStatusJson,
+} from '../harness/process-cluster.js';
 
 const tlsDir = join(repoRoot, 'test', 'fixtures', 'tls');
 const file = (name: string): string => join(tlsDir, name);
@@ -35,9 +42,26 @@ interface Reply {
 }
 
 /** fetchText: one request over http or https (trusting `ca`, presenting a client certificate when given). */
-function fetchText(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; ca?: Buffer; cert?: Buffer; key?: Buffer } = {}): Promise<Reply> {
+function fetchText(
+  url: string,
+  opts: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    ca?: Buffer;
+    cert?: Buffer;
+    key?: Buffer;
+  } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const options = { method: opts.method ?? 'GET', headers: opts.headers ?? {}, timeout: 3_000, ca: opts.ca, cert: opts.cert, key: opts.key };
+    const options = {
+      method: opts.method ?? 'GET',
+      headers: opts.headers ?? {},
+      timeout: 3_000,
+      ca: opts.ca,
+      cert: opts.cert,
+      key: opts.key,
+    };
     const onResponse = (res: IncomingMessage): void => {
       let body = '';
       res.setEncoding('utf8');
@@ -45,7 +69,9 @@ function fetchText(url: string, opts: { method?: string; headers?: Record<string
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       res.on('error', reject);
     };
-    const req = url.startsWith('https:') ? httpsRequest(url, options, onResponse) : httpRequest(url, options, onResponse);
+    const req = url.startsWith('https:')
+      ? httpsRequest(url, options, onResponse)
+      : httpRequest(url, options, onResponse);
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end(opts.body);
@@ -69,10 +95,19 @@ const creds = (): { apiKey: string; apiSecret: string } => ({ apiKey: c.apiKey, 
 beforeAll(async () => {
   c = await ProcessCluster.create(3);
   const config = JSON.parse(readFileSync(c.configFile, 'utf8')) as { nodes: Array<Record<string, unknown>> };
-  for (const n of config.nodes) n['tls'] = { cert: file('node.crt'), key: file('node.key'), ...(n['id'] === 'n3' ? { clientCa: file('peer-ca.crt') } : {}) };
+  for (const n of config.nodes)
+    n['tls'] = {
+      cert: file('node.crt'),
+      key: file('node.key'),
+      ...(n['id'] === 'n3' ? { clientCa: file('peer-ca.crt') } : {}),
+    };
   writeFileSync(c.configFile, JSON.stringify(config));
   c.startAll();
-  await waitUntil('the TLS cluster agrees on a leader', async () => agreedLeader(await Promise.all(c.nodes.map((n) => statusOf(n.id)))) !== null, 30_000);
+  await waitUntil(
+    'the TLS cluster agrees on a leader',
+    async () => agreedLeader(await Promise.all(c.nodes.map((n) => statusOf(n.id)))) !== null,
+    30_000,
+  );
 });
 
 afterAll(async () => {
@@ -139,10 +174,14 @@ describe('HTTP over TLS', () => {
       'const rooms = await sdk.listRooms();',
       'console.log(JSON.stringify({ created: room.name, listed: rooms.map((r) => r.name) }));',
     ].join('\n');
-    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script, `https://${c.node('n2').http}`, c.apiKey, c.apiSecret], {
-      cwd: repoRoot,
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: file('ca.crt') },
-    });
+    const { stdout } = await run(
+      process.execPath,
+      ['--input-type=module', '-e', script, `https://${c.node('n2').http}`, c.apiKey, c.apiSecret],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, NODE_EXTRA_CA_CERTS: file('ca.crt') },
+      },
+    );
     const out = JSON.parse(stdout) as { created: string; listed: string[] };
     expect(out.created).toBe('sdk-over-https');
     expect(out.listed).toContain('sdk-over-https');
@@ -153,21 +192,61 @@ describe('the CLI over TLS', () => {
   const conn = ['--api-key', 'testkey', '--api-secret', 'testsecret-testsecret-testsecret'];
 
   it('runs `status` over grpcs with --ca-file, and fails without it rather than downgrade', async () => {
-    const { stdout } = await run(process.execPath, [cliPath, 'status', '--json', '--url', `grpcs://${c.node('n1').grpc}`, '--ca-file', file('ca.crt'), ...conn]);
+    const { stdout } = await run(process.execPath, [
+      cliPath,
+      'status',
+      '--json',
+      '--url',
+      `grpcs://${c.node('n1').grpc}`,
+      '--ca-file',
+      file('ca.crt'),
+      ...conn,
+    ]);
     expect(ids).toContain((JSON.parse(stdout) as { leader: string }).leader);
-    await expect(run(process.execPath, [cliPath, 'status', '--url', `grpcs://${c.node('n1').grpc}`, '--timeout-ms', '2000', ...conn])).rejects.toMatchObject({ code: 1 });
+    await expect(
+      run(process.execPath, [
+        cliPath,
+        'status',
+        '--url',
+        `grpcs://${c.node('n1').grpc}`,
+        '--timeout-ms',
+        '2000',
+        ...conn,
+      ]),
+    ).rejects.toMatchObject({ code: 1 });
   });
 
   it('runs `status --config` over https, and `rooms` with a client certificate', async () => {
-    const { stdout } = await run(process.execPath, [cliPath, 'status', '--config', c.configFile, '--ca-file', file('ca.crt'), '--cert-file', file('n1.crt'), '--key-file', file('n1.key')]);
+    const { stdout } = await run(process.execPath, [
+      cliPath,
+      'status',
+      '--config',
+      c.configFile,
+      '--ca-file',
+      file('ca.crt'),
+      '--cert-file',
+      file('n1.crt'),
+      '--key-file',
+      file('n1.key'),
+    ]);
     expect(stdout).toContain(`https://${c.node('n3').http}`);
     expect(stdout).toMatch(/^leader: n[123]$/m);
     const tlsArgs = ['--ca-file', file('ca.crt'), '--cert-file', file('n1.crt'), '--key-file', file('n1.key')];
-    const list = await run(process.execPath, [cliPath, 'rooms', 'list', '--url', `grpcs://${c.node('n3').grpc}`, ...tlsArgs, ...conn]);
+    const list = await run(process.execPath, [
+      cliPath,
+      'rooms',
+      'list',
+      '--url',
+      `grpcs://${c.node('n3').grpc}`,
+      ...tlsArgs,
+      ...conn,
+    ]);
     expect(list.stdout).toContain('cluster-over-tls');
   });
 
   it('refuses --ca-file with a plaintext URL', async () => {
-    await expect(run(process.execPath, [cliPath, 'status', '--url', c.node('n1').grpc, '--ca-file', file('ca.crt'), ...conn])).rejects.toMatchObject({ code: 2 });
+    await expect(
+      run(process.execPath, [cliPath, 'status', '--url', c.node('n1').grpc, '--ca-file', file('ca.crt'), ...conn]),
+    ).rejects.toMatchObject({ code: 2 });
   });
 });

@@ -35,7 +35,9 @@ it('writes at the leader, reads at home, and finds the next leader after a kill'
   const before = await Promise.all(cluster.nodes.map((n) => createRoomCalls(n.id)));
   for (let i = 0; i < 20; i++) await client.createRoom({ name: `routed-${i}` });
   const after = await Promise.all(cluster.nodes.map((n) => createRoomCalls(n.id)));
-  cluster.nodes.forEach((n, i) => expect((after[i] ?? 0) - (before[i] ?? 0), `CreateRoom calls answered by ${n.id}`).toBe(n.id === leader ? 20 : 0));
+  cluster.nodes.forEach((n, i) =>
+    expect((after[i] ?? 0) - (before[i] ?? 0), `CreateRoom calls answered by ${n.id}`).toBe(n.id === leader ? 20 : 0),
+  );
   expect(client.leaderId()).toBe(leader);
   expect((await client.getRoom({ name: 'routed-19' })).room?.name).toBe('routed-19');
 

@@ -15,7 +15,8 @@ import { ProcessCluster, waitUntil } from '../harness/process-cluster.js';
 
 let cluster: ProcessCluster;
 const clientOf = (id: string): RoomClient => cluster.client(id);
-const persistInFlightSeconds = (id: string): Promise<number> => cluster.metric(id, 'room_registry_persist_in_flight_seconds');
+const persistInFlightSeconds = (id: string): Promise<number> =>
+  cluster.metric(id, 'room_registry_persist_in_flight_seconds');
 
 beforeAll(async () => {
   cluster = await ProcessCluster.create(3, ['--enable-fault-injection']);
@@ -50,17 +51,29 @@ it('a leader whose disk stalls is replaced, refuses new work at once, and rejoin
     expect((await clientOf(id).getRoom({ name: 'before-the-stall' })).room?.name).toBe('before-the-stall');
   }
 
-  await waitUntil('the stalled write is older than an election timeout', async () => (await persistInFlightSeconds(stalled)) > 0.7);
+  await waitUntil(
+    'the stalled write is older than an election timeout',
+    async () => (await persistInFlightSeconds(stalled)) > 0.7,
+  );
   // With a 10 s deadline a queued call would end DEADLINE_EXCEEDED; it is refused instead.
-  await expect(atStalled.createRoom({ name: 'refused' }, 10_000)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE, details: expect.stringContaining('disk') });
-  await expect(atStalled.getRoom({ name: 'before-the-stall' }, 10_000)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+  await expect(atStalled.createRoom({ name: 'refused' }, 10_000)).rejects.toMatchObject({
+    code: grpc.status.UNAVAILABLE,
+    details: expect.stringContaining('disk'),
+  });
+  await expect(atStalled.getRoom({ name: 'before-the-stall' }, 10_000)).rejects.toMatchObject({
+    code: grpc.status.UNAVAILABLE,
+  });
   const local = await atStalled.getRoom({ name: 'before-the-stall', consistency: Consistency.CONSISTENCY_LOCAL });
   expect(local.room?.name).toBe('before-the-stall');
   expect(await stuckWrite).toBe(grpc.status.DEADLINE_EXCEEDED);
 
   // A cluster client at home on the stalled node (which still claims to lead in its Status)
   // learns to ask the others, and writes through the new leader.
-  const routed = new ClusterRoomClient(cluster.nodes, { apiKey: cluster.apiKey, apiSecret: cluster.apiSecret }, { home: stalled });
+  const routed = new ClusterRoomClient(
+    cluster.nodes,
+    { apiKey: cluster.apiKey, apiSecret: cluster.apiSecret },
+    { home: stalled },
+  );
   try {
     await waitUntil('a cluster client at home on the stalled node writes again', async () => {
       await routed.createRoom({ name: 'routed-around-the-stall', requestId: 'routed-around-the-stall' }, 2_000);
@@ -74,7 +87,9 @@ it('a leader whose disk stalls is replaced, refuses new work at once, and rejoin
   await cluster.clearFaults(stalled);
   await waitUntil('the stalled node follows the new leader and catches up', async () => {
     const [mine, theirs] = await Promise.all([cluster.status(stalled), cluster.status(leader)]);
-    return mine?.role === 'follower' && mine.leader === leader && theirs !== null && mine.appliedIndex >= theirs.commitIndex;
+    return (
+      mine?.role === 'follower' && mine.leader === leader && theirs !== null && mine.appliedIndex >= theirs.commitIndex
+    );
   });
   expect(await persistInFlightSeconds(stalled)).toBeLessThan(0.7);
   await atStalled.createRoom({ name: 'after-the-stall' });

@@ -32,7 +32,10 @@ async function createMany(prefix: string, count: number, emptyTimeout: number, i
   const worker = async (w: number): Promise<void> => {
     for (let i = next++; i < count; i = next++) {
       const c = via[w % via.length];
-      if (c !== undefined) await retrying(() => c.createRoom({ name: `${prefix}-${i}`, emptyTimeout, requestId: `${prefix}-${i}` }, 10_000));
+      if (c !== undefined)
+        await retrying(() =>
+          c.createRoom({ name: `${prefix}-${i}`, emptyTimeout, requestId: `${prefix}-${i}` }, 10_000),
+        );
     }
   };
   await Promise.all(Array.from({ length: inFlight }, (_, w) => worker(w)));
@@ -69,7 +72,9 @@ async function occupyMany(prefix: string, count: number, via: RoomClient): Promi
       for (let attempt = 0; ; attempt++) {
         const name = `${prefix}-${i}`;
         await retrying(() => via.createRoom({ name, emptyTimeout: 1, requestId: `${name}-${attempt}` }, 10_000));
-        const reported = await retrying(() => via.updateRoomOccupancy({ room: name, numParticipants: 1, requestId: `occ-${name}-${attempt}` }, 10_000)).then(
+        const reported = await retrying(() =>
+          via.updateRoomOccupancy({ room: name, numParticipants: 1, requestId: `occ-${name}-${attempt}` }, 10_000),
+        ).then(
           () => true,
           (e: unknown) => {
             if ((e as ServiceError).code === status.NOT_FOUND) return false;
@@ -99,65 +104,105 @@ afterAll(async () => {
 });
 
 describe('expiry of a 100 000-room backlog', () => {
-  it('deletes every due room on every node while CreateRoom keeps answering, and the backlog gauge returns to 0', async () => {
-    const leader = await cluster.waitForLeader(WAIT_MS);
-    let backlogMax = 0;
-    let scraping = true;
-    const scraper = (async () => {
-      while (scraping) {
-        backlogMax = Math.max(backlogMax, (await gauge(leader, 'room_registry_sweeper_backlog_rooms').catch(() => 0)) || 0);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
-    const probe = clientOf(leader);
-    let probing = true;
-    const probeNames: string[] = [];
-    const prober = (async () => {
-      while (probing) {
-        const name = `probe-${probeNames.length}`;
-        await retrying(() => probe.createRoom({ name, emptyTimeout: 3_600, requestId: name }, 5_000)); // throws, failing the test, on any other error
-        probeNames.push(name);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
-    await createMany('short', 100_000, 1, 256);
-    await waitUntil('all 100 000 short-lived rooms are gone on every node', async () => (await roomsOnEveryNode()).every((n) => n === probeNames.length), WAIT_MS);
-    probing = false;
-    await prober;
-    await waitUntil('the backlog gauge is back to 0', async () => (await gauge(leader, 'room_registry_sweeper_backlog_rooms')) === 0, WAIT_MS);
-    scraping = false;
-    await scraper;
-    expect(probeNames.length).toBeGreaterThan(10);
-    expect(backlogMax, 'the backlog gauge should have seen due rooms').toBeGreaterThan(0);
-    expect(await roomsOnEveryNode()).toEqual([probeNames.length, probeNames.length, probeNames.length]);
-    expect(await gauge(leader, 'room_registry_rooms_expired_total')).toBe(100_000);
-  }, TEST_MS);
+  it(
+    'deletes every due room on every node while CreateRoom keeps answering, and the backlog gauge returns to 0',
+    async () => {
+      const leader = await cluster.waitForLeader(WAIT_MS);
+      let backlogMax = 0;
+      let scraping = true;
+      const scraper = (async () => {
+        while (scraping) {
+          backlogMax = Math.max(
+            backlogMax,
+            (await gauge(leader, 'room_registry_sweeper_backlog_rooms').catch(() => 0)) || 0,
+          );
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+      const probe = clientOf(leader);
+      let probing = true;
+      const probeNames: string[] = [];
+      const prober = (async () => {
+        while (probing) {
+          const name = `probe-${probeNames.length}`;
+          await retrying(() => probe.createRoom({ name, emptyTimeout: 3_600, requestId: name }, 5_000)); // throws, failing the test, on any other error
+          probeNames.push(name);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      await createMany('short', 100_000, 1, 256);
+      await waitUntil(
+        'all 100 000 short-lived rooms are gone on every node',
+        async () => (await roomsOnEveryNode()).every((n) => n === probeNames.length),
+        WAIT_MS,
+      );
+      probing = false;
+      await prober;
+      await waitUntil(
+        'the backlog gauge is back to 0',
+        async () => (await gauge(leader, 'room_registry_sweeper_backlog_rooms')) === 0,
+        WAIT_MS,
+      );
+      scraping = false;
+      await scraper;
+      expect(probeNames.length).toBeGreaterThan(10);
+      expect(backlogMax, 'the backlog gauge should have seen due rooms').toBeGreaterThan(0);
+      expect(await roomsOnEveryNode()).toEqual([probeNames.length, probeNames.length, probeNames.length]);
+      expect(await gauge(leader, 'room_registry_rooms_expired_total')).toBe(100_000);
+    },
+    TEST_MS,
+  );
+});
 
-  it('loses nothing and deletes nothing early when the leader is killed in the middle of a sweep', async () => {
-    const leader = await cluster.waitForLeader(WAIT_MS);
-    let before = -1;
-    await waitUntil('the leader reports its room count', async () => {
-      before = (await cluster.status(leader))?.rooms ?? -1;
-      return before >= 0;
-    }, WAIT_MS);
-    await createMany('long', 2_000, 3_600, 64);
-    await occupyMany('occupied', 200, clientOf(cluster.nodes.find((n) => n.id !== leader)?.id ?? leader));
-    const expiredBefore = await gauge(leader, 'room_registry_rooms_expired_total');
-    await createMany('due', 30_000, 1, 256);
-    // Sweeping of the due rooms is under way: kill the leader now.
-    await waitUntil('the sweep has begun', async () => (await gauge(leader, 'room_registry_rooms_expired_total')) > expiredBefore, WAIT_MS);
-    await cluster.kill(leader, 'SIGKILL');
-    const survivors = cluster.nodes.map((n) => n.id).filter((id) => id !== leader);
-    await cluster.waitForLeader(WAIT_MS);
-    const expected = before + 2_000 + 200;
-    await waitUntil('the due rooms are gone on the survivors', async () => {
-      const counts = await Promise.all(survivors.map(async (id) => (await cluster.status(id))?.rooms ?? -1));
-      return counts.every((n) => n === expected);
-    }, WAIT_MS);
-    cluster.start(leader);
-    await waitUntil('the restarted node agrees', async () => (await cluster.status(leader))?.rooms === expected, WAIT_MS);
-    const reader = clientOf(survivors[0] ?? leader);
-    const names = [...Array.from({ length: 200 }, (_, i) => `occupied-${i}`), ...Array.from({ length: 800 }, (_, i) => `long-${i}`)];
-    expect((await retrying(() => reader.listRooms({ names }))).rooms).toHaveLength(names.length);
-  }, TEST_MS);
+describe('expiry of a 100 000-room backlog, with a leader kill', () => {
+  it(
+    'loses nothing and deletes nothing early when the leader is killed in the middle of a sweep',
+    async () => {
+      const leader = await cluster.waitForLeader(WAIT_MS);
+      let before = -1;
+      await waitUntil(
+        'the leader reports its room count',
+        async () => {
+          before = (await cluster.status(leader))?.rooms ?? -1;
+          return before >= 0;
+        },
+        WAIT_MS,
+      );
+      await createMany('long', 2_000, 3_600, 64);
+      await occupyMany('occupied', 200, clientOf(cluster.nodes.find((n) => n.id !== leader)?.id ?? leader));
+      const expiredBefore = await gauge(leader, 'room_registry_rooms_expired_total');
+      await createMany('due', 30_000, 1, 256);
+      // Sweeping of the due rooms is under way: kill the leader now.
+      await waitUntil(
+        'the sweep has begun',
+        async () => (await gauge(leader, 'room_registry_rooms_expired_total')) > expiredBefore,
+        WAIT_MS,
+      );
+      await cluster.kill(leader, 'SIGKILL');
+      const survivors = cluster.nodes.map((n) => n.id).filter((id) => id !== leader);
+      await cluster.waitForLeader(WAIT_MS);
+      const expected = before + 2_000 + 200;
+      await waitUntil(
+        'the due rooms are gone on the survivors',
+        async () => {
+          const counts = await Promise.all(survivors.map(async (id) => (await cluster.status(id))?.rooms ?? -1));
+          return counts.every((n) => n === expected);
+        },
+        WAIT_MS,
+      );
+      cluster.start(leader);
+      await waitUntil(
+        'the restarted node agrees',
+        async () => (await cluster.status(leader))?.rooms === expected,
+        WAIT_MS,
+      );
+      const reader = clientOf(survivors[0] ?? leader);
+      const names = [
+        ...Array.from({ length: 200 }, (_, i) => `occupied-${i}`),
+        ...Array.from({ length: 800 }, (_, i) => `long-${i}`),
+      ];
+      expect((await retrying(() => reader.listRooms({ names }))).rooms).toHaveLength(names.length);
+    },
+    TEST_MS,
+  );
 });

@@ -29,7 +29,13 @@ it('drops a half-open watcher by keepalive and frees its slot', async () => {
     {} as RoomHandlers, // WatchRooms does not use the handlers
     d.registry,
     { status: () => ({}) as never, transferLeadership: () => '' },
-    { apiKeys: new Map([[apiKey, apiSecret]]), adminKeys: new Set(), defaultDeadlineMs: 5_000, maxDeadlineMs: 5_000, limits: { ...GRPC_LIMITS, keepaliveIntervalMs: 300, keepaliveTimeoutMs: 200 } },
+    {
+      apiKeys: new Map([[apiKey, apiSecret]]),
+      adminKeys: new Set(),
+      defaultDeadlineMs: 5_000,
+      maxDeadlineMs: 5_000,
+      limits: { ...GRPC_LIMITS, keepaliveIntervalMs: 300, keepaliveTimeoutMs: 200 },
+    },
   );
   const port = await api.listen('127.0.0.1:0');
   closers.push(() => api.close());
@@ -53,7 +59,10 @@ it('drops a half-open watcher by keepalive and frees its slot', async () => {
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   closers.push(() => proxy.close());
   const address = proxy.address();
-  const client = new RoomClient(`127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`, { apiKey, apiSecret });
+  const client = new RoomClient(`127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`, {
+    apiKey,
+    apiSecret,
+  });
   closers.push(() => client.close());
   const stream = client.watchRooms(0);
   stream.on('error', () => {});

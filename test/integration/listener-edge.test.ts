@@ -22,12 +22,22 @@ function token(video: Record<string, unknown>): string {
 
 /** head is an HTTP/1.1 request head for a Twirp JSON call. */
 function head(id: string, method: string, headers: Record<string, string>): string {
-  const lines = [`POST ${twirpPath(method)} HTTP/1.1`, `Host: ${cluster.node(id).http}`, 'Content-Type: application/json'];
+  const lines = [
+    `POST ${twirpPath(method)} HTTP/1.1`,
+    `Host: ${cluster.node(id).http}`,
+    'Content-Type: application/json',
+  ];
   for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
   return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
-async function post(id: string, method: string, body: string | Uint8Array, bearer: string | null, contentType = 'application/json'): Promise<Response> {
+async function post(
+  id: string,
+  method: string,
+  body: string | Uint8Array,
+  bearer: string | null,
+  contentType = 'application/json',
+): Promise<Response> {
   const headers: Record<string, string> = { 'content-type': contentType };
   if (bearer !== null) headers['authorization'] = `Bearer ${bearer}`;
   return fetch(`http://${cluster.node(id).http}${twirpPath(method)}`, { method: 'POST', headers, body });
@@ -58,7 +68,10 @@ describe('aborted bodies (item 1)', () => {
       const withoutToken = head(id, 'CreateRoom', { 'Content-Length': '1000' });
       await sendRaw(cluster.node(id).http, `${withoutToken}{"name":"ab`, { closeAfterWrite: true });
       await sendRaw(cluster.node(id).http, `${withoutToken}{"name":"ab`, { reset: true });
-      const withToken = head(id, 'CreateRoom', { 'Content-Length': '1000', Authorization: `Bearer ${token({ roomCreate: true })}` });
+      const withToken = head(id, 'CreateRoom', {
+        'Content-Length': '1000',
+        Authorization: `Bearer ${token({ roomCreate: true })}`,
+      });
       await sendRaw(cluster.node(id).http, `${withToken}{"name":"ab`, { closeAfterWrite: true });
       await sendRaw(cluster.node(id).http, `${withToken}{"name":"ab`, { reset: true });
       await expectServing(id, `after-abort-${id}`);
@@ -66,7 +79,10 @@ describe('aborted bodies (item 1)', () => {
   });
 
   it('survives a chunked upload that stops half-way', async () => {
-    const chunked = head(leader, 'CreateRoom', { 'Transfer-Encoding': 'chunked', Authorization: `Bearer ${token({ roomCreate: true })}` });
+    const chunked = head(leader, 'CreateRoom', {
+      'Transfer-Encoding': 'chunked',
+      Authorization: `Bearer ${token({ roomCreate: true })}`,
+    });
     await sendRaw(cluster.node(leader).http, `${chunked}5\r\n{"nam\r\n`, { closeAfterWrite: true });
     await sendRaw(cluster.node(leader).http, `${chunked}5\r\n{"nam\r\nzz`, { reset: true });
     await expectServing(leader, 'after-chunked-abort');
@@ -97,15 +113,24 @@ describe('nothing is read or parsed before it is authorized (item 2)', () => {
     ];
     // Connection: close lets the node close the socket once it has answered; before the fix it waited for the body.
     for (const [method, headers] of cases) {
-      const reply = await sendRaw(cluster.node(follower).http, head(follower, method, { 'Content-Length': '1000000', Connection: 'close', ...headers }));
+      const reply = await sendRaw(
+        cluster.node(follower).http,
+        head(follower, method, { 'Content-Length': '1000000', Connection: 'close', ...headers }),
+      );
       expect(reply.split('\r\n')[0]).toBe('HTTP/1.1 401 Unauthorized');
-      if (!('Authorization' in headers)) expect(reply).toContain('{"code":"unauthenticated","msg":"permissions denied"}');
+      if (!('Authorization' in headers))
+        expect(reply).toContain('{"code":"unauthenticated","msg":"permissions denied"}');
     }
   });
 
   it('caps bodies near the largest valid request: 413 for JSON and protobuf past it', async () => {
     const t = token({ roomCreate: true });
-    const json = await post(leader, 'CreateRoom', JSON.stringify({ name: 'big-json', metadata: 'm'.repeat(4 << 20) }), t);
+    const json = await post(
+      leader,
+      'CreateRoom',
+      JSON.stringify({ name: 'big-json', metadata: 'm'.repeat(4 << 20) }),
+      t,
+    );
     expect([json.status, await json.text()]).toEqual([413, 'request body too large']);
     const proto = await post(leader, 'CreateRoom', new Uint8Array(600 << 10), t, 'application/protobuf');
     expect(proto.status).toBe(413);
@@ -115,7 +140,11 @@ describe('nothing is read or parsed before it is authorized (item 2)', () => {
     await waitUntil('the largest valid request is served', async () => {
       const res = await fetch(`http://${cluster.node(leader).http}${twirpPath('CreateRoom')}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${t}`, 'x-livekit-request-id': 'largest-valid-request' },
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${t}`,
+          'x-livekit-request-id': 'largest-valid-request',
+        },
         body: largest,
       });
       expect([200, 503]).toContain(res.status);
@@ -135,8 +164,17 @@ describe('nothing is read or parsed before it is authorized (item 2)', () => {
     // 5 000 empty names in 10 KB of protobuf, over Twirp and gRPC: refused before decoding.
     const names = new Uint8Array(Array.from({ length: 5000 }, () => [0x0a, 0x00]).flat());
     const list = await post(leader, 'ListRooms', names, token({ roomList: true }), 'application/protobuf');
-    expect([list.status, ((await list.json()) as { code: string; msg: string }).msg]).toEqual([400, 'the protobuf request has more than 4000 fields']);
-    const [overGrpc] = await sendHttp2(cluster.node(leader).grpc, [{ path: '/roomregistry.v1.RoomService/ListRooms', headers: { authorization: `Bearer ${token({ roomList: true })}` }, body: grpcFrame(names) }]);
+    expect([list.status, ((await list.json()) as { code: string; msg: string }).msg]).toEqual([
+      400,
+      'the protobuf request has more than 4000 fields',
+    ]);
+    const [overGrpc] = await sendHttp2(cluster.node(leader).grpc, [
+      {
+        path: '/roomregistry.v1.RoomService/ListRooms',
+        headers: { authorization: `Bearer ${token({ roomList: true })}` },
+        body: grpcFrame(names),
+      },
+    ]);
     expect(overGrpc?.grpcStatus).toBe('3'); // INVALID_ARGUMENT
   });
 });
@@ -147,7 +185,9 @@ describe('metric labels come from fixed sets (item 3)', () => {
     for (let i = 0; i < 5; i++) await post(follower, `NoSuchMethod${i}`, '{}', t);
     const text = await (await fetch(`http://${cluster.node(follower).http}/metrics`)).text();
     expect(text).not.toContain('NoSuchMethod');
-    expect(text).toMatch(/room_registry_api_requests_total\{method="unknown",code="bad_route",protocol="twirp"\} [5-9]/);
+    expect(text).toMatch(
+      /room_registry_api_requests_total\{method="unknown",code="bad_route",protocol="twirp"\} [5-9]/,
+    );
   });
 });
 
@@ -160,7 +200,11 @@ describe('room names that are not UTF-8 are refused, not rewritten (item 10)', (
     const proto = await post(follower, 'CreateRoom', invalidName, t, 'application/protobuf');
     expect([proto.status, ((await proto.json()) as { code: string }).code]).toEqual([400, 'invalid_argument']);
     const [grpcReply] = await sendHttp2(cluster.node(leader).grpc, [
-      { path: '/roomregistry.v1.RoomService/CreateRoom', headers: { authorization: `Bearer ${t}` }, body: grpcFrame(invalidName) },
+      {
+        path: '/roomregistry.v1.RoomService/CreateRoom',
+        headers: { authorization: `Bearer ${t}` },
+        body: grpcFrame(invalidName),
+      },
     ]);
     expect(grpcReply?.grpcStatus).toBe('3'); // INVALID_ARGUMENT
     const listed = await post(leader, 'ListRooms', '{}', t);

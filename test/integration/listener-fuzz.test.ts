@@ -12,7 +12,13 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { signToken } from '../../src/api/auth.js';
-import { CreateRoomRequest, DeleteRoomRequest, ListRoomsRequest, type Room, UpdateRoomMetadataRequest } from '../../src/gen/roomregistry/v1/rooms.js';
+import {
+  CreateRoomRequest,
+  DeleteRoomRequest,
+  ListRoomsRequest,
+  type Room,
+  UpdateRoomMetadataRequest,
+} from '../../src/gen/roomregistry/v1/rooms.js';
 import { SeededRng } from '../../src/lib/rng.js';
 import { type NodeStatusJson, ProcessCluster, parseMetrics } from '../harness/process-cluster.js';
 import { grpcFrame, sendHttp2, sendRaw } from '../harness/raw-clients.js';
@@ -26,11 +32,40 @@ const waitMs = 400;
 
 let cluster: ProcessCluster;
 
-const TWIRP_METHODS = ['CreateRoom', 'ListRooms', 'DeleteRoom', 'UpdateRoomMetadata', 'ListParticipants', 'GetRoom', 'NoSuchMethod', ''];
+const TWIRP_METHODS = [
+  'CreateRoom',
+  'ListRooms',
+  'DeleteRoom',
+  'UpdateRoomMetadata',
+  'ListParticipants',
+  'GetRoom',
+  'NoSuchMethod',
+  '',
+];
 /** GRPC_PATHS: TransferLeadership is called only without a valid token (it would move the leader, by design). */
-const GRPC_PATHS = ['CreateRoom', 'GetRoom', 'ListRooms', 'DeleteRoom', 'UpdateRoomMetadata', 'UpdateRoomOccupancy', 'WatchRooms', 'Nope'].map((m) => `/roomregistry.v1.RoomService/${m}`);
+const GRPC_PATHS = [
+  'CreateRoom',
+  'GetRoom',
+  'ListRooms',
+  'DeleteRoom',
+  'UpdateRoomMetadata',
+  'UpdateRoomOccupancy',
+  'WatchRooms',
+  'Nope',
+].map((m) => `/roomregistry.v1.RoomService/${m}`);
 const PEER_PATHS = ['Raft', 'InstallSnapshot', 'Forward', 'Nope'].map((m) => `/roomregistry.peer.v1.PeerService/${m}`);
-const FIELD_NAMES = ['name', 'room', 'metadata', 'names', 'empty_timeout', 'emptyTimeout', 'max_participants', 'node_id', 'page_size', 'x'];
+const FIELD_NAMES = [
+  'name',
+  'room',
+  'metadata',
+  'names',
+  'empty_timeout',
+  'emptyTimeout',
+  'max_participants',
+  'node_id',
+  'page_size',
+  'x',
+];
 const HTTP2_PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
 
 const pick = <T>(rng: SeededRng, xs: readonly T[]): T => xs[rng.nextInt(xs.length)] as T;
@@ -59,21 +94,38 @@ function mutate(rng: SeededRng, bytes: Uint8Array): Uint8Array {
 function randomJson(rng: SeededRng, depth = 0): string {
   const k = rng.nextInt(depth > 4 ? 4 : 7);
   if (k === 0) return String(rng.nextInt(3) === 0 ? -rng.nextFloat() * 1e20 : rng.nextInt(1 << 30));
-  if (k === 1) return pick(rng, ['"fz-a"', '"\\ud800"', '"fz-\\udc00x"', '""', '"\\u0000\\n\\""', `"${'x'.repeat(rng.nextInt(600))}"`, '"9999999999"']);
+  if (k === 1)
+    return pick(rng, [
+      '"fz-a"',
+      '"\\ud800"',
+      '"fz-\\udc00x"',
+      '""',
+      '"\\u0000\\n\\""',
+      `"${'x'.repeat(rng.nextInt(600))}"`,
+      '"9999999999"',
+    ]);
   if (k === 2) return pick(rng, ['true', 'false', 'null']);
-  if (k === 3) return rng.nextInt(20) === 0 ? `${'['.repeat(60 + rng.nextInt(10))}${']'.repeat(60 + rng.nextInt(10))}` : '[]';
+  if (k === 3)
+    return rng.nextInt(20) === 0 ? `${'['.repeat(60 + rng.nextInt(10))}${']'.repeat(60 + rng.nextInt(10))}` : '[]';
   if (k === 4) return `[${Array.from({ length: rng.nextInt(5) }, () => randomJson(rng, depth + 1)).join(',')}]`;
-  const members = Array.from({ length: rng.nextInt(5) }, () => `"${pick(rng, FIELD_NAMES)}":${randomJson(rng, depth + 1)}`);
+  const members = Array.from(
+    { length: rng.nextInt(5) },
+    () => `"${pick(rng, FIELD_NAMES)}":${randomJson(rng, depth + 1)}`,
+  );
   return `{${members.join(',')}}`;
 }
 
 /** validProtobuf is a well-formed request for a Twirp method, naming only fz- rooms, for mutate() to start from. */
 function validProtobuf(rng: SeededRng, method: string): Uint8Array {
   const room = `fz-${rng.nextInt(50)}`;
-  if (method === 'ListRooms') return ListRoomsRequest.encode(ListRoomsRequest.fromPartial({ names: [room, 'fz-b'] })).finish();
+  if (method === 'ListRooms')
+    return ListRoomsRequest.encode(ListRoomsRequest.fromPartial({ names: [room, 'fz-b'] })).finish();
   if (method === 'DeleteRoom') return DeleteRoomRequest.encode(DeleteRoomRequest.fromPartial({ room })).finish();
-  if (method === 'UpdateRoomMetadata') return UpdateRoomMetadataRequest.encode(UpdateRoomMetadataRequest.fromPartial({ room, metadata: 'm' })).finish();
-  return CreateRoomRequest.encode(CreateRoomRequest.fromPartial({ name: room, emptyTimeout: 5, metadata: 'fz' })).finish();
+  if (method === 'UpdateRoomMetadata')
+    return UpdateRoomMetadataRequest.encode(UpdateRoomMetadataRequest.fromPartial({ room, metadata: 'm' })).finish();
+  return CreateRoomRequest.encode(
+    CreateRoomRequest.fromPartial({ name: room, emptyTimeout: 5, metadata: 'fz' }),
+  ).finish();
 }
 
 function randomAuthorization(rng: SeededRng): string | null {
@@ -107,7 +159,12 @@ function httpRequestBytes(rng: SeededRng, host: string): Buffer {
   const json = rng.nextInt(2) === 0;
   const body = Buffer.from(randomTwirpBody(rng, method, json));
   const auth = randomAuthorization(rng);
-  const head = [`POST /twirp/livekit.RoomService/${method} HTTP/1.1`, `Host: ${host}`, `Content-Type: application/${json ? 'json' : 'protobuf'}`, `Content-Length: ${body.length}`];
+  const head = [
+    `POST /twirp/livekit.RoomService/${method} HTTP/1.1`,
+    `Host: ${host}`,
+    `Content-Type: application/${json ? 'json' : 'protobuf'}`,
+    `Content-Length: ${body.length}`,
+  ];
   if (auth !== null) head.push(`Authorization: ${auth}`);
   return Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`), body]);
 }
@@ -115,14 +172,25 @@ function httpRequestBytes(rng: SeededRng, host: string): Buffer {
 async function fuzzTwirp(rng: SeededRng, http: string): Promise<void> {
   const method = pick(rng, TWIRP_METHODS);
   const json = rng.nextInt(2) === 0;
-  const headers: Record<string, string> = { 'content-type': pick(rng, [json ? 'application/json' : 'application/protobuf', 'application/json; charset=utf-8', 'text/plain'] as const) };
+  const headers: Record<string, string> = {
+    'content-type': pick(rng, [
+      json ? 'application/json' : 'application/protobuf',
+      'application/json; charset=utf-8',
+      'text/plain',
+    ] as const),
+  };
   const auth = randomAuthorization(rng);
   if (auth !== null) headers['authorization'] = auth;
   if (rng.nextInt(4) === 0) headers['x-twirp-timeout-ms'] = pick(rng, ['-1', '0', '1', 'NaN', '1e309', '99999999']);
   if (rng.nextInt(4) === 0) headers['x-livekit-request-id'] = `fz-${rng.nextInt(20)}`;
   const verb = rng.nextInt(10) === 0 ? pick(rng, ['GET', 'PUT', 'OPTIONS', 'DELETE']) : 'POST';
   const body = verb === 'GET' ? null : randomTwirpBody(rng, method, json);
-  const res = await fetch(`http://${http}/twirp/livekit.RoomService/${method}`, { method: verb, headers, body, signal: AbortSignal.timeout(5_000) }).catch(() => null);
+  const res = await fetch(`http://${http}/twirp/livekit.RoomService/${method}`, {
+    method: verb,
+    headers,
+    body,
+    signal: AbortSignal.timeout(5_000),
+  }).catch(() => null);
   await res?.arrayBuffer().catch(() => null);
 }
 
@@ -132,15 +200,33 @@ async function fuzzHttpRaw(rng: SeededRng, http: string): Promise<void> {
   if (k === 0) await sendRaw(http, randomBytes(rng, 1 + rng.nextInt(2_000)), options);
   else if (k === 1) {
     const whole = httpRequestBytes(rng, http);
-    await sendRaw(http, whole.subarray(0, rng.nextInt(whole.length)), { closeAfterWrite: true, reset: rng.nextInt(2) === 0, waitMs });
-  } else if (k === 2) await sendRaw(http, `POST /twirp/livekit.RoomService/CreateRoom HTTP/1.1\r\nHost: x\r\nX-Big: ${'h'.repeat(70_000)}\r\n\r\n`, options);
-  else if (k === 3) await sendRaw(http, `GET /${'u'.repeat(20_000 + rng.nextInt(50_000))} HTTP/1.1\r\nHost: x\r\n\r\n`, options);
+    await sendRaw(http, whole.subarray(0, rng.nextInt(whole.length)), {
+      closeAfterWrite: true,
+      reset: rng.nextInt(2) === 0,
+      waitMs,
+    });
+  } else if (k === 2)
+    await sendRaw(
+      http,
+      `POST /twirp/livekit.RoomService/CreateRoom HTTP/1.1\r\nHost: x\r\nX-Big: ${'h'.repeat(70_000)}\r\n\r\n`,
+      options,
+    );
+  else if (k === 3)
+    await sendRaw(http, `GET /${'u'.repeat(20_000 + rng.nextInt(50_000))} HTTP/1.1\r\nHost: x\r\n\r\n`, options);
   else if (k === 4) {
     const declared = pick(rng, ['99999999999', '-5', '1e9', '3400000', 'abc']);
-    await sendRaw(http, `POST /twirp/livekit.RoomService/CreateRoom HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${declared}\r\n\r\n{"na`, options);
+    await sendRaw(
+      http,
+      `POST /twirp/livekit.RoomService/CreateRoom HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${declared}\r\n\r\n{"na`,
+      options,
+    );
   } else {
     const chunk = pick(rng, ['ffffffff', 'zz', '-1', '400000']);
-    await sendRaw(http, `POST /twirp/livekit.RoomService/ListRooms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${chunk}\r\n{"names":[`, options);
+    await sendRaw(
+      http,
+      `POST /twirp/livekit.RoomService/ListRooms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${chunk}\r\n{"names":[`,
+      options,
+    );
   }
 }
 
@@ -159,8 +245,12 @@ async function fuzzHttp2(rng: SeededRng, address: string, peer: boolean): Promis
     } else if (rng.nextInt(4) === 0) {
       path = '/roomregistry.v1.ClusterService/TransferLeadership';
     }
-    const message = rng.nextInt(2) === 0 ? randomBytes(rng, rng.nextInt(400)) : mutate(rng, validProtobuf(rng, pick(rng, TWIRP_METHODS)));
-    const framed = rng.nextInt(4) === 0 ? message : grpcFrame(message, rng.nextInt(5) === 0 ? rng.nextInt(1 << 24) : message.length);
+    const message =
+      rng.nextInt(2) === 0
+        ? randomBytes(rng, rng.nextInt(400))
+        : mutate(rng, validProtobuf(rng, pick(rng, TWIRP_METHODS)));
+    const framed =
+      rng.nextInt(4) === 0 ? message : grpcFrame(message, rng.nextInt(5) === 0 ? rng.nextInt(1 << 24) : message.length);
     if (rng.nextInt(6) === 0) framed[0] = 1; // compressed, with no grpc-encoding
     return { path, headers, body: framed, reset: rng.nextInt(3) === 0 };
   });
@@ -177,7 +267,18 @@ async function fuzzHttp2Raw(rng: SeededRng, address: string): Promise<void> {
 async function worker(rng: SeededRng, deadlineMs: number, counts: Map<string, number>): Promise<void> {
   while (Date.now() < deadlineMs) {
     const node = pick(rng, cluster.nodes);
-    const kind = pick(rng, ['twirp', 'twirp', 'twirp', 'http-raw', 'http-raw', 'grpc-h2', 'grpc-h2', 'grpc-raw', 'peer-h2', 'peer-raw'] as const);
+    const kind = pick(rng, [
+      'twirp',
+      'twirp',
+      'twirp',
+      'http-raw',
+      'http-raw',
+      'grpc-h2',
+      'grpc-h2',
+      'grpc-raw',
+      'peer-h2',
+      'peer-raw',
+    ] as const);
     counts.set(kind, (counts.get(kind) ?? 0) + 1);
     if (kind === 'twirp') await fuzzTwirp(rng, node.http);
     else if (kind === 'http-raw') await fuzzHttpRaw(rng, node.http);
@@ -208,42 +309,66 @@ afterAll(async () => {
   if (kept !== null) console.log(`cluster logs kept in ${kept}`);
 });
 
-it('survives seeded garbage at every listener with the leader and the rooms unchanged', { timeout: fuzzMs + 90_000 }, async () => {
-  const leader = await cluster.waitForLeader();
-  const rooms = new Map<string, Room>();
-  const setup = new SeededRng(seed);
-  for (let i = 0; i < keptRooms; i++) {
-    const name = `keep-${i}-${randomBytes(setup, 12).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '')}`;
-    const reply = await cluster.client(leader).createRoom({ name, emptyTimeout: 3_600, maxParticipants: i, metadata: `{"i":${i},"s":"\u00e9\ud83d\ude00"}` });
-    if (reply.room === undefined) throw new Error('CreateRoom returned no room');
-    rooms.set(name, reply.room);
-  }
-  const before = await statuses();
-  const term = before.find((s) => s.id === leader)?.term;
+it(
+  'survives seeded garbage at every listener with the leader and the rooms unchanged',
+  { timeout: fuzzMs + 90_000 },
+  async () => {
+    const leader = await cluster.waitForLeader();
+    const rooms = new Map<string, Room>();
+    const setup = new SeededRng(seed);
+    for (let i = 0; i < keptRooms; i++) {
+      const name = `keep-${i}-${randomBytes(setup, 12).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '')}`;
+      const reply = await cluster
+        .client(leader)
+        .createRoom({ name, emptyTimeout: 3_600, maxParticipants: i, metadata: `{"i":${i},"s":"\u00e9\ud83d\ude00"}` });
+      if (reply.room === undefined) throw new Error('CreateRoom returned no room');
+      rooms.set(name, reply.room);
+    }
+    const before = await statuses();
+    const term = before.find((s) => s.id === leader)?.term;
 
-  const counts = new Map<string, number>();
-  const deadlineMs = Date.now() + fuzzMs;
-  await Promise.all(Array.from({ length: workers }, (_, w) => worker(new SeededRng(seed + 1 + w), deadlineMs, counts)));
-  console.log(`listener fuzz (seed ${seed}): ${JSON.stringify(Object.fromEntries(counts))}`);
+    const counts = new Map<string, number>();
+    const deadlineMs = Date.now() + fuzzMs;
+    await Promise.all(
+      Array.from({ length: workers }, (_, w) => worker(new SeededRng(seed + 1 + w), deadlineMs, counts)),
+    );
+    console.log(`listener fuzz (seed ${seed}): ${JSON.stringify(Object.fromEntries(counts))}`);
 
-  expect(cluster.unexpectedExits).toEqual([]);
-  const after = await statuses();
-  expect(after.map((s) => [s.id, s.leader, s.term])).toEqual(before.map((s) => [s.id, leader, term]));
-  for (const n of cluster.nodes) {
-    for (const [name, room] of rooms) expect((await cluster.client(n.id).getRoom({ name })).room).toEqual(room);
-  }
-  await expectFixedLabels();
-});
+    expect(cluster.unexpectedExits).toEqual([]);
+    const after = await statuses();
+    expect(after.map((s) => [s.id, s.leader, s.term])).toEqual(before.map((s) => [s.id, leader, term]));
+    for (const n of cluster.nodes) {
+      for (const [name, room] of rooms) expect((await cluster.client(n.id).getRoom({ name })).room).toEqual(room);
+    }
+    await expectFixedLabels();
+  },
+);
 
 /** expectFixedLabels: every api_requests_total series on every node names a known method, code and protocol. */
 async function expectFixedLabels(): Promise<void> {
-  const methods = new Set(['CreateRoom', 'ListRooms', 'DeleteRoom', 'UpdateRoomMetadata', 'ListParticipants', 'GetRoom', 'UpdateRoomOccupancy', 'WatchRooms', 'Status', 'TransferLeadership', 'unknown']);
+  const methods = new Set([
+    'CreateRoom',
+    'ListRooms',
+    'DeleteRoom',
+    'UpdateRoomMetadata',
+    'ListParticipants',
+    'GetRoom',
+    'UpdateRoomOccupancy',
+    'WatchRooms',
+    'Status',
+    'TransferLeadership',
+    'unknown',
+  ]);
   for (const n of cluster.nodes) {
     const text = await (await fetch(`http://${n.http}/metrics`)).text();
     for (const series of parseMetrics(text).keys()) {
       const m = /^room_registry_api_requests_total\{method="([^"]*)",code="([^"]*)",protocol="([^"]*)"\}$/.exec(series);
-      if (series.startsWith('room_registry_api_requests_total') && m === null) throw new Error(`unexpected series ${series}`);
-      if (m !== null) expect(methods.has(m[1] ?? '') && /^[a-zA-Z_]{1,24}$/.test(m[2] ?? '') && ['grpc', 'twirp'].includes(m[3] ?? '')).toBe(true);
+      if (series.startsWith('room_registry_api_requests_total') && m === null)
+        throw new Error(`unexpected series ${series}`);
+      if (m !== null)
+        expect(
+          methods.has(m[1] ?? '') && /^[a-zA-Z_]{1,24}$/.test(m[2] ?? '') && ['grpc', 'twirp'].includes(m[3] ?? ''),
+        ).toBe(true);
     }
   }
 }

@@ -46,10 +46,14 @@ async function expectEverywhere(ids: readonly string[], names: readonly string[]
 
 /** createRetrying creates a room through `via`, retrying (same request id) while a leader is being elected. */
 async function createRetrying(via: string, name: string): Promise<void> {
-  await waitUntil(`${name} is created`, async () => {
-    await client(via).createRoom({ name, requestId: name }, 5_000);
-    return true;
-  }, 30_000);
+  await waitUntil(
+    `${name} is created`,
+    async () => {
+      await client(via).createRoom({ name, requestId: name }, 5_000);
+      return true;
+    },
+    30_000,
+  );
 }
 
 /** snapshotsTaken lists the indexes of the snapshots node `id` has logged taking. */
@@ -116,7 +120,6 @@ describe('a 3-node cluster of real processes', () => {
     cluster.start(leader);
     await expectEverywhere([leader], acked);
   });
-
 });
 
 describe('a 3-node cluster of real processes, catching up and stopping', () => {
@@ -136,7 +139,8 @@ describe('a 3-node cluster of real processes, catching up and stopping', () => {
       return stoppedAtIndex >= 0;
     });
     const names: string[] = [];
-    const compactedPast = (id: string): boolean => snapshotsTaken(id).filter((index) => index > stoppedAtIndex).length >= 2;
+    const compactedPast = (id: string): boolean =>
+      snapshotsTaken(id).filter((index) => index > stoppedAtIndex).length >= 2;
     while (!compactedPast(leader) || !compactedPast(other)) {
       const batch = Array.from({ length: 50 }, (_, i) => `while-down-${names.length + i}`);
       await Promise.all(batch.map((name) => createRetrying(other, name)));

@@ -33,7 +33,11 @@ async function started(size: number, edit?: (c: ProcessCluster) => void): Promis
   return c;
 }
 
-function forward(address: string, credentials: grpc.ChannelCredentials, md: Record<string, string>): Promise<grpc.ServiceError | null> {
+function forward(
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  md: Record<string, string>,
+): Promise<grpc.ServiceError | null> {
   const client = new PeerServiceClient(address, credentials);
   const metadata = new grpc.Metadata();
   for (const [k, v] of Object.entries(md)) metadata.set(k, v);
@@ -48,7 +52,8 @@ function forward(address: string, credentials: grpc.ChannelCredentials, md: Reco
 async function refusals(c: ProcessCluster, id: string): Promise<Record<string, number>> {
   const text = await (await fetch(`http://${c.node(id).http}/metrics`)).text();
   const out: Record<string, number> = {};
-  for (const m of text.matchAll(/^room_registry_peer_errors_total\{peer="unknown",kind="refused_(\w+)"\} (\d+)$/gm)) out[m[1] ?? ''] = Number(m[2]);
+  for (const m of text.matchAll(/^room_registry_peer_errors_total\{peer="unknown",kind="refused_(\w+)"\} (\d+)$/gm))
+    out[m[1] ?? ''] = Number(m[2]);
   return out;
 }
 
@@ -58,9 +63,15 @@ describe('the peer listener', () => {
     const target = c.node('n2').peer;
     const insecure = grpc.credentials.createInsecure();
     const good = { [PEER_METADATA.cluster]: 'test', [PEER_METADATA.nodeId]: 'n1', [PEER_METADATA.secret]: c.secret };
-    expect((await forward(target, insecure, { ...good, [PEER_METADATA.secret]: 'not-the-cluster-secret' }))?.code).toBe(grpc.status.PERMISSION_DENIED);
-    expect((await forward(target, insecure, { ...good, [PEER_METADATA.cluster]: 'other' }))?.code).toBe(grpc.status.PERMISSION_DENIED);
-    expect((await forward(target, insecure, { ...good, [PEER_METADATA.nodeId]: 'n9' }))?.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect((await forward(target, insecure, { ...good, [PEER_METADATA.secret]: 'not-the-cluster-secret' }))?.code).toBe(
+      grpc.status.PERMISSION_DENIED,
+    );
+    expect((await forward(target, insecure, { ...good, [PEER_METADATA.cluster]: 'other' }))?.code).toBe(
+      grpc.status.PERMISSION_DENIED,
+    );
+    expect((await forward(target, insecure, { ...good, [PEER_METADATA.nodeId]: 'n9' }))?.code).toBe(
+      grpc.status.PERMISSION_DENIED,
+    );
     expect((await forward(target, insecure, {}))?.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(await refusals(c, 'n2')).toMatchObject({ wrongSecret: 2, wrongCluster: 1, unknownNode: 1 });
     const log = readFileSync(c.node('n2').logFile, 'utf8');
@@ -75,9 +86,19 @@ describe('the peer listener', () => {
 
   it('speaks mutual TLS when the config names certificates, and binds node ids to them', async () => {
     const c = await started(3, (cluster) => {
-      const config = JSON.parse(readFileSync(cluster.configFile, 'utf8')) as { nodes: Array<Record<string, unknown>> } & Record<string, unknown>;
-      config['peerTls'] = { certFile: join(tlsDir, 'n1.crt'), keyFile: join(tlsDir, 'n1.key'), caFile: join(tlsDir, 'peer-ca.crt') };
-      for (const n of config.nodes) n['peerCert'] = { certFile: join(tlsDir, `${String(n['id'])}.crt`), keyFile: join(tlsDir, `${String(n['id'])}.key`) };
+      const config = JSON.parse(readFileSync(cluster.configFile, 'utf8')) as {
+        nodes: Array<Record<string, unknown>>;
+      } & Record<string, unknown>;
+      config['peerTls'] = {
+        certFile: join(tlsDir, 'n1.crt'),
+        keyFile: join(tlsDir, 'n1.key'),
+        caFile: join(tlsDir, 'peer-ca.crt'),
+      };
+      for (const n of config.nodes)
+        n['peerCert'] = {
+          certFile: join(tlsDir, `${String(n['id'])}.crt`),
+          keyFile: join(tlsDir, `${String(n['id'])}.key`),
+        };
       writeFileSync(cluster.configFile, JSON.stringify(config));
     });
     const client = new RoomClient(c.node('n1').grpc, { apiKey: c.apiKey, apiSecret: c.apiSecret });
@@ -85,17 +106,27 @@ describe('the peer listener', () => {
     client.close();
     const good = { [PEER_METADATA.cluster]: 'test', [PEER_METADATA.nodeId]: 'n1', [PEER_METADATA.secret]: c.secret };
     // Plaintext to a TLS listener, and TLS without a client certificate, both fail before any handler.
-    expect((await forward(c.node('n2').peer, grpc.credentials.createInsecure(), good))?.code).toBe(grpc.status.UNAVAILABLE);
+    expect((await forward(c.node('n2').peer, grpc.credentials.createInsecure(), good))?.code).toBe(
+      grpc.status.UNAVAILABLE,
+    );
     const ca = readFileSync(join(tlsDir, 'peer-ca.crt'));
-    expect((await forward(c.node('n2').peer, grpc.credentials.createSsl(ca), good))?.code).toBe(grpc.status.UNAVAILABLE);
+    expect((await forward(c.node('n2').peer, grpc.credentials.createSsl(ca), good))?.code).toBe(
+      grpc.status.UNAVAILABLE,
+    );
     // n3's certificate and the cluster secret, claiming to be n1: refused and counted.
-    const asN3 = grpc.credentials.createSsl(ca, readFileSync(join(tlsDir, 'n3.key')), readFileSync(join(tlsDir, 'n3.crt')));
+    const asN3 = grpc.credentials.createSsl(
+      ca,
+      readFileSync(join(tlsDir, 'n3.key')),
+      readFileSync(join(tlsDir, 'n3.crt')),
+    );
     expect((await forward(c.node('n2').peer, asN3, good))?.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(await refusals(c, 'n2')).toMatchObject({ certificateMismatch: 1 });
     // The same certificate claiming its own id gets through (an empty Forward is answered).
     expect(await forward(c.node('n2').peer, asN3, { ...good, [PEER_METADATA.nodeId]: 'n3' })).toBeNull();
   });
+});
 
+describe('the peer listener without TLS', () => {
   it('warns at start, without peer TLS, that a peer address is not loopback', async () => {
     const c = await ProcessCluster.create(2);
     clusters.push(c);
@@ -105,7 +136,9 @@ describe('the peer listener', () => {
     if (n2 !== undefined) n2['peer'] = remote;
     writeFileSync(c.configFile, JSON.stringify(config));
     c.start('n1');
-    await waitUntil('n1 warns about plaintext peers', async () => readFileSync(c.node('n1').logFile, 'utf8').includes('"event":"peer_tls_off"'));
+    await waitUntil('n1 warns about plaintext peers', async () =>
+      readFileSync(c.node('n1').logFile, 'utf8').includes('"event":"peer_tls_off"'),
+    );
     expect(readFileSync(c.node('n1').logFile, 'utf8')).toContain(remote);
   });
 });

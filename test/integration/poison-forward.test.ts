@@ -20,7 +20,16 @@ afterAll(async () => {
 });
 
 function create(name: string): Uint8Array {
-  const value = { name, emptyTimeoutS: 0, departureTimeoutS: 0, maxParticipants: 0, nodeId: '', metadata: '', sid: 'RM_poisonpoison', turnPassword: 'pw' };
+  const value = {
+    name,
+    emptyTimeoutS: 0,
+    departureTimeoutS: 0,
+    maxParticipants: 0,
+    nodeId: '',
+    metadata: '',
+    sid: 'RM_poisonpoison',
+    turnPassword: 'pw',
+  };
   return Command.encode({ requestId: '', apiKey: '', command: { $case: 'createRoom', value } }).finish();
 }
 
@@ -59,11 +68,16 @@ function forward(c: ProcessCluster, to: string, as: string, commands: Uint8Array
   metadata.set(PEER_METADATA.nodeId, as);
   metadata.set(PEER_METADATA.secret, c.secret);
   return new Promise((resolve, reject) => {
-    client.forward({ commands: commands.map((b) => Buffer.from(b)) }, metadata, { deadline: Date.now() + 10_000 }, (e, res) => {
-      client.close();
-      if (e !== null || res === undefined) reject(e ?? new Error('no response'));
-      else resolve(res);
-    });
+    client.forward(
+      { commands: commands.map((b) => Buffer.from(b)) },
+      metadata,
+      { deadline: Date.now() + 10_000 },
+      (e, res) => {
+        client.close();
+        if (e !== null || res === undefined) reject(e ?? new Error('no response'));
+        else resolve(res);
+      },
+    );
   });
 }
 
@@ -76,7 +90,12 @@ describe('a poison Forward', () => {
     const follower = c.nodes.find((n) => n.id !== leader)?.id ?? '';
     expect((await c.client(leader).createRoom({ name: 'before' })).created).toBe(true);
 
-    const res = await forward(c, leader, follower, POISON.map(([, b]) => b));
+    const res = await forward(
+      c,
+      leader,
+      follower,
+      POISON.map(([, b]) => b),
+    );
     expect(res.results).toHaveLength(POISON.length);
     res.results.forEach((r, i) => {
       expect(r.outcome?.$case, POISON[i]?.[0]).toBe('error');

@@ -31,10 +31,24 @@ async function createSome(prefix: string, count: number): Promise<string[]> {
 
 async function expectEverywhere(names: readonly string[]): Promise<void> {
   for (const n of cluster.nodes) {
-    await waitUntil(`${n.id} holds every acknowledged room`, async () => {
-      const got = await Promise.all(names.map((name) => cluster.client(n.id).getRoom({ name, consistency: Consistency.CONSISTENCY_LOCAL }).then(() => true, () => false)));
-      return got.every(Boolean);
-    }, 30_000);
+    await waitUntil(
+      `${n.id} holds every acknowledged room`,
+      async () => {
+        const got = await Promise.all(
+          names.map((name) =>
+            cluster
+              .client(n.id)
+              .getRoom({ name, consistency: Consistency.CONSISTENCY_LOCAL })
+              .then(
+                () => true,
+                () => false,
+              ),
+          ),
+        );
+        return got.every(Boolean);
+      },
+      30_000,
+    );
   }
 }
 

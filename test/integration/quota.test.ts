@@ -13,7 +13,8 @@ const QUOTA_BYTES = 1 << 20;
 const METADATA = 'q'.repeat(100 << 10);
 let cluster: ProcessCluster;
 
-const sdk = (id: string): RoomServiceClient => new RoomServiceClient(`http://${cluster.node(id).http}`, cluster.apiKey, cluster.apiSecret);
+const sdk = (id: string): RoomServiceClient =>
+  new RoomServiceClient(`http://${cluster.node(id).http}`, cluster.apiKey, cluster.apiSecret);
 
 async function twirpError(p: Promise<unknown>): Promise<TwirpError> {
   const e = await p.then(

@@ -29,9 +29,12 @@ let leader: string;
 let followerA: string;
 let followerB: string;
 
-const sdk = (id: string): RoomServiceClient => new RoomServiceClient(`http://${cluster.node(id).http}`, cluster.apiKey, cluster.apiSecret);
-const tokenSdk = (id: string, token: string): RoomServiceClient => new RoomServiceClient(`http://${cluster.node(id).http}`, undefined, undefined, { token });
-const grpcClient = (id: string): RoomClient => new RoomClient(cluster.node(id).grpc, { apiKey: cluster.apiKey, apiSecret: cluster.apiSecret });
+const sdk = (id: string): RoomServiceClient =>
+  new RoomServiceClient(`http://${cluster.node(id).http}`, cluster.apiKey, cluster.apiSecret);
+const tokenSdk = (id: string, token: string): RoomServiceClient =>
+  new RoomServiceClient(`http://${cluster.node(id).http}`, undefined, undefined, { token });
+const grpcClient = (id: string): RoomClient =>
+  new RoomClient(cluster.node(id).grpc, { apiKey: cluster.apiKey, apiSecret: cluster.apiSecret });
 
 function token(video: Record<string, unknown>, ttlSeconds = 600, secret = cluster.apiSecret): string {
   return signToken(cluster.apiKey, secret, video, ttlSeconds, Math.floor(Date.now() / 1000));
@@ -47,10 +50,20 @@ async function twirpError(p: Promise<unknown>): Promise<TwirpError> {
 }
 
 /** post sends a raw Twirp request (for the wire details an SDK hides). */
-async function post(id: string, method: string, body: Uint8Array | string, contentType: string, bearer: string | null): Promise<Response> {
+async function post(
+  id: string,
+  method: string,
+  body: Uint8Array | string,
+  contentType: string,
+  bearer: string | null,
+): Promise<Response> {
   const headers: Record<string, string> = { 'content-type': contentType };
   if (bearer !== null) headers['authorization'] = `Bearer ${bearer}`;
-  return fetch(`http://${cluster.node(id).http}/twirp/livekit.RoomService/${method}`, { method: 'POST', headers, body });
+  return fetch(`http://${cluster.node(id).http}/twirp/livekit.RoomService/${method}`, {
+    method: 'POST',
+    headers,
+    body,
+  });
 }
 
 beforeAll(async () => {
@@ -66,7 +79,12 @@ afterAll(async () => {
 
 describe('LiveKit server SDK (JSON Twirp)', () => {
   it('creates, creates again (same sid), lists, updates and deletes, across leader and followers', async () => {
-    const created = await sdk(leader).createRoom({ name: 'sdk-room', emptyTimeout: 600, maxParticipants: 7, metadata: 'first' });
+    const created = await sdk(leader).createRoom({
+      name: 'sdk-room',
+      emptyTimeout: 600,
+      maxParticipants: 7,
+      metadata: 'first',
+    });
     expect(created.name).toBe('sdk-room');
     expect(created.sid).toMatch(/^RM_[2-9A-HJ-NP-Za-km-z]{12}$/);
     expect(created.emptyTimeout).toBe(600);
@@ -115,12 +133,15 @@ describe('LiveKit server SDK (JSON Twirp)', () => {
     }
     expect(await sdk(leader).listRooms(['not-allowed'])).toEqual([]);
   });
-
 });
 
 describe('LiveKit server SDK (JSON Twirp) errors', () => {
   it('refuses bad tokens with a plain-text 401, as LiveKit does', async () => {
-    for (const bad of [token({ roomList: true }, 600, 'wrong-secret-wrong-secret'), token({ roomList: true }, -120), 'not.a.jwt']) {
+    for (const bad of [
+      token({ roomList: true }, 600, 'wrong-secret-wrong-secret'),
+      token({ roomList: true }, -120),
+      'not.a.jwt',
+    ]) {
       const e = await twirpError(tokenSdk(followerA, bad).listRooms());
       expect(e.status).toBe(401);
       expect(e.code).toBeUndefined();
@@ -137,13 +158,23 @@ describe('LiveKit server SDK (JSON Twirp) errors', () => {
     expect([big.status, big.code]).toEqual([400, 'invalid_argument']);
     // The metadata size is checked before the room grant (LIVEKIT.md §3.5); a token with no
     // roomAdmin at all is refused before the body is read (issue 12 item 2).
-    const order = await twirpError(tokenSdk(leader, token({ roomAdmin: true, room: 'other' })).updateRoomMetadata('r', 'm'.repeat(512 * 1024 + 1)));
+    const order = await twirpError(
+      tokenSdk(leader, token({ roomAdmin: true, room: 'other' })).updateRoomMetadata('r', 'm'.repeat(512 * 1024 + 1)),
+    );
     expect(order.code).toBe('invalid_argument');
-    const noAdmin = await twirpError(tokenSdk(leader, token({ roomList: true })).updateRoomMetadata('r', 'm'.repeat(512 * 1024 + 1)));
+    const noAdmin = await twirpError(
+      tokenSdk(leader, token({ roomList: true })).updateRoomMetadata('r', 'm'.repeat(512 * 1024 + 1)),
+    );
     expect(noAdmin.code).toBe('unauthenticated');
     const empty = await twirpError(sdk(leader).createRoom({ name: '' }));
     expect(empty.code).toBe('invalid_argument');
-    const huge = await post(leader, 'CreateRoom', `{"name":"${'n'.repeat(11 << 20)}"}`, 'application/json', token({ roomCreate: true }));
+    const huge = await post(
+      leader,
+      'CreateRoom',
+      `{"name":"${'n'.repeat(11 << 20)}"}`,
+      'application/json',
+      token({ roomCreate: true }),
+    );
     expect(huge.status).toBe(413);
   });
 
@@ -161,7 +192,13 @@ describe('LiveKit server SDK (JSON Twirp) errors', () => {
     expect(bad.status).toBe(400);
     expect(bad.headers.get('content-type')).toBe('application/json');
     expect(((await bad.json()) as { code: string }).code).toBe('malformed');
-    const snake = await post(followerA, 'CreateRoom', '{"name":"snake","empty_timeout":"33","unknown":1}', 'application/json;charset=UTF-8', t);
+    const snake = await post(
+      followerA,
+      'CreateRoom',
+      '{"name":"snake","empty_timeout":"33","unknown":1}',
+      'application/json;charset=UTF-8',
+      t,
+    );
     expect(snake.status).toBe(200);
     const body = (await snake.json()) as Record<string, unknown>;
     expect(body['empty_timeout']).toBe(33);
@@ -175,24 +212,54 @@ describe('LiveKit server SDK (JSON Twirp) errors', () => {
 describe('binary Twirp, encoded by @livekit/protocol', () => {
   it('creates, lists, updates and deletes with protobuf bodies', async () => {
     const t = token({ roomCreate: true, roomList: true });
-    const res = await post(followerA, 'CreateRoom', new LkCreateRoomRequest({ name: 'bin-room', emptyTimeout: 42, metadata: 'b' }).toBinary(), 'application/protobuf', t);
+    const res = await post(
+      followerA,
+      'CreateRoom',
+      new LkCreateRoomRequest({ name: 'bin-room', emptyTimeout: 42, metadata: 'b' }).toBinary(),
+      'application/protobuf',
+      t,
+    );
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/protobuf');
     const room = LkRoom.fromBinary(new Uint8Array(await res.arrayBuffer()));
     expect([room.name, room.emptyTimeout, room.metadata, room.departureTimeout]).toEqual(['bin-room', 42, 'b', 20]);
     expect(room.sid).toMatch(/^RM_/);
 
-    const list = await post(followerB, 'ListRooms', new LkListRoomsRequest({ names: ['bin-room'] }).toBinary(), 'application/protobuf', t);
+    const list = await post(
+      followerB,
+      'ListRooms',
+      new LkListRoomsRequest({ names: ['bin-room'] }).toBinary(),
+      'application/protobuf',
+      t,
+    );
     const listed = LkListRoomsResponse.fromBinary(new Uint8Array(await list.arrayBuffer()));
     expect(listed.rooms.map((r) => r.sid)).toEqual([room.sid]);
 
     const admin = token({ roomAdmin: true, room: 'bin-room' });
-    const upd = await post(leader, 'UpdateRoomMetadata', new LkUpdateRoomMetadataRequest({ room: 'bin-room', metadata: 'c' }).toBinary(), 'application/protobuf', admin);
+    const upd = await post(
+      leader,
+      'UpdateRoomMetadata',
+      new LkUpdateRoomMetadataRequest({ room: 'bin-room', metadata: 'c' }).toBinary(),
+      'application/protobuf',
+      admin,
+    );
     expect(LkRoom.fromBinary(new Uint8Array(await upd.arrayBuffer())).metadata).toBe('c');
 
-    const del = await post(leader, 'DeleteRoom', new LkDeleteRoomRequest({ room: 'bin-room' }).toBinary(), 'application/protobuf', t);
+    const del = await post(
+      leader,
+      'DeleteRoom',
+      new LkDeleteRoomRequest({ room: 'bin-room' }).toBinary(),
+      'application/protobuf',
+      t,
+    );
     expect([del.status, (await del.arrayBuffer()).byteLength]).toEqual([200, 0]);
-    const again = await post(leader, 'DeleteRoom', new LkDeleteRoomRequest({ room: 'bin-room' }).toBinary(), 'application/protobuf', t);
+    const again = await post(
+      leader,
+      'DeleteRoom',
+      new LkDeleteRoomRequest({ room: 'bin-room' }).toBinary(),
+      'application/protobuf',
+      t,
+    );
     expect(again.status).toBe(404);
     expect(again.headers.get('content-type')).toBe('application/json');
     expect(await again.json()).toEqual({ code: 'not_found', msg: 'requested room does not exist' });
@@ -227,11 +294,16 @@ describe('gRPC API (client generated from proto/)', () => {
   });
 
   it('says UNAUTHENTICATED for a bad token and PERMISSION_DENIED for a missing grant', async () => {
-    const wrong = new RoomClient(cluster.node(leader).grpc, { apiKey: cluster.apiKey, apiSecret: 'not-the-secret-not-the-secret' });
+    const wrong = new RoomClient(cluster.node(leader).grpc, {
+      apiKey: cluster.apiKey,
+      apiSecret: 'not-the-secret-not-the-secret',
+    });
     const listOnly = new RoomClient(cluster.node(leader).grpc, { token: token({ roomList: true }) });
     try {
       await expect(wrong.listRooms({})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
-      await expect(listOnly.createRoom({ name: 'nope' })).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      await expect(listOnly.createRoom({ name: 'nope' })).rejects.toMatchObject({
+        code: grpc.status.PERMISSION_DENIED,
+      });
     } finally {
       wrong.close();
       listOnly.close();
@@ -258,7 +330,9 @@ describe('gRPC API (client generated from proto/)', () => {
     };
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${token({ roomCreate: true })}`);
-    const error = await new Promise<grpc.ServiceError | null>((resolve) => raw.createRoom(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), md, resolve));
+    const error = await new Promise<grpc.ServiceError | null>((resolve) =>
+      raw.createRoom(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), md, resolve),
+    );
     raw.close();
     expect(error?.code).toBe(grpc.status.INVALID_ARGUMENT);
   });
@@ -266,7 +340,14 @@ describe('gRPC API (client generated from proto/)', () => {
 
 describe('CLI', () => {
   const run = promisify(execFile);
-  const conn = (): string[] => ['--url', cluster.node(followerA).grpc, '--api-key', cluster.apiKey, '--api-secret', cluster.apiSecret];
+  const conn = (): string[] => [
+    '--url',
+    cluster.node(followerA).grpc,
+    '--api-key',
+    cluster.apiKey,
+    '--api-secret',
+    cluster.apiSecret,
+  ];
   const cli = async (...args: string[]): Promise<unknown> => {
     const { stdout } = await run(process.execPath, [cliPath, ...args, '--json', ...conn()]);
     return JSON.parse(stdout);
@@ -277,10 +358,17 @@ describe('CLI', () => {
   };
 
   it('creates, lists, gets, updates and deletes rooms', async () => {
-    expect(await cli('rooms', 'create', 'cli-room', '--metadata', 'from-cli')).toMatchObject({ created: true, room: { name: 'cli-room', metadata: 'from-cli' } });
-    expect(await cli('rooms', 'list')).toMatchObject({ rooms: expect.arrayContaining([expect.objectContaining({ name: 'cli-room' })]) });
+    expect(await cli('rooms', 'create', 'cli-room', '--metadata', 'from-cli')).toMatchObject({
+      created: true,
+      room: { name: 'cli-room', metadata: 'from-cli' },
+    });
+    expect(await cli('rooms', 'list')).toMatchObject({
+      rooms: expect.arrayContaining([expect.objectContaining({ name: 'cli-room' })]),
+    });
     expect(await cli('rooms', 'get', 'cli-room', '--local')).toMatchObject({ room: { name: 'cli-room' } });
-    expect(await cli('rooms', 'update', 'cli-room', '--metadata', 'changed')).toMatchObject({ room: { metadata: 'changed' } });
+    expect(await cli('rooms', 'update', 'cli-room', '--metadata', 'changed')).toMatchObject({
+      room: { metadata: 'changed' },
+    });
     expect(await cli('rooms', 'delete', 'cli-room')).toMatchObject({ deleted: true });
     await expect(cli('rooms', 'get', 'cli-room')).rejects.toMatchObject({ code: 1 });
     expect(await cli('status')).toMatchObject({ leader });
@@ -296,7 +384,9 @@ describe('CLI', () => {
     expect(lines[2]).toMatch(/ one\\x0atwo$/);
     expect(lines[3]).toMatch(/^2 rooms at revision \d+$/);
     expect((await cliTable('status'))[1]).toContain(leader);
-    expect(await cliTable('rooms', 'delete', 'cli-table-b')).toEqual([expect.stringMatching(/^deleted cli-table-b at revision \d+$/)]);
+    expect(await cliTable('rooms', 'delete', 'cli-table-b')).toEqual([
+      expect.stringMatching(/^deleted cli-table-b at revision \d+$/),
+    ]);
   });
 });
 
@@ -344,7 +434,9 @@ function randomJson(rng: SeededRng, depth: number): string {
         return Array.from({ length: rng.nextInt(4) }, () => value(d - 1));
       default: {
         const keys = ['name', 'room', 'names', 'metadata', 'empty_timeout', 'emptyTimeout', 'max_participants', 'zzz'];
-        return Object.fromEntries(Array.from({ length: rng.nextInt(4) }, () => [keys[rng.nextInt(keys.length)] ?? 'k', value(d - 1)]));
+        return Object.fromEntries(
+          Array.from({ length: rng.nextInt(4) }, () => [keys[rng.nextInt(keys.length)] ?? 'k', value(d - 1)]),
+        );
       }
     }
   };

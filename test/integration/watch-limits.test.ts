@@ -72,7 +72,8 @@ function rawWatch(session: http2.ClientHttp2Session, fromRevision: number): RawW
   };
   const status = new Promise<{ code: number; message: string }>((resolve, reject) => {
     const settle = (h: http2.IncomingHttpHeaders): void => {
-      if (h['grpc-status'] !== undefined) resolve({ code: Number(h['grpc-status']), message: decodeURIComponent(String(h['grpc-message'] ?? '')) });
+      if (h['grpc-status'] !== undefined)
+        resolve({ code: Number(h['grpc-status']), message: decodeURIComponent(String(h['grpc-message'] ?? '')) });
     };
     stream.on('response', settle); // a trailers-only answer
     stream.on('trailers', settle);
@@ -83,7 +84,10 @@ function rawWatch(session: http2.ClientHttp2Session, fromRevision: number): RawW
 }
 
 /** collect reads a grpc-js watch until `until` holds. */
-function collect(stream: grpc.ClientReadableStream<WatchRoomsResponse>, until: (events: WatchRoomsResponse[]) => boolean): Promise<WatchRoomsResponse[]> {
+function collect(
+  stream: grpc.ClientReadableStream<WatchRoomsResponse>,
+  until: (events: WatchRoomsResponse[]) => boolean,
+): Promise<WatchRoomsResponse[]> {
   return new Promise((resolve, reject) => {
     const events: WatchRoomsResponse[] = [];
     stream.on('data', (e: WatchRoomsResponse) => {
@@ -106,8 +110,13 @@ it('cuts off a watcher that never reads at its byte cap; the node keeps serving;
   const followed = collect(follower, (events) => events.length >= updates);
   await waitUntil('both watchers are open', async () => (await metric('watchers')) === 2);
   let lastRevision = 0;
-  for (let i = 0; i < updates; i++) lastRevision = (await client.updateRoomMetadata({ room: 'big', metadata: `${i}`.padEnd(500 << 10, 'm') })).room?.revision ?? 0;
-  await waitUntil('the stalled watcher is cut off', async () => (await metric('watchers_ended_total{reason="too_slow"}')) === 1);
+  for (let i = 0; i < updates; i++)
+    lastRevision =
+      (await client.updateRoomMetadata({ room: 'big', metadata: `${i}`.padEnd(500 << 10, 'm') })).room?.revision ?? 0;
+  await waitUntil(
+    'the stalled watcher is cut off',
+    async () => (await metric('watchers_ended_total{reason="too_slow"}')) === 1,
+  );
   expect((await client.getRoom({ name: 'big' })).room?.metadata.startsWith('19')).toBe(true);
   expect((await followed).map((e) => e.revision).at(-1)).toBe(lastRevision);
   follower.cancel();
@@ -129,7 +138,10 @@ it('cuts off a watcher that never reads at its byte cap; the node keeps serving;
 
 it('refuses a watch past watchersMax with RESOURCE_EXHAUSTED and takes one again once a slot frees', async () => {
   const from = (await client.createRoom({ name: 'cap' })).revision - 1;
-  const sessions = [http2.connect(`http://${cluster.node('n1').grpc}`), http2.connect(`http://${cluster.node('n1').grpc}`)];
+  const sessions = [
+    http2.connect(`http://${cluster.node('n1').grpc}`),
+    http2.connect(`http://${cluster.node('n1').grpc}`),
+  ];
   const [a, b] = sessions as [http2.ClientHttp2Session, http2.ClientHttp2Session];
   for (const s of sessions) s.on('error', () => {});
   const open = Array.from({ length: GRPC_LIMITS.watchersMax }, () => rawWatch(a, from));
@@ -154,12 +166,17 @@ it('advertises its stream cap, and refuses a request larger than the largest val
   // The largest valid request is accepted: 512 KiB of metadata and a 256-byte name.
   await client.createRoom({ name: 'n'.repeat(256), metadata: 'm'.repeat(512 << 10) });
   // A larger one is not read into a request at all.
-  await expect(client.createRoom({ name: 'too-big', metadata: 'm'.repeat(GRPC_LIMITS.requestBytesMax) })).rejects.toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED });
+  await expect(
+    client.createRoom({ name: 'too-big', metadata: 'm'.repeat(GRPC_LIMITS.requestBytesMax) }),
+  ).rejects.toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED });
 });
 
 it('closes connections past connectionsMax at once, counts and logs them, and serves again when they go', async () => {
   const address = cluster.node('n1').grpc;
-  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  const [host, port] = [
+    address.slice(0, address.lastIndexOf(':')),
+    Number(address.slice(address.lastIndexOf(':') + 1)),
+  ];
   const connect = (): Promise<net.Socket> =>
     new Promise((resolve, reject) => {
       const s = net.connect(port, host, () => resolve(s));
@@ -175,10 +192,16 @@ it('closes connections past connectionsMax at once, counts and logs them, and se
   });
   expect(closed).toBe(true);
   await waitUntil('the refusal is counted', async () => (await metric('grpc_connections_refused_total')) >= 1);
-  await waitUntil('the refusal is logged', async () => readFileSync(cluster.node('n1').logFile, 'utf8').includes('"grpc_connection_refused"'));
+  await waitUntil('the refusal is logged', async () =>
+    readFileSync(cluster.node('n1').logFile, 'utf8').includes('"grpc_connection_refused"'),
+  );
   for (const s of held) s.destroy();
   // A client with its own connection (grpc-js shares connections between clients by default).
-  const fresh = new RoomClient(address, { apiKey: cluster.apiKey, apiSecret: cluster.apiSecret }, { 'grpc.use_local_subchannel_pool': 1 });
+  const fresh = new RoomClient(
+    address,
+    { apiKey: cluster.apiKey, apiSecret: cluster.apiSecret },
+    { 'grpc.use_local_subchannel_pool': 1 },
+  );
   await waitUntil('the node serves new connections again', async () => {
     await fresh.status();
     return true;

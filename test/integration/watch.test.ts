@@ -30,7 +30,10 @@ afterAll(async () => {
 });
 
 /** collect reads events until `until` holds or the time is up. */
-function collect(stream: grpc.ClientReadableStream<WatchRoomsResponse>, until: (events: WatchRoomsResponse[]) => boolean): Promise<WatchRoomsResponse[]> {
+function collect(
+  stream: grpc.ClientReadableStream<WatchRoomsResponse>,
+  until: (events: WatchRoomsResponse[]) => boolean,
+): Promise<WatchRoomsResponse[]> {
   return new Promise((resolve, reject) => {
     const events: WatchRoomsResponse[] = [];
     const timer = setTimeout(() => reject(new Error(`watch timed out with ${events.length} events`)), 10_000);
@@ -71,7 +74,8 @@ it('replays from a revision, then streams created/updated/deleted as they are ap
 it('refuses a revision older than the changes it keeps with OUT_OF_RANGE', async () => {
   // More changes than the watch log keeps (REGISTRY_LIMITS.watchEventsMax = 10 000).
   const names = Array.from({ length: 10_100 }, (_, i) => `churn-${i}`);
-  for (let i = 0; i < names.length; i += 200) await Promise.all(names.slice(i, i + 200).map((name) => writer.createRoom({ name })));
+  for (let i = 0; i < names.length; i += 200)
+    await Promise.all(names.slice(i, i + 200).map((name) => writer.createRoom({ name })));
   await new Promise((r) => setTimeout(r, 300)); // the follower applies the last ones
   const stream = watcher.watchRooms(1);
   await expect(collect(stream, () => false)).rejects.toMatchObject({ code: grpc.status.OUT_OF_RANGE });

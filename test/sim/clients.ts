@@ -70,11 +70,17 @@ export interface WorkloadStats {
   readsDropped: number;
 }
 
-
 export class Workload implements ClusterHooks {
   readonly history: HistoryOp[] = [];
   readonly acked: AckedEntry[] = [];
-  readonly stats: WorkloadStats = { writesOk: 0, writesFailed: 0, writesUnknown: 0, unknownNeverApplied: 0, readsOk: 0, readsDropped: 0 };
+  readonly stats: WorkloadStats = {
+    writesOk: 0,
+    writesFailed: 0,
+    writesUnknown: 0,
+    unknownNeverApplied: 0,
+    readsOk: 0,
+    readsDropped: 0,
+  };
   private readonly clients: Client[] = [];
   /** unknown holds writes with no outcome yet; `settleUnknown` moves them into the history. */
   private readonly unknown: HistoryOp[] = [];
@@ -91,7 +97,8 @@ export class Workload implements ClusterHooks {
     private readonly cluster: Cluster,
     private readonly trace: Trace,
   ) {
-    for (let id = 0; id < opts.clients; id++) this.clients.push({ id, nextStep: rng.nextInt(50), leaderHint: null, op: null });
+    for (let id = 0; id < opts.clients; id++)
+      this.clients.push({ id, nextStep: rng.nextInt(50), leaderHint: null, op: null });
   }
 
   get outstanding(): number {
@@ -176,7 +183,8 @@ export class Workload implements ClusterHooks {
       return;
     }
     submitted.then(
-      (v) => this.cluster.guard(() => (v instanceof Uint8Array ? this.writeOk(c, op) : this.onRead(c, op, v.at, v.value))),
+      (v) =>
+        this.cluster.guard(() => (v instanceof Uint8Array ? this.writeOk(c, op) : this.onRead(c, op, v.at, v.value))),
       (e: unknown) => this.cluster.guard(() => this.onRefused(c, op, e)),
     );
   }
@@ -200,7 +208,10 @@ export class Workload implements ClusterHooks {
     if (c.op !== op) return;
     this.history.push({ clientId: c.id, input: op.input, callTime: op.callStep, output: value, returnTime: this.now });
     this.stats.readsOk++;
-    if (this.trace.enabled) this.trace.add(`client ${c.id}: op ${op.id} read ${op.input.key} = ${JSON.stringify(value)} at ${at} on ${op.node}`);
+    if (this.trace.enabled)
+      this.trace.add(
+        `client ${c.id}: op ${op.id} read ${op.input.key} = ${JSON.stringify(value)} at ${at} on ${op.node}`,
+      );
     this.done(c);
   }
 
@@ -222,7 +233,13 @@ export class Workload implements ClusterHooks {
   }
 
   private writeUnknown(c: Client, op: ActiveOp, why: string, refused = false): void {
-    this.unknown.push({ clientId: c.id, input: op.input, callTime: op.callStep, output: null, returnTime: Number.POSITIVE_INFINITY });
+    this.unknown.push({
+      clientId: c.id,
+      input: op.input,
+      callTime: op.callStep,
+      output: null,
+      returnTime: Number.POSITIVE_INFINITY,
+    });
     this.stats.writesUnknown++;
     if (this.trace.enabled) this.trace.add(`client ${c.id}: op ${op.id} unknown (${why})`);
     this.done(c, refused);

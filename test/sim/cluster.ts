@@ -262,7 +262,9 @@ export class Cluster {
     node.incarnation++;
     const proc = this.scheduler.process(`${node.id}#${node.incarnation}`);
     const storage = new SimNodeStorage(node.disk, proc, this.diskEvents(node, proc));
-    const snapshots = new SimSnapshotStore(node.disk, (meta, chunks) => this.guard(() => this.snapshotSaved(node, meta, chunks)));
+    const snapshots = new SimSnapshotStore(node.disk, (meta, chunks) =>
+      this.guard(() => this.snapshotSaved(node, meta, chunks)),
+    );
     const transport = new SimTransport(node.id, node.incarnation, { send: (p) => this.send(p) });
     this.transports.push(transport);
     const machine = this.machineKind.create();
@@ -277,9 +279,10 @@ export class Cluster {
       random: this.rng,
       clock: proc,
       // A turn that fails is a broken invariant in the node: the run fails (production exits).
-      onFatal: (e) => this.guard(() => {
-        throw e;
-      }),
+      onFatal: (e) =>
+        this.guard(() => {
+          throw e;
+        }),
       tickIntervalMs: node.tickIntervalMs,
       // Marks the write begun before the node applies the durable prefix (node.ts handleReady).
       beforePersist: () => {
@@ -302,14 +305,17 @@ export class Cluster {
       this.safety.observeRole(node.id, coreOf(raft));
       if (this.trace.enabled && now > 0) {
         const st = raft.status();
-        this.trace.add(`${node.id} RESTART term=${st.term} commit=${st.commitIndex} snapshot=${st.snapshotIndex} last=${st.lastIndex}`);
+        this.trace.add(
+          `${node.id} RESTART term=${st.term} commit=${st.commitIndex} snapshot=${st.snapshotIndex} last=${st.lastIndex}`,
+        );
       }
     };
     restored.then(
       () => this.guard(started),
-      (e: unknown) => this.guard(() => {
-        throw e;
-      }),
+      (e: unknown) =>
+        this.guard(() => {
+          throw e;
+        }),
     );
   }
 
@@ -324,9 +330,17 @@ export class Cluster {
   private logger(id: NodeId): Logger {
     const trace = this.trace;
     const log = (level: string, event: string, fields?: Record<string, unknown>): void => {
-      if (trace.enabled) trace.add(`${id} ${level} ${event} ${fields === undefined ? '' : JSON.stringify(fields, (_k, v: unknown) => (v instanceof Error ? v.message : v))}`);
+      if (trace.enabled)
+        trace.add(
+          `${id} ${level} ${event} ${fields === undefined ? '' : JSON.stringify(fields, (_k, v: unknown) => (v instanceof Error ? v.message : v))}`,
+        );
     };
-    return { log, info: (e, f) => log('info', e, f), warn: (e, f) => log('warn', e, f), error: (e, f) => log('error', e, f) };
+    return {
+      log,
+      info: (e, f) => log('info', e, f),
+      warn: (e, f) => log('warn', e, f),
+      error: (e, f) => log('error', e, f),
+    };
   }
 
   // ---- The state machine, as the checkers see it ---------------------------------------------
@@ -367,7 +381,11 @@ export class Cluster {
   private snapshotSaved(node: SimNode, meta: SnapshotMeta, chunks: readonly Uint8Array[]): void {
     // The node applied noops up to its own snapshot without telling the state machine.
     if (node.raft !== null) this.catchUp(node, Math.min(meta.index, node.raft.status().appliedIndex));
-    this.safety.snapshot(node.id, { index: meta.index, term: meta.term, digest: this.machineKind.snapshotDigest(chunks) });
+    this.safety.snapshot(node.id, {
+      index: meta.index,
+      term: meta.term,
+      digest: this.machineKind.snapshotDigest(chunks),
+    });
   }
 
   // ---- The disk ------------------------------------------------------------------------------
@@ -408,14 +426,20 @@ export class Cluster {
    * target for a power cut, restarted at once, while the election it voted in may still be
    * running: a node that answered before its vote was durable would vote twice.
    */
-  private planWrite(node: SimNode, leaderTerm: Term | null, entries: readonly Entry[], hardState: HardState | null): WritePlan {
+  private planWrite(
+    node: SimNode,
+    leaderTerm: Term | null,
+    entries: readonly Entry[],
+    hardState: HardState | null,
+  ): WritePlan {
     const steps = node.disk.persistSteps(this.rng);
     const f = this.opts.nodes;
     const durable = node.disk.log.initialHardState();
     const votes = hardState !== null && hardState.vote !== null && hardState.vote !== durable.vote;
     let restartSteps: number | null = null;
     if (steps > 0 && this.canCrash()) {
-      if (votes && f.voteCrashProbability > 0 && this.rng.chance(f.voteCrashProbability)) restartSteps = 1 + this.rng.nextInt(10);
+      if (votes && f.voteCrashProbability > 0 && this.rng.chance(f.voteCrashProbability))
+        restartSteps = 1 + this.rng.nextInt(10);
       else if (f.crashDuringPersistProbability > 0 && this.rng.chance(f.crashDuringPersistProbability)) {
         restartSteps = this.rng.chance(0.5) ? 1 + this.rng.nextInt(20) : -1;
       }
@@ -426,9 +450,19 @@ export class Cluster {
       if (kept > 0 && kept < entries.length) this.tornWrites++;
       this.powerLossCount++;
       const why = `power loss during a write (${kept}/${entries.length} entries kept)`;
-      return { steps, leaderTerm, powerLoss: { keptEntries: kept, keepHardState, why, restartSteps: restartSteps < 0 ? null : restartSteps }, crashAfter: null };
+      return {
+        steps,
+        leaderTerm,
+        powerLoss: { keptEntries: kept, keepHardState, why, restartSteps: restartSteps < 0 ? null : restartSteps },
+        crashAfter: null,
+      };
     }
-    return { steps, leaderTerm, powerLoss: null, crashAfter: this.crashAfterWrite(leaderTerm, hardState, durable.commit) };
+    return {
+      steps,
+      leaderTerm,
+      powerLoss: null,
+      crashAfter: this.crashAfterWrite(leaderTerm, hardState, durable.commit),
+    };
   }
 
   /** crashAfterWrite decides whether the process dies once the write is durable, before the node hears so. */
@@ -436,8 +470,11 @@ export class Cluster {
     if (!this.canCrash()) return null;
     const f = this.opts.nodes;
     const committed = hardState !== null && hardState.commit > commitBefore && leaderTerm !== null;
-    if (committed && f.commitKillProbability > 0 && this.rng.chance(f.commitKillProbability)) return 'leader, just committed';
-    return f.crashAfterPersistProbability > 0 && this.rng.chance(f.crashAfterPersistProbability) ? 'after persist, before the node heard' : null;
+    if (committed && f.commitKillProbability > 0 && this.rng.chance(f.commitKillProbability))
+      return 'leader, just committed';
+    return f.crashAfterPersistProbability > 0 && this.rng.chance(f.crashAfterPersistProbability)
+      ? 'after persist, before the node heard'
+      : null;
   }
 
   // ---- The network ---------------------------------------------------------------------------
@@ -467,7 +504,13 @@ export class Cluster {
         return;
       case 'forward':
         void raft.forward(b.commands, b.deadlineMs).then((outcomes) => {
-          if (to.raft === raft && to.up) this.send({ from: packet.to, to: packet.from, body: { kind: 'forwardReply', outcomes, done: b.done }, senderIncarnation: to.incarnation });
+          if (to.raft === raft && to.up)
+            this.send({
+              from: packet.to,
+              to: packet.from,
+              body: { kind: 'forwardReply', outcomes, done: b.done },
+              senderIncarnation: to.incarnation,
+            });
         });
         return;
       case 'forwardReply':
@@ -484,7 +527,12 @@ export class Cluster {
     switch (b.kind) {
       case 'raft': {
         const sender = this.node(packet.from);
-        if (!this.rng.chance(f.unreachableReportProbability) || !sender.up || sender.incarnation !== packet.senderIncarnation) return;
+        if (
+          !this.rng.chance(f.unreachableReportProbability) ||
+          !sender.up ||
+          sender.incarnation !== packet.senderIncarnation
+        )
+          return;
         sender.raft?.reportUnreachable(packet.to);
         return;
       }

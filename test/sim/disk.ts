@@ -2,7 +2,13 @@ import { assert } from '../../src/lib/assert.js';
 import type { Index, NodeId, Term } from '../../src/lib/ids.js';
 import type { SeededRng } from '../../src/lib/rng.js';
 import type { NodeLogStorage, NodeSnapshotStore } from '../../src/node/node-storage.js';
-import { type Entry, type HardState, type LogStorage, MemoryLogStorage, type SnapshotMeta } from '../../src/raft/index.js';
+import {
+  type Entry,
+  type HardState,
+  type LogStorage,
+  MemoryLogStorage,
+  type SnapshotMeta,
+} from '../../src/raft/index.js';
 import type { DiskFaults } from './faults.js';
 import { MS_PER_STEP, type SimProcess } from './scheduler.js';
 
@@ -35,7 +41,10 @@ export class SimDisk {
   baseSnapshot(): SnapshotMeta | null {
     const meta = this.log.snapshotMeta();
     if (meta.index === 0) return null;
-    assert(this.snapshots.has(meta.index), () => `${this.id}: the log is based on snapshot ${meta.index}, whose bytes are gone`);
+    assert(
+      this.snapshots.has(meta.index),
+      () => `${this.id}: the log is based on snapshot ${meta.index}, whose bytes are gone`,
+    );
     return meta;
   }
 
@@ -55,7 +64,12 @@ export interface WritePlan {
   readonly steps: number;
   /** leaderTerm: the term the node led when it issued the write, or null (for the checker). */
   readonly leaderTerm: Term | null;
-  readonly powerLoss: { readonly keptEntries: number; readonly keepHardState: boolean; readonly why: string; readonly restartSteps: number | null } | null;
+  readonly powerLoss: {
+    readonly keptEntries: number;
+    readonly keepHardState: boolean;
+    readonly why: string;
+    readonly restartSteps: number | null;
+  } | null;
   readonly crashAfter: string | null;
 }
 
@@ -63,7 +77,12 @@ export interface WritePlan {
 export interface DiskEvents {
   planWrite(entries: readonly Entry[], hardState: HardState | null): WritePlan;
   /** durable: these writes reached the disk (the safety checker mirrors them). */
-  durable(snapshot: SnapshotMeta | null, entries: readonly Entry[], hardState: HardState | null, leaderTerm: Term | null): void;
+  durable(
+    snapshot: SnapshotMeta | null,
+    entries: readonly Entry[],
+    hardState: HardState | null,
+    leaderTerm: Term | null,
+  ): void;
   compacted(meta: SnapshotMeta): void;
   /** died: the process is gone (power loss or crash), restarted `restartSteps` later (null: the nemesis decides). */
   died(why: string, restartSteps: number | null): void;
@@ -153,7 +172,10 @@ export class SimNodeStorage implements NodeLogStorage {
   }
 
   compact(meta: SnapshotMeta): void {
-    assert(this.disk.snapshots.has(meta.index), () => `${this.disk.id}: compacting to ${meta.index} without its snapshot`);
+    assert(
+      this.disk.snapshots.has(meta.index),
+      () => `${this.disk.id}: compacting to ${meta.index} without its snapshot`,
+    );
     this.disk.log.compact(meta);
     this.disk.pruneSnapshotsBelow(this.disk.log.snapshotMeta().index);
     this.events.compacted(meta);
@@ -186,7 +208,8 @@ export class SimSnapshotStore implements NodeSnapshotStore {
   async *open(meta: SnapshotMeta): AsyncIterable<Uint8Array> {
     const held = this.disk.snapshots.get(meta.index);
     // The bytes were pruned after a newer snapshot became the base: the send fails, as a real one would.
-    if (held === undefined || held.meta.term !== meta.term) throw new Error(`${this.disk.id}: no snapshot ${meta.index}/${meta.term}`);
+    if (held === undefined || held.meta.term !== meta.term)
+      throw new Error(`${this.disk.id}: no snapshot ${meta.index}/${meta.term}`);
     yield* held.chunks;
   }
 }

@@ -16,7 +16,15 @@ import type { SeededRng } from '../../src/lib/rng.js';
  * - leaderOneWay: the leader can send but not hear, or hear but not send.
  * - bridge: two groups that cannot reach each other, and one node that reaches both.
  */
-export const PARTITION_MODES = ['none', 'symmetric', 'minority', 'isolateLeader', 'oneWay', 'leaderOneWay', 'bridge'] as const;
+export const PARTITION_MODES = [
+  'none',
+  'symmetric',
+  'minority',
+  'isolateLeader',
+  'oneWay',
+  'leaderOneWay',
+  'bridge',
+] as const;
 export type PartitionMode = (typeof PARTITION_MODES)[number];
 
 export interface NetworkFaults {
@@ -170,7 +178,18 @@ const ROOMS_SHARE = 0.3;
 
 /** chooseSimOptions draws one run's options from its seed's generator: size, fault mix and length vary. */
 export function chooseSimOptions(rng: SeededRng): SimOptions {
-  const weather = rng.pick(['calm', 'rough', 'rough', 'rough', 'storm', 'storm', 'storm', 'churn', 'churn', 'churn'] as const);
+  const weather = rng.pick([
+    'calm',
+    'rough',
+    'rough',
+    'rough',
+    'storm',
+    'storm',
+    'storm',
+    'churn',
+    'churn',
+    'churn',
+  ] as const);
   // Churn finds its bugs mostly in 3-node clusters, where a minority is one node.
   const clusterSize = rng.chance(weather === 'churn' ? 0.75 : 0.5) ? 3 : 5;
   return {

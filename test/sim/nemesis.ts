@@ -69,7 +69,8 @@ export class Nemesis {
     const f = this.opts.nodes;
     for (const id of this.cluster.ids) {
       const node = this.cluster.node(id);
-      if (!node.running && (now >= node.restartAt || this.rng.chance(1 / f.crashStepsMean))) this.cluster.restart(id, now);
+      if (!node.running && (now >= node.restartAt || this.rng.chance(1 / f.crashStepsMean)))
+        this.cluster.restart(id, now);
     }
     if (f.crashesPerStep === 0 || !this.rng.chance(f.crashesPerStep) || !this.cluster.canCrash()) return;
     const leader = this.cluster.leader();
@@ -99,7 +100,8 @@ export class Nemesis {
     this.kills = this.kills.filter((k) => k.at > now);
     for (const k of due) {
       const node = this.cluster.node(k.id);
-      if (node.running && node.incarnation === k.incarnation && this.cluster.canCrash()) this.cluster.crash(k.id, now, 'nemesis, young leader');
+      if (node.running && node.incarnation === k.incarnation && this.cluster.canCrash())
+        this.cluster.crash(k.id, now, 'nemesis, young leader');
     }
   }
 

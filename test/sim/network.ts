@@ -21,9 +21,23 @@ export interface Packet {
  */
 export type PacketBody =
   | { readonly kind: 'raft'; readonly message: Message }
-  | { readonly kind: 'snapshot'; readonly message: InstallSnapshot; readonly chunks: readonly Uint8Array[]; readonly done: (delivered: boolean) => void }
-  | { readonly kind: 'forward'; readonly commands: readonly Uint8Array[]; readonly deadlineMs: number; readonly done: (outcomes: ForwardOutcome[]) => void }
-  | { readonly kind: 'forwardReply'; readonly outcomes: readonly ForwardOutcome[]; readonly done: (outcomes: ForwardOutcome[]) => void };
+  | {
+      readonly kind: 'snapshot';
+      readonly message: InstallSnapshot;
+      readonly chunks: readonly Uint8Array[];
+      readonly done: (delivered: boolean) => void;
+    }
+  | {
+      readonly kind: 'forward';
+      readonly commands: readonly Uint8Array[];
+      readonly deadlineMs: number;
+      readonly done: (outcomes: ForwardOutcome[]) => void;
+    }
+  | {
+      readonly kind: 'forwardReply';
+      readonly outcomes: readonly ForwardOutcome[];
+      readonly done: (outcomes: ForwardOutcome[]) => void;
+    };
 
 export function describePacket(p: Packet): string {
   const b = p.body;
@@ -69,7 +83,13 @@ export class PacketSimulator {
   heal(): void {
     this.blocked.clear();
     this.partitionMode = 'none';
-    this.faults = { ...this.faults, lossProbability: 0, duplicateProbability: 0, longDelayProbability: 0, partitionModes: ['none'] };
+    this.faults = {
+      ...this.faults,
+      lossProbability: 0,
+      duplicateProbability: 0,
+      longDelayProbability: 0,
+      partitionModes: ['none'],
+    };
   }
 
   get partitioned(): boolean {

@@ -66,7 +66,14 @@ const EXPIRY_CLIENT_ID_BASE = 1000;
 export class RoomWorkload implements ClusterHooks {
   readonly history: RoomOperation[] = [];
   readonly acked: AckedEntry[] = [];
-  readonly stats: WorkloadStats = { writesOk: 0, writesFailed: 0, writesUnknown: 0, unknownNeverApplied: 0, readsOk: 0, readsDropped: 0 };
+  readonly stats: WorkloadStats = {
+    writesOk: 0,
+    writesFailed: 0,
+    writesUnknown: 0,
+    unknownNeverApplied: 0,
+    readsOk: 0,
+    readsDropped: 0,
+  };
   roomsExpired = 0;
   private readonly clients: Client[] = [];
   private readonly unknown: ActiveOp[] = [];
@@ -83,7 +90,8 @@ export class RoomWorkload implements ClusterHooks {
     private readonly cluster: Cluster,
     private readonly trace: Trace,
   ) {
-    for (let id = 0; id < opts.clients; id++) this.clients.push({ id, nextStep: rng.nextInt(50), leaderHint: null, op: null });
+    for (let id = 0; id < opts.clients; id++)
+      this.clients.push({ id, nextStep: rng.nextInt(50), leaderHint: null, op: null });
   }
 
   step(now: number): void {
@@ -102,14 +110,22 @@ export class RoomWorkload implements ClusterHooks {
     for (const room of rooms) {
       this.roomsExpired++;
       const input: RoomInput = { op: 'delete', room, metadata: '' };
-      this.history.push({ clientId: EXPIRY_CLIENT_ID_BASE + index, input, callTime: this.now - 0.5, output: { found: true }, returnTime: this.now + 0.5 });
+      this.history.push({
+        clientId: EXPIRY_CLIENT_ID_BASE + index,
+        input,
+        callTime: this.now - 0.5,
+        output: { found: true },
+        returnTime: this.now + 0.5,
+      });
       if (this.trace.enabled) this.trace.add(`sweeper: ${room} expired at ${index}`);
     }
   }
 
   checkHistory(budgetMs: number): HistoryVerdict {
     const r = checkLinearizable(ROOM_MODEL, this.history, { timeBudgetMs: budgetMs });
-    return r.verdict === 'illegal' ? { verdict: 'illegal', details: r.explanation } : { verdict: r.verdict, details: '' };
+    return r.verdict === 'illegal'
+      ? { verdict: 'illegal', details: r.explanation }
+      : { verdict: r.verdict, details: '' };
   }
 
   /** finish ends the run after convergence and settles each unknown write by its request id. */
@@ -123,7 +139,13 @@ export class RoomWorkload implements ClusterHooks {
       }
       if (op.kind === 'occupancy' || op.kind === 'get') continue; // changes no metadata: constrains nothing
       const input: RoomInput = { op: op.kind, room: op.room, metadata: op.metadata };
-      this.history.push({ clientId: op.clientId, input, callTime: op.callStep, output: UNKNOWN as Unknown, returnTime: Math.max(at.step, op.callStep) });
+      this.history.push({
+        clientId: op.clientId,
+        input,
+        callTime: op.callStep,
+        output: UNKNOWN as Unknown,
+        returnTime: Math.max(at.step, op.callStep),
+      });
     }
     this.unknown.length = 0;
   }
@@ -135,13 +157,15 @@ export class RoomWorkload implements ClusterHooks {
     const decoded = decodeCommandEntry(e.data);
     if (!decoded.ok) return;
     const requestId = CommandCodec.decode(decoded.value.payload).requestId;
-    if (requestId !== '' && !this.firstApplied.has(requestId)) this.firstApplied.set(requestId, { step: this.now, index: e.index, term: e.term });
+    if (requestId !== '' && !this.firstApplied.has(requestId))
+      this.firstApplied.set(requestId, { step: this.now, index: e.index, term: e.term });
   }
 
   restored(): void {}
 
   crashed(id: NodeId): void {
-    for (const c of this.clients) if (c.op !== null && c.op.node === id) this.settleUnknown(c, c.op, 'node crashed', false);
+    for (const c of this.clients)
+      if (c.op !== null && c.op.node === id) this.settleUnknown(c, c.op, 'node crashed', false);
   }
 
   private issue(c: Client): void {
@@ -149,7 +173,16 @@ export class RoomWorkload implements ClusterHooks {
     const room = `r${this.rng.nextInt(this.opts.keys)}`;
     const kind = this.chooseKind();
     const node = kind === 'get' ? this.rng.pick(this.cluster.ids) : this.chooseNode(c);
-    const op: ActiveOp = { id, clientId: c.id, kind, room, metadata: `c${c.id}.${id}`, requestId: `q${id}`, node, callStep: this.now };
+    const op: ActiveOp = {
+      id,
+      clientId: c.id,
+      kind,
+      room,
+      metadata: `c${c.id}.${id}`,
+      requestId: `q${id}`,
+      node,
+      callStep: this.now,
+    };
     c.op = op;
     const command = kind === 'get' ? null : this.command(op);
     if (this.trace.enabled) this.trace.add(`client ${c.id} -> ${node}: ${kind} ${room} (op ${id})`);
@@ -161,7 +194,9 @@ export class RoomWorkload implements ClusterHooks {
             const r = machine instanceof SimRooms ? machine.registry.getRoom(room) : null;
             return r === null ? { found: false } : { found: true, metadata: r.metadata };
           })
-        : this.cluster.call(node, async (raft) => this.observe(decodeRoomResult(await raft.propose(encodeRoomCommand(op.requestId, command), deadlineMs))));
+        : this.cluster.call(node, async (raft) =>
+            this.observe(decodeRoomResult(await raft.propose(encodeRoomCommand(op.requestId, command), deadlineMs))),
+          );
     if (call === null) {
       c.leaderHint = null;
       this.done(c, op, true);
@@ -188,7 +223,16 @@ export class RoomWorkload implements ClusterHooks {
   private command(op: ActiveOp): NonNullable<Command['command']> {
     switch (op.kind) {
       case 'create': {
-        const value = { name: op.room, emptyTimeoutS: 1 + this.rng.nextInt(2), departureTimeoutS: 1, maxParticipants: 0, nodeId: '', metadata: op.metadata, sid: `RM_${op.id}`, turnPassword: '' };
+        const value = {
+          name: op.room,
+          emptyTimeoutS: 1 + this.rng.nextInt(2),
+          departureTimeoutS: 1,
+          maxParticipants: 0,
+          nodeId: '',
+          metadata: op.metadata,
+          sid: `RM_${op.id}`,
+          turnPassword: '',
+        };
         return { $case: 'createRoom', value };
       }
       case 'update':
@@ -197,7 +241,10 @@ export class RoomWorkload implements ClusterHooks {
         return { $case: 'deleteRoom', value: { name: op.room } };
       case 'occupancy': {
         const n = this.rng.nextInt(3);
-        return { $case: 'updateRoomOccupancy', value: { name: op.room, numParticipants: n, numPublishers: Math.min(n, 1), nodeId: '' } };
+        return {
+          $case: 'updateRoomOccupancy',
+          value: { name: op.room, numParticipants: n, numPublishers: Math.min(n, 1), nodeId: '' },
+        };
       }
       case 'get':
         throw new Error('a get is not a command');
@@ -235,9 +282,14 @@ export class RoomWorkload implements ClusterHooks {
       this.stats.writesOk++;
       const at = this.firstApplied.get(op.requestId);
       if (at === undefined) throw new Error(`op ${op.id} returned but its entry was never applied`);
-      this.acked.push({ index: at.index, term: at.term as AckedEntry['term'], what: `${op.kind} ${op.room} (${op.requestId})` });
+      this.acked.push({
+        index: at.index,
+        term: at.term as AckedEntry['term'],
+        what: `${op.kind} ${op.room} (${op.requestId})`,
+      });
     }
-    if (this.trace.enabled) this.trace.add(`client ${c.id}: op ${op.id} ${op.kind} ${op.room} -> ${JSON.stringify(observed)}`);
+    if (this.trace.enabled)
+      this.trace.add(`client ${c.id}: op ${op.id} ${op.kind} ${op.room} -> ${JSON.stringify(observed)}`);
     this.done(c, op, false);
   }
 
@@ -276,7 +328,8 @@ export class RoomWorkload implements ClusterHooks {
     const nowMs = this.now * MS_PER_STEP;
     const p = this.cluster.call(leader, async (raft, machine) => {
       const names = machine instanceof SimRooms ? machine.registry.dueRooms(nowMs, SWEEP_BATCH_ROOMS_MAX) : [];
-      if (names.length > 0) await raft.propose(encodeRoomCommand('', { $case: 'expireRooms', value: { names } }), deadlineMs);
+      if (names.length > 0)
+        await raft.propose(encodeRoomCommand('', { $case: 'expireRooms', value: { names } }), deadlineMs);
     });
     p?.catch(() => {}); // a sweep that fails is retried at the next period, as the sweeper does
   }

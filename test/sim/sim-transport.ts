@@ -38,7 +38,9 @@ export class SimTransport implements Transport {
   }
 
   forward(to: NodeId, commands: readonly Uint8Array[], deadlineMs: number): Promise<ForwardOutcome[]> {
-    return new Promise((done) => this.wire.send(this.packet(to, { kind: 'forward', commands: [...commands], deadlineMs, done })));
+    return new Promise((done) =>
+      this.wire.send(this.packet(to, { kind: 'forward', commands: [...commands], deadlineMs, done })),
+    );
   }
 
   connectedPeers(): NodeId[] {

@@ -57,41 +57,62 @@ const seedFrom = Number(process.env['SIM_SEEDS_FROM'] ?? 1);
 const REPLAY_SEED = 12;
 
 if (singleSeed !== undefined) {
-  test(`SIM_SEED=${singleSeed}`, async () => {
-    const seed = Number(singleSeed);
-    let result: SimResult;
-    try {
-      result = await checkSeed(seed);
-    } catch (e) {
-      // The whole trace goes to stdout; the error keeps only its tail.
-      if (e instanceof SeedFailure) process.stdout.write(`${e.fullTrace.join('\n')}\n`);
-      throw e;
-    }
-    expect(result.ok).toBe(true);
-  }, CHUNK_TIMEOUT_MS);
+  test(
+    `SIM_SEED=${singleSeed}`,
+    async () => {
+      const seed = Number(singleSeed);
+      let result: SimResult;
+      try {
+        result = await checkSeed(seed);
+      } catch (e) {
+        // The whole trace goes to stdout; the error keeps only its tail.
+        if (e instanceof SeedFailure) process.stdout.write(`${e.fullTrace.join('\n')}\n`);
+        throw e;
+      }
+      expect(result.ok).toBe(true);
+    },
+    CHUNK_TIMEOUT_MS,
+  );
 } else {
   describe.skipIf(REGRESSION_SEEDS.length === 0)('regression seeds', () => {
     for (const r of REGRESSION_SEEDS) {
-      test(`seed ${r.seed}: ${r.bug}`, async () => {
-        expect((await checkSeed(r.seed)).ok).toBe(true);
-      }, CHUNK_TIMEOUT_MS);
+      test(
+        `seed ${r.seed}: ${r.bug}`,
+        async () => {
+          expect((await checkSeed(r.seed)).ok).toBe(true);
+        },
+        CHUNK_TIMEOUT_MS,
+      );
     }
   });
 
-  test('a seed replays exactly, and drives the real node through power cuts, early applies and room expiry', async () => {
-    const a = await runSimulation(REPLAY_SEED, { trace: true });
-    const b = await runSimulation(REPLAY_SEED, { trace: true });
-    expect(a.failure).toBeNull();
-    expect(b.trace).toEqual(a.trace);
-    expect(a.options.machine).toBe('rooms');
-    const s = a.stats;
-    expect(s === null ? null : { early: s.earlyApplied > 0, power: s.powerLosses > 0, torn: s.tornWrites > 0, expired: s.roomsExpired > 0 }).toEqual({
-      early: true,
-      power: true,
-      torn: true,
-      expired: true,
-    });
-  }, CHUNK_TIMEOUT_MS);
+  test(
+    'a seed replays exactly, and drives the real node through power cuts, early applies and room expiry',
+    async () => {
+      const a = await runSimulation(REPLAY_SEED, { trace: true });
+      const b = await runSimulation(REPLAY_SEED, { trace: true });
+      expect(a.failure).toBeNull();
+      expect(b.trace).toEqual(a.trace);
+      expect(a.options.machine).toBe('rooms');
+      const s = a.stats;
+      expect(
+        s === null
+          ? null
+          : {
+              early: s.earlyApplied > 0,
+              power: s.powerLosses > 0,
+              torn: s.tornWrites > 0,
+              expired: s.roomsExpired > 0,
+            },
+      ).toEqual({
+        early: true,
+        power: true,
+        torn: true,
+        expired: true,
+      });
+    },
+    CHUNK_TIMEOUT_MS,
+  );
 
   const lastSeed = seedFrom + seedCount - 1;
   describe(`seeds ${seedFrom}..${lastSeed}`, () => {
@@ -146,7 +167,11 @@ async function runChunk(first: number, last: number): Promise<void> {
     }
   }
   const failed = failedSeeds.length === 0 ? '' : ` FAILED=${failedSeeds.join(',')}`;
-  console.log(`seeds ${first}..${last}: ${Object.entries(totals).map(([k, v]) => `${k}=${v}`).join(' ')}${failed}`);
+  console.log(
+    `seeds ${first}..${last}: ${Object.entries(totals)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}${failed}`,
+  );
   const firstFailure = failures[0];
   if (firstFailure !== undefined) {
     firstFailure.message = `${failures.length} seed(s) failed: ${failedSeeds.join(', ')}\n${firstFailure.message}`;

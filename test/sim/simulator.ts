@@ -108,7 +108,8 @@ function buildWorld(options: SimOptions, rng: SeededRng, trace: Trace): World {
   const network = new PacketSimulator(rng, options.network, ids);
   const noHooks = { applied: () => {}, restored: () => {}, crashed: () => {} };
   let rooms: RoomWorkload | null = null;
-  const machine = options.machine === 'kv' ? KV_MACHINE : roomsMachine((index, names) => rooms?.onExpired(index, names));
+  const machine =
+    options.machine === 'kv' ? KV_MACHINE : roomsMachine((index, names) => rooms?.onExpired(index, names));
   const cluster = new Cluster(options, rng, scheduler, network, safety, trace, ids, machine, noHooks);
   rooms = options.machine === 'rooms' ? new RoomWorkload(options.workload, rng, cluster, trace) : null;
   const workload = rooms ?? new Workload(options.workload, rng, cluster, trace);
@@ -135,7 +136,7 @@ async function step(w: World, now: number, faults: boolean): Promise<void> {
 
 async function runPhases(w: World, options: SimOptions, trace: Trace, budgetMs: number): Promise<SimStats> {
   let now = 0;
-  for (; now < options.steps; ) {
+  for (; now < options.steps;) {
     trace.now = ++now;
     await step(w, now, true);
   }
@@ -144,7 +145,10 @@ async function runPhases(w: World, options: SimOptions, trace: Trace, budgetMs: 
   const healedAt = now;
   while (!converged(w.cluster)) {
     if (now - healedAt >= options.convergeStepsMax) {
-      throw new SafetyViolation('convergence', `no convergence ${options.convergeStepsMax} steps after healing: ${describeNodes(w.cluster)}`);
+      throw new SafetyViolation(
+        'convergence',
+        `no convergence ${options.convergeStepsMax} steps after healing: ${describeNodes(w.cluster)}`,
+      );
     }
     trace.now = ++now;
     await step(w, now, false);
@@ -157,7 +161,12 @@ async function runPhases(w: World, options: SimOptions, trace: Trace, budgetMs: 
   return collectStats(w, options, now - healedAt, verdict.verdict);
 }
 
-function collectStats(w: World, options: SimOptions, convergeSteps: number, lin: SimStats['linearizability']): SimStats {
+function collectStats(
+  w: World,
+  options: SimOptions,
+  convergeSteps: number,
+  lin: SimStats['linearizability'],
+): SimStats {
   const anyNode = w.cluster.node(w.cluster.ids[0] ?? nodeId('n1'));
   return {
     ...w.workload.stats,
@@ -218,9 +227,12 @@ export async function checkSeed(seed: number, check: CheckOptions = {}): Promise
   const replay = await runSimulation(seed, { ...check, trace: true });
   const f = replay.failure ?? first.failure;
   const same = replay.failure?.checker === first.failure?.checker && replay.failure?.step === first.failure?.step;
-  const note = same ? '' : `\n(NONDETERMINISM: the traced replay did not fail the same way; first run: ${JSON.stringify(first.failure)})`;
+  const note = same
+    ? ''
+    : `\n(NONDETERMINISM: the traced replay did not fail the same way; first run: ${JSON.stringify(first.failure)})`;
   const head = replay.trace[0] ?? '';
-  const tail = check.fullTraceOnFailure === true ? replay.trace.slice(1) : ['...', ...replay.trace.slice(-TRACE_TAIL_LINES)];
+  const tail =
+    check.fullTraceOnFailure === true ? replay.trace.slice(1) : ['...', ...replay.trace.slice(-TRACE_TAIL_LINES)];
   const message = `SIM_SEED=${seed} failed: ${f?.checker ?? '?'}: ${f?.details ?? '?'} (step ${f?.step ?? '?'})${note}\n${[head, ...tail].join('\n')}`;
   throw new SeedFailure(message, replay.trace);
 }

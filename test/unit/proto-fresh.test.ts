@@ -21,8 +21,12 @@ test('src/gen is what `make proto` generates from proto/', () => {
   execFileSync(join(root, 'node_modules', '.bin', 'buf'), ['generate', '--output', outDir], { cwd: root });
   const fresh = join(outDir, 'src', 'gen');
   const committed = join(root, 'src', 'gen');
-  const freshFiles = listFiles(fresh).map((f) => relative(fresh, f)).sort();
-  const committedFiles = listFiles(committed).map((f) => relative(committed, f)).sort();
+  const freshFiles = listFiles(fresh)
+    .map((f) => relative(fresh, f))
+    .sort();
+  const committedFiles = listFiles(committed)
+    .map((f) => relative(committed, f))
+    .sort();
   expect(committedFiles, 'run `make proto` and commit src/gen').toEqual(freshFiles);
   for (const file of freshFiles) {
     const same = readFileSync(join(fresh, file)).equals(readFileSync(join(committed, file)));

@@ -10,7 +10,10 @@ const PURE_DIRS = ['raft', 'registry'] as const;
 
 const FORBIDDEN: ReadonlyArray<{ pattern: RegExp; why: string }> = [
   { pattern: /from\s+['"]node:/, why: 'imports a node: module' },
-  { pattern: /from\s+['"](fs|net|os|path|child_process|timers|crypto|http|http2|worker_threads)['"]/, why: 'imports a Node built-in' },
+  {
+    pattern: /from\s+['"](fs|net|os|path|child_process|timers|crypto|http|http2|worker_threads)['"]/,
+    why: 'imports a Node built-in',
+  },
   { pattern: /from\s+['"]@grpc\/grpc-js['"]/, why: 'imports grpc-js' },
   { pattern: /from\s+['"]prom-client['"]/, why: 'imports prom-client' },
   { pattern: /\bDate\.now\b|\bnew Date\(/, why: 'reads the clock' },

@@ -61,7 +61,10 @@ export function checkFinalState(cluster: Cluster, safety: SafetyChecker, acked: 
       continue;
     }
     if (applied !== reference.applied || digest !== reference.digest) {
-      throw new SafetyViolation('convergence', `${node.id} applied ${applied} with ${digest}, ${reference.id} applied ${reference.applied} with ${reference.digest}`);
+      throw new SafetyViolation(
+        'convergence',
+        `${node.id} applied ${applied} with ${digest}, ${reference.id} applied ${reference.applied} with ${reference.digest}`,
+      );
     }
   }
   const applied = reference?.applied ?? 0;

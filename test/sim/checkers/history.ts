@@ -24,7 +24,19 @@ function toOperation(op: HistoryOp): Operation<KvModelInput, KvModelOutput> {
   const unknown = !Number.isFinite(op.returnTime);
   if (op.input.op === 'read') {
     const input: KvModelInput = { op: 'get', key: op.input.key };
-    return { clientId: op.clientId, input, callTime: op.callTime, output: unknown ? UNKNOWN : { value: op.output }, returnTime: op.returnTime };
+    return {
+      clientId: op.clientId,
+      input,
+      callTime: op.callTime,
+      output: unknown ? UNKNOWN : { value: op.output },
+      returnTime: op.returnTime,
+    };
   }
-  return { clientId: op.clientId, input: op.input, callTime: op.callTime, output: unknown ? UNKNOWN : {}, returnTime: op.returnTime };
+  return {
+    clientId: op.clientId,
+    input: op.input,
+    callTime: op.callTime,
+    output: unknown ? UNKNOWN : {},
+    returnTime: op.returnTime,
+  };
 }

@@ -40,7 +40,8 @@ export const KV_MODEL: Model<string | null, KvModelInput, KvModelOutput> = {
   equal: (a, b) => a === b,
   hash: (s) => (s === null ? '\u0000null' : s),
   describeOperation(input, output) {
-    if (input.op === 'get') return `get(${input.key}) -> ${isUnknown(output) ? '?' : JSON.stringify('value' in output ? output.value : null)}`;
+    if (input.op === 'get')
+      return `get(${input.key}) -> ${isUnknown(output) ? '?' : JSON.stringify('value' in output ? output.value : null)}`;
     return `${input.op}(${input.key}, ${JSON.stringify(input.value)})${isUnknown(output) ? ' ?' : ''}`;
   },
 };

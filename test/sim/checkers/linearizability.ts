@@ -115,7 +115,11 @@ function unlift(call: Entry): void {
 }
 
 /** checkPartition returns 'ok', 'timeout', or the largest set of operations it could linearize. */
-function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<I, O>[], deadlineMs: number): 'ok' | 'timeout' | Set<number> {
+function checkPartition<S, I, O>(
+  model: Model<S, I, O>,
+  ops: readonly Operation<I, O>[],
+  deadlineMs: number,
+): 'ok' | 'timeout' | Set<number> {
   const head = buildEntries(ops);
   const linearized = new Set<number>();
   let best = new Set<number>();
@@ -154,7 +158,13 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
 }
 
 /** remember records (linearized ∪ {id}, state); false when that configuration was explored. */
-function remember<S, I, O>(cache: Map<string, S[]>, model: Model<S, I, O>, linearized: Set<number>, id: number, state: S): boolean {
+function remember<S, I, O>(
+  cache: Map<string, S[]>,
+  model: Model<S, I, O>,
+  linearized: Set<number>,
+  id: number,
+  state: S,
+): boolean {
   const ids = [...linearized, id].sort((a, b) => a - b);
   const key = `${ids.join(',')}|${model.hash(state)}`;
   const seen = cache.get(key);
@@ -170,7 +180,8 @@ function explain<S, I, O>(
   best: Set<number>,
 ): { longestLinearizablePrefix: string[]; explanation: string } {
   const describe = (op: Operation<I, O>): string => {
-    const what = model.describeOperation?.(op.input, op.output) ?? `${JSON.stringify(op.input)} -> ${JSON.stringify(op.output)}`;
+    const what =
+      model.describeOperation?.(op.input, op.output) ?? `${JSON.stringify(op.input)} -> ${JSON.stringify(op.output)}`;
     const end = Number.isFinite(op.returnTime) ? String(op.returnTime) : '?';
     return `client ${op.clientId} [${op.callTime}, ${end}] ${what}`;
   };

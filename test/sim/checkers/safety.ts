@@ -1,5 +1,11 @@
 import type { Index, NodeId, Term } from '../../../src/lib/ids.js';
-import { EMPTY_HARD_STATE, type Entry, type HardState, type RaftCore, type SnapshotMeta } from '../../../src/raft/index.js';
+import {
+  EMPTY_HARD_STATE,
+  type Entry,
+  type HardState,
+  type RaftCore,
+  type SnapshotMeta,
+} from '../../../src/raft/index.js';
 
 /** SnapshotDigest names a snapshot's state by a canonical text, compared across nodes. */
 export interface SnapshotDigest {
@@ -77,7 +83,8 @@ export class SafetyChecker {
   leaderElections = 0;
 
   constructor(ids: readonly NodeId[]) {
-    for (const id of ids) this.logs.set(id, { chains: [0], terms: [0], base: 0, leaderTerm: null, hardState: EMPTY_HARD_STATE });
+    for (const id of ids)
+      this.logs.set(id, { chains: [0], terms: [0], base: 0, leaderTerm: null, hardState: EMPTY_HARD_STATE });
   }
 
   get committedMax(): number {
@@ -114,7 +121,13 @@ export class SafetyChecker {
    * persisted mirrors a node's Ready persist (snapshot base, entries, hard state) and checks Log
    * Matching; `leaderTerm` is the term the node led when it took the Ready, or null.
    */
-  persisted(id: NodeId, leaderTerm: Term | null, snapshot: SnapshotMeta | null, entries: readonly Entry[], hardState: HardState | null): void {
+  persisted(
+    id: NodeId,
+    leaderTerm: Term | null,
+    snapshot: SnapshotMeta | null,
+    entries: readonly Entry[],
+    hardState: HardState | null,
+  ): void {
     const log = this.logOf(id);
     this.checkLeaderAppendOnly(id, leaderTerm, log, entries);
     if (snapshot !== null) this.rebase(id, log, snapshot);
@@ -128,10 +141,15 @@ export class SafetyChecker {
 
   /** checkHardState: a durable term and commit never go back, and a vote once cast in a term stays. */
   private checkHardState(id: NodeId, prev: HardState, next: HardState): void {
-    if (next.term < prev.term) throw new SafetyViolation('hard state', `${id} persisted term ${next.term} after ${prev.term}`);
-    if (next.commit < prev.commit) throw new SafetyViolation('hard state', `${id} persisted commit ${next.commit} after ${prev.commit}`);
+    if (next.term < prev.term)
+      throw new SafetyViolation('hard state', `${id} persisted term ${next.term} after ${prev.term}`);
+    if (next.commit < prev.commit)
+      throw new SafetyViolation('hard state', `${id} persisted commit ${next.commit} after ${prev.commit}`);
     if (next.term === prev.term && prev.vote !== null && next.vote !== prev.vote) {
-      throw new SafetyViolation('election safety', `${id} voted for ${prev.vote} and then ${next.vote ?? 'nobody'} in term ${next.term}`);
+      throw new SafetyViolation(
+        'election safety',
+        `${id} voted for ${prev.vote} and then ${next.vote ?? 'nobody'} in term ${next.term}`,
+      );
     }
   }
 
@@ -141,8 +159,16 @@ export class SafetyChecker {
    */
   private checkLeaderAppendOnly(id: NodeId, leaderTerm: Term | null, log: DurableLog, entries: readonly Entry[]): void {
     const first = entries[0];
-    if (leaderTerm !== null && log.leaderTerm === leaderTerm && first !== undefined && first.index < log.chains.length) {
-      throw new SafetyViolation('leader append-only', `${id}, leading term ${leaderTerm}, overwrote its log from ${first.index} (last ${log.chains.length - 1})`);
+    if (
+      leaderTerm !== null &&
+      log.leaderTerm === leaderTerm &&
+      first !== undefined &&
+      first.index < log.chains.length
+    ) {
+      throw new SafetyViolation(
+        'leader append-only',
+        `${id}, leading term ${leaderTerm}, overwrote its log from ${first.index} (last ${log.chains.length - 1})`,
+      );
     }
     log.leaderTerm = leaderTerm;
   }
@@ -160,7 +186,10 @@ export class SafetyChecker {
     }
     const prev = e.index === 1 ? 0 : this.committed[e.index - 1]?.chain;
     if (prev === undefined) {
-      throw new SafetyViolation('state machine safety', `${id} applied ${e.index} but ${e.index - 1} is not known committed`);
+      throw new SafetyViolation(
+        'state machine safety',
+        `${id} applied ${e.index} but ${e.index - 1} is not known committed`,
+      );
     }
     const chain = chainNext(prev, e.term, hashEntry(e));
     const held = this.committed[e.index];
@@ -168,7 +197,10 @@ export class SafetyChecker {
       this.committed[e.index] = { term: e.term, commitTerm: t, chain, by: id, how: 'applied' };
       this.lowerCommitTerm(e.index - 1, t);
     } else if (held.chain !== chain) {
-      throw new SafetyViolation('state machine safety', `${id} applied ${e.index}/${e.term}, but ${held.by} ${held.how} ${e.index}/${held.term} (a different entry)`);
+      throw new SafetyViolation(
+        'state machine safety',
+        `${id} applied ${e.index}/${e.term}, but ${held.by} ${held.how} ${e.index}/${held.term} (a different entry)`,
+      );
     } else {
       this.lowerCommitTerm(e.index, t);
     }
@@ -178,11 +210,17 @@ export class SafetyChecker {
   snapshot(id: NodeId, s: SnapshotDigest): void {
     const held = this.snapshotDigests.get(s.index);
     if (held !== undefined && held.digest !== s.digest) {
-      throw new SafetyViolation('state machine safety', `snapshots at ${s.index} differ: ${id} has ${s.digest}, ${held.by} has ${held.digest}`);
+      throw new SafetyViolation(
+        'state machine safety',
+        `snapshots at ${s.index} differ: ${id} has ${s.digest}, ${held.by} has ${held.digest}`,
+      );
     }
     if (held === undefined) this.snapshotDigests.set(s.index, { digest: s.digest, by: id });
     if (this.committedTermAt(s.index) !== s.term) {
-      throw new SafetyViolation('state machine safety', `${id} has a snapshot at ${s.index}/${s.term} that matches no committed entry`);
+      throw new SafetyViolation(
+        'state machine safety',
+        `${id} has a snapshot at ${s.index}/${s.term} that matches no committed entry`,
+      );
     }
   }
 
@@ -193,7 +231,10 @@ export class SafetyChecker {
   private checkLeaderCompleteness(id: NodeId, core: RaftCore, leaderTerm: number, snapshotIndex: number): void {
     const snapTerm = core.termAt(snapshotIndex as Index);
     if (snapshotIndex > 0 && snapTerm !== this.committedTermAt(snapshotIndex)) {
-      throw new SafetyViolation('leader completeness', `${id} leads from snapshot ${snapshotIndex}/${snapTerm}, which is not committed`);
+      throw new SafetyViolation(
+        'leader completeness',
+        `${id} leads from snapshot ${snapshotIndex}/${snapTerm}, which is not committed`,
+      );
     }
     for (let i = snapshotIndex + 1; i <= this.committedMax; i++) {
       const want = this.committed[i];
@@ -220,7 +261,10 @@ export class SafetyChecker {
   private rebase(id: NodeId, log: DurableLog, snapshot: SnapshotMeta): void {
     const entry = this.committed[snapshot.index];
     if (entry === undefined || entry.term !== snapshot.term) {
-      throw new SafetyViolation('state machine safety', `${id} installs snapshot ${snapshot.index}/${snapshot.term}, which is not committed`);
+      throw new SafetyViolation(
+        'state machine safety',
+        `${id} installs snapshot ${snapshot.index}/${snapshot.term}, which is not committed`,
+      );
     }
     log.base = snapshot.index;
     log.chains.length = snapshot.index + 1;
@@ -232,7 +276,10 @@ export class SafetyChecker {
   private persistEntry(id: NodeId, log: DurableLog, e: Entry): void {
     const prev = log.chains[e.index - 1];
     if (e.index - 1 < log.base || prev === undefined) {
-      throw new SafetyViolation('log matching', `${id} persisted ${e.index}/${e.term} after a gap (base ${log.base}, last ${log.chains.length - 1})`);
+      throw new SafetyViolation(
+        'log matching',
+        `${id} persisted ${e.index}/${e.term} after a gap (base ${log.base}, last ${log.chains.length - 1})`,
+      );
     }
     const chain = chainNext(prev, e.term, hashEntry(e));
     log.chains.length = e.index;
@@ -243,7 +290,10 @@ export class SafetyChecker {
     const other = this.seen.get(key);
     if (other === undefined) this.seen.set(key, { chain, node: id });
     else if (other.chain !== chain) {
-      throw new SafetyViolation('log matching', `${id} and ${other.node} both hold ${key} but their logs differ at or before it`);
+      throw new SafetyViolation(
+        'log matching',
+        `${id} and ${other.node} both hold ${key} but their logs differ at or before it`,
+      );
     }
   }
 
@@ -254,12 +304,16 @@ export class SafetyChecker {
    */
   private persistedCommit(id: NodeId, log: DurableLog, commit: number, t: Term): void {
     const last = log.chains.length - 1;
-    if (commit > last) throw new SafetyViolation('log matching', `${id} persisted commit ${commit} beyond its last entry ${last}`);
+    if (commit > last)
+      throw new SafetyViolation('log matching', `${id} persisted commit ${commit} beyond its last entry ${last}`);
     if (commit <= log.base) return;
     const known = this.committed[commit];
     if (known !== undefined) {
       if (known.chain !== log.chains[commit]) {
-        throw new SafetyViolation('state machine safety', `${id} persisted commit ${commit} over ${commit}/${log.terms[commit]}, but ${known.by} ${known.how} ${commit}/${known.term} (logs differ at or before ${commit})`);
+        throw new SafetyViolation(
+          'state machine safety',
+          `${id} persisted commit ${commit} over ${commit}/${log.terms[commit]}, but ${known.by} ${known.how} ${commit}/${known.term} (logs differ at or before ${commit})`,
+        );
       }
       this.lowerCommitTerm(commit, t);
       return;
@@ -268,10 +322,19 @@ export class SafetyChecker {
     if (from - 1 < log.base) return; // cannot happen: a log's base is a committed snapshot
     const prevKnown = this.committed[from - 1];
     if (from > 1 && prevKnown !== undefined && prevKnown.chain !== log.chains[from - 1]) {
-      throw new SafetyViolation('state machine safety', `${id} persisted commit ${commit}, but its log differs from what is committed at or before ${from - 1}`);
+      throw new SafetyViolation(
+        'state machine safety',
+        `${id} persisted commit ${commit}, but its log differs from what is committed at or before ${from - 1}`,
+      );
     }
     for (let i = Math.max(from, 1); i <= commit; i++) {
-      this.committed[i] = { term: log.terms[i] as Term, commitTerm: t, chain: log.chains[i] ?? 0, by: id, how: 'commit' };
+      this.committed[i] = {
+        term: log.terms[i] as Term,
+        commitTerm: t,
+        chain: log.chains[i] ?? 0,
+        by: id,
+        how: 'commit',
+      };
     }
     this.lowerCommitTerm(from - 1, t);
   }

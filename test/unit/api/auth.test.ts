@@ -21,7 +21,10 @@ it('accepts a good token, again from the cache, and still expires it', () => {
 it('does not honour a cached token once its key has another secret or is gone', () => {
   const token = signToken('key1', 'secret-one-secret-one', { roomCreate: true }, 600, now);
   expect(verifyToken(token, keys, now).ok).toBe(true);
-  expect(verifyToken(token, new Map([['key1', 'rotated-secret-rotated']]), now)).toEqual({ ok: false, error: { reason: 'signature is invalid' } });
+  expect(verifyToken(token, new Map([['key1', 'rotated-secret-rotated']]), now)).toEqual({
+    ok: false,
+    error: { reason: 'signature is invalid' },
+  });
   expect(verifyToken(token, new Map(), now)).toEqual({ ok: false, error: { reason: 'unknown API key' } });
 });
 

@@ -15,8 +15,14 @@ it('hides the detail of unexpected throws and of built INTERNAL errors, and retu
   expect(thrown.error.message).toBe(INTERNAL_ERROR_MESSAGE);
   expect(thrown.internalDetail).toContain('/var/lib/rr/n1/wal-000.log');
   expect(thrown.internalDetail).toContain('TypeError');
-  const built = toClientError(new RegistryError('INTERNAL', 'unexpected command result none', { meta: { state: 'x' } }));
-  expect([built.error.message, built.error.meta, built.internalDetail]).toEqual([INTERNAL_ERROR_MESSAGE, {}, 'unexpected command result none']);
+  const built = toClientError(
+    new RegistryError('INTERNAL', 'unexpected command result none', { meta: { state: 'x' } }),
+  );
+  expect([built.error.message, built.error.meta, built.internalDetail]).toEqual([
+    INTERNAL_ERROR_MESSAGE,
+    {},
+    'unexpected command result none',
+  ]);
   expect(toClientError('a string').internalDetail).toBe('internal error: a string');
 });
 

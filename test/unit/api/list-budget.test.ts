@@ -29,7 +29,11 @@ const nodeStub = { readBarrier: () => Promise.resolve(0), stalenessMs: () => 0 }
 function registryWith(rooms: number, metadata: string): RoomRegistry {
   const r = new RoomRegistry();
   for (let i = 0; i < rooms; i++) {
-    r.apply(index(i + 1), Command.encode(cmd.create(`room-${String(i).padStart(4, '0')}`, { metadata })).finish(), 1_700_000_000_000);
+    r.apply(
+      index(i + 1),
+      Command.encode(cmd.create(`room-${String(i).padStart(4, '0')}`, { metadata })).finish(),
+      1_700_000_000_000,
+    );
   }
   return r;
 }
@@ -39,7 +43,10 @@ function listRequest(extra: Partial<ListRoomsRequest>): ListRoomsRequest {
 }
 
 async function refusal(p: Promise<unknown>): Promise<RegistryError> {
-  const e = await p.then(() => null, (error: unknown) => error);
+  const e = await p.then(
+    () => null,
+    (error: unknown) => error,
+  );
   expect(e).toBeInstanceOf(RegistryError);
   return e as RegistryError;
 }

@@ -27,16 +27,29 @@ function setup(): { handlers: RoomHandlers; proposed: Command[] } {
 }
 
 function ctx(apiKey: string, video: Partial<Grants['video']>, requestId = ''): CallContext {
-  return { grants: { apiKey, video: { roomCreate: false, roomList: false, roomAdmin: false, room: '', ...video } }, requestId, deadlineMs: Date.now() + 5_000 };
+  return {
+    grants: { apiKey, video: { roomCreate: false, roomList: false, roomAdmin: false, room: '', ...video } },
+    requestId,
+    deadlineMs: Date.now() + 5_000,
+  };
 }
 
 describe('RoomHandlers request ids', () => {
   it('carry the API key, so the same id under two keys is two requests', async () => {
     const { handlers, proposed } = setup();
-    const a = await handlers.createRoom(CreateRoomRequest.fromPartial({ name: 'a', requestId: 'same' }), ctx('key-1', { roomCreate: true }));
-    const b = await handlers.createRoom(CreateRoomRequest.fromPartial({ name: 'b', requestId: 'same' }), ctx('key-2', { roomCreate: true }));
+    const a = await handlers.createRoom(
+      CreateRoomRequest.fromPartial({ name: 'a', requestId: 'same' }),
+      ctx('key-1', { roomCreate: true }),
+    );
+    const b = await handlers.createRoom(
+      CreateRoomRequest.fromPartial({ name: 'b', requestId: 'same' }),
+      ctx('key-2', { roomCreate: true }),
+    );
     expect([a.room?.name, b.room?.name]).toEqual(['a', 'b']);
-    expect(proposed.map((c) => [c.apiKey, c.requestId])).toEqual([['key-1', 'same'], ['key-2', 'same']]);
+    expect(proposed.map((c) => [c.apiKey, c.requestId])).toEqual([
+      ['key-1', 'same'],
+      ['key-2', 'same'],
+    ]);
   });
 
   it("refuse a token scoped to one room that reuses another room's id", async () => {
@@ -44,9 +57,15 @@ describe('RoomHandlers request ids', () => {
     const admin = ctx('key', { roomCreate: true });
     await handlers.createRoom(CreateRoomRequest.fromPartial({ name: 'room-a' }), admin);
     await handlers.createRoom(CreateRoomRequest.fromPartial({ name: 'room-b' }), admin);
-    await handlers.updateRoomMetadata(UpdateRoomMetadataRequest.fromPartial({ room: 'room-b', metadata: 'secret', requestId: 'id-b' }), ctx('key', { roomAdmin: true, room: 'room-b' }));
+    await handlers.updateRoomMetadata(
+      UpdateRoomMetadataRequest.fromPartial({ room: 'room-b', metadata: 'secret', requestId: 'id-b' }),
+      ctx('key', { roomAdmin: true, room: 'room-b' }),
+    );
     const scopedToA = ctx('key', { roomAdmin: true, room: 'room-a' });
-    const replay = handlers.updateRoomMetadata(UpdateRoomMetadataRequest.fromPartial({ room: 'room-a', metadata: '', requestId: 'id-b' }), scopedToA);
+    const replay = handlers.updateRoomMetadata(
+      UpdateRoomMetadataRequest.fromPartial({ room: 'room-a', metadata: '', requestId: 'id-b' }),
+      scopedToA,
+    );
     await expect(replay).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(replay).rejects.not.toMatchObject({ message: expect.stringContaining('secret') as unknown });
   });

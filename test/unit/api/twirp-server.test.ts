@@ -38,7 +38,12 @@ beforeAll(async () => {
       Built: stub(() => Promise.reject(new RegistryError('INTERNAL', 'unexpected command result none'))),
       Fine: stub(() => Promise.resolve({ ok: true })),
     },
-    { apiKeys: keys, defaultDeadlineMs: 1_000, maxDeadlineMs: 1_000, onRequest: (method, code, _ms, _id, detail) => seen.push({ method, code, detail }) },
+    {
+      apiKeys: keys,
+      defaultDeadlineMs: 1_000,
+      maxDeadlineMs: 1_000,
+      onRequest: (method, code, _ms, _id, detail) => seen.push({ method, code, detail }),
+    },
   );
   const started = await startHttpServer('127.0.0.1:0', {
     status: () => {
@@ -56,7 +61,8 @@ afterAll(() => {
   server.close();
 });
 
-const bearer = (video: Partial<Grants['video']>): string => `Bearer ${signToken('key1', 'secret-one-secret-one-secret-one', video, 600, Math.floor(Date.now() / 1000))}`;
+const bearer = (video: Partial<Grants['video']>): string =>
+  `Bearer ${signToken('key1', 'secret-one-secret-one-secret-one', video, 600, Math.floor(Date.now() / 1000))}`;
 
 async function call(method: string, authorization: string | null): Promise<{ status: number; body: string }> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -68,7 +74,10 @@ async function call(method: string, authorization: string | null): Promise<{ sta
 it('tells the client "internal error" and gives onRequest the detail', async () => {
   seen.length = 0;
   for (const method of ['Boom', 'Built']) {
-    expect(await call(method, bearer({ roomCreate: true }))).toEqual({ status: 500, body: '{"code":"internal","msg":"internal error"}' });
+    expect(await call(method, bearer({ roomCreate: true }))).toEqual({
+      status: 500,
+      body: '{"code":"internal","msg":"internal error"}',
+    });
   }
   expect(seen.map((s) => [s.method, s.code])).toEqual([
     ['Boom', 'internal'],
@@ -96,7 +105,13 @@ it('labels unknown methods "unknown"', async () => {
 
 it('refuses a token without the grant before decoding the body', async () => {
   decoded = 0;
-  expect(await call('Fine', bearer({ roomList: true }))).toEqual({ status: 401, body: '{"code":"unauthenticated","msg":"permissions denied"}' });
-  expect(await call('Fine', null)).toEqual({ status: 401, body: '{"code":"unauthenticated","msg":"permissions denied"}' });
+  expect(await call('Fine', bearer({ roomList: true }))).toEqual({
+    status: 401,
+    body: '{"code":"unauthenticated","msg":"permissions denied"}',
+  });
+  expect(await call('Fine', null)).toEqual({
+    status: 401,
+    body: '{"code":"unauthenticated","msg":"permissions denied"}',
+  });
   expect(decoded).toBe(0);
 });

@@ -27,7 +27,13 @@ describe('validateCommandBytes', () => {
 
   it('refuses what the API would refuse, and what it could not build', () => {
     const base = cmd.create('a');
-    const createWith = (patch: object): Command => ({ ...base, command: base.command?.$case === 'createRoom' ? { $case: 'createRoom', value: { ...base.command.value, ...patch } } : undefined });
+    const createWith = (patch: object): Command => ({
+      ...base,
+      command:
+        base.command?.$case === 'createRoom'
+          ? { $case: 'createRoom', value: { ...base.command.value, ...patch } }
+          : undefined,
+    });
     const refused: Array<[string, Uint8Array]> = [
       ['empty', new Uint8Array(0)],
       ['garbage', Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)],
@@ -38,7 +44,10 @@ describe('validateCommandBytes', () => {
       ['timeout over a day', encode(cmd.create('a', { departureTimeoutS: 86_401 }))],
       ['no sid', encode(createWith({ sid: '' }))],
       ['long turn password', encode(createWith({ turnPassword: 'p'.repeat(65) }))],
-      ['big sweep', encode(cmd.expire(...Array.from({ length: SWEEPER_LIMITS.sweepBatchRoomsMax + 1 }, (_, i) => `r${i}`)))],
+      [
+        'big sweep',
+        encode(cmd.expire(...Array.from({ length: SWEEPER_LIMITS.sweepBatchRoomsMax + 1 }, (_, i) => `r${i}`))),
+      ],
       ['sweep of no name', encode(cmd.expire('a', ''))],
     ];
     for (const [what, bytes] of refused) expect(validateCommandBytes(bytes)?.code, what).toBe('INVALID_ARGUMENT');

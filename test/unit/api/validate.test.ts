@@ -66,12 +66,16 @@ describe('scanJsonShape', () => {
 
 describe('scanProtobufShape', () => {
   it('passes a valid request and counts top-level fields of every wire type', () => {
-    const valid = CreateRoomRequest.encode({ ...CreateRoomRequest.fromPartial({ name: 'room', emptyTimeout: 300, metadata: 'm'.repeat(1000) }) }).finish();
+    const valid = CreateRoomRequest.encode({
+      ...CreateRoomRequest.fromPartial({ name: 'room', emptyTimeout: 300, metadata: 'm'.repeat(1000) }),
+    }).finish();
     expect(scanProtobufShape(valid, 10)).toBeNull();
     const names = (n: number): Uint8Array => new Uint8Array(Array.from({ length: n }, () => [0x0a, 0x00]).flat());
     expect(scanProtobufShape(names(10), 10)).toBeNull();
     expect(scanProtobufShape(names(11), 10)).toMatch(/more than 10 fields/);
-    const mixed = new Uint8Array([0x08, 0x96, 0x01, 0x11, 1, 2, 3, 4, 5, 6, 7, 8, 0x1d, 1, 2, 3, 4, 0x22, 0x02, 0x41, 0x42]);
+    const mixed = new Uint8Array([
+      0x08, 0x96, 0x01, 0x11, 1, 2, 3, 4, 5, 6, 7, 8, 0x1d, 1, 2, 3, 4, 0x22, 0x02, 0x41, 0x42,
+    ]);
     expect(scanProtobufShape(mixed, 4)).toBeNull();
     expect(scanProtobufShape(mixed, 3)).toMatch(/more than 3 fields/);
   });

@@ -103,7 +103,6 @@ describe('WatchHub', () => {
     if (sw.ok) sw.close();
     expect(hub.stats()).toMatchObject({ watchers: 1, queuedBytes: 0 });
   });
-
 });
 
 describe('WatchHub bounds and replay', () => {

@@ -7,16 +7,36 @@ import { KV_MODEL, type KvModelInput, type KvModelOutput } from '../../sim/check
 import { type Operation, UNKNOWN, checkLinearizable } from '../../sim/checkers/linearizability.js';
 
 type Op = Operation<KvModelInput, KvModelOutput>;
-const put = (c: number, key: string, value: string, call: number, ret: number): Op => ({ clientId: c, input: { op: 'put', key, value }, callTime: call, output: {}, returnTime: ret });
-const get = (c: number, key: string, value: string | null, call: number, ret: number): Op => ({ clientId: c, input: { op: 'get', key }, callTime: call, output: { value }, returnTime: ret });
-const lostPut = (c: number, key: string, value: string, call: number): Op => ({ clientId: c, input: { op: 'put', key, value }, callTime: call, output: UNKNOWN, returnTime: Infinity });
+const put = (c: number, key: string, value: string, call: number, ret: number): Op => ({
+  clientId: c,
+  input: { op: 'put', key, value },
+  callTime: call,
+  output: {},
+  returnTime: ret,
+});
+const get = (c: number, key: string, value: string | null, call: number, ret: number): Op => ({
+  clientId: c,
+  input: { op: 'get', key },
+  callTime: call,
+  output: { value },
+  returnTime: ret,
+});
+const lostPut = (c: number, key: string, value: string, call: number): Op => ({
+  clientId: c,
+  input: { op: 'put', key, value },
+  callTime: call,
+  output: UNKNOWN,
+  returnTime: Infinity,
+});
 const verdict = (h: Op[]): string => checkLinearizable(KV_MODEL, h).verdict;
 
 describe('checkLinearizable', () => {
   test('sequential and overlapping histories that are linearizable', () => {
     expect(verdict([put(1, 'a', 'x', 0, 1), get(2, 'a', 'x', 2, 3)])).toBe('ok');
     expect(verdict([put(1, 'a', 'x', 0, 10), get(2, 'a', null, 1, 2), get(3, 'a', 'x', 3, 4)])).toBe('ok');
-    expect(verdict([put(1, 'a', 'x', 0, 10), put(2, 'a', 'y', 0, 10), get(3, 'a', 'y', 11, 12), get(3, 'a', 'y', 13, 14)])).toBe('ok');
+    expect(
+      verdict([put(1, 'a', 'x', 0, 10), put(2, 'a', 'y', 0, 10), get(3, 'a', 'y', 11, 12), get(3, 'a', 'y', 13, 14)]),
+    ).toBe('ok');
   });
 
   test('a stale read after a completed write is illegal', () => {

@@ -17,10 +17,24 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const tlsDir = join(import.meta.dirname, '..', '..', 'fixtures', 'tls');
 
 const long = (c: string): string => c.repeat(secretCharsMin);
-const node = (id: string, base: number): Record<string, unknown> => ({ id, region: 'r', grpc: `127.0.0.1:${base}`, peer: `127.0.0.1:${base + 1}`, http: `127.0.0.1:${base + 2}` });
-const good = (): Record<string, unknown> => ({ cluster: 'c', secret: long('s'), apiKeys: { k: long('a') }, nodes: [node('n1', 1000), node('n2', 2000)] });
+const node = (id: string, base: number): Record<string, unknown> => ({
+  id,
+  region: 'r',
+  grpc: `127.0.0.1:${base}`,
+  peer: `127.0.0.1:${base + 1}`,
+  http: `127.0.0.1:${base + 2}`,
+});
+const good = (): Record<string, unknown> => ({
+  cluster: 'c',
+  secret: long('s'),
+  apiKeys: { k: long('a') },
+  nodes: [node('n1', 1000), node('n2', 2000)],
+});
 
-function parse(raw: unknown, env: Record<string, string> = {}): { problems: string[]; config: ReturnType<typeof parseClusterConfig> } {
+function parse(
+  raw: unknown,
+  env: Record<string, string> = {},
+): { problems: string[]; config: ReturnType<typeof parseClusterConfig> } {
   const problems: string[] = [];
   const config = parseClusterConfig(raw, problems, env);
   return { problems, config };
@@ -41,16 +55,25 @@ describe('secrets', () => {
   it('reads a secret from a file (without its trailing newline) or from an environment variable', () => {
     const file = join(dir, 'cluster.secret');
     writeFileSync(file, `${long('f')}\n`);
-    const r = parse({ ...good(), secret: { file }, apiKeys: { k: { env: 'RR_TEST_KEY' } } }, { RR_TEST_KEY: long('e') });
+    const r = parse(
+      { ...good(), secret: { file }, apiKeys: { k: { env: 'RR_TEST_KEY' } } },
+      { RR_TEST_KEY: long('e') },
+    );
     expect(r.problems).toEqual([]);
     expect(r.config?.secret).toBe(long('f'));
     expect(r.config?.apiKeys.get('k')).toBe(long('e'));
   });
 
   it('refuses a missing file, an unset variable and a malformed reference', () => {
-    expect(parse({ ...good(), secret: { file: join(dir, 'nope') } }).problems.join()).toMatch(/"secret": cannot read secret file/);
-    expect(parse({ ...good(), secret: { env: 'RR_UNSET' } }).problems.join()).toMatch(/environment variable RR_UNSET is not set/);
-    expect(parse({ ...good(), secret: { file: 'a', env: 'B' } }).problems.join()).toMatch(/must be a string, \{"file": path\} or \{"env": NAME\}/);
+    expect(parse({ ...good(), secret: { file: join(dir, 'nope') } }).problems.join()).toMatch(
+      /"secret": cannot read secret file/,
+    );
+    expect(parse({ ...good(), secret: { env: 'RR_UNSET' } }).problems.join()).toMatch(
+      /environment variable RR_UNSET is not set/,
+    );
+    expect(parse({ ...good(), secret: { file: 'a', env: 'B' } }).problems.join()).toMatch(
+      /must be a string, \{"file": path\} or \{"env": NAME\}/,
+    );
     const shortFile = join(dir, 'short.secret');
     writeFileSync(shortFile, 'short');
     expect(parse({ ...good(), secret: { file: shortFile } }).problems.join()).toMatch(/at least 32/);
@@ -82,7 +105,9 @@ describe('admin listener', () => {
 describe('admin keys', () => {
   it('must name API keys', () => {
     expect(parse({ ...good(), adminKeys: ['k'] }).config?.adminKeys).toEqual(new Set(['k']));
-    expect(parse({ ...good(), adminKeys: ['root'] }).problems.join()).toMatch(/adminKeys names "root", which is not in apiKeys/);
+    expect(parse({ ...good(), adminKeys: ['root'] }).problems.join()).toMatch(
+      /adminKeys names "root", which is not in apiKeys/,
+    );
     expect(parse({ ...good(), adminKeys: 'k' }).problems.join()).toMatch(/"adminKeys" must be an array/);
     expect(parse(good()).config?.adminKeys.size).toBe(0);
   });
@@ -104,7 +129,11 @@ describe('TLS entries', () => {
     if (!compiled.ok) throw new Error(compiled.error);
     expect(compiled.value.listenerTls?.cert.toString()).toContain('BEGIN CERTIFICATE');
     expect(compiled.value.listenerTls?.clientCa).not.toBeNull();
-    expect(compiled.value.peerTls).toEqual({ certFile: join(tlsDir, 'n1.crt'), keyFile: join(tlsDir, 'n1.key'), caFile: peerTls.caFile });
+    expect(compiled.value.peerTls).toEqual({
+      certFile: join(tlsDir, 'n1.crt'),
+      keyFile: join(tlsDir, 'n1.key'),
+      caFile: peerTls.caFile,
+    });
     const n2 = compileConfig(c, { ...flags, id: 'n2' });
     expect(n2.ok && n2.value.listenerTls === null && n2.value.peerTls?.certFile === 'shared.crt').toBe(true);
   });

@@ -127,11 +127,17 @@ describe('RaftNode batches fit a peer message', () => {
     const follower = nodes.find((n) => n.status().role !== 'leader');
     expect(follower).toBeDefined();
     const value = 'v'.repeat(512 << 10);
-    const writes = Array.from({ length: 40 }, (_, i) => (follower as RaftNode).propose(enc(`k${i}=${value}`), Date.now() + 20_000));
+    const writes = Array.from({ length: 40 }, (_, i) =>
+      (follower as RaftNode).propose(enc(`k${i}=${value}`), Date.now() + 20_000),
+    );
     // Under load some writes may pass their deadline; what is measured is what was sent.
     await Promise.allSettled(writes);
     const leader = (): RaftNode | undefined => nodes.find((n) => n.status().role === 'leader');
-    await until('every member applied what the leader committed', () => nodes.every((n) => n.status().appliedIndex === leader()?.status().commitIndex), 60_000);
+    await until(
+      'every member applied what the leader committed',
+      () => nodes.every((n) => n.status().appliedIndex === leader()?.status().commitIndex),
+      60_000,
+    );
     expect(m.forwardBytes.reduce((a, b) => a + b, 0)).toBeGreaterThan(20 << 20);
     expect(Math.max(...m.forwardBytes)).toBeLessThanOrEqual(LIMITS.forwardBatchBytesMax);
     expect(Math.max(...m.batchBytes)).toBeLessThanOrEqual(LIMITS.peerMessageBytesMax);
@@ -143,8 +149,13 @@ describe('pending writes are bounded in bytes', () => {
     const p = new Proposals(SYSTEM_CLOCK);
     const payload = new Uint8Array(LIMITS.commandBytesMax);
     const fits = Math.floor(LIMITS.proposalsPendingBytesMax / payload.byteLength);
-    const accepted = Array.from({ length: fits }, () => p.enqueue(payload, Date.now() + 60_000, false).catch((e: unknown) => e));
-    const refused = await p.enqueue(payload, Date.now() + 60_000, false).then(() => null, (e: unknown) => e);
+    const accepted = Array.from({ length: fits }, () =>
+      p.enqueue(payload, Date.now() + 60_000, false).catch((e: unknown) => e),
+    );
+    const refused = await p.enqueue(payload, Date.now() + 60_000, false).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(refused).toBeInstanceOf(RegistryError);
     expect((refused as RegistryError).code).toBe('RESOURCE_EXHAUSTED');
     expect((refused as RegistryError).message).toMatch(/bytes of writes in flight/);

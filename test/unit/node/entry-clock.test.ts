@@ -39,7 +39,12 @@ describe('entry times', () => {
     const e = (i: number, ms: number | null) =>
       ms === null
         ? { index: i as Index, term: 1 as Term, kind: 'noop' as const, data: new Uint8Array() }
-        : { index: i as Index, term: 1 as Term, kind: 'command' as const, data: encodeCommandEntry(ms, enc('k=v'), 1 << 30) };
+        : {
+            index: i as Index,
+            term: 1 as Term,
+            kind: 'command' as const,
+            data: encodeCommandEntry(ms, enc('k=v'), 1 << 30),
+          };
     storage.append([e(1, 5_000), e(2, 9_000), e(3, null)]);
     const clock = EntryClock.fromLog(storage);
     expect(clock.stamp(1_000)).toBe(9_000);

@@ -17,12 +17,23 @@ function transportWhoseForward(forward: Transport['forward']): Transport {
 }
 
 function proposals(n: number): QueuedProposal[] {
-  return Array.from({ length: n }, () => ({ payload: new Uint8Array([1]), forwarded: false, waiter: new Waiter<Uint8Array>(Date.now() + 10_000, 'deadline', SYSTEM_CLOCK) }));
+  return Array.from({ length: n }, () => ({
+    payload: new Uint8Array([1]),
+    forwarded: false,
+    waiter: new Waiter<Uint8Array>(Date.now() + 10_000, 'deadline', SYSTEM_CLOCK),
+  }));
 }
 
 async function codes(ps: QueuedProposal[]): Promise<string[]> {
   const startMs = Date.now();
-  const out = await Promise.all(ps.map((p) => p.waiter.promise.then(() => 'ok', (e: unknown) => (e instanceof RegistryError ? e.code : String(e)))));
+  const out = await Promise.all(
+    ps.map((p) =>
+      p.waiter.promise.then(
+        () => 'ok',
+        (e: unknown) => (e instanceof RegistryError ? e.code : String(e)),
+      ),
+    ),
+  );
   expect(Date.now() - startMs).toBeLessThan(5_000); // long before the 10 s deadline
   return out;
 }
@@ -30,7 +41,11 @@ async function codes(ps: QueuedProposal[]): Promise<string[]> {
 describe('Forwarder', () => {
   test('a transport that throws fails the callers at once', async () => {
     const ps = proposals(2);
-    new Forwarder(transportWhoseForward(() => { throw new Error('forward to unknown member'); })).forward(nodeId('b'), ps);
+    new Forwarder(
+      transportWhoseForward(() => {
+        throw new Error('forward to unknown member');
+      }),
+    ).forward(nodeId('b'), ps);
     expect(await codes(ps)).toEqual(['UNAVAILABLE', 'UNAVAILABLE']);
   });
 

@@ -29,7 +29,12 @@ describe('the inbox', () => {
     await until('the follower is stuck in a log write', () => release !== null);
     const term = l.node.status().term as Term;
     const flood: Message[] = Array.from({ length: LIMITS.inboxMessagesMax + 500 }, () => ({
-      type: 'heartbeat', from: l.node.id, to: f.node.id, term, commit: 0 as Index, readSeq: 0,
+      type: 'heartbeat',
+      from: l.node.id,
+      to: f.node.id,
+      term,
+      commit: 0 as Index,
+      readSeq: 0,
     }));
     for (let i = 0; i < flood.length; i += 1_000) f.node.deliver(flood.slice(i, i + 1_000));
     const stats = f.node.inboxStats();

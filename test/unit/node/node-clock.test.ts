@@ -55,7 +55,7 @@ test('the node runs on its injected clock and reports a failed turn to onFatal',
   });
   let step = START_STEP;
   const runUntil = async (done: () => boolean): Promise<void> => {
-    for (const end = step + STEPS_MAX; !done() && step < end; ) await scheduler.runStep(++step);
+    for (const end = step + STEPS_MAX; !done() && step < end;) await scheduler.runStep(++step);
   };
   node.start();
   await runUntil(() => node.status().role === 'leader');

@@ -33,18 +33,24 @@ test('a command too big or refused by the validator fails alone, local or forwar
     logger: silentLogger,
     random: new SeededRng(1),
     tickIntervalMs: 5,
-    validateCommand: (p) => (new TextDecoder().decode(p).startsWith('bad') ? new RegistryError('INVALID_ARGUMENT', 'refused by the validator') : null),
+    validateCommand: (p) =>
+      new TextDecoder().decode(p).startsWith('bad')
+        ? new RegistryError('INVALID_ARGUMENT', 'refused by the validator')
+        : null,
   });
   node = n;
   network.register(id, n);
   n.start();
-  for (const endMs = Date.now() + 5_000; n.status().role !== 'leader'; ) {
+  for (const endMs = Date.now() + 5_000; n.status().role !== 'leader';) {
     if (Date.now() > endMs) throw new Error('no leader');
     await new Promise((r) => setTimeout(r, 5));
   }
   const deadlineMs = (): number => Date.now() + 2_000;
   const tooBig = new Uint8Array(LIMITS.commandBytesMax + 1).fill(0x61);
-  await expect(n.propose(tooBig, deadlineMs())).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('commandBytesMax') as unknown });
+  await expect(n.propose(tooBig, deadlineMs())).rejects.toMatchObject({
+    code: 'INVALID_ARGUMENT',
+    message: expect.stringContaining('commandBytesMax') as unknown,
+  });
   await expect(n.propose(enc('bad=1'), deadlineMs())).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   const outcomes = await n.forward([enc('bad=2'), tooBig, enc('k=v')], deadlineMs());
   expect(outcomes.map((o) => (o.ok ? 'ok' : o.error.code))).toEqual(['INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'ok']);

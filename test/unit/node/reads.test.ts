@@ -43,7 +43,17 @@ describe('follower reads', () => {
     await until('the new process asked', () => readIndexSent(f2).length > 0);
     // Now the leader's reply to the old request arrives, naming the commit index of its time.
     const term = l.node.status().term;
-    f2.node.deliver([{ type: 'readIndexResp', from: l.node.id, to: f.node.id, term, contexts: oldRequest.contexts, index: 1 as never, reject: false }]);
+    f2.node.deliver([
+      {
+        type: 'readIndexResp',
+        from: l.node.id,
+        to: f.node.id,
+        term,
+        contexts: oldRequest.contexts,
+        index: 1 as never,
+        reject: false,
+      },
+    ]);
     expect(await codeOf(read)).toBe('DEADLINE_EXCEEDED');
   });
 

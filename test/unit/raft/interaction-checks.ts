@@ -115,7 +115,8 @@ export function checkInvariants(env: InteractionEnv): void {
     const s = env.live(m).status();
     if (s.role !== 'leader') continue;
     const prior = env.leaderOfTerm.get(s.term);
-    if (prior !== undefined && prior !== m.id) throw new Error(`election safety: ${prior} and ${m.id} both lead term ${s.term}`);
+    if (prior !== undefined && prior !== m.id)
+      throw new Error(`election safety: ${prior} and ${m.id} both lead term ${s.term}`);
     env.leaderOfTerm.set(s.term, m.id);
   }
   for (const a of live) {

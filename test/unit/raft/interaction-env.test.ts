@@ -19,11 +19,17 @@ const ELECT = 'add-nodes 3\ncampaign 1\nstabilize';
 
 describe('script format', () => {
   test('formatting a parsed script with its own outputs reproduces it exactly', () => {
-    const text = '# what it shows\n\nadd-nodes 3\n----\nok\n\n# next\n\ncampaign 1\n----\n1 ticked 3 times\n  x\n\n# trailer\n';
+    const text =
+      '# what it shows\n\nadd-nodes 3\n----\nok\n\n# next\n\ncampaign 1\n----\n1 ticked 3 times\n  x\n\n# trailer\n';
     const script = parseScript(text);
     expect(script.blocks.map((b) => b.command)).toEqual(['add-nodes 3', 'campaign 1']);
     expect(script.blocks[1]?.lineNumber).toBe(9);
-    expect(formatScript(script, script.blocks.map((b) => b.expected))).toBe(text);
+    expect(
+      formatScript(
+        script,
+        script.blocks.map((b) => b.expected),
+      ),
+    ).toBe(text);
   });
 
   test('a command without recorded output parses with none, so the comparison fails', () => {
@@ -86,7 +92,11 @@ describe('message delivery', () => {
     const env = new InteractionEnv();
     run(env, 'add-nodes 3 preVote=false\ncampaign 1\ncampaign 2\nprocess-ready 1 2');
     const out = env.run('deliver-msgs 3 from=1 drop=(2)');
-    expect(out).toEqual(['  dropped 1->2 vote term=1 last=0/0', '> 3 receiving messages', '  1->3 vote term=1 last=0/0']);
+    expect(out).toEqual([
+      '  dropped 1->2 vote term=1 last=0/0',
+      '> 3 receiving messages',
+      '  1->3 vote term=1 last=0/0',
+    ]);
     expect(env.queue.map((m) => `${m.from}->${m.to}`)).toEqual(['2->1', '2->3']);
     expect(env.run('deliver-msgs type=appendResp')).toEqual(['ok']);
     expect(env.queue).toHaveLength(2);

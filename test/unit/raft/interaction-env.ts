@@ -325,7 +325,9 @@ export class InteractionEnv {
     const first = this.appliedLog.get(e.index);
     if (first === undefined) this.appliedLog.set(e.index, { term: e.term, text });
     else if (first.term !== e.term || first.text !== text) {
-      throw new Error(`state machine safety: ${m.id} applies ${describeEntry(e)} where another applied term ${first.term}`);
+      throw new Error(
+        `state machine safety: ${m.id} applies ${describeEntry(e)} where another applied term ${first.term}`,
+      );
     }
     if (e.kind === 'command') m.stateMachine.push(text);
     m.appliedIndex = e.index;

@@ -44,7 +44,9 @@ function runFile(path: string): string {
       const msg = e instanceof Error ? e.message : String(e);
       const sofar = script.blocks.slice(0, outputs.length).flatMap((d, k) => [d.command, ...(outputs[k] ?? [])]);
       const tail = sofar.slice(-TRACE_TAIL_LINES).join('\n');
-      throw new Error(`${path}:${b.lineNumber}: ${b.command}: ${msg}\n--- transcript so far (tail) ---\n${tail}`, { cause: e });
+      throw new Error(`${path}:${b.lineNumber}: ${b.command}: ${msg}\n--- transcript so far (tail) ---\n${tail}`, {
+        cause: e,
+      });
     }
   }
   return formatScript(script, outputs);
@@ -60,7 +62,11 @@ describe('raft interaction transcripts', () => {
     expect(script.blocks.filter((b) => b.command.startsWith('check')).length).toBeGreaterThan(0);
   });
 
-  const files = existsSync(TESTDATA_DIR) ? readdirSync(TESTDATA_DIR).filter((f) => f.endsWith('.txt')).sort() : [];
+  const files = existsSync(TESTDATA_DIR)
+    ? readdirSync(TESTDATA_DIR)
+        .filter((f) => f.endsWith('.txt'))
+        .sort()
+    : [];
   test.each(files)('%s', (file) => {
     const path = join(TESTDATA_DIR, file);
     const regenerated = runFile(path);

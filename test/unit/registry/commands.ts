@@ -4,7 +4,16 @@ import type { RoomRegistry } from '../../../src/registry/index.js';
 
 /** Builders for the commands the tests apply, and a tiny driver that numbers the entries. */
 export const cmd = {
-  create: (name: string, extra: Partial<{ emptyTimeoutS: number; departureTimeoutS: number; metadata: string; requestId: string; apiKey: string }> = {}): Command => ({
+  create: (
+    name: string,
+    extra: Partial<{
+      emptyTimeoutS: number;
+      departureTimeoutS: number;
+      metadata: string;
+      requestId: string;
+      apiKey: string;
+    }> = {},
+  ): Command => ({
     requestId: extra.requestId ?? '',
     apiKey: extra.apiKey ?? '',
     command: {
@@ -21,14 +30,26 @@ export const cmd = {
       },
     },
   }),
-  update: (name: string, metadata: string, requestId = '', apiKey = ''): Command => ({ requestId, apiKey, command: { $case: 'updateRoomMetadata', value: { name, metadata } } }),
-  remove: (name: string, requestId = '', apiKey = ''): Command => ({ requestId, apiKey, command: { $case: 'deleteRoom', value: { name } } }),
+  update: (name: string, metadata: string, requestId = '', apiKey = ''): Command => ({
+    requestId,
+    apiKey,
+    command: { $case: 'updateRoomMetadata', value: { name, metadata } },
+  }),
+  remove: (name: string, requestId = '', apiKey = ''): Command => ({
+    requestId,
+    apiKey,
+    command: { $case: 'deleteRoom', value: { name } },
+  }),
   occupancy: (name: string, numParticipants: number): Command => ({
     requestId: '',
     apiKey: '',
     command: { $case: 'updateRoomOccupancy', value: { name, numParticipants, numPublishers: 0, nodeId: 'media-1' } },
   }),
-  expire: (...names: string[]): Command => ({ requestId: '', apiKey: '', command: { $case: 'expireRooms', value: { names } } }),
+  expire: (...names: string[]): Command => ({
+    requestId: '',
+    apiKey: '',
+    command: { $case: 'expireRooms', value: { names } },
+  }),
 };
 
 /** Driver applies commands at consecutive indexes with a settable clock. */

@@ -30,7 +30,7 @@ function snapshotOf(r: RoomRegistry): Uint8Array[] {
 function asOlderBuildWroteIt(parts: readonly Uint8Array[]): Uint8Array {
   const bytes = Buffer.concat(parts);
   const writer = new BinaryWriter();
-  for (let at = 0; at < bytes.byteLength; ) {
+  for (let at = 0; at < bytes.byteLength;) {
     const reader = new BinaryReader(bytes.subarray(at));
     const length = reader.uint32();
     const start = at + reader.pos;
@@ -77,7 +77,10 @@ describe('RoomRegistry dedup', () => {
     expect(JSON.stringify(replay)).not.toContain('secret-room-b');
     expect(JSON.stringify(replay)).not.toContain('private');
     expect(d.registry.getRoom('room-a')?.metadata).toBe('');
-    expect(d.apply(cmd.remove('secret-room-b', 'id-b', 'key')).result).toMatchObject({ $case: 'failure', value: { code: 'INVALID_ARGUMENT' } });
+    expect(d.apply(cmd.remove('secret-room-b', 'id-b', 'key')).result).toMatchObject({
+      $case: 'failure',
+      value: { code: 'INVALID_ARGUMENT' },
+    });
     expect(d.apply(cmd.update('secret-room-b', 'other args', 'id-b', 'key'))).toEqual(b); // same method and room: a retry
   });
 
@@ -94,7 +97,6 @@ describe('RoomRegistry dedup', () => {
     expect(created(again)).toBe(true);
     expect(again.revision).toBe(4);
   });
-
 });
 
 describe('RoomRegistry dedup bounds and snapshots', () => {
@@ -107,7 +109,10 @@ describe('RoomRegistry dedup bounds and snapshots', () => {
     d.apply(cmd.create('none'));
     // The oldest ids are gone (the delete applies now), the next one is still remembered.
     expect(d.apply(cmd.remove('none', 'id-0', 'k')).result?.$case).toBe('deleted');
-    expect(d.apply(cmd.remove('none', `id-${extra}`, 'k')).result).toMatchObject({ $case: 'failure', value: { code: 'NOT_FOUND' } });
+    expect(d.apply(cmd.remove('none', `id-${extra}`, 'k')).result).toMatchObject({
+      $case: 'failure',
+      value: { code: 'NOT_FOUND' },
+    });
   });
 
   it('forces the oldest ids out past the byte bound, and says so', () => {
@@ -136,7 +141,11 @@ describe('RoomRegistry dedup bounds and snapshots', () => {
     for (let i = 0; i < 10; i++) {
       a.nowMs = t0 + WINDOW_MS + i * 60_000 - 1;
       b.nowMs = a.nowMs;
-      for (const c of [cmd.remove(`r${i}`), cmd.create(`r${i}`, { requestId: `id-${i}`, apiKey: `k${i % 2}` }), cmd.update(`r${(i + 1) % 10}`, 'x', `id-${(i + 1) % 10}`, `k${(i + 1) % 2}`)]) {
+      for (const c of [
+        cmd.remove(`r${i}`),
+        cmd.create(`r${i}`, { requestId: `id-${i}`, apiKey: `k${i % 2}` }),
+        cmd.update(`r${(i + 1) % 10}`, 'x', `id-${(i + 1) % 10}`, `k${(i + 1) % 2}`),
+      ]) {
         expect(b.apply(c)).toEqual(a.apply(c));
       }
     }

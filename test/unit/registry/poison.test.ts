@@ -15,7 +15,12 @@ const UNKNOWN_KIND = Uint8Array.of(0x0a, 0x02, 0x72, 0x31, 0x9a, 0x06, 0x02, 0x0
 const POISON: ReadonlyArray<readonly [string, Uint8Array]> = [
   ['empty', new Uint8Array(0)], // decodes as a Command of no kind
   ['garbage', Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)],
-  ['truncated', Command.encode(cmd.create('t', { metadata: 'x'.repeat(100) })).finish().subarray(0, 40)],
+  [
+    'truncated',
+    Command.encode(cmd.create('t', { metadata: 'x'.repeat(100) }))
+      .finish()
+      .subarray(0, 40),
+  ],
   ['unknown kind', UNKNOWN_KIND],
 ];
 
@@ -39,7 +44,10 @@ describe('RoomRegistry poison entries', () => {
     expect(seen[1]).toEqual(seen[0]);
     expect(seen[0]).toEqual(['2:unknown_command', '3:undecodable', '4:undecodable', '5:unknown_command']);
     for (const bytes of (results[0] ?? []).slice(1, 1 + POISON.length)) {
-      expect(CommandResult.decode(bytes).result).toMatchObject({ $case: 'failure', value: { code: 'INVALID_ARGUMENT' } });
+      expect(CommandResult.decode(bytes).result).toMatchObject({
+        $case: 'failure',
+        value: { code: 'INVALID_ARGUMENT' },
+      });
     }
     for (const r of replicas) {
       expect(r.appliedIndex()).toBe(at - 1);
@@ -51,7 +59,9 @@ describe('RoomRegistry poison entries', () => {
   it('does not remember the request id of a command it does not know', () => {
     const d = new Driver(new RoomRegistry());
     // request_id "r1" and an unknown kind: a retry under a build that knows the kind must apply it.
-    expect(CommandResult.decode(d.registry.apply(index(d.next++), UNKNOWN_KIND, d.nowMs)).result?.$case).toBe('failure');
+    expect(CommandResult.decode(d.registry.apply(index(d.next++), UNKNOWN_KIND, d.nowMs)).result?.$case).toBe(
+      'failure',
+    );
     const create = d.apply(cmd.create('a', { requestId: 'r1' }));
     expect(create.result).toMatchObject({ $case: 'room', value: { created: true } });
   });

@@ -66,7 +66,10 @@ describe('RoomRegistry snapshots', () => {
     // More distinct request ids than the dedup table keeps, so eviction order matters.
     const ids = REGISTRY_LIMITS.dedupEntriesMax + 500;
     for (let i = 0; i < ids; i++) script.push(cmd.create(`r${i % 50}`, { requestId: `id-${i}` }));
-    for (let i = 0; i < 2_000; i++) script.push(rng.nextInt(2) === 0 ? cmd.remove(`r${rng.nextInt(50)}`, `id-${rng.nextInt(ids)}`) : randomCommand(rng, 50));
+    for (let i = 0; i < 2_000; i++)
+      script.push(
+        rng.nextInt(2) === 0 ? cmd.remove(`r${rng.nextInt(50)}`, `id-${rng.nextInt(ids)}`) : randomCommand(rng, 50),
+      );
     const half = script.length >> 1;
     for (const c of script.slice(0, half)) a.apply(c);
     const parts = drain(a.registry, 256 << 10, () => {});
@@ -91,7 +94,9 @@ describe('RoomRegistry snapshots', () => {
     const target = new Driver(new RoomRegistry());
     target.apply(cmd.create('keep-me'));
     for (const cut of [bytes.byteLength - 1, bytes.byteLength - 30, 10]) {
-      await expect(target.registry.restore(chunksOf([bytes.subarray(0, cut)]))).rejects.toBeInstanceOf(SnapshotFormatError);
+      await expect(target.registry.restore(chunksOf([bytes.subarray(0, cut)]))).rejects.toBeInstanceOf(
+        SnapshotFormatError,
+      );
     }
     expect(target.registry.listRooms(['keep-me'])).toHaveLength(1);
     // Any chunking of the same bytes restores the same state.

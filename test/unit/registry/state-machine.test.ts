@@ -14,7 +14,14 @@ describe('RoomRegistry commands', () => {
     expect(first.result?.$case).toBe('room');
     const room = first.result?.$case === 'room' ? first.result.value : null;
     expect(room?.created).toBe(true);
-    expect(room?.room).toMatchObject({ name: 'a', emptyTimeout: 300, departureTimeout: 20, metadata: 'm1', creationTimeMs: d.nowMs, creationTime: Math.floor(d.nowMs / 1000) });
+    expect(room?.room).toMatchObject({
+      name: 'a',
+      emptyTimeout: 300,
+      departureTimeout: 20,
+      metadata: 'm1',
+      creationTimeMs: d.nowMs,
+      creationTime: Math.floor(d.nowMs / 1000),
+    });
     expect(room?.room?.version).toBeUndefined();
     d.nowMs += 5_000;
     const again = d.apply(cmd.create('a', { metadata: 'other', emptyTimeoutS: 9 }));
@@ -30,16 +37,24 @@ describe('RoomRegistry commands', () => {
     const u1 = d.apply(cmd.update('a', 'x'));
     const u2 = d.apply(cmd.update('a', ''));
     expect(u1.result?.$case === 'room' && u1.result.value.room?.version?.ticks).toBe(1);
-    expect(u2.result?.$case === 'room' && u2.result.value.room?.version).toEqual({ unixMicro: d.nowMs * 1000, ticks: 2 });
+    expect(u2.result?.$case === 'room' && u2.result.value.room?.version).toEqual({
+      unixMicro: d.nowMs * 1000,
+      ticks: 2,
+    });
     expect(d.registry.getRoom('a')?.metadata).toBe('');
     expect(d.registry.getRoom('a')?.revision).toBe(3);
     expect(d.apply(cmd.remove('a')).result?.$case).toBe('deleted');
     for (const c of [cmd.remove('a'), cmd.update('a', 'y'), cmd.occupancy('a', 1)]) {
-      expect(d.apply(c).result).toEqual({ $case: 'failure', value: { code: 'NOT_FOUND', message: 'requested room does not exist' } });
+      expect(d.apply(c).result).toEqual({
+        $case: 'failure',
+        value: { code: 'NOT_FOUND', message: 'requested room does not exist' },
+      });
     }
     expect(d.registry.totalsSoFar()).toEqual({ created: 1, deleted: 1, expired: 0 });
   });
+});
 
+describe('RoomRegistry request ids and lists', () => {
   it('applies a retried request id once and returns the first result', () => {
     const d = new Driver(new RoomRegistry());
     const first = d.apply(cmd.create('a', { requestId: 'req-1' }));
@@ -133,7 +148,10 @@ describe('RoomRegistry watch', () => {
     d.apply(cmd.remove('a'));
     expect(rings).toBe(3);
     const read = d.registry.watchChanges(1, 100);
-    expect(read.ok && read.events.map((e) => `${e.type}:${e.room.name}@${e.revision}`)).toEqual(['updated:a@2', 'deleted:a@3']);
+    expect(read.ok && read.events.map((e) => `${e.type}:${e.room.name}@${e.revision}`)).toEqual([
+      'updated:a@2',
+      'deleted:a@3',
+    ]);
     expect(d.registry.watchChanges(3, 100)).toEqual({ ok: true, events: [] });
     d.apply(cmd.create('b'));
     for (let i = 0; i < 10_001; i++) d.apply(cmd.update('b', String(i)));
@@ -146,6 +164,10 @@ describe('RoomRegistry watch', () => {
     d.nowMs += 10_000;
     d.apply(cmd.expire('a', 'b', 'c'));
     const read = d.registry.watchChanges(3, 1);
-    expect(read.ok && read.events.map((e) => `${e.type}:${e.room.name}@${e.revision}`)).toEqual(['deleted:a@4', 'deleted:b@4', 'deleted:c@4']);
+    expect(read.ok && read.events.map((e) => `${e.type}:${e.room.name}@${e.revision}`)).toEqual([
+      'deleted:a@4',
+      'deleted:b@4',
+      'deleted:c@4',
+    ]);
   });
 });

@@ -20,7 +20,9 @@ class QuotaDriver {
   readonly nowMs = 1_700_000_000_000;
   constructor(readonly registry = new RoomRegistry()) {}
   apply(c: Command, quotaBytes: number): CommandResult {
-    return CommandResult.decode(this.registry.apply(index(this.next++), Command.encode(c).finish(), this.nowMs, quotaBytes));
+    return CommandResult.decode(
+      this.registry.apply(index(this.next++), Command.encode(c).finish(), this.nowMs, quotaBytes),
+    );
   }
 }
 
@@ -38,7 +40,8 @@ describe('state quota', () => {
     const d = new QuotaDriver();
     const meta = 'm'.repeat(1000);
     const quota = 3 * bytesOf('a', meta);
-    for (const n of ['a', 'b', 'c']) expect(d.apply(cmd.create(n, { metadata: meta, emptyTimeoutS: 1 }), quota).result?.$case).toBe('room');
+    for (const n of ['a', 'b', 'c'])
+      expect(d.apply(cmd.create(n, { metadata: meta, emptyTimeoutS: 1 }), quota).result?.$case).toBe('room');
     expect(d.registry.quotaUsedBytes()).toBe(quota);
     expect(d.apply(cmd.create('d'), quota).result).toEqual(FULL);
     expect(d.apply(cmd.update('a', `${meta}x`), quota).result).toEqual(FULL);
@@ -53,7 +56,9 @@ describe('state quota', () => {
     expect(d.apply(cmd.update('b', meta.slice(0, 900)), quota).result?.$case).toBe('room');
     expect(d.apply(cmd.remove('c'), quota).result?.$case).toBe('deleted');
     expect(d.apply(cmd.create('d'), quota).result?.$case).toBe('room');
-    expect(d.registry.quotaUsedBytes()).toBe(bytesOf('a', meta) + 'media-1'.length + bytesOf('b', meta.slice(0, 900)) + bytesOf('d'));
+    expect(d.registry.quotaUsedBytes()).toBe(
+      bytesOf('a', meta) + 'media-1'.length + bytesOf('b', meta.slice(0, 900)) + bytesOf('d'),
+    );
     const expired = new QuotaDriver(d.registry);
     expired.next = d.next;
     (expired as { nowMs: number }).nowMs = d.nowMs + 400_000;
@@ -83,7 +88,24 @@ describe('state quota', () => {
   });
 
   it('measures a record in O(1) from its string lengths', () => {
-    const r = { sid: 'RM_x', name: 'n', metadata: 'abc', turnPassword: 'pw', nodeId: 'node', emptyTimeoutS: 0, departureTimeoutS: 0, maxParticipants: 0, creationTimeMs: 0, numParticipants: 0, numPublishers: 0, versionUnixMicro: 0, versionTicks: 0, revision: 0, everJoined: false, lastLeftMs: 0 };
+    const r = {
+      sid: 'RM_x',
+      name: 'n',
+      metadata: 'abc',
+      turnPassword: 'pw',
+      nodeId: 'node',
+      emptyTimeoutS: 0,
+      departureTimeoutS: 0,
+      maxParticipants: 0,
+      creationTimeMs: 0,
+      numParticipants: 0,
+      numPublishers: 0,
+      versionUnixMicro: 0,
+      versionTicks: 0,
+      revision: 0,
+      everJoined: false,
+      lastLeftMs: 0,
+    };
     expect(roomRecordBytes(r)).toBe(ROOM_RECORD_OVERHEAD_BYTES + 4 + 1 + 3 + 2 + 4);
   });
 });
@@ -92,13 +114,21 @@ describe('command entry codec', () => {
   it('carries the leader-stamped time and quota; format 1 entries decode with no quota', () => {
     const payload = new Uint8Array([7, 8, 9]);
     const v2 = decodeCommandEntry(encodeCommandEntry(1234.5, payload, 2 ** 31));
-    expect(v2.ok && { t: v2.value.entryTimeMs, q: v2.value.quotaBytes, p: [...v2.value.payload] }).toEqual({ t: 1234.5, q: 2 ** 31, p: [7, 8, 9] });
+    expect(v2.ok && { t: v2.value.entryTimeMs, q: v2.value.quotaBytes, p: [...v2.value.payload] }).toEqual({
+      t: 1234.5,
+      q: 2 ** 31,
+      p: [7, 8, 9],
+    });
     const v1 = new Uint8Array(12);
     new DataView(v1.buffer).setUint8(0, 1);
     new DataView(v1.buffer).setFloat64(1, 99, true);
     v1.set(payload, 9);
     const old = decodeCommandEntry(v1);
-    expect(old.ok && { t: old.value.entryTimeMs, q: old.value.quotaBytes, p: [...old.value.payload] }).toEqual({ t: 99, q: Infinity, p: [7, 8, 9] });
+    expect(old.ok && { t: old.value.entryTimeMs, q: old.value.quotaBytes, p: [...old.value.payload] }).toEqual({
+      t: 99,
+      q: Infinity,
+      p: [7, 8, 9],
+    });
     expect(decodeCommandEntry(new Uint8Array([2, 0, 0])).ok).toBe(false);
     expect(decodeCommandEntry(new Uint8Array([3, ...new Uint8Array(20)])).ok).toBe(false);
   });

@@ -31,12 +31,19 @@ function hs(t: number, vote: string | null, commit: number): HardState {
 }
 
 function open(walSegmentBytesMax?: number): Promise<DiskLogStorage> {
-  return DiskLogStorage.open({ dir, fsync: true, logger: silentLogger, ...(walSegmentBytesMax === undefined ? {} : { walSegmentBytesMax }) });
+  return DiskLogStorage.open({
+    dir,
+    fsync: true,
+    logger: silentLogger,
+    ...(walSegmentBytesMax === undefined ? {} : { walSegmentBytesMax }),
+  });
 }
 
 function allEntries(s: DiskLogStorage): Array<[number, number, string]> {
   if (s.lastIndex() < s.firstIndex()) return [];
-  return s.entries(s.firstIndex(), index(s.lastIndex() + 1), Infinity).map((e) => [e.index, e.term, new TextDecoder().decode(e.data)]);
+  return s
+    .entries(s.firstIndex(), index(s.lastIndex() + 1), Infinity)
+    .map((e) => [e.index, e.term, new TextDecoder().decode(e.data)]);
 }
 
 async function walFiles(): Promise<string[]> {
@@ -86,10 +93,20 @@ describe('DiskLogStorage', () => {
     const s = await open();
     await s.persist([entry(1, 1), entry(2, 1), entry(3, 1), entry(4, 1)], hs(1, null, 1));
     await s.persist([entry(3, 2), entry(4, 2)], hs(2, null, 1));
-    expect(allEntries(s).map(([i, t]) => [i, t])).toEqual([[1, 1], [2, 1], [3, 2], [4, 2]]);
+    expect(allEntries(s).map(([i, t]) => [i, t])).toEqual([
+      [1, 1],
+      [2, 1],
+      [3, 2],
+      [4, 2],
+    ]);
     await s.close();
     const r = await open();
-    expect(allEntries(r).map(([i, t]) => [i, t])).toEqual([[1, 1], [2, 1], [3, 2], [4, 2]]);
+    expect(allEntries(r).map(([i, t]) => [i, t])).toEqual([
+      [1, 1],
+      [2, 1],
+      [3, 2],
+      [4, 2],
+    ]);
     await r.close();
   });
 
@@ -116,7 +133,6 @@ describe('DiskLogStorage', () => {
       await again.close();
     }
   });
-
 });
 
 describe('DiskLogStorage on damaged files', () => {
@@ -167,7 +183,6 @@ describe('DiskLogStorage on damaged files', () => {
     await writeFile(path, buf);
     await expect(open()).rejects.toBeInstanceOf(StorageCorruptionError);
   });
-
 });
 
 describe('DiskLogStorage with snapshots', () => {
@@ -202,11 +217,13 @@ describe('DiskLogStorage with snapshots', () => {
     await s.close();
     const r = await open();
     expect(r.snapshotMeta()).toEqual(installed);
-    expect(allEntries(r).map(([i, t]) => [i, t])).toEqual([[5, 2], [6, 2]]);
+    expect(allEntries(r).map(([i, t]) => [i, t])).toEqual([
+      [5, 2],
+      [6, 2],
+    ]);
     expect(r.initialHardState().commit).toBe(4);
     await r.close();
   });
-
 });
 
 describe('DiskLogStorage missing files', () => {

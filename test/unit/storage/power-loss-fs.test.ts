@@ -40,7 +40,12 @@ async function turns(n: number): Promise<void> {
  * cutDuring starts `write`, cuts the power after `afterTurns` turns (AFTER_THE_WRITE: once it
  * has resolved), and returns once the cut is done.
  */
-async function cutDuring(fs: PowerLossFs, write: () => Promise<void>, afterTurns: number, tear: TearMode): Promise<void> {
+async function cutDuring(
+  fs: PowerLossFs,
+  write: () => Promise<void>,
+  afterTurns: number,
+  tear: TearMode,
+): Promise<void> {
   if (afterTurns === AFTER_THE_WRITE) {
     await write();
   } else {
@@ -146,7 +151,6 @@ describe('every file kind goes through the durable-write helper: a power cut lea
     expect((await stat(dataDir)).mode & 0o777).toBe(0o700);
     expect((await stat(join(dataDir, identityFileName))).mode & 0o777).toBe(0o600);
   });
-
 });
 
 describe('the hard-state file and snapshots go through the durable-write helper too', () => {
@@ -217,6 +221,9 @@ describe('DiskSnapshotStore (finding 1)', () => {
     await Promise.all([first, second]);
     const chunks: number[] = [];
     for await (const c of store.open(meta)) chunks.push(c[0] ?? -1);
-    expect([[1, 1, 1, 1, 1, 1], [2, 2, 2]]).toContainEqual(chunks);
+    expect([
+      [1, 1, 1, 1, 1, 1],
+      [2, 2, 2],
+    ]).toContainEqual(chunks);
   });
 });

@@ -91,7 +91,6 @@ describe('WAL under power loss', () => {
     expect(again.lastIndex()).toBe(entriesInFirst + 1);
     await again.close();
   });
-
 });
 
 describe('WAL recovery under power loss', () => {
@@ -103,7 +102,10 @@ describe('WAL recovery under power loss', () => {
     const path = join(dir, wal ?? '');
     const durable = await readFile(path);
     const t = await open();
-    await t.persist(Array.from({ length: 20 }, (_, k) => entry(4 + k, 1, 200)), null);
+    await t.persist(
+      Array.from({ length: 20 }, (_, k) => entry(4 + k, 1, 200)),
+      null,
+    );
     await t.close();
     const full = await readFile(path);
     // A sector in the middle of the batch never reached the disk; the ones after it did.

@@ -23,7 +23,11 @@ const SAMPLES: { [T in MessageType]: Message & { type: T } } = {
   appendResp: { ...env, type: 'appendResp', index: index(3), reject: true, hintIndex: index(2), hintTerm: term(4) },
   heartbeat: { ...env, type: 'heartbeat', commit: index(5), readSeq: 12 },
   heartbeatResp: { ...env, type: 'heartbeatResp', readSeq: 12 },
-  snapshot: { ...env, type: 'snapshot', snapshot: { index: index(100), term: term(6), voters: [nodeId('n1'), nodeId('n2'), nodeId('n3')] } },
+  snapshot: {
+    ...env,
+    type: 'snapshot',
+    snapshot: { index: index(100), term: term(6), voters: [nodeId('n1'), nodeId('n2'), nodeId('n3')] },
+  },
   timeoutNow: { ...env, type: 'timeoutNow' },
   readIndex: { ...env, type: 'readIndex', contexts: ['n2:a', 'n2:b'] },
   readIndexResp: { ...env, type: 'readIndexResp', contexts: ['n2:a'], index: index(8), reject: false },
@@ -40,7 +44,9 @@ describe('peer codec', () => {
     expect(decoded.ok).toBe(true);
     if (!decoded.ok) return;
     // Entry payloads come back as Buffers; compare their bytes, and everything else as is.
-    expect(JSON.parse(JSON.stringify(decoded.value, bytesAsArrays))).toEqual(JSON.parse(JSON.stringify(sample, bytesAsArrays)));
+    expect(JSON.parse(JSON.stringify(decoded.value, bytesAsArrays))).toEqual(
+      JSON.parse(JSON.stringify(sample, bytesAsArrays)),
+    );
   });
 
   it('refuses a message without a body, without from or to, or with an entry of an unknown kind', () => {
@@ -66,7 +72,10 @@ describe('peer codec', () => {
     const append = encodeMessage(SAMPLES.append);
     if (append.body?.$case !== 'append') throw new Error('the sample is an append');
     const unspecified = { ...append.body.value.entries[0]!, kind: EntryKind.ENTRY_KIND_UNSPECIFIED };
-    const decoded = decodeMessage({ ...append, body: { $case: 'append', value: { ...append.body.value, entries: [unspecified] } } });
+    const decoded = decodeMessage({
+      ...append,
+      body: { $case: 'append', value: { ...append.body.value, entries: [unspecified] } },
+    });
     expect(decoded.ok).toBe(false);
   });
 });

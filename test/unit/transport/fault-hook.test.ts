@@ -9,7 +9,9 @@ it('reads a disk stall beside peer rules and refuses bad ones with a clear messa
   const f = FaultHook.parse({ n2: { dropOutbound: true }, disk: { stallMs: 5_000 } }, members);
   expect(f.diskStallMs).toBe(5_000);
   expect(f.peers.get(nodeId('n2'))?.dropOutbound).toBe(true);
-  expect(() => FaultHook.parse({ disk: { stallMs: diskStallMsMax + 1 } }, members)).toThrow(`disk.stallMs must be in 0..${diskStallMsMax}`);
+  expect(() => FaultHook.parse({ disk: { stallMs: diskStallMsMax + 1 } }, members)).toThrow(
+    `disk.stallMs must be in 0..${diskStallMsMax}`,
+  );
   expect(() => FaultHook.parse({ disk: { stallMs: 'long' } }, members)).toThrow('disk.stallMs');
   expect(() => FaultHook.parse({}, [...members, nodeId('disk')])).toThrow('a member is named "disk"');
 });

@@ -40,20 +40,57 @@ afterEach(() => {
   closers = [];
 });
 
-async function pair(serverFaults: FaultHook, clientFaults: FaultHook): Promise<{ handler: Recorder; transport: PeerTransport }> {
+async function pair(
+  serverFaults: FaultHook,
+  clientFaults: FaultHook,
+): Promise<{ handler: Recorder; transport: PeerTransport }> {
   const handler = new Recorder();
   const server = new PeerServer(n1, new PeerAuthenticator('test', secret, [n1, n2]), handler, serverFaults);
   const port = await server.listen('127.0.0.1:0', null);
   const members = [
-    { id: n1, region: 'r1', grpcAddress: '', peerAddress: `127.0.0.1:${port}`, httpAddress: '', adminAddress: null, tls: null, peerCert: null },
-    { id: n2, region: 'r2', grpcAddress: '', peerAddress: '127.0.0.1:1', httpAddress: '', adminAddress: null, tls: null, peerCert: null },
+    {
+      id: n1,
+      region: 'r1',
+      grpcAddress: '',
+      peerAddress: `127.0.0.1:${port}`,
+      httpAddress: '',
+      adminAddress: null,
+      tls: null,
+      peerCert: null,
+    },
+    {
+      id: n2,
+      region: 'r2',
+      grpcAddress: '',
+      peerAddress: '127.0.0.1:1',
+      httpAddress: '',
+      adminAddress: null,
+      tls: null,
+      peerCert: null,
+    },
   ];
-  const transport = new PeerTransport(n2, members, { cluster: 'test', nodeId: n2, secret }, null, () => {}, clientFaults);
-  closers.push(() => transport.close(), () => server.close());
+  const transport = new PeerTransport(
+    n2,
+    members,
+    { cluster: 'test', nodeId: n2, secret },
+    null,
+    () => {},
+    clientFaults,
+  );
+  closers.push(
+    () => transport.close(),
+    () => server.close(),
+  );
   return { handler, transport };
 }
 
-const snapshotMessage: InstallSnapshot = { type: 'snapshot', from: n2, to: n1, term: 1 as never, snapshot: { index: 5 as never, term: 1 as never, voters: [n1, n2] } };
+const snapshotMessage: InstallSnapshot = {
+  type: 'snapshot',
+  from: n2,
+  to: n1,
+  term: 1 as never,
+  snapshot: { index: 5 as never, term: 1 as never, voters: [n1, n2] },
+};
 async function* someBytes(): AsyncIterable<Uint8Array> {
   yield new Uint8Array([1, 2, 3]);
 }

@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import type { PeerCertificate } from 'node:tls';
 import { expect, it } from 'vitest';
 import { nodeId } from '../../../src/lib/ids.js';
-import { PeerAuthenticator, certificateNames, peerMetadata, plaintextPeerAddresses } from '../../../src/transport/peer-auth.js';
+import {
+  PeerAuthenticator,
+  certificateNames,
+  peerMetadata,
+  plaintextPeerAddresses,
+} from '../../../src/transport/peer-auth.js';
 
 const tlsDir = join(import.meta.dirname, '..', '..', 'fixtures', 'tls');
 const secret = 'a-cluster-secret-of-32-characters!';
@@ -28,7 +33,8 @@ it('reads the CN and the DNS SANs of a certificate', () => {
 
 it('under mTLS refuses a claimed node id that is not the certificate’s, and counts it', () => {
   const auth = new PeerAuthenticator('c', secret, [nodeId('n1'), nodeId('n2'), nodeId('n3')], true);
-  const md = (id: string): ReturnType<typeof peerMetadata> => peerMetadata({ cluster: 'c', nodeId: nodeId(id), secret });
+  const md = (id: string): ReturnType<typeof peerMetadata> =>
+    peerMetadata({ cluster: 'c', nodeId: nodeId(id), secret });
   expect(auth.check(md('n3'), certOf('n3.crt'))).toEqual({ ok: true, value: 'n3' });
   expect(auth.check(md('n1'), certOf('n3.crt'))).toEqual({ ok: false, error: 'certificateMismatch' });
   expect(auth.check(md('n1'), null)).toEqual({ ok: false, error: 'certificateMismatch' });

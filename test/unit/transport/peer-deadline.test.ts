@@ -35,11 +35,24 @@ test('a snapshot stream stalled after its first chunk is failed within peerCallD
   const server = new PeerServer(n1, new PeerAuthenticator('test', secret, [n1, n2]), handler);
   const port = await server.listen('127.0.0.1:0', null);
   const client = new PeerServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  closers.push(() => client.close(), () => server.close());
+  closers.push(
+    () => client.close(),
+    () => server.close(),
+  );
   const startMs = Date.now();
   const outcome = await new Promise<grpc.ServiceError | null>((resolve) => {
-    const call = client.installSnapshot(peerMetadata({ cluster: 'test', nodeId: n2, secret }), { deadline: Date.now() + 60_000 }, (e) => resolve(e));
-    const message = encodeMessage({ type: 'snapshot', from: n2, to: n1, term: 1 as never, snapshot: { index: 5 as never, term: 1 as never, voters: [n1, n2] } });
+    const call = client.installSnapshot(
+      peerMetadata({ cluster: 'test', nodeId: n2, secret }),
+      { deadline: Date.now() + 60_000 },
+      (e) => resolve(e),
+    );
+    const message = encodeMessage({
+      type: 'snapshot',
+      from: n2,
+      to: n1,
+      term: 1 as never,
+      snapshot: { index: 5 as never, term: 1 as never, voters: [n1, n2] },
+    });
     call.write({ message, data: Buffer.from([1, 2, 3]), last: false });
     // ... and nothing more: the stream stays open without progress.
   });

@@ -37,7 +37,9 @@ it('fails a Forward call whose handling throws with INTERNAL, and keeps serving'
   const md = peerMetadata({ cluster: 'test', nodeId: nodeId('n2'), secret });
   for (let i = 0; i < 2; i++) {
     const e = await new Promise<grpc.ServiceError | null>((resolve) => {
-      client.forward({ commands: [Buffer.from([1, 2, 3])] }, md, { deadline: Date.now() + 5_000 }, (err) => resolve(err));
+      client.forward({ commands: [Buffer.from([1, 2, 3])] }, md, { deadline: Date.now() + 5_000 }, (err) =>
+        resolve(err),
+      );
     });
     expect([e?.code, e?.details]).toEqual([grpc.status.INTERNAL, 'internal error']);
   }
