@@ -10,7 +10,7 @@ import { type NodeId, nodeId } from '../lib/ids.js';
 import { Metrics } from '../metrics/metrics.js';
 import { SYSTEM_CLOCK, exitProcess } from '../node/clock.js';
 import { RaftNode } from '../node/node.js';
-import type { NodeLogStorage, NodeSnapshotStore } from '../node/node-storage.js';
+import type { NodeLogStorage, NodeSnapshotStore } from '../raft/index.js';
 import { GrpcApi } from '../api/grpc-server.js';
 import { RoomHandlers } from '../api/room-handlers.js';
 import { twirpMethods } from '../api/twirp-methods.js';
@@ -22,6 +22,7 @@ import { nodeStorageFs } from '../storage/storage-fs.js';
 import type { Logger } from '../lib/logger.js';
 import { FaultHook } from '../transport/fault-hook.js';
 import { PeerAuthenticator, plaintextPeerAddresses } from '../transport/peer-auth.js';
+import type { PeerLimits } from '../transport/peer-options.js';
 import { PeerServer } from '../transport/peer-server.js';
 import { PeerTransport } from '../transport/transport.js';
 import { Sweeper } from '../sweeper/sweeper.js';
@@ -159,6 +160,17 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
   return 0;
 }
 
+/** PEER_LIMITS: the bounds of LIMITS the peer transport enforces, handed to it (transport/ does not import config/). */
+const PEER_LIMITS: PeerLimits = Object.freeze({
+  peerMessageBytesMax: LIMITS.peerMessageBytesMax,
+  peerBatchBytesMax: LIMITS.peerBatchBytesMax,
+  peerReconnectDelayMinMs: LIMITS.peerReconnectDelayMinMs,
+  peerReconnectDelayMaxMs: LIMITS.peerReconnectDelayMaxMs,
+  peerCallDeadlineMs: LIMITS.peerCallDeadlineMs,
+  forwardBatchCommandsMax: LIMITS.forwardBatchCommandsMax,
+  requestDeadlineDefaultMs: LIMITS.requestDeadlineDefaultMs,
+});
+
 /** startNode wires core, storage, transport, state machine and listeners for one member. */
 export async function startNode(
   config: CompiledConfig,
@@ -177,6 +189,7 @@ export async function startNode(
     members,
     { cluster: config.cluster.cluster, nodeId: self.id, secret: config.cluster.secret },
     config.peerTls,
+    PEER_LIMITS,
     (peer) => node?.reportUnreachable(peer),
     faults,
   );
@@ -277,7 +290,7 @@ async function listenPeers(
       reason: 'peer addresses are not loopback; the cluster secret and Raft traffic travel in clear (set peerTls)',
       addresses: exposed,
     });
-  const peerServer = new PeerServer(config.self.id, auth, node, faults);
+  const peerServer = new PeerServer(config.self.id, auth, node, PEER_LIMITS, faults);
   await peerServer.listen(config.self.peerAddress, config.peerTls);
   return { auth, peerServer };
 }

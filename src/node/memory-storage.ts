@@ -1,6 +1,5 @@
-import type { Entry, HardState, SnapshotMeta } from '../raft/index.js';
+import type { Entry, HardState, NodeLogStorage, NodeSnapshotStore, SnapshotMeta } from '../raft/index.js';
 import { MemoryLogStorage } from '../raft/index.js';
-import type { NodeLogStorage, NodeSnapshotStore } from './node-storage.js';
 
 /**
  * MemoryNodeStorage is the in-memory twin of src/storage's DiskLogStorage: the same writes,

@@ -6,15 +6,18 @@ import type { Logger } from '../lib/logger.js';
 import type { Rng } from '../lib/rng.js';
 import {
   type Entry,
+  type InstallSnapshot,
   type Message,
+  type NodeLogStorage,
+  type NodeSnapshotStore,
   RAFT_DEFAULTS,
   RaftCore,
   type RaftStatus,
   type Ready,
   type SnapshotMeta,
+  type StateMachine,
 } from '../raft/index.js';
 import type { RaftConfigDefaults } from '../raft/config.js';
-import type { InstallSnapshot } from '../raft/messages.js';
 import type { ForwardOutcome, PeerHandler } from '../transport/peer-handler.js';
 import type { Transport } from '../transport/transport.js';
 import { type NodeClock, SYSTEM_CLOCK, type TimerHandle, exitProcess } from './clock.js';
@@ -23,12 +26,10 @@ import { peerBatches } from './batches.js';
 import { EntryClock } from './entry-clock.js';
 import { Forwarder } from './forwarder.js';
 import { Inbox } from './inbox.js';
-import type { NodeLogStorage, NodeSnapshotStore } from './node-storage.js';
 import { Proposals } from './proposals.js';
 import { Reads } from './reads.js';
 import { Snapshotter } from './snapshotter.js';
 import { Staleness } from './staleness.js';
-import type { StateMachine } from './state-machine.js';
 
 export interface RaftNodeOptions {
   readonly id: NodeId;

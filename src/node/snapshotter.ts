@@ -2,10 +2,8 @@ import { LIMITS } from '../config/limits.js';
 import { assert } from '../lib/assert.js';
 import type { Index, NodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
-import type { SnapshotMeta } from '../raft/index.js';
+import type { NodeLogStorage, NodeSnapshotStore, SnapshotMeta, SnapshotSource, StateMachine } from '../raft/index.js';
 import type { NodeClock } from './clock.js';
-import type { NodeLogStorage, NodeSnapshotStore } from './node-storage.js';
-import type { SnapshotSource, StateMachine } from './state-machine.js';
 
 /**
  * Snapshotter takes snapshots when the core asks and installs received ones. Taking one is

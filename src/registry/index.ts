@@ -5,7 +5,6 @@ export {
   type RegistryEvents,
   type RegistryTotals,
   type RejectedEntryReason,
-  type RoomSnapshotSource,
 } from './state-machine.js';
 export { DEDUP_EVICTION_REASONS, type DedupEvictionReason } from './dedup.js';
 export { REGISTRY_LIMITS } from './registry-limits.js';

@@ -9,6 +9,7 @@ import type { Room } from '../gen/roomregistry/v1/rooms.js';
 import { assert, unreachable } from '../lib/assert.js';
 import type { Index } from '../lib/ids.js';
 import { encodeMessage } from '../lib/proto-encode.js';
+import type { SnapshotSource, StateMachine } from '../raft/index.js';
 import { type DedupEvictionReason, DedupTable } from './dedup.js';
 import { ExpiryIndex } from './expiry-index.js';
 import { REGISTRY_LIMITS } from './registry-limits.js';
@@ -17,12 +18,6 @@ import { SNAPSHOT_FORMAT_VERSION, SnapshotCapture, decodeSnapshot } from './snap
 import { SortedNames } from './sorted-names.js';
 import { QUOTA_FULL_MESSAGE, StateQuota } from './state-quota.js';
 import { WatchLog, type WatchRead } from './watch-log.js';
-
-/** RoomSnapshotSource is a capture being written: slices of bytes, then null; close abandons it. */
-export interface RoomSnapshotSource {
-  nextChunk(maxBytes: number): Uint8Array | null;
-  close(): void;
-}
 
 /**
  * REJECTED_ENTRY_REASONS: why `apply` refused an entry. `undecodable`: the bytes are not a
@@ -55,7 +50,7 @@ const NOT_FOUND_MESSAGE = 'requested room does not exist';
  * the sid, so every replica computes the same rooms, dedup table and expiry index. Everything
  * else here is a read of that state.
  */
-export class RoomRegistry {
+export class RoomRegistry implements StateMachine {
   private rooms = new Map<string, RoomRecord>();
   private names = new SortedNames();
   private expiry = newExpiryIndex(this.rooms);
@@ -302,7 +297,7 @@ export class RoomRegistry {
   // ---- Snapshots -----------------------------------------------------------------------------
 
   /** captureSnapshot freezes the state in O(1); the source serializes it in slices (copy-on-write). */
-  captureSnapshot(): RoomSnapshotSource {
+  captureSnapshot(): SnapshotSource {
     this.capture = null; // a newer capture supersedes an abandoned one
     const capture = new SnapshotCapture(
       ++this.captureIds,

@@ -1,8 +1,14 @@
 import { assert } from '../lib/assert.js';
 import { type Index, type Term, index } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
-import type { NodeLogStorage } from '../node/node-storage.js';
-import { EMPTY_HARD_STATE, type Entry, type HardState, MemoryLogStorage, type SnapshotMeta } from '../raft/index.js';
+import {
+  EMPTY_HARD_STATE,
+  type Entry,
+  type HardState,
+  MemoryLogStorage,
+  type NodeLogStorage,
+  type SnapshotMeta,
+} from '../raft/index.js';
 import { ensureDir, removeTempFiles, syncDataDir } from './files.js';
 import { HARD_STATE_FILE, readHardState, writeHardState } from './hard-state-file.js';
 import { ReplayedLog } from './log-recovery.js';

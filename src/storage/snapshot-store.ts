@@ -1,6 +1,5 @@
 import { join } from 'node:path';
-import type { SnapshotMeta } from '../raft/index.js';
-import type { NodeSnapshotStore } from '../node/node-storage.js';
+import type { NodeSnapshotStore, SnapshotMeta } from '../raft/index.js';
 import { parseSnapshotMeta, snapshotMetaJson, writeAllAt, writeFileDurably } from './files.js';
 import {
   RECORD_HEADER_BYTES,

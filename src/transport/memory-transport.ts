@@ -1,6 +1,5 @@
 import type { NodeId } from '../lib/ids.js';
-import type { Message } from '../raft/index.js';
-import type { InstallSnapshot } from '../raft/messages.js';
+import type { InstallSnapshot, Message } from '../raft/index.js';
 import { RegistryError } from '../lib/errors.js';
 import type { ForwardOutcome, PeerHandler } from './peer-handler.js';
 import type { Transport } from './transport.js';

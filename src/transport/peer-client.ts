@@ -1,11 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
-import type { PeerTlsConfig } from '../config/cluster-config.js';
-import { LIMITS } from '../config/limits.js';
 import { RegistryError, isRegistryErrorCode } from '../lib/errors.js';
 import { type NodeId, nodeId } from '../lib/ids.js';
-import type { Message } from '../raft/index.js';
-import type { InstallSnapshot } from '../raft/messages.js';
+import type { InstallSnapshot, Message } from '../raft/index.js';
 import {
   PeerServiceClient,
   type RaftBatch,
@@ -15,6 +12,7 @@ import {
 import { asBuffer, encodeMessage } from './codec.js';
 import { type PeerCredentials, peerMetadata } from './peer-auth.js';
 import type { ForwardOutcome } from './peer-handler.js';
+import type { PeerLimits, PeerTlsFiles } from './peer-options.js';
 
 /** snapshotStreamDeadlineMs: a snapshot stream that has not finished by then is abandoned and retried. */
 export const snapshotStreamDeadlineMs = 120_000;
@@ -26,7 +24,7 @@ export const snapshotStreamDeadlineMs = 120_000;
 export class PeerClient {
   private readonly client: PeerServiceClient;
   private stream: grpc.ClientWritableStream<RaftBatch> | null = null;
-  private reconnectDelayMs: number = LIMITS.peerReconnectDelayMinMs;
+  private reconnectDelayMs: number;
   private reconnectAtMs = 0;
   /** connected is true while the Raft stream is open; peer connects/disconnects are logged by the node. */
   connected = false;
@@ -39,16 +37,18 @@ export class PeerClient {
     readonly peerId: NodeId,
     address: string,
     private readonly credentials: PeerCredentials,
-    tls: PeerTlsConfig | null,
+    tls: PeerTlsFiles | null,
+    private readonly limits: PeerLimits,
     private readonly onUnreachable: (peer: NodeId) => void,
     private readonly onHealthChange: (peer: NodeId, healthy: boolean) => void = () => {},
   ) {
+    this.reconnectDelayMs = limits.peerReconnectDelayMinMs;
     this.client = new PeerServiceClient(address, channelCredentials(tls), {
-      'grpc.max_receive_message_length': LIMITS.peerMessageBytesMax,
-      'grpc.max_send_message_length': LIMITS.peerMessageBytesMax,
+      'grpc.max_receive_message_length': limits.peerMessageBytesMax,
+      'grpc.max_send_message_length': limits.peerMessageBytesMax,
       'grpc.keepalive_time_ms': 10_000,
-      'grpc.initial_reconnect_backoff_ms': LIMITS.peerReconnectDelayMinMs,
-      'grpc.max_reconnect_backoff_ms': LIMITS.peerReconnectDelayMaxMs,
+      'grpc.initial_reconnect_backoff_ms': limits.peerReconnectDelayMinMs,
+      'grpc.max_reconnect_backoff_ms': limits.peerReconnectDelayMaxMs,
     });
   }
 
@@ -89,13 +89,13 @@ export class PeerClient {
     }
     this.connected = false;
     this.reconnectAtMs = Date.now() + this.reconnectDelayMs;
-    this.reconnectDelayMs = Math.min(this.reconnectDelayMs * 2, LIMITS.peerReconnectDelayMaxMs);
+    this.reconnectDelayMs = Math.min(this.reconnectDelayMs * 2, this.limits.peerReconnectDelayMaxMs);
     this.onUnreachable(this.peerId);
   }
 
   /** markHealthy resets the back-off once the peer has answered us. */
   markHealthy(): void {
-    this.reconnectDelayMs = LIMITS.peerReconnectDelayMinMs;
+    this.reconnectDelayMs = this.limits.peerReconnectDelayMinMs;
     if (!this.healthy) {
       this.healthy = true;
       this.onHealthChange(this.peerId, true);
@@ -110,7 +110,7 @@ export class PeerClient {
         resolve(error === null && response?.accepted === true),
       );
       call.on('error', () => resolve(false));
-      void writeChunks(call, message, chunks).catch(() => call.cancel());
+      void writeChunks(call, message, chunks, this.limits.peerCallDeadlineMs).catch(() => call.cancel());
     });
   }
 
@@ -121,7 +121,7 @@ export class PeerClient {
       this.client.forward(
         { commands: commands.map(asBuffer) },
         peerMetadata(this.credentials),
-        { deadline: Math.min(deadlineMs, Date.now() + LIMITS.peerCallDeadlineMs) },
+        { deadline: Math.min(deadlineMs, Date.now() + this.limits.peerCallDeadlineMs) },
         (error, response) => {
           if (error !== null || response === undefined) {
             failAll(forwardCallError(error, this.peerId));
@@ -153,22 +153,26 @@ async function writeChunks(
   call: grpc.ClientWritableStream<SnapshotChunk>,
   message: InstallSnapshot,
   chunks: AsyncIterable<Uint8Array>,
+  stallMsMax: number,
 ): Promise<void> {
   let first = true;
   for await (const data of chunks) {
     const chunk = { message: first ? encodeMessage(message) : undefined, data: asBuffer(data), last: false };
     first = false;
-    if (!call.write(chunk)) await drained(call);
+    if (!call.write(chunk)) await drained(call, stallMsMax);
   }
   call.write({ message: first ? encodeMessage(message) : undefined, data: Buffer.alloc(0), last: true });
   call.end();
 }
 
-/** drained waits for the stream to take more, failing it when the peer reads nothing for LIMITS.peerCallDeadlineMs. */
-function drained(call: {
-  once(e: 'drain', f: () => void): unknown;
-  off(e: 'drain', f: () => void): unknown;
-}): Promise<void> {
+/** drained waits for the stream to take more, failing it when the peer reads nothing for stallMsMax (peerCallDeadlineMs). */
+function drained(
+  call: {
+    once(e: 'drain', f: () => void): unknown;
+    off(e: 'drain', f: () => void): unknown;
+  },
+  stallMsMax: number,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const onDrain = (): void => {
       clearTimeout(timer);
@@ -176,8 +180,8 @@ function drained(call: {
     };
     const timer = setTimeout(() => {
       call.off('drain', onDrain);
-      reject(new Error(`snapshot stream made no progress for ${LIMITS.peerCallDeadlineMs} ms`));
-    }, LIMITS.peerCallDeadlineMs);
+      reject(new Error(`snapshot stream made no progress for ${stallMsMax} ms`));
+    }, stallMsMax);
     call.once('drain', onDrain);
   });
 }
@@ -207,7 +211,7 @@ function forwardCallError(error: grpc.ServiceError | null, leader: NodeId): Regi
   });
 }
 
-function channelCredentials(tls: PeerTlsConfig | null): grpc.ChannelCredentials {
+function channelCredentials(tls: PeerTlsFiles | null): grpc.ChannelCredentials {
   if (tls === null) return grpc.credentials.createInsecure();
   const ca = tls.caFile === null ? null : readFileSync(tls.caFile);
   return grpc.credentials.createSsl(ca, readFileSync(tls.keyFile), readFileSync(tls.certFile));

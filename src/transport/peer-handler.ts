@@ -1,6 +1,5 @@
 import type { RegistryError } from '../lib/errors.js';
-import type { Message } from '../raft/index.js';
-import type { InstallSnapshot } from '../raft/messages.js';
+import type { InstallSnapshot, Message } from '../raft/index.js';
 
 /** ForwardOutcome is one forwarded command's end: the state machine's result or an error. */
 export type ForwardOutcome =

@@ -1,8 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { PeerCertificate } from 'node:tls';
-import type { PeerTlsConfig } from '../config/cluster-config.js';
-import { LIMITS } from '../config/limits.js';
 import { RegistryError } from '../lib/errors.js';
 import type { NodeId } from '../lib/ids.js';
 import type { Message } from '../raft/index.js';
@@ -19,6 +17,7 @@ import { decodeMessage } from './codec.js';
 import type { FaultHook } from './fault-hook.js';
 import type { PeerAuthenticator } from './peer-auth.js';
 import type { ForwardOutcome, PeerHandler } from './peer-handler.js';
+import type { PeerLimits, PeerTlsFiles } from './peer-options.js';
 
 /** PeerServerStats counts what the peer listener refused or could not decode (for metrics). */
 export interface PeerServerStats {
@@ -47,11 +46,12 @@ export class PeerServer {
     private readonly selfId: NodeId,
     private readonly auth: PeerAuthenticator,
     private readonly handler: PeerHandler,
+    private readonly limits: PeerLimits,
     private readonly faults: FaultHook | null = null,
   ) {
     this.server = new grpc.Server({
-      'grpc.max_receive_message_length': LIMITS.peerMessageBytesMax,
-      'grpc.max_send_message_length': LIMITS.peerMessageBytesMax,
+      'grpc.max_receive_message_length': limits.peerMessageBytesMax,
+      'grpc.max_send_message_length': limits.peerMessageBytesMax,
     });
     this.server.addService(PeerServiceService, {
       raft: (call: grpc.ServerReadableStream<RaftBatch, RaftStreamClosed>, cb: grpc.sendUnaryData<RaftStreamClosed>) =>
@@ -68,7 +68,7 @@ export class PeerServer {
   }
 
   /** listen binds the address; the port actually bound is returned (0 picks a free one). */
-  listen(address: string, tls: PeerTlsConfig | null): Promise<number> {
+  listen(address: string, tls: PeerTlsFiles | null): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.bindAsync(address, serverCredentials(tls), (error, port) => (error ? reject(error) : resolve(port)));
     });
@@ -183,7 +183,10 @@ export class PeerServer {
         );
         return;
       }
-      const accepted = await this.handler.receiveSnapshot(decoded.value, chunksOf(head, iterator));
+      const accepted = await this.handler.receiveSnapshot(
+        decoded.value,
+        chunksOf(head, iterator, this.limits.peerCallDeadlineMs),
+      );
       cb(null, { accepted });
     } catch (e) {
       cb({ code: grpc.status.INTERNAL, details: `snapshot receive failed: ${(e as Error).message}` }, null);
@@ -204,11 +207,11 @@ export class PeerServer {
       return;
     }
     const commands = call.request.commands;
-    if (commands.length > LIMITS.forwardBatchCommandsMax) {
+    if (commands.length > this.limits.forwardBatchCommandsMax) {
       cb(
         {
           code: grpc.status.RESOURCE_EXHAUSTED,
-          details: `forward batch over ${LIMITS.forwardBatchCommandsMax} commands`,
+          details: `forward batch over ${this.limits.forwardBatchCommandsMax} commands`,
         },
         null,
       );
@@ -216,9 +219,9 @@ export class PeerServer {
     }
     const deadline = call.getDeadline();
     const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number(deadline);
-    const budgetMs = Number.isFinite(deadlineMs) ? deadlineMs : Date.now() + LIMITS.requestDeadlineDefaultMs;
+    const budgetMs = Number.isFinite(deadlineMs) ? deadlineMs : Date.now() + this.limits.requestDeadlineDefaultMs;
     const outcomes = await this.handler.forward(commands, budgetMs);
-    cb(null, { results: fitForwardReply(outcomes) });
+    cb(null, { results: fitForwardReply(outcomes, this.limits.peerBatchBytesMax) });
   }
 }
 
@@ -226,19 +229,21 @@ export class PeerServer {
 const FORWARD_RESULT_OVERHEAD_BYTES = 64;
 
 /**
- * fitForwardReply encodes the outcomes of a Forward call into at most LIMITS.peerBatchBytesMax
+ * fitForwardReply encodes the outcomes of a Forward call into at most batchBytesMax (peerBatchBytesMax)
  * bytes, so the reply always fits in a peer message: a result carries its room (512 KiB of
  * metadata, even for an occupancy update), so 1 024 results may not. The results past the
  * budget were applied but cannot travel: they become UNAVAILABLE, which a client retries with
  * the same request id and the dedup table answers.
  */
-export function fitForwardReply(outcomes: readonly ForwardOutcome[]): ForwardResponse['results'] {
+export function fitForwardReply(
+  outcomes: readonly ForwardOutcome[],
+  batchBytesMax: number,
+): ForwardResponse['results'] {
   let bytes = 0;
   return outcomes.map((o) => {
     bytes += FORWARD_RESULT_OVERHEAD_BYTES + (o.ok ? o.result.byteLength : o.error.message.length);
     if (!o.ok) return { outcome: { $case: 'error' as const, value: forwardError(o.error) } };
-    if (bytes > LIMITS.peerBatchBytesMax)
-      return { outcome: { $case: 'error' as const, value: forwardError(FORWARD_REPLY_FULL) } };
+    if (bytes > batchBytesMax) return { outcome: { $case: 'error' as const, value: forwardError(FORWARD_REPLY_FULL) } };
     return {
       outcome: {
         $case: 'result' as const,
@@ -257,11 +262,15 @@ function forwardError(e: RegistryError): { code: string; message: string; leader
   return { code: e.code, message: e.message, leaderId: e.leaderId ?? '' };
 }
 
-async function* chunksOf(head: SnapshotChunk, rest: AsyncIterator<SnapshotChunk>): AsyncIterable<Uint8Array> {
+async function* chunksOf(
+  head: SnapshotChunk,
+  rest: AsyncIterator<SnapshotChunk>,
+  stallMsMax: number,
+): AsyncIterable<Uint8Array> {
   if (head.data.byteLength > 0) yield head.data;
   if (head.last) return;
   for (;;) {
-    const next = await withinPeerCallDeadline(rest.next());
+    const next = await withinPeerCallDeadline(rest.next(), stallMsMax);
     if (next.done === true) throw new Error('snapshot stream ended before its last chunk');
     const chunk = next.value as SnapshotChunk;
     if (chunk.data.byteLength > 0) yield chunk.data;
@@ -269,14 +278,11 @@ async function* chunksOf(head: SnapshotChunk, rest: AsyncIterator<SnapshotChunk>
   }
 }
 
-/** withinPeerCallDeadline fails a stream that makes no progress for LIMITS.peerCallDeadlineMs. */
-async function withinPeerCallDeadline<T>(p: Promise<T>): Promise<T> {
+/** withinPeerCallDeadline fails a stream that makes no progress for stallMsMax (peerCallDeadlineMs). */
+async function withinPeerCallDeadline<T>(p: Promise<T>, stallMsMax: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const stalled = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`snapshot stream made no progress for ${LIMITS.peerCallDeadlineMs} ms`)),
-      LIMITS.peerCallDeadlineMs,
-    );
+    timer = setTimeout(() => reject(new Error(`snapshot stream made no progress for ${stallMsMax} ms`)), stallMsMax);
   });
   try {
     return await Promise.race([p, stalled]);
@@ -285,7 +291,7 @@ async function withinPeerCallDeadline<T>(p: Promise<T>): Promise<T> {
   }
 }
 
-export function serverCredentials(tls: PeerTlsConfig | null): grpc.ServerCredentials {
+export function serverCredentials(tls: PeerTlsFiles | null): grpc.ServerCredentials {
   if (tls === null) return grpc.ServerCredentials.createInsecure();
   const ca = tls.caFile === null ? null : readFileSync(tls.caFile);
   return grpc.ServerCredentials.createSsl(

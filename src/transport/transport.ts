@@ -1,12 +1,11 @@
-import type { MemberConfig, PeerTlsConfig } from '../config/cluster-config.js';
 import type { NodeId } from '../lib/ids.js';
-import type { Message } from '../raft/index.js';
-import type { InstallSnapshot } from '../raft/messages.js';
+import type { InstallSnapshot, Message } from '../raft/index.js';
 import { RegistryError } from '../lib/errors.js';
 import type { FaultHook } from './fault-hook.js';
 import type { PeerCredentials } from './peer-auth.js';
 import { PeerClient } from './peer-client.js';
 import type { ForwardOutcome } from './peer-handler.js';
+import type { PeerLimits, PeerMember, PeerTlsFiles } from './peer-options.js';
 
 /** Transport is how the node reaches its peers (STYLE rule 11: a small seam). */
 export interface Transport {
@@ -33,9 +32,10 @@ export class PeerTransport implements Transport {
 
   constructor(
     selfId: NodeId,
-    members: readonly MemberConfig[],
+    members: readonly PeerMember[],
     credentials: PeerCredentials,
-    tls: PeerTlsConfig | null,
+    tls: PeerTlsFiles | null,
+    limits: PeerLimits,
     onUnreachable: (peer: NodeId) => void,
     private readonly faults: FaultHook | null = null,
   ) {
@@ -43,7 +43,7 @@ export class PeerTransport implements Transport {
       if (m.id === selfId) continue;
       this.clients.set(
         m.id,
-        new PeerClient(m.id, m.peerAddress, credentials, tls, onUnreachable, (peer, healthy) =>
+        new PeerClient(m.id, m.peerAddress, credentials, tls, limits, onUnreachable, (peer, healthy) =>
           this.events.onPeerHealth?.(peer, healthy),
         ),
       );

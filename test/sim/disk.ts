@@ -1,12 +1,13 @@
 import { assert } from '../../src/lib/assert.js';
 import type { Index, NodeId, Term } from '../../src/lib/ids.js';
 import type { SeededRng } from '../../src/lib/rng.js';
-import type { NodeLogStorage, NodeSnapshotStore } from '../../src/node/node-storage.js';
 import {
   type Entry,
   type HardState,
   type LogStorage,
   MemoryLogStorage,
+  type NodeLogStorage,
+  type NodeSnapshotStore,
   type SnapshotMeta,
 } from '../../src/raft/index.js';
 import type { DiskFaults } from './faults.js';
@@ -16,7 +17,7 @@ import { MS_PER_STEP, type SimProcess } from './scheduler.js';
  * SimDisk is one node's disk: the durable log and hard state (MemoryLogStorage) and the
  * snapshot files. It survives crashes; everything a process holds in memory does not. The
  * node reaches it through a SimNodeStorage and a SimSnapshotStore per process incarnation,
- * the same seams (node-storage.ts) that DiskLogStorage and SnapshotStore fill in production.
+ * the same seams (raft/seams.ts) that DiskLogStorage and SnapshotStore fill in production.
  */
 export class SimDisk {
   readonly log: MemoryLogStorage;

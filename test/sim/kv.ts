@@ -1,5 +1,5 @@
 import type { Index } from '../../src/lib/ids.js';
-import type { SnapshotSource, StateMachine } from '../../src/node/state-machine.js';
+import type { SnapshotSource, StateMachine } from '../../src/raft/index.js';
 
 /**
  * The simulator's replicated state machine: a string map with put and append. Commands travel

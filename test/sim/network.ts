@@ -1,7 +1,6 @@
 import type { NodeId } from '../../src/lib/ids.js';
 import type { SeededRng } from '../../src/lib/rng.js';
-import { type Message, describeMessage } from '../../src/raft/index.js';
-import type { InstallSnapshot } from '../../src/raft/messages.js';
+import { type InstallSnapshot, type Message, describeMessage } from '../../src/raft/index.js';
 import type { ForwardOutcome } from '../../src/transport/peer-handler.js';
 import type { NetworkFaults, PartitionMode } from './faults.js';
 

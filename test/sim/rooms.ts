@@ -1,7 +1,7 @@
 import { Command, CommandResult } from '../../src/gen/roomregistry/command/v1/command.js';
 import type { Index } from '../../src/lib/ids.js';
 import { encodeMessage } from '../../src/lib/proto-encode.js';
-import type { SnapshotSource } from '../../src/node/state-machine.js';
+import type { SnapshotSource } from '../../src/raft/index.js';
 import { RoomRegistry } from '../../src/registry/index.js';
 import type { MachineKind, SimMachine } from './cluster.js';
 

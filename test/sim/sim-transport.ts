@@ -1,6 +1,5 @@
 import type { NodeId } from '../../src/lib/ids.js';
-import type { Message } from '../../src/raft/index.js';
-import type { InstallSnapshot } from '../../src/raft/messages.js';
+import type { InstallSnapshot, Message } from '../../src/raft/index.js';
 import type { ForwardOutcome } from '../../src/transport/peer-handler.js';
 import type { Transport } from '../../src/transport/transport.js';
 import type { Packet } from './network.js';

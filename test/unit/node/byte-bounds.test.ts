@@ -172,7 +172,10 @@ describe('pending writes are bounded in bytes', () => {
 describe('Forward replies fit a peer message', () => {
   test('1 024 results of 512 KiB: the reply stays under the limit and the rest say retry with the request id', () => {
     const result = new Uint8Array(520 << 10);
-    const results = fitForwardReply(Array.from({ length: 1_024 }, () => ({ ok: true as const, result })));
+    const results = fitForwardReply(
+      Array.from({ length: 1_024 }, () => ({ ok: true as const, result })),
+      LIMITS.peerBatchBytesMax,
+    );
     expect(ForwardResponse.encode({ results }).finish().byteLength).toBeLessThanOrEqual(LIMITS.peerMessageBytesMax);
     const sent = results.filter((r) => r.outcome?.$case === 'result').length;
     expect(sent).toBeGreaterThan(20);

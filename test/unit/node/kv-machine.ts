@@ -1,5 +1,5 @@
 import type { Index } from '../../../src/lib/ids.js';
-import type { SnapshotSource, StateMachine } from '../../../src/node/state-machine.js';
+import type { SnapshotSource, StateMachine } from '../../../src/raft/index.js';
 
 /** KvMachine is a tiny replicated map for node-loop tests: payload `key=value`, result the old value. */
 export class KvMachine implements StateMachine {

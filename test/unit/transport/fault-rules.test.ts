@@ -4,9 +4,9 @@
 // Method: a real PeerServer on a free local port with a recording handler, and a PeerTransport
 // of a second member calling it over gRPC.
 import { afterEach, describe, expect, test } from 'vitest';
+import { LIMITS } from '../../../src/config/limits.js';
 import { type NodeId, nodeId } from '../../../src/lib/ids.js';
-import type { Message } from '../../../src/raft/index.js';
-import type { InstallSnapshot } from '../../../src/raft/messages.js';
+import type { InstallSnapshot, Message } from '../../../src/raft/index.js';
 import { FaultHook } from '../../../src/transport/fault-hook.js';
 import { PeerAuthenticator } from '../../../src/transport/peer-auth.js';
 import type { ForwardOutcome, PeerHandler } from '../../../src/transport/peer-handler.js';
@@ -45,7 +45,7 @@ async function pair(
   clientFaults: FaultHook,
 ): Promise<{ handler: Recorder; transport: PeerTransport }> {
   const handler = new Recorder();
-  const server = new PeerServer(n1, new PeerAuthenticator('test', secret, [n1, n2]), handler, serverFaults);
+  const server = new PeerServer(n1, new PeerAuthenticator('test', secret, [n1, n2]), handler, LIMITS, serverFaults);
   const port = await server.listen('127.0.0.1:0', null);
   const members = [
     {
@@ -74,6 +74,7 @@ async function pair(
     members,
     { cluster: 'test', nodeId: n2, secret },
     null,
+    LIMITS,
     () => {},
     clientFaults,
   );

@@ -32,7 +32,7 @@ test('a snapshot stream stalled after its first chunk is failed within peerCallD
     },
     forward: async () => [],
   };
-  const server = new PeerServer(n1, new PeerAuthenticator('test', secret, [n1, n2]), handler);
+  const server = new PeerServer(n1, new PeerAuthenticator('test', secret, [n1, n2]), handler, LIMITS);
   const port = await server.listen('127.0.0.1:0', null);
   const client = new PeerServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   closers.push(

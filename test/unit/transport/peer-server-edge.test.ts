@@ -6,6 +6,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { LIMITS } from '../../../src/config/limits.js';
 import { PeerServiceClient } from '../../../src/gen/roomregistry/peer/v1/peer.js';
 import { nodeId } from '../../../src/lib/ids.js';
 import { PeerAuthenticator, peerMetadata } from '../../../src/transport/peer-auth.js';
@@ -18,11 +19,16 @@ const failures: string[] = [];
 
 beforeAll(async () => {
   const auth = new PeerAuthenticator('test', secret, [nodeId('n1'), nodeId('n2')]);
-  server = new PeerServer(nodeId('n1'), auth, {
-    deliver: () => {},
-    receiveSnapshot: () => Promise.reject(new Error('disk full at /data/n1/snap.tmp')),
-    forward: () => Promise.reject(new Error('state at 0xdeadbeef')),
-  });
+  server = new PeerServer(
+    nodeId('n1'),
+    auth,
+    {
+      deliver: () => {},
+      receiveSnapshot: () => Promise.reject(new Error('disk full at /data/n1/snap.tmp')),
+      forward: () => Promise.reject(new Error('state at 0xdeadbeef')),
+    },
+    LIMITS,
+  );
   server.events.onCallFailed = (detail) => failures.push(detail);
   const port = await server.listen('127.0.0.1:0', null);
   client = new PeerServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
