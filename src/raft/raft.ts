@@ -415,15 +415,7 @@ export class Raft {
         return;
       }
       case 'readIndex':
-        this.send({
-          type: 'readIndexResp',
-          from: this.id,
-          to: m.from,
-          term: this.term,
-          contexts: m.contexts,
-          index: index(0),
-          reject: true,
-        });
+        this.rejectReads(m.from, m.contexts);
         return;
       case 'appendResp':
       case 'heartbeatResp':
@@ -458,15 +450,7 @@ export class Raft {
         this.campaign('vote', true);
         return;
       case 'readIndex':
-        this.send({
-          type: 'readIndexResp',
-          from: this.id,
-          to: m.from,
-          term: this.term,
-          contexts: m.contexts,
-          index: index(0),
-          reject: true,
-        });
+        this.rejectReads(m.from, m.contexts);
         return;
       case 'readIndexResp':
         if (m.reject) this.readsFailed.push(...m.contexts);
@@ -758,17 +742,13 @@ export class Raft {
     if (this.role !== 'leader') return;
     for (const r of this.readOnly.drain()) {
       if (r.from === this.id) this.readsFailed.push(...r.contexts);
-      else
-        this.send({
-          type: 'readIndexResp',
-          from: this.id,
-          to: r.from,
-          term: this.term,
-          contexts: r.contexts,
-          index: index(0),
-          reject: true,
-        });
+      else this.rejectReads(r.from, r.contexts);
     }
+  }
+
+  /** rejectReads tells a member its ReadIndex requests cannot be served here (it retries elsewhere). */
+  private rejectReads(to: NodeId, contexts: readonly ReadContext[]): void {
+    this.send({ type: 'readIndexResp', from: this.id, to, term: this.term, contexts, index: index(0), reject: true });
   }
 
   // ---- Helpers -----------------------------------------------------------------------------
