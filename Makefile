@@ -6,7 +6,7 @@ export SIM_SEEDS
 NODE ?=
 SOURCES := $(shell find src -name '*.ts') tsconfig.json package-lock.json
 
-.PHONY: install build proto lint format test test-unit test-sim chaos cluster cluster-status cluster-kill cluster-restart cluster-down clean \
+.PHONY: install build proto lint format test test-unit test-sim chaos cluster cluster-status cluster-kill cluster-restart cluster-roll cluster-down clean \
 	bench bench-write bench-read bench-compare bench-failover bench-million bench-sweep bench-wal bench-profile bench-profile-reads
 
 node_modules/.installed: package.json package-lock.json
@@ -67,6 +67,10 @@ cluster-kill: build
 
 cluster-restart: build
 	cluster/cluster.sh restart $(NODE)
+
+# Restarts every node in turn (followers first, the leader last after handing over), each after the one before caught up.
+cluster-roll: build
+	cluster/cluster.sh roll
 
 cluster-down:
 	cluster/cluster.sh down

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the local cluster of cluster/local.json: data, logs and pid files under cluster/data/.
-# Usage: cluster.sh up | status | kill NODE | restart NODE | down
+# Usage: cluster.sh up | status | kill NODE | restart NODE | roll | down
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -26,6 +26,34 @@ start_node() {
   echo "started $id (pid $!, log $data/$id.log)"
 }
 
+stop_node() { # SIGTERM (a leader hands over first), then wait until the process is gone
+  local id=$1
+  if running "$id"; then kill -TERM "$(cat "$data/$id.pid")"; while running "$id"; do sleep 0.1; done; fi
+}
+
+# status_field EXPR: evaluates EXPR over the cluster's status JSON (s); empty when there is no answer.
+status_field() {
+  "${cli[@]}" status --config "$config" --json 2>/dev/null |
+    node -e 'let t = ""; process.stdin.on("data", (d) => (t += d)).on("end", () => {
+      try { const s = JSON.parse(t); const v = ('"$1"'); if (v !== undefined && v !== null) console.log(v); } catch {} });' || true
+}
+
+# wait_caught_up NODE: until NODE answers and has applied what the leader had committed when it did.
+wait_caught_up() {
+  local id=$1 target="" applied
+  for _ in $(seq 1 600); do
+    if [[ -z "$target" ]]; then
+      target=$(status_field 's.leader && s.nodes.find((n) => n.id === "'"$id"'")?.status ? s.nodes.find((n) => n.id === s.leader)?.status?.commitIndex : undefined')
+    else
+      applied=$(status_field 's.nodes.find((n) => n.id === "'"$id"'")?.status?.appliedIndex')
+      if [[ -n "$applied" && "$applied" -ge "$target" ]]; then echo "$id caught up (applied $applied >= $target)"; return 0; fi
+    fi
+    sleep 0.1
+  done
+  echo "$id did not catch up within 60 s; stopping the roll" >&2
+  exit 1
+}
+
 case "${1:-}" in
   up)
     for id in $nodes; do start_node "$id"; done
@@ -44,8 +72,19 @@ case "${1:-}" in
     ;;
   restart)
     id=${2:?usage: cluster.sh restart NODE}
-    if running "$id"; then kill -TERM "$(cat "$data/$id.pid")"; while running "$id"; do sleep 0.1; done; fi
+    stop_node "$id"
     start_node "$id"
+    ;;
+  roll)
+    # Every node in turn, followers first and the leader last (SIGTERM makes it hand over), each
+    # only after the one before caught up: a client that retries UNAVAILABLE sees no failed call.
+    leader=$(status_field 's.leader')
+    for id in $nodes; do
+      [[ "$id" == "$leader" ]] && continue
+      stop_node "$id"; start_node "$id"; wait_caught_up "$id"
+    done
+    if [[ -n "$leader" ]]; then stop_node "$leader"; start_node "$leader"; wait_caught_up "$leader"; fi
+    "${cli[@]}" status --config "$config"
     ;;
   down)
     for id in $nodes; do
@@ -59,7 +98,7 @@ case "${1:-}" in
     echo "cluster stopped (data kept in $data; rm -rf it for a fresh cluster)"
     ;;
   *)
-    echo "usage: cluster.sh up | status | kill NODE | restart NODE | down" >&2
+    echo "usage: cluster.sh up | status | kill NODE | restart NODE | roll | down" >&2
     exit 2
     ;;
 esac

@@ -8,7 +8,7 @@ import {
 } from '../gen/roomregistry/v1/rooms.js';
 import type { ListenerTls } from '../config/cluster-config.js';
 import { assert } from '../lib/assert.js';
-import { RegistryError } from '../lib/errors.js';
+import { RegistryError, unavailable } from '../lib/errors.js';
 import { type Grants, authenticate, requireAdminKey, requireList } from './auth.js';
 import { ERROR_MAPPING, toClientError } from './errors.js';
 import { toServiceError } from './grpc-errors.js';
@@ -147,8 +147,26 @@ export class GrpcApi {
     }
   }
 
-  close(): void {
-    this.server.forceShutdown();
+  /**
+   * close stops taking calls and lets those in flight send their answers (a call cut off by a
+   * forced shutdown reaches its client as CANCELLED, which no client retries; an UNAVAILABLE it
+   * retries on another node). Watch streams end with UNAVAILABLE at once. After `graceMs` the
+   * rest is cut off.
+   */
+  close(graceMs: number): Promise<void> {
+    this.watches.endAll(
+      unavailable('this node is shutting down; watch again on another node from the last revision received', null),
+    );
+    return new Promise((resolve) => {
+      const force = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
   }
 
   /** admin runs an admin operation for an admin key only, and reports every attempt to onAdmin. */

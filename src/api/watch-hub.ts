@@ -265,6 +265,11 @@ export class WatchHub {
     w.sink.end(error);
   }
 
+  /** endAll ends every watcher with `error` (the node is shutting down); each keeps its slot until its stream is gone. */
+  endAll(error: RegistryError): void {
+    for (const w of this.watchers) this.end(w, error);
+  }
+
   /** close frees a watcher's slot and its queued bytes: its stream is gone. */
   private close(w: Watcher): void {
     if (w.closed) return;

@@ -231,7 +231,7 @@ export async function startNode(
       logger.info('node_stopping', { reason: 'signal' });
       sweeper.stop();
       await n.stop();
-      listeners.close();
+      await listeners.close();
       peerServer.close();
       transport.close();
       await parts.storage.close();
@@ -435,7 +435,7 @@ async function listenApis(
   status: () => NodeStatus,
   faults: FaultHook | null,
   logger: Logger,
-): Promise<{ close(): void }> {
+): Promise<{ close(): Promise<void> }> {
   const self = config.self;
   const onRequest = requestObserver(metrics, logger);
   const apiOptions = {
@@ -491,10 +491,10 @@ async function listenApis(
     )
   ).server;
   return {
-    close(): void {
+    async close(): Promise<void> {
       http.close();
       admin?.close();
-      grpcApi.close();
+      await grpcApi.close(LIMITS.shutdownDrainMs);
     },
   };
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { LEADER_HINT_KEY } from '../api/grpc-errors.js';
 import type {
@@ -27,14 +28,27 @@ export interface ClusterMember {
 const LEADER_RECHECK_MS = 5_000;
 /** STATUS_DEADLINE_MS: a Status call to find the leader gives up after this. */
 const STATUS_DEADLINE_MS = 1_000;
+/** CALL_DEADLINE_MS_DEFAULT: a call without its own deadline gives up after this, retries included. */
+const CALL_DEADLINE_MS_DEFAULT = 5_000;
+/** RETRY_BACKOFF_MS_FIRST and _MAX: the pause before a retry doubles from the first to the max. */
+const RETRY_BACKOFF_MS_FIRST = 25;
+const RETRY_BACKOFF_MS_MAX = 400;
+
+/** Writable: a write request, which carries the request id that makes its retries apply once. */
+type Writable = { requestId?: string };
 
 /**
  * ClusterRoomClient talks to a whole cluster: writes go to the leader, where they skip a
  * follower's forward hop (10-25% of the servers' CPU per write, bench/RESULTS.md; the price
  * is that the leader serves every write call), and reads go to the home node (the first
  * member, unless another is named). It learns the leader from Status, from the leader hint an
- * UNAVAILABLE carries, and again every few seconds. It never retries: a write whose outcome
- * is unknown must be sent again by the caller with the same request id.
+ * UNAVAILABLE carries, and again every few seconds.
+ *
+ * A call that fails with UNAVAILABLE (a node down, restarting, or no longer leading) is retried
+ * on the leader or another member until the call's deadline (`retry: false` turns this off).
+ * A write is retried with the same request id, which the client assigns when the caller did
+ * not: if the first attempt was applied after all, the retry returns its result instead of
+ * applying twice. So a rolling restart costs a caller latency, not failed calls.
  */
 export class ClusterRoomClient {
   private readonly clients = new Map<string, RoomClient>();
@@ -45,6 +59,7 @@ export class ClusterRoomClient {
   private suspect: string | null = null;
   private checkedAtMs = 0;
   private checking: Promise<void> | null = null;
+  private readonly retry: boolean;
 
   constructor(
     members: readonly ClusterMember[],
@@ -53,8 +68,11 @@ export class ClusterRoomClient {
       readonly home?: string;
       readonly channelOptions?: Partial<grpc.ChannelOptions>;
       readonly tls?: ClientTls;
+      /** retry: retry UNAVAILABLE on another member until the deadline (default true). */
+      readonly retry?: boolean;
     } = {},
   ) {
+    this.retry = options.retry ?? true;
     if (members.length === 0) throw new Error('a cluster client needs at least one member');
     for (const m of members)
       this.clients.set(m.id, new RoomClient(m.grpc, credentials, options.channelOptions ?? {}, options.tls ?? null));
@@ -70,55 +88,100 @@ export class ClusterRoomClient {
   }
 
   createRoom(req: Partial<CreateRoomRequest>, deadlineMs?: number): Promise<CreateRoomResponse> {
-    return this.write((c) => c.createRoom(req, deadlineMs));
+    return this.write(req, deadlineMs, (c, r, ms) => c.createRoom(r, ms));
   }
 
   deleteRoom(req: Partial<DeleteRoomRequest>, deadlineMs?: number): Promise<DeleteRoomResponse> {
-    return this.write((c) => c.deleteRoom(req, deadlineMs));
+    return this.write(req, deadlineMs, (c, r, ms) => c.deleteRoom(r, ms));
   }
 
   updateRoomMetadata(
     req: Partial<UpdateRoomMetadataRequest>,
     deadlineMs?: number,
   ): Promise<UpdateRoomMetadataResponse> {
-    return this.write((c) => c.updateRoomMetadata(req, deadlineMs));
+    return this.write(req, deadlineMs, (c, r, ms) => c.updateRoomMetadata(r, ms));
   }
 
   updateRoomOccupancy(
     req: Partial<UpdateRoomOccupancyRequest>,
     deadlineMs?: number,
   ): Promise<UpdateRoomOccupancyResponse> {
-    return this.write((c) => c.updateRoomOccupancy(req, deadlineMs));
+    return this.write(req, deadlineMs, (c, r, ms) => c.updateRoomOccupancy(r, ms));
   }
 
   getRoom(req: Partial<GetRoomRequest>, deadlineMs?: number): Promise<GetRoomResponse> {
-    return this.home.getRoom(req, deadlineMs);
+    return this.read(deadlineMs, (c, ms) => c.getRoom(req, ms));
   }
 
   listRooms(req: Partial<ListRoomsRequest>, deadlineMs?: number): Promise<ListRoomsResponse> {
-    return this.home.listRooms(req, deadlineMs);
+    return this.read(deadlineMs, (c, ms) => c.listRooms(req, ms));
   }
 
   close(): void {
     for (const c of this.clients.values()) c.close();
   }
 
-  private async write<T>(call: (c: RoomClient) => Promise<T>): Promise<T> {
-    if (this.leader === null) await this.checkLeader();
-    else if (Date.now() - this.checkedAtMs > LEADER_RECHECK_MS) void this.checkLeader();
-    const targetId = this.leader ?? this.homeId;
-    try {
-      return await call(this.clients.get(targetId) ?? this.home);
-    } catch (e) {
-      const error = e as Partial<grpc.ServiceError>;
-      if (error.code === grpc.status.UNAVAILABLE) {
-        const hint = error.metadata?.get(LEADER_HINT_KEY)[0];
-        this.leader = typeof hint === 'string' && this.clients.has(hint) ? hint : null;
-        // A node that is down, or whose disk is stuck, may still claim to lead in its Status.
-        if (this.leader === null) this.suspect = targetId;
+  /** write sends a write to the leader, retrying UNAVAILABLE with the same request id until the deadline. */
+  private async write<R extends Writable, T>(
+    req: R,
+    deadlineMs: number | undefined,
+    call: (c: RoomClient, req: R, ms: number) => Promise<T>,
+  ): Promise<T> {
+    const untilMs = Date.now() + (deadlineMs ?? CALL_DEADLINE_MS_DEFAULT);
+    const sent = this.retry && (req.requestId ?? '') === '' ? { ...req, requestId: randomUUID() } : req;
+    for (let attempt = 0; ; attempt++) {
+      if (this.leader === null) await this.checkLeader();
+      else if (Date.now() - this.checkedAtMs > LEADER_RECHECK_MS) void this.checkLeader();
+      const targetId = this.leader ?? this.otherThan(this.suspect);
+      try {
+        return await call(this.clients.get(targetId) ?? this.home, sent, Math.max(1, untilMs - Date.now()));
+      } catch (e) {
+        this.learnFrom(e, targetId);
+        if (!(await this.mayRetry(e, attempt, untilMs))) throw e;
       }
-      throw e;
     }
+  }
+
+  /** read asks the home node, then the other members in turn while they answer UNAVAILABLE, until the deadline. */
+  private async read<T>(deadlineMs: number | undefined, call: (c: RoomClient, ms: number) => Promise<T>): Promise<T> {
+    const untilMs = Date.now() + (deadlineMs ?? CALL_DEADLINE_MS_DEFAULT);
+    const ids = [this.homeId, ...[...this.clients.keys()].filter((id) => id !== this.homeId)];
+    for (let attempt = 0; ; attempt++) {
+      const client = this.clients.get(ids[attempt % ids.length] ?? this.homeId) ?? this.home;
+      try {
+        return await call(client, Math.max(1, untilMs - Date.now()));
+      } catch (e) {
+        if (!(await this.mayRetry(e, attempt, untilMs))) throw e;
+      }
+    }
+  }
+
+  /** learnFrom: an UNAVAILABLE names the leader, or marks the node that failed as suspect. */
+  private learnFrom(e: unknown, targetId: string): void {
+    const error = e as Partial<grpc.ServiceError>;
+    if (error.code !== grpc.status.UNAVAILABLE) return;
+    const hint = error.metadata?.get(LEADER_HINT_KEY)[0];
+    this.leader = typeof hint === 'string' && this.clients.has(hint) ? hint : null;
+    // A node that is down, or whose disk is stuck, may still claim to lead in its Status.
+    if (this.leader === null || this.leader === targetId) {
+      this.leader = null;
+      this.suspect = targetId;
+    }
+  }
+
+  /** mayRetry: the error is UNAVAILABLE, retries are on, and a backed-off retry still fits the deadline (it waits). */
+  private async mayRetry(e: unknown, attempt: number, untilMs: number): Promise<boolean> {
+    if (!this.retry || (e as Partial<grpc.ServiceError>).code !== grpc.status.UNAVAILABLE) return false;
+    const backoffMs = Math.min(RETRY_BACKOFF_MS_MAX, RETRY_BACKOFF_MS_FIRST << Math.min(attempt, 10));
+    if (Date.now() + backoffMs >= untilMs) return false;
+    await new Promise((r) => setTimeout(r, backoffMs));
+    return true;
+  }
+
+  /** otherThan: the home node, or the first other member when home is `id`. */
+  private otherThan(id: string | null): string {
+    if (id !== this.homeId) return this.homeId;
+    return [...this.clients.keys()].find((k) => k !== id) ?? this.homeId;
   }
 
   /**

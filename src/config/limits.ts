@@ -93,6 +93,8 @@ export const LIMITS = Object.freeze({
   snapshotSliceBytes: 256 << 10,
   /** shutdownTransferWaitMs: on SIGTERM a leader waits this long for its transfer to finish. */
   shutdownTransferWaitMs: 2_000,
+  /** shutdownDrainMs: on SIGTERM the API listeners let calls in flight answer for this long, then cut them off. */
+  shutdownDrainMs: 2_000,
   /** commandBytesMax: one encoded command (metadata is at most 512 KiB, plus the room fields). */
   commandBytesMax: 1 << 20,
   /**

@@ -28,6 +28,8 @@ export interface ChaosRunOptions {
   /** schedule names the fault kinds to draw from (nemesis.ts SCHEDULES). */
   readonly schedule: string;
   readonly timing?: NemesisTiming;
+  /** everyKind: run past `seconds` until each kind of the schedule was injected once (the CI run asserts each). */
+  readonly everyKind?: boolean;
   readonly workload?: Partial<Omit<WorkloadOptions, 'seed'>>;
   /** serveArgs: extra flags for every node (the teeth test runs --fsync never). */
   readonly serveArgs?: readonly string[];
@@ -113,7 +115,7 @@ async function runFaultyPhase(
   const workload = new Workload(history, apis, { ...WORKLOAD_DEFAULTS, ...options.workload, seed: options.seed });
   observer.start();
   workload.start();
-  const faults = nemesis.run();
+  const faults = nemesis.run(options.everyKind ?? false);
   try {
     await new Promise((r) => setTimeout(r, options.seconds * 1_000));
   } finally {

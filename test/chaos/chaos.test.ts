@@ -33,6 +33,7 @@ describe('chaos (CI version)', () => {
         seed: 11,
         seconds: 30,
         schedule: 'mixed',
+        everyKind: true,
         timing: ciTiming,
         log: (l) => console.log(l),
       });

@@ -88,6 +88,9 @@ export interface NemesisEvent {
 export class Nemesis {
   readonly events: NemesisEvent[] = [];
   private stopping = false;
+  private everyKind = false;
+  /** roundsDone: how many times every kind of the schedule was drawn (one shuffled bag each). */
+  private roundsDone = 0;
 
   constructor(
     private readonly cluster: ProcessCluster,
@@ -98,10 +101,15 @@ export class Nemesis {
     if (kinds.length === 0) throw new Error('a schedule needs at least one fault kind');
   }
 
-  /** run injects faults until stop(); each fault is healed before the next. */
-  async run(): Promise<void> {
+  /**
+   * run injects faults until stop(); each fault is healed before the next. With `everyKind`,
+   * stop() waits until each kind was drawn once: a slow machine stretches the run instead of
+   * leaving kinds out.
+   */
+  async run(everyKind = false): Promise<void> {
+    this.everyKind = everyKind;
     let bag: FaultKind[] = [];
-    while (!this.stopping) {
+    while (!this.done()) {
       if (bag.length === 0) bag = shuffle([...this.kinds], this.rng);
       const kind = bag.pop() as FaultKind;
       const event = await this.inject(kind);
@@ -115,7 +123,13 @@ export class Nemesis {
       event.endMs = performance.now();
       await this.waitForAllAnswering();
       await this.sleepUnlessStopping(this.between(this.timing.quietMsMin, this.timing.quietMsMax));
+      if (bag.length === 0) this.roundsDone++;
     }
+  }
+
+  /** done: stop() was called, and with `everyKind` each kind was drawn at least once. */
+  private done(): boolean {
+    return this.stopping && (!this.everyKind || this.roundsDone > 0);
   }
 
   stop(): void {
@@ -309,7 +323,7 @@ export class Nemesis {
 
   private async sleepUnlessStopping(ms: number): Promise<void> {
     const endMs = Date.now() + ms;
-    while (!this.stopping && Date.now() < endMs)
+    while (!this.done() && Date.now() < endMs)
       await new Promise((r) => setTimeout(r, Math.min(100, endMs - Date.now())));
   }
 }

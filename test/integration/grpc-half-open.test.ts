@@ -38,7 +38,7 @@ it('drops a half-open watcher by keepalive and frees its slot', async () => {
     },
   );
   const port = await api.listen('127.0.0.1:0');
-  closers.push(() => api.close());
+  closers.push(() => void api.close(0));
   let blackhole = (): void => {};
   const proxy = net.createServer((down) => {
     const up = net.connect(port, '127.0.0.1');

@@ -6,21 +6,25 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ClusterRoomClient } from '../../src/client/cluster-client.js';
 import { RoomClient } from '../../src/client/room-client.js';
 import { RoomEventType, type WatchRoomsResponse } from '../../src/gen/roomregistry/v1/rooms.js';
-import { ProcessCluster } from '../harness/process-cluster.js';
+import { ProcessCluster, waitUntil } from '../harness/process-cluster.js';
 
 let cluster: ProcessCluster;
-let writer: RoomClient;
+/** writer retries a write that meets an election (a loaded machine may see one) with the same request id. */
+let writer: ClusterRoomClient;
 let watcher: RoomClient;
+let watcherId: string;
 
 beforeAll(async () => {
   cluster = await ProcessCluster.create(3);
   cluster.startAll();
   const leader = await cluster.waitForLeader();
-  const follower = cluster.nodes.find((n) => n.id !== leader)?.id ?? leader;
-  writer = new RoomClient(cluster.node(leader).grpc, { apiKey: cluster.apiKey, apiSecret: cluster.apiSecret });
-  watcher = new RoomClient(cluster.node(follower).grpc, { apiKey: cluster.apiKey, apiSecret: cluster.apiSecret });
+  watcherId = cluster.nodes.find((n) => n.id !== leader)?.id ?? leader;
+  const credentials = { apiKey: cluster.apiKey, apiSecret: cluster.apiSecret };
+  writer = new ClusterRoomClient(cluster.nodes, credentials, { home: leader });
+  watcher = new RoomClient(cluster.node(watcherId).grpc, credentials);
 });
 
 afterAll(async () => {
@@ -75,8 +79,12 @@ it('refuses a revision older than the changes it keeps with OUT_OF_RANGE', async
   // More changes than the watch log keeps (REGISTRY_LIMITS.watchEventsMax = 10 000).
   const names = Array.from({ length: 10_100 }, (_, i) => `churn-${i}`);
   for (let i = 0; i < names.length; i += 200)
-    await Promise.all(names.slice(i, i + 200).map((name) => writer.createRoom({ name })));
-  await new Promise((r) => setTimeout(r, 300)); // the follower applies the last ones
+    await Promise.all(names.slice(i, i + 200).map((name) => writer.createRoom({ name }, 30_000)));
+  const leader = await cluster.waitForLeader();
+  const committed = (await cluster.status(leader))?.commitIndex ?? Number.POSITIVE_INFINITY;
+  await waitUntil('the watched node applies the last ones', async () => {
+    return ((await cluster.status(watcherId))?.appliedIndex ?? 0) >= committed;
+  });
   const stream = watcher.watchRooms(1);
   await expect(collect(stream, () => false)).rejects.toMatchObject({ code: grpc.status.OUT_OF_RANGE });
 });
