@@ -1,15 +1,14 @@
 // The failover scenario: kill -9 of the leader under load, the longest write gap and the time back to 90% throughput.
 import type { RoomClient } from '../../src/client/room-client.js';
-import { BenchCluster, sleep } from '../bench-cluster.js';
-import { drive, longestGapMs, median, perBucket, stats } from '../driver.js';
-import { BENCH, environment, save, say, clientsFor, closeAll, metadata, benchNodeArgs } from './common.js';
+import { drive, longestGapMs, median, perBucket, stats, sleep } from '../driver.js';
+import { BENCH, environment, save, say, clientsFor, closeAll, metadata, startCluster } from './common.js';
 
 // ---------------------------------------------------------------- failover
 
 // eslint-disable-next-line max-lines-per-function -- TODO(#19): break into steps
 export async function failover(args: { reps: number }): Promise<void> {
   const env = environment();
-  const cluster = await BenchCluster.start({ size: 3, serveArgs: [], nodeArgs: benchNodeArgs() });
+  const cluster = await startCluster();
   const clients = clientsFor(cluster, cluster.grpcTargets(), BENCH.channelsPerTarget);
   // Each worker sticks to a client; when its node fails it backs off and moves to the next one,
   // as a client with the node list would.
@@ -76,7 +75,7 @@ export async function failover(args: { reps: number }): Promise<void> {
         `failover ${rep + 1}/${args.reps}: killed ${leader}, new leader ${newLeader}, write gap ${Math.round(gapMs)} ms, back to 90% of ${baseline} ops/s after ${Math.round(backMs)} ms, errors ${r.errors} ${JSON.stringify(r.errorsByCode)}`,
       );
       // Bring the killed node back and let it catch up before the next round.
-      cluster.spawn(leader);
+      cluster.start(leader);
       const s = await cluster.status(newLeader);
       await cluster.waitForApplied(leader, s?.commitIndex ?? 0, 60_000);
       for (let i = 0; i < choice.length; i++) choice[i] = i;

@@ -1,8 +1,8 @@
 // The 1 M-room scenario: memory per node, snapshot time and stalls, restart to serving.
 import { RoomClient } from '../../src/client/room-client.js';
 import { Consistency } from '../../src/gen/roomregistry/v1/rooms.js';
-import { BenchCluster, sleep } from '../bench-cluster.js';
-import { drive, stats } from '../driver.js';
+import type { ProcessCluster } from '../../test/harness/process-cluster.js';
+import { drive, stats, sleep } from '../driver.js';
 import {
   BENCH,
   environment,
@@ -14,6 +14,7 @@ import {
   metadata,
   heapOf,
   benchNodeArgs,
+  startCluster,
 } from './common.js';
 import { bulkLoad, withProgress, StallProbe, mib } from './stall-and-load.js';
 
@@ -26,11 +27,7 @@ export async function million(args: { rooms: number; snapshotIntervalEntries: nu
   // next snapshot after the load.
   const interval = args.snapshotIntervalEntries ?? args.rooms + BENCH.snapshotTailEntries;
   const nodeArgs = benchNodeArgs();
-  const cluster = await BenchCluster.start({
-    size: 3,
-    serveArgs: ['--snapshot-interval-entries', String(interval)],
-    nodeArgs,
-  });
+  const cluster = await startCluster({ serveArgs: ['--snapshot-interval-entries', String(interval)] });
   let leader = '';
   try {
     leader = await cluster.waitForLeader();
@@ -171,14 +168,14 @@ export async function million(args: { rooms: number; snapshotIntervalEntries: nu
       restartAll,
     });
   } finally {
-    await cluster.stop({ keep: nodeArgs.length > 0 });
+    await cluster.stop(nodeArgs.length > 0);
     if (nodeArgs.length > 0) say(`million: node logs kept in ${cluster.dir}`);
   }
 }
 
 /** timeRestart kill -9s `ids`, starts them again and times until they serve (see the callers' lines). */
 async function timeRestart(
-  cluster: BenchCluster,
+  cluster: ProcessCluster,
   ids: string[],
   newestRoom: string,
 ): Promise<{ nodes: string[]; servingMs: number }> {
@@ -186,7 +183,7 @@ async function timeRestart(
   const commit = alive === undefined ? 0 : ((await cluster.status(alive.id))?.commitIndex ?? 0);
   for (const id of ids) await cluster.kill(id, 'SIGKILL');
   const startMs = performance.now();
-  for (const id of ids) cluster.spawn(id);
+  for (const id of ids) cluster.start(id);
   const endMs = Date.now() + BENCH.restartWaitMsMax;
   const token = benchToken(cluster);
   for (const id of ids) {

@@ -1,8 +1,7 @@
 // The sweep scenario: a 1 M-room expiry backlog drained under a steady CreateRoom load.
 import type { RoomClient } from '../../src/client/room-client.js';
-import { BenchCluster, sleep } from '../bench-cluster.js';
-import { drive, stats } from '../driver.js';
-import { BENCH, environment, save, say, clientsFor, closeAll, metadata, benchNodeArgs } from './common.js';
+import { drive, stats, sleep } from '../driver.js';
+import { BENCH, environment, save, say, clientsFor, closeAll, metadata, startCluster } from './common.js';
 import { bulkLoad, withProgress } from './stall-and-load.js';
 
 // ---------------------------------------------------------------- sweep of a 1 M backlog
@@ -10,7 +9,7 @@ import { bulkLoad, withProgress } from './stall-and-load.js';
 // eslint-disable-next-line max-lines-per-function -- TODO(#19): break into steps
 export async function sweep(args: { rooms: number; ratePerSecondGuess: number }): Promise<void> {
   const env = environment();
-  const cluster = await BenchCluster.start({ size: 3, serveArgs: [], nodeArgs: benchNodeArgs() });
+  const cluster = await startCluster();
   try {
     const leader = await cluster.waitForLeader();
     const prefix = `s-${Date.now().toString(36)}`;

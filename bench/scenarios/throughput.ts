@@ -1,6 +1,5 @@
 // The throughput scenario: writes and reads at several concurrencies, side by side with etcd when it is installed.
 import { readFileSync } from 'node:fs';
-import { BenchCluster } from '../bench-cluster.js';
 import { type DriveResult, median, stats } from '../driver.js';
 import { ETCD_INSTALL_HINT, EtcdCluster, etcdBinary, etcdVersion } from '../etcd-cluster.js';
 import {
@@ -11,7 +10,7 @@ import {
   type SystemUnderTest,
   registrySystem,
   etcdSystem,
-  benchNodeArgs,
+  startCluster,
 } from './common.js';
 
 // ---------------------------------------------------------------- throughput (+ etcd)
@@ -85,7 +84,7 @@ export async function throughput(args: {
     return;
   }
   if (binary === null && args.etcd === 'auto') say(`${ETCD_INSTALL_HINT} (running without the comparison)`);
-  const cluster = await BenchCluster.start({ size: 3, serveArgs: [], nodeArgs: benchNodeArgs() });
+  const cluster = await startCluster();
   let etcd: EtcdCluster | null = null;
   const systems: SystemUnderTest[] = [];
   let atLeader: SystemUnderTest | null = null;
