@@ -13,9 +13,7 @@ import { DEFAULT_LOAD, runLoad } from './load.js';
 let cluster: ProcessCluster;
 
 beforeAll(async () => {
-  cluster = await ProcessCluster.create(3);
-  cluster.startAll();
-  await cluster.waitForLeader();
+  cluster = await ProcessCluster.launch(3);
 });
 
 afterAll(async () => {
