@@ -323,7 +323,9 @@ export async function heapOf(
  * dist/ during a run; a restarted node must run the code that wrote its data), --fsync always stated (the
  * figures must not change with a default), and waits long enough for nodes busy under load.
  */
-export function startCluster(opts: { serveArgs?: readonly string[]; nodeArgs?: readonly string[] } = {}) {
+export function startCluster(
+  opts: { serveArgs?: readonly string[]; nodeArgs?: readonly string[] } = {},
+): Promise<ProcessCluster> {
   return ProcessCluster.launch(BENCH.clusterNodes, ['--fsync', 'always', ...(opts.serveArgs ?? [])], {
     nodeArgs: [...benchNodeArgs(), ...(opts.nodeArgs ?? [])],
     distCopyDir: join(repoRoot, 'bench', '.run', String(process.pid)),
