@@ -88,7 +88,8 @@ BENCH_FAILOVER_REPS ?= 5
 BENCH_SNAPSHOT_INTERVAL ?= 100000
 # The bulk-load rate the sweep scenario plans its due time with (rooms/s; lower it on a slower machine).
 BENCH_RATE_GUESS ?= 3500
-BENCH_SOURCES := $(shell find bench -name '*.ts')
+# bench/ runs clusters through the launcher of test/harness/, so a change there rebuilds it too.
+BENCH_SOURCES := $(shell find bench test/harness -name '*.ts')
 SCENARIOS := node dist/bench/scenarios.js
 
 dist/.bench-built: dist/.built $(BENCH_SOURCES)

@@ -35,6 +35,27 @@ const layerZones = Object.entries(LAYERS).flatMap(([layer, allowed]) =>
   })),
 );
 
+/**
+ * Outside src/: one process launcher, test/harness/process-cluster.ts, serves the tests and the benchmark. bench/
+ * may import test/harness/ and nothing else of test/; test/harness/ imports nothing else of test/ (so bench/ never
+ * pulls in a test); test/ never imports bench/ (the tests of bench code live in bench/, as bench/load.test.ts).
+ */
+const harnessZones = [
+  { target: './test', from: './bench', message: 'test/ never imports bench/: a test of bench code lives in bench/' },
+  {
+    target: './bench',
+    from: './test',
+    except: ['./harness'],
+    message: 'bench/ imports only test/harness/ (the one process launcher) from test/',
+  },
+  {
+    target: './test/harness',
+    from: './test',
+    except: ['./harness'],
+    message: 'test/harness/ stands alone: bench/ imports it, so it imports nothing else of test/',
+  },
+];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'src/gen/**', 'coverage/**'] },
   js.configs.recommended,
@@ -51,7 +72,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'import-x/no-cycle': 'error',
       'import-x/no-duplicates': 'error',
-      'import-x/no-restricted-paths': ['error', { zones: layerZones }],
+      'import-x/no-restricted-paths': ['error', { zones: [...layerZones, ...harnessZones] }],
       'max-lines-per-function': ['error', { max: 70, skipBlankLines: true, skipComments: true }],
     },
   },

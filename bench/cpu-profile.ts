@@ -55,7 +55,8 @@ function area(frame: CallFrame): string {
   return 'other';
 }
 
-// eslint-disable-next-line max-lines-per-function -- TODO(#19): break into steps
+type FnTime = { fn: string; where: string; us: number };
+
 export function summarizeProfile(p: CpuProfile, topN: number): ProfileSummary {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
@@ -64,21 +65,7 @@ export function summarizeProfile(p: CpuProfile, topN: number): ProfileSummary {
     selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0));
   }
   const totalUs = p.endTime - p.startTime;
-  const fnUs = new Map<string, { fn: string; where: string; us: number }>();
-  const areaUs = new Map<string, number>();
-  let idleUs = 0;
-  for (const [id, us] of selfUs) {
-    const f = byId.get(id)?.callFrame;
-    if (f === undefined) continue;
-    const a = area(f);
-    if (a === 'idle') idleUs += us;
-    areaUs.set(a, (areaUs.get(a) ?? 0) + us);
-    const where = `${f.url.replace(/^.*\/(dist|\.run\/\d+|node_modules)\//, '$1/')}:${f.lineNumber + 1}`;
-    const key = `${f.functionName}@${where}`;
-    const e = fnUs.get(key) ?? { fn: f.functionName || '(anonymous)', where, us: 0 };
-    e.us += us;
-    fnUs.set(key, e);
-  }
+  const { fnUs, areaUs, idleUs } = selfTimes(byId, selfUs);
   const pct = (us: number): number => +((100 * us) / totalUs).toFixed(1);
   const top = [...fnUs.values()]
     .filter((e) => e.fn !== '(idle)')
@@ -88,26 +75,8 @@ export function summarizeProfile(p: CpuProfile, topN: number): ProfileSummary {
   const areas = [...areaUs.entries()]
     .sort((a, b) => b[1] - a[1])
     .map(([a, us]) => ({ area: a, selfMs: Math.round(us / 1000), selfPct: pct(us) }));
-  // Inclusive time: each sample counts once for every distinct function on its stack.
-  const parent = new Map<number, number>();
-  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const inclUs = new Map<string, { fn: string; where: string; us: number }>();
-  for (const [id, us] of selfUs) {
-    const seen = new Set<string>();
-    for (let x: number | undefined = id; x !== undefined; x = parent.get(x)) {
-      const f = byId.get(x)?.callFrame;
-      if (f === undefined || f.functionName === '(root)' || f.functionName === '(idle)') continue;
-      const where = f.url.replace(/^.*\//, '');
-      const key = `${f.functionName}@${where}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const e = inclUs.get(key) ?? { fn: f.functionName || '(anonymous)', where, us: 0 };
-      e.us += us;
-      inclUs.set(key, e);
-    }
-  }
   const busyUs = Math.max(1, totalUs - idleUs);
-  const inclusive = [...inclUs.values()]
+  const inclusive = [...inclusiveTimes(p, byId, selfUs).values()]
     .sort((a, b) => b.us - a.us)
     .slice(0, topN)
     .map((e) => ({ fn: e.fn, where: e.where, pctOfBusy: +((100 * e.us) / busyUs).toFixed(1) }));
@@ -128,6 +97,55 @@ export function summarizeProfile(p: CpuProfile, topN: number): ProfileSummary {
     inclusive,
     lines,
   };
+}
+
+/** selfTimes sums each sampled node's self time per function and per area (idle apart). */
+function selfTimes(
+  byId: ReadonlyMap<number, ProfileNode>,
+  selfUs: ReadonlyMap<number, number>,
+): { fnUs: Map<string, FnTime>; areaUs: Map<string, number>; idleUs: number } {
+  const fnUs = new Map<string, FnTime>();
+  const areaUs = new Map<string, number>();
+  let idleUs = 0;
+  for (const [id, us] of selfUs) {
+    const f = byId.get(id)?.callFrame;
+    if (f === undefined) continue;
+    const a = area(f);
+    if (a === 'idle') idleUs += us;
+    areaUs.set(a, (areaUs.get(a) ?? 0) + us);
+    const where = `${f.url.replace(/^.*\/(dist|\.run\/\d+|node_modules)\//, '$1/')}:${f.lineNumber + 1}`;
+    const key = `${f.functionName}@${where}`;
+    const e = fnUs.get(key) ?? { fn: f.functionName || '(anonymous)', where, us: 0 };
+    e.us += us;
+    fnUs.set(key, e);
+  }
+  return { fnUs, areaUs, idleUs };
+}
+
+/** inclusiveTimes: each sample counts once for every distinct function on its stack. */
+function inclusiveTimes(
+  p: CpuProfile,
+  byId: ReadonlyMap<number, ProfileNode>,
+  selfUs: ReadonlyMap<number, number>,
+): Map<string, FnTime> {
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inclUs = new Map<string, FnTime>();
+  for (const [id, us] of selfUs) {
+    const seen = new Set<string>();
+    for (let x: number | undefined = id; x !== undefined; x = parent.get(x)) {
+      const f = byId.get(x)?.callFrame;
+      if (f === undefined || f.functionName === '(root)' || f.functionName === '(idle)') continue;
+      const where = f.url.replace(/^.*\//, '');
+      const key = `${f.functionName}@${where}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const e = inclUs.get(key) ?? { fn: f.functionName || '(anonymous)', where, us: 0 };
+      e.us += us;
+      inclUs.set(key, e);
+    }
+  }
+  return inclUs;
 }
 
 if (process.argv[1]?.endsWith('cpu-profile.js') === true) {

@@ -18,8 +18,8 @@ export interface DriveOptions {
   readonly errorBackoffMs?: number;
   /** stop: ends the run early once it returns true (checked before each operation). */
   readonly stop?: () => boolean;
-  /** op runs one operation; `seq` is unique per run; it throws on failure. */
-  readonly op: (worker: number, seq: number) => Promise<void>;
+  /** op runs one operation; `seq` is unique per run; it throws on failure and may name what it did (a label). */
+  readonly op: (worker: number, seq: number) => Promise<string | void>;
 }
 
 export interface DriveResult {
@@ -27,6 +27,8 @@ export interface DriveResult {
   /** doneMs[i] / latencyMs[i]: completion time (ms since start) and latency of success i, in completion order. */
   readonly doneMs: number[];
   readonly latencyMs: number[];
+  /** labels[i]: what success i was, as its op named it ('' when unnamed), for figures per kind of operation. */
+  readonly labels: string[];
   readonly errors: number;
   readonly errorsByCode: Record<string, number>;
   /** firstErrorMs: completion times of failed operations (ms since start), bounded. */
@@ -38,9 +40,15 @@ const errorTimesMax = 100_000;
 /** openLoopSleepMsMax: the open loop's longest sleep between arrivals. */
 const openLoopSleepMsMax = 5;
 
+/** sleep paces a scenario between its phases (the load runs meanwhile); never a wait for a condition. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 export async function drive(opts: DriveOptions): Promise<DriveResult> {
   const doneMs: number[] = [];
   const latencyMs: number[] = [];
+  const labels: string[] = [];
   const errorDoneMs: number[] = [];
   const errorsByCode: Record<string, number> = {};
   let errors = 0;
@@ -52,10 +60,11 @@ export async function drive(opts: DriveOptions): Promise<DriveResult> {
   const runOne = async (worker: number, scheduledMs: number): Promise<void> => {
     const s = seq++;
     try {
-      await opts.op(worker, s);
+      const label = await opts.op(worker, s);
       const now = performance.now();
       doneMs.push(now - startMs);
       latencyMs.push(now - scheduledMs);
+      labels.push(label ?? '');
     } catch (e) {
       errors++;
       const code = String((e as { code?: unknown }).code ?? (e as Error).name ?? 'error');
@@ -88,7 +97,7 @@ export async function drive(opts: DriveOptions): Promise<DriveResult> {
       }),
     );
   }
-  return { elapsedMs: performance.now() - startMs, doneMs, latencyMs, errors, errorsByCode, errorDoneMs };
+  return { elapsedMs: performance.now() - startMs, doneMs, latencyMs, labels, errors, errorsByCode, errorDoneMs };
 }
 
 export interface LatencyStats {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { freePort } from '../test/harness/process-cluster.js';
-import { sleep } from './bench-cluster.js';
+import { sleep } from './driver.js';
 
 export const ETCD_INSTALL_HINT =
   'etcd is not installed; on Debian/Ubuntu (as root): apt-get update && apt-get install -y etcd-server etcd-client';

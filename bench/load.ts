@@ -1,8 +1,8 @@
 /**
  * The load generator: drives the public gRPC API of one or more nodes with a mix of operations,
- * at a fixed concurrency (closed loop) or a fixed arrival rate (open loop, latency measured
- * from the scheduled start so a stall is not hidden), and reports ops/s, latency percentiles,
- * errors, and the timeline of successful writes (for failover gaps).
+ * through the benchmark's one loop (bench/driver.ts: a fixed concurrency, or a fixed arrival rate
+ * with latency measured from the scheduled start so a stall is not hidden), and reports ops/s,
+ * latency percentiles, errors, and the timeline of successful writes (for failover gaps).
  *
  *   node dist/bench/load.js --targets 127.0.0.1:9001,127.0.0.1:9002 --api-key K --api-secret S \
  *     [--concurrency 64 | --rate 2000] [--duration-s 10] [--mix create=1,update=0,delete=0,get=0,local-get=0] \
@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { type ServiceError, status as grpcStatus } from '@grpc/grpc-js';
 import { RoomClient } from '../src/client/room-client.js';
 import { Consistency } from '../src/gen/roomregistry/v1/rooms.js';
+import { type DriveResult, drive, perBucket, quantile } from './driver.js';
 
 export const OPS = ['create', 'update', 'delete', 'get', 'local-get'] as const;
 export type Op = (typeof OPS)[number];
@@ -75,8 +76,17 @@ export const DEFAULT_LOAD: LoadOptions = {
   deadlineMs: 5_000,
 };
 
-/** runLoad runs one load and returns its figures; it never throws for failed operations. */
-// eslint-disable-next-line max-lines-per-function -- TODO(#19): one load loop, shared with bench/driver.ts
+/** preloadMsMax: the longest the preload may take (a stalled cluster must not hang the run). */
+const preloadMsMax = 5 * 60_000;
+/** preloadConcurrencyMax: creates in flight while preloading. */
+const preloadConcurrencyMax = 256;
+/** bucketMs: the width of the successes-per-bucket timeline (successesPer100Ms). */
+const bucketMs = 100;
+
+/**
+ * runLoad runs one load through bench/driver.ts's loop (the one loop of the benchmark) and returns its figures;
+ * it never throws for failed operations, only when the preload fails.
+ */
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   // A local subchannel pool per client gives each its own connection (grpc-js shares them otherwise).
   const clients = opts.targets.flatMap((t) =>
@@ -86,126 +96,116 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
         new RoomClient(t, { apiKey: opts.apiKey, apiSecret: opts.apiSecret }, { 'grpc.use_local_subchannel_pool': 1 }),
     ),
   );
-  const rooms: string[] = [];
-  let seq = 0;
-  const metadata = 'm'.repeat(opts.metadataBytes);
-  const pick = weightedPicker(opts.mix);
-  const samples = new Map<Op, number[]>(OPS.map((op) => [op, []]));
-  const errors = new Map<Op, number>();
-  const errorsByCode: Record<string, number> = {};
-  const buckets: number[] = [];
-  let localMisses = 0;
-  const writeTimes: number[] = [];
   try {
-    for (let i = 0; i < opts.preload; i += 256) {
-      await Promise.all(
-        Array.from({ length: Math.min(256, opts.preload - i) }, async (_, k) => {
-          const name = `${opts.namePrefix}-pre-${i + k}`;
-          await clients[(i + k) % clients.length]?.createRoom({ name, metadata }, 30_000);
-          rooms.push(name);
-        }),
-      );
-    }
-    const startMs = performance.now();
-    const endMs = startMs + opts.durationS * 1000;
-    const runOne = async (scheduledMs: number, clientIndex: number): Promise<void> => {
-      const op = pick();
-      const client = clients[clientIndex % clients.length];
-      if (client === undefined) return;
-      try {
-        await perform(op, client);
-        const doneMs = performance.now();
-        samples.get(op)?.push(doneMs - scheduledMs);
-        const b = Math.floor((doneMs - startMs) / 100);
-        buckets[b] = (buckets[b] ?? 0) + 1;
-        if (op === 'create' || op === 'update' || op === 'delete') writeTimes.push(doneMs - startMs);
-      } catch (e) {
-        errors.set(op, (errors.get(op) ?? 0) + 1);
-        const code = String((e as ServiceError).code ?? 'client');
-        errorsByCode[code] = (errorsByCode[code] ?? 0) + 1;
-      }
-    };
-    const perform = async (op: Op, client: RoomClient): Promise<void> => {
-      const existing = rooms.length === 0 ? null : (rooms[Math.floor(Math.random() * rooms.length)] ?? null);
-      switch (op) {
-        case 'create': {
-          const name = `${opts.namePrefix}-${seq++}`;
-          await client.createRoom({ name, metadata }, opts.deadlineMs);
-          rooms.push(name);
-          return;
-        }
-        case 'update':
-          if (existing !== null)
-            await client.updateRoomMetadata({ room: existing, metadata: `${metadata}${seq++}` }, opts.deadlineMs);
-          return;
-        case 'delete': {
-          const name = rooms.pop();
-          if (name !== undefined) await client.deleteRoom({ room: name }, opts.deadlineMs);
-          return;
-        }
-        case 'get':
-          if (existing !== null)
-            await client.getRoom(
-              { name: existing, consistency: Consistency.CONSISTENCY_LINEARIZABLE },
-              opts.deadlineMs,
-            );
-          return;
-        case 'local-get':
-          if (existing === null) return;
-          try {
-            await client.getRoom({ name: existing, consistency: Consistency.CONSISTENCY_LOCAL }, opts.deadlineMs);
-          } catch (e) {
-            // A room created moments ago on another node may not be applied here yet: a
-            // LOCAL read may be that stale, so NOT_FOUND is a right answer, counted apart.
-            if ((e as ServiceError).code !== grpcStatus.NOT_FOUND) throw e;
-            localMisses++;
-          }
-          return;
-        default:
-          return op satisfies never;
-      }
-    };
-    if (opts.ratePerSecond > 0) await openLoop(opts, endMs, runOne);
-    else await closedLoop(opts, endMs, runOne);
-    const elapsedS = (performance.now() - startMs) / 1000;
-    return { ...summarize(opts, elapsedS, samples, errors, errorsByCode, buckets, writeTimes), localMisses };
+    const mixed = new MixedOps(opts, clients);
+    await mixed.preload();
+    const r = await drive({
+      concurrencyMax: opts.concurrency,
+      durationMs: opts.durationS * 1000,
+      ratePerSecond: opts.ratePerSecond,
+      op: (worker) => mixed.one(worker),
+    });
+    return summarize(opts, r, mixed);
   } finally {
     for (const c of clients) c.close();
   }
 }
 
-async function closedLoop(
-  opts: LoadOptions,
-  endMs: number,
-  runOne: (scheduledMs: number, client: number) => Promise<void>,
-): Promise<void> {
-  await Promise.all(
-    Array.from({ length: opts.concurrency }, async (_, worker) => {
-      while (performance.now() < endMs) await runOne(performance.now(), worker);
-    }),
-  );
-}
+/** MixedOps: the operations of one load, picked by the mix, over the rooms it has created. */
+class MixedOps {
+  readonly errorsByOp = new Map<Op, number>();
+  /** localMisses: LOCAL reads that found a room not yet applied on that node. */
+  localMisses = 0;
+  private readonly rooms: string[] = [];
+  private readonly metadata: string;
+  private readonly pick: () => Op;
+  private seq = 0;
 
-async function openLoop(
-  opts: LoadOptions,
-  endMs: number,
-  runOne: (scheduledMs: number, client: number) => Promise<void>,
-): Promise<void> {
-  const intervalMs = 1000 / opts.ratePerSecond;
-  const inFlight = new Set<Promise<void>>();
-  let next = performance.now();
-  let n = 0;
-  while (next < endMs) {
-    const now = performance.now();
-    if (next > now) await new Promise((r) => setTimeout(r, Math.min(next - now, 20)));
-    while (next <= performance.now() && next < endMs) {
-      if (inFlight.size >= opts.concurrency) await Promise.race(inFlight);
-      const p: Promise<void> = runOne(next, n++).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-      next += intervalMs;
+  constructor(
+    private readonly opts: LoadOptions,
+    private readonly clients: readonly RoomClient[],
+  ) {
+    this.metadata = 'm'.repeat(opts.metadataBytes);
+    this.pick = weightedPicker(opts.mix);
+  }
+
+  /** preload creates opts.preload rooms before the clock starts, for reads, updates and deletes to hit. */
+  async preload(): Promise<void> {
+    if (this.opts.preload === 0) return;
+    const r = await drive({
+      concurrencyMax: preloadConcurrencyMax,
+      durationMs: preloadMsMax,
+      operationsMax: this.opts.preload,
+      op: async (worker, seq) => {
+        const name = `${this.opts.namePrefix}-pre-${seq}`;
+        await this.client(worker).createRoom({ name, metadata: this.metadata }, 30_000);
+        this.rooms.push(name);
+      },
+    });
+    if (r.errors > 0 || r.doneMs.length < this.opts.preload)
+      throw new Error(`preload created ${r.doneMs.length} of ${this.opts.preload}: ${JSON.stringify(r.errorsByCode)}`);
+  }
+
+  /** one runs one picked operation on worker's client and returns its name (the driver's label). */
+  async one(worker: number): Promise<Op> {
+    const op = this.pick();
+    try {
+      await this.perform(op, this.client(worker));
+      return op;
+    } catch (e) {
+      this.errorsByOp.set(op, (this.errorsByOp.get(op) ?? 0) + 1);
+      throw e;
     }
   }
-  await Promise.all(inFlight);
+
+  private client(worker: number): RoomClient {
+    const client = this.clients[worker % this.clients.length];
+    if (client === undefined) throw new Error('no targets to load');
+    return client;
+  }
+
+  private async perform(op: Op, client: RoomClient): Promise<void> {
+    const { deadlineMs } = this.opts;
+    const existing =
+      this.rooms.length === 0 ? null : (this.rooms[Math.floor(Math.random() * this.rooms.length)] ?? null);
+    switch (op) {
+      case 'create': {
+        const name = `${this.opts.namePrefix}-${this.seq++}`;
+        await client.createRoom({ name, metadata: this.metadata }, deadlineMs);
+        this.rooms.push(name);
+        return;
+      }
+      case 'update':
+        if (existing !== null)
+          await client.updateRoomMetadata({ room: existing, metadata: `${this.metadata}${this.seq++}` }, deadlineMs);
+        return;
+      case 'delete': {
+        const name = this.rooms.pop();
+        if (name !== undefined) await client.deleteRoom({ room: name }, deadlineMs);
+        return;
+      }
+      case 'get':
+        if (existing !== null)
+          await client.getRoom({ name: existing, consistency: Consistency.CONSISTENCY_LINEARIZABLE }, deadlineMs);
+        return;
+      case 'local-get':
+        if (existing !== null) await this.localGet(client, existing);
+        return;
+      default:
+        return op satisfies never;
+    }
+  }
+
+  private async localGet(client: RoomClient, name: string): Promise<void> {
+    try {
+      await client.getRoom({ name, consistency: Consistency.CONSISTENCY_LOCAL }, this.opts.deadlineMs);
+    } catch (e) {
+      // A room created moments ago on another node may not be applied here yet: a
+      // LOCAL read may be that stale, so NOT_FOUND is a right answer, counted apart.
+      if ((e as ServiceError).code !== grpcStatus.NOT_FOUND) throw e;
+      this.localMisses++;
+    }
+  }
 }
 
 function weightedPicker(mix: Readonly<Record<Op, number>>): () => Op {
@@ -221,45 +221,43 @@ function weightedPicker(mix: Readonly<Record<Op, number>>): () => Op {
   };
 }
 
-function summarize(
-  opts: LoadOptions,
-  elapsedS: number,
-  samples: Map<Op, number[]>,
-  errors: Map<Op, number>,
-  errorsByCode: Record<string, number>,
-  buckets: number[],
-  writeTimes: number[],
-): Omit<LoadResult, 'localMisses'> {
+const WRITE_OPS: readonly string[] = ['create', 'update', 'delete'] satisfies Op[];
+
+/** summarize turns the driver's timeline into the load's figures: per op, in total, the write gap, the buckets. */
+function summarize(opts: LoadOptions, r: DriveResult, mixed: MixedOps): LoadResult {
+  const elapsedS = r.elapsedMs / 1000;
   const byOp: Partial<Record<Op, OpStats>> = {};
-  const all: number[] = [];
-  let errorCount = 0;
   for (const op of OPS) {
-    const s = samples.get(op) ?? [];
-    const e = errors.get(op) ?? 0;
-    if (s.length + e === 0) continue;
-    byOp[op] = stats(s, e, elapsedS);
-    all.push(...s);
-    errorCount += e;
+    const samples = r.latencyMs.filter((_, i) => r.labels[i] === op);
+    const errors = mixed.errorsByOp.get(op) ?? 0;
+    if (samples.length + errors > 0) byOp[op] = opStats(samples, errors, elapsedS);
   }
-  let gap = writeTimes.length === 0 ? elapsedS * 1000 : (writeTimes[0] ?? 0);
-  writeTimes.sort((a, b) => a - b);
-  for (let i = 1; i < writeTimes.length; i++) gap = Math.max(gap, (writeTimes[i] ?? 0) - (writeTimes[i - 1] ?? 0));
+  const writesDoneMs = r.doneMs.filter((_, i) => WRITE_OPS.includes(r.labels[i] ?? ''));
   const { apiSecret: _secret, ...shown } = opts;
   return {
     options: shown,
     elapsedS: +elapsedS.toFixed(2),
-    total: stats(all, errorCount, elapsedS),
+    total: opStats(r.latencyMs, r.errors, elapsedS),
     byOp,
-    errorsByCode,
-    writeGapMaxMs: Math.round(gap),
-    successesPer100Ms: Array.from(buckets, (b) => b ?? 0),
+    errorsByCode: r.errorsByCode,
+    localMisses: mixed.localMisses,
+    writeGapMaxMs: Math.round(writeGapMaxMs(writesDoneMs, r.elapsedMs)),
+    successesPer100Ms: perBucket(r, bucketMs),
   };
 }
 
-function stats(samples: number[], errors: number, elapsedS: number): OpStats {
+/** writeGapMaxMs: the longest time without a write completing, from the start (all of it when none did). */
+function writeGapMaxMs(writesDoneMs: readonly number[], elapsedMs: number): number {
+  if (writesDoneMs.length === 0) return elapsedMs;
+  const sorted = [...writesDoneMs].sort((a, b) => a - b);
+  let gap = sorted[0] ?? 0;
+  for (let i = 1; i < sorted.length; i++) gap = Math.max(gap, (sorted[i] ?? 0) - (sorted[i - 1] ?? 0));
+  return gap;
+}
+
+function opStats(samples: readonly number[], errors: number, elapsedS: number): OpStats {
   const sorted = Float64Array.from(samples).sort();
-  const at = (q: number): number =>
-    +(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0).toFixed(2);
+  const at = (q: number): number => +quantile(sorted, q).toFixed(2);
   return {
     count: samples.length,
     errors,

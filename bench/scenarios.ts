@@ -13,13 +13,21 @@
  * Every process it starts is killed at the end, also on failure, and every loop is bounded.
  */
 import { parseArgs } from 'node:util';
-import { killAllLive } from './bench-cluster.js';
+import { killAllLive } from '../test/harness/process-cluster.js';
 import { BENCH } from './scenarios/common.js';
 import { throughput } from './scenarios/throughput.js';
 import { failover } from './scenarios/failover.js';
 import { million } from './scenarios/million.js';
 import { sweep } from './scenarios/sweep.js';
 import { profile, profileOp } from './scenarios/profile.js';
+
+// No server outlives the benchmark, also when it is interrupted.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killAllLive();
+    process.exit(130);
+  });
+}
 
 // ---------------------------------------------------------------- main
 

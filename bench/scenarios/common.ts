@@ -7,14 +7,19 @@ import { signToken } from '../../src/api/auth.js';
 import { ClusterRoomClient } from '../../src/client/cluster-client.js';
 import { RoomClient } from '../../src/client/room-client.js';
 import { Consistency, Room } from '../../src/gen/roomregistry/v1/rooms.js';
-import { repoRoot } from '../../test/harness/process-cluster.js';
-import type { BenchCluster } from '../bench-cluster.js';
+import { ProcessCluster, repoRoot } from '../../test/harness/process-cluster.js';
 import { drive, type DriveResult } from '../driver.js';
 import type { EtcdCluster } from '../etcd-cluster.js';
 import { mib } from './stall-and-load.js';
 
 /** Bounds and shapes of the scenarios (STYLE rule 7: each named, with why). */
 export const BENCH = Object.freeze({
+  /** clusterNodes: every scenario runs 3 nodes, the smallest cluster that survives a failure. */
+  clusterNodes: 3,
+  /** statusTimeoutMs: one /status request; a node busy for longer under load counts as not answering. */
+  statusTimeoutMs: 2_000,
+  /** leaderWaitMs: how long a scenario waits for a leader (after a restart of 1 M rooms, too). */
+  leaderWaitMs: 30_000,
   /** channelsPerTarget: gRPC connections per node, so one HTTP/2 connection is not the bottleneck. */
   channelsPerTarget: 4,
   /** metadataBytes: the room record of issue 7 (100-byte metadata). */
@@ -130,7 +135,7 @@ export function say(line: string): void {
 // ---------------------------------------------------------------- clients and records
 
 /** benchToken: one token with the grants the scenarios use, signed once (the server still verifies it on every call). */
-export function benchToken(c: BenchCluster): string {
+export function benchToken(c: ProcessCluster): string {
   return signToken(
     c.apiKey,
     c.apiSecret,
@@ -141,7 +146,7 @@ export function benchToken(c: BenchCluster): string {
 }
 
 /** clientsFor: `channels` clients per target, each on its own connection. */
-export function clientsFor(c: BenchCluster, targets: readonly string[], channels: number): RoomClient[] {
+export function clientsFor(c: ProcessCluster, targets: readonly string[], channels: number): RoomClient[] {
   const token = benchToken(c);
   return targets.flatMap((t) =>
     Array.from({ length: channels }, () => new RoomClient(t, { token }, { 'grpc.use_local_subchannel_pool': 1 })),
@@ -195,7 +200,7 @@ type RoomCalls = Pick<RoomClient, 'createRoom' | 'getRoom' | 'close'>;
  * with `leaderAware`, gives each worker a ClusterRoomClient, which sends writes to the leader:
  * the same number of connections either way.
  */
-export function registrySystem(c: BenchCluster, leaderAware = false): SystemUnderTest {
+export function registrySystem(c: ProcessCluster, leaderAware = false): SystemUnderTest {
   const clients: RoomCalls[] = leaderAware
     ? Array.from(
         { length: BENCH.channelsPerTarget * c.nodes.length },
@@ -298,7 +303,7 @@ export function etcdSystem(e: EtcdCluster): SystemUnderTest {
 
 /** heapOf reads each node's V8 heap (used / total MiB) and memory outside it (external MiB) from /metrics. */
 export async function heapOf(
-  cluster: BenchCluster,
+  cluster: ProcessCluster,
 ): Promise<Record<string, { usedMiB: number; totalMiB: number; externalMiB: number }>> {
   const out: Record<string, { usedMiB: number; totalMiB: number; externalMiB: number }> = {};
   for (const n of cluster.nodes) {
@@ -310,6 +315,23 @@ export async function heapOf(
     };
   }
   return out;
+}
+
+/**
+ * startCluster launches a scenario's 3 nodes through the one launcher (test/harness/process-cluster.ts) with
+ * what a benchmark needs: BENCH_NODE_ARGS and `nodeArgs` for node itself, a private copy of dist/ (others rebuild
+ * dist/ during a run; a restarted node must run the code that wrote its data), --fsync always stated (the
+ * figures must not change with a default), and waits long enough for nodes busy under load.
+ */
+export function startCluster(
+  opts: { serveArgs?: readonly string[]; nodeArgs?: readonly string[] } = {},
+): Promise<ProcessCluster> {
+  return ProcessCluster.launch(BENCH.clusterNodes, ['--fsync', 'always', ...(opts.serveArgs ?? [])], {
+    nodeArgs: [...benchNodeArgs(), ...(opts.nodeArgs ?? [])],
+    distCopyDir: join(repoRoot, 'bench', '.run', String(process.pid)),
+    statusTimeoutMs: BENCH.statusTimeoutMs,
+    leaderWaitMs: BENCH.leaderWaitMs,
+  });
 }
 
 /** benchNodeArgs: BENCH_NODE_ARGS (e.g. "--trace-gc"), flags for node itself on every node of a scenario. */

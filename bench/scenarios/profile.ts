@@ -1,10 +1,9 @@
 // CPU profiles of one node under load (node --cpu-prof), summarized.
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BenchCluster } from '../bench-cluster.js';
 import { type DriveResult, stats } from '../driver.js';
 import { summarizeProfile } from '../cpu-profile.js';
-import { BENCH, resultsDir, environment, save, say, registrySystem, benchNodeArgs } from './common.js';
+import { BENCH, resultsDir, environment, save, say, registrySystem, startCluster } from './common.js';
 
 // ---------------------------------------------------------------- CPU profile of the leader
 
@@ -20,11 +19,7 @@ export async function profile(args: { durationS: number; concurrency: number; op
   const profileDir = join(resultsDir, 'profiles');
   mkdirSync(profileDir, { recursive: true });
   const startedAtMs = Date.now();
-  const cluster = await BenchCluster.start({
-    size: 3,
-    serveArgs: [],
-    nodeArgs: [...benchNodeArgs(), '--cpu-prof', '--cpu-prof-dir', profileDir],
-  });
+  const cluster = await startCluster({ nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profileDir] });
   let leader = '';
   let profiled: string;
   const pids = new Map<string, number>();
@@ -51,7 +46,8 @@ export async function profile(args: { durationS: number; concurrency: number; op
     const s = stats(r);
     say(`profile: ${args.op} c=${args.concurrency} under --cpu-prof: ${s.opsPerSecond} ops/s p99 ${s.p99Ms} ms`);
   } finally {
-    await cluster.stop({ graceful: true });
+    await cluster.stopGracefully();
+    await cluster.stop();
   }
   const pid = pids.get(profiled) ?? 0;
   const file = readdirSync(profileDir).find((f) => f.includes(`.${pid}.`) && f.endsWith('.cpuprofile'));

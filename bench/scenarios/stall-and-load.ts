@@ -1,16 +1,15 @@
 // Bulk loading of rooms at the leader, and the probe that times event-loop stalls of every node.
 import type { RoomClient } from '../../src/client/room-client.js';
 import { Consistency } from '../../src/gen/roomregistry/v1/rooms.js';
-import type { BenchCluster } from '../bench-cluster.js';
-import { sleep } from '../bench-cluster.js';
-import { drive } from '../driver.js';
+import type { ProcessCluster } from '../../test/harness/process-cluster.js';
+import { drive, sleep } from '../driver.js';
 import { BENCH, say, clientsFor, closeAll, metadata } from './common.js';
 
 // ---------------------------------------------------------------- bulk load
 
 /** bulkLoad creates `count` rooms at the leader as fast as the cluster takes them; emptyTimeoutS(i) sets each room's timeout. */
 export async function bulkLoad(
-  cluster: BenchCluster,
+  cluster: ProcessCluster,
   leader: string,
   count: number,
   prefix: string,
@@ -65,7 +64,7 @@ export async function bulkLoad(
 }
 
 /** progressEvery logs a line every `ms` while `work` runs (long loads should show they move). */
-export async function withProgress<T>(cluster: BenchCluster, id: string, ms: number, work: Promise<T>): Promise<T> {
+export async function withProgress<T>(cluster: ProcessCluster, id: string, ms: number, work: Promise<T>): Promise<T> {
   let done = false;
   const ticker = (async () => {
     const startMs = Date.now();
@@ -106,7 +105,7 @@ export class StallProbe {
   private readonly loops: Promise<void>[] = [];
   readonly startMs = performance.now();
 
-  constructor(cluster: BenchCluster, room: string) {
+  constructor(cluster: ProcessCluster, room: string) {
     for (const n of cluster.nodes) {
       const client = clientsFor(cluster, [n.grpc], 1)[0] as RoomClient;
       this.samples.set(n.id, []);

@@ -1,6 +1,5 @@
 // The throughput scenario: writes and reads at several concurrencies, side by side with etcd when it is installed.
 import { readFileSync } from 'node:fs';
-import { BenchCluster } from '../bench-cluster.js';
 import { type DriveResult, median, stats } from '../driver.js';
 import { ETCD_INSTALL_HINT, EtcdCluster, etcdBinary, etcdVersion } from '../etcd-cluster.js';
 import {
@@ -11,7 +10,7 @@ import {
   type SystemUnderTest,
   registrySystem,
   etcdSystem,
-  benchNodeArgs,
+  startCluster,
 } from './common.js';
 
 // ---------------------------------------------------------------- throughput (+ etcd)
@@ -68,16 +67,18 @@ function row(system: string, op: string, concurrency: number): ThroughputRow {
   return { system, op, concurrency, reps: [], median: { opsPerSecond: 0, p50Ms: 0, p99Ms: 0 } };
 }
 
-// eslint-disable-next-line max-lines-per-function -- TODO(#19): break into steps
-export async function throughput(args: {
+interface ThroughputArgs {
   reps: number;
   durationS: number;
   etcd: string;
   ops: string[];
-}): Promise<void> {
+}
+
+type Measured = Awaited<ReturnType<typeof measured>>;
+type Rows = Map<string, ThroughputRow>;
+
+export async function throughput(args: ThroughputArgs): Promise<void> {
   const env = environment();
-  const durationMs = args.durationS * 1000;
-  let etcdInfo: string | null = null;
   const binary = args.etcd === 'off' ? null : etcdBinary();
   if (binary === null && args.etcd === 'require') {
     say(ETCD_INSTALL_HINT);
@@ -85,86 +86,25 @@ export async function throughput(args: {
     return;
   }
   if (binary === null && args.etcd === 'auto') say(`${ETCD_INSTALL_HINT} (running without the comparison)`);
-  const cluster = await BenchCluster.start({ size: 3, serveArgs: [], nodeArgs: benchNodeArgs() });
+  const cluster = await startCluster();
   let etcd: EtcdCluster | null = null;
   const systems: SystemUnderTest[] = [];
-  let atLeader: SystemUnderTest | null = null;
+  let aimed: SystemUnderTest | null = null;
   try {
     systems.push(registrySystem(cluster));
-    const aimed = registrySystem(cluster, true);
-    atLeader = aimed;
+    aimed = registrySystem(cluster, true);
+    const etcdInfo = binary === null ? null : etcdVersion(binary);
     if (binary !== null) {
-      etcdInfo = etcdVersion(binary);
       etcd = await EtcdCluster.start(binary);
       systems.push(etcdSystem(etcd));
     }
-    const rows = new Map<string, ThroughputRow>();
-    const record = (
-      system: string,
-      op: string,
-      concurrency: number,
-      m: { r: DriveResult; serverCpuPct: number[]; clientCpuPct: number },
-    ): void => {
-      const r = m.r;
-      const key = `${system}/${op}/${concurrency}`;
-      const entry = rows.get(key) ?? row(system, op, concurrency);
-      rows.set(key, entry);
-      const s = stats(r);
-      entry.reps.push({
-        opsPerSecond: s.opsPerSecond,
-        p50Ms: s.p50Ms,
-        p99Ms: s.p99Ms,
-        maxMs: s.maxMs,
-        errors: r.errors,
-        serverCpuPct: m.serverCpuPct,
-        clientCpuPct: m.clientCpuPct,
-      });
-      say(
-        `${system} ${op} c=${concurrency}: ${s.opsPerSecond} ops/s p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms max ${s.maxMs} ms errors ${r.errors}${r.errors > 0 ? ` ${JSON.stringify(r.errorsByCode)}` : ''}` +
-          `  cpu: servers ${m.serverCpuPct.join('/')}%, client ${m.clientCpuPct}%`,
-      );
-    };
+    const rows: Rows = new Map();
     const readPrefix = `read-${Date.now().toString(36)}`;
     if (args.ops.includes('read')) for (const s of systems) await s.preload(BENCH.readRooms, readPrefix);
     // Repetitions interleave the systems, so contention from other work on the machine hits both alike.
     for (let rep = 0; rep < args.reps; rep++) {
-      if (args.ops.includes('write')) {
-        for (const c of BENCH.writeConcurrencies) {
-          for (const s of systems)
-            record(
-              s.name,
-              'write',
-              c,
-              await measured(s, () => s.write(c, durationMs, `w-${rep}-${c}-${Date.now().toString(36)}`)),
-            );
-        }
-        const c = BENCH.leaderAimedConcurrency;
-        record(
-          aimed.name,
-          'write',
-          c,
-          await measured(aimed, () => aimed.write(c, durationMs, `wl-${rep}-${Date.now().toString(36)}`)),
-        );
-      }
-      if (args.ops.includes('read')) {
-        for (const s of systems) {
-          record(
-            s.name,
-            'read-linearizable',
-            BENCH.readConcurrency,
-            await measured(s, () =>
-              s.read('linearizable', BENCH.readConcurrency, durationMs, readPrefix, BENCH.readRooms),
-            ),
-          );
-          // etcd's nearest counterpart of LOCAL is a serializable (member-local) get.
-          record(
-            s.name,
-            s.name === 'etcd' ? 'read-serializable' : 'read-local',
-            BENCH.readConcurrency,
-            await measured(s, () => s.read('local', BENCH.readConcurrency, durationMs, readPrefix, BENCH.readRooms)),
-          );
-        }
-      }
+      if (args.ops.includes('write')) await writeRep(rows, systems, aimed, rep, args.durationS * 1000);
+      if (args.ops.includes('read')) await readRep(rows, systems, readPrefix, args.durationS * 1000);
     }
     for (const r of rows.values()) {
       r.median = {
@@ -173,69 +113,123 @@ export async function throughput(args: {
         p99Ms: median(r.reps.map((x) => x.p99Ms)),
       };
     }
-    const get = (system: string, op: string, c: number): ThroughputRow | undefined => rows.get(`${system}/${op}/${c}`);
-    const ratios: Record<string, number> = {};
-    if (etcd !== null) {
-      for (const c of BENCH.writeConcurrencies) {
-        const ours = get('room-registry', 'write', c);
-        const theirs = get('etcd', 'write', c);
-        if (ours !== undefined && theirs !== undefined) {
-          ratios[`write c=${c} throughput ours/etcd`] = +(
-            ours.median.opsPerSecond / theirs.median.opsPerSecond
-          ).toFixed(2);
-          ratios[`write c=${c} p99 ours/etcd`] = +(ours.median.p99Ms / theirs.median.p99Ms).toFixed(2);
-        }
-      }
-      const aimedRow = get('room-registry@leader', 'write', BENCH.leaderAimedConcurrency);
-      const etcdAtSame = get('etcd', 'write', BENCH.leaderAimedConcurrency);
-      if (aimedRow !== undefined && etcdAtSame !== undefined) {
-        ratios[`write c=${BENCH.leaderAimedConcurrency} leader-aware client, throughput ours/etcd`] = +(
-          aimedRow.median.opsPerSecond / etcdAtSame.median.opsPerSecond
-        ).toFixed(2);
-        ratios[`write c=${BENCH.leaderAimedConcurrency} leader-aware client, p99 ours/etcd`] = +(
-          aimedRow.median.p99Ms / etcdAtSame.median.p99Ms
-        ).toFixed(2);
-      }
-      const lin = get('room-registry', 'read-linearizable', BENCH.readConcurrency);
-      const local = get('room-registry', 'read-local', BENCH.readConcurrency);
-      const etcdLin = get('etcd', 'read-linearizable', BENCH.readConcurrency);
-      const etcdSer = get('etcd', 'read-serializable', BENCH.readConcurrency);
-      if (lin !== undefined && etcdLin !== undefined)
-        ratios['linearizable read ours/etcd linearizable'] = +(
-          lin.median.opsPerSecond / etcdLin.median.opsPerSecond
-        ).toFixed(2);
-      if (local !== undefined && etcdLin !== undefined)
-        ratios['LOCAL read ours/etcd linearizable'] = +(
-          local.median.opsPerSecond / etcdLin.median.opsPerSecond
-        ).toFixed(2);
-      if (local !== undefined && etcdSer !== undefined)
-        ratios['LOCAL read ours/etcd serializable'] = +(
-          local.median.opsPerSecond / etcdSer.median.opsPerSecond
-        ).toFixed(2);
-    }
-    say('medians:');
-    for (const r of rows.values())
-      say(
-        `  ${r.system} ${r.op} c=${r.concurrency}: ${r.median.opsPerSecond} ops/s p50 ${r.median.p50Ms} ms p99 ${r.median.p99Ms} ms (${r.reps.length} reps)`,
-      );
-    for (const [k, v] of Object.entries(ratios)) say(`  ratio ${k}: ${v}`);
-    save(
-      args.ops.length === 1
-        ? `throughput-${args.ops[0] ?? ''}${etcd === null ? '' : '-compare'}`
-        : `throughput${etcd === null ? '' : '-compare'}`,
-      env,
-      {
-        durationS: args.durationS,
-        repsRequested: args.reps,
-        etcd: etcdInfo,
-        rows: [...rows.values()],
-        ratios,
-      },
-    );
+    report(env, args, rows, etcd === null ? {} : ratiosToEtcd(rows), etcdInfo);
   } finally {
     for (const s of systems) await s.close();
-    await atLeader?.close();
+    await aimed?.close();
     await etcd?.stop();
     await cluster.stop();
   }
+}
+
+/** writeRep: one repetition of the writes, each system at each concurrency, then the leader-aware client. */
+async function writeRep(
+  rows: Rows,
+  systems: readonly SystemUnderTest[],
+  aimed: SystemUnderTest,
+  rep: number,
+  durationMs: number,
+): Promise<void> {
+  for (const c of BENCH.writeConcurrencies) {
+    for (const s of systems) {
+      const m = await measured(s, () => s.write(c, durationMs, `w-${rep}-${c}-${Date.now().toString(36)}`));
+      record(rows, s.name, 'write', c, m);
+    }
+  }
+  const c = BENCH.leaderAimedConcurrency;
+  const m = await measured(aimed, () => aimed.write(c, durationMs, `wl-${rep}-${Date.now().toString(36)}`));
+  record(rows, aimed.name, 'write', c, m);
+}
+
+/** readRep: one repetition of the reads, linearizable and local, of each system. */
+async function readRep(
+  rows: Rows,
+  systems: readonly SystemUnderTest[],
+  readPrefix: string,
+  durationMs: number,
+): Promise<void> {
+  const c = BENCH.readConcurrency;
+  for (const s of systems) {
+    const lin = await measured(s, () => s.read('linearizable', c, durationMs, readPrefix, BENCH.readRooms));
+    record(rows, s.name, 'read-linearizable', c, lin);
+    // etcd's nearest counterpart of LOCAL is a serializable (member-local) get.
+    const local = await measured(s, () => s.read('local', c, durationMs, readPrefix, BENCH.readRooms));
+    record(rows, s.name, s.name === 'etcd' ? 'read-serializable' : 'read-local', c, local);
+  }
+}
+
+/** record adds one measured run to its row (system, op, concurrency) and prints it. */
+function record(rows: Rows, system: string, op: string, concurrency: number, m: Measured): void {
+  const r = m.r;
+  const key = `${system}/${op}/${concurrency}`;
+  const entry = rows.get(key) ?? row(system, op, concurrency);
+  rows.set(key, entry);
+  const s = stats(r);
+  entry.reps.push({
+    opsPerSecond: s.opsPerSecond,
+    p50Ms: s.p50Ms,
+    p99Ms: s.p99Ms,
+    maxMs: s.maxMs,
+    errors: r.errors,
+    serverCpuPct: m.serverCpuPct,
+    clientCpuPct: m.clientCpuPct,
+  });
+  say(
+    `${system} ${op} c=${concurrency}: ${s.opsPerSecond} ops/s p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms max ${s.maxMs} ms errors ${r.errors}${r.errors > 0 ? ` ${JSON.stringify(r.errorsByCode)}` : ''}` +
+      `  cpu: servers ${m.serverCpuPct.join('/')}%, client ${m.clientCpuPct}%`,
+  );
+}
+
+/** ratiosToEtcd: our medians over etcd's, for each figure both systems have. */
+function ratiosToEtcd(rows: Rows): Record<string, number> {
+  const ratios: Record<string, number> = {};
+  const get = (system: string, op: string, c: number): ThroughputRow | undefined => rows.get(`${system}/${op}/${c}`);
+  /** put adds ours/theirs for throughput under `key`, and for p99 under `p99Key` when given. */
+  const put = (key: string, p99Key: string | null, ours?: ThroughputRow, theirs?: ThroughputRow): void => {
+    if (ours === undefined || theirs === undefined) return;
+    ratios[key] = +(ours.median.opsPerSecond / theirs.median.opsPerSecond).toFixed(2);
+    if (p99Key !== null) ratios[p99Key] = +(ours.median.p99Ms / theirs.median.p99Ms).toFixed(2);
+  };
+  for (const c of BENCH.writeConcurrencies) {
+    const [ours, theirs] = [get('room-registry', 'write', c), get('etcd', 'write', c)];
+    put(`write c=${c} throughput ours/etcd`, `write c=${c} p99 ours/etcd`, ours, theirs);
+  }
+  const aimed = `write c=${BENCH.leaderAimedConcurrency} leader-aware client,`;
+  const aimedRow = get('room-registry@leader', 'write', BENCH.leaderAimedConcurrency);
+  put(
+    `${aimed} throughput ours/etcd`,
+    `${aimed} p99 ours/etcd`,
+    aimedRow,
+    get('etcd', 'write', BENCH.leaderAimedConcurrency),
+  );
+  const c = BENCH.readConcurrency;
+  const local = get('room-registry', 'read-local', c);
+  const etcdLin = get('etcd', 'read-linearizable', c);
+  put('linearizable read ours/etcd linearizable', null, get('room-registry', 'read-linearizable', c), etcdLin);
+  put('LOCAL read ours/etcd linearizable', null, local, etcdLin);
+  put('LOCAL read ours/etcd serializable', null, local, get('etcd', 'read-serializable', c));
+  return ratios;
+}
+
+function report(
+  env: ReturnType<typeof environment>,
+  args: ThroughputArgs,
+  rows: Rows,
+  ratios: Record<string, number>,
+  etcdInfo: string | null,
+): void {
+  say('medians:');
+  for (const r of rows.values())
+    say(
+      `  ${r.system} ${r.op} c=${r.concurrency}: ${r.median.opsPerSecond} ops/s p50 ${r.median.p50Ms} ms p99 ${r.median.p99Ms} ms (${r.reps.length} reps)`,
+    );
+  for (const [k, v] of Object.entries(ratios)) say(`  ratio ${k}: ${v}`);
+  const compare = etcdInfo === null ? '' : '-compare';
+  save(args.ops.length === 1 ? `throughput-${args.ops[0] ?? ''}${compare}` : `throughput${compare}`, env, {
+    durationS: args.durationS,
+    repsRequested: args.reps,
+    etcd: etcdInfo,
+    rows: [...rows.values()],
+    ratios,
+  });
 }

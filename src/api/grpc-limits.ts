@@ -63,6 +63,12 @@ export const GRPC_LIMITS = Object.freeze({
   /** requestBytesMax: the largest request message accepted (derived above); larger is RESOURCE_EXHAUSTED. */
   requestBytesMax: grpcRequestBytesMax(),
   /**
+   * replyBytesMax: the largest reply message the listener sends. Replies are bounded before they are
+   * built (a ListRooms page by listPageBytesMax, an unpaged list by unpagedReplyBytesMax), so this is
+   * a backstop with room to spare, not a limit a valid reply meets.
+   */
+  replyBytesMax: 64 << 20,
+  /**
    * keepaliveIntervalMs / keepaliveTimeoutMs: the node pings every connection this often and
    * drops one that does not answer in time, so a half-open watcher (its host gone without a
    * FIN) frees its slot within ~40 s. One ping per connection per 30 s costs nothing.
@@ -87,6 +93,8 @@ export function assertGrpcLimitRelations(limits: GrpcLimits = GRPC_LIMITS): void
   assert(limits.requestBytesMax > API_LIMITS.metadataBytesMax, 'the largest valid request must fit');
   assert(limits.watchQueueBytesMax > 2 * limits.requestBytesMax, 'a watcher must hold more than one largest event');
   assert(limits.keepaliveTimeoutMs < limits.keepaliveIntervalMs, 'a ping must time out before the next one');
+  assert(limits.replyBytesMax > API_LIMITS.unpagedReplyBytesMax, 'the largest unpaged list must fit a reply');
+  assert(limits.replyBytesMax > API_LIMITS.listPageBytesMax, 'a list page must fit a reply');
   assert(
     limits.watchersMax > 0 && limits.connectionsMax > 0 && limits.concurrentStreamsPerConnectionMax > 0,
     'listener bounds must be positive',

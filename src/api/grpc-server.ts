@@ -16,7 +16,7 @@ import { GRPC_LIMITS, type GrpcLimits, assertGrpcLimitRelations } from './grpc-l
 import type { CallContext, RoomHandlers } from './room-handlers.js';
 import { WatchHub, type WatchHubStats, type WatchSource } from './watch-hub.js';
 import { scanProtobufShape } from './request-scan.js';
-import { API_LIMITS, strictReader } from './validate.js';
+import { API_LIMITS, requestIdOf, strictReader } from './validate.js';
 
 /** ClusterControl is what ClusterService needs from the node. */
 export interface ClusterControl {
@@ -197,7 +197,7 @@ export class GrpcApi {
       };
       run().then(
         (res) => {
-          this.options.onRequest?.(method, 'OK', performance.now() - startMs, requestIdOf(call), null);
+          this.options.onRequest?.(method, 'OK', performance.now() - startMs, callRequestId(call), null);
           callback(null, res);
         },
         (e: unknown) => {
@@ -206,7 +206,7 @@ export class GrpcApi {
             method,
             grpc.status[ERROR_MAPPING[error.code].grpc] ?? 'UNKNOWN',
             performance.now() - startMs,
-            requestIdOf(call),
+            callRequestId(call),
             internalDetail,
           );
           callback(toServiceError(error), null);
@@ -225,10 +225,9 @@ export class GrpcApi {
       Math.floor(Date.now() / 1000),
     );
     if (!auth.ok) throw new RegistryError('UNAUTHENTICATED', `invalid authorization token: ${auth.error.reason}`);
-    const requestId = call.metadata.get('x-request-id')[0];
     return {
       grants: auth.value satisfies Grants,
-      requestId: typeof requestId === 'string' ? requestId : '',
+      requestId: requestIdOf(undefined, call.metadata.get('x-request-id')[0]),
       deadlineMs: this.deadlineOf(call.getDeadline()),
     };
   }
@@ -272,7 +271,7 @@ export class GrpcApi {
 function serverOptions(limits: GrpcLimits): grpc.ServerOptions {
   return {
     'grpc.max_receive_message_length': limits.requestBytesMax,
-    'grpc.max_send_message_length': 64 << 20,
+    'grpc.max_send_message_length': limits.replyBytesMax,
     'grpc.max_concurrent_streams': limits.concurrentStreamsPerConnectionMax,
     'grpc.keepalive_time_ms': limits.keepaliveIntervalMs,
     'grpc.keepalive_timeout_ms': limits.keepaliveTimeoutMs,
@@ -291,12 +290,9 @@ function listenerCredentials(tls: ListenerTls | null): grpc.ServerCredentials {
   );
 }
 
-/** requestIdOf is the request's idempotency key: the body's request_id, else x-request-id metadata. */
-function requestIdOf(call: grpc.ServerUnaryCall<unknown, unknown>): string {
-  const body = call.request as { requestId?: unknown } | null;
-  if (typeof body?.requestId === 'string' && body.requestId !== '') return body.requestId;
-  const md = call.metadata.get('x-request-id')[0];
-  return typeof md === 'string' ? md : '';
+/** callRequestId is the call's idempotency key (for the request log) by the one rule, validate.ts requestIdOf. */
+function callRequestId(call: grpc.ServerUnaryCall<unknown, unknown>): string {
+  return requestIdOf((call.request as { requestId?: unknown } | null)?.requestId, call.metadata.get('x-request-id')[0]);
 }
 
 function isMalformed(x: unknown): x is Malformed {

@@ -27,6 +27,7 @@ import {
   validateNodeId,
   validatePageSize,
   validateRequestId,
+  requestIdOf,
   validateRoomName,
   validateTimeout,
   uniqueNames,
@@ -211,7 +212,7 @@ export class RoomHandlers {
    * remembers ids per key, so one client cannot replay or read another's (issue 12 item 9).
    */
   private idempotencyKey(fromBody: string, ctx: CallContext): { requestId: string; apiKey: string } {
-    const requestId = fromBody !== '' ? fromBody : ctx.requestId;
+    const requestId = requestIdOf(fromBody, ctx.requestId);
     validateRequestId(requestId);
     return { requestId, apiKey: requestId === '' ? '' : (ctx.grants.apiKey ?? '') };
   }

@@ -4,7 +4,7 @@ import { type Result, err, ok } from '../lib/result.js';
 import { type AuthFailure, type Grants, authenticate } from './auth.js';
 import { ERROR_MAPPING, type TwirpCode, toClientError } from './errors.js';
 import { scanJsonShape, scanProtobufShape } from './request-scan.js';
-import { API_LIMITS } from './validate.js';
+import { API_LIMITS, requestIdOf } from './validate.js';
 
 /** TWIRP_PREFIX is where LiveKit's server SDKs post (LIVEKIT.md §3.10). */
 export const TWIRP_PREFIX = '/twirp/livekit.RoomService/';
@@ -77,7 +77,13 @@ export class TwirpServer {
     const known = Object.hasOwn(this.methods, name);
     // The metric label is the method only when it is one of ours: random paths must not grow series.
     const report = (code: TwirpCode | 'ok', detail: string | null = null): void =>
-      this.options.onRequest?.(known ? name : 'unknown', code, performance.now() - startMs, requestIdOf(req), detail);
+      this.options.onRequest?.(
+        known ? name : 'unknown',
+        code,
+        performance.now() - startMs,
+        headerRequestId(req),
+        detail,
+      );
     // The edge of the listener (STYLE rule 24): whatever a request causes ends with that request.
     this.serve(req, res, path, known ? this.methods[name] : undefined).then(report, (e: unknown) => {
       const { error, internalDetail } = toClientError(e);
@@ -146,7 +152,7 @@ export class TwirpServer {
     }
     const response = await method.call(decoded.value, {
       grants,
-      requestId: requestIdOf(req),
+      requestId: headerRequestId(req),
       deadlineMs: this.deadlineOf(req),
     });
     if (json) sendJson(res, 200, method.encodeJson(response));
@@ -165,9 +171,9 @@ export class TwirpServer {
   }
 }
 
-function requestIdOf(req: IncomingMessage): string {
-  const v = req.headers['x-livekit-request-id'];
-  return typeof v === 'string' ? v.slice(0, API_LIMITS.requestIdBytesMax) : '';
+/** headerRequestId is the X-Livekit-Request-Id header by the one rule, validate.ts requestIdOf. */
+function headerRequestId(req: IncomingMessage): string {
+  return requestIdOf(undefined, req.headers['x-livekit-request-id']);
 }
 
 /**

@@ -156,6 +156,17 @@ export function validateTimeout(seconds: number, field: string): void {
   }
 }
 
+/**
+ * requestIdOf is a request's idempotency key, one rule for every listener: the body's request_id when set, else
+ * the transport's header (gRPC metadata x-request-id, Twirp X-Livekit-Request-Id), else ''. A header that is not
+ * one string counts as absent. Never cut short: a truncated key would make two requests look like one retried;
+ * validateRequestId refuses one that is too long.
+ */
+export function requestIdOf(fromBody: unknown, fromHeader: unknown): string {
+  if (typeof fromBody === 'string' && fromBody !== '') return fromBody;
+  return typeof fromHeader === 'string' ? fromHeader : '';
+}
+
 export function validateRequestId(requestId: string): void {
   validateUtf8(requestId, 'request_id');
   if (utf8Bytes(requestId) > API_LIMITS.requestIdBytesMax) {

@@ -2,21 +2,33 @@
  * Every bound of the node, named once (STYLE rule 7). Each comment gives the trade-off.
  * Raft's own bounds (in ticks and entries) are in src/raft/config.ts; storage's in
  * src/storage/storage-limits.ts. `assertLimitRelations` runs at start-up.
+ * Timing has one source: the election timeout is RAFT_DEFAULTS.electionTimeoutTicks, and its
+ * milliseconds here are derived from it and the tick.
  */
 import { assert } from '../lib/assert.js';
 import { RAFT_DEFAULTS } from '../raft/index.js';
 
+/** tickIntervalMs: one Raft tick; the leader heartbeats every tick (RAFT_DEFAULTS.heartbeatIntervalTicks). */
+const tickIntervalMs = 100;
+
+/**
+ * ENVELOPE_BYTES_SLACK: room for what a peer message carries around its entries or commands
+ * (terms, indexes, ids, protobuf tags), measured generously; used where one more entry or
+ * command must still fit a batch.
+ */
+const ENVELOPE_BYTES_SLACK = 64 << 10;
+
 export const LIMITS = Object.freeze({
-  /** tickIntervalMs: one Raft tick; the leader heartbeats every tick. */
-  tickIntervalMs: 100,
+  tickIntervalMs,
   /**
-   * electionTimeoutMs: a follower that hears no leader for a random time in [700, 1400) ms
+   * electionTimeoutMs (RAFT_DEFAULTS.electionTimeoutTicks × tickIntervalMs, 7 × 100 ms): a
+   * follower that hears no leader for a random time in [700, 1400) ms
    * campaigns (the core draws from [1, 2) × the timeout), about 1 s on average. The first of
    * two followers fires after ~0.9 s in the median, so a write gap after a leader's death is
    * about 1 s; seven heartbeats fit in the shortest timeout, so a busy or briefly paused leader
    * is not deposed. Also the window in which a leader must hear from a majority (CheckQuorum).
    */
-  electionTimeoutMs: 700,
+  electionTimeoutMs: RAFT_DEFAULTS.electionTimeoutTicks * tickIntervalMs,
   /** requestDeadlineDefaultMs: a request without a deadline gets this one (DESIGN §1: 5 s). */
   requestDeadlineDefaultMs: 5_000,
   /** requestDeadlineMaxMs: a longer client deadline is cut to this, so nothing waits forever. */
@@ -109,10 +121,11 @@ export const LIMITS = Object.freeze({
   quotaBytesMin: 1 << 20,
 });
 
-/** electionTimeoutTicks is LIMITS.electionTimeoutMs in the core's unit. */
+/** electionTimeoutTicks is the election timeout the node runs with: RAFT_DEFAULTS', the one source. */
 export function electionTimeoutTicks(): number {
-  const ticks = LIMITS.electionTimeoutMs / LIMITS.tickIntervalMs;
+  const ticks = RAFT_DEFAULTS.electionTimeoutTicks;
   assert(Number.isInteger(ticks) && ticks > 1, 'the election timeout must be a whole number of ticks, more than one');
+  assert(LIMITS.electionTimeoutMs === ticks * LIMITS.tickIntervalMs, 'electionTimeoutMs must be derived from ticks');
   return ticks;
 }
 
@@ -125,10 +138,13 @@ export function assertLimitRelations(): void {
   assert(LIMITS.peerBatchBytesMax < LIMITS.peerMessageBytesMax, 'a peer batch must fit in a peer message');
   // An append holds at least one entry, so one entry past the append budget must fit a batch too.
   assert(
-    RAFT_DEFAULTS.appendBytesPerMessageMax + LIMITS.commandBytesMax + (64 << 10) <= LIMITS.peerBatchBytesMax,
+    RAFT_DEFAULTS.appendBytesPerMessageMax + LIMITS.commandBytesMax + ENVELOPE_BYTES_SLACK <= LIMITS.peerBatchBytesMax,
     'an append must fit in a peer batch',
   );
-  assert(LIMITS.commandBytesMax + (64 << 10) <= LIMITS.forwardBatchBytesMax, 'a command must fit in a forward batch');
+  assert(
+    LIMITS.commandBytesMax + ENVELOPE_BYTES_SLACK <= LIMITS.forwardBatchBytesMax,
+    'a command must fit in a forward batch',
+  );
   assert(LIMITS.forwardBatchBytesMax < LIMITS.peerMessageBytesMax, 'a forward batch must fit in a peer message');
   assert(LIMITS.commandBytesMax <= LIMITS.proposalsPendingBytesMax, 'one write must fit in the pending bytes');
   assert(LIMITS.inboxBytesMax >= LIMITS.peerMessageBytesMax, 'the inbox must hold at least one full peer message');
@@ -137,4 +153,9 @@ export function assertLimitRelations(): void {
     LIMITS.readIndexRetryMs < LIMITS.requestDeadlineDefaultMs,
     'a lost ReadIndex request must be retried within a read deadline',
   );
+  // A healthy ReadIndex round takes one heartbeat; a retry sooner would resend every read.
+  const heartbeatIntervalMs = RAFT_DEFAULTS.heartbeatIntervalTicks * LIMITS.tickIntervalMs;
+  assert(LIMITS.readIndexRetryMs > 2 * heartbeatIntervalMs, 'a ReadIndex retry must wait out a heartbeat round');
+  assert(LIMITS.snapshotSliceBytes < LIMITS.peerMessageBytesMax, 'a snapshot slice must fit in a peer message');
+  assert(LIMITS.commandBytesMax <= RAFT_DEFAULTS.uncommittedBytesMax, 'one write must fit the uncommitted budget');
 }

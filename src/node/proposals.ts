@@ -1,4 +1,5 @@
 import { LIMITS } from '../config/limits.js';
+import { assert } from '../lib/assert.js';
 import { RegistryError } from '../lib/errors.js';
 import type { Index, Term } from '../lib/ids.js';
 import type { NodeClock } from './clock.js';
@@ -12,6 +13,7 @@ export interface QueuedProposal {
   readonly waiter: Waiter<Uint8Array>;
 }
 
+/** InFlight is a proposal in the log, waiting at its index; at most one waits at an index. */
 interface InFlight {
   readonly term: Term;
   readonly waiter: Waiter<Uint8Array>;
@@ -84,7 +86,15 @@ export class Proposals {
     return this.queued.length > 0;
   }
 
+  /**
+   * track waits for the entry the core just appended at `index` in `term`. Nothing may wait there already: a
+   * proposal is settled when its index applies, and all are failed when this node stops leading, so a second
+   * proposal at one index means the core reused an index within one leadership; replacing the first silently
+   * would leave its caller waiting for an outcome no one reports.
+   */
   track(index: Index, term: Term, waiter: Waiter<Uint8Array>): void {
+    const there = this.inFlight.get(index);
+    assert(there === undefined, () => `a proposal already waits at index ${index} (term ${there?.term}, now ${term})`);
     this.inFlight.set(index, { term, waiter });
   }
 

@@ -92,6 +92,7 @@ export class Staleness {
       };
       return;
     }
+    assert(last === undefined || last.commit < commit, 'staleness points must have increasing commits');
     this.points.push({ atMs: nowMs, commit });
   }
 

@@ -45,9 +45,12 @@ export interface RaftConfig {
 
 export type RaftConfigDefaults = Omit<RaftConfig, 'id' | 'voters' | 'storage' | 'random'>;
 
-/** RAFT_DEFAULTS are sized for a 100 ms tick: ~1 s election timeout, 100 ms heartbeats. */
+/**
+ * RAFT_DEFAULTS are sized for a 100 ms tick (config LIMITS.tickIntervalMs): a 700 ms election timeout (the one source
+ * of it; config derives LIMITS.electionTimeoutMs from it), 100 ms heartbeats.
+ */
 export const RAFT_DEFAULTS: RaftConfigDefaults = Object.freeze({
-  electionTimeoutTicks: 10,
+  electionTimeoutTicks: 7,
   heartbeatIntervalTicks: 1,
   inflightAppendsMax: 256,
   appendBytesPerMessageMax: 1 << 20,

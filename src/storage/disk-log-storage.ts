@@ -136,6 +136,7 @@ export class DiskLogStorage implements NodeLogStorage {
    * only means re-learning the commit index from the leader.
    */
   async persist(entries: readonly Entry[], hardState: HardState | null): Promise<void> {
+    this.checkPersist(entries, hardState);
     const commit = hardState !== null && hardState.commit !== this.commitWritten ? hardState.commit : null;
     const voteChanged =
       hardState !== null && (hardState.term !== this.written.term || hardState.vote !== this.written.vote);
@@ -147,6 +148,27 @@ export class DiskLogStorage implements NodeLogStorage {
     if (commit !== null) this.commitWritten = commit;
     this.mem.append(entries);
     if (hardState !== null) this.mem.setHardState(hardState);
+  }
+
+  /**
+   * checkPersist asserts, before a byte reaches the WAL, what the in-memory log asserts again after (pair
+   * assertions): the entries are contiguous and join the log (above its snapshot, no gap); the term never goes
+   * back; a vote once written is not changed within its term (Raft's one vote per term).
+   */
+  private checkPersist(entries: readonly Entry[], hardState: HardState | null): void {
+    const first = entries[0];
+    if (first !== undefined) {
+      assert(first.index > this.mem.snapshotMeta().index, () => `persist at ${first.index} below the snapshot`);
+      assert(first.index <= this.mem.lastIndex() + 1, () => `persist at ${first.index} leaves a gap`);
+      entries.forEach((e, k) => assert(e.index === first.index + k, 'persist: entries not contiguous'));
+    }
+    if (hardState === null) return;
+    const was = this.written;
+    assert(hardState.term >= was.term, () => `term ${hardState.term} written after term ${was.term}`);
+    assert(
+      hardState.term > was.term || was.vote === null || hardState.vote === was.vote,
+      () => `vote changed from ${was.vote} to ${hardState.vote} within term ${was.term}`,
+    );
   }
 
   /** applySnapshot rebases the log on an installed snapshot, durably, before the core acknowledges it. */

@@ -19,9 +19,16 @@ import { type StorageFile, type StorageFs, nodeStorageFs } from './storage-fs.js
 
 /** WAL_FORMAT_VERSION is written in every segment header; a newer format refuses to start. */
 const WAL_FORMAT_VERSION = 1;
+
+/** SEGMENT_HEADER_PAYLOAD_BYTES: a segment's first record: [u32 WAL_FORMAT_VERSION][f64 segment seq]. */
+const SEGMENT_HEADER_PAYLOAD_BYTES = 4 + 8;
+/** SEGMENT_HEADER_BYTES: that record on disk, with its framing; an empty segment is this long. */
+const SEGMENT_HEADER_BYTES = recordSize(SEGMENT_HEADER_PAYLOAD_BYTES);
 const SEGMENT_NAME = /^wal-(\d{16})\.log$/;
 /** Entry payload: [f64 index][f64 term][u8 kind][data]. */
 const ENTRY_FIXED_BYTES = 17;
+/** COMMIT_PAYLOAD_BYTES: a commit record's payload: [f64 commit index]. */
+const COMMIT_PAYLOAD_BYTES = 8;
 
 /** WalEvent is what recovery reads back, in the order it was written. */
 export type WalEvent =
@@ -121,7 +128,7 @@ export class Wal {
     }
     const first: Segment = { seq: 1, path: join(dir, segmentName(1)), maxEntryIndex: 0 };
     const file = await createSegment(fs, first, opts.fsync, dir);
-    return new Wal(opts, [first], file, recordSize(12));
+    return new Wal(opts, [first], file, SEGMENT_HEADER_BYTES);
   }
 
   private static async reopenLast(opts: WalOptions, segments: Segment[], validBytes: number): Promise<Wal> {
@@ -133,7 +140,7 @@ export class Wal {
     if (validBytes === 0) {
       // Created but its header never made it to disk: start the segment over.
       await file.close();
-      return new Wal(opts, segments, await createSegment(fs, last, opts.fsync, opts.dir, 'w'), recordSize(12));
+      return new Wal(opts, segments, await createSegment(fs, last, opts.fsync, opts.dir, 'w'), SEGMENT_HEADER_BYTES);
     }
     if (size > validBytes) {
       opts.logger.warn('wal_torn_tail_truncated', {
@@ -156,16 +163,16 @@ export class Wal {
   }
 
   private async appendNow(entries: readonly Entry[], commit: Index | null, sync: boolean): Promise<void> {
-    let total = commit === null ? 0 : recordSize(8);
+    let total = commit === null ? 0 : recordSize(COMMIT_PAYLOAD_BYTES);
     for (const e of entries) total += recordSize(ENTRY_FIXED_BYTES + e.data.byteLength);
     if (total === 0) return;
-    if (this.sizeBytes + total > this.segmentBytesMax && this.sizeBytes > recordSize(12)) await this.rotate();
+    if (this.sizeBytes + total > this.segmentBytesMax && this.sizeBytes > SEGMENT_HEADER_BYTES) await this.rotate();
     const buf = Buffer.allocUnsafe(total);
     let off = 0;
     for (const e of entries) off = encodeEntry(buf, off, e);
     if (commit !== null) {
       buf.writeDoubleLE(commit, off + RECORD_HEADER_BYTES + 1);
-      off = sealRecord(buf, off, RECORD_TYPES.commit, 8);
+      off = sealRecord(buf, off, RECORD_TYPES.commit, COMMIT_PAYLOAD_BYTES);
     }
     assert(off === total, 'wal batch size mismatch');
     await this.writeAll(buf);
@@ -244,7 +251,7 @@ export class Wal {
     await this.file.close();
     this.file = file;
     this.segments.push(seg);
-    this.sizeBytes = recordSize(12);
+    this.sizeBytes = SEGMENT_HEADER_BYTES;
   }
 
   private async writeAll(buf: Buffer): Promise<void> {
@@ -293,10 +300,10 @@ async function createSegment(
   flag: 'wx' | 'w' = 'wx',
 ): Promise<StorageFile> {
   const file = await fs.open(seg.path, flag);
-  const header = Buffer.alloc(12);
+  const header = Buffer.alloc(SEGMENT_HEADER_PAYLOAD_BYTES);
   header.writeUInt32LE(WAL_FORMAT_VERSION, 0);
   header.writeDoubleLE(seg.seq, 4);
-  await file.write(encodeRecord(RECORD_TYPES.segmentHeader, header), 0, recordSize(12), 0);
+  await file.write(encodeRecord(RECORD_TYPES.segmentHeader, header), 0, SEGMENT_HEADER_BYTES, 0);
   if (fsync) {
     await file.datasync();
     await fs.fsyncDir(dir);
@@ -381,7 +388,7 @@ async function truncateTorn(fs: StorageFs, opts: WalOptions, path: string, valid
 }
 
 function checkHeader(seg: Segment, type: number, payload: Buffer): void {
-  if (type !== RECORD_TYPES.segmentHeader || payload.length !== 12) {
+  if (type !== RECORD_TYPES.segmentHeader || payload.length !== SEGMENT_HEADER_PAYLOAD_BYTES) {
     throw new StorageCorruptionError(seg.path, 0, 'the first record is not a segment header');
   }
   const version = payload.readUInt32LE(0);
@@ -413,7 +420,8 @@ function decodeEvent(file: string, offset: number, type: number, payload: Buffer
       };
     }
     case RECORD_TYPES.commit:
-      if (payload.length !== 8) throw new StorageCorruptionError(file, offset, 'malformed commit record');
+      if (payload.length !== COMMIT_PAYLOAD_BYTES)
+        throw new StorageCorruptionError(file, offset, 'malformed commit record');
       return { type: 'commit', commit: index(payload.readDoubleLE(0)) };
     case RECORD_TYPES.snapshotBase: {
       const meta = parseSnapshotMeta(payload.toString('utf8'));

@@ -3,9 +3,15 @@
  * with its own free ports and a data dir under one temp dir, and stops every one of them —
  * also when a test fails (call stop() in afterAll/afterEach; a process 'exit' hook kills
  * leftovers if the runner itself dies).
+ *
+ * It is the one process launcher of the repository: the integration and chaos tests and the
+ * benchmark (bench/) all start clusters through it, the benchmark with LaunchOptions for what
+ * only it needs (node flags such as --cpu-prof, a private copy of dist/, longer waits). So that
+ * bench/ can import it without importing the tests, test/harness/ imports nothing else of test/
+ * (and test/ nothing of bench/): the import-x/no-restricted-paths zones in eslint.config.js.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -51,10 +57,52 @@ export interface DiskFaultJson {
   powerLoss?: boolean;
 }
 
+/** LaunchOptions: what a caller may change about how nodes start and how long waits last. */
+export interface LaunchOptions {
+  /** nodeArgs: flags for node itself, before the script (e.g. --cpu-prof); the benchmark's BENCH_NODE_ARGS. */
+  readonly nodeArgs?: readonly string[];
+  /**
+   * distCopyDir: run the CLI from a copy of dist/ made there once per process, not from dist/ itself. Others may
+   * rebuild dist/ during a long benchmark, and a node restarted mid-run must run the code that wrote its data.
+   * The copy must sit inside the repository so that its imports still find node_modules/.
+   */
+  readonly distCopyDir?: string;
+  /** statusTimeoutMs: one /status request; a node busy for longer counts as not answering. */
+  readonly statusTimeoutMs?: number;
+  /** leaderWaitMs: waitForLeader's default timeout. */
+  readonly leaderWaitMs?: number;
+}
+
+const LAUNCH_DEFAULTS: Required<Omit<LaunchOptions, 'distCopyDir'>> = {
+  nodeArgs: [],
+  statusTimeoutMs: 1_000,
+  leaderWaitMs: 20_000,
+};
+
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
+/** killAllLive kills every server this process started: the last line of defence, also on a crash. */
+export function killAllLive(): void {
   for (const p of live) p.kill('SIGKILL');
-});
+}
+process.on('exit', killAllLive);
+
+const distCopies = new Map<string, string>();
+/** cliIn returns the CLI inside a copy of dist/ at `dir`, copied on first use and removed when the process exits. */
+function cliIn(dir: string): string {
+  let cli = distCopies.get(dir);
+  if (cli === undefined) {
+    cpSync(join(repoRoot, 'dist'), dir, { recursive: true });
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    cli = join(dir, 'src', 'main.js');
+    distCopies.set(dir, cli);
+  }
+  return cli;
+}
+
+/** sleepMs waits; only for polling loops here, which re-check a condition after each wait. */
+function sleepMs(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 /** agreedLeader is the leader every answering node names, when exactly one claims the role (null otherwise). */
 export function agreedLeader(statuses: readonly (NodeStatusJson | null)[]): string | null {
@@ -81,7 +129,7 @@ export async function waitUntil(what: string, check: () => Promise<boolean>, tim
   for (;;) {
     if (await check().catch(() => false)) return;
     if (Date.now() > endMs) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleepMs(100);
   }
 }
 
@@ -111,18 +159,28 @@ export class ProcessCluster {
   /** started: nodes started once; only a node's first start may initialize its empty data dir. */
   private readonly started = new Set<string>();
   private readonly clients = new Map<string, RoomClient>();
+  private readonly options: Required<Omit<LaunchOptions, 'distCopyDir'>>;
+  private readonly cli: string;
 
   private constructor(
     readonly size: number,
     readonly extraArgs: readonly string[],
+    options: LaunchOptions,
   ) {
     if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run \`make build\` first`);
+    this.options = { ...LAUNCH_DEFAULTS, ...options };
+    this.cli = options.distCopyDir === undefined ? cliPath : cliIn(options.distCopyDir);
     this.dir = mkdtempSync(join(tmpdir(), 'rr-cluster-'));
     this.configFile = join(this.dir, 'cluster.json');
   }
 
-  static async create(size: number, extraArgs: readonly string[] = []): Promise<ProcessCluster> {
-    const c = new ProcessCluster(size, extraArgs);
+  /** create writes the config of `size` nodes (free ports, one temp dir); start() or startAll() runs them. */
+  static async create(
+    size: number,
+    extraArgs: readonly string[] = [],
+    options: LaunchOptions = {},
+  ): Promise<ProcessCluster> {
+    const c = new ProcessCluster(size, extraArgs, options);
     const regions = ['us-west', 'us-east', 'eu-central', 'ap-south', 'sa-east'];
     for (let i = 0; i < size; i++) {
       const id = `n${i + 1}`;
@@ -148,6 +206,23 @@ export class ProcessCluster {
     return c;
   }
 
+  /** launch is create, startAll and waitForLeader in one, stopping every node again when no leader comes. */
+  static async launch(
+    size: number,
+    extraArgs: readonly string[] = [],
+    options: LaunchOptions = {},
+  ): Promise<ProcessCluster> {
+    const c = await ProcessCluster.create(size, extraArgs, options);
+    try {
+      c.startAll();
+      await c.waitForLeader();
+    } catch (e) {
+      await c.stop();
+      throw e;
+    }
+    return c;
+  }
+
   node(id: string): ProcessNode {
     const n = this.nodes.find((x) => x.id === id);
     if (n === undefined) throw new Error(`no node ${id}`);
@@ -161,7 +236,8 @@ export class ProcessCluster {
     const init = this.started.has(id) ? [] : ['--initial-cluster-state', 'new'];
     this.started.add(id);
     const args = [
-      cliPath,
+      ...this.options.nodeArgs,
+      this.cli,
       'serve',
       '--config',
       this.configFile,
@@ -172,7 +248,8 @@ export class ProcessCluster {
       ...init,
       ...this.extraArgs,
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The cluster's dir is the working dir, so what node writes by relative path (a --cpu-prof file) stays there.
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     live.add(child);
@@ -247,9 +324,25 @@ export class ProcessCluster {
     if (!res.ok) throw new Error(`${id} refused to clear faults: ${res.status} ${await res.text()}`);
   }
 
+  /** grpcTargets: every node's gRPC address, in node order. */
+  grpcTargets(): string[] {
+    return this.nodes.map((n) => n.grpc);
+  }
+
+  /** rssBytes reads node `id`'s VmRSS from /proc/<pid>/status (what the kernel counts as resident); 0 when stopped. */
+  rssBytes(id: string): number {
+    const pid = this.node(id).process?.pid;
+    if (pid === undefined) return 0;
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? 0 : Number(m[1]) * 1024;
+  }
+
+  /** status is node `id`'s /status, or null when it does not answer within statusTimeoutMs. */
   async status(id: string): Promise<NodeStatusJson | null> {
     try {
-      const res = await fetch(`http://${this.node(id).http}/status`, { signal: AbortSignal.timeout(1_000) });
+      const res = await fetch(`http://${this.node(id).http}/status`, {
+        signal: AbortSignal.timeout(this.options.statusTimeoutMs),
+      });
       return (await res.json()) as NodeStatusJson;
     } catch {
       return null;
@@ -257,7 +350,7 @@ export class ProcessCluster {
   }
 
   /** waitForLeader polls /status until the running nodes agree on a leader. */
-  async waitForLeader(timeoutMs = 20_000): Promise<string> {
+  async waitForLeader(timeoutMs = this.options.leaderWaitMs): Promise<string> {
     const endMs = Date.now() + timeoutMs;
     for (;;) {
       const running = this.nodes.filter((n) => n.process !== null);
@@ -265,7 +358,19 @@ export class ProcessCluster {
       const leader = agreedLeader(statuses);
       if (leader !== null) return leader;
       if (Date.now() > endMs) throw new Error(`no leader after ${timeoutMs} ms: ${JSON.stringify(statuses)}`);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleepMs(100);
+    }
+  }
+
+  /** waitForApplied waits until node `id` has applied at least `index` (a follower catching up). */
+  async waitForApplied(id: string, index: number, timeoutMs: number): Promise<void> {
+    const endMs = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await this.status(id);
+      if (s !== null && s.appliedIndex >= index) return;
+      if (Date.now() > endMs)
+        throw new Error(`${id} did not apply ${index} within ${timeoutMs} ms (at ${s?.appliedIndex ?? 'no answer'})`);
+      await sleepMs(50);
     }
   }
 
@@ -281,10 +386,26 @@ export class ProcessCluster {
 
   /** metric scrapes one series (`name` or `name{labels}`) from node `id`'s /metrics (NaN when it is absent). */
   async metric(id: string, series: string): Promise<number> {
-    const text = await (
-      await fetch(`http://${this.node(id).http}/metrics`, { signal: AbortSignal.timeout(2_000) })
-    ).text();
-    return parseMetrics(text).get(series) ?? Number.NaN;
+    return (await this.scrape(id)).get(series) ?? Number.NaN;
+  }
+
+  /** metrics is node `id`'s whole /metrics page as series → value; empty when the node does not answer. */
+  async metrics(id: string): Promise<Map<string, number>> {
+    return this.scrape(id).catch(() => new Map<string, number>());
+  }
+
+  private async scrape(id: string): Promise<Map<string, number>> {
+    const res = await fetch(`http://${this.node(id).http}/metrics`, { signal: AbortSignal.timeout(2_000) });
+    return parseMetrics(await res.text());
+  }
+
+  /**
+   * stopGracefully sends every node SIGTERM and waits up to `timeoutMs` for them to exit (a node writes its
+   * --cpu-prof file then); stop() afterwards kills what is left.
+   */
+  async stopGracefully(timeoutMs = 15_000): Promise<void> {
+    const exited = Promise.all(this.nodes.map((n) => this.kill(n.id, 'SIGTERM')));
+    await Promise.race([exited, sleepMs(timeoutMs)]);
   }
 
   /** stop closes the clients, kills every process and removes the temp dir unless `keep` (then it returns the path). */

@@ -19,9 +19,7 @@ interface Rule {
 let cluster: ProcessCluster;
 
 beforeAll(async () => {
-  cluster = await ProcessCluster.create(1);
-  cluster.startAll();
-  await cluster.waitForLeader();
+  cluster = await ProcessCluster.launch(1);
 });
 
 afterAll(async () => {

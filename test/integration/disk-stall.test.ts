@@ -19,9 +19,7 @@ const persistInFlightSeconds = (id: string): Promise<number> =>
   cluster.metric(id, 'room_registry_persist_in_flight_seconds');
 
 beforeAll(async () => {
-  cluster = await ProcessCluster.create(3, ['--enable-fault-injection']);
-  cluster.startAll();
-  await cluster.waitForLeader();
+  cluster = await ProcessCluster.launch(3, ['--enable-fault-injection']);
 });
 
 afterAll(async () => {

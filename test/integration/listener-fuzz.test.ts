@@ -299,9 +299,7 @@ async function statuses(): Promise<NodeStatusJson[]> {
 
 beforeAll(async () => {
   console.log(`listener fuzz: FUZZ_SEED=${seed} FUZZ_SECONDS=${fuzzMs / 1000}`);
-  cluster = await ProcessCluster.create(3);
-  cluster.startAll();
-  await cluster.waitForLeader();
+  cluster = await ProcessCluster.launch(3);
 });
 
 afterAll(async () => {

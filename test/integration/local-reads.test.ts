@@ -13,9 +13,7 @@ let cluster: ProcessCluster;
 const clientOf = (id: string): RoomClient => cluster.client(id);
 
 beforeAll(async () => {
-  cluster = await ProcessCluster.create(3, ['--enable-fault-injection']);
-  cluster.startAll();
-  await cluster.waitForLeader();
+  cluster = await ProcessCluster.launch(3, ['--enable-fault-injection']);
 });
 
 afterAll(async () => {

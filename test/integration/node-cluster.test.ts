@@ -69,9 +69,7 @@ function followers(leader: string): string[] {
 }
 
 beforeAll(async () => {
-  cluster = await ProcessCluster.create(3, ['--snapshot-interval-entries', '200']);
-  cluster.startAll();
-  await cluster.waitForLeader();
+  cluster = await ProcessCluster.launch(3, ['--snapshot-interval-entries', '200']);
 });
 
 afterAll(async () => {

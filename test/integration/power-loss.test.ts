@@ -13,9 +13,7 @@ import { ProcessCluster, waitUntil } from '../harness/process-cluster.js';
 let cluster: ProcessCluster;
 
 beforeAll(async () => {
-  cluster = await ProcessCluster.create(3, ['--enable-fault-injection']);
-  cluster.startAll();
-  await cluster.waitForLeader();
+  cluster = await ProcessCluster.launch(3, ['--enable-fault-injection']);
 });
 
 afterAll(async () => {

@@ -26,9 +26,7 @@ async function twirpError(p: Promise<unknown>): Promise<TwirpError> {
 }
 
 beforeAll(async () => {
-  cluster = await ProcessCluster.create(3, ['--quota-bytes', String(QUOTA_BYTES)]);
-  cluster.startAll();
-  await cluster.waitForLeader();
+  cluster = await ProcessCluster.launch(3, ['--quota-bytes', String(QUOTA_BYTES)]);
 });
 
 afterAll(async () => {

@@ -23,9 +23,7 @@ let client: RoomClient;
 let token: string;
 
 beforeAll(async () => {
-  cluster = await ProcessCluster.create(1);
-  cluster.startAll();
-  await cluster.waitForLeader();
+  cluster = await ProcessCluster.launch(1);
   client = cluster.client('n1');
   token = signToken(cluster.apiKey, cluster.apiSecret, { roomList: true }, 600, Math.floor(Date.now() / 1000));
 }, 60_000);

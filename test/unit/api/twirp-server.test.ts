@@ -1,7 +1,7 @@
 /**
  * Goal: the Twirp edge answers INTERNAL with a generic message and hands the detail to the log
  * (item 11), labels unknown methods `unknown` (item 3), and checks the method's grant before
- * it reads a byte of the body (item 2). Method: a TwirpServer with stub methods on a real
+ * it reads a byte of the body (item 2), and passes X-Livekit-Request-Id on whole (issue 19). Method: a TwirpServer with stub methods on a real
  * in-process HTTP listener, driven by fetch; onRequest records what the metrics and log see.
  */
 import type { Server } from 'node:http';
@@ -12,7 +12,8 @@ import { type TwirpMethod, TwirpServer } from '../../../src/api/twirp-server.js'
 import { RegistryError } from '../../../src/lib/errors.js';
 
 const keys = new Map([['key1', 'secret-one-secret-one-secret-one']]);
-const seen: Array<{ method: string; code: string; detail: string | null }> = [];
+const seen: Array<{ method: string; code: string; detail: string | null; requestId: string }> = [];
+const handedRequestIds: string[] = [];
 let decoded = 0;
 let server: Server;
 let base: string;
@@ -37,12 +38,16 @@ beforeAll(async () => {
       Boom: stub(() => Promise.reject(new Error('wal segment /data/n1/000.wal is corrupt'))),
       Built: stub(() => Promise.reject(new RegistryError('INTERNAL', 'unexpected command result none'))),
       Fine: stub(() => Promise.resolve({ ok: true })),
+      Echo: {
+        ...stub(() => Promise.resolve({})),
+        call: (_req, ctx) => Promise.resolve(handedRequestIds.push(ctx.requestId)),
+      },
     },
     {
       apiKeys: keys,
       defaultDeadlineMs: 1_000,
       maxDeadlineMs: 1_000,
-      onRequest: (method, code, _ms, _id, detail) => seen.push({ method, code, detail }),
+      onRequest: (method, code, _ms, requestId, detail) => seen.push({ method, code, detail, requestId }),
     },
   );
   const started = await startHttpServer('127.0.0.1:0', {
@@ -114,4 +119,23 @@ it('refuses a token without the grant before decoding the body', async () => {
     body: '{"code":"unauthenticated","msg":"permissions denied"}',
   });
   expect(decoded).toBe(0);
+});
+
+// A key cut to 128 characters made two requests sharing that prefix look like one retried; the handlers refuse
+// a key that is too long (validateRequestId), so the listener must hand it on whole.
+it('hands X-Livekit-Request-Id to the method and the log whole, however long', async () => {
+  seen.length = 0;
+  const long = 'k'.repeat(200);
+  const res = await fetch(`${base}/twirp/livekit.RoomService/Echo`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      authorization: bearer({ roomCreate: true }),
+      'x-livekit-request-id': long,
+    },
+    body: '{}',
+  });
+  expect(res.status).toBe(200);
+  expect(handedRequestIds).toEqual([long]);
+  expect(seen.map((s) => s.requestId)).toEqual([long]);
 });

@@ -5,7 +5,20 @@
  */
 import { describe, expect, it } from 'vitest';
 import { scanJsonShape, scanProtobufShape } from '../../../src/api/request-scan.js';
-import { strictReader, validateMetadata, validateNames, validateRoomName } from '../../../src/api/validate.js';
+import {
+  API_LIMITS,
+  requestIdOf,
+  strictReader,
+  uniqueNames,
+  utf8Bytes,
+  validateMetadata,
+  validateNames,
+  validateNodeId,
+  validatePageSize,
+  validateRequestId,
+  validateRoomName,
+  validateTimeout,
+} from '../../../src/api/validate.js';
 import { CreateRoomRequest } from '../../../src/gen/roomregistry/v1/rooms.js';
 import { RegistryError } from '../../../src/lib/errors.js';
 
@@ -84,5 +97,79 @@ describe('scanProtobufShape', () => {
     expect(scanProtobufShape(new Uint8Array([0x0b, 0x0c]), 10)).toMatch(/wire type 3/);
     expect(scanProtobufShape(new Uint8Array([0x0a, 0x80]), 10)).toBeNull();
     expect(scanProtobufShape(new Uint8Array([0x0a, 0x10, 0x41]), 10)).toBeNull();
+  });
+});
+
+describe('field limits', () => {
+  const invalid = (f: () => unknown): void => {
+    expect(f).toThrow(RegistryError);
+    try {
+      f();
+    } catch (e) {
+      expect((e as RegistryError).code).toBe('INVALID_ARGUMENT');
+    }
+  };
+
+  it('counts UTF-8 bytes, not UTF-16 units', () => {
+    expect(utf8Bytes('abc')).toBe(3);
+    expect(utf8Bytes('é')).toBe(2);
+    expect(utf8Bytes('😀')).toBe(4);
+  });
+
+  it('bounds names in bytes: the limit passes, one byte more and empty do not', () => {
+    expect(() => validateRoomName('r'.repeat(API_LIMITS.roomNameBytesMax))).not.toThrow();
+    invalid(() => validateRoomName('r'.repeat(API_LIMITS.roomNameBytesMax + 1)));
+    invalid(() => validateRoomName('é'.repeat(API_LIMITS.roomNameBytesMax / 2 + 1)));
+    invalid(() => validateRoomName(''));
+  });
+
+  it('bounds metadata, node ids and request ids in bytes', () => {
+    expect(() => validateMetadata('m'.repeat(API_LIMITS.metadataBytesMax))).not.toThrow();
+    invalid(() => validateMetadata('m'.repeat(API_LIMITS.metadataBytesMax + 1)));
+    expect(() => validateNodeId('n'.repeat(API_LIMITS.nodeIdBytesMax))).not.toThrow();
+    invalid(() => validateNodeId('n'.repeat(API_LIMITS.nodeIdBytesMax + 1)));
+    expect(() => validateRequestId('')).not.toThrow();
+    expect(() => validateRequestId('q'.repeat(API_LIMITS.requestIdBytesMax))).not.toThrow();
+    invalid(() => validateRequestId('q'.repeat(API_LIMITS.requestIdBytesMax + 1)));
+    invalid(() => validateRequestId('\ud800'));
+  });
+
+  it('takes timeouts as whole seconds in range', () => {
+    expect(() => validateTimeout(0, 'empty_timeout')).not.toThrow();
+    expect(() => validateTimeout(API_LIMITS.timeoutSecondsMax, 'empty_timeout')).not.toThrow();
+    invalid(() => validateTimeout(API_LIMITS.timeoutSecondsMax + 1, 'empty_timeout'));
+    invalid(() => validateTimeout(-1, 'empty_timeout'));
+    invalid(() => validateTimeout(1.5, 'empty_timeout'));
+  });
+
+  it('defaults a page size of 0 and bounds the rest', () => {
+    expect(validatePageSize(0)).toBe(API_LIMITS.listPageSizeDefault);
+    expect(validatePageSize(API_LIMITS.listPageSizeMax)).toBe(API_LIMITS.listPageSizeMax);
+    invalid(() => validatePageSize(API_LIMITS.listPageSizeMax + 1));
+    invalid(() => validatePageSize(-1));
+  });
+
+  it('bounds a names list by count and each name by bytes; repeated names are one', () => {
+    expect(() => validateNames(Array.from({ length: API_LIMITS.listNamesMax }, (_, i) => `r${i}`))).not.toThrow();
+    invalid(() => validateNames(Array.from({ length: API_LIMITS.listNamesMax + 1 }, (_, i) => `r${i}`)));
+    invalid(() => validateNames(['r'.repeat(API_LIMITS.roomNameBytesMax + 1)]));
+    expect(uniqueNames(['b', 'a', 'b', 'a', 'c'])).toEqual(['b', 'a', 'c']);
+  });
+});
+
+describe('requestIdOf', () => {
+  it('takes the body first, then the header, and nothing that is not one string', () => {
+    expect(requestIdOf('from-body', 'from-header')).toBe('from-body');
+    expect(requestIdOf('', 'from-header')).toBe('from-header');
+    expect(requestIdOf(undefined, 'from-header')).toBe('from-header');
+    expect(requestIdOf(undefined, ['a', 'b'])).toBe('');
+    expect(requestIdOf(undefined, Buffer.from('x'))).toBe('');
+    expect(requestIdOf(undefined, undefined)).toBe('');
+  });
+
+  it('never cuts a key short, so a too-long one is refused rather than confused with another', () => {
+    const long = 'k'.repeat(API_LIMITS.requestIdBytesMax + 10);
+    expect(requestIdOf(undefined, long)).toBe(long);
+    expect(() => validateRequestId(requestIdOf(undefined, long))).toThrow(RegistryError);
   });
 });

@@ -68,6 +68,12 @@ interface AppliedRecord {
 /** STABILIZE_ROUNDS_MAX bounds `stabilize`, so a livelock fails instead of hanging. */
 const STABILIZE_ROUNDS_MAX = 1000;
 
+/**
+ * TRANSCRIPT_ELECTION_TICKS: the transcripts' own election timeout (etcd's testdata uses 10 too), a parameter of
+ * the scripts like `electionTicks=`, so that they read the same whatever production's RAFT_DEFAULTS says.
+ */
+const TRANSCRIPT_ELECTION_TICKS = 10;
+
 type Command = (env: InteractionEnv, args: CommandArgs) => string[];
 
 const COMMANDS: Readonly<Record<string, Command>> = {
@@ -146,7 +152,7 @@ export class InteractionEnv {
   addNodes(a: CommandArgs): string[] {
     this.reset();
     const n = Number(required(a.positional[0], 'N'));
-    const electionTimeoutTicks = a.int('electionTicks', RAFT_DEFAULTS.electionTimeoutTicks);
+    const electionTimeoutTicks = a.int('electionTicks', TRANSCRIPT_ELECTION_TICKS);
     this.seed = a.int('seed', 1);
     const voters = Array.from({ length: n }, (_, k) => nodeId(String(k + 1)));
     this.configBase = {

@@ -8,6 +8,7 @@ import { mkdtemp, readFile, readdir, rm, stat, truncate, unlink, writeFile } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AssertionError } from '../../../src/lib/assert.js';
 import { type NodeId, index, term } from '../../../src/lib/ids.js';
 import { silentLogger } from '../../../src/lib/logger.js';
 import type { Entry, HardState, SnapshotMeta } from '../../../src/raft/index.js';
@@ -276,6 +277,24 @@ describe('DiskLogStorage missing files', () => {
     const r = await open(300);
     expect(r.lastIndex()).toBeGreaterThan(5);
     await r.persist([entry(r.lastIndex() + 1, 1)], null);
+    await r.close();
+  });
+});
+
+describe('DiskLogStorage pair assertions', () => {
+  // Pair assertions (issue 19 item 4): what the in-memory log would refuse after the write is refused before it.
+  it('asserts before writing a batch with a gap, a term that goes back, or a second vote in a term', async () => {
+    const s = await open();
+    await s.persist([entry(1, 1), entry(2, 1)], hs(2, 'n1', 0));
+    await expect(s.persist([entry(4, 2)], null)).rejects.toThrow(AssertionError);
+    await expect(s.persist([entry(3, 2), entry(5, 2)], null)).rejects.toThrow(AssertionError);
+    await expect(s.persist([], hs(1, 'n1', 0))).rejects.toThrow(AssertionError);
+    await expect(s.persist([], hs(2, 'n2', 0))).rejects.toThrow(AssertionError);
+    await s.persist([entry(3, 3)], hs(3, 'n2', 1)); // a new term may vote anew
+    await s.close();
+    const r = await open();
+    expect(allEntries(r).map(([i]) => i)).toEqual([1, 2, 3]);
+    expect(r.initialHardState()).toEqual(hs(3, 'n2', 1));
     await r.close();
   });
 });

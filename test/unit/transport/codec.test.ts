@@ -6,7 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { EntryKind, RaftMessage } from '../../../src/gen/roomregistry/peer/v1/peer.js';
 import { index, nodeId, term } from '../../../src/lib/ids.js';
 import { MESSAGE_TYPES, type Message, type MessageType } from '../../../src/raft/index.js';
-import { decodeMessage, encodeMessage } from '../../../src/transport/codec.js';
+import {
+  asBuffer,
+  decodeMessage,
+  decodeSnapshotMeta,
+  encodeMessage,
+  encodeSnapshotMeta,
+} from '../../../src/transport/codec.js';
 
 const env = { from: nodeId('n1'), to: nodeId('n2'), term: term(7) };
 const entries = [
@@ -87,3 +93,21 @@ function bytesAsArrays(_key: string, value: unknown): unknown {
   }
   return value;
 }
+
+describe('snapshot meta and bytes', () => {
+  it('round-trips a snapshot meta, voters in order', () => {
+    const meta = { index: index(100), term: term(6), voters: [nodeId('n3'), nodeId('n1'), nodeId('n2')] };
+    expect(decodeSnapshotMeta(encodeSnapshotMeta(meta))).toEqual(meta);
+  });
+
+  it('views bytes as a Buffer without copying them', () => {
+    const backing = new Uint8Array([0, 1, 2, 3, 4]);
+    const view = backing.subarray(1, 4);
+    const b = asBuffer(view);
+    expect([...b]).toEqual([1, 2, 3]);
+    backing[2] = 9;
+    expect(b[1]).toBe(9);
+    const already = Buffer.from([7]);
+    expect(asBuffer(already)).toBe(already);
+  });
+});
