@@ -13,8 +13,7 @@ let cluster: ProcessCluster;
 let client: ClusterRoomClient;
 
 beforeAll(async () => {
-  cluster = await ProcessCluster.create(3);
-  cluster.startAll();
+  cluster = await ProcessCluster.launch(3);
   const leader = await cluster.waitForLeader();
   const home = cluster.nodes.find((n) => n.id !== leader)?.id ?? '';
   client = new ClusterRoomClient(cluster.nodes, { apiKey: cluster.apiKey, apiSecret: cluster.apiSecret }, { home });
@@ -32,10 +31,7 @@ async function restartCaughtUp(id: string): Promise<void> {
   await waitUntil(`${id} answers /status`, async () => (await cluster.status(id)) !== null);
   const leader = await cluster.waitForLeader();
   const target = (await cluster.status(leader))?.commitIndex ?? Number.POSITIVE_INFINITY;
-  await waitUntil(
-    `${id} applied up to ${target}`,
-    async () => ((await cluster.status(id))?.appliedIndex ?? 0) >= target,
-  );
+  await cluster.waitForApplied(id, target, 20_000);
 }
 
 /** allRoomNames lists every room of node `id`, page by page. */
