@@ -107,6 +107,34 @@ export class Snapshotter {
   idle(): Promise<void> {
     return this.running ?? Promise.resolve();
   }
+
+  /**
+   * captureExclusive captures the state for a backup once no snapshot is being written, and
+   * holds the capture slot until `release`: the state machine keeps one copy-on-write capture
+   * at a time, so snapshots wait (the core asks again) while a backup streams. `metaNow` runs in
+   * the same synchronous step as the capture, so the meta names the captured index.
+   */
+  async captureExclusive(metaNow: () => SnapshotMeta): Promise<ExclusiveCapture> {
+    while (this.running !== null) await this.running;
+    const meta = metaNow();
+    const source = this.stateMachine.captureSnapshot();
+    let release: () => void = () => undefined;
+    this.running = new Promise<void>((resolve) => {
+      release = () => {
+        source.close();
+        this.running = null;
+        resolve();
+      };
+    });
+    return { meta, source, release };
+  }
+}
+
+/** ExclusiveCapture is a captured state with its meta; `release` ends it (idempotent) and frees the slot. */
+export interface ExclusiveCapture {
+  readonly meta: SnapshotMeta;
+  readonly source: SnapshotSource;
+  release(): void;
 }
 
 /** slices yields the source's chunks, giving the event loop a turn between them. */
