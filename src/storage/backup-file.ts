@@ -3,7 +3,7 @@ import { assert } from '../lib/assert.js';
 import { type Index, type NodeId, type Term, index, term } from '../lib/ids.js';
 import type { SnapshotMeta } from '../raft/index.js';
 import { writeAllAt, writeFileDurably } from './files.js';
-import { RECORD_HEADER_BYTES, RECORD_TYPES, encodeRecord, readRecord, recordSize } from './record.js';
+import { RECORD_HEADER_BYTES, RECORD_TYPES, encodeRecord, readRecord } from './record.js';
 import { STORAGE_LIMITS } from './storage-limits.js';
 import { type StorageFile, type StorageFs, nodeStorageFs } from './storage-fs.js';
 
@@ -288,9 +288,4 @@ function parseHeader(path: string, offset: number, payload: Buffer): BackupHeade
     members: { voters: voters as NodeId[] },
     createdAt: v['createdAt'],
   };
-}
-
-/** backupRecordBytes: the size on disk of a chunk record of `payloadBytes` (for tests that aim at one). */
-export function backupRecordBytes(payloadBytes: number): number {
-  return recordSize(payloadBytes);
 }
