@@ -83,6 +83,8 @@ const BACKUP_FILE_NAME = /^backup-(\d{8}T\d{9}Z)-(\d{16})\.rrb$/;
 export class BackupScheduler {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
+  /** lastSuccessMs: when this process last wrote a backup (0: not yet). */
+  private lastSuccessMs = 0;
 
   constructor(
     private readonly node: RaftNode,
@@ -98,6 +100,13 @@ export class BackupScheduler {
 
   start(): void {
     this.metrics.backupInterval.set(this.opts.intervalMs / 1000);
+    // A restarted node (or a new leader) reports its newest backup on disk, not "never".
+    this.newestOnDiskMs().then(
+      (ms) => {
+        if (ms !== null && this.lastSuccessMs === 0) this.metrics.backupLastSuccess.set(ms / 1000);
+      },
+      () => undefined, // no dir yet: nothing written
+    );
     this.timer = setInterval(() => {
       if (this.running === null && this.node.status().role === 'leader')
         this.running = this.runOnce().finally(() => (this.running = null));
@@ -124,12 +133,22 @@ export class BackupScheduler {
       await this.fs.rename(tmpName, path);
       if (this.opts.fsync) await this.fs.fsyncDir(this.opts.dir);
       const pruned = await this.prune();
-      this.metrics.backupLastSuccess.set(Date.now() / 1000);
+      this.lastSuccessMs = Date.now();
+      this.metrics.backupLastSuccess.set(this.lastSuccessMs / 1000);
       this.logger.info('backup_written', { path, index, bytes, pruned, durationMs: Date.now() - startMs });
     } catch (e) {
       this.metrics.backupFailures.inc();
       this.logger.error('backup_failed', { dir: this.opts.dir, error: e });
     }
+  }
+
+  /** newestOnDiskMs: when the newest backup file in the dir was begun (its name says), null when none is. */
+  private async newestOnDiskMs(): Promise<number | null> {
+    const names = (await this.fs.readdir(this.opts.dir)).filter((n) => BACKUP_FILE_NAME.test(n)).sort();
+    const time = BACKUP_FILE_NAME.exec(names[names.length - 1] ?? '')?.[1];
+    if (time === undefined) return null;
+    const iso = `${time.slice(0, 4)}-${time.slice(4, 6)}-${time.slice(6, 11)}:${time.slice(11, 13)}:${time.slice(13, 15)}.${time.slice(15, 18)}Z`;
+    return Date.parse(iso);
   }
 
   /** prune deletes all but the newest `keep` backup files; it returns how many it deleted. */
