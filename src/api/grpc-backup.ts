@@ -32,26 +32,44 @@ export function streamBackup(
 ): void {
   let apiKey: string | null = null;
   let cancelled = false;
-  call.on('cancelled', () => {
+  const end = (): void => {
     cancelled = true;
-  });
-  const run = async (): Promise<void> => {
+  };
+  call.on('cancelled', end);
+  call.on('close', end);
+  const run = async (): Promise<boolean> => {
     const ctx = context();
     apiKey = ctx.grants.apiKey;
     requireAdminKey(ctx.grants, options.adminKeys);
     if (options.source === undefined) throw new RegistryError('UNAVAILABLE', 'this node does not serve backups');
     for await (const piece of options.source(ctx.deadlineMs)) {
-      if (cancelled) return; // leaving the loop ends the generator, which releases the capture
+      if (cancelled) return false; // leaving the loop ends the generator, which releases the capture
       const data = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-      if (!call.write({ data })) await new Promise<void>((resolve) => call.once('drain', resolve));
+      if (!call.write({ data })) await writable(call);
     }
     call.end();
+    return true;
   };
   run().then(
-    () => options.onOutcome(apiKey, cancelled ? 'CANCELLED' : 'OK'),
+    (completed) => options.onOutcome(apiKey, completed ? 'OK' : 'CANCELLED'),
     (e: unknown) => {
       options.onOutcome(apiKey, toClientError(e).error.code);
       call.emit('error', toServiceError(e));
     },
   );
+}
+
+/** writable resolves once the stream takes more (drain), or once it is gone (then the loop sees `cancelled`). */
+function writable(call: grpc.ServerWritableStream<unknown, BackupChunk>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      call.off('close', done);
+      call.off('cancelled', done);
+      resolve();
+    };
+    call.once('drain', done);
+    call.once('close', done);
+    call.once('cancelled', done);
+  });
 }

@@ -15,35 +15,51 @@ import { type ParsedFlags, UsageError, optionalString } from './args.js';
 /** LEADER_GRPC_META: the error meta key that carries the leader's gRPC address (trailer x-room-registry-leader-grpc). */
 export const LEADER_GRPC_META = 'leader-grpc';
 
+/** OpenBackup is a captured state: its header, and the backup file's bytes to stream once; `release` ends the capture. */
+export interface OpenBackup {
+  readonly header: BackupHeader;
+  readonly pieces: AsyncIterable<Uint8Array>;
+  release(): void;
+}
+
 /**
- * backupPieces captures the state on the leader (node.captureBackup) and yields the backup
- * file's bytes, serializing the capture in snapshot-sized slices with a turn of the event loop
- * between them, like a snapshot. The capture is released when the consumer stops, early or not.
+ * openBackup captures the state on the leader (node.captureBackup, O(1)); its pieces are the
+ * backup file's bytes, the capture serialized in snapshot-sized slices with a turn of the event
+ * loop between them, like a snapshot. The caller must `release` it, read to the end or not.
  */
-export async function* backupPieces(
+export async function openBackup(
   node: RaftNode,
   cluster: string,
   deadlineMs: number,
   members: readonly MemberConfig[],
-  onHeader: (header: BackupHeader) => void = () => undefined,
-): AsyncIterable<Uint8Array> {
+): Promise<OpenBackup> {
   const capture = await node.captureBackup(deadlineMs).catch((e: unknown) => {
     throw withLeaderAddress(e, members);
   });
+  const state = async function* (): AsyncIterable<Uint8Array> {
+    for (;;) {
+      const chunk = capture.source.nextChunk(LIMITS.snapshotSliceBytes);
+      if (chunk === null) return;
+      yield chunk;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  };
+  const header = backupHeaderOf(cluster, capture.meta, Date.now());
+  return { header, pieces: encodeBackup(header, state()), release: () => capture.release() };
+}
+
+/** backupPieces streams a backup, releasing its capture when the consumer stops, early or not. */
+async function* backupPieces(
+  node: RaftNode,
+  cluster: string,
+  deadlineMs: number,
+  members: readonly MemberConfig[],
+): AsyncIterable<Uint8Array> {
+  const backup = await openBackup(node, cluster, deadlineMs, members);
   try {
-    const state = async function* (): AsyncIterable<Uint8Array> {
-      for (;;) {
-        const chunk = capture.source.nextChunk(LIMITS.snapshotSliceBytes);
-        if (chunk === null) return;
-        yield chunk;
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-    };
-    const header = backupHeaderOf(cluster, capture.meta, Date.now());
-    onHeader(header);
-    yield* encodeBackup(header, state());
+    yield* backup.pieces;
   } finally {
-    capture.release();
+    backup.release();
   }
 }
 
@@ -124,14 +140,12 @@ export class BackupScheduler {
     const startMs = Date.now();
     try {
       await ensureDir(this.fs, this.opts.dir, this.opts.fsync);
-      const tmpName = join(this.opts.dir, `.backup-in-progress-${startMs}`);
-      let index = 0;
-      const deadlineMs = startMs + LIMITS.requestDeadlineMaxMs;
-      const pieces = backupPieces(this.node, this.cluster, deadlineMs, this.members, (h) => (index = h.index));
-      const bytes = await writeBackupFile(tmpName, pieces, this.opts.fsync, this.fs);
+      const backup = await openBackup(this.node, this.cluster, startMs + LIMITS.requestDeadlineMaxMs, this.members);
+      const index = backup.header.index;
       const path = join(this.opts.dir, backupFileName(startMs, index));
-      await this.fs.rename(tmpName, path);
-      if (this.opts.fsync) await this.fs.fsyncDir(this.opts.dir);
+      const bytes = await writeBackupFile(path, backup.pieces, this.opts.fsync, this.fs).finally(() =>
+        backup.release(),
+      );
       const pruned = await this.prune();
       this.lastSuccessMs = Date.now();
       this.metrics.backupLastSuccess.set(this.lastSuccessMs / 1000);

@@ -11,7 +11,7 @@ import { Metrics } from '../metrics/metrics.js';
 import { SYSTEM_CLOCK, exitProcess } from '../node/clock.js';
 import { RaftNode } from '../node/node.js';
 import type { NodeLogStorage, NodeSnapshotStore } from '../raft/index.js';
-import { GrpcApi } from '../api/grpc-server.js';
+import { type ClusterControl, GrpcApi } from '../api/grpc-server.js';
 import { RoomHandlers } from '../api/room-handlers.js';
 import { twirpMethods } from '../api/twirp-methods.js';
 import { TwirpServer } from '../api/twirp-server.js';
@@ -439,6 +439,15 @@ function faultRoutes(faults: FaultHook, members: CompiledConfig['cluster']['memb
   };
 }
 
+/** clusterControl is what ClusterService reaches of this node: status, leadership transfer, backups. */
+function clusterControl(n: RaftNode, config: CompiledConfig, status: () => NodeStatus): ClusterControl {
+  return {
+    status,
+    transferLeadership: (to) => n.transferLeadership(to === null ? null : nodeId(to)),
+    backup: backupSource(n, config.cluster.cluster, config.cluster.members),
+  };
+}
+
 /** listenApis binds the public gRPC listener and the HTTP one (Twirp, /metrics, /status, ...). */
 async function listenApis(
   config: CompiledConfig,
@@ -457,31 +466,22 @@ async function listenApis(
     maxDeadlineMs: LIMITS.requestDeadlineMaxMs,
   };
   const handlers = new RoomHandlers(n, parts.stateMachine);
-  const grpcApi = new GrpcApi(
-    handlers,
-    parts.stateMachine,
-    {
-      status,
-      transferLeadership: (to) => n.transferLeadership(to === null ? null : nodeId(to)),
-      backup: backupSource(n, config.cluster.cluster, config.cluster.members),
+  const grpcApi = new GrpcApi(handlers, parts.stateMachine, clusterControl(n, config, status), {
+    ...apiOptions,
+    adminKeys: config.cluster.adminKeys,
+    onRequest: onRequest('grpc'),
+    onAdmin: (use) =>
+      logger.info('admin_operation', {
+        apiKey: use.apiKey,
+        operation: use.operation,
+        ...use.detail,
+        outcome: use.outcome,
+      }),
+    // Logged at powers of two, so a flood of connections cannot flood the log.
+    onConnectionRefused: (count) => {
+      if ((count & (count - 1)) === 0) logger.warn('grpc_connection_refused', { reason: 'connectionsMax', count });
     },
-    {
-      ...apiOptions,
-      adminKeys: config.cluster.adminKeys,
-      onRequest: onRequest('grpc'),
-      onAdmin: (use) =>
-        logger.info('admin_operation', {
-          apiKey: use.apiKey,
-          operation: use.operation,
-          ...use.detail,
-          outcome: use.outcome,
-        }),
-      // Logged at powers of two, so a flood of connections cannot flood the log.
-      onConnectionRefused: (count) => {
-        if ((count & (count - 1)) === 0) logger.warn('grpc_connection_refused', { reason: 'connectionsMax', count });
-      },
-    },
-  );
+  });
   await grpcApi.listen(self.grpcAddress, config.listenerTls);
   metrics.observeGrpc(() => grpcApi.stats());
   const twirp = new TwirpServer(twirpMethods(handlers), { ...apiOptions, onRequest: onRequest('twirp') });

@@ -98,7 +98,9 @@ describe('backup file', async () => {
   });
 
   it('refuses a file missing a whole record, by the end record', async () => {
-    const e = await refusal(Buffer.concat([bytes.subarray(0, secondChunkAt), bytes.subarray(secondChunkAt + 13 + 3000)]));
+    const e = await refusal(
+      Buffer.concat([bytes.subarray(0, secondChunkAt), bytes.subarray(secondChunkAt + 13 + 3000)]),
+    );
     expect(e.problem).toMatch(/counts/);
   });
 
