@@ -38,6 +38,8 @@ export async function openBackup(
   });
   const state = async function* (): AsyncIterable<Uint8Array> {
     for (;;) {
+      if (capture.aborted())
+        throw new RegistryError('UNAVAILABLE', 'the backup was cut short: the node lost leadership; take it again');
       const chunk = capture.source.nextChunk(LIMITS.snapshotSliceBytes);
       if (chunk === null) return;
       yield chunk;

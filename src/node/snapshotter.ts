@@ -14,6 +14,8 @@ export class Snapshotter {
   private running: Promise<void> | null = null;
   /** durable: a snapshot now safely on disk whose entries the log may drop at the next turn. */
   private durable: SnapshotMeta | null = null;
+  /** heldByBackup: aborts the backup that holds the capture slot (null when none does). */
+  private heldByBackup: (() => void) | null = null;
   /** appliedBytesSinceTaken: entry bytes applied since the last snapshot began (the log tail it would drop). */
   private appliedBytesSinceTaken = 0;
 
@@ -93,6 +95,7 @@ export class Snapshotter {
 
   /** install restores the state machine from a received snapshot and rebases the log on it. */
   async install(meta: SnapshotMeta): Promise<void> {
+    this.heldByBackup?.(); // a backup never holds up the node loop: it is cut short
     await this.idle();
     const startMs = this.clock.monotonicMs();
     await this.stateMachine.restore(this.store.open(meta));
@@ -118,23 +121,38 @@ export class Snapshotter {
     while (this.running !== null) await this.running;
     const meta = metaNow();
     const source = this.stateMachine.captureSnapshot();
-    let release: () => void = () => undefined;
-    this.running = new Promise<void>((resolve) => {
-      release = () => {
-        source.close();
-        this.running = null;
-        resolve();
-      };
-    });
-    return { meta, source, release };
+    let released = false;
+    let aborted = false;
+    let resolveSlot: () => void = () => undefined;
+    const slot = new Promise<void>((resolve) => (resolveSlot = resolve));
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      source.close();
+      if (this.running === slot) this.running = null;
+      if (this.heldByBackup === abort) this.heldByBackup = null;
+      resolveSlot();
+    };
+    const abort = (): void => {
+      aborted = true;
+      release();
+    };
+    this.running = slot;
+    this.heldByBackup = abort;
+    return { meta, source, release, aborted: () => aborted };
   }
 }
 
-/** ExclusiveCapture is a captured state with its meta; `release` ends it (idempotent) and frees the slot. */
+/**
+ * ExclusiveCapture is a captured state with its meta; `release` ends it (idempotent) and frees
+ * the slot. `aborted` turns true when the node had to install a snapshot meanwhile (it lost
+ * leadership): the capture is gone and the backup must fail, not go on.
+ */
 export interface ExclusiveCapture {
   readonly meta: SnapshotMeta;
   readonly source: SnapshotSource;
   release(): void;
+  aborted(): boolean;
 }
 
 /** slices yields the source's chunks, giving the event loop a turn between them. */

@@ -57,6 +57,14 @@ it('backs up under load at one revision and restores exactly that state into a n
   expect(load.acked.size).toBeGreaterThan(atRevision);
   expect(before).toBeGreaterThan(300);
 
+  // Given only a follower's --url, the CLI follows the leader address the follower adds to its answer.
+  const quiet = join(source.dir, 'quiet.rrb');
+  const keys = ['--api-key', source.apiKey, '--api-secret', source.apiSecret];
+  const second = await runCli(['backup', '--out', quiet, '--url', follower.grpc, ...keys]);
+  expect(second.code, second.stderr).toBe(0);
+  expect(second.stderr).toContain(`asking the leader at http://${source.node(leader).grpc}`);
+  expect((await verifyJson(quiet)).rooms).toBe(load.acked.size);
+
   const restored = await restoredCluster(out, 3, 'test-restored');
   clusters.push(restored);
   restored.startAll();
