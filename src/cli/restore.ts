@@ -1,4 +1,6 @@
-import { readdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readdir, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { loadClusterConfig } from '../config/cluster-config.js';
 import { nodeId } from '../lib/ids.js';
 import { silentLogger } from '../lib/logger.js';
@@ -55,9 +57,16 @@ export async function restoreCommand(flags: ParsedFlags): Promise<number> {
     term: check.header.term,
     voters: cluster.members.map((m) => nodeId(m.id)),
   };
-  await seedDataDir(dir, from, meta, fsync);
-  // The identity goes last: a restore cut short leaves a dir without one, which serve refuses.
-  await claimDataDir(nodeStorageFs, dir, cluster.cluster, id, fsync, 'new');
+  // Seeded beside the data dir and renamed into place whole: a restore cut short leaves no data dir.
+  const seeding = `${dir}.restoring-${randomBytes(6).toString('hex')}`;
+  try {
+    await seedDataDir(seeding, from, meta, fsync);
+    await claimDataDir(nodeStorageFs, seeding, cluster.cluster, id, fsync, 'new');
+    await rename(seeding, dir); // over an empty dir too (rename(2) replaces one)
+    if (fsync) await nodeStorageFs.fsyncDir(dirname(dir));
+  } finally {
+    await rm(seeding, { recursive: true, force: true });
+  }
   process.stdout.write(
     `restored ${dir} for node ${id} of cluster ${cluster.cluster}: ${check.rooms} rooms at revision ${meta.index} ` +
       `(term ${meta.term}) from cluster ${check.header.cluster}'s backup of ${check.header.createdAt}\n`,

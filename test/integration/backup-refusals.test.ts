@@ -5,7 +5,7 @@
  * the same files (issue 15 item 3). Method: a backup of a 1-node cluster, damaged copies of it,
  * the built CLI.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allowAdmin, renameCluster, runCli, verifyJson } from '../harness/disaster-recovery.js';
@@ -89,9 +89,11 @@ describe('restore refuses', () => {
 
   it('and with all that right, seeds a dir that serves the rooms', async () => {
     const n = target.node('n1');
+    mkdirSync(n.dataDir); // an empty dir is fine: the seeded one is renamed over it
     const run = await restore(good, n.dataDir);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/50 rooms/);
+    expect(readdirSync(target.dir).filter((name) => name.includes('restoring'))).toEqual([]);
     target.start('n1');
     const leader = await target.waitForLeader();
     const room = await target.client(leader).getRoom({ name: 'r7' });
