@@ -3,7 +3,13 @@ import { type ServiceError, status as grpcStatus } from '@grpc/grpc-js';
 import { LEADER_HINT_KEY } from '../api/grpc-errors.js';
 import { loadClusterConfig } from '../config/cluster-config.js';
 import { decodeSnapshot } from '../registry/snapshot-codec.js';
-import { type BackupHeader, type BackupSummary, BackupReader, writeBackupFile } from '../storage/backup-file.js';
+import {
+  BackupFormatError,
+  type BackupHeader,
+  type BackupSummary,
+  BackupReader,
+  writeBackupFile,
+} from '../storage/backup-file.js';
 import { type ParsedFlags, UsageError, optionalString, parseFlags, requireString } from './args.js';
 import { LEADER_GRPC_META } from './backup-scheduler.js';
 import { CONNECTION_FLAGS, connect } from './rooms.js';
@@ -107,6 +113,7 @@ function backupFailed(e: unknown): Error {
  * whole-file checksum, and the state stream itself (decoded room by room, counted, never held).
  */
 export async function verifyBackupFile(path: string): Promise<BackupCheck> {
+  if (!existsSync(path)) throw new UsageError(`backup file ${path} does not exist`);
   const reader = await BackupReader.open(path);
   try {
     let rooms = 0;
@@ -114,7 +121,12 @@ export async function verifyBackupFile(path: string): Promise<BackupCheck> {
     const decoded = await decodeSnapshot(
       reader.chunks((s) => (summary = s)),
       () => rooms++,
-    );
+    ).catch((e: unknown) => {
+      if (e instanceof BackupFormatError) throw e; // damage the reader found, with its offset
+      // Every checksum held, yet the state does not decode (SnapshotFormatError, or the protobuf
+      // decoder's own error): a backup of another version, or a bug.
+      throw new BackupFormatError(path, reader.stateOffset, `the state does not decode: ${(e as Error).message}`);
+    });
     if (summary === null) throw new Error(`${path}: the state ended before the file's end record`);
     return { header: reader.header, rooms, dedupRecords: decoded.dedup.length, summary };
   } finally {

@@ -163,6 +163,11 @@ export class BackupReader {
     }
   }
 
+  /** stateOffset: where the state's first record begins. */
+  get stateOffset(): number {
+    return this.afterHeader;
+  }
+
   /**
    * chunks yields the state's bytes, record by record; at the end it checks the end record.
    * Damage anywhere throws BackupFormatError with its offset (after the good chunks before it).

@@ -8,6 +8,8 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { index, nodeId, term } from '../../src/lib/ids.js';
+import { backupHeaderOf, encodeBackup, writeBackupFile } from '../../src/storage/backup-file.js';
 import { allowAdmin, renameCluster, runCli, verifyJson } from '../harness/disaster-recovery.js';
 import { ProcessCluster } from '../harness/process-cluster.js';
 
@@ -69,6 +71,16 @@ describe('restore refuses', () => {
     expect(existsSync(dataDir)).toBe(false);
   });
 
+  it('a backup whose checksums hold but whose state does not decode', async () => {
+    const meta = { index: index(5), term: term(1), voters: [nodeId('n1')] };
+    const bad = join(target.dir, 'garbage.rrb');
+    await writeBackupFile(bad, encodeBackup(backupHeaderOf('other', meta, Date.now()), garbage()), false);
+    const run = await restore(bad, join(target.dir, 'garbage-dir'));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/offset \d+: the state does not decode/);
+    expect(existsSync(join(target.dir, 'garbage-dir'))).toBe(false);
+  });
+
   it('a data dir that is not empty, and leaves it as it was', async () => {
     const dataDir = join(target.dir, 'used-dir');
     mkdirSync(dataDir);
@@ -100,3 +112,8 @@ describe('restore refuses', () => {
     expect(room.room?.metadata).toBe('x'.repeat(2000));
   });
 });
+
+async function* garbage(): AsyncIterable<Uint8Array> {
+  await Promise.resolve();
+  yield Buffer.from('these bytes are not a snapshot stream');
+}
