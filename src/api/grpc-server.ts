@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Server as NetServer } from 'node:net';
 import {
+  type BackupChunk,
   ClusterServiceService,
   RoomServiceService,
   type StatusResponse,
@@ -9,6 +10,7 @@ import {
 import type { ListenerTls } from '../config/cluster-config.js';
 import { assert } from '../lib/assert.js';
 import { RegistryError, unavailable } from '../lib/errors.js';
+import { type BackupSource, streamBackup } from './grpc-backup.js';
 import { type Grants, authenticate, requireAdminKey, requireList } from './auth.js';
 import { ERROR_MAPPING, toClientError } from './errors.js';
 import { toServiceError } from './grpc-errors.js';
@@ -22,6 +24,8 @@ import { API_LIMITS, requestIdOf, strictReader } from './validate.js';
 export interface ClusterControl {
   status(): Omit<StatusResponse, 'leader'> & { leader: string | null };
   transferLeadership(to: string | null): string;
+  /** backup: the Backup RPC's source (absent: the node serves no backups). */
+  readonly backup?: BackupSource;
 }
 
 export interface GrpcApiOptions {
@@ -108,6 +112,7 @@ export class GrpcApi {
           to: this.cluster.transferLeadership(req.to === '' ? null : req.to),
         })),
       ),
+      backup: (call: grpc.ServerWritableStream<unknown, BackupChunk>) => this.backup(call),
     });
   }
 
@@ -166,6 +171,14 @@ export class GrpcApi {
         clearTimeout(force);
         resolve();
       });
+    });
+  }
+
+  private backup(call: grpc.ServerWritableStream<unknown, BackupChunk>): void {
+    streamBackup(call, () => this.contextOf(call), {
+      adminKeys: this.options.adminKeys,
+      source: this.cluster.backup,
+      onOutcome: (apiKey, outcome) => this.options.onAdmin?.({ apiKey, operation: 'Backup', detail: {}, outcome }),
     });
   }
 

@@ -11,7 +11,7 @@ import { Metrics } from '../metrics/metrics.js';
 import { SYSTEM_CLOCK, exitProcess } from '../node/clock.js';
 import { RaftNode } from '../node/node.js';
 import type { NodeLogStorage, NodeSnapshotStore } from '../raft/index.js';
-import { GrpcApi } from '../api/grpc-server.js';
+import { type ClusterControl, GrpcApi } from '../api/grpc-server.js';
 import { RoomHandlers } from '../api/room-handlers.js';
 import { twirpMethods } from '../api/twirp-methods.js';
 import { TwirpServer } from '../api/twirp-server.js';
@@ -28,6 +28,13 @@ import { PeerTransport } from '../transport/transport.js';
 import { Sweeper } from '../sweeper/sweeper.js';
 import type { RoomRegistry } from '../registry/index.js';
 import { type ParsedFlags, UsageError, requireString } from './args.js';
+import {
+  BACKUP_SERVE_FLAGS,
+  type BackupScheduleOptions,
+  backupScheduleFromFlags,
+  backupSource,
+  startBackups,
+} from './backup-scheduler.js';
 import { claimDataDir } from './data-dir.js';
 
 export const SERVE_FLAGS = {
@@ -41,6 +48,7 @@ export const SERVE_FLAGS = {
     help: 'new: this first start may initialize an empty data dir; existing (default): refuse one',
   },
   'snapshot-interval-entries': { kind: 'number', help: 'take a snapshot every N applied entries (default 100000)' },
+  ...BACKUP_SERVE_FLAGS,
   'quota-bytes': {
     kind: 'number',
     help: 'state quota: room bytes past which creates and growing updates fail RESOURCE_EXHAUSTED (default 2 GiB)',
@@ -151,7 +159,9 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
     initialState,
   );
   const bootLogger = new JsonLogger(config.self.id);
-  const running = await startNode(config, await openDiskParts(config, newStateMachine, bootLogger, storageFaults));
+  const backups = backupScheduleFromFlags(flags, config.fsync === 'always');
+  const parts = await openDiskParts(config, newStateMachine, bootLogger, storageFaults);
+  const running = await startNode(config, parts, backups);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
@@ -175,6 +185,7 @@ const PEER_LIMITS: PeerLimits = Object.freeze({
 export async function startNode(
   config: CompiledConfig,
   parts: NodeParts,
+  backups: BackupScheduleOptions | null = null,
 ): Promise<{ node: RaftNode; shutdown(): Promise<void> }> {
   const self = config.self;
   let node: RaftNode | null = null;
@@ -216,6 +227,7 @@ export async function startNode(
   const listeners = await listenApis(config, n, parts, metrics, status, faults, logger);
   n.start();
   sweeper.start();
+  const scheduler = startBackups(n, config, backups, metrics, logger);
   logger.info('node_started', {
     grpc: self.grpcAddress,
     peer: self.peerAddress,
@@ -230,6 +242,7 @@ export async function startNode(
     async shutdown(): Promise<void> {
       logger.info('node_stopping', { reason: 'signal' });
       sweeper.stop();
+      await scheduler?.stop();
       await n.stop();
       await listeners.close();
       peerServer.close();
@@ -426,6 +439,15 @@ function faultRoutes(faults: FaultHook, members: CompiledConfig['cluster']['memb
   };
 }
 
+/** clusterControl is what ClusterService reaches of this node: status, leadership transfer, backups. */
+function clusterControl(n: RaftNode, config: CompiledConfig, status: () => NodeStatus): ClusterControl {
+  return {
+    status,
+    transferLeadership: (to) => n.transferLeadership(to === null ? null : nodeId(to)),
+    backup: backupSource(n, config.cluster.cluster, config.cluster.members),
+  };
+}
+
 /** listenApis binds the public gRPC listener and the HTTP one (Twirp, /metrics, /status, ...). */
 async function listenApis(
   config: CompiledConfig,
@@ -444,27 +466,22 @@ async function listenApis(
     maxDeadlineMs: LIMITS.requestDeadlineMaxMs,
   };
   const handlers = new RoomHandlers(n, parts.stateMachine);
-  const grpcApi = new GrpcApi(
-    handlers,
-    parts.stateMachine,
-    { status, transferLeadership: (to) => n.transferLeadership(to === null ? null : nodeId(to)) },
-    {
-      ...apiOptions,
-      adminKeys: config.cluster.adminKeys,
-      onRequest: onRequest('grpc'),
-      onAdmin: (use) =>
-        logger.info('admin_operation', {
-          apiKey: use.apiKey,
-          operation: use.operation,
-          ...use.detail,
-          outcome: use.outcome,
-        }),
-      // Logged at powers of two, so a flood of connections cannot flood the log.
-      onConnectionRefused: (count) => {
-        if ((count & (count - 1)) === 0) logger.warn('grpc_connection_refused', { reason: 'connectionsMax', count });
-      },
+  const grpcApi = new GrpcApi(handlers, parts.stateMachine, clusterControl(n, config, status), {
+    ...apiOptions,
+    adminKeys: config.cluster.adminKeys,
+    onRequest: onRequest('grpc'),
+    onAdmin: (use) =>
+      logger.info('admin_operation', {
+        apiKey: use.apiKey,
+        operation: use.operation,
+        ...use.detail,
+        outcome: use.outcome,
+      }),
+    // Logged at powers of two, so a flood of connections cannot flood the log.
+    onConnectionRefused: (count) => {
+      if ((count & (count - 1)) === 0) logger.warn('grpc_connection_refused', { reason: 'connectionsMax', count });
     },
-  );
+  });
   await grpcApi.listen(self.grpcAddress, config.listenerTls);
   metrics.observeGrpc(() => grpcApi.stats());
   const twirp = new TwirpServer(twirpMethods(handlers), { ...apiOptions, onRequest: onRequest('twirp') });

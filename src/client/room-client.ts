@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import {
+  type BackupChunk,
   ClusterServiceClient,
   CreateRoomRequest,
   type CreateRoomResponse,
@@ -142,6 +143,14 @@ export class RoomClient {
       { roomCreate: true },
       deadlineMs,
     );
+  }
+
+  /**
+   * backup streams a backup file from the leader (an admin key's call): the chunks' bytes,
+   * concatenated, are the file. A follower ends the stream UNAVAILABLE with the leader hint.
+   */
+  backup(deadlineMs: number): grpc.ClientReadableStream<BackupChunk> {
+    return this.cluster.backup({}, this.metadataFor({ roomCreate: true }), { deadline: Date.now() + deadlineMs });
   }
 
   /**

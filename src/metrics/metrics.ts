@@ -60,6 +60,9 @@ export class Metrics {
   readonly sweepDuration: Histogram;
   readonly rejectedEntries: Counter<'reason'>;
   readonly dedupEvictions: Counter<'reason'>;
+  readonly backupLastSuccess: Gauge;
+  readonly backupFailures: Counter;
+  readonly backupInterval: Gauge;
 
   // eslint-disable-next-line max-lines-per-function -- a table: one series definition a statement
   constructor(private readonly sources: MetricsSources) {
@@ -137,6 +140,21 @@ export class Metrics {
       registers: [r],
     });
     for (const reason of DEDUP_EVICTION_REASONS) this.dedupEvictions.inc({ reason }, 0);
+    this.backupLastSuccess = new Gauge({
+      name: name('backup_last_success_timestamp_seconds'),
+      help: 'When this node last wrote a scheduled backup (Unix seconds; 0: never; only the leader writes them)',
+      registers: [r],
+    });
+    this.backupFailures = new Counter({
+      name: name('backup_failures_total'),
+      help: 'Scheduled backups that failed on this node',
+      registers: [r],
+    });
+    this.backupInterval = new Gauge({
+      name: name('backup_interval_seconds'),
+      help: 'The scheduled backup interval (--backup-interval; 0: no scheduled backups)',
+      registers: [r],
+    });
     this.defineScrapedSeries(name);
   }
 

@@ -28,7 +28,7 @@ import { Forwarder } from './forwarder.js';
 import { Inbox } from './inbox.js';
 import { Proposals } from './proposals.js';
 import { Reads } from './reads.js';
-import { Snapshotter } from './snapshotter.js';
+import { type ExclusiveCapture, Snapshotter } from './snapshotter.js';
 import { Staleness } from './staleness.js';
 
 export interface RaftNodeOptions {
@@ -104,6 +104,8 @@ export class RaftNode implements PeerHandler {
   private readonly staleness: Staleness;
   /** persistStartedAtMs: when the log write in flight began; null when none is. */
   private persistStartedAtMs: number | null = null;
+  /** machineApplied: the last index the state machine holds (it runs ahead of the core's applied index within a turn). */
+  private machineApplied: Index;
   readonly events: NodeEvents = {};
 
   constructor(private readonly opts: RaftNodeOptions) {
@@ -123,6 +125,7 @@ export class RaftNode implements PeerHandler {
     this.reads = new Reads(opts.id, opts.random, this.clock);
     this.forwarder = new Forwarder(opts.transport);
     this.entryClock = EntryClock.fromLog(opts.storage);
+    this.machineApplied = opts.storage.snapshotMeta().index;
     this.staleness = new Staleness(opts.id, opts.voters, this.clock.nowMs());
     this.snapshotter = new Snapshotter(
       opts.storage,
@@ -176,6 +179,23 @@ export class RaftNode implements PeerHandler {
     const p = this.reads.enqueue(deadlineMs);
     this.scheduleTurn();
     return p;
+  }
+
+  /**
+   * captureBackup captures the whole state, on the leader only, after a read barrier: every
+   * write acknowledged before the call is in it. The capture is O(1) (copy-on-write); the caller
+   * streams it in slices and must `release` it. Elsewhere: UNAVAILABLE with the leader hint.
+   */
+  async captureBackup(deadlineMs: number): Promise<ExclusiveCapture> {
+    const status = this.core.status();
+    if (status.role !== 'leader') throw unavailable('backups are taken on the leader', status.leader);
+    await this.readBarrier(deadlineMs);
+    return this.snapshotter.captureExclusive(() => {
+      const at = this.machineApplied;
+      const term = this.opts.storage.term(at);
+      assert(term !== null, () => `backup at ${at}: the log has no term there`);
+      return { index: at, term, voters: this.opts.voters };
+    });
   }
 
   /**
@@ -412,7 +432,10 @@ export class RaftNode implements PeerHandler {
 
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState !== null) this.onSoftState(rd);
-    if (rd.snapshot !== null) await this.snapshotter.install(rd.snapshot);
+    if (rd.snapshot !== null) {
+      await this.snapshotter.install(rd.snapshot);
+      this.machineApplied = rd.snapshot.index;
+    }
     this.entryClock.observe(rd.entries);
     this.sendAll(rd.messages);
     // Committed entries this node held durably before this Ready are applied (and their
@@ -488,6 +511,7 @@ export class RaftNode implements PeerHandler {
 
   private applyCommitted(entries: readonly Entry[]): void {
     for (const e of entries) {
+      this.machineApplied = e.index;
       if (e.kind === 'noop') continue;
       const decoded = decodeCommandEntry(e.data);
       // A committed entry this node cannot read would diverge the replicas: stop instead.

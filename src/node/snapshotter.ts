@@ -14,6 +14,8 @@ export class Snapshotter {
   private running: Promise<void> | null = null;
   /** durable: a snapshot now safely on disk whose entries the log may drop at the next turn. */
   private durable: SnapshotMeta | null = null;
+  /** heldByBackup: aborts the backup that holds the capture slot (null when none does). */
+  private heldByBackup: (() => void) | null = null;
   /** appliedBytesSinceTaken: entry bytes applied since the last snapshot began (the log tail it would drop). */
   private appliedBytesSinceTaken = 0;
 
@@ -93,6 +95,7 @@ export class Snapshotter {
 
   /** install restores the state machine from a received snapshot and rebases the log on it. */
   async install(meta: SnapshotMeta): Promise<void> {
+    this.heldByBackup?.(); // a backup never holds up the node loop: it is cut short
     await this.idle();
     const startMs = this.clock.monotonicMs();
     await this.stateMachine.restore(this.store.open(meta));
@@ -107,6 +110,49 @@ export class Snapshotter {
   idle(): Promise<void> {
     return this.running ?? Promise.resolve();
   }
+
+  /**
+   * captureExclusive captures the state for a backup once no snapshot is being written, and
+   * holds the capture slot until `release`: the state machine keeps one copy-on-write capture
+   * at a time, so snapshots wait (the core asks again) while a backup streams. `metaNow` runs in
+   * the same synchronous step as the capture, so the meta names the captured index.
+   */
+  async captureExclusive(metaNow: () => SnapshotMeta): Promise<ExclusiveCapture> {
+    while (this.running !== null) await this.running;
+    const meta = metaNow();
+    const source = this.stateMachine.captureSnapshot();
+    let released = false;
+    let aborted = false;
+    let resolveSlot: () => void = () => undefined;
+    const slot = new Promise<void>((resolve) => (resolveSlot = resolve));
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      source.close();
+      if (this.running === slot) this.running = null;
+      if (this.heldByBackup === abort) this.heldByBackup = null;
+      resolveSlot();
+    };
+    const abort = (): void => {
+      aborted = true;
+      release();
+    };
+    this.running = slot;
+    this.heldByBackup = abort;
+    return { meta, source, release, aborted: () => aborted };
+  }
+}
+
+/**
+ * ExclusiveCapture is a captured state with its meta; `release` ends it (idempotent) and frees
+ * the slot. `aborted` turns true when the node had to install a snapshot meanwhile (it lost
+ * leadership): the capture is gone and the backup must fail, not go on.
+ */
+export interface ExclusiveCapture {
+  readonly meta: SnapshotMeta;
+  readonly source: SnapshotSource;
+  release(): void;
+  aborted(): boolean;
 }
 
 /** slices yields the source's chunks, giving the event loop a turn between them. */

@@ -23,6 +23,10 @@ export const RECORD_TYPES = {
   snapshotHeader: 6,
   snapshotChunk: 7,
   snapshotEnd: 8,
+  /** backup*: the records of a backup file (backup-file.ts), never found in a data dir. */
+  backupHeader: 9,
+  backupChunk: 10,
+  backupEnd: 11,
 } as const;
 export type RecordType = (typeof RECORD_TYPES)[keyof typeof RECORD_TYPES];
 

@@ -54,6 +54,7 @@ it('every alert rule is well-formed and names only exported metrics', async () =
       'RoomRegistrySweeperOverdue',
       'RoomRegistryNoLeader',
       'RoomRegistryMemberUnreachable',
+      'RoomRegistryBackupStale',
     ]),
   );
 });
