@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The room-registry command line: `serve` runs a node; the rest are clients. */
 import { UsageError, parseFlags } from './cli/args.js';
+import { MEMBERS_USAGE, membersCommand } from './cli/members.js';
 import { ROOMS_USAGE, roomsCommand } from './cli/rooms.js';
 import { SERVE_FLAGS, serveCommand } from './cli/serve.js';
 import { STATUS_FLAGS, statusCommand } from './cli/status.js';
@@ -8,10 +9,10 @@ import { RoomRegistry } from './registry/index.js';
 import { StorageCorruptionError } from './storage/record.js';
 
 const USAGE = `usage:
-  room-registry serve --config FILE --id ID --data-dir DIR [--fsync always|never] [--initial-cluster-state new|existing] [--snapshot-interval-entries N] [--quota-bytes N]
+  room-registry serve --config FILE --id ID --data-dir DIR [--fsync always|never] [--initial-cluster-state new|existing | --join] [--snapshot-interval-entries N] [--quota-bytes N]
   room-registry status --config FILE [--wait-leader-ms N] [--ca-file CA]     every node, over HTTP(S) /status
   room-registry status --url host:port|grpcs://host:port --api-key K --api-secret S [--ca-file CA]     one node, over gRPC
-${ROOMS_USAGE}`;
+${ROOMS_USAGE}${MEMBERS_USAGE}`;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -24,6 +25,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return statusCommand(parseFlags(rest, STATUS_FLAGS).flags);
     case 'rooms':
       return roomsCommand(rest);
+    case 'members':
+      return membersCommand(rest);
     case undefined:
     case 'help':
     case '--help':

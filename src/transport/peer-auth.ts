@@ -37,7 +37,7 @@ export type PeerRefusal = 'unknownNode' | 'wrongSecret' | 'wrongCluster' | 'cert
  */
 export class PeerAuthenticator {
   private readonly secretDigest: Buffer;
-  private readonly members: ReadonlySet<string>;
+  private members: ReadonlySet<string>;
   /** refused counts refused calls by reason (exported as a metric). */
   readonly refused: Record<PeerRefusal, number> = {
     unknownNode: 0,
@@ -53,6 +53,11 @@ export class PeerAuthenticator {
     private readonly bindCertificates = false,
   ) {
     this.secretDigest = digest(secret);
+    this.members = new Set(members);
+  }
+
+  /** setMembers replaces the node ids it accepts calls from (a membership change, DESIGN §11). */
+  setMembers(members: readonly NodeId[]): void {
     this.members = new Set(members);
   }
 
