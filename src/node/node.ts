@@ -428,7 +428,9 @@ export class RaftNode implements PeerHandler {
     this.reads.serveApplied(this.appliedIndex(rd));
     this.staleness.appliedTo(this.appliedIndex(rd), rd.committed[rd.committed.length - 1]?.term ?? null);
     if (rd.snapshotWanted || this.snapshotter.dueOnBytes())
-      this.snapshotter.take(this.appliedIndex(rd), this.opts.voters);
+      // The core applied the config entries of rd.committed as it handed them out: its
+      // configuration is the one at the snapshot's index.
+      this.snapshotter.take(this.appliedIndex(rd), this.core.confState());
   }
 
   private async persist(rd: Ready): Promise<void> {
@@ -489,6 +491,11 @@ export class RaftNode implements PeerHandler {
   private applyCommitted(entries: readonly Entry[]): void {
     for (const e of entries) {
       if (e.kind === 'noop') continue;
+      if (e.kind === 'config') {
+        // The core applied it to its configuration; the state machine never sees it.
+        this.proposals.applied(e.index, e.term, new Uint8Array(0));
+        continue;
+      }
       const decoded = decodeCommandEntry(e.data);
       // A committed entry this node cannot read would diverge the replicas: stop instead.
       assert(decoded.ok, () => `committed entry ${e.index} is unreadable: ${decoded.ok ? '' : decoded.error}`);
