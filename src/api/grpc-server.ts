@@ -119,7 +119,9 @@ export class GrpcApi {
   private membershipMethods(): grpc.UntypedServiceImplementation {
     const m = this.cluster.membership;
     return {
-      listMembers: this.unary('ListMembers', async (_req, ctx) => this.admin(ctx, 'ListMembers', {}, () => m.listMembers())),
+      listMembers: this.unary('ListMembers', async (_req, ctx) =>
+        this.admin(ctx, 'ListMembers', {}, () => m.listMembers()),
+      ),
       addMember: this.unary('AddMember', async (req: AddMemberRequest, ctx) =>
         this.admin(ctx, 'AddMember', { member: req.id, peer: req.peer, learner: String(req.learner) }, async () => ({
           index: await m.addMember(req, ctx.deadlineMs),

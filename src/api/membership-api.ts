@@ -1,8 +1,4 @@
-import type {
-  AddMemberRequest,
-  ListMembersResponse,
-  Member as MemberJson,
-} from '../gen/roomregistry/v1/rooms.js';
+import type { AddMemberRequest, ListMembersResponse, Member as MemberJson } from '../gen/roomregistry/v1/rooms.js';
 import { RegistryError } from '../lib/errors.js';
 import { type NodeId, nodeId } from '../lib/ids.js';
 import { addressProblem, encodeMemberContext } from '../node/member-context.js';
@@ -42,13 +38,16 @@ export function nodeMembership(node: RaftNode, reachable: (id: NodeId) => boolea
       // A voter-to-be starts as a learner: it would count toward the quorum before it holds the log.
       return node.changeMembership({ op: 'addLearner', id, context }, deadlineMs);
     },
-    promoteMember: (id, deadlineMs) => node.changeMembership({ op: 'promote', id: checkedId(id), context: '' }, deadlineMs),
-    removeMember: (id, deadlineMs) => node.changeMembership({ op: 'remove', id: checkedId(id), context: '' }, deadlineMs),
+    promoteMember: (id, deadlineMs) =>
+      node.changeMembership({ op: 'promote', id: checkedId(id), context: '' }, deadlineMs),
+    removeMember: (id, deadlineMs) =>
+      node.changeMembership({ op: 'remove', id: checkedId(id), context: '' }, deadlineMs),
   };
 }
 
 function checkedId(id: string): NodeId {
-  if (!MEMBER_ID.test(id)) throw new RegistryError('INVALID_ARGUMENT', `member id "${id}" must be letters, digits, - or _`);
+  if (!MEMBER_ID.test(id))
+    throw new RegistryError('INVALID_ARGUMENT', `member id "${id}" must be letters, digits, - or _`);
   return nodeId(id);
 }
 

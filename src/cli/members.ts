@@ -104,7 +104,9 @@ async function add(cluster: LeaderFinder, flags: ParsedFlags, timeoutMs: number 
       return 0;
     }
     if (Date.now() >= untilMs) {
-      process.stderr.write(`room-registry: ${req.id} is not ${req.learner ? 'caught up' : 'a voter'} after ${waitMs} ms\n`);
+      process.stderr.write(
+        `room-registry: ${req.id} is not ${req.learner ? 'caught up' : 'a voter'} after ${waitMs} ms\n`,
+      );
       return 1;
     }
     await new Promise((res) => setTimeout(res, waitPollMs));
@@ -142,13 +144,16 @@ class LeaderFinder {
     this.candidates = url !== undefined ? [url] : fromConfig;
     if (this.candidates.length === 0) throw new UsageError('--url (or LIVEKIT_URL, or --config) is required');
     if (apiKey === undefined || apiSecret === undefined)
-      throw new UsageError('--api-key and --api-secret (or LIVEKIT_API_KEY/LIVEKIT_API_SECRET, or --config) are required');
+      throw new UsageError(
+        '--api-key and --api-secret (or LIVEKIT_API_KEY/LIVEKIT_API_SECRET, or --config) are required',
+      );
     this.credentials = { apiKey, apiSecret };
   }
 
   /** list asks any node, then the leader it names, for the members with the leader's progress. */
   async list(timeoutMs?: number): Promise<ListMembersResponse> {
     const r = await this.onAny((c) => c.listMembers(timeoutMs));
+    if (!r.ok) throw r.error;
     this.learn(r.value);
     const leader = r.value.leader;
     if (leader === '' || leader === r.value.answeredBy) return r.value;
@@ -179,15 +184,13 @@ class LeaderFinder {
    * onAny tries the candidates in turn until one answers with something other than "cannot
    * connect"; the answer may be an error (a leader hint to follow).
    */
-  private async onAny<T>(call: (c: RoomClient) => Promise<T>): Promise<Attempt<T> & { ok: true }>;
-  private async onAny<T>(call: (c: RoomClient) => Promise<T>): Promise<Attempt<T>>;
   private async onAny<T>(call: (c: RoomClient) => Promise<T>): Promise<Attempt<T>> {
     let last: Attempt<T> | null = null;
     for (const address of this.candidates) {
       last = await attempt(address, this.client(address), call);
       if (last.ok || !unreachable(last.error)) return last;
     }
-    if (last === null || !last.ok) throw last?.error ?? new Error('no node to ask');
+    if (last === null) throw new UsageError('no node to ask');
     return last;
   }
 
@@ -260,6 +263,11 @@ function membersTable(r: ListMembersResponse): string {
     m.progressKnown ? String(m.lag) : '-',
     m.progressKnown ? (m.reachable ? 'yes' : 'no') : '-',
   ]);
-  const footer = r.leader === '' ? 'no leader known\n' : r.leader === r.answeredBy ? '' : `(progress unknown: answered by ${r.answeredBy}, not the leader)\n`;
+  const footer =
+    r.leader === ''
+      ? 'no leader known\n'
+      : r.leader === r.answeredBy
+        ? ''
+        : `(progress unknown: answered by ${r.answeredBy}, not the leader)\n`;
   return formatTable(MEMBER_HEADERS, cells) + footer;
 }

@@ -74,7 +74,7 @@ export function appliedConf(storage: NodeLogStorage, voters: readonly NodeId[]):
       ? { voters: snap.voters, learners: snap.learners, contexts: snap.contexts }
       : { voters, learners: [], contexts: {} };
   const commit = Math.min(storage.initialHardState().commit, storage.lastIndex());
-  for (let lo = snap.index + 1; lo <= commit; ) {
+  for (let lo = snap.index + 1; lo <= commit;) {
     const batch = storage.entries(index(lo), index(commit + 1), 64 << 20);
     for (const e of batch) {
       if (e.kind !== 'config') continue;

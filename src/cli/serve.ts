@@ -12,7 +12,7 @@ import { SYSTEM_CLOCK, exitProcess } from '../node/clock.js';
 import { MemberRemovedError, RaftNode } from '../node/node.js';
 import { nodeMembership } from '../api/membership-api.js';
 import type { NodeLogStorage, NodeSnapshotStore } from '../raft/index.js';
-import { GrpcApi } from '../api/grpc-server.js';
+import { type ClusterControl, GrpcApi } from '../api/grpc-server.js';
 import { RoomHandlers } from '../api/room-handlers.js';
 import { twirpMethods } from '../api/twirp-methods.js';
 import { TwirpServer } from '../api/twirp-server.js';
@@ -217,11 +217,7 @@ export async function startNode(
   node = newRaftNode(config, parts, transport, logger, faults);
   const n = node;
   const { auth, peerServer } = await listenPeers(config, n, faults, logger);
-  // Peers may call from every node of the file and every member the log added (DESIGN §11).
-  const allowPeers = (): void =>
-    auth.setMembers([...new Set([...config.cluster.members.map((m) => m.id), ...n.members().map((m) => m.id)])]);
-  allowPeers();
-  n.events.onMembership = allowPeers;
+  allowPeers(auth, config, n);
   const sweeper = new Sweeper(
     parts.stateMachine,
     { isLeader: () => n.status().role === 'leader', propose: (p, deadlineMs) => n.propose(p, deadlineMs) },
@@ -291,6 +287,14 @@ function newRaftNode(
     ...(faults === null ? {} : { beforePersist: () => faults.beforeDiskWrite() }),
     validateCommand: validateCommandBytes,
   });
+}
+
+/** allowPeers: peers may call from every node of the file and every member the log added (DESIGN §11). */
+function allowPeers(auth: PeerAuthenticator, config: CompiledConfig, n: RaftNode): void {
+  const allow = (): void =>
+    auth.setMembers([...new Set([...config.cluster.members.map((m) => m.id), ...n.members().map((m) => m.id)])]);
+  allow();
+  n.events.onMembership = allow;
 }
 
 /** listenPeers opens the peer listener; under peer mTLS a peer's node id is its certificate's. */
@@ -468,6 +472,18 @@ function faultRoutes(faults: FaultHook, members: CompiledConfig['cluster']['memb
   };
 }
 
+/** clusterControl: what ClusterService serves from this node. */
+function clusterControl(n: RaftNode, status: () => NodeStatus, transport: PeerTransport): ClusterControl {
+  return {
+    status: () => {
+      const s = status();
+      return { ...s, voters: [...s.voters], learners: [...s.learners] };
+    },
+    transferLeadership: (to) => n.transferLeadership(to === null ? null : nodeId(to)),
+    membership: nodeMembership(n, (id) => transport.peerStats().get(id)?.healthy === true),
+  };
+}
+
 /** listenApis binds the public gRPC listener and the HTTP one (Twirp, /metrics, /status, ...). */
 async function listenApis(
   config: CompiledConfig,
@@ -487,31 +503,22 @@ async function listenApis(
     maxDeadlineMs: LIMITS.requestDeadlineMaxMs,
   };
   const handlers = new RoomHandlers(n, parts.stateMachine);
-  const grpcApi = new GrpcApi(
-    handlers,
-    parts.stateMachine,
-    {
-      status,
-      transferLeadership: (to) => n.transferLeadership(to === null ? null : nodeId(to)),
-      membership: nodeMembership(n, (id) => transport.peerStats().get(id)?.healthy === true),
+  const grpcApi = new GrpcApi(handlers, parts.stateMachine, clusterControl(n, status, transport), {
+    ...apiOptions,
+    adminKeys: config.cluster.adminKeys,
+    onRequest: onRequest('grpc'),
+    onAdmin: (use) =>
+      logger.info('admin_operation', {
+        apiKey: use.apiKey,
+        operation: use.operation,
+        ...use.detail,
+        outcome: use.outcome,
+      }),
+    // Logged at powers of two, so a flood of connections cannot flood the log.
+    onConnectionRefused: (count) => {
+      if ((count & (count - 1)) === 0) logger.warn('grpc_connection_refused', { reason: 'connectionsMax', count });
     },
-    {
-      ...apiOptions,
-      adminKeys: config.cluster.adminKeys,
-      onRequest: onRequest('grpc'),
-      onAdmin: (use) =>
-        logger.info('admin_operation', {
-          apiKey: use.apiKey,
-          operation: use.operation,
-          ...use.detail,
-          outcome: use.outcome,
-        }),
-      // Logged at powers of two, so a flood of connections cannot flood the log.
-      onConnectionRefused: (count) => {
-        if ((count & (count - 1)) === 0) logger.warn('grpc_connection_refused', { reason: 'connectionsMax', count });
-      },
-    },
-  );
+  });
   await grpcApi.listen(self.grpcAddress, config.listenerTls);
   metrics.observeGrpc(() => grpcApi.stats());
   const twirp = new TwirpServer(twirpMethods(handlers), { ...apiOptions, onRequest: onRequest('twirp') });

@@ -32,7 +32,10 @@ export class MemberTable {
     if (sameConf(conf, this.conf)) return false;
     this.conf = conf;
     const member = (id: NodeId, role: MemberRole): Member => ({ id, role, context: this.contextOf(id) });
-    this.members = [...conf.voters.map((id) => member(id, 'voter')), ...conf.learners.map((id) => member(id, 'learner'))];
+    this.members = [
+      ...conf.voters.map((id) => member(id, 'voter')),
+      ...conf.learners.map((id) => member(id, 'learner')),
+    ];
     return true;
   }
 

@@ -77,7 +77,10 @@ export class Membership {
     if (p === null || p.index !== e.index) return;
     this.inFlight = null;
     if (p.term === e.term) p.waiter.resolve(e.index);
-    else p.waiter.reject(unavailable('leadership changed before the membership change committed; it was not applied', null));
+    else
+      p.waiter.reject(
+        unavailable('leadership changed before the membership change committed; it was not applied', null),
+      );
   }
 
   /** failInFlight: this node lost leadership; the change may or may not apply under the next leader. */

@@ -190,7 +190,8 @@ export class RaftNode implements PeerHandler {
   changeMembership(cc: ConfChange, deadlineMs: number): Promise<Index> {
     const status = this.core.status();
     if (this.stopped || this.leaving) return Promise.reject(unavailable('this node is shutting down', status.leader));
-    if (status.role !== 'leader') return Promise.reject(unavailable('only the leader changes membership', status.leader));
+    if (status.role !== 'leader')
+      return Promise.reject(unavailable('only the leader changes membership', status.leader));
     const p = this.membership.enqueue(cc, deadlineMs);
     this.scheduleTurn();
     return p;
@@ -607,6 +608,8 @@ export class RaftNode implements PeerHandler {
       if (e.kind === 'config') {
         this.membership.applied(e);
         this.snapshotter.applied(e.data.byteLength);
+        // An entry a write of an older term waited on was overwritten by this one: it fails now.
+        this.proposals.applied(e.index, e.term, new Uint8Array(0));
         continue;
       }
       const decoded = decodeCommandEntry(e.data);

@@ -97,7 +97,7 @@ export function parseSnapshotMeta(text: string): SnapshotMeta | null {
   const o = v as { index?: unknown; term?: unknown; voters?: unknown; learners?: unknown; contexts?: unknown };
   if (!Number.isSafeInteger(o.index) || !Number.isSafeInteger(o.term)) return null;
   if (!isStringArray(o.voters)) return null;
-  // Snapshots written before membership changes (issue 14) have voters only.
+  // learners and contexts came with membership changes: metas written before read as none.
   const learners = o.learners ?? [];
   const contexts = o.contexts ?? {};
   if (!isStringArray(learners) || !isStringRecord(contexts)) return null;
@@ -122,6 +122,6 @@ function isStringRecord(v: unknown): v is Record<string, string> {
 
 /** snapshotMetaJson is the form parseSnapshotMeta reads. */
 export function snapshotMetaJson(meta: SnapshotMeta): string {
-  const { index, term, voters, learners, contexts } = meta;
-  return JSON.stringify({ index, term, voters, learners, contexts });
+  const { index: i, term: t, voters, learners, contexts } = meta;
+  return JSON.stringify({ index: i, term: t, voters, learners, contexts });
 }

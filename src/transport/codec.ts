@@ -148,23 +148,21 @@ export function decodeMessage(w: RaftMessage): Result<Message, string> {
   }
 }
 
-function encodeEntry(e: Entry): WireEntry {
-  const kind = WIRE_KINDS[e.kind];
-  return { index: e.index, term: e.term, kind, data: asBuffer(e.data) };
-}
-
-function decodeEntry(e: WireEntry): Result<Entry, string> {
-  const kind = ENTRY_KINDS.find((k) => WIRE_KINDS[k] === e.kind);
-  if (kind === undefined) return err(`entry ${e.index} has unknown kind ${e.kind}`);
-  return ok({ index: index(e.index), term: term(e.term), kind, data: e.data });
-}
-
-/** WIRE_KINDS: each entry kind's number on the wire. */
-const WIRE_KINDS: Readonly<Record<EntryKindName, EntryKind>> = {
+const WIRE_ENTRY_KINDS: Readonly<Record<EntryKindName, EntryKind>> = {
   command: EntryKind.ENTRY_KIND_COMMAND,
   noop: EntryKind.ENTRY_KIND_NOOP,
   config: EntryKind.ENTRY_KIND_CONFIG,
 };
+
+function encodeEntry(e: Entry): WireEntry {
+  return { index: e.index, term: e.term, kind: WIRE_ENTRY_KINDS[e.kind], data: asBuffer(e.data) };
+}
+
+function decodeEntry(e: WireEntry): Result<Entry, string> {
+  const kind = ENTRY_KINDS.find((k) => WIRE_ENTRY_KINDS[k] === e.kind);
+  if (kind === undefined) return err(`entry ${e.index} has unknown kind ${e.kind}`);
+  return ok({ index: index(e.index), term: term(e.term), kind, data: e.data });
+}
 
 export function encodeSnapshotMeta(s: SnapshotMeta): WireSnapshotMeta {
   return {

@@ -137,7 +137,7 @@ describe('serve refuses data dirs it cannot trust', () => {
     mkdirSync(dataDir);
     writeFileSync(join(dataDir, 'identity.json'), JSON.stringify({ cluster: 'c1', node: 'n1' }));
     const storage = await DiskLogStorage.open({ dir: dataDir, fsync: true, logger: silentLogger });
-    const meta = { index: index(5), term: term(1), voters: ['n1', 'n2', 'n3'] as NodeId[] };
+    const meta = { index: index(5), term: term(1), voters: ['n1', 'n2', 'n3'] as NodeId[], learners: [], contexts: {} };
     await storage.snapshots.save(meta, (async function* () {})());
     await storage.applySnapshot(meta);
     await storage.close();

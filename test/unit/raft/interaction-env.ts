@@ -337,8 +337,8 @@ export class InteractionEnv {
   private takeSnapshot(m: EnvMember): SnapshotMeta {
     const t = m.storage.term(m.appliedIndex);
     if (t === null) throw new Error(`${m.id}: no term at applied index ${m.appliedIndex}`);
-    const voters = this.configBase?.voters ?? [];
-    const meta: SnapshotMeta = { index: m.appliedIndex, term: t, voters };
+    // The core's configuration is the one applied with the entry at appliedIndex.
+    const meta: SnapshotMeta = { index: m.appliedIndex, term: t, ...this.live(m).confState() };
     this.snapshots.set(snapshotKey(meta), [...m.stateMachine]);
     m.storage.compact(meta);
     return meta;

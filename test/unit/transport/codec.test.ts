@@ -26,7 +26,13 @@ const SAMPLES: { [T in MessageType]: Message & { type: T } } = {
   snapshot: {
     ...env,
     type: 'snapshot',
-    snapshot: { index: index(100), term: term(6), voters: [nodeId('n1'), nodeId('n2'), nodeId('n3')] },
+    snapshot: {
+      index: index(100),
+      term: term(6),
+      voters: [nodeId('n1'), nodeId('n2'), nodeId('n3')],
+      learners: [],
+      contexts: {},
+    },
   },
   timeoutNow: { ...env, type: 'timeoutNow' },
   readIndex: { ...env, type: 'readIndex', contexts: ['n2:a', 'n2:b'] },

@@ -34,7 +34,6 @@ export enum EntryKind {
   ENTRY_KIND_UNSPECIFIED = 0,
   ENTRY_KIND_COMMAND = 1,
   ENTRY_KIND_NOOP = 2,
-  /** ENTRY_KIND_CONFIG - ENTRY_KIND_CONFIG: a membership change (DESIGN §11). */
   ENTRY_KIND_CONFIG = 3,
   UNRECOGNIZED = -1,
 }
@@ -87,7 +86,6 @@ export interface SnapshotMeta {
   index: number;
   term: number;
   voters: string[];
-  /** learners and contexts: the rest of the configuration as applied at `index` (contexts by member id). */
   learners: string[];
   contexts: { [key: string]: string };
 }
