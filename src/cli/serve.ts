@@ -159,11 +159,15 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
   );
   const bootLogger = new JsonLogger(config.self.id);
   const parts = await openDiskParts(config, newStateMachine, bootLogger, storageFaults, initialState === 'new');
-  const running = await startNode(config, parts);
-  await new Promise<void>((resolve) => {
+  // A node removed from the cluster shuts down as on SIGTERM (its last answers go out) and exits 0.
+  let leave = (): void => {};
+  const stopAsked = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
+    leave = resolve;
   });
+  const running = await startNode(config, parts, () => leave());
+  await stopAsked;
   await running.shutdown();
   return 0;
 }
@@ -196,6 +200,7 @@ const PEER_LIMITS: PeerLimits = Object.freeze({
 export async function startNode(
   config: CompiledConfig,
   parts: NodeParts,
+  onRemoved: () => void = exitProcess,
 ): Promise<{ node: RaftNode; shutdown(): Promise<void> }> {
   const self = config.self;
   let node: RaftNode | null = null;
@@ -214,8 +219,9 @@ export async function startNode(
     (peer) => node?.reportUnreachable(peer),
     faults,
   );
-  node = newRaftNode(config, parts, transport, logger, faults);
+  node = newRaftNode(config, parts, transport, logger, faults, onRemoved);
   const n = node;
+  transport.events.onRemovedByPeer = (peer) => n.removedByPeer(peer);
   const { auth, peerServer } = await listenPeers(config, n, faults, logger);
   allowPeers(auth, config, n);
   const sweeper = new Sweeper(
@@ -268,6 +274,7 @@ function newRaftNode(
   transport: PeerTransport,
   logger: JsonLogger,
   faults: FaultHook | null,
+  onRemoved: () => void,
 ): RaftNode {
   return new RaftNode({
     id: config.self.id,
@@ -280,7 +287,7 @@ function newRaftNode(
     logger,
     random: cryptoRng,
     clock: SYSTEM_CLOCK,
-    onFatal: (e) => (e instanceof MemberRemovedError ? exitRemoved() : exitProcess()),
+    onFatal: (e) => (e instanceof MemberRemovedError ? onRemoved() : exitProcess()),
     electionTimeoutTicks: electionTimeoutTicks(),
     quotaBytes: config.quotaBytes,
     ...(config.snapshotIntervalEntries === null ? {} : { snapshotIntervalEntries: config.snapshotIntervalEntries }),
@@ -291,8 +298,14 @@ function newRaftNode(
 
 /** allowPeers: peers may call from every node of the file and every member the log added (DESIGN §11). */
 function allowPeers(auth: PeerAuthenticator, config: CompiledConfig, n: RaftNode): void {
-  const allow = (): void =>
-    auth.setMembers([...new Set([...config.cluster.members.map((m) => m.id), ...n.members().map((m) => m.id)])]);
+  // removed: members this process saw leave; they are told so when they call (peer-auth.ts).
+  const seen = new Set<NodeId>();
+  const allow = (): void => {
+    const current = n.members().map((m) => m.id);
+    for (const id of current) seen.add(id);
+    const removed = [...seen].filter((id) => !current.includes(id));
+    auth.setMembers([...new Set([...config.cluster.members.map((m) => m.id), ...current])], removed);
+  };
   allow();
   n.events.onMembership = allow;
 }
@@ -341,12 +354,6 @@ function statusOf(self: CompiledConfig['self'], n: RaftNode, parts: NodeParts): 
     learners: s.learners,
     memberRole: n.memberRole(),
   };
-}
-
-/** exitRemoved ends a node that applied its own removal (logged by the node): exit 0, its job is done. */
-function exitRemoved(): void {
-  process.exitCode = 0;
-  setImmediate(() => process.exit(0));
 }
 
 /**

@@ -487,9 +487,13 @@ export class RaftNode implements PeerHandler {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
+    // The core applied the configuration of these entries as it handed them out, so their callers
+    // are answered before a step-down in this same Ready (a leader removing itself) fails them.
+    const configs = rd.committed.filter((e) => e.kind === 'config');
+    for (const e of configs) this.membership.applied(e);
     if (rd.softState !== null) this.onSoftState(rd);
-    // The core applied the configuration of these entries as it handed them out: dial new members first.
-    if (rd.snapshot !== null || rd.committed.some((e) => e.kind === 'config')) this.refreshMembers();
+    if (rd.snapshot !== null || configs.length > 0) this.refreshMembers(); // dial new members before sending
+
     if (rd.snapshot !== null) await this.snapshotter.install(rd.snapshot);
     this.entryClock.observe(rd.entries);
     this.sendAll(rd.messages);
@@ -528,19 +532,32 @@ export class RaftNode implements PeerHandler {
   }
 
   /**
+   * removedByPeer: `peer` applied this node's removal and refuses it (the leader stops
+   * replicating to a removed follower, so it may never apply the removal itself).
+   */
+  removedByPeer(peer: NodeId): void {
+    if (this.leaving || this.stopped) return;
+    this.leaving = true;
+    void this.leaveAfterRemoval(`${peer} applied this node's removal and refuses its calls`);
+  }
+
+  /**
    * leaveAfterRemoval: this node applied its own removal. A leader first lets the core hand over
    * (bounded wait), then the node stops and reports through onFatal, which exits the process.
    */
-  private async leaveAfterRemoval(): Promise<void> {
+  private async leaveAfterRemoval(how = 'this node applied its own removal'): Promise<void> {
     this.opts.logger.warn('removed_from_cluster', {
+      how,
       detail:
-        'this node applied its own removal and leaves the cluster; its data dir cannot rejoin. ' +
+        'this node leaves the cluster; its data dir cannot rejoin. ' +
         'To bring it back, add it as a new member with an empty data dir (serve --join).',
     });
     const untilMs = this.clock.nowMs() + LIMITS.shutdownTransferWaitMs;
     while (this.core.status().role === 'leader' && this.clock.nowMs() < untilMs) {
       await new Promise<void>((r) => this.clock.after(20, r));
     }
+    // One more tick, so the answer to the change and the hand-over's messages leave first.
+    await new Promise<void>((r) => this.clock.after(this.opts.tickIntervalMs ?? LIMITS.tickIntervalMs, r));
     (this.opts.onFatal ?? exitProcess)(new MemberRemovedError(`${this.id} was removed from the cluster`));
   }
 
@@ -606,7 +623,6 @@ export class RaftNode implements PeerHandler {
     for (const e of entries) {
       if (e.kind === 'noop') continue;
       if (e.kind === 'config') {
-        this.membership.applied(e);
         this.snapshotter.applied(e.data.byteLength);
         // An entry a write of an older term waited on was overwritten by this one: it fails now.
         this.proposals.applied(e.index, e.term, new Uint8Array(0));

@@ -26,7 +26,14 @@ export function peerMetadata(c: PeerCredentials): Metadata {
   return md;
 }
 
-export type PeerRefusal = 'unknownNode' | 'wrongSecret' | 'wrongCluster' | 'certificateMismatch';
+export type PeerRefusal = 'unknownNode' | 'wrongSecret' | 'wrongCluster' | 'certificateMismatch' | 'removedMember';
+
+/**
+ * REMOVED_MEMBER_REFUSAL is in the details of the refusal a removed member gets from a peer
+ * that applied its removal: the leader stops replicating to a removed follower, so this is how
+ * such a follower learns it is out (etcd answers its removed members 410 Gone the same way).
+ */
+export const REMOVED_MEMBER_REFUSAL = 'peer call refused: removedMember';
 
 /**
  * PeerAuthenticator checks every inbound peer call: the caller must name a member of this
@@ -38,12 +45,14 @@ export type PeerRefusal = 'unknownNode' | 'wrongSecret' | 'wrongCluster' | 'cert
 export class PeerAuthenticator {
   private readonly secretDigest: Buffer;
   private members: ReadonlySet<string>;
+  private removed: ReadonlySet<string> = new Set();
   /** refused counts refused calls by reason (exported as a metric). */
   readonly refused: Record<PeerRefusal, number> = {
     unknownNode: 0,
     wrongSecret: 0,
     wrongCluster: 0,
     certificateMismatch: 0,
+    removedMember: 0,
   };
 
   constructor(
@@ -56,9 +65,18 @@ export class PeerAuthenticator {
     this.members = new Set(members);
   }
 
-  /** setMembers replaces the node ids it accepts calls from (a membership change, DESIGN §11). */
-  setMembers(members: readonly NodeId[]): void {
+  /**
+   * setMembers replaces the node ids it accepts calls from and those it refuses as removed
+   * members (a membership change, DESIGN §11).
+   */
+  setMembers(members: readonly NodeId[], removed: readonly NodeId[] = []): void {
     this.members = new Set(members);
+    this.removed = new Set(removed);
+  }
+
+  /** isRemoved: `id` was a member and was removed (its calls are refused with removedMember). */
+  isRemoved(id: NodeId): boolean {
+    return this.removed.has(id);
   }
 
   /** check authenticates one call from its metadata and, under mTLS, its client certificate. */
@@ -69,6 +87,7 @@ export class PeerAuthenticator {
     let refusal: PeerRefusal | null = null;
     if (!secretOk) refusal = 'wrongSecret';
     else if (firstString(md, PEER_METADATA.cluster) !== this.cluster) refusal = 'wrongCluster';
+    else if (from !== null && this.removed.has(from)) refusal = 'removedMember';
     else if (from === null || !this.members.has(from)) refusal = 'unknownNode';
     else if (this.bindCertificates && (certificate === null || !certificateNames(certificate).includes(from)))
       refusal = 'certificateMismatch';
