@@ -19,6 +19,8 @@ export const cliPath = join(repoRoot, 'dist', 'src', 'main.js');
 
 export interface ProcessNode {
   readonly id: string;
+  /** spare: not a founder; its first start is `serve --join` and it waits to be added (members add). */
+  readonly spare: boolean;
   readonly region: string;
   readonly grpc: string;
   readonly peer: string;
@@ -121,14 +123,23 @@ export class ProcessCluster {
     this.configFile = join(this.dir, 'cluster.json');
   }
 
-  static async create(size: number, extraArgs: readonly string[] = []): Promise<ProcessCluster> {
+  /**
+   * create writes the config of `size` founding nodes, plus `spares` spare nodes after them
+   * (`"spare": true`); with `adminKey`, the cluster's API key is also an admin key.
+   */
+  static async create(
+    size: number,
+    extraArgs: readonly string[] = [],
+    options: { readonly spares?: number; readonly adminKey?: boolean } = {},
+  ): Promise<ProcessCluster> {
     const c = new ProcessCluster(size, extraArgs);
     const regions = ['us-west', 'us-east', 'eu-central', 'ap-south', 'sa-east'];
-    for (let i = 0; i < size; i++) {
+    for (let i = 0; i < size + (options.spares ?? 0); i++) {
       const id = `n${i + 1}`;
       const [grpc, peer, http] = [await freePort(), await freePort(), await freePort()];
       c.nodes.push({
         id,
+        spare: i >= size,
         region: regions[i % regions.length] ?? 'r',
         grpc: `127.0.0.1:${grpc}`,
         peer: `127.0.0.1:${peer}`,
@@ -142,7 +153,15 @@ export class ProcessCluster {
       cluster: 'test',
       secret: c.secret,
       apiKeys: { [c.apiKey]: c.apiSecret },
-      nodes: c.nodes.map((n) => ({ id: n.id, region: n.region, grpc: n.grpc, peer: n.peer, http: n.http })),
+      ...(options.adminKey === true ? { adminKeys: [c.apiKey] } : {}),
+      nodes: c.nodes.map((n) => ({
+        id: n.id,
+        region: n.region,
+        grpc: n.grpc,
+        peer: n.peer,
+        http: n.http,
+        ...(n.spare ? { spare: true } : {}),
+      })),
     };
     writeFileSync(c.configFile, JSON.stringify(config, null, 2));
     return c;
@@ -158,7 +177,7 @@ export class ProcessCluster {
     const n = this.node(id);
     if (n.process !== null) throw new Error(`${id} is already running`);
     const log = createWriteStream(n.logFile, { flags: 'a' });
-    const init = this.started.has(id) ? [] : ['--initial-cluster-state', 'new'];
+    const init = this.started.has(id) ? [] : n.spare ? ['--join'] : ['--initial-cluster-state', 'new'];
     this.started.add(id);
     const args = [
       cliPath,
@@ -184,8 +203,23 @@ export class ProcessCluster {
     n.process = child;
   }
 
+  /** startAll starts every founding node (spares wait for their turn: start them, then add them). */
   startAll(): void {
-    for (const n of this.nodes) this.start(n.id);
+    for (const n of this.nodes) if (!n.spare) this.start(n.id);
+  }
+
+  /**
+   * expectExit marks node `id`'s process as about to end on its own (a removed member exits),
+   * so its exit is not an unexpected one; resolves once it has exited.
+   */
+  expectExit(id: string): Promise<number | null> {
+    const p = this.node(id).process;
+    if (p === null) return Promise.resolve(null);
+    this.killed.add(p);
+    return new Promise((resolve) => {
+      if (p.exitCode !== null) resolve(p.exitCode);
+      else p.once('exit', (code) => resolve(code));
+    });
   }
 
   /** kill sends a signal (SIGKILL by default) and waits until the process is gone. */
