@@ -29,7 +29,7 @@ import { PeerTransport } from '../transport/transport.js';
 import { Sweeper } from '../sweeper/sweeper.js';
 import type { RoomRegistry } from '../registry/index.js';
 import { type ParsedFlags, UsageError, requireString } from './args.js';
-import { claimDataDir } from './data-dir.js';
+import { checkNotRemoved, claimDataDir, markRemoved } from './data-dir.js';
 import {
   appliedConf,
   bootstrap,
@@ -157,6 +157,7 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
     config.fsync === 'always',
     join ? 'new' : initialState,
   );
+  await checkNotRemoved(storageFaults ?? nodeStorageFs, config.dataDir, config.self.id);
   const bootLogger = new JsonLogger(config.self.id);
   const parts = await openDiskParts(config, newStateMachine, bootLogger, storageFaults, initialState === 'new');
   // A node removed from the cluster shuts down as on SIGTERM (its last answers go out) and exits 0.
@@ -166,7 +167,12 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
     process.once('SIGINT', resolve);
     leave = resolve;
   });
-  const running = await startNode(config, parts, () => leave());
+  // The mark is written before the node goes, so no restart can bring the removed member back.
+  const onRemoved = (reason: string): void =>
+    void markRemoved(storageFaults ?? nodeStorageFs, config.dataDir, config.self.id, reason, config.fsync === 'always')
+      .catch((e: unknown) => bootLogger.error('removed_mark_failed', { error: e }))
+      .finally(() => leave());
+  const running = await startNode(config, parts, onRemoved);
   await stopAsked;
   await running.shutdown();
   return 0;
@@ -200,7 +206,7 @@ const PEER_LIMITS: PeerLimits = Object.freeze({
 export async function startNode(
   config: CompiledConfig,
   parts: NodeParts,
-  onRemoved: () => void = exitProcess,
+  onRemoved: (reason: string) => void = exitProcess,
 ): Promise<{ node: RaftNode; shutdown(): Promise<void> }> {
   const self = config.self;
   let node: RaftNode | null = null;
@@ -274,7 +280,7 @@ function newRaftNode(
   transport: PeerTransport,
   logger: JsonLogger,
   faults: FaultHook | null,
-  onRemoved: () => void,
+  onRemoved: (reason: string) => void,
 ): RaftNode {
   return new RaftNode({
     id: config.self.id,
@@ -287,7 +293,7 @@ function newRaftNode(
     logger,
     random: cryptoRng,
     clock: SYSTEM_CLOCK,
-    onFatal: (e) => (e instanceof MemberRemovedError ? onRemoved() : exitProcess()),
+    onFatal: (e) => (e instanceof MemberRemovedError ? onRemoved(e.message) : exitProcess()),
     electionTimeoutTicks: electionTimeoutTicks(),
     quotaBytes: config.quotaBytes,
     ...(config.snapshotIntervalEntries === null ? {} : { snapshotIntervalEntries: config.snapshotIntervalEntries }),

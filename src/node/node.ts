@@ -558,7 +558,7 @@ export class RaftNode implements PeerHandler {
     }
     // One more tick, so the answer to the change and the hand-over's messages leave first.
     await new Promise<void>((r) => this.clock.after(this.opts.tickIntervalMs ?? LIMITS.tickIntervalMs, r));
-    (this.opts.onFatal ?? exitProcess)(new MemberRemovedError(`${this.id} was removed from the cluster`));
+    (this.opts.onFatal ?? exitProcess)(new MemberRemovedError(`${this.id} was removed from the cluster: ${how}`));
   }
 
   private async persist(rd: Ready): Promise<void> {

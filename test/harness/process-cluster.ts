@@ -38,6 +38,8 @@ export interface NodeStatusJson {
   commitIndex: number;
   appliedIndex: number;
   rooms: number;
+  /** memberRole: voter, learner, or none (a node waiting to be added, or removed). */
+  memberRole?: string;
 }
 
 /** FaultRuleJson is one peer's rule in the body of PUT /debug/faults (src/transport/fault-hook.ts). */
@@ -58,8 +60,12 @@ process.on('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
 
-/** agreedLeader is the leader every answering node names, when exactly one claims the role (null otherwise). */
-export function agreedLeader(statuses: readonly (NodeStatusJson | null)[]): string | null {
+/**
+ * agreedLeader is the leader every answering member names, when exactly one claims the role
+ * (null otherwise); a node that is not a member (waiting to be added) has no say.
+ */
+export function agreedLeader(all: readonly (NodeStatusJson | null)[]): string | null {
+  const statuses = all.filter((s) => s?.memberRole !== 'none');
   const leaders = statuses.filter((s): s is NodeStatusJson => s?.role === 'leader');
   const leader = leaders[0];
   if (leaders.length !== 1 || leader === undefined) return null;
