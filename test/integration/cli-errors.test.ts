@@ -131,7 +131,10 @@ describe('serve refuses data dirs it cannot trust', () => {
     expect(bad.stderr).toMatch(/--initial-cluster-state takes new or existing/);
     expect(bad.status).toBe(2);
   });
+});
 
+describe('serve refuses to start outside the membership in the log (issue 14)', () => {
+  const good = config('good-members.json', goodConfig);
   it('with exit code 2 when the configuration in its log leaves this node out: it was removed (issue 14)', async () => {
     const dataDir = join(dir, 'removed');
     mkdirSync(dataDir);
