@@ -179,11 +179,22 @@ export class ProcessCluster {
     return n;
   }
 
-  start(id: string): void {
+  /**
+   * start runs node `id`: its first start founds the cluster (or joins, for a spare); with
+   * `fresh`, its data dir is wiped first and it joins as a new member (after its removal).
+   */
+  start(id: string, fresh = false): void {
     const n = this.node(id);
     if (n.process !== null) throw new Error(`${id} is already running`);
+    if (fresh) rmSync(n.dataDir, { recursive: true, force: true });
     const log = createWriteStream(n.logFile, { flags: 'a' });
-    const init = this.started.has(id) ? [] : n.spare ? ['--join'] : ['--initial-cluster-state', 'new'];
+    const init = fresh
+      ? ['--join']
+      : this.started.has(id)
+        ? []
+        : n.spare
+          ? ['--join']
+          : ['--initial-cluster-state', 'new'];
     this.started.add(id);
     const args = [
       cliPath,
