@@ -49,7 +49,17 @@ export const SCHEDULES: Readonly<Record<string, readonly FaultKind[]>> = {
   partitions: ['partition', 'one-way', 'delay', 'pause'],
   'power-loss': ['power-loss', 'power-loss-majority'],
   // Membership changes (issue 14) between crashes, pauses and partitions; the run adds two spares.
-  membership: ['replace', 'grow-shrink', 'replace', 'kill-leader', 'kill-follower', 'pause', 'partition', 'one-way'],
+  // grow-shrink twice a bag: it grows to five, then shrinks back to three.
+  membership: [
+    'replace',
+    'grow-shrink',
+    'kill-leader',
+    'pause',
+    'grow-shrink',
+    'replace',
+    'partition',
+    'kill-follower',
+  ],
   'power-loss-majority': ['power-loss-majority'],
 };
 
