@@ -6,7 +6,7 @@ import { bootstrapMembers, compileConfig, loadClusterConfig, type CompiledConfig
 import { assertLimitRelations, electionTimeoutTicks, LIMITS } from '../config/limits.js';
 import { JsonLogger } from '../lib/logger.js';
 import type { Rng } from '../lib/rng.js';
-import { type NodeId, nodeId } from '../lib/ids.js';
+import { type NodeId, index, nodeId } from '../lib/ids.js';
 import { Metrics } from '../metrics/metrics.js';
 import { SYSTEM_CLOCK, exitProcess } from '../node/clock.js';
 import { MemberRemovedError, RaftNode } from '../node/node.js';
@@ -227,7 +227,7 @@ export async function startNode(
   );
   node = newRaftNode(config, parts, transport, logger, faults, onRemoved);
   const n = node;
-  transport.events.onRemovedByPeer = (peer) => n.removedByPeer(peer);
+  transport.events.onRemovedByPeer = (peer, at) => n.removedByPeer(peer, index(at));
   const { auth, peerServer } = await listenPeers(config, n, faults, logger);
   allowPeers(auth, config, n);
   const sweeper = new Sweeper(
@@ -304,16 +304,20 @@ function newRaftNode(
 
 /** allowPeers: peers may call from every node of the file and every member the log added (DESIGN §11). */
 function allowPeers(auth: PeerAuthenticator, config: CompiledConfig, n: RaftNode): void {
-  // removed: members this process saw leave; they are told so when they call (peer-auth.ts).
+  // removed: members this process saw leave, and at which index; they are told so when they call (peer-auth.ts).
   const seen = new Set<NodeId>();
-  const allow = (): void => {
+  const removed = new Map<NodeId, number>();
+  const allow = (at: number): void => {
     const current = n.members().map((m) => m.id);
-    for (const id of current) seen.add(id);
-    const removed = [...seen].filter((id) => !current.includes(id));
+    for (const id of seen) if (!current.includes(id) && !removed.has(id)) removed.set(id, at);
+    for (const id of current) {
+      seen.add(id);
+      removed.delete(id);
+    }
     auth.setMembers([...new Set([...config.cluster.members.map((m) => m.id), ...current])], removed);
   };
-  allow();
-  n.events.onMembership = allow;
+  allow(n.status().appliedIndex);
+  n.events.onMembership = (_members, at) => allow(at);
 }
 
 /** listenPeers opens the peer listener; under peer mTLS a peer's node id is its certificate's. */

@@ -83,8 +83,8 @@ export interface NodeEvents {
   onPersist?(entries: number, durationMs: number): void;
   onApply?(entries: number): void;
   onSnapshot?(meta: SnapshotMeta, bytes: number, durationMs: number): void;
-  /** onMembership: the applied configuration changed (the table holds the new one). */
-  onMembership?(members: readonly Member[]): void;
+  /** onMembership: the applied configuration changed, at log index `index` (the table holds the new one). */
+  onMembership?(members: readonly Member[], index: Index): void;
 }
 
 /** MemberRemovedError is what onFatal gets when this node applied its own removal: it leaves. */
@@ -492,7 +492,8 @@ export class RaftNode implements PeerHandler {
     const configs = rd.committed.filter((e) => e.kind === 'config');
     for (const e of configs) this.membership.applied(e);
     if (rd.softState !== null) this.onSoftState(rd);
-    if (rd.snapshot !== null || configs.length > 0) this.refreshMembers(); // dial new members before sending
+    const confIndex = configs[configs.length - 1]?.index ?? rd.snapshot?.index;
+    if (confIndex !== undefined) this.refreshMembers(confIndex); // dial new members before sending
 
     if (rd.snapshot !== null) await this.snapshotter.install(rd.snapshot);
     this.entryClock.observe(rd.entries);
@@ -514,7 +515,7 @@ export class RaftNode implements PeerHandler {
   }
 
   /** refreshMembers takes the core's applied configuration into the member table and the transport. */
-  private refreshMembers(): void {
+  private refreshMembers(index: Index): void {
     const { changed, removed } = this.membership.refresh(this.core.confState());
     if (!changed) return;
     const table = this.membership.table;
@@ -524,7 +525,7 @@ export class RaftNode implements PeerHandler {
       learners: table.learners(),
       role: table.roleOf(this.id),
     });
-    this.events.onMembership?.(table.all());
+    this.events.onMembership?.(table.all(), index);
     if (removed && !this.leaving) {
       this.leaving = true;
       void this.leaveAfterRemoval();
@@ -535,8 +536,10 @@ export class RaftNode implements PeerHandler {
    * removedByPeer: `peer` applied this node's removal and refuses it (the leader stops
    * replicating to a removed follower, so it may never apply the removal itself).
    */
-  removedByPeer(peer: NodeId): void {
+  removedByPeer(peer: NodeId, removedAt: Index): void {
     if (this.leaving || this.stopped) return;
+    // Having applied the removal's index, this node is a later incarnation of the id (added back since).
+    if (this.core.status().appliedIndex >= removedAt) return;
     this.leaving = true;
     void this.leaveAfterRemoval(`${peer} applied this node's removal and refuses its calls`);
   }

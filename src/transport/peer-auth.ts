@@ -32,8 +32,16 @@ export type PeerRefusal = 'unknownNode' | 'wrongSecret' | 'wrongCluster' | 'cert
  * REMOVED_MEMBER_REFUSAL is in the details of the refusal a removed member gets from a peer
  * that applied its removal: the leader stops replicating to a removed follower, so this is how
  * such a follower learns it is out (etcd answers its removed members 410 Gone the same way).
+ * The details end with the log index of the removal (`... at index 42`): a node that has
+ * applied that index is a later incarnation of the id, added back since, and ignores it.
  */
 export const REMOVED_MEMBER_REFUSAL = 'peer call refused: removedMember';
+
+/** removedRefusalIndex reads the removal's index from a refusal's details (null: not a removal refusal). */
+export function removedRefusalIndex(details: string): number | null {
+  const m = /peer call refused: removedMember at index (\d+)/.exec(details);
+  return m?.[1] === undefined ? null : Number(m[1]);
+}
 
 /**
  * PeerAuthenticator checks every inbound peer call: the caller must name a member of this
@@ -45,7 +53,8 @@ export const REMOVED_MEMBER_REFUSAL = 'peer call refused: removedMember';
 export class PeerAuthenticator {
   private readonly secretDigest: Buffer;
   private members: ReadonlySet<string>;
-  private removed: ReadonlySet<string> = new Set();
+  /** removed: members seen removed, with the index of the configuration that left them out. */
+  private removed: ReadonlyMap<string, number> = new Map();
   /** refused counts refused calls by reason (exported as a metric). */
   readonly refused: Record<PeerRefusal, number> = {
     unknownNode: 0,
@@ -69,14 +78,14 @@ export class PeerAuthenticator {
    * setMembers replaces the node ids it accepts calls from and those it refuses as removed
    * members (a membership change, DESIGN §11).
    */
-  setMembers(members: readonly NodeId[], removed: readonly NodeId[] = []): void {
+  setMembers(members: readonly NodeId[], removed: ReadonlyMap<NodeId, number> = new Map()): void {
     this.members = new Set(members);
-    this.removed = new Set(removed);
+    this.removed = new Map(removed);
   }
 
-  /** isRemoved: `id` was a member and was removed (its calls are refused with removedMember). */
-  isRemoved(id: NodeId): boolean {
-    return this.removed.has(id);
+  /** removedAt: the index at which `id` was removed, null when it was not (its calls are refused with removedMember). */
+  removedAt(id: NodeId): number | null {
+    return this.removed.get(id) ?? null;
   }
 
   /** check authenticates one call from its metadata and, under mTLS, its client certificate. */

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { PeerCertificate } from 'node:tls';
 import { RegistryError } from '../lib/errors.js';
-import type { NodeId } from '../lib/ids.js';
+import { type NodeId, nodeId } from '../lib/ids.js';
 import type { Message } from '../raft/index.js';
 import {
   type ForwardRequest,
@@ -15,7 +15,7 @@ import {
 } from '../gen/roomregistry/peer/v1/peer.js';
 import { decodeMessage } from './codec.js';
 import type { FaultHook } from './fault-hook.js';
-import type { PeerAuthenticator, PeerRefusal } from './peer-auth.js';
+import { PEER_METADATA, type PeerAuthenticator, type PeerRefusal } from './peer-auth.js';
 import type { ForwardOutcome, PeerHandler } from './peer-handler.js';
 import type { PeerLimits, PeerTlsFiles } from './peer-options.js';
 
@@ -100,7 +100,8 @@ export class PeerServer {
     const checked = this.auth.check(call.metadata, call.getAuthContext().sslPeerCertificate ?? null);
     if (checked.ok) return checked.value;
     this.events.onRefused?.(checked.error);
-    return refusalError(checked.error);
+    const claimed = call.metadata.get(PEER_METADATA.nodeId)[0];
+    return refusalError(checked.error, typeof claimed === 'string' ? this.auth.removedAt(nodeId(claimed)) : null);
   }
 
   /** cannotHear: the fault hook's dropInbound rule, for every kind of call (Raft, snapshot, forward). */
@@ -121,9 +122,10 @@ export class PeerServer {
     call.on('data', (batch: RaftBatch) => {
       if (ended || this.cannotHear(from)) return;
       // A stream opened before its sender was removed is ended with the refusal that tells it so.
-      if (this.auth.isRemoved(from)) {
+      const removedAt = this.auth.removedAt(from);
+      if (removedAt !== null) {
         ended = true;
-        cb(refusalError('removedMember'), null);
+        cb(refusalError('removedMember', removedAt), null);
         return;
       }
       this.events.onHeard?.(from);
@@ -309,8 +311,9 @@ export function serverCredentials(tls: PeerTlsFiles | null): grpc.ServerCredenti
 }
 
 /** refusalError: a refused peer call; a removed member's says so in a way its client recognizes. */
-function refusalError(refusal: PeerRefusal): grpc.ServiceError {
-  const e = new Error(`peer call refused: ${refusal}`) as grpc.ServiceError;
+function refusalError(refusal: PeerRefusal, removedAt: number | null = null): grpc.ServiceError {
+  const at = refusal === 'removedMember' && removedAt !== null ? ` at index ${removedAt}` : '';
+  const e = new Error(`peer call refused: ${refusal}${at}`) as grpc.ServiceError;
   e.code = refusal === 'removedMember' ? grpc.status.FAILED_PRECONDITION : grpc.status.PERMISSION_DENIED;
   e.details = e.message;
   return e;

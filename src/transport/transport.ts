@@ -29,8 +29,8 @@ export interface Transport {
 /** PeerTransportEvents lets the node log peer connects and disconnects (STYLE rule 23). */
 export interface PeerTransportEvents {
   onPeerHealth?(peer: NodeId, healthy: boolean): void;
-  /** onRemovedByPeer: `peer` refused this node as a removed member of the cluster. */
-  onRemovedByPeer?(peer: NodeId): void;
+  /** onRemovedByPeer: `peer` refused this node as a member removed at log index `index`. */
+  onRemovedByPeer?(peer: NodeId, index: number): void;
 }
 
 /** PeerTransport is the gRPC Transport: one PeerClient per other member. */
@@ -67,7 +67,7 @@ export class PeerTransport implements Transport {
         this.limits,
         this.onUnreachable,
         (peer, healthy) => this.events.onPeerHealth?.(peer, healthy),
-        (peer) => this.events.onRemovedByPeer?.(peer),
+        (peer, index) => this.events.onRemovedByPeer?.(peer, index),
       );
       this.clients.set(id, { client, address });
     }

@@ -12,7 +12,7 @@ import { index, nodeId, term } from '../../../src/lib/ids.js';
 import { MemoryNodeStorage } from '../../../src/node/memory-storage.js';
 import { decodeMemberContext, encodeMemberContext } from '../../../src/node/member-context.js';
 import { decodeConfChange, encodeConfChange } from '../../../src/raft/index.js';
-import { PeerAuthenticator, peerMetadata } from '../../../src/transport/peer-auth.js';
+import { PeerAuthenticator, peerMetadata, removedRefusalIndex } from '../../../src/transport/peer-auth.js';
 import {
   appliedConf,
   bootstrap,
@@ -131,8 +131,11 @@ it('refuses a removed member’s peer calls as removedMember, and counts them', 
   const auth = new PeerAuthenticator('c', secret, [nodeId('n1'), nodeId('n2')]);
   const md = peerMetadata({ cluster: 'c', nodeId: nodeId('n2'), secret });
   expect(auth.check(md)).toEqual({ ok: true, value: 'n2' });
-  auth.setMembers([nodeId('n1'), nodeId('n2')], [nodeId('n2')]);
+  auth.setMembers([nodeId('n1'), nodeId('n2')], new Map([[nodeId('n2'), 42]]));
   expect(auth.check(md)).toEqual({ ok: false, error: 'removedMember' });
-  expect(auth.isRemoved(nodeId('n2'))).toBe(true);
+  expect(auth.removedAt(nodeId('n2'))).toBe(42);
+  expect(auth.removedAt(nodeId('n1'))).toBeNull();
+  expect(removedRefusalIndex('peer call refused: removedMember at index 42')).toBe(42);
+  expect(removedRefusalIndex('peer call refused: unknownNode')).toBeNull();
   expect(auth.refused.removedMember).toBe(1);
 });

@@ -5,7 +5,7 @@
 // no configuration (voters []), as `serve --join` starts one.
 import { afterEach, expect, it } from 'vitest';
 import { RegistryError } from '../../../src/lib/errors.js';
-import { nodeId } from '../../../src/lib/ids.js';
+import { index, nodeId } from '../../../src/lib/ids.js';
 import { encodeMemberContext } from '../../../src/node/member-context.js';
 import { MemberRemovedError } from '../../../src/node/node.js';
 import { type Harness, cluster, enc, soon, until } from './harness.js';
@@ -79,4 +79,22 @@ it('a leader that applies its own removal answers the caller, then leaves throug
     others.some((m) => m.node.status().role === 'leader'),
   );
   for (const m of others) expect(m.node.members().map((x) => x.id)).not.toContain(leader.node.id);
+});
+
+it('a peer’s removal notice makes a node leave, unless it applied the removal’s index (a later incarnation)', async () => {
+  const fatal: unknown[] = [];
+  h = await cluster(() => ({ onFatal: (e) => fatal.push(e) }));
+  const leader = h.leader();
+  await leader.node.propose(enc('x=1'), soon());
+  const follower = h.members.find((m) => m !== leader);
+  await until('the follower applied the write', () => follower?.kv.map.get('x') === '1');
+  const applied = follower?.node.status().appliedIndex ?? 0;
+  follower?.node.removedByPeer(leader.node.id, index(applied));
+  // It stays: it goes on applying (leaving takes one tick; these writes take several).
+  for (let i = 0; i < 5; i++) await leader.node.propose(enc(`y=${i}`), soon());
+  await until('the follower applied the later writes', () => follower?.kv.map.get('y') === '4');
+  expect(fatal).toEqual([]);
+  follower?.node.removedByPeer(leader.node.id, index(applied + 1_000));
+  await until('the follower left', () => fatal.length > 0);
+  expect(fatal[0]).toBeInstanceOf(MemberRemovedError);
 });
