@@ -86,9 +86,9 @@ function getText(url: string, tls: ClientTls | null): Promise<string> {
   });
 }
 
-/** agreedLeader: the leader every reachable node names, when one of them is that leader. */
+/** agreedLeader: the leader every reachable member names, when one of them is that leader (a node waiting to be added has no say). */
 function agreedLeader(rows: readonly Row[]): string | null {
-  const live = rows.filter((r) => r.status !== null);
+  const live = rows.filter((r) => r.status !== null && r.status.memberRole !== 'none');
   const leaders = new Set(live.map((r) => r.status?.leader ?? null));
   if (leaders.size !== 1) return null;
   const leader = [...leaders][0] ?? null;
