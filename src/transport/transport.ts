@@ -97,7 +97,11 @@ export class PeerTransport implements Transport {
 
   forward(to: NodeId, commands: readonly Uint8Array[], deadlineMs: number): Promise<ForwardOutcome[]> {
     const c = this.client(to);
-    if (c === undefined) throw new Error(`forward to unknown member ${to}`);
+    // A leader this node has no address for (not yet in its applied configuration): retry later.
+    if (c === undefined) {
+      const error = new RegistryError('UNAVAILABLE', `no address known for leader ${to}`, { leaderId: to });
+      return Promise.resolve(commands.map(() => ({ ok: false as const, error })));
+    }
     if (this.faults?.ruleFor(to)?.dropOutbound === true) {
       const error = new RegistryError('UNAVAILABLE', `cannot reach leader ${to} (fault injected)`, { leaderId: to });
       return Promise.resolve(commands.map(() => ({ ok: false as const, error })));
