@@ -68,6 +68,12 @@ export class Raft {
    * change before an entry of its own term is applied (the single-server-change bug of 2015).
    */
   private pendingConfIndex: Index = index(0);
+  /**
+   * transferCampaignTerm: a TimeoutNow of this term arrived while committed config entries
+   * waited to be applied (a leader that removed itself sends it right after committing its
+   * removal); the campaign starts once they are applied, if this member is still a voter.
+   */
+  private transferCampaignTerm: Term | null = null;
   /** snapshotRequestedAt is the applied index of the last snapshot request. */
   private snapshotRequestedAt: Index;
 
@@ -224,6 +230,7 @@ export class Raft {
   /** applied: the state machine applied up to `i`; maybe ask for a snapshot. */
   appliedTo(i: Index): void {
     this.log.appliedTo(i);
+    if (this.transferCampaignTerm !== null) this.maybeDeferredTransferCampaign();
     const sinceSnapshot = i - this.log.snapshotMeta().index;
     const sinceRequest = i - this.snapshotRequestedAt;
     if (sinceSnapshot >= this.cfg.snapshotIntervalEntries && sinceRequest >= this.cfg.snapshotIntervalEntries) {
@@ -407,6 +414,13 @@ export class Raft {
     return this.voters.includes(this.id) && !this.hasUnappliedConf();
   }
 
+  private maybeDeferredTransferCampaign(): void {
+    const due = this.transferCampaignTerm === this.term && this.role === 'follower';
+    if (due && this.hasUnappliedConf()) return;
+    this.transferCampaignTerm = null;
+    if (due && this.promotable()) this.campaign('vote', true);
+  }
+
   private hasUnappliedConf(): boolean {
     if (this.log.committed <= this.log.handedOut) return false;
     const lo = index(Math.max(this.log.handedOut + 1, this.log.firstIndex()));
@@ -507,6 +521,7 @@ export class Raft {
       case 'timeoutNow':
         // The leader hands over: campaign at once, skipping PreVote and the leader lease.
         if (this.promotable()) this.campaign('vote', true);
+        else if (this.hasUnappliedConf()) this.transferCampaignTerm = this.term;
         return;
       case 'readIndex':
         this.rejectReads(m.from, m.contexts);
@@ -779,7 +794,8 @@ export class Raft {
 
   /** leaderConfChanged brings the leader's Progress, commit and reads in line with a new configuration. */
   private leaderConfChanged(): void {
-    for (const id of [...this.conf.voters, ...this.conf.learners]) if (!this.progress.has(id)) this.addProgress(id);
+    const added = [...this.conf.voters, ...this.conf.learners].filter((id) => !this.progress.has(id));
+    for (const id of added) this.addProgress(id);
     for (const id of [...this.progress.keys()])
       if (!isMember(this.conf, id) && id !== this.id) this.progress.delete(id);
     if (this.leadTransferee !== null && !this.voters.includes(this.leadTransferee)) this.leadTransferee = null;
@@ -790,7 +806,7 @@ export class Raft {
     // Fewer voters may make a quorum already (a removed laggard no longer holds commit back).
     if (this.maybeCommit()) this.appendsPending = true;
     this.confirmReads();
-    this.appendsPending = true; // new members get their first append (a probe) now
+    for (const id of added) this.sendAppend(id, true); // a first probe, not a heartbeat later
   }
 
   /**
