@@ -1,10 +1,11 @@
 import { LIMITS } from '../config/limits.js';
 import { assert } from '../lib/assert.js';
 import { RegistryError, unavailable } from '../lib/errors.js';
-import type { Index, NodeId } from '../lib/ids.js';
+import { type Index, type NodeId, index } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
 import type { Rng } from '../lib/rng.js';
 import {
+  type ConfChange,
   type Entry,
   type InstallSnapshot,
   type Message,
@@ -29,6 +30,7 @@ import { Inbox } from './inbox.js';
 import { Proposals } from './proposals.js';
 import { Reads } from './reads.js';
 import { Snapshotter } from './snapshotter.js';
+import { Waiter } from './waiter.js';
 import { Staleness } from './staleness.js';
 
 export interface RaftNodeOptions {
@@ -93,6 +95,8 @@ export class RaftNode implements PeerHandler {
   private snapshotReports: Array<{ to: NodeId; delivered: boolean }> = [];
   private unreachable = new Set<NodeId>();
   private ticksPending = 0;
+  /** confChanges: membership changes asked for, proposed at the next turn. */
+  private confChanges: Array<{ readonly cc: ConfChange; readonly waiter: Waiter<Uint8Array>; at: Index }> = [];
   /** transferTo: a leadership transfer asked for, started at the next turn. */
   private transferTo: NodeId | null = null;
   private turnScheduled = false;
@@ -166,6 +170,24 @@ export class RaftNode implements PeerHandler {
     const p = this.proposals.enqueue(payload, deadlineMs, false);
     this.scheduleTurn();
     return p;
+  }
+
+  /**
+   * changeMembership proposes one membership change on the leader and resolves with its index
+   * once applied here. A minimal version for the simulator (issue 14); the node layer owns
+   * the full one (auto-promotion, logging, member table).
+   */
+  changeMembership(cc: ConfChange, deadlineMs: number): Promise<Index> {
+    if (this.stopped) return Promise.reject(unavailable('this node is shutting down', this.core.status().leader));
+    const waiter = new Waiter<Uint8Array>(
+      deadlineMs,
+      'the membership change was not applied before its deadline',
+      this.clock,
+    );
+    const change = { cc, waiter, at: index(0) };
+    this.confChanges.push(change);
+    this.scheduleTurn();
+    return waiter.promise.then(() => change.at);
   }
 
   /** readBarrier resolves with an applied index at which a local read is linearizable. */
@@ -321,6 +343,7 @@ export class RaftNode implements PeerHandler {
       this.ticksPending > 0 ||
       this.inbox.size > 0 ||
       this.transferTo !== null ||
+      this.confChanges.length > 0 ||
       this.snapshotReports.length > 0 ||
       this.unreachable.size > 0 ||
       this.proposals.hasQueued() ||
@@ -330,6 +353,7 @@ export class RaftNode implements PeerHandler {
 
   private async turn(): Promise<void> {
     this.drainInputs();
+    this.proposeConfChanges();
     this.proposeQueued();
     this.readQueued();
     if (!this.core.hasReady()) return;
@@ -353,6 +377,27 @@ export class RaftNode implements PeerHandler {
     this.transferTo = null;
     const r = this.core.transferLeadership(to);
     if (!r.ok) this.opts.logger.warn('leadership_transfer_not_started', { to, reason: r.error.type });
+  }
+
+  private proposeConfChanges(): void {
+    const queued = this.confChanges;
+    this.confChanges = [];
+    for (const change of queued) {
+      const { cc, waiter } = change;
+      if (waiter.settled) continue;
+      const r = this.core.proposeConfChange(cc);
+      if (r.ok) {
+        change.at = r.value.index;
+        this.proposals.track(r.value.index, r.value.term, waiter);
+        continue;
+      }
+      const e = r.error;
+      if (e.type === 'notLeader') waiter.reject(unavailable('only the leader changes the membership', e.leader));
+      else if (e.type === 'transferring') waiter.reject(unavailable('leadership is being transferred; retry', e.to));
+      else if (e.type === 'changeInFlight')
+        waiter.reject(unavailable(`a membership change at ${e.index} is in flight; retry once it applies`, this.id));
+      else waiter.reject(new RegistryError('INVALID_ARGUMENT', e.reason));
+    }
   }
 
   private proposeQueued(): void {
