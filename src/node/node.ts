@@ -127,7 +127,7 @@ export class RaftNode implements PeerHandler {
     this.reads = new Reads(opts.id, opts.random, this.clock);
     this.forwarder = new Forwarder(opts.transport);
     this.entryClock = EntryClock.fromLog(opts.storage);
-    this.staleness = new Staleness(opts.id, opts.voters, this.clock.nowMs());
+    this.staleness = new Staleness(opts.id, () => this.core.confState().voters, this.clock.nowMs());
     this.snapshotter = new Snapshotter(
       opts.storage,
       opts.snapshots,
@@ -210,7 +210,8 @@ export class RaftNode implements PeerHandler {
     if (status.role !== 'leader') throw unavailable('only the leader can transfer leadership', status.leader);
     const target = to ?? this.bestTransferTarget();
     if (target === null) throw new RegistryError('UNAVAILABLE', 'no follower to transfer leadership to');
-    if (!this.opts.voters.includes(target)) throw new RegistryError('INVALID_ARGUMENT', `${target} is not a member`);
+    if (!this.core.confState().voters.includes(target))
+      throw new RegistryError('INVALID_ARGUMENT', `${target} is not a member`);
     this.transferTo = target;
     this.scheduleTurn();
     return target;
@@ -591,7 +592,8 @@ export class RaftNode implements PeerHandler {
     let best: NodeId | null = null;
     let bestMatch = -1;
     for (const [id, p] of Object.entries(progress)) {
-      if (id === this.id || p.match <= bestMatch) continue;
+      // Progress covers learners too; only a voter can take over.
+      if (id === this.id || p.match <= bestMatch || !this.core.confState().voters.includes(id as NodeId)) continue;
       best = id as NodeId;
       bestMatch = p.match;
     }
@@ -604,7 +606,7 @@ export class RaftNode implements PeerHandler {
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
-    if (this.core.status().role === 'leader' && this.opts.voters.length > 1) await this.handOver();
+    if (this.core.status().role === 'leader' && this.core.confState().voters.length > 1) await this.handOver();
     this.stopped = true;
     this.ticker?.cancel();
     this.ticker = null;
