@@ -5,13 +5,19 @@
 import { describe, expect, it } from 'vitest';
 import { EntryKind, RaftMessage } from '../../../src/gen/roomregistry/peer/v1/peer.js';
 import { index, nodeId, term } from '../../../src/lib/ids.js';
-import { MESSAGE_TYPES, type Message, type MessageType } from '../../../src/raft/index.js';
+import { MESSAGE_TYPES, type Message, type MessageType, encodeConfChange } from '../../../src/raft/index.js';
 import { decodeMessage, encodeMessage } from '../../../src/transport/codec.js';
 
 const env = { from: nodeId('n1'), to: nodeId('n2'), term: term(7) };
 const entries = [
   { index: index(4), term: term(6), kind: 'noop' as const, data: new Uint8Array() },
   { index: index(5), term: term(7), kind: 'command' as const, data: new Uint8Array([1, 2, 3]) },
+  {
+    index: index(6),
+    term: term(7),
+    kind: 'config' as const,
+    data: encodeConfChange({ op: 'addLearner', id: nodeId('n4'), context: '{"region":"b"}' }),
+  },
 ];
 
 const SAMPLES: { [T in MessageType]: Message & { type: T } } = {
@@ -30,8 +36,8 @@ const SAMPLES: { [T in MessageType]: Message & { type: T } } = {
       index: index(100),
       term: term(6),
       voters: [nodeId('n1'), nodeId('n2'), nodeId('n3')],
-      learners: [],
-      contexts: {},
+      learners: [nodeId('n4')],
+      contexts: { n1: '{"region":"a"}', n4: '{"region":"b"}' },
     },
   },
   timeoutNow: { ...env, type: 'timeoutNow' },
