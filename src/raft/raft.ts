@@ -602,6 +602,9 @@ export class Raft {
         return;
       }
       this.leadTransferee = null; // a transfer that did not finish in time is abandoned
+      // A removed leader tries again, perhaps with another voter: it must hand over.
+      if (!this.voters.includes(this.id)) this.handOverOnRemoval();
+      if (this.role !== 'leader') return;
     }
     this.retryLostSnapshots();
     if (this.heartbeatElapsedTicks >= this.cfg.heartbeatIntervalTicks) {
@@ -686,7 +689,10 @@ export class Raft {
     while (pr.next <= this.log.lastIndex() && this.sendAppend(m.from, false)) {
       /* keep sending */
     }
-    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
+      if (this.voters.includes(this.id)) this.sendTimeoutNow(m.from);
+      else this.finishRemovalHandOver(m.from);
+    }
   }
 
   private handleHeartbeatResponse(from: NodeId, readSeq: number, pr: Progress): void {
@@ -810,24 +816,44 @@ export class Raft {
   }
 
   /**
-   * handOverOnRemoval: this leader applied its own removal. It tells the most caught-up voter to
-   * campaign at once (after one more append so its log can win) and steps down; as a non-voter it
-   * never campaigns again.
+   * handOverOnRemoval: this leader applied its own removal. It goes on leading, refusing new
+   * work (leadTransferee is set) and counting only the remaining voters, until the most
+   * caught-up voter holds its whole log; then it tells that voter to campaign at once and
+   * steps down. Stepping down at once would strand a cluster whose only members that know the
+   * removal committed, or hold the newest entries, are this leader (a two-voter cluster
+   * removing its leader). As a non-voter it never campaigns again.
    */
   private handOverOnRemoval(): void {
-    let best: NodeId | null = null;
+    const best = this.mostCaughtUpVoter();
+    if (best === null) {
+      this.becomeFollower(this.term, null);
+      return;
+    }
+    this.leadTransferee = best;
+    this.electionElapsedTicks = 0;
+    if (this.progressOf(best).match === this.log.lastIndex()) this.finishRemovalHandOver(best);
+    else this.sendAppend(best, true);
+  }
+
+  /** mostCaughtUpVoter prefers voters heard from in this CheckQuorum window, then the highest match. */
+  private mostCaughtUpVoter(): NodeId | null {
+    let best: { id: NodeId; active: boolean; match: number } | null = null;
     for (const id of this.voters) {
       const pr = this.progress.get(id);
-      if (pr !== undefined && (best === null || pr.match > this.progressOf(best).match)) best = id;
+      if (pr === undefined || id === this.id) continue;
+      const better =
+        best === null ||
+        (pr.recentActive && !best.active) ||
+        (pr.recentActive === best.active && pr.match > best.match);
+      if (better) best = { id, active: pr.recentActive, match: pr.match };
     }
-    if (best !== null) {
-      const pr = this.progressOf(best);
-      if (pr.match < this.log.lastIndex()) {
-        if (pr.state === 'probe') pr.probeSent = false;
-        this.sendAppend(best, true);
-      }
-      this.sendTimeoutNow(best);
-    }
+    return best?.id ?? null;
+  }
+
+  /** finishRemovalHandOver: `to` holds our whole log; an append carries our commit index, then TimeoutNow. */
+  private finishRemovalHandOver(to: NodeId): void {
+    this.sendAppend(to, true);
+    this.sendTimeoutNow(to);
     this.becomeFollower(this.term, null);
     this.progress.clear();
   }
@@ -840,7 +866,7 @@ export class Raft {
       this.readOnly.defer(contexts, from);
       return;
     }
-    if (this.voters.length === 1) {
+    if (this.voters.length === 1 && this.voters[0] === this.id) {
       this.answerRead(contexts, from, this.log.committed);
       return;
     }

@@ -31,6 +31,7 @@ const SCRIPTS = [
   'conf-promote',
   'conf-remove-follower',
   'conf-remove-leader',
+  'conf-remove-leader-lagging',
   'conf-removed-no-campaign',
   'conf-one-in-flight',
   'conf-new-leader-noop',
