@@ -297,7 +297,14 @@ export class Raft {
       // Without this, a leader cut off by CheckQuorum on our side could never learn the new term.
       this.send(appendResponse(this, m.from, index(0), false));
     } else if (m.type === 'preVote') {
-      this.send({ type: 'preVoteResp', from: this.id, to: m.from, term: this.term, reject: true });
+      this.send({
+        type: 'preVoteResp',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        reject: true,
+        ...this.commitHint(),
+      });
     }
   }
 
@@ -319,6 +326,7 @@ export class Raft {
       to: m.from,
       term: grant ? m.term : this.term,
       reject: !grant,
+      ...this.commitHint(),
     };
     if (respType === 'voteResp') this.msgsAfterPersist.push(reply);
     else this.msgs.push(reply);
@@ -400,9 +408,11 @@ export class Raft {
 
   private tickElection(): void {
     this.electionElapsedTicks++;
-    if (this.electionElapsedTicks >= this.randomizedElectionTimeoutTicks) {
+    // A member that may not campaign lets the timer run on: restarting it would keep renewing a
+    // leader lease that refuses every other candidate's votes (thesis §9.6) long after the leader left.
+    if (this.electionElapsedTicks >= this.randomizedElectionTimeoutTicks && this.promotable()) {
       this.electionElapsedTicks = 0;
-      if (this.promotable()) this.campaign(this.cfg.preVote ? 'preVote' : 'vote', false);
+      this.campaign(this.cfg.preVote ? 'preVote' : 'vote', false);
     }
   }
 
@@ -419,6 +429,20 @@ export class Raft {
     if (due && this.hasUnappliedConf()) return;
     this.transferCampaignTerm = null;
     if (due && this.promotable()) this.campaign('vote', true);
+  }
+
+  private commitHint(): { commit: Index; commitTerm: Term } {
+    const commit = this.log.committed;
+    return { commit, commitTerm: this.log.term(commit) ?? term(0) };
+  }
+
+  /**
+   * takeCommitHint: a voter's commit index covers an entry we hold with the same term, so our
+   * log up to it is the committed one (Log Matching): commit it. A candidate that did not know
+   * its removal-of-a-peer committed learns it here and applies it before campaigning again.
+   */
+  private takeCommitHint(commit: Index, commitTerm: Term): void {
+    if (commit > this.log.committed && this.log.matchTerm(commit, commitTerm)) this.log.commitTo(commit);
   }
 
   private hasUnappliedConf(): boolean {
@@ -482,6 +506,7 @@ export class Raft {
       case 'voteResp': {
         const expected = this.role === 'precandidate' ? 'preVoteResp' : 'voteResp';
         const expectedTerm = this.role === 'precandidate' ? this.term + 1 : this.term;
+        this.takeCommitHint(m.commit, m.commitTerm);
         if (m.type !== expected || (!m.reject && m.term !== expectedTerm)) return;
         if (!this.votes.has(m.from)) this.votes.set(m.from, !m.reject);
         this.pollVotes();
@@ -530,10 +555,13 @@ export class Raft {
         if (m.reject) this.readsFailed.push(...m.contexts);
         else for (const context of m.contexts) this.readStates.push({ context, index: m.index });
         return;
-      case 'appendResp':
-      case 'heartbeatResp':
       case 'preVoteResp':
       case 'voteResp':
+        // The answer to a campaign we have since left (a refusal in a higher term made us follow).
+        this.takeCommitHint(m.commit, m.commitTerm);
+        return;
+      case 'appendResp':
+      case 'heartbeatResp':
       case 'preVote':
       case 'vote':
         return;

@@ -227,7 +227,7 @@ export function chooseSimOptions(rng: SeededRng): SimOptions {
 
 function chooseMembership(rng: SeededRng, weather: Weather): MembershipOptions {
   // A third of the runs keep their membership, so the fixed-cluster paths stay exercised.
-  const rates = weather === 'calm' ? [0, 1 / 300] : [0, 1 / 150, 1 / 500];
+  const rates = weather === 'calm' ? [0, 1 / 200] : [0, 1 / 80, 1 / 300];
   return { changesPerStep: rng.pick(rates), votersMax: 5, nodesMax: 7 };
 }
 

@@ -30,8 +30,13 @@ export class Nemesis {
   transfersAsked = 0;
   membershipChangesAsked = 0;
   membershipChangesApplied = 0;
-  /** changeInFlight: a change was asked for and has no outcome yet (the core refuses a second anyway). */
-  private changeInFlight = false;
+  /**
+   * changeInFlightUntil: a change was asked for and has no outcome yet, at the latest until this
+   * step (a leader that crashes never answers). The core refuses a second change anyway.
+   */
+  private changeInFlightUntil = 0;
+  /** changeSeq numbers the changes asked for, so a late answer does not clear a newer one. */
+  private changeSeq = 0;
   /** replaceAdds: a replacement's removal applied; its fresh node is added next. */
   private replaceAdds = 0;
   /** retireAt: removed nodes and the step at which they are stopped. */
@@ -123,7 +128,7 @@ export class Nemesis {
   private stepMembership(now: number): void {
     if (this.opts.membership.changesPerStep === 0) return;
     this.retireGone(now);
-    if (this.changeInFlight) return;
+    if (now < this.changeInFlightUntil) return;
     if (this.replaceAdds === 0 && !this.rng.chance(this.opts.membership.changesPerStep)) return;
     const leader = this.cluster.leader();
     const raft = leader === null ? null : this.cluster.node(leader).raft;
@@ -166,18 +171,22 @@ export class Nemesis {
     const p = this.cluster.call(leader, (raft) => raft.changeMembership(cc, deadlineMs));
     const what = `${leader} ${cc.op} ${cc.id}`;
     if (p === null) return;
-    this.changeInFlight = true;
+    const seq = ++this.changeSeq;
+    const settled = (): void => {
+      if (seq === this.changeSeq) this.changeInFlightUntil = 0;
+    };
+    this.changeInFlightUntil = now + CHANGE_DEADLINE_STEPS + 1;
     this.membershipChangesAsked++;
     if (this.trace.enabled) this.trace.add(`MEMBERSHIP ${what}: asked`);
     p.then(
       (at) => {
-        this.changeInFlight = false;
+        settled();
         this.membershipChangesApplied++;
         if (thenAdd) this.replaceAdds++;
         if (this.trace.enabled) this.trace.add(`MEMBERSHIP ${what}: applied at ${at}`);
       },
       (e: unknown) => {
-        this.changeInFlight = false;
+        settled();
         // A change refused before it reached the log leaves its joiner with nothing to join.
         const refused = e instanceof RegistryError && e.code === 'INVALID_ARGUMENT';
         if (refused && cc.op === 'addLearner') this.cluster.retire(cc.id, this.now, 'its add was refused');
@@ -193,8 +202,13 @@ export class Nemesis {
   private retireGone(now: number, atOnce = false): void {
     const conf = this.cluster.committedConf;
     const inConf = (id: NodeId): boolean => conf.voters.includes(id) || conf.learners.includes(id);
+    // As an operator would, stop a removed node only once a leader runs without it: until the
+    // others know the removal committed, they may need its vote (and its commit hint) to elect one.
+    const leader = this.cluster.leader();
+    const st = leader === null ? null : this.cluster.node(leader).status();
+    const established = (id: NodeId): boolean => st !== null && !st.voters.includes(id) && !st.learners.includes(id);
     for (const id of this.cluster.ids) {
-      if (this.cluster.everMember.has(id) && !inConf(id) && !this.retireAt.has(id)) {
+      if (this.cluster.everMember.has(id) && !inConf(id) && established(id) && !this.retireAt.has(id)) {
         this.retireAt.set(id, atOnce ? now : now + this.rng.nextInt(RETIRE_DELAY_STEPS_MAX));
       }
       const joined = this.joinedAt.get(id);

@@ -22,9 +22,9 @@ const entries = [
 
 const SAMPLES: { [T in MessageType]: Message & { type: T } } = {
   preVote: { ...env, type: 'preVote', lastLogIndex: index(9), lastLogTerm: term(6), transfer: false },
-  preVoteResp: { ...env, type: 'preVoteResp', reject: true },
+  preVoteResp: { ...env, type: 'preVoteResp', reject: true, commit: index(9), commitTerm: term(6) },
   vote: { ...env, type: 'vote', lastLogIndex: index(9), lastLogTerm: term(6), transfer: true },
-  voteResp: { ...env, type: 'voteResp', reject: false },
+  voteResp: { ...env, type: 'voteResp', reject: false, commit: index(0), commitTerm: term(0) },
   append: { ...env, type: 'append', prevLogIndex: index(3), prevLogTerm: term(5), entries, commit: index(4) },
   appendResp: { ...env, type: 'appendResp', index: index(3), reject: true, hintIndex: index(2), hintTerm: term(4) },
   heartbeat: { ...env, type: 'heartbeat', commit: index(5), readSeq: 12 },
