@@ -32,6 +32,7 @@ const SCRIPTS = [
   'conf-remove-follower',
   'conf-remove-leader',
   'conf-remove-leader-lagging',
+  'conf-commit-hint',
   'conf-removed-no-campaign',
   'conf-one-in-flight',
   'conf-new-leader-noop',
