@@ -46,7 +46,7 @@ export class Staleness {
 
   constructor(
     private readonly selfId: NodeId,
-    /** voters: the applied voters, read at each use (membership changes, DESIGN §11). */
+    /** voters reads the applied configuration's voters: membership changes online (issue 14). */
     private readonly voters: () => readonly NodeId[],
     startMs: number,
   ) {
@@ -71,8 +71,8 @@ export class Staleness {
     for (const m of messages) {
       if (m.term !== this.term) continue;
       if (this.isLeader) {
-        // Any sender: a voter added during this term is counted from its first answer (0 before it).
-        this.heardAtMs.set(m.from, nowMs);
+        // A member added while we lead counts once heard from; until then it counts as never heard.
+        if (this.heardAtMs.has(m.from) || this.voters().includes(m.from)) this.heardAtMs.set(m.from, nowMs);
       } else if (m.from === this.leader && (m.type === 'append' || m.type === 'heartbeat')) {
         this.point(m.type === 'append', m.commit, nowMs);
       }

@@ -68,6 +68,12 @@ export class Raft {
    * change before an entry of its own term is applied (the single-server-change bug of 2015).
    */
   private pendingConfIndex: Index = index(0);
+  /**
+   * transferCampaignTerm: a TimeoutNow of this term arrived while committed config entries
+   * waited to be applied (a leader that removed itself sends it right after committing its
+   * removal); the campaign starts once they are applied, if this member is still a voter.
+   */
+  private transferCampaignTerm: Term | null = null;
   /** snapshotRequestedAt is the applied index of the last snapshot request. */
   private snapshotRequestedAt: Index;
 
@@ -224,6 +230,7 @@ export class Raft {
   /** applied: the state machine applied up to `i`; maybe ask for a snapshot. */
   appliedTo(i: Index): void {
     this.log.appliedTo(i);
+    if (this.transferCampaignTerm !== null) this.maybeDeferredTransferCampaign();
     const sinceSnapshot = i - this.log.snapshotMeta().index;
     const sinceRequest = i - this.snapshotRequestedAt;
     if (sinceSnapshot >= this.cfg.snapshotIntervalEntries && sinceRequest >= this.cfg.snapshotIntervalEntries) {
@@ -290,7 +297,14 @@ export class Raft {
       // Without this, a leader cut off by CheckQuorum on our side could never learn the new term.
       this.send(appendResponse(this, m.from, index(0), false));
     } else if (m.type === 'preVote') {
-      this.send({ type: 'preVoteResp', from: this.id, to: m.from, term: this.term, reject: true });
+      this.send({
+        type: 'preVoteResp',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        reject: true,
+        ...this.commitHint(),
+      });
     }
   }
 
@@ -312,6 +326,7 @@ export class Raft {
       to: m.from,
       term: grant ? m.term : this.term,
       reject: !grant,
+      ...this.commitHint(),
     };
     if (respType === 'voteResp') this.msgsAfterPersist.push(reply);
     else this.msgs.push(reply);
@@ -393,9 +408,11 @@ export class Raft {
 
   private tickElection(): void {
     this.electionElapsedTicks++;
-    if (this.electionElapsedTicks >= this.randomizedElectionTimeoutTicks) {
+    // A member that may not campaign lets the timer run on: restarting it would keep renewing a
+    // leader lease that refuses every other candidate's votes (thesis §9.6) long after the leader left.
+    if (this.electionElapsedTicks >= this.randomizedElectionTimeoutTicks && this.promotable()) {
       this.electionElapsedTicks = 0;
-      if (this.promotable()) this.campaign(this.cfg.preVote ? 'preVote' : 'vote', false);
+      this.campaign(this.cfg.preVote ? 'preVote' : 'vote', false);
     }
   }
 
@@ -405,6 +422,27 @@ export class Raft {
    */
   private promotable(): boolean {
     return this.voters.includes(this.id) && !this.hasUnappliedConf();
+  }
+
+  private maybeDeferredTransferCampaign(): void {
+    const due = this.transferCampaignTerm === this.term && this.role === 'follower';
+    if (due && this.hasUnappliedConf()) return;
+    this.transferCampaignTerm = null;
+    if (due && this.promotable()) this.campaign('vote', true);
+  }
+
+  private commitHint(): { commit: Index; commitTerm: Term } {
+    const commit = this.log.committed;
+    return { commit, commitTerm: this.log.term(commit) ?? term(0) };
+  }
+
+  /**
+   * takeCommitHint: a voter's commit index covers an entry we hold with the same term, so our
+   * log up to it is the committed one (Log Matching): commit it. A candidate that did not know
+   * its removal-of-a-peer committed learns it here and applies it before campaigning again.
+   */
+  private takeCommitHint(commit: Index, commitTerm: Term): void {
+    if (commit > this.log.committed && this.log.matchTerm(commit, commitTerm)) this.log.commitTo(commit);
   }
 
   private hasUnappliedConf(): boolean {
@@ -468,6 +506,7 @@ export class Raft {
       case 'voteResp': {
         const expected = this.role === 'precandidate' ? 'preVoteResp' : 'voteResp';
         const expectedTerm = this.role === 'precandidate' ? this.term + 1 : this.term;
+        this.takeCommitHint(m.commit, m.commitTerm);
         if (m.type !== expected || (!m.reject && m.term !== expectedTerm)) return;
         if (!this.votes.has(m.from)) this.votes.set(m.from, !m.reject);
         this.pollVotes();
@@ -507,6 +546,7 @@ export class Raft {
       case 'timeoutNow':
         // The leader hands over: campaign at once, skipping PreVote and the leader lease.
         if (this.promotable()) this.campaign('vote', true);
+        else if (this.hasUnappliedConf()) this.transferCampaignTerm = this.term;
         return;
       case 'readIndex':
         this.rejectReads(m.from, m.contexts);
@@ -515,10 +555,13 @@ export class Raft {
         if (m.reject) this.readsFailed.push(...m.contexts);
         else for (const context of m.contexts) this.readStates.push({ context, index: m.index });
         return;
-      case 'appendResp':
-      case 'heartbeatResp':
       case 'preVoteResp':
       case 'voteResp':
+        // The answer to a campaign we have since left (a refusal in a higher term made us follow).
+        this.takeCommitHint(m.commit, m.commitTerm);
+        return;
+      case 'appendResp':
+      case 'heartbeatResp':
       case 'preVote':
       case 'vote':
         return;
@@ -587,6 +630,9 @@ export class Raft {
         return;
       }
       this.leadTransferee = null; // a transfer that did not finish in time is abandoned
+      // A removed leader tries again, perhaps with another voter: it must hand over.
+      if (!this.voters.includes(this.id)) this.handOverOnRemoval();
+      if (this.role !== 'leader') return;
     }
     this.retryLostSnapshots();
     if (this.heartbeatElapsedTicks >= this.cfg.heartbeatIntervalTicks) {
@@ -671,7 +717,10 @@ export class Raft {
     while (pr.next <= this.log.lastIndex() && this.sendAppend(m.from, false)) {
       /* keep sending */
     }
-    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
+      if (this.voters.includes(this.id)) this.sendTimeoutNow(m.from);
+      else this.finishRemovalHandOver(m.from);
+    }
   }
 
   private handleHeartbeatResponse(from: NodeId, readSeq: number, pr: Progress): void {
@@ -779,7 +828,8 @@ export class Raft {
 
   /** leaderConfChanged brings the leader's Progress, commit and reads in line with a new configuration. */
   private leaderConfChanged(): void {
-    for (const id of [...this.conf.voters, ...this.conf.learners]) if (!this.progress.has(id)) this.addProgress(id);
+    const added = [...this.conf.voters, ...this.conf.learners].filter((id) => !this.progress.has(id));
+    for (const id of added) this.addProgress(id);
     for (const id of [...this.progress.keys()])
       if (!isMember(this.conf, id) && id !== this.id) this.progress.delete(id);
     if (this.leadTransferee !== null && !this.voters.includes(this.leadTransferee)) this.leadTransferee = null;
@@ -790,28 +840,48 @@ export class Raft {
     // Fewer voters may make a quorum already (a removed laggard no longer holds commit back).
     if (this.maybeCommit()) this.appendsPending = true;
     this.confirmReads();
-    this.appendsPending = true; // new members get their first append (a probe) now
+    for (const id of added) this.sendAppend(id, true); // a first probe, not a heartbeat later
   }
 
   /**
-   * handOverOnRemoval: this leader applied its own removal. It tells the most caught-up voter to
-   * campaign at once (after one more append so its log can win) and steps down; as a non-voter it
-   * never campaigns again.
+   * handOverOnRemoval: this leader applied its own removal. It goes on leading, refusing new
+   * work (leadTransferee is set) and counting only the remaining voters, until the most
+   * caught-up voter holds its whole log; then it tells that voter to campaign at once and
+   * steps down. Stepping down at once would strand a cluster whose only members that know the
+   * removal committed, or hold the newest entries, are this leader (a two-voter cluster
+   * removing its leader). As a non-voter it never campaigns again.
    */
   private handOverOnRemoval(): void {
-    let best: NodeId | null = null;
+    const best = this.mostCaughtUpVoter();
+    if (best === null) {
+      this.becomeFollower(this.term, null);
+      return;
+    }
+    this.leadTransferee = best;
+    this.electionElapsedTicks = 0;
+    if (this.progressOf(best).match === this.log.lastIndex()) this.finishRemovalHandOver(best);
+    else this.sendAppend(best, true);
+  }
+
+  /** mostCaughtUpVoter prefers voters heard from in this CheckQuorum window, then the highest match. */
+  private mostCaughtUpVoter(): NodeId | null {
+    let best: { id: NodeId; active: boolean; match: number } | null = null;
     for (const id of this.voters) {
       const pr = this.progress.get(id);
-      if (pr !== undefined && (best === null || pr.match > this.progressOf(best).match)) best = id;
+      if (pr === undefined || id === this.id) continue;
+      const better =
+        best === null ||
+        (pr.recentActive && !best.active) ||
+        (pr.recentActive === best.active && pr.match > best.match);
+      if (better) best = { id, active: pr.recentActive, match: pr.match };
     }
-    if (best !== null) {
-      const pr = this.progressOf(best);
-      if (pr.match < this.log.lastIndex()) {
-        if (pr.state === 'probe') pr.probeSent = false;
-        this.sendAppend(best, true);
-      }
-      this.sendTimeoutNow(best);
-    }
+    return best?.id ?? null;
+  }
+
+  /** finishRemovalHandOver: `to` holds our whole log; an append carries our commit index, then TimeoutNow. */
+  private finishRemovalHandOver(to: NodeId): void {
+    this.sendAppend(to, true);
+    this.sendTimeoutNow(to);
     this.becomeFollower(this.term, null);
     this.progress.clear();
   }
@@ -824,7 +894,7 @@ export class Raft {
       this.readOnly.defer(contexts, from);
       return;
     }
-    if (this.voters.length === 1) {
+    if (this.voters.length === 1 && this.voters[0] === this.id) {
       this.answerRead(contexts, from, this.log.committed);
       return;
     }

@@ -1,5 +1,5 @@
 import { unreachable } from '../lib/assert.js';
-import { type NodeId, index, nodeId, term } from '../lib/ids.js';
+import { type NodeId, type Term, index, nodeId, term } from '../lib/ids.js';
 import { type Result, err, ok } from '../lib/result.js';
 import {
   ENTRY_KINDS,
@@ -13,6 +13,7 @@ import {
   type Entry as WireEntry,
   type RaftMessage,
   type SnapshotMeta as WireSnapshotMeta,
+  type VoteResponse as WireVoteResponse,
 } from '../gen/roomregistry/peer/v1/peer.js';
 
 /** Message ↔ wire form. Decoding checks what the types cannot: a peer's bytes are untrusted. */
@@ -36,7 +37,10 @@ export function encodeMessage(m: Message): RaftMessage {
       };
     case 'preVoteResp':
     case 'voteResp':
-      return { ...envelope, body: { $case: m.type, value: { reject: m.reject } } };
+      return {
+        ...envelope,
+        body: { $case: m.type, value: { reject: m.reject, commit: m.commit, commitTerm: m.commitTerm } },
+      };
     case 'append':
       return {
         ...envelope,
@@ -95,7 +99,7 @@ export function decodeMessage(w: RaftMessage): Result<Message, string> {
       });
     case 'preVoteResp':
     case 'voteResp':
-      return ok({ ...env, type: b.$case, reject: b.value.reject });
+      return ok(decodeVoteResponse(env, b.$case, b.value));
     case 'append': {
       const entries: Entry[] = [];
       for (const e of b.value.entries) {
@@ -153,6 +157,14 @@ const WIRE_ENTRY_KINDS: Readonly<Record<EntryKindName, EntryKind>> = {
   noop: EntryKind.ENTRY_KIND_NOOP,
   config: EntryKind.ENTRY_KIND_CONFIG,
 };
+
+function decodeVoteResponse(
+  env: { from: NodeId; to: NodeId; term: Term },
+  type: 'preVoteResp' | 'voteResp',
+  v: WireVoteResponse,
+): Message {
+  return { ...env, type, reject: v.reject, commit: index(v.commit), commitTerm: term(v.commitTerm) };
+}
 
 function encodeEntry(e: Entry): WireEntry {
   return { index: e.index, term: e.term, kind: WIRE_ENTRY_KINDS[e.kind], data: asBuffer(e.data) };

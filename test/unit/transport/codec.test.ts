@@ -5,20 +5,26 @@
 import { describe, expect, it } from 'vitest';
 import { EntryKind, RaftMessage } from '../../../src/gen/roomregistry/peer/v1/peer.js';
 import { index, nodeId, term } from '../../../src/lib/ids.js';
-import { MESSAGE_TYPES, type Message, type MessageType } from '../../../src/raft/index.js';
+import { MESSAGE_TYPES, type Message, type MessageType, encodeConfChange } from '../../../src/raft/index.js';
 import { decodeMessage, encodeMessage } from '../../../src/transport/codec.js';
 
 const env = { from: nodeId('n1'), to: nodeId('n2'), term: term(7) };
 const entries = [
   { index: index(4), term: term(6), kind: 'noop' as const, data: new Uint8Array() },
   { index: index(5), term: term(7), kind: 'command' as const, data: new Uint8Array([1, 2, 3]) },
+  {
+    index: index(6),
+    term: term(7),
+    kind: 'config' as const,
+    data: encodeConfChange({ op: 'addLearner', id: nodeId('n4'), context: '{"region":"b"}' }),
+  },
 ];
 
 const SAMPLES: { [T in MessageType]: Message & { type: T } } = {
   preVote: { ...env, type: 'preVote', lastLogIndex: index(9), lastLogTerm: term(6), transfer: false },
-  preVoteResp: { ...env, type: 'preVoteResp', reject: true },
+  preVoteResp: { ...env, type: 'preVoteResp', reject: true, commit: index(9), commitTerm: term(6) },
   vote: { ...env, type: 'vote', lastLogIndex: index(9), lastLogTerm: term(6), transfer: true },
-  voteResp: { ...env, type: 'voteResp', reject: false },
+  voteResp: { ...env, type: 'voteResp', reject: false, commit: index(0), commitTerm: term(0) },
   append: { ...env, type: 'append', prevLogIndex: index(3), prevLogTerm: term(5), entries, commit: index(4) },
   appendResp: { ...env, type: 'appendResp', index: index(3), reject: true, hintIndex: index(2), hintTerm: term(4) },
   heartbeat: { ...env, type: 'heartbeat', commit: index(5), readSeq: 12 },
@@ -30,8 +36,8 @@ const SAMPLES: { [T in MessageType]: Message & { type: T } } = {
       index: index(100),
       term: term(6),
       voters: [nodeId('n1'), nodeId('n2'), nodeId('n3')],
-      learners: [],
-      contexts: {},
+      learners: [nodeId('n4')],
+      contexts: { n1: '{"region":"a"}', n4: '{"region":"b"}' },
     },
   },
   timeoutNow: { ...env, type: 'timeoutNow' },

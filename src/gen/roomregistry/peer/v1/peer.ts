@@ -103,6 +103,9 @@ export interface VoteRequest {
 
 export interface VoteResponse {
   reject: boolean;
+  /** The responder's commit index and the term of its entry there (a commit hint). */
+  commit: number;
+  commitTerm: number;
 }
 
 export interface Append {
@@ -682,13 +685,19 @@ export const VoteRequest: MessageFns<VoteRequest> = {
 };
 
 function createBaseVoteResponse(): VoteResponse {
-  return { reject: false };
+  return { reject: false, commit: 0, commitTerm: 0 };
 }
 
 export const VoteResponse: MessageFns<VoteResponse> = {
   encode(message: VoteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.reject !== false) {
       writer.uint32(8).bool(message.reject);
+    }
+    if (message.commit !== 0) {
+      writer.uint32(16).uint64(message.commit);
+    }
+    if (message.commitTerm !== 0) {
+      writer.uint32(24).uint64(message.commitTerm);
     }
     return writer;
   },
@@ -714,6 +723,22 @@ export const VoteResponse: MessageFns<VoteResponse> = {
             message.reject = reader.bool();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.commit = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.commitTerm = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -727,13 +752,27 @@ export const VoteResponse: MessageFns<VoteResponse> = {
   },
 
   fromJSON(object: any): VoteResponse {
-    return { reject: isSet(object.reject) ? globalThis.Boolean(object.reject) : false };
+    return {
+      reject: isSet(object.reject) ? globalThis.Boolean(object.reject) : false,
+      commit: isSet(object.commit) ? globalThis.Number(object.commit) : 0,
+      commitTerm: isSet(object.commitTerm)
+        ? globalThis.Number(object.commitTerm)
+        : isSet(object.commit_term)
+        ? globalThis.Number(object.commit_term)
+        : 0,
+    };
   },
 
   toJSON(message: VoteResponse): unknown {
     const obj: any = {};
     if (message.reject !== false) {
       obj.reject = message.reject;
+    }
+    if (message.commit !== 0) {
+      obj.commit = Math.round(message.commit);
+    }
+    if (message.commitTerm !== 0) {
+      obj.commitTerm = Math.round(message.commitTerm);
     }
     return obj;
   },
@@ -744,6 +783,8 @@ export const VoteResponse: MessageFns<VoteResponse> = {
   fromPartial(object: DeepPartial<VoteResponse>): VoteResponse {
     const message = createBaseVoteResponse();
     message.reject = object.reject ?? false;
+    message.commit = object.commit ?? 0;
+    message.commitTerm = object.commitTerm ?? 0;
     return message;
   },
 };
