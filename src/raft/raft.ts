@@ -483,7 +483,9 @@ export class Raft {
   private pollVotes(): boolean {
     const result = voteResult(this.voters, this.votes);
     if (result === 'pending') return false;
-    if (result === 'lost') {
+    // A commit hint in an answer may have shown committed config entries not yet applied: the
+    // configuration this campaign counted votes in may be about to change (or drop us). Stand down.
+    if (result === 'lost' || !this.promotable()) {
       this.becomeFollower(this.term, null);
     } else if (this.role === 'precandidate') {
       this.campaign('vote', false);

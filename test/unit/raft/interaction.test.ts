@@ -33,6 +33,8 @@ const SCRIPTS = [
   'conf-remove-leader',
   'conf-remove-leader-lagging',
   'conf-commit-hint',
+  'conf-hint-stands-down',
+  'conf-learner-lease-lapses',
   'conf-removed-no-campaign',
   'conf-one-in-flight',
   'conf-new-leader-noop',
