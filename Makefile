@@ -6,7 +6,7 @@ export SIM_SEEDS
 NODE ?=
 SOURCES := $(shell find src -name '*.ts') tsconfig.json package-lock.json
 
-.PHONY: install build proto lint format test test-unit test-sim chaos dr-drill cluster cluster-status cluster-kill cluster-restart cluster-roll cluster-down clean \
+.PHONY: install build proto lint format test test-unit test-sim chaos dr-drill cluster cluster-status cluster-kill cluster-restart cluster-roll cluster-add cluster-remove cluster-down clean \
 	bench bench-write bench-read bench-compare bench-failover bench-million bench-sweep bench-wal bench-profile bench-profile-reads
 
 node_modules/.installed: package.json package-lock.json
@@ -83,6 +83,14 @@ cluster-restart: build
 # Restarts every node in turn (followers first, the leader last after handing over), each after the one before caught up.
 cluster-roll: build
 	cluster/cluster.sh roll
+
+# Membership (DESIGN §11): cluster-add starts a spare node of cluster/local.json with --join and
+# adds it (promoted to voter once caught up); cluster-remove removes a member, which then exits.
+cluster-add: build
+	cluster/cluster.sh add $(NODE)
+
+cluster-remove: build
+	cluster/cluster.sh remove $(NODE)
 
 cluster-down:
 	cluster/cluster.sh down

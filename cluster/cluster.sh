@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the local cluster of cluster/local.json: data, logs and pid files under cluster/data/.
-# Usage: cluster.sh up | status | kill NODE | restart NODE | roll | down
+# Usage: cluster.sh up | status | kill NODE | restart NODE | roll | add NODE | remove NODE | down
+# `up` starts the founding nodes; the spare ones ("spare": true) join with `add` (DESIGN §11).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -8,6 +9,14 @@ config="${CLUSTER_CONFIG:-$here/local.json}"
 data="${CLUSTER_DATA:-$here/data}"
 cli=(node "$root/dist/src/main.js")
 nodes=$(node -e 'for (const n of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).nodes) console.log(n.id)' "$config")
+founders=$(node -e 'for (const n of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).nodes) if (!n.spare) console.log(n.id)' "$config")
+
+# node_field ID FIELD prints one field of a node entry of the config (empty when absent).
+node_field() {
+  node -e 'const n = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).nodes.find((x) => x.id === process.argv[2]);
+    if (!n) { console.error(`no node ${process.argv[2]} in ${process.argv[1]}`); process.exit(2); }
+    console.log(n[process.argv[3]] ?? "")' "$config" "$1" "$2"
+}
 
 running() { # pid file exists and the process is alive
   local pidfile="$data/$1.pid"
@@ -17,9 +26,12 @@ running() { # pid file exists and the process is alive
 start_node() {
   local id=$1
   if running "$id"; then echo "$id is already running (pid $(cat "$data/$id.pid"))"; return; fi
-  # A node's first start initializes its data dir; later ones refuse an empty dir (a lost disk).
+  # A node's first start initializes its data dir (a founder) or waits to be added (a spare);
+  # later ones refuse an empty dir (a lost disk).
   local init=()
-  [[ -d "$data/$id" ]] || init=(--initial-cluster-state new)
+  if [[ ! -d "$data/$id" ]]; then
+    if [[ "$(node_field "$id" spare)" == "true" ]]; then init=(--join); else init=(--initial-cluster-state new); fi
+  fi
   mkdir -p "$data/$id"
   nohup "${cli[@]}" serve --config "$config" --id "$id" --data-dir "$data/$id" ${init[@]+"${init[@]}"} >>"$data/$id.log" 2>&1 &
   echo $! >"$data/$id.pid"
@@ -56,7 +68,7 @@ wait_caught_up() {
 
 case "${1:-}" in
   up)
-    for id in $nodes; do start_node "$id"; done
+    for id in $founders; do start_node "$id"; done
     "${cli[@]}" status --config "$config" --wait-leader-ms 15000
     node -e 'const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
       for (const n of c.nodes) console.log(`${n.id}: gRPC ${n.grpc}  Twirp/HTTP http://${n.http}  peer ${n.peer}`);
@@ -80,11 +92,25 @@ case "${1:-}" in
     # only after the one before caught up: a client that retries UNAVAILABLE sees no failed call.
     leader=$(status_field 's.leader')
     for id in $nodes; do
-      [[ "$id" == "$leader" ]] && continue
+      if [[ "$id" == "$leader" ]] || ! running "$id"; then continue; fi # spares not started are not members
       stop_node "$id"; start_node "$id"; wait_caught_up "$id"
     done
     if [[ -n "$leader" ]]; then stop_node "$leader"; start_node "$leader"; wait_caught_up "$leader"; fi
     "${cli[@]}" status --config "$config"
+    ;;
+  add)
+    id=${2:?usage: cluster.sh add NODE}
+    start_node "$id"
+    "${cli[@]}" members add --config "$config" --id "$id" --region "$(node_field "$id" region)" \
+      --grpc "$(node_field "$id" grpc)" --peer "$(node_field "$id" peer)" --http "$(node_field "$id" http)" --wait-ms 30000
+    ;;
+  remove)
+    id=${2:?usage: cluster.sh remove NODE}
+    "${cli[@]}" members remove "$id" --config "$config"
+    # The removed node exits by itself once it learns of its removal.
+    for _ in $(seq 1 100); do running "$id" || break; sleep 0.1; done
+    if running "$id"; then echo "$id is still running after its removal"; else rm -f "$data/$id.pid"; fi
+    echo "$id's data dir ($data/$id) can no longer start; remove it before adding $id again"
     ;;
   down)
     for id in $nodes; do
@@ -98,7 +124,7 @@ case "${1:-}" in
     echo "cluster stopped (data kept in $data; rm -rf it for a fresh cluster)"
     ;;
   *)
-    echo "usage: cluster.sh up | status | kill NODE | restart NODE | roll | down" >&2
+    echo "usage: cluster.sh up | status | kill NODE | restart NODE | roll | add NODE | remove NODE | down" >&2
     exit 2
     ;;
 esac

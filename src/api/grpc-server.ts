@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Server as NetServer } from 'node:net';
 import {
+  type AddMemberRequest,
   type BackupChunk,
   ClusterServiceService,
   RoomServiceService,
@@ -12,6 +13,7 @@ import { assert } from '../lib/assert.js';
 import { RegistryError, unavailable } from '../lib/errors.js';
 import { type BackupSource, streamBackup } from './grpc-backup.js';
 import { type Grants, authenticate, requireAdminKey, requireList } from './auth.js';
+import type { MembershipControl } from './membership-api.js';
 import { ERROR_MAPPING, toClientError } from './errors.js';
 import { toServiceError } from './grpc-errors.js';
 import { GRPC_LIMITS, type GrpcLimits, assertGrpcLimitRelations } from './grpc-limits.js';
@@ -26,6 +28,7 @@ export interface ClusterControl {
   transferLeadership(to: string | null): string;
   /** backup: the Backup RPC's source (absent: the node serves no backups). */
   readonly backup?: BackupSource;
+  membership: MembershipControl;
 }
 
 export interface GrpcApiOptions {
@@ -113,7 +116,33 @@ export class GrpcApi {
         })),
       ),
       backup: (call: grpc.ServerWritableStream<unknown, BackupChunk>) => this.backup(call),
+      ...this.membershipMethods(),
     });
+  }
+
+  /** membershipMethods: ClusterService's membership RPCs, admin key only, each attempt audited. */
+  private membershipMethods(): grpc.UntypedServiceImplementation {
+    const m = this.cluster.membership;
+    return {
+      listMembers: this.unary('ListMembers', async (_req, ctx) =>
+        this.admin(ctx, 'ListMembers', {}, () => m.listMembers()),
+      ),
+      addMember: this.unary('AddMember', async (req: AddMemberRequest, ctx) =>
+        this.admin(ctx, 'AddMember', { member: req.id, peer: req.peer, learner: String(req.learner) }, async () => ({
+          index: await m.addMember(req, ctx.deadlineMs),
+        })),
+      ),
+      promoteMember: this.unary('PromoteMember', async (req: { id: string }, ctx) =>
+        this.admin(ctx, 'PromoteMember', { member: req.id }, async () => ({
+          index: await m.promoteMember(req.id, ctx.deadlineMs),
+        })),
+      ),
+      removeMember: this.unary('RemoveMember', async (req: { id: string }, ctx) =>
+        this.admin(ctx, 'RemoveMember', { member: req.id }, async () => ({
+          index: await m.removeMember(req.id, ctx.deadlineMs),
+        })),
+      ),
+    };
   }
 
   /** listen binds the `grpc` listener: TLS when `tls` is given (mTLS with its clientCa), else plaintext. */
@@ -183,12 +212,17 @@ export class GrpcApi {
   }
 
   /** admin runs an admin operation for an admin key only, and reports every attempt to onAdmin. */
-  private admin<Res>(ctx: CallContext, operation: string, detail: Record<string, string>, fn: () => Res): Res {
+  private async admin<Res>(
+    ctx: CallContext,
+    operation: string,
+    detail: Record<string, string>,
+    fn: () => Res | Promise<Res>,
+  ): Promise<Res> {
     const report = (outcome: string): void =>
       this.options.onAdmin?.({ apiKey: ctx.grants.apiKey, operation, detail, outcome });
     try {
       requireAdminKey(ctx.grants, this.options.adminKeys);
-      const res = fn();
+      const res = await fn();
       report('OK');
       return res;
     } catch (e) {

@@ -14,6 +14,11 @@ export interface NodeStatus {
   readonly commitIndex: number;
   readonly appliedIndex: number;
   readonly rooms: number;
+  /** voters and learners: the configuration this node has applied (DESIGN §11). */
+  readonly voters: readonly string[];
+  readonly learners: readonly string[];
+  /** memberRole: this node's place in it ('none': waiting to be added, or removed). */
+  readonly memberRole: 'voter' | 'learner' | 'none';
 }
 
 /** HttpRoutes is what the `http` listener serves; Twirp plugs in as one more handler. */

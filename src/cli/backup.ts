@@ -141,7 +141,7 @@ function describeCheck(path: string, c: BackupCheck): string {
     `  format:     ${h.formatVersion}`,
     `  cluster:    ${h.cluster}`,
     `  revision:   ${h.index} (term ${h.term})`,
-    `  members:    ${h.members.voters.join(', ')}`,
+    `  members:    ${h.members.voters.join(', ')}${h.members.learners.length === 0 ? '' : ` (learners: ${h.members.learners.join(', ')})`}`,
     `  created at: ${h.createdAt}`,
     `  rooms:      ${c.rooms}`,
     `  request ids: ${c.dedupRecords}`,

@@ -79,3 +79,37 @@ function emptyDirRefusal(dir: string, cluster: string, id: string): string {
     `Restore its data dir, or remove ${id} from the cluster and add it back as a new member (DESIGN §11).`,
   ].join(' ');
 }
+
+/** removedFileName marks a data dir whose node left the cluster (DESIGN §11): it never starts again. */
+export const removedFileName = 'removed.json';
+
+/**
+ * markRemoved records, durably, that this node was removed from the cluster. Its log may not
+ * say so (a removed follower may learn it from a peer before it applies the change), and a
+ * restart on this dir would bring back a vote and a log the cluster no longer counts.
+ */
+export async function markRemoved(
+  fs: StorageFs,
+  dir: string,
+  id: string,
+  reason: string,
+  fsync: boolean,
+): Promise<void> {
+  const body = JSON.stringify({ node: id, removedAt: new Date().toISOString(), reason });
+  await writeBytesDurably(fs, join(dir, removedFileName), Buffer.from(`${body}\n`), fsync);
+}
+
+/** checkNotRemoved refuses to start on a data dir that markRemoved marked. */
+export async function checkNotRemoved(fs: StorageFs, dir: string, id: string): Promise<void> {
+  let text: string;
+  try {
+    text = (await fs.readFile(join(dir, removedFileName))).toString('utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new UsageError(`data dir ${dir}: ${removedFileName} is unreadable: ${(e as Error).message}`);
+  }
+  throw new UsageError(
+    `data dir ${dir}: ${id} was removed from the cluster (${removedFileName}: ${text.trim()}); refusing to start. ` +
+      'To bring it back, add it as a new member (members add) and start it with --join on an empty data dir.',
+  );
+}

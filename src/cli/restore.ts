@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { readdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { loadClusterConfig } from '../config/cluster-config.js';
-import { nodeId } from '../lib/ids.js';
 import { silentLogger } from '../lib/logger.js';
 import type { SnapshotMeta } from '../raft/index.js';
 import { BackupReader } from '../storage/backup-file.js';
@@ -11,6 +10,7 @@ import { nodeStorageFs } from '../storage/storage-fs.js';
 import { type ParsedFlags, UsageError, requireString } from './args.js';
 import { verifyBackupFile } from './backup.js';
 import { claimDataDir } from './data-dir.js';
+import { foundingConf } from './membership-boot.js';
 
 export const RESTORE_FLAGS = {
   from: { kind: 'string', help: 'the backup file' },
@@ -43,7 +43,10 @@ export async function restoreCommand(flags: ParsedFlags): Promise<number> {
   const loaded = loadClusterConfig(requireString(flags, 'config'));
   if (!loaded.ok) throw new UsageError(`${loaded.error.file}: ${loaded.error.problem}`);
   const cluster = loaded.value;
-  if (!cluster.members.some((m) => m.id === id)) throw new UsageError(`--id ${id} is not a node of the config`);
+  if (!cluster.members.some((m) => m.id === id && !m.spare))
+    throw new UsageError(
+      `--id ${id} is not a founding node of the config (restore seeds the nodes that are not spare)`,
+    );
   await refuseNonEmpty(dir);
   // The whole file is checked before anything is written: a damaged backup leaves no data dir behind.
   const check = await verifyBackupFile(from);
@@ -55,7 +58,7 @@ export async function restoreCommand(flags: ParsedFlags): Promise<number> {
   const meta: SnapshotMeta = {
     index: check.header.index,
     term: check.header.term,
-    voters: cluster.members.map((m) => nodeId(m.id)),
+    ...foundingConf(cluster),
   };
   // Seeded beside the data dir and renamed into place whole: a restore cut short leaves no data dir.
   const seeding = `${dir}.restoring-${randomBytes(6).toString('hex')}`;

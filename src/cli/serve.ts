@@ -2,14 +2,15 @@ import { randomInt } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { type NodeStatus, startHttpServer } from '../api/http-server.js';
-import { compileConfig, loadClusterConfig, type CompiledConfig } from '../config/cluster-config.js';
+import { bootstrapMembers, compileConfig, loadClusterConfig, type CompiledConfig } from '../config/cluster-config.js';
 import { assertLimitRelations, electionTimeoutTicks, LIMITS } from '../config/limits.js';
 import { JsonLogger } from '../lib/logger.js';
 import type { Rng } from '../lib/rng.js';
-import { type NodeId, nodeId } from '../lib/ids.js';
+import { type NodeId, index, nodeId } from '../lib/ids.js';
 import { Metrics } from '../metrics/metrics.js';
 import { SYSTEM_CLOCK, exitProcess } from '../node/clock.js';
-import { RaftNode } from '../node/node.js';
+import { MemberRemovedError, RaftNode } from '../node/node.js';
+import { nodeMembership } from '../api/membership-api.js';
 import type { NodeLogStorage, NodeSnapshotStore } from '../raft/index.js';
 import { type ClusterControl, GrpcApi } from '../api/grpc-server.js';
 import { RoomHandlers } from '../api/room-handlers.js';
@@ -35,7 +36,15 @@ import {
   backupSource,
   startBackups,
 } from './backup-scheduler.js';
-import { claimDataDir } from './data-dir.js';
+import { checkNotRemoved, claimDataDir, markRemoved } from './data-dir.js';
+import {
+  appliedConf,
+  bootstrap,
+  checkMembership,
+  legacyVoters,
+  logIsEmpty,
+  memberAddresses,
+} from './membership-boot.js';
 
 export const SERVE_FLAGS = {
   config: { kind: 'string', help: 'cluster config file (JSON)' },
@@ -45,7 +54,11 @@ export const SERVE_FLAGS = {
   'enable-fault-injection': { kind: 'boolean', help: 'test only: accept partition rules on POST /debug/faults' },
   'initial-cluster-state': {
     kind: 'string',
-    help: 'new: this first start may initialize an empty data dir; existing (default): refuse one',
+    help: 'new: this first start of a new cluster may initialize an empty data dir; existing (default): refuse one',
+  },
+  join: {
+    kind: 'boolean',
+    help: 'start on an empty data dir without founding a cluster: wait to be added (members add)',
   },
   'snapshot-interval-entries': { kind: 'number', help: 'take a snapshot every N applied entries (default 100000)' },
   ...BACKUP_SERVE_FLAGS,
@@ -66,6 +79,8 @@ export interface NodeParts {
   readonly storage: NodeLogStorage & { close(): Promise<void> };
   readonly snapshots: NodeSnapshotStore;
   readonly stateMachine: RoomRegistry;
+  /** voters: the configuration before index 1 (a legacy log's; [] for one whose configuration is in the log). */
+  readonly voters: readonly NodeId[];
   /** storageFaults: the power-loss layer under the storage, only with --enable-fault-injection. */
   readonly storageFaults?: PowerLossFs;
 }
@@ -82,50 +97,40 @@ export type NewStateMachine = () => NodeParts['stateMachine'];
 
 /**
  * openDiskParts recovers this node's log from its data dir and restores the state machine from
- * the snapshot the log rests on; the node then replays the committed entries after it.
+ * the snapshot the log rests on; the node then replays the committed entries after it. With
+ * `foundCluster` (--initial-cluster-state new) an empty log gets the founding config entries;
+ * a log whose configuration leaves this node out refuses to start (DESIGN §11).
  */
 export async function openDiskParts(
   config: CompiledConfig,
   newStateMachine: NewStateMachine,
   logger: Logger,
   storageFaults?: PowerLossFs,
+  foundCluster = false,
 ): Promise<NodeParts> {
   const fs = storageFaults ?? nodeStorageFs;
   const storage = await DiskLogStorage.open({ dir: config.dataDir, fsync: config.fsync === 'always', logger, fs });
   const stateMachine = newStateMachine();
+  if (foundCluster && logIsEmpty(storage)) {
+    await bootstrap(storage, config.cluster);
+    logger.info('cluster_bootstrapped', { voters: bootstrapMembers(config.cluster).map((m) => m.id) });
+  }
+  const voters = legacyVoters(storage, config.cluster) ?? [];
+  const conf = appliedConf(storage, voters);
+  checkMembership(conf, config.self.id, config.dataDir);
+  if (conf.voters.length === 0 && conf.learners.length === 0)
+    logger.info('waiting_to_be_added', {
+      detail: `${config.self.id} is not a member yet: waiting to be added (room-registry members add, on the leader)`,
+    });
   const base = storage.snapshotMeta();
-  checkVoters(
-    base.index > 0 ? base.voters : null,
-    config.cluster.members.map((m) => m.id),
-    config.dataDir,
-  );
   if (base.index > 0) await stateMachine.restore(storage.snapshots.open(base));
   return {
     storage,
     snapshots: storage.snapshots,
     stateMachine,
+    voters,
     ...(storageFaults === undefined ? {} : { storageFaults }),
   };
-}
-
-/**
- * checkVoters refuses to start when the voters the log rests on (its snapshot's) are not the
- * config's: a config edit would give this node a different majority from its peers (issue 13
- * finding 2). Membership changes go through the log (DESIGN §11), never through the file.
- */
-export function checkVoters(
-  logVoters: readonly NodeId[] | null,
-  configVoters: readonly NodeId[],
-  dataDir: string,
-): void {
-  if (logVoters === null) return;
-  const a = [...logVoters].sort();
-  const b = [...configVoters].sort();
-  if (a.length === b.length && a.every((v, i) => v === b[i])) return;
-  throw new UsageError(
-    `data dir ${dataDir}: the log's voters are [${a.join(', ')}] but the config names [${b.join(', ')}]; ` +
-      'refusing to start, since nodes would disagree on what a majority is. Restore the config that matches the cluster.',
-  );
 }
 
 /** serveCommand runs one node until SIGTERM/SIGINT, then shuts down gracefully and exits 0. */
@@ -147,6 +152,8 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
   const initialState = flags['initial-cluster-state'] ?? 'existing';
   if (initialState !== 'new' && initialState !== 'existing')
     throw new UsageError(`--initial-cluster-state takes new or existing, got "${String(initialState)}"`);
+  const join = flags['join'] === true;
+  checkStartMode(config, initialState, join);
   // Under fault injection every storage call goes through the power-loss layer, from the first.
   const storageFaults = config.faultInjection ? new PowerLossFs(nodeStorageFs) : undefined;
   if (storageFaults !== undefined) setInterval(() => storageFaults.writeback(), pageCacheWritebackMs).unref();
@@ -156,18 +163,41 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
     config.cluster.cluster,
     config.self.id,
     config.fsync === 'always',
-    initialState,
+    join ? 'new' : initialState,
   );
+  await checkNotRemoved(storageFaults ?? nodeStorageFs, config.dataDir, config.self.id);
   const bootLogger = new JsonLogger(config.self.id);
   const backups = backupScheduleFromFlags(flags, config.fsync === 'always');
-  const parts = await openDiskParts(config, newStateMachine, bootLogger, storageFaults);
-  const running = await startNode(config, parts, backups);
-  await new Promise<void>((resolve) => {
+  const parts = await openDiskParts(config, newStateMachine, bootLogger, storageFaults, initialState === 'new');
+  // A node removed from the cluster shuts down as on SIGTERM (its last answers go out) and exits 0.
+  let leave = (): void => {};
+  const stopAsked = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
+    leave = resolve;
   });
+  // The mark is written before the node goes, so no restart can bring the removed member back.
+  const onRemoved = (reason: string): void =>
+    void markRemoved(storageFaults ?? nodeStorageFs, config.dataDir, config.self.id, reason, config.fsync === 'always')
+      .catch((e: unknown) => bootLogger.error('removed_mark_failed', { error: e }))
+      .finally(() => leave());
+  const running = await startNode(config, parts, backups, onRemoved);
+  await stopAsked;
   await running.shutdown();
   return 0;
+}
+
+/**
+ * checkStartMode: `new` founds a cluster from the nodes that are not spare; a spare joins an
+ * existing one. Mixing them up would found a second cluster or leave a founder waiting forever.
+ */
+function checkStartMode(config: CompiledConfig, initialState: 'new' | 'existing', join: boolean): void {
+  if (join && initialState === 'new')
+    throw new UsageError('--join and --initial-cluster-state new exclude each other: a node joins or founds, not both');
+  if (initialState === 'new' && config.self.spare)
+    throw new UsageError(
+      `${config.self.id} is a spare node of the config: start it with --join, then add it (members add)`,
+    );
 }
 
 /** PEER_LIMITS: the bounds of LIMITS the peer transport enforces, handed to it (transport/ does not import config/). */
@@ -186,6 +216,7 @@ export async function startNode(
   config: CompiledConfig,
   parts: NodeParts,
   backups: BackupScheduleOptions | null = null,
+  onRemoved: (reason: string) => void = exitProcess,
 ): Promise<{ node: RaftNode; shutdown(): Promise<void> }> {
   const self = config.self;
   let node: RaftNode | null = null;
@@ -194,19 +225,12 @@ export async function startNode(
   const faults = config.faultInjection
     ? new FaultHook(storageFaults === undefined ? null : () => powerOff(storageFaults))
     : null;
-  const members = config.cluster.members;
-  const transport = new PeerTransport(
-    self.id,
-    members,
-    { cluster: config.cluster.cluster, nodeId: self.id, secret: config.cluster.secret },
-    config.peerTls,
-    PEER_LIMITS,
-    (peer) => node?.reportUnreachable(peer),
-    faults,
-  );
-  node = newRaftNode(config, parts, transport, logger, faults);
+  const transport = newPeerTransport(config, faults, (peer) => node?.reportUnreachable(peer));
+  node = newRaftNode(config, parts, transport, logger, faults, onRemoved);
   const n = node;
+  transport.events.onRemovedByPeer = (peer, at) => n.removedByPeer(peer, index(at));
   const { auth, peerServer } = await listenPeers(config, n, faults, logger);
+  allowPeers(auth, config, n);
   const sweeper = new Sweeper(
     parts.stateMachine,
     { isLeader: () => n.status().role === 'leader', propose: (p, deadlineMs) => n.propose(p, deadlineMs) },
@@ -224,7 +248,7 @@ export async function startNode(
     quotaBytes: config.quotaBytes,
   });
   const status = (): NodeStatus => statusOf(self, n, parts);
-  const listeners = await listenApis(config, n, parts, metrics, status, faults, logger);
+  const listeners = await listenApis(config, n, parts, metrics, status, faults, logger, transport);
   n.start();
   sweeper.start();
   const scheduler = startBackups(n, config, backups, metrics, logger);
@@ -253,16 +277,36 @@ export async function startNode(
   };
 }
 
+/** newPeerTransport dials the config file's nodes; the applied configuration adds and drops peers later. */
+function newPeerTransport(
+  config: CompiledConfig,
+  faults: FaultHook | null,
+  onUnreachable: (peer: NodeId) => void,
+): PeerTransport {
+  const self = config.self;
+  return new PeerTransport(
+    self.id,
+    config.cluster.members,
+    { cluster: config.cluster.cluster, nodeId: self.id, secret: config.cluster.secret },
+    config.peerTls,
+    PEER_LIMITS,
+    onUnreachable,
+    faults,
+  );
+}
+
 function newRaftNode(
   config: CompiledConfig,
   parts: NodeParts,
   transport: PeerTransport,
   logger: JsonLogger,
   faults: FaultHook | null,
+  onRemoved: (reason: string) => void,
 ): RaftNode {
   return new RaftNode({
     id: config.self.id,
-    voters: config.cluster.members.map((m) => m.id),
+    voters: parts.voters,
+    memberAddresses: memberAddresses(config.cluster),
     storage: parts.storage,
     snapshots: parts.snapshots,
     stateMachine: parts.stateMachine,
@@ -270,13 +314,31 @@ function newRaftNode(
     logger,
     random: cryptoRng,
     clock: SYSTEM_CLOCK,
-    onFatal: exitProcess,
+    onFatal: (e) => (e instanceof MemberRemovedError ? onRemoved(e.message) : exitProcess()),
     electionTimeoutTicks: electionTimeoutTicks(),
     quotaBytes: config.quotaBytes,
     ...(config.snapshotIntervalEntries === null ? {} : { snapshotIntervalEntries: config.snapshotIntervalEntries }),
     ...(faults === null ? {} : { beforePersist: () => faults.beforeDiskWrite() }),
     validateCommand: validateCommandBytes,
   });
+}
+
+/** allowPeers: peers may call from every node of the file and every member the log added (DESIGN §11). */
+function allowPeers(auth: PeerAuthenticator, config: CompiledConfig, n: RaftNode): void {
+  // removed: members this process saw leave, and at which index; they are told so when they call (peer-auth.ts).
+  const seen = new Set<NodeId>();
+  const removed = new Map<NodeId, number>();
+  const allow = (at: number): void => {
+    const current = n.members().map((m) => m.id);
+    for (const id of seen) if (!current.includes(id) && !removed.has(id)) removed.set(id, at);
+    for (const id of current) {
+      seen.add(id);
+      removed.delete(id);
+    }
+    auth.setMembers([...new Set([...config.cluster.members.map((m) => m.id), ...current])], removed);
+  };
+  allow(n.status().appliedIndex);
+  n.events.onMembership = (_members, at) => allow(at);
 }
 
 /** listenPeers opens the peer listener; under peer mTLS a peer's node id is its certificate's. */
@@ -319,6 +381,9 @@ function statusOf(self: CompiledConfig['self'], n: RaftNode, parts: NodeParts): 
     commitIndex: s.commitIndex,
     appliedIndex: s.appliedIndex,
     rooms: parts.stateMachine.roomCount(),
+    voters: s.voters,
+    learners: s.learners,
+    memberRole: n.memberRole(),
   };
 }
 
@@ -417,10 +482,16 @@ function requestObserver(metrics: Metrics, logger: Logger) {
     };
 }
 
-/** readiness: /readyz says ready once a leader is known. */
-function readiness(n: RaftNode): { ok: boolean; reason: string } {
+/**
+ * readiness: /readyz says ready once this node is a member, knows a leader and has applied
+ * what it knows to be committed (a node added a moment ago is still catching up).
+ */
+export function readiness(n: Pick<RaftNode, 'status' | 'memberRole'>): { ok: boolean; reason: string } {
   const s = n.status();
+  if (n.memberRole() === 'none') return { ok: false, reason: 'not a member: waiting to be added' };
   if (s.leader === null) return { ok: false, reason: 'no leader known' };
+  if (s.appliedIndex < s.commitIndex)
+    return { ok: false, reason: `catching up: applied ${s.appliedIndex} of ${s.commitIndex} committed` };
   return { ok: true, reason: `ready: leader ${s.leader}, applied ${s.appliedIndex}` };
 }
 
@@ -439,12 +510,21 @@ function faultRoutes(faults: FaultHook, members: CompiledConfig['cluster']['memb
   };
 }
 
-/** clusterControl is what ClusterService reaches of this node: status, leadership transfer, backups. */
-function clusterControl(n: RaftNode, config: CompiledConfig, status: () => NodeStatus): ClusterControl {
+/** clusterControl is what ClusterService reaches of this node: status, leadership transfer, backups, membership. */
+function clusterControl(
+  n: RaftNode,
+  config: CompiledConfig,
+  status: () => NodeStatus,
+  transport: PeerTransport,
+): ClusterControl {
   return {
-    status,
+    status: () => {
+      const s = status();
+      return { ...s, voters: [...s.voters], learners: [...s.learners] };
+    },
     transferLeadership: (to) => n.transferLeadership(to === null ? null : nodeId(to)),
     backup: backupSource(n, config.cluster.cluster, config.cluster.members),
+    membership: nodeMembership(n, (id) => transport.peerStats().get(id)?.healthy === true),
   };
 }
 
@@ -457,6 +537,7 @@ async function listenApis(
   status: () => NodeStatus,
   faults: FaultHook | null,
   logger: Logger,
+  transport: PeerTransport,
 ): Promise<{ close(): Promise<void> }> {
   const self = config.self;
   const onRequest = requestObserver(metrics, logger);
@@ -466,7 +547,7 @@ async function listenApis(
     maxDeadlineMs: LIMITS.requestDeadlineMaxMs,
   };
   const handlers = new RoomHandlers(n, parts.stateMachine);
-  const grpcApi = new GrpcApi(handlers, parts.stateMachine, clusterControl(n, config, status), {
+  const grpcApi = new GrpcApi(handlers, parts.stateMachine, clusterControl(n, config, status, transport), {
     ...apiOptions,
     adminKeys: config.cluster.adminKeys,
     onRequest: onRequest('grpc'),

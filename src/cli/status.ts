@@ -86,16 +86,16 @@ function getText(url: string, tls: ClientTls | null): Promise<string> {
   });
 }
 
-/** agreedLeader: the leader every reachable node names, when one of them is that leader. */
+/** agreedLeader: the leader every reachable member names, when one of them is that leader (a node waiting to be added has no say). */
 function agreedLeader(rows: readonly Row[]): string | null {
-  const live = rows.filter((r) => r.status !== null);
+  const live = rows.filter((r) => r.status !== null && r.status.memberRole !== 'none');
   const leaders = new Set(live.map((r) => r.status?.leader ?? null));
   if (leaders.size !== 1) return null;
   const leader = [...leaders][0] ?? null;
   return live.some((r) => r.status?.role === 'leader' && r.id === leader) ? leader : null;
 }
 
-const STATUS_HEADERS = ['ID', 'HTTP', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'ROOMS'];
+const STATUS_HEADERS = ['ID', 'HTTP', 'ROLE', 'MEMBER', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'ROOMS'];
 
 function printRows(rows: readonly Row[], leader: string | null): void {
   const cells = rows.map((r) =>
@@ -105,6 +105,7 @@ function printRows(rows: readonly Row[], leader: string | null): void {
           r.id,
           r.http,
           r.status.role,
+          r.status.memberRole,
           r.status.term,
           r.status.leader ?? '-',
           r.status.commitIndex,
@@ -117,16 +118,24 @@ function printRows(rows: readonly Row[], leader: string | null): void {
   );
 }
 
-const GRPC_STATUS_HEADERS = ['ID', 'REGION', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'ROOMS'];
+const GRPC_STATUS_HEADERS = ['ID', 'REGION', 'ROLE', 'MEMBER', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'ROOMS'];
 
 async function grpcStatus(flags: ParsedFlags): Promise<number> {
   const client = connect(flags);
   try {
     const s = await client.status();
     const cells = [
-      [s.id, s.region, s.role, s.term, s.leader === '' ? '-' : s.leader, s.commitIndex, s.appliedIndex, s.rooms].map(
-        String,
-      ),
+      [
+        s.id,
+        s.region,
+        s.role,
+        s.memberRole,
+        s.term,
+        s.leader === '' ? '-' : s.leader,
+        s.commitIndex,
+        s.appliedIndex,
+        s.rooms,
+      ].map(String),
     ];
     (flags['json'] === true ? printJson : printTable)(s, formatTable(GRPC_STATUS_HEADERS, cells));
     return s.leader === '' ? 1 : 0;

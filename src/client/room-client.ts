@@ -1,6 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import {
   type BackupChunk,
+  type AddMemberRequest,
+  type AddMemberResponse,
   ClusterServiceClient,
   CreateRoomRequest,
   type CreateRoomResponse,
@@ -9,7 +11,10 @@ import {
   GetRoomRequest,
   type GetRoomResponse,
   ListRoomsRequest,
+  type ListMembersResponse,
   type ListRoomsResponse,
+  type PromoteMemberResponse,
+  type RemoveMemberResponse,
   RoomServiceClient,
   type StatusResponse,
   type TransferLeadershipResponse,
@@ -140,6 +145,44 @@ export class RoomClient {
     return this.call(
       this.cluster.transferLeadership.bind(this.cluster) as Unary<{ to: string }, TransferLeadershipResponse>,
       { to },
+      { roomCreate: true },
+      deadlineMs,
+    );
+  }
+
+  // Membership (admin key only; a node that is not the leader answers UNAVAILABLE naming it).
+
+  listMembers(deadlineMs?: number): Promise<ListMembersResponse> {
+    return this.call(
+      this.cluster.listMembers.bind(this.cluster) as Unary<object, ListMembersResponse>,
+      {},
+      { roomCreate: true },
+      deadlineMs,
+    );
+  }
+
+  addMember(req: AddMemberRequest, deadlineMs?: number): Promise<AddMemberResponse> {
+    return this.call(
+      this.cluster.addMember.bind(this.cluster) as Unary<AddMemberRequest, AddMemberResponse>,
+      req,
+      { roomCreate: true },
+      deadlineMs,
+    );
+  }
+
+  promoteMember(id: string, deadlineMs?: number): Promise<PromoteMemberResponse> {
+    return this.call(
+      this.cluster.promoteMember.bind(this.cluster) as Unary<{ id: string }, PromoteMemberResponse>,
+      { id },
+      { roomCreate: true },
+      deadlineMs,
+    );
+  }
+
+  removeMember(id: string, deadlineMs?: number): Promise<RemoveMemberResponse> {
+    return this.call(
+      this.cluster.removeMember.bind(this.cluster) as Unary<{ id: string }, RemoveMemberResponse>,
+      { id },
       { roomCreate: true },
       deadlineMs,
     );

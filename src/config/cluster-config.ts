@@ -20,6 +20,11 @@ export interface MemberConfig {
   readonly tls: ListenerTlsConfig | null;
   /** peerCert: this node's own peer certificate, overriding peerTls's (peer identity, DESIGN §10). */
   readonly peerCert: { readonly certFile: string; readonly keyFile: string } | null;
+  /**
+   * spare: a node the file describes but that does not bootstrap the cluster (`"spare": true`):
+   * it starts with `serve --join` and becomes a member only when added (DESIGN §11).
+   */
+  readonly spare: boolean;
 }
 
 /** ListenerTlsConfig: a node's `tls` entry, for its client listeners (grpc, http). */
@@ -52,8 +57,14 @@ export interface ClusterConfig {
   readonly apiKeys: ReadonlyMap<string, string>;
   /** adminKeys: the API keys allowed admin operations (TransferLeadership; later membership, backup). */
   readonly adminKeys: ReadonlySet<string>;
+  /** members: every node of the file, spares included (bootstrapMembers: those that are not). */
   readonly members: readonly MemberConfig[];
   readonly peerTls: PeerTlsConfig | null;
+}
+
+/** bootstrapMembers: the nodes of the file that make up a brand-new cluster (every node that is not spare). */
+export function bootstrapMembers(cluster: ClusterConfig): readonly MemberConfig[] {
+  return cluster.members.filter((m) => !m.spare);
 }
 
 export type FsyncMode = 'always' | 'never';
@@ -107,7 +118,7 @@ export function loadClusterConfig(file: string): Result<ClusterConfig, ConfigErr
 
 /** TOP_KEYS, NODE_KEYS, ...: the keys each object of the config may hold; any other is refused by name. */
 const TOP_KEYS = ['cluster', 'secret', 'apiKeys', 'adminKeys', 'nodes', 'peerTls'] as const;
-const NODE_KEYS = ['id', 'region', 'grpc', 'peer', 'http', 'admin', 'tls', 'peerCert'] as const;
+const NODE_KEYS = ['id', 'region', 'grpc', 'peer', 'http', 'admin', 'tls', 'peerCert', 'spare'] as const;
 const PEER_TLS_KEYS = ['certFile', 'keyFile', 'caFile'] as const;
 const NODE_TLS_KEYS = ['cert', 'key', 'clientCa'] as const;
 const PEER_CERT_KEYS = ['certFile', 'keyFile'] as const;
@@ -186,6 +197,8 @@ function parseMembers(raw: unknown, problems: string[]): MemberConfig[] {
     const admin = n['admin'] === undefined ? null : addressField(n, 'admin', problems, where);
     const tls = parseNodeTls(n['tls'], `${where}.tls`, problems);
     const peerCert = parsePeerCert(n['peerCert'], `${where}.peerCert`, problems);
+    const spare = n['spare'] ?? false;
+    if (typeof spare !== 'boolean') problems.push(`${where}.spare must be true or false`);
     if (id !== null && grpc !== null && peer !== null && http !== null) {
       members.push(
         Object.freeze({
@@ -197,10 +210,13 @@ function parseMembers(raw: unknown, problems: string[]): MemberConfig[] {
           adminAddress: admin,
           tls,
           peerCert,
+          spare: spare === true,
         }),
       );
     }
   });
+  if (members.length > 0 && members.every((m) => m.spare))
+    problems.push('"nodes" must hold at least one node that is not spare (the members of a new cluster)');
   checkUnique(
     members.map((m) => m.id),
     'node id',

@@ -103,6 +103,13 @@ export const LIMITS = Object.freeze({
   snapshotIntervalBytes: 256 << 20,
   /** snapshotSliceBytes: serialize a snapshot in slices this big, yielding to the event loop between. */
   snapshotSliceBytes: 256 << 10,
+  /**
+   * promoteLagEntriesMax: the leader promotes a learner added with promote:true once its match
+   * index is within this many entries of the leader's last index. Promoting a voter far behind
+   * would make it part of the quorum before it can help commit (a 3-voter cluster would stall
+   * writes until it caught up); 1 000 entries is well under a second of replication.
+   */
+  promoteLagEntriesMax: 1_000,
   /** shutdownTransferWaitMs: on SIGTERM a leader waits this long for its transfer to finish. */
   shutdownTransferWaitMs: 2_000,
   /** shutdownDrainMs: on SIGTERM the API listeners let calls in flight answer for this long, then cut them off. */

@@ -5,6 +5,7 @@ import type { Index, NodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
 import type { Rng } from '../lib/rng.js';
 import {
+  type ConfChange,
   type Entry,
   type InstallSnapshot,
   type Message,
@@ -26,6 +27,9 @@ import { peerBatches } from './batches.js';
 import { EntryClock } from './entry-clock.js';
 import { Forwarder } from './forwarder.js';
 import { Inbox } from './inbox.js';
+import type { MemberContext } from './member-context.js';
+import type { Member, MemberRole } from './members.js';
+import { Membership, confChangeRefusal } from './membership.js';
 import { Proposals } from './proposals.js';
 import { Reads } from './reads.js';
 import { type ExclusiveCapture, Snapshotter } from './snapshotter.js';
@@ -33,7 +37,14 @@ import { Staleness } from './staleness.js';
 
 export interface RaftNodeOptions {
   readonly id: NodeId;
+  /** voters: the configuration before index 1, when storage holds no snapshot (RaftConfig.voters). */
   readonly voters: readonly NodeId[];
+  /**
+   * memberAddresses: where the config file says each node listens; a member whose config
+   * change carried no readable context is dialed there, and a node with no configuration
+   * yet (waiting to be added) dials these (DESIGN §11). Empty in tests that need no addresses.
+   */
+  readonly memberAddresses?: ReadonlyMap<NodeId, MemberContext>;
   readonly storage: NodeLogStorage;
   readonly snapshots: NodeSnapshotStore;
   readonly stateMachine: StateMachine;
@@ -57,7 +68,10 @@ export interface RaftNodeOptions {
   readonly validateCommand?: (payload: Uint8Array) => RegistryError | null;
   /** clock supplies time, timers and turns (default SYSTEM_CLOCK; the simulator passes its own). */
   readonly clock?: NodeClock;
-  /** onFatal runs once when a turn fails (default: exit the process, which recovers from its WAL). */
+  /**
+   * onFatal runs once when a turn fails (default: exit the process, which recovers from its WAL),
+   * and when this node applies its own removal from the cluster (a MemberRemovedError).
+   */
   readonly onFatal?: (error: unknown) => void;
   /** raftTuning overrides more core bounds (the simulator shrinks them so every limit is hit). */
   readonly raftTuning?: Partial<RaftConfigDefaults>;
@@ -69,6 +83,13 @@ export interface NodeEvents {
   onPersist?(entries: number, durationMs: number): void;
   onApply?(entries: number): void;
   onSnapshot?(meta: SnapshotMeta, bytes: number, durationMs: number): void;
+  /** onMembership: the applied configuration changed, at log index `index` (the table holds the new one). */
+  onMembership?(members: readonly Member[], index: Index): void;
+}
+
+/** MemberRemovedError is what onFatal gets when this node applied its own removal: it leaves. */
+export class MemberRemovedError extends Error {
+  override readonly name = 'MemberRemovedError';
 }
 
 /**
@@ -106,6 +127,9 @@ export class RaftNode implements PeerHandler {
   private persistStartedAtMs: number | null = null;
   /** machineApplied: the last index the state machine holds (it runs ahead of the core's applied index within a turn). */
   private machineApplied: Index;
+  private readonly membership: Membership;
+  /** leaving: this node applied its own removal and is on its way out. */
+  private leaving = false;
   readonly events: NodeEvents = {};
 
   constructor(private readonly opts: RaftNodeOptions) {
@@ -126,7 +150,10 @@ export class RaftNode implements PeerHandler {
     this.forwarder = new Forwarder(opts.transport);
     this.entryClock = EntryClock.fromLog(opts.storage);
     this.machineApplied = opts.storage.snapshotMeta().index;
-    this.staleness = new Staleness(opts.id, opts.voters, this.clock.nowMs());
+    this.membership = new Membership(opts.id, opts.memberAddresses ?? new Map(), this.clock);
+    this.membership.refresh(this.core.confState());
+    this.opts.transport.setMembers?.(this.membership.table.peers());
+    this.staleness = new Staleness(opts.id, () => this.membership.table.voters(), this.clock.nowMs());
     this.snapshotter = new Snapshotter(
       opts.storage,
       opts.snapshots,
@@ -147,6 +174,30 @@ export class RaftNode implements PeerHandler {
 
   status(): RaftStatus {
     return this.core.status();
+  }
+
+  /** members: the applied configuration, with each member's addresses. */
+  members(): readonly Member[] {
+    return this.membership.table.all();
+  }
+
+  /** memberRole: this node's place in the applied configuration ('none': waiting to be added). */
+  memberRole(): MemberRole | 'none' {
+    return this.membership.table.roleOf(this.id);
+  }
+
+  /**
+   * changeMembership proposes one configuration change (leader only: elsewhere UNAVAILABLE
+   * naming the leader) and resolves with its index once it is applied here.
+   */
+  changeMembership(cc: ConfChange, deadlineMs: number): Promise<Index> {
+    const status = this.core.status();
+    if (this.stopped || this.leaving) return Promise.reject(unavailable('this node is shutting down', status.leader));
+    if (status.role !== 'leader')
+      return Promise.reject(unavailable('only the leader changes membership', status.leader));
+    const p = this.membership.enqueue(cc, deadlineMs);
+    this.scheduleTurn();
+    return p;
   }
 
   /** load counts the callers waiting on this node (for metrics). */
@@ -194,7 +245,8 @@ export class RaftNode implements PeerHandler {
       const at = this.machineApplied;
       const term = this.opts.storage.term(at);
       assert(term !== null, () => `backup at ${at}: the log has no term there`);
-      return { index: at, term, voters: this.opts.voters };
+      // The applied configuration: restore seeds a new cluster's own, so this one only informs.
+      return { index: at, term, ...this.core.confState() };
     });
   }
 
@@ -208,7 +260,8 @@ export class RaftNode implements PeerHandler {
     if (status.role !== 'leader') throw unavailable('only the leader can transfer leadership', status.leader);
     const target = to ?? this.bestTransferTarget();
     if (target === null) throw new RegistryError('UNAVAILABLE', 'no follower to transfer leadership to');
-    if (!this.opts.voters.includes(target)) throw new RegistryError('INVALID_ARGUMENT', `${target} is not a member`);
+    if (!this.membership.table.voters().includes(target))
+      throw new RegistryError('INVALID_ARGUMENT', `${target} is not a voter`);
     this.transferTo = target;
     this.scheduleTurn();
     return target;
@@ -344,12 +397,14 @@ export class RaftNode implements PeerHandler {
       this.snapshotReports.length > 0 ||
       this.unreachable.size > 0 ||
       this.proposals.hasQueued() ||
+      this.membership.hasQueued() ||
       this.reads.hasQueued()
     );
   }
 
   private async turn(): Promise<void> {
     this.drainInputs();
+    this.proposeConfChange();
     this.proposeQueued();
     this.readQueued();
     if (!this.core.hasReady()) return;
@@ -360,6 +415,7 @@ export class RaftNode implements PeerHandler {
 
   private drainInputs(): void {
     this.snapshotter.compactIfDue();
+    if (this.ticksPending > 0) this.promoteIfDue();
     for (; this.ticksPending > 0; this.ticksPending--) this.core.tick();
     for (const m of this.inbox.take()) this.core.step(m);
     if (this.transferTo !== null) this.startTransfer(this.transferTo);
@@ -367,6 +423,27 @@ export class RaftNode implements PeerHandler {
     this.unreachable.clear();
     for (const r of this.snapshotReports) this.core.reportSnapshot(r.to, r.delivered);
     this.snapshotReports = [];
+  }
+
+  /** proposeConfChange hands the change a caller asked for to the core. */
+  private proposeConfChange(): void {
+    const q = this.membership.takeQueued();
+    if (q === null) return;
+    const r = this.core.proposeConfChange(q.cc);
+    if (!r.ok) {
+      q.waiter.reject(confChangeRefusal(r.error, this.id));
+      return;
+    }
+    this.opts.logger.info('membership_change_proposed', { op: q.cc.op, member: q.cc.id, index: r.value.index });
+    this.membership.track(r.value.index, r.value.term, q.waiter);
+  }
+
+  /** promoteIfDue: as leader, promote a learner that asked for it once it has caught up (checked each tick). */
+  private promoteIfDue(): void {
+    const id = this.membership.promotionDue(this.core.status());
+    if (id === null) return;
+    const r = this.core.proposeConfChange({ op: 'promote', id, context: '' });
+    if (r.ok) this.opts.logger.info('membership_change_proposed', { op: 'promote', member: id, index: r.value.index });
   }
 
   private startTransfer(to: NodeId): void {
@@ -431,7 +508,14 @@ export class RaftNode implements PeerHandler {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
+    // The core applied the configuration of these entries as it handed them out, so their callers
+    // are answered before a step-down in this same Ready (a leader removing itself) fails them.
+    const configs = rd.committed.filter((e) => e.kind === 'config');
+    for (const e of configs) this.membership.applied(e);
     if (rd.softState !== null) this.onSoftState(rd);
+    const confIndex = configs[configs.length - 1]?.index ?? rd.snapshot?.index;
+    if (confIndex !== undefined) this.refreshMembers(confIndex); // dial new members before sending
+
     if (rd.snapshot !== null) {
       await this.snapshotter.install(rd.snapshot);
       this.machineApplied = rd.snapshot.index;
@@ -451,7 +535,57 @@ export class RaftNode implements PeerHandler {
     this.reads.serveApplied(this.appliedIndex(rd));
     this.staleness.appliedTo(this.appliedIndex(rd), rd.committed[rd.committed.length - 1]?.term ?? null);
     if (rd.snapshotWanted || this.snapshotter.dueOnBytes())
-      this.snapshotter.take(this.appliedIndex(rd), this.opts.voters);
+      this.snapshotter.take(this.appliedIndex(rd), this.core.confState());
+  }
+
+  /** refreshMembers takes the core's applied configuration into the member table and the transport. */
+  private refreshMembers(index: Index): void {
+    const { changed, removed } = this.membership.refresh(this.core.confState());
+    if (!changed) return;
+    const table = this.membership.table;
+    this.opts.transport.setMembers?.(table.peers());
+    this.opts.logger.info('membership_applied', {
+      voters: table.voters(),
+      learners: table.learners(),
+      role: table.roleOf(this.id),
+    });
+    this.events.onMembership?.(table.all(), index);
+    if (removed && !this.leaving) {
+      this.leaving = true;
+      void this.leaveAfterRemoval();
+    }
+  }
+
+  /**
+   * removedByPeer: `peer` applied this node's removal and refuses it (the leader stops
+   * replicating to a removed follower, so it may never apply the removal itself).
+   */
+  removedByPeer(peer: NodeId, removedAt: Index): void {
+    if (this.leaving || this.stopped) return;
+    // Having applied the removal's index, this node is a later incarnation of the id (added back since).
+    if (this.core.status().appliedIndex >= removedAt) return;
+    this.leaving = true;
+    void this.leaveAfterRemoval(`${peer} applied this node's removal and refuses its calls`);
+  }
+
+  /**
+   * leaveAfterRemoval: this node applied its own removal. A leader first lets the core hand over
+   * (bounded wait), then the node stops and reports through onFatal, which exits the process.
+   */
+  private async leaveAfterRemoval(how = 'this node applied its own removal'): Promise<void> {
+    this.opts.logger.warn('removed_from_cluster', {
+      how,
+      detail:
+        'this node leaves the cluster; its data dir cannot rejoin. ' +
+        'To bring it back, add it as a new member with an empty data dir (serve --join).',
+    });
+    const untilMs = this.clock.nowMs() + LIMITS.shutdownTransferWaitMs;
+    while (this.core.status().role === 'leader' && this.clock.nowMs() < untilMs) {
+      await new Promise<void>((r) => this.clock.after(20, r));
+    }
+    // One more tick, so the answer to the change and the hand-over's messages leave first.
+    await new Promise<void>((r) => this.clock.after(this.opts.tickIntervalMs ?? LIMITS.tickIntervalMs, r));
+    (this.opts.onFatal ?? exitProcess)(new MemberRemovedError(`${this.id} was removed from the cluster: ${how}`));
   }
 
   private async persist(rd: Ready): Promise<void> {
@@ -499,6 +633,9 @@ export class RaftNode implements PeerHandler {
           soft.leader,
         ),
       );
+      this.membership.failInFlight(
+        unavailable('this node lost leadership; the membership change may or may not be applied', soft.leader),
+      );
     }
     if (soft.leader !== this.lastLeader) {
       this.lastLeader = soft.leader;
@@ -513,6 +650,12 @@ export class RaftNode implements PeerHandler {
     for (const e of entries) {
       this.machineApplied = e.index;
       if (e.kind === 'noop') continue;
+      if (e.kind === 'config') {
+        this.snapshotter.applied(e.data.byteLength);
+        // An entry a write of an older term waited on was overwritten by this one: it fails now.
+        this.proposals.applied(e.index, e.term, new Uint8Array(0));
+        continue;
+      }
       const decoded = decodeCommandEntry(e.data);
       // A committed entry this node cannot read would diverge the replicas: stop instead.
       assert(decoded.ok, () => `committed entry ${e.index} is unreadable: ${decoded.ok ? '' : decoded.error}`);
@@ -562,8 +705,9 @@ export class RaftNode implements PeerHandler {
     if (progress === null) return null;
     let best: NodeId | null = null;
     let bestMatch = -1;
+    const voters = this.membership.table.voters();
     for (const [id, p] of Object.entries(progress)) {
-      if (id === this.id || p.match <= bestMatch) continue;
+      if (id === this.id || p.match <= bestMatch || !voters.includes(id as NodeId)) continue;
       best = id as NodeId;
       bestMatch = p.match;
     }
@@ -576,7 +720,7 @@ export class RaftNode implements PeerHandler {
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
-    if (this.core.status().role === 'leader' && this.opts.voters.length > 1) await this.handOver();
+    if (this.core.status().role === 'leader' && this.membership.table.voters().length > 1) await this.handOver();
     this.stopped = true;
     this.ticker?.cancel();
     this.ticker = null;
@@ -584,6 +728,7 @@ export class RaftNode implements PeerHandler {
     await this.snapshotter.idle();
     const error = unavailable('this node is shutting down', this.core.status().leader);
     this.proposals.failAll(error);
+    this.membership.failAll(error);
     this.reads.failAll(error);
   }
 

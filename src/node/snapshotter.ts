@@ -1,8 +1,15 @@
 import { LIMITS } from '../config/limits.js';
 import { assert } from '../lib/assert.js';
-import type { Index, NodeId } from '../lib/ids.js';
+import type { Index } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
-import type { NodeLogStorage, NodeSnapshotStore, SnapshotMeta, SnapshotSource, StateMachine } from '../raft/index.js';
+import type {
+  ConfState,
+  NodeLogStorage,
+  NodeSnapshotStore,
+  SnapshotMeta,
+  SnapshotSource,
+  StateMachine,
+} from '../raft/index.js';
 import type { NodeClock } from './clock.js';
 
 /**
@@ -47,12 +54,18 @@ export class Snapshotter {
   }
 
   /** take snapshots the state machine as of `applied` (called right after applying it). */
-  take(applied: Index, voters: readonly NodeId[]): void {
+  take(applied: Index, conf: ConfState): void {
     if (this.running !== null) return; // one at a time; the core asks again later
     this.appliedBytesSinceTaken = 0;
     const term = this.storage.term(applied);
     assert(term !== null, () => `snapshot at ${applied}: the log has no term there`);
-    const meta: SnapshotMeta = { index: applied, term, voters };
+    const meta: SnapshotMeta = {
+      index: applied,
+      term,
+      voters: conf.voters,
+      learners: conf.learners,
+      contexts: conf.contexts,
+    };
     const source = this.stateMachine.captureSnapshot();
     this.running = this.write(meta, source).finally(() => {
       this.running = null;

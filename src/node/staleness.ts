@@ -46,7 +46,8 @@ export class Staleness {
 
   constructor(
     private readonly selfId: NodeId,
-    private readonly voters: readonly NodeId[],
+    /** voters reads the applied configuration's voters: membership changes online (issue 14). */
+    private readonly voters: () => readonly NodeId[],
     startMs: number,
   ) {
     this.freshAtMs = startMs;
@@ -62,7 +63,7 @@ export class Staleness {
     this.commitSeen = this.applied;
     this.leaderReady = false;
     this.heardAtMs.clear();
-    if (this.isLeader) for (const id of this.voters) if (id !== this.selfId) this.heardAtMs.set(id, this.freshAtMs);
+    if (this.isLeader) for (const id of this.voters()) if (id !== this.selfId) this.heardAtMs.set(id, this.freshAtMs);
   }
 
   /** heard takes note of peer messages as they arrive (before the loop steps them). */
@@ -70,7 +71,8 @@ export class Staleness {
     for (const m of messages) {
       if (m.term !== this.term) continue;
       if (this.isLeader) {
-        if (this.heardAtMs.has(m.from)) this.heardAtMs.set(m.from, nowMs);
+        // A member added while we lead counts once heard from; until then it counts as never heard.
+        if (this.heardAtMs.has(m.from) || this.voters().includes(m.from)) this.heardAtMs.set(m.from, nowMs);
       } else if (m.from === this.leader && (m.type === 'append' || m.type === 'heartbeat')) {
         this.point(m.type === 'append', m.commit, nowMs);
       }
@@ -116,10 +118,11 @@ export class Staleness {
 
   /** quorumHeardAtMs: the latest time by which a majority of voters (this leader at nowMs) had been heard. */
   private quorumHeardAtMs(nowMs: number): number {
-    const times = this.voters
+    const voters = this.voters();
+    const times = voters
       .map((id) => (id === this.selfId ? nowMs : (this.heardAtMs.get(id) ?? 0)))
       .sort((a, b) => b - a);
-    const t = times[Math.floor(this.voters.length / 2)];
+    const t = times[Math.floor(voters.length / 2)];
     assert(t !== undefined, 'no voters');
     return t;
   }

@@ -8,7 +8,10 @@ import type { LogStorage } from './log-storage.js';
  */
 export interface RaftConfig {
   readonly id: NodeId;
-  /** voters is the cluster membership used when storage holds no snapshot yet. */
+  /**
+   * voters is the configuration before index 1, used when storage holds no snapshot yet. A
+   * cluster bootstrapped with config entries (and a node joining one) passes [].
+   */
   readonly voters: readonly NodeId[];
   readonly storage: LogStorage;
   /** random drives election jitter; the only randomness in the core. */
@@ -68,7 +71,6 @@ export const RAFT_DEFAULTS: RaftConfigDefaults = Object.freeze({
 /** validateRaftConfig returns a list of problems; empty means valid. */
 export function validateRaftConfig(c: RaftConfig): string[] {
   const problems: string[] = [];
-  if (!c.voters.includes(c.id)) problems.push(`id ${c.id} is not among voters [${c.voters.join(', ')}]`);
   if (new Set(c.voters).size !== c.voters.length) problems.push('voters contain duplicates');
   if (!(c.heartbeatIntervalTicks >= 1)) problems.push('heartbeatIntervalTicks must be >= 1');
   if (!(c.electionTimeoutTicks > c.heartbeatIntervalTicks)) {

@@ -1,12 +1,20 @@
 import { assert } from '../lib/assert.js';
 import type { Index, NodeId, Term } from '../lib/ids.js';
 import type { Result } from '../lib/result.js';
+import type { ConfChange } from './conf-change.js';
 import type { RaftConfig } from './config.js';
 import type { Message } from './messages.js';
 import type { ProgressState } from './progress.js';
-import { type ProposeError, type Proposed, Raft, type ReadIndexError, type TransferError } from './raft.js';
+import {
+  type ConfChangeError,
+  type ProposeError,
+  type Proposed,
+  Raft,
+  type ReadIndexError,
+  type TransferError,
+} from './raft.js';
 import type { Ready } from './ready.js';
-import type { HardState, ReadContext, Role, SoftState } from './types.js';
+import type { ConfState, HardState, ReadContext, Role, SoftState } from './types.js';
 import { hardStateEqual } from './types.js';
 
 /** RaftStatus is a read-only picture of one member, for /status, metrics and tests. */
@@ -22,7 +30,10 @@ export interface RaftStatus {
   readonly lastIndex: Index;
   readonly snapshotIndex: Index;
   readonly leadTransferee: NodeId | null;
-  /** progress is the leader's view of each member; null on other roles. */
+  /** voters and learners: the applied configuration. */
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  /** progress is the leader's view of each member, learners included; null on other roles. */
   readonly progress: Readonly<Record<string, { match: Index; next: Index; state: ProgressState }>> | null;
 }
 
@@ -61,6 +72,19 @@ export class RaftCore {
   /** propose appends `data` if this member leads; the result says where to watch for it. */
   propose(data: Uint8Array): Result<Proposed, ProposeError> {
     return this.raft.propose(data);
+  }
+
+  /**
+   * proposeConfChange appends one membership change if this member leads, no other change is
+   * in flight and it applies to the current configuration. It takes effect when applied.
+   */
+  proposeConfChange(cc: ConfChange): Result<Proposed, ConfChangeError> {
+    return this.raft.proposeConfChange(cc);
+  }
+
+  /** confState is the applied configuration (config entries count once handed out in a Ready). */
+  confState(): ConfState {
+    return this.raft.conf;
   }
 
   /** readIndex asks for a linearizable read point; it arrives as a ReadState (or in readsFailed). */
@@ -102,11 +126,14 @@ export class RaftCore {
     assert(this.outstanding === null, 'ready() called again before advance()');
     const r = this.raft;
     r.flushPending();
-    const soft = this.softState();
-    const hard = this.hardState();
     const committed = r.log.nextCommitted(r.cfg.committedBytesPerReadyMax);
     const lastCommitted = committed[committed.length - 1];
     if (lastCommitted !== undefined) r.log.handOutTo(lastCommitted.index);
+    // A change takes effect as it is handed out (the node applies it with this Ready); it may
+    // move commit, send messages or step this leader down, so the rest of the Ready comes after.
+    for (const e of committed) if (e.kind === 'config') r.applyConfEntry(e);
+    const soft = this.softState();
+    const hard = this.hardState();
     const rd: Ready = {
       softState: softStateEqual(soft, this.prevSoftState) ? null : soft,
       hardState: hardStateEqual(hard, this.prevHardState) ? null : hard,
@@ -173,6 +200,8 @@ export class RaftCore {
       lastIndex: r.log.lastIndex(),
       snapshotIndex: r.log.snapshotMeta().index,
       leadTransferee: r.leadTransferee,
+      voters: r.conf.voters,
+      learners: r.conf.learners,
       progress,
     };
   }

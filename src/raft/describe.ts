@@ -1,6 +1,7 @@
 import { unreachable } from '../lib/assert.js';
 import type { Message } from './messages.js';
 import type { Ready } from './ready.js';
+import { decodeConfChange, describeConfChange } from './conf-change.js';
 import type { Entry, HardState, SnapshotMeta } from './types.js';
 
 /**
@@ -8,8 +9,13 @@ import type { Entry, HardState, SnapshotMeta } from './types.js';
  * the node's debug logs, so every trace of the same event reads the same.
  */
 export function describeEntry(e: Entry): string {
-  const body = e.kind === 'noop' ? 'noop' : describeBytes(e.data);
+  const body = e.kind === 'noop' ? 'noop' : e.kind === 'config' ? describeConfigData(e.data) : describeBytes(e.data);
   return `${e.index}/${e.term} ${body}`;
+}
+
+function describeConfigData(data: Uint8Array): string {
+  const cc = decodeConfChange(data);
+  return cc.ok ? `config(${describeConfChange(cc.value)})` : `config(unreadable: ${cc.error})`;
 }
 
 export function describeEntries(entries: readonly Entry[]): string {
@@ -27,7 +33,8 @@ export function describeHardState(hs: HardState): string {
 }
 
 export function describeSnapshot(s: SnapshotMeta): string {
-  return `snapshot(index=${s.index} term=${s.term} voters=${s.voters.join(',')})`;
+  const learners = s.learners.length > 0 ? ` learners=${s.learners.join(',')}` : '';
+  return `snapshot(index=${s.index} term=${s.term} voters=${s.voters.join(',')}${learners})`;
 }
 
 export function describeMessage(m: Message): string {

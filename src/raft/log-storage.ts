@@ -27,7 +27,7 @@ export interface LogStorage {
 /** MemoryLogStorage is LogStorage's in-memory twin, used by the simulator and the unit tests. */
 export class MemoryLogStorage implements LogStorage {
   private hardState: HardState = EMPTY_HARD_STATE;
-  private snapshot: SnapshotMeta = { index: index(0), term: 0 as Term, voters: [] };
+  private snapshot: SnapshotMeta = { index: index(0), term: 0 as Term, voters: [], learners: [], contexts: {} };
   /** log[k] holds the entry at index snapshot.index + 1 + k. */
   private log: Entry[] = [];
 

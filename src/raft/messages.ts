@@ -33,9 +33,17 @@ export interface VoteRequest extends Envelope {
   readonly transfer: boolean;
 }
 
+/**
+ * VoteResponse also carries the responder's commit index and the term of its entry there: a
+ * candidate holding that same entry may commit up to it (Log Matching). Without it, a voter
+ * that does not know its configuration changed could wait forever for a vote from a member
+ * that knows, was removed, and holds a longer log (issue 14).
+ */
 export interface VoteResponse extends Envelope {
   readonly type: 'preVoteResp' | 'voteResp';
   readonly reject: boolean;
+  readonly commit: Index;
+  readonly commitTerm: Term;
 }
 
 /** Append carries entries after (prevLogIndex, prevLogTerm) and the leader's commit index. */

@@ -1,14 +1,15 @@
 import { assert, unreachable } from '../lib/assert.js';
 import { type Index, type NodeId, type Term, index, term } from '../lib/ids.js';
 import { type Result, err, ok } from '../lib/result.js';
+import { type ConfChange, applyConfChange, decodeConfChange, encodeConfChange, isMember } from './conf-change.js';
 import type { RaftConfig } from './config.js';
 import { validateRaftConfig } from './config.js';
 import type { Append, AppendResponse, Heartbeat, InstallSnapshot, Message, VoteRequest } from './messages.js';
 import { Progress } from './progress.js';
-import { committedIndex, quorumMin, voteResult } from './quorum.js';
+import { committedIndex, quorumMin, quorumSize, voteResult } from './quorum.js';
 import { RaftLog } from './raft-log.js';
 import { ReadOnly } from './read-only.js';
-import type { Entry, ReadContext, ReadState, Role } from './types.js';
+import type { ConfState, Entry, ReadContext, ReadState, Role } from './types.js';
 
 /** ProposeError: why a proposal was not appended (it is definitely not in the log). */
 export type ProposeError =
@@ -16,6 +17,13 @@ export type ProposeError =
   | { readonly type: 'transferring'; readonly to: NodeId }
   | { readonly type: 'overloaded'; readonly uncommittedEntries: number; readonly limit: number }
   | { readonly type: 'overloadedBytes'; readonly uncommittedBytes: number; readonly limitBytes: number };
+
+/** ConfChangeError: why a membership change was not appended (it is definitely not in the log). */
+export type ConfChangeError =
+  | { readonly type: 'notLeader'; readonly leader: NodeId | null }
+  | { readonly type: 'transferring'; readonly to: NodeId }
+  | { readonly type: 'changeInFlight'; readonly index: Index }
+  | { readonly type: 'invalid'; readonly reason: string };
 
 /** ReadIndexError: why a read cannot be confirmed now. */
 export type ReadIndexError = { readonly type: 'noLeader' };
@@ -38,13 +46,14 @@ export interface Proposed {
  */
 export class Raft {
   readonly id: NodeId;
-  readonly voters: readonly NodeId[];
+  /** conf is the configuration as applied: config entries take effect when handed out in a Ready. */
+  conf: ConfState;
   readonly log: RaftLog;
   term: Term;
   vote: NodeId | null;
   leader: NodeId | null = null;
   role: Role = 'follower';
-  /** progress is the leader's view of every voter, itself included. */
+  /** progress is the leader's view of every voter and learner, itself included. */
   readonly progress = new Map<NodeId, Progress>();
   private readonly votes = new Map<NodeId, boolean>();
   private electionElapsedTicks = 0;
@@ -53,6 +62,18 @@ export class Raft {
   /** leadTransferee is the member leadership is being handed to; proposals wait meanwhile. */
   leadTransferee: NodeId | null = null;
   private readonly readOnly = new ReadOnly();
+  /**
+   * pendingConfIndex: no membership change may be proposed until this index is applied. It is
+   * the latest config entry this leader appended, or its first noop: a new leader proposes no
+   * change before an entry of its own term is applied (the single-server-change bug of 2015).
+   */
+  private pendingConfIndex: Index = index(0);
+  /**
+   * transferCampaignTerm: a TimeoutNow of this term arrived while committed config entries
+   * waited to be applied (a leader that removed itself sends it right after committing its
+   * removal); the campaign starts once they are applied, if this member is still a voter.
+   */
+  private transferCampaignTerm: Term | null = null;
   /** snapshotRequestedAt is the applied index of the last snapshot request. */
   private snapshotRequestedAt: Index;
 
@@ -79,14 +100,21 @@ export class Raft {
     const problems = validateRaftConfig(cfg);
     assert(problems.length === 0, () => `invalid raft config: ${problems.join('; ')}`);
     this.id = cfg.id;
-    const snapVoters = cfg.storage.snapshotMeta().voters;
-    this.voters = snapVoters.length > 0 ? snapVoters : cfg.voters;
+    const snap = cfg.storage.snapshotMeta();
+    // Without a snapshot, the configuration before index 1 is the config's; committed config
+    // entries after the base are applied again as the log is handed out.
+    this.conf =
+      snap.index > 0 || snap.voters.length > 0 ? confOf(snap) : { voters: cfg.voters, learners: [], contexts: {} };
     this.log = new RaftLog(cfg.storage);
     const hs = cfg.storage.initialHardState();
     this.term = hs.term;
     this.vote = hs.vote;
     this.snapshotRequestedAt = this.log.applied;
     this.becomeFollower(this.term, null);
+  }
+
+  get voters(): readonly NodeId[] {
+    return this.conf.voters;
   }
 
   // ---- Inputs ------------------------------------------------------------------------------
@@ -97,7 +125,7 @@ export class Raft {
 
   step(m: Message): void {
     assert(m.to === this.id, () => `message for ${m.to} stepped into ${this.id}`);
-    if (!this.voters.includes(m.from)) return;
+    // Any sender is heard: a joining node hears from a leader it has no configuration for yet.
     if (!this.settleTerm(m)) return;
     switch (m.type) {
       case 'preVote':
@@ -127,6 +155,22 @@ export class Raft {
     this.uncommittedBytes += data.byteLength;
     const entry: Entry = { index: index(this.log.lastIndex() + 1), term: this.term, kind: 'command', data };
     this.appendEntry(entry);
+    return ok({ index: entry.index, term: entry.term });
+  }
+
+  /** proposeConfChange appends one membership change if this member leads and none is in flight. */
+  proposeConfChange(cc: ConfChange): Result<Proposed, ConfChangeError> {
+    if (this.role !== 'leader') return err({ type: 'notLeader', leader: this.leader });
+    if (this.leadTransferee !== null) return err({ type: 'transferring', to: this.leadTransferee });
+    if (this.pendingConfIndex > this.log.applied) return err({ type: 'changeInFlight', index: this.pendingConfIndex });
+    // No change is in flight, so the applied configuration is the one this change will meet.
+    const next = applyConfChange(this.conf, cc);
+    if (!next.ok) return err({ type: 'invalid', reason: next.error });
+    const data = encodeConfChange(cc);
+    this.uncommittedBytes += data.byteLength;
+    const entry: Entry = { index: index(this.log.lastIndex() + 1), term: this.term, kind: 'config', data };
+    this.appendEntry(entry);
+    this.pendingConfIndex = entry.index;
     return ok({ index: entry.index, term: entry.term });
   }
 
@@ -186,6 +230,7 @@ export class Raft {
   /** applied: the state machine applied up to `i`; maybe ask for a snapshot. */
   appliedTo(i: Index): void {
     this.log.appliedTo(i);
+    if (this.transferCampaignTerm !== null) this.maybeDeferredTransferCampaign();
     const sinceSnapshot = i - this.log.snapshotMeta().index;
     const sinceRequest = i - this.snapshotRequestedAt;
     if (sinceSnapshot >= this.cfg.snapshotIntervalEntries && sinceRequest >= this.cfg.snapshotIntervalEntries) {
@@ -252,7 +297,14 @@ export class Raft {
       // Without this, a leader cut off by CheckQuorum on our side could never learn the new term.
       this.send(appendResponse(this, m.from, index(0), false));
     } else if (m.type === 'preVote') {
-      this.send({ type: 'preVoteResp', from: this.id, to: m.from, term: this.term, reject: true });
+      this.send({
+        type: 'preVoteResp',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        reject: true,
+        ...this.commitHint(),
+      });
     }
   }
 
@@ -274,6 +326,7 @@ export class Raft {
       to: m.from,
       term: grant ? m.term : this.term,
       reject: !grant,
+      ...this.commitHint(),
     };
     if (respType === 'voteResp') this.msgsAfterPersist.push(reply);
     else this.msgs.push(reply);
@@ -327,16 +380,21 @@ export class Raft {
     this.progress.clear();
     this.uncommittedBytes = 0;
     const last = this.log.lastIndex();
-    for (const id of this.voters) {
-      const pr = new Progress(index(last + 1), this.cfg.inflightAppendsMax);
-      pr.recentActive = true;
-      this.progress.set(id, pr);
-    }
+    for (const id of [...this.conf.voters, ...this.conf.learners]) this.addProgress(id);
     const self = this.progressOf(this.id);
     self.maybeUpdate(this.log.stableLastIndex());
     self.becomeReplicate();
     // A leader commits entries of earlier terms only by committing one of its own (§5.4.2).
     this.appendEntry({ index: index(last + 1), term: this.term, kind: 'noop', data: new Uint8Array(0) });
+    // Config entries of earlier leaders may sit uncommitted before the noop: no change until it applies.
+    this.pendingConfIndex = index(last + 1);
+  }
+
+  private addProgress(id: NodeId): void {
+    const pr = new Progress(index(this.log.lastIndex() + 1), this.cfg.inflightAppendsMax);
+    // A new member counts as active, so CheckQuorum does not depose the leader that just added it.
+    pr.recentActive = true;
+    this.progress.set(id, pr);
   }
 
   private resetTimers(): void {
@@ -350,10 +408,49 @@ export class Raft {
 
   private tickElection(): void {
     this.electionElapsedTicks++;
-    if (this.electionElapsedTicks >= this.randomizedElectionTimeoutTicks) {
+    // A member that may not campaign lets the timer run on: restarting it would keep renewing a
+    // leader lease that refuses every other candidate's votes (thesis §9.6) long after the leader left.
+    if (this.electionElapsedTicks >= this.randomizedElectionTimeoutTicks && this.promotable()) {
       this.electionElapsedTicks = 0;
       this.campaign(this.cfg.preVote ? 'preVote' : 'vote', false);
     }
+  }
+
+  /**
+   * promotable: this member may campaign. Only voters do, and not while committed config
+   * entries wait to be applied: its configuration may be about to change (etcd-raft's rule).
+   */
+  private promotable(): boolean {
+    return this.voters.includes(this.id) && !this.hasUnappliedConf();
+  }
+
+  private maybeDeferredTransferCampaign(): void {
+    const due = this.transferCampaignTerm === this.term && this.role === 'follower';
+    if (due && this.hasUnappliedConf()) return;
+    this.transferCampaignTerm = null;
+    if (due && this.promotable()) this.campaign('vote', true);
+  }
+
+  private commitHint(): { commit: Index; commitTerm: Term } {
+    const commit = this.log.committed;
+    return { commit, commitTerm: this.log.term(commit) ?? term(0) };
+  }
+
+  /**
+   * takeCommitHint: a voter's commit index covers an entry we hold with the same term, so our
+   * log up to it is the committed one (Log Matching): commit it. A candidate that did not know
+   * its removal-of-a-peer committed learns it here and applies it before campaigning again.
+   */
+  private takeCommitHint(commit: Index, commitTerm: Term): void {
+    if (commit > this.log.committed && this.log.matchTerm(commit, commitTerm)) this.log.commitTo(commit);
+  }
+
+  private hasUnappliedConf(): boolean {
+    if (this.log.committed <= this.log.handedOut) return false;
+    const lo = index(Math.max(this.log.handedOut + 1, this.log.firstIndex()));
+    if (lo > this.log.committed) return false;
+    const entries = this.log.entries(lo, index(this.log.committed + 1), Number.MAX_SAFE_INTEGER) ?? [];
+    return entries.some((e) => e.kind === 'config');
   }
 
   /** campaign starts a pre-vote or a real election; `transfer` marks a TimeoutNow campaign. */
@@ -386,7 +483,9 @@ export class Raft {
   private pollVotes(): boolean {
     const result = voteResult(this.voters, this.votes);
     if (result === 'pending') return false;
-    if (result === 'lost') {
+    // A commit hint in an answer may have shown committed config entries not yet applied: the
+    // configuration this campaign counted votes in may be about to change (or drop us). Stand down.
+    if (result === 'lost' || !this.promotable()) {
       this.becomeFollower(this.term, null);
     } else if (this.role === 'precandidate') {
       this.campaign('vote', false);
@@ -409,6 +508,7 @@ export class Raft {
       case 'voteResp': {
         const expected = this.role === 'precandidate' ? 'preVoteResp' : 'voteResp';
         const expectedTerm = this.role === 'precandidate' ? this.term + 1 : this.term;
+        this.takeCommitHint(m.commit, m.commitTerm);
         if (m.type !== expected || (!m.reject && m.term !== expectedTerm)) return;
         if (!this.votes.has(m.from)) this.votes.set(m.from, !m.reject);
         this.pollVotes();
@@ -447,7 +547,8 @@ export class Raft {
         return;
       case 'timeoutNow':
         // The leader hands over: campaign at once, skipping PreVote and the leader lease.
-        this.campaign('vote', true);
+        if (this.promotable()) this.campaign('vote', true);
+        else if (this.hasUnappliedConf()) this.transferCampaignTerm = this.term;
         return;
       case 'readIndex':
         this.rejectReads(m.from, m.contexts);
@@ -456,10 +557,13 @@ export class Raft {
         if (m.reject) this.readsFailed.push(...m.contexts);
         else for (const context of m.contexts) this.readStates.push({ context, index: m.index });
         return;
-      case 'appendResp':
-      case 'heartbeatResp':
       case 'preVoteResp':
       case 'voteResp':
+        // The answer to a campaign we have since left (a refusal in a higher term made us follow).
+        this.takeCommitHint(m.commit, m.commitTerm);
+        return;
+      case 'appendResp':
+      case 'heartbeatResp':
       case 'preVote':
       case 'vote':
         return;
@@ -510,6 +614,8 @@ export class Raft {
       this.log.commitTo(snap.index);
     } else {
       this.log.restore(snap);
+      // The snapshot's state includes every change up to its index: adopt its configuration.
+      this.conf = confOf(snap);
     }
     this.msgsAfterPersist.push(appendResponse(this, m.from, snap.index, false));
   }
@@ -526,6 +632,9 @@ export class Raft {
         return;
       }
       this.leadTransferee = null; // a transfer that did not finish in time is abandoned
+      // A removed leader tries again, perhaps with another voter: it must hand over.
+      if (!this.voters.includes(this.id)) this.handOverOnRemoval();
+      if (this.role !== 'leader') return;
     }
     this.retryLostSnapshots();
     if (this.heartbeatElapsedTicks >= this.cfg.heartbeatIntervalTicks) {
@@ -538,10 +647,10 @@ export class Raft {
   private quorumActive(): boolean {
     let active = 0;
     for (const [id, pr] of this.progress) {
-      if (id === this.id || pr.recentActive) active++;
+      if (this.voters.includes(id) && (id === this.id || pr.recentActive)) active++;
       if (id !== this.id) pr.recentActive = false;
     }
-    return active >= Math.floor(this.voters.length / 2) + 1;
+    return active >= quorumSize(this.voters.length);
   }
 
   private retryLostSnapshots(): void {
@@ -557,7 +666,11 @@ export class Raft {
 
   private stepLeader(m: Message): void {
     const pr = this.progress.get(m.from);
-    if (pr === undefined) return;
+    if (pr === undefined) {
+      // A member removed (or not yet added) here: it retries its reads elsewhere.
+      if (m.type === 'readIndex') this.rejectReads(m.from, m.contexts);
+      return;
+    }
     pr.recentActive = true;
     switch (m.type) {
       case 'appendResp':
@@ -606,7 +719,10 @@ export class Raft {
     while (pr.next <= this.log.lastIndex() && this.sendAppend(m.from, false)) {
       /* keep sending */
     }
-    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
+      if (this.voters.includes(this.id)) this.sendTimeoutNow(m.from);
+      else this.finishRemovalHandOver(m.from);
+    }
   }
 
   private handleHeartbeatResponse(from: NodeId, readSeq: number, pr: Progress): void {
@@ -640,7 +756,7 @@ export class Raft {
   }
 
   private bcastAppend(): void {
-    for (const id of this.voters) if (id !== this.id) this.sendAppend(id, true);
+    for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id, true);
   }
 
   private bcastHeartbeat(): void {
@@ -696,6 +812,82 @@ export class Raft {
     this.send({ type: 'timeoutNow', from: this.id, to, term: this.term });
   }
 
+  // ---- Membership --------------------------------------------------------------------------
+
+  /**
+   * applyConfEntry applies a committed config entry as it is handed out in a Ready. A change
+   * that does not apply is skipped on every member alike (they all apply the same sequence).
+   */
+  applyConfEntry(e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    // A committed entry this member cannot read would split the configurations: stop instead.
+    assert(cc.ok, () => `committed config entry ${e.index} is unreadable: ${cc.ok ? '' : cc.error}`);
+    const next = applyConfChange(this.conf, cc.value);
+    if (!next.ok) return;
+    this.conf = next.value;
+    if (this.role === 'leader') this.leaderConfChanged();
+  }
+
+  /** leaderConfChanged brings the leader's Progress, commit and reads in line with a new configuration. */
+  private leaderConfChanged(): void {
+    const added = [...this.conf.voters, ...this.conf.learners].filter((id) => !this.progress.has(id));
+    for (const id of added) this.addProgress(id);
+    for (const id of [...this.progress.keys()])
+      if (!isMember(this.conf, id) && id !== this.id) this.progress.delete(id);
+    if (this.leadTransferee !== null && !this.voters.includes(this.leadTransferee)) this.leadTransferee = null;
+    if (!this.voters.includes(this.id)) {
+      this.handOverOnRemoval();
+      return;
+    }
+    // Fewer voters may make a quorum already (a removed laggard no longer holds commit back).
+    if (this.maybeCommit()) this.appendsPending = true;
+    this.confirmReads();
+    for (const id of added) this.sendAppend(id, true); // a first probe, not a heartbeat later
+  }
+
+  /**
+   * handOverOnRemoval: this leader applied its own removal. It goes on leading, refusing new
+   * work (leadTransferee is set) and counting only the remaining voters, until the most
+   * caught-up voter holds its whole log; then it tells that voter to campaign at once and
+   * steps down. Stepping down at once would strand a cluster whose only members that know the
+   * removal committed, or hold the newest entries, are this leader (a two-voter cluster
+   * removing its leader). As a non-voter it never campaigns again.
+   */
+  private handOverOnRemoval(): void {
+    const best = this.mostCaughtUpVoter();
+    if (best === null) {
+      this.becomeFollower(this.term, null);
+      return;
+    }
+    this.leadTransferee = best;
+    this.electionElapsedTicks = 0;
+    if (this.progressOf(best).match === this.log.lastIndex()) this.finishRemovalHandOver(best);
+    else this.sendAppend(best, true);
+  }
+
+  /** mostCaughtUpVoter prefers voters heard from in this CheckQuorum window, then the highest match. */
+  private mostCaughtUpVoter(): NodeId | null {
+    let best: { id: NodeId; active: boolean; match: number } | null = null;
+    for (const id of this.voters) {
+      const pr = this.progress.get(id);
+      if (pr === undefined || id === this.id) continue;
+      const better =
+        best === null ||
+        (pr.recentActive && !best.active) ||
+        (pr.recentActive === best.active && pr.match > best.match);
+      if (better) best = { id, active: pr.recentActive, match: pr.match };
+    }
+    return best?.id ?? null;
+  }
+
+  /** finishRemovalHandOver: `to` holds our whole log; an append carries our commit index, then TimeoutNow. */
+  private finishRemovalHandOver(to: NodeId): void {
+    this.sendAppend(to, true);
+    this.sendTimeoutNow(to);
+    this.becomeFollower(this.term, null);
+    this.progress.clear();
+  }
+
   // ---- ReadIndex (thesis §6.4) -------------------------------------------------------------
 
   private handleReadRequest(contexts: readonly ReadContext[], from: NodeId): void {
@@ -704,7 +896,7 @@ export class Raft {
       this.readOnly.defer(contexts, from);
       return;
     }
-    if (this.voters.length === 1) {
+    if (this.voters.length === 1 && this.voters[0] === this.id) {
       this.answerRead(contexts, from, this.log.committed);
       return;
     }
@@ -763,6 +955,10 @@ export class Raft {
     assert(pr !== undefined, () => `no progress for ${id}`);
     return pr;
   }
+}
+
+function confOf(c: ConfState): ConfState {
+  return { voters: c.voters, learners: c.learners, contexts: c.contexts };
 }
 
 function appendResponse(r: Raft, to: NodeId, at: Index, reject: boolean): AppendResponse {

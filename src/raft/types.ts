@@ -1,7 +1,11 @@
 import type { Index, NodeId, Term } from '../lib/ids.js';
 
-/** EntryKind: `command` carries client bytes; `noop` is what a new leader appends to commit its term. */
-export const ENTRY_KINDS = ['command', 'noop'] as const;
+/**
+ * EntryKind: `command` carries client bytes; `noop` is what a new leader appends to commit its
+ * term; `config` carries one membership change (conf-change.ts), which the core applies itself.
+ * The order is part of the WAL format (the kind is stored as its position): only append.
+ */
+export const ENTRY_KINDS = ['command', 'noop', 'config'] as const;
 export type EntryKind = (typeof ENTRY_KINDS)[number];
 
 /** Entry is one log position. The core never looks inside `data`. */
@@ -21,14 +25,27 @@ export interface HardState {
 }
 
 /**
- * SnapshotMeta identifies a snapshot: the state machine after applying every entry up to and
- * including `index`. The snapshot's bytes never pass through the core; the transport streams
- * them and the node's snapshot store holds them, keyed by (index, term).
+ * ConfState is a cluster configuration: who votes, who only receives the log (learners), and
+ * each member's opaque description as the change that added or promoted it carried it (the
+ * node keeps its addresses there). The core never looks inside a context.
  */
-export interface SnapshotMeta {
+export interface ConfState {
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  readonly contexts: Readonly<Record<string, string>>;
+}
+
+export const EMPTY_CONF_STATE: ConfState = Object.freeze({ voters: [], learners: [], contexts: {} });
+
+/**
+ * SnapshotMeta identifies a snapshot: the state machine after applying every entry up to and
+ * including `index`, and the configuration as applied at `index`. The snapshot's bytes never
+ * pass through the core; the transport streams them and the node's snapshot store holds them,
+ * keyed by (index, term).
+ */
+export interface SnapshotMeta extends ConfState {
   readonly index: Index;
   readonly term: Term;
-  readonly voters: readonly NodeId[];
 }
 
 /** ReadContext identifies one ReadIndex request (the node batches many client reads into one). */

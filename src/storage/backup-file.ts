@@ -24,9 +24,10 @@ export const BACKUP_FORMAT_VERSION = 1;
 /** END_PAYLOAD_BYTES: [f64 chunk count][f64 state bytes][u32 crc32 of the file before the end record]. */
 const END_PAYLOAD_BYTES = 20;
 
-/** BackupMembers is the membership the backup was taken under (voters today; learners join with membership). */
+/** BackupMembers is the membership the backup was taken under. */
 export interface BackupMembers {
   readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
 }
 
 export interface BackupHeader {
@@ -44,7 +45,7 @@ export interface BackupHeader {
 
 /** backupMembersOf is the one place the header's member list is read from a snapshot meta. */
 export function backupMembersOf(meta: SnapshotMeta): BackupMembers {
-  return { voters: [...meta.voters] };
+  return { voters: [...meta.voters], learners: [...meta.learners] };
 }
 
 /** backupHeaderOf builds the header of a backup of the state captured at `meta`. */
@@ -254,7 +255,7 @@ function headerJson(h: BackupHeader): Buffer {
       cluster: h.cluster,
       index: h.index,
       term: h.term,
-      members: { voters: h.members.voters },
+      members: { voters: h.members.voters, learners: h.members.learners },
       createdAt: h.createdAt,
     }),
   );
@@ -274,15 +275,16 @@ function parseHeader(path: string, offset: number, payload: Buffer): BackupHeade
       offset,
       `backup format ${String(v['formatVersion'])} is unknown (this build reads ${BACKUP_FORMAT_VERSION})`,
     );
-  const members = v['members'] as { voters?: unknown } | undefined;
+  const members = v['members'] as { voters?: unknown; learners?: unknown } | undefined;
   const voters = members?.voters;
+  const learners = members?.learners ?? [];
   if (
     typeof v['cluster'] !== 'string' ||
     !Number.isSafeInteger(v['index']) ||
     !Number.isSafeInteger(v['term']) ||
     typeof v['createdAt'] !== 'string' ||
-    !Array.isArray(voters) ||
-    !voters.every((x) => typeof x === 'string')
+    !isStringArray(voters) ||
+    !isStringArray(learners)
   )
     throw new BackupFormatError(path, offset, 'the header lacks a field or has one of the wrong type');
   return {
@@ -290,7 +292,11 @@ function parseHeader(path: string, offset: number, payload: Buffer): BackupHeade
     cluster: v['cluster'],
     index: index(v['index'] as number),
     term: term(v['term'] as number),
-    members: { voters: voters as NodeId[] },
+    members: { voters: voters as NodeId[], learners: learners as NodeId[] },
     createdAt: v['createdAt'],
   };
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
 }

@@ -94,13 +94,34 @@ export function parseSnapshotMeta(text: string): SnapshotMeta | null {
     return null;
   }
   if (typeof v !== 'object' || v === null) return null;
-  const o = v as { index?: unknown; term?: unknown; voters?: unknown };
+  const o = v as { index?: unknown; term?: unknown; voters?: unknown; learners?: unknown; contexts?: unknown };
   if (!Number.isSafeInteger(o.index) || !Number.isSafeInteger(o.term)) return null;
-  if (!Array.isArray(o.voters) || !o.voters.every((x) => typeof x === 'string')) return null;
-  return { index: index(o.index as number), term: term(o.term as number), voters: o.voters as NodeId[] };
+  if (!isStringArray(o.voters)) return null;
+  // learners and contexts came with membership changes: metas written before read as none.
+  const learners = o.learners ?? [];
+  const contexts = o.contexts ?? {};
+  if (!isStringArray(learners) || !isStringRecord(contexts)) return null;
+  return {
+    index: index(o.index as number),
+    term: term(o.term as number),
+    voters: o.voters as NodeId[],
+    learners: learners as NodeId[],
+    contexts,
+  };
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
+function isStringRecord(v: unknown): v is Record<string, string> {
+  return (
+    typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string')
+  );
 }
 
 /** snapshotMetaJson is the form parseSnapshotMeta reads. */
 export function snapshotMetaJson(meta: SnapshotMeta): string {
-  return JSON.stringify({ index: meta.index, term: meta.term, voters: meta.voters });
+  const { index: i, term: t, voters, learners, contexts } = meta;
+  return JSON.stringify({ index: i, term: t, voters, learners, contexts });
 }

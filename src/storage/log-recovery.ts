@@ -5,7 +5,13 @@ import { StorageCorruptionError } from './record.js';
 import type { WalEvent, WalPosition } from './wal.js';
 
 /** EMPTY_SNAPSHOT is the base of a log that no snapshot covers yet. */
-export const EMPTY_SNAPSHOT: SnapshotMeta = Object.freeze({ index: index(0), term: term(0), voters: [] });
+export const EMPTY_SNAPSHOT: SnapshotMeta = Object.freeze({
+  index: index(0),
+  term: term(0),
+  voters: [],
+  learners: [],
+  contexts: {},
+});
 
 /**
  * ReplayedLog rebuilds the log from the WAL's records in the order they were written: an entry

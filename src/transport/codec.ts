@@ -1,12 +1,19 @@
 import { unreachable } from '../lib/assert.js';
-import { type NodeId, index, nodeId, term } from '../lib/ids.js';
+import { type NodeId, type Term, index, nodeId, term } from '../lib/ids.js';
 import { type Result, err, ok } from '../lib/result.js';
-import type { Entry, Message, SnapshotMeta } from '../raft/index.js';
+import {
+  ENTRY_KINDS,
+  type Entry,
+  type EntryKind as EntryKindName,
+  type Message,
+  type SnapshotMeta,
+} from '../raft/index.js';
 import {
   EntryKind,
   type Entry as WireEntry,
   type RaftMessage,
   type SnapshotMeta as WireSnapshotMeta,
+  type VoteResponse as WireVoteResponse,
 } from '../gen/roomregistry/peer/v1/peer.js';
 
 /** Message ↔ wire form. Decoding checks what the types cannot: a peer's bytes are untrusted. */
@@ -30,7 +37,10 @@ export function encodeMessage(m: Message): RaftMessage {
       };
     case 'preVoteResp':
     case 'voteResp':
-      return { ...envelope, body: { $case: m.type, value: { reject: m.reject } } };
+      return {
+        ...envelope,
+        body: { $case: m.type, value: { reject: m.reject, commit: m.commit, commitTerm: m.commitTerm } },
+      };
     case 'append':
       return {
         ...envelope,
@@ -89,7 +99,7 @@ export function decodeMessage(w: RaftMessage): Result<Message, string> {
       });
     case 'preVoteResp':
     case 'voteResp':
-      return ok({ ...env, type: b.$case, reject: b.value.reject });
+      return ok(decodeVoteResponse(env, b.$case, b.value));
     case 'append': {
       const entries: Entry[] = [];
       for (const e of b.value.entries) {
@@ -142,26 +152,46 @@ export function decodeMessage(w: RaftMessage): Result<Message, string> {
   }
 }
 
+const WIRE_ENTRY_KINDS: Readonly<Record<EntryKindName, EntryKind>> = {
+  command: EntryKind.ENTRY_KIND_COMMAND,
+  noop: EntryKind.ENTRY_KIND_NOOP,
+  config: EntryKind.ENTRY_KIND_CONFIG,
+};
+
+function decodeVoteResponse(
+  env: { from: NodeId; to: NodeId; term: Term },
+  type: 'preVoteResp' | 'voteResp',
+  v: WireVoteResponse,
+): Message {
+  return { ...env, type, reject: v.reject, commit: index(v.commit), commitTerm: term(v.commitTerm) };
+}
+
 function encodeEntry(e: Entry): WireEntry {
-  const kind = e.kind === 'noop' ? EntryKind.ENTRY_KIND_NOOP : EntryKind.ENTRY_KIND_COMMAND;
-  return { index: e.index, term: e.term, kind, data: asBuffer(e.data) };
+  return { index: e.index, term: e.term, kind: WIRE_ENTRY_KINDS[e.kind], data: asBuffer(e.data) };
 }
 
 function decodeEntry(e: WireEntry): Result<Entry, string> {
-  if (e.kind !== EntryKind.ENTRY_KIND_COMMAND && e.kind !== EntryKind.ENTRY_KIND_NOOP)
-    return err(`entry ${e.index} has unknown kind ${e.kind}`);
-  return ok({
-    index: index(e.index),
-    term: term(e.term),
-    kind: e.kind === EntryKind.ENTRY_KIND_NOOP ? 'noop' : 'command',
-    data: e.data,
-  });
+  const kind = ENTRY_KINDS.find((k) => WIRE_ENTRY_KINDS[k] === e.kind);
+  if (kind === undefined) return err(`entry ${e.index} has unknown kind ${e.kind}`);
+  return ok({ index: index(e.index), term: term(e.term), kind, data: e.data });
 }
 
 export function encodeSnapshotMeta(s: SnapshotMeta): WireSnapshotMeta {
-  return { index: s.index, term: s.term, voters: [...s.voters] };
+  return {
+    index: s.index,
+    term: s.term,
+    voters: [...s.voters],
+    learners: [...s.learners],
+    contexts: { ...s.contexts },
+  };
 }
 
 export function decodeSnapshotMeta(s: WireSnapshotMeta): SnapshotMeta {
-  return { index: index(s.index), term: term(s.term), voters: s.voters.map((v): NodeId => nodeId(v)) };
+  return {
+    index: index(s.index),
+    term: term(s.term),
+    voters: s.voters.map((v): NodeId => nodeId(v)),
+    learners: s.learners.map((v): NodeId => nodeId(v)),
+    contexts: { ...s.contexts },
+  };
 }

@@ -26,7 +26,22 @@ export function peerMetadata(c: PeerCredentials): Metadata {
   return md;
 }
 
-export type PeerRefusal = 'unknownNode' | 'wrongSecret' | 'wrongCluster' | 'certificateMismatch';
+export type PeerRefusal = 'unknownNode' | 'wrongSecret' | 'wrongCluster' | 'certificateMismatch' | 'removedMember';
+
+/**
+ * REMOVED_MEMBER_REFUSAL is in the details of the refusal a removed member gets from a peer
+ * that applied its removal: the leader stops replicating to a removed follower, so this is how
+ * such a follower learns it is out (etcd answers its removed members 410 Gone the same way).
+ * The details end with the log index of the removal (`... at index 42`): a node that has
+ * applied that index is a later incarnation of the id, added back since, and ignores it.
+ */
+export const REMOVED_MEMBER_REFUSAL = 'peer call refused: removedMember';
+
+/** removedRefusalIndex reads the removal's index from a refusal's details (null: not a removal refusal). */
+export function removedRefusalIndex(details: string): number | null {
+  const m = /peer call refused: removedMember at index (\d+)/.exec(details);
+  return m?.[1] === undefined ? null : Number(m[1]);
+}
 
 /**
  * PeerAuthenticator checks every inbound peer call: the caller must name a member of this
@@ -37,13 +52,16 @@ export type PeerRefusal = 'unknownNode' | 'wrongSecret' | 'wrongCluster' | 'cert
  */
 export class PeerAuthenticator {
   private readonly secretDigest: Buffer;
-  private readonly members: ReadonlySet<string>;
+  private members: ReadonlySet<string>;
+  /** removed: members seen removed, with the index of the configuration that left them out. */
+  private removed: ReadonlyMap<string, number> = new Map();
   /** refused counts refused calls by reason (exported as a metric). */
   readonly refused: Record<PeerRefusal, number> = {
     unknownNode: 0,
     wrongSecret: 0,
     wrongCluster: 0,
     certificateMismatch: 0,
+    removedMember: 0,
   };
 
   constructor(
@@ -56,6 +74,20 @@ export class PeerAuthenticator {
     this.members = new Set(members);
   }
 
+  /**
+   * setMembers replaces the node ids it accepts calls from and those it refuses as removed
+   * members (a membership change, DESIGN §11).
+   */
+  setMembers(members: readonly NodeId[], removed: ReadonlyMap<NodeId, number> = new Map()): void {
+    this.members = new Set(members);
+    this.removed = new Map(removed);
+  }
+
+  /** removedAt: the index at which `id` was removed, null when it was not (its calls are refused with removedMember). */
+  removedAt(id: NodeId): number | null {
+    return this.removed.get(id) ?? null;
+  }
+
   /** check authenticates one call from its metadata and, under mTLS, its client certificate. */
   check(md: Metadata, certificate: PeerCertificate | null = null): Result<NodeId, PeerRefusal> {
     const presented = firstString(md, PEER_METADATA.secret);
@@ -64,6 +96,7 @@ export class PeerAuthenticator {
     let refusal: PeerRefusal | null = null;
     if (!secretOk) refusal = 'wrongSecret';
     else if (firstString(md, PEER_METADATA.cluster) !== this.cluster) refusal = 'wrongCluster';
+    else if (from !== null && this.removed.has(from)) refusal = 'removedMember';
     else if (from === null || !this.members.has(from)) refusal = 'unknownNode';
     else if (this.bindCertificates && (certificate === null || !certificateNames(certificate).includes(from)))
       refusal = 'certificateMismatch';

@@ -10,7 +10,7 @@ import {
   type SnapshotChunk,
 } from '../gen/roomregistry/peer/v1/peer.js';
 import { asBuffer, encodeMessage } from './codec.js';
-import { type PeerCredentials, peerMetadata } from './peer-auth.js';
+import { type PeerCredentials, peerMetadata, removedRefusalIndex } from './peer-auth.js';
 import type { ForwardOutcome } from './peer-handler.js';
 import type { PeerLimits, PeerTlsFiles } from './peer-options.js';
 
@@ -41,6 +41,8 @@ export class PeerClient {
     private readonly limits: PeerLimits,
     private readonly onUnreachable: (peer: NodeId) => void,
     private readonly onHealthChange: (peer: NodeId, healthy: boolean) => void = () => {},
+    /** onRemoved: the peer refused us as a removed member (it applied our removal at `index`). */
+    private readonly onRemoved: (peer: NodeId, index: number) => void = () => {},
   ) {
     this.reconnectDelayMs = limits.peerReconnectDelayMinMs;
     this.client = new PeerServiceClient(address, channelCredentials(tls), {
@@ -81,8 +83,10 @@ export class PeerClient {
     return stream;
   }
 
-  private streamBroke(_error: grpc.ServiceError | null): void {
+  private streamBroke(error: grpc.ServiceError | null): void {
     this.stream = null;
+    const removedAt = error?.code === grpc.status.FAILED_PRECONDITION ? removedRefusalIndex(error.details) : null;
+    if (removedAt !== null) this.onRemoved(this.peerId, removedAt);
     if (this.healthy) {
       this.healthy = false;
       this.onHealthChange(this.peerId, false);

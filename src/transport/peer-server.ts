@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { PeerCertificate } from 'node:tls';
 import { RegistryError } from '../lib/errors.js';
-import type { NodeId } from '../lib/ids.js';
+import { type NodeId, nodeId } from '../lib/ids.js';
 import type { Message } from '../raft/index.js';
 import {
   type ForwardRequest,
@@ -15,7 +15,7 @@ import {
 } from '../gen/roomregistry/peer/v1/peer.js';
 import { decodeMessage } from './codec.js';
 import type { FaultHook } from './fault-hook.js';
-import type { PeerAuthenticator } from './peer-auth.js';
+import { PEER_METADATA, type PeerAuthenticator, type PeerRefusal } from './peer-auth.js';
 import type { ForwardOutcome, PeerHandler } from './peer-handler.js';
 import type { PeerLimits, PeerTlsFiles } from './peer-options.js';
 
@@ -100,9 +100,8 @@ export class PeerServer {
     const checked = this.auth.check(call.metadata, call.getAuthContext().sslPeerCertificate ?? null);
     if (checked.ok) return checked.value;
     this.events.onRefused?.(checked.error);
-    const e = new Error(`peer call refused: ${checked.error}`) as grpc.ServiceError;
-    e.code = grpc.status.PERMISSION_DENIED;
-    return e;
+    const claimed = call.metadata.get(PEER_METADATA.nodeId)[0];
+    return refusalError(checked.error, typeof claimed === 'string' ? this.auth.removedAt(nodeId(claimed)) : null);
   }
 
   /** cannotHear: the fault hook's dropInbound rule, for every kind of call (Raft, snapshot, forward). */
@@ -119,12 +118,22 @@ export class PeerServer {
       cb(from, null);
       return;
     }
+    let ended = false;
     call.on('data', (batch: RaftBatch) => {
-      if (this.cannotHear(from)) return;
+      if (ended || this.cannotHear(from)) return;
+      // A stream opened before its sender was removed is ended with the refusal that tells it so.
+      const removedAt = this.auth.removedAt(from);
+      if (removedAt !== null) {
+        ended = true;
+        cb(refusalError('removedMember', removedAt), null);
+        return;
+      }
       this.events.onHeard?.(from);
       this.handler.deliver(this.decodeBatch(from, batch));
     });
-    call.on('end', () => cb(null, {}));
+    call.on('end', () => {
+      if (!ended) cb(null, {});
+    });
     call.on('error', () => {
       /* the sender reconnects; nothing to clean up here */
     });
@@ -299,4 +308,13 @@ export function serverCredentials(tls: PeerTlsFiles | null): grpc.ServerCredenti
     [{ cert_chain: readFileSync(tls.certFile), private_key: readFileSync(tls.keyFile) }],
     ca !== null,
   );
+}
+
+/** refusalError: a refused peer call; a removed member's says so in a way its client recognizes. */
+function refusalError(refusal: PeerRefusal, removedAt: number | null = null): grpc.ServiceError {
+  const at = refusal === 'removedMember' && removedAt !== null ? ` at index ${removedAt}` : '';
+  const e = new Error(`peer call refused: ${refusal}${at}`) as grpc.ServiceError;
+  e.code = refusal === 'removedMember' ? grpc.status.FAILED_PRECONDITION : grpc.status.PERMISSION_DENIED;
+  e.details = e.message;
+  return e;
 }

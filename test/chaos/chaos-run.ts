@@ -17,7 +17,14 @@ import {
   waitForConvergence,
 } from './final-checks.js';
 import { LeaderObserver } from './leader-observer.js';
-import { type FaultKind, NEMESIS_TIMING_DEFAULTS, Nemesis, type NemesisTiming, SCHEDULES } from './nemesis.js';
+import {
+  type FaultKind,
+  MEMBERSHIP_KINDS,
+  NEMESIS_TIMING_DEFAULTS,
+  Nemesis,
+  type NemesisTiming,
+  SCHEDULES,
+} from './nemesis.js';
 import { type RoomApi, grpcRoomApi, twirpClientTimeoutSeconds, twirpRoomApi } from './room-apis.js';
 import { WORKLOAD_DEFAULTS, Workload, type WorkloadOptions } from './workload.js';
 
@@ -71,12 +78,17 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosReport> {
   if (kinds === undefined)
     throw new Error(`unknown schedule ${options.schedule}; one of ${Object.keys(SCHEDULES).join(', ')}`);
   const title = `chaos: ${options.nodes} nodes, schedule ${options.schedule}, CHAOS_SEED=${options.seed}, ${options.seconds} s`;
-  const cluster = await ProcessCluster.create(options.nodes, [
-    '--enable-fault-injection',
-    '--snapshot-interval-entries',
-    String(snapshotIntervalEntries),
-    ...(options.serveArgs ?? []),
-  ]);
+  const changesMembers = kinds.some((k) => MEMBERSHIP_KINDS.includes(k));
+  const cluster = await ProcessCluster.create(
+    options.nodes,
+    [
+      '--enable-fault-injection',
+      '--snapshot-interval-entries',
+      String(snapshotIntervalEntries),
+      ...(options.serveArgs ?? []),
+    ],
+    changesMembers ? { spares: 2, adminKey: true } : {},
+  );
   const history = new ChaosHistory();
   const nemesis = new Nemesis(cluster, new SeededRng(options.seed), kinds, options.timing ?? NEMESIS_TIMING_DEFAULTS);
   const observer = new LeaderObserver(cluster);
@@ -136,13 +148,15 @@ async function checkAfterHeal(
   problems: string[],
 ): Promise<string[]> {
   await cluster.waitForLeader(convergenceTimeoutMs);
-  const convergence = await waitForConvergence(cluster, convergenceTimeoutMs);
+  // The members at the end converge; a node removed by the schedule is gone.
+  const members = cluster.nodes.filter((n) => nemesis.members().includes(n.id));
+  const convergence = await waitForConvergence(cluster, convergenceTimeoutMs, members);
   await observer.stop();
   problems.push(...observer.violations);
   if (!convergence.converged)
     problems.push(`nodes did not converge within ${convergenceTimeoutMs} ms: ${convergence.details}`);
   const anyState = [...convergence.states.values()][0];
-  await recordFinalReads(cluster, history);
+  await recordFinalReads(cluster, history, members);
   const checkStartMs = Date.now();
   const lin = checkRoomLinearizability(history, checkBudgetMs);
   const checkMs = Date.now() - checkStartMs;
@@ -161,7 +175,7 @@ async function checkAfterHeal(
   if (history.dropped > 0) problems.push(`history full: ${history.dropped} operations not recorded`);
   return [
     convergence.converged
-      ? `converged: applied index ${anyState?.appliedIndex ?? '?'} on all ${cluster.nodes.length} nodes, ${anyState?.rooms.size ?? 0} rooms, digest ${anyState?.digest.slice(0, 12) ?? '?'}`
+      ? `converged: applied index ${anyState?.appliedIndex ?? '?'} on all ${members.length} members, ${anyState?.rooms.size ?? 0} rooms, digest ${anyState?.digest.slice(0, 12) ?? '?'}`
       : `NOT converged: ${convergence.details}`,
     `linearizable per room: ${lin.verdict} (${lin.checkedOps} ops checked in ${checkMs} ms)`,
     `acknowledged writes: ${acked.ackedWrites} over ${acked.rooms} rooms, ${acked.violations.length} not reflected`,

@@ -60,4 +60,23 @@ describe('chaos (CI version)', () => {
       expect(report.ops.ok).toBeGreaterThan(100);
     },
   );
+
+  it(
+    'a 3-node cluster whose members are replaced, grown to five and shrunk to three under faults loses nothing',
+    { timeout: runTimeoutMs },
+    async () => {
+      const report = await runChaos({
+        nodes: 3,
+        seed: 13,
+        seconds: 30,
+        schedule: 'membership',
+        timing: ciTiming,
+        log: (l) => console.log(l),
+      });
+      expect(report.problems, report.summary).toEqual([]);
+      expect(report.faults['replace'], 'no member was replaced').toBeGreaterThan(0);
+      expect(report.faults['grow-shrink'], 'the cluster did not grow and shrink').toBeGreaterThan(1);
+      expect(report.ops.ok).toBeGreaterThan(100);
+    },
+  );
 });

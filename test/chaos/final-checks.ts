@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { RoomClient } from '../../src/client/room-client.js';
 import { Consistency } from '../../src/gen/roomregistry/v1/rooms.js';
-import type { NodeStatusJson, ProcessCluster } from '../harness/process-cluster.js';
+import type { NodeStatusJson, ProcessCluster, ProcessNode } from '../harness/process-cluster.js';
 import { checkLinearizable } from '../sim/checkers/linearizability.js';
 import type { ChaosHistory, ChaosOp } from './chaos-history.js';
 import { ROOM_MODEL, toRoomOperations } from './room-model.js';
@@ -39,19 +39,23 @@ export interface Convergence {
  * waitForConvergence polls until every node reports the same applied index (GET /status), holds
  * the same rooms (one digest), and still reports that index after the digests were read.
  */
-export async function waitForConvergence(cluster: ProcessCluster, timeoutMs: number): Promise<Convergence> {
+export async function waitForConvergence(
+  cluster: ProcessCluster,
+  timeoutMs: number,
+  nodes: readonly ProcessNode[] = cluster.nodes,
+): Promise<Convergence> {
   const endMs = Date.now() + timeoutMs;
   let details = 'never polled';
   let states = new Map<string, NodeState>();
   while (Date.now() < endMs) {
-    const statuses = await Promise.all(cluster.nodes.map((n) => cluster.status(n.id)));
+    const statuses = await Promise.all(nodes.map((n) => cluster.status(n.id)));
     const applied = new Set(statuses.map((s) => s?.appliedIndex ?? -1));
     details = `applied indexes ${describeStatuses(statuses)}`;
     if (!applied.has(-1) && applied.size === 1) {
-      states = await readStates(cluster);
+      states = await readStates(cluster, nodes);
       const digests = new Set([...states.values()].map((s) => s.digest));
       const again = new Set(
-        (await Promise.all(cluster.nodes.map((n) => cluster.status(n.id)))).map((s) => s?.appliedIndex ?? -1),
+        (await Promise.all(nodes.map((n) => cluster.status(n.id)))).map((s) => s?.appliedIndex ?? -1),
       );
       details = `applied ${[...applied].join()}, digests ${[...states.entries()].map(([id, s]) => `${id}=${s.digest.slice(0, 12)}@${s.appliedIndex}`).join(' ')}`;
       if (digests.size === 1 && again.size === 1 && [...again][0] === [...applied][0])
@@ -67,9 +71,9 @@ function describeStatuses(statuses: ReadonlyArray<NodeStatusJson | null>): strin
 }
 
 /** readStates reads every node's rooms from its own memory (LOCAL), page by page. */
-async function readStates(cluster: ProcessCluster): Promise<Map<string, NodeState>> {
+async function readStates(cluster: ProcessCluster, nodes: readonly ProcessNode[]): Promise<Map<string, NodeState>> {
   const out = new Map<string, NodeState>();
-  for (const n of cluster.nodes) {
+  for (const n of nodes) {
     const client = new RoomClient(n.grpc, { apiKey: cluster.apiKey, apiSecret: cluster.apiSecret });
     try {
       const rooms = new Map<string, string>();
@@ -100,10 +104,14 @@ async function readStates(cluster: ProcessCluster): Promise<Map<string, NodeStat
 }
 
 /** recordFinalReads reads every room of the history on every node (LINEARIZABLE) into the history. */
-export async function recordFinalReads(cluster: ProcessCluster, history: ChaosHistory): Promise<void> {
+export async function recordFinalReads(
+  cluster: ProcessCluster,
+  history: ChaosHistory,
+  nodes: readonly ProcessNode[] = cluster.nodes,
+): Promise<void> {
   const rooms = [...new Set(history.ops.map((op) => op.room))].sort();
   await Promise.all(
-    cluster.nodes.map(async (n, i) => {
+    nodes.map(async (n, i) => {
       const client = new RoomClient(n.grpc, { apiKey: cluster.apiKey, apiSecret: cluster.apiSecret });
       const clientId = finalClientIdBase + i;
       for (const room of rooms) {

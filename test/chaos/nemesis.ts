@@ -10,6 +10,10 @@
  */
 import type { SeededRng } from '../../src/lib/rng.js';
 import type { FaultRuleJson, ProcessCluster } from '../harness/process-cluster.js';
+import { MembershipFaults } from './membership-nemesis.js';
+
+/** MEMBERSHIP_KINDS: the kinds that change the membership; a schedule with one runs with two spare nodes. */
+export const MEMBERSHIP_KINDS: readonly string[] = ['replace', 'grow-shrink'];
 
 export const FAULT_KINDS = [
   'kill-leader',
@@ -22,6 +26,8 @@ export const FAULT_KINDS = [
   'kill-majority',
   'power-loss',
   'power-loss-majority',
+  'replace',
+  'grow-shrink',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -30,7 +36,7 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
  * `make chaos`) and its own schedules; `mixed` keeps the eight kinds the CI run fits in 30 s.
  */
 export const SCHEDULES: Readonly<Record<string, readonly FaultKind[]>> = {
-  mixed: FAULT_KINDS.filter((k) => k !== 'power-loss' && k !== 'power-loss-majority'),
+  mixed: FAULT_KINDS.filter((k) => k !== 'power-loss' && k !== 'power-loss-majority' && !MEMBERSHIP_KINDS.includes(k)),
   crashes: [
     'kill-leader',
     'kill-follower',
@@ -42,6 +48,18 @@ export const SCHEDULES: Readonly<Record<string, readonly FaultKind[]>> = {
   ],
   partitions: ['partition', 'one-way', 'delay', 'pause'],
   'power-loss': ['power-loss', 'power-loss-majority'],
+  // Membership changes (issue 14) between crashes, pauses and partitions; the run adds two spares.
+  // grow-shrink twice a bag: it grows to five, then shrinks back to three.
+  membership: [
+    'replace',
+    'grow-shrink',
+    'kill-leader',
+    'pause',
+    'grow-shrink',
+    'replace',
+    'partition',
+    'kill-follower',
+  ],
   'power-loss-majority': ['power-loss-majority'],
 };
 
@@ -91,6 +109,7 @@ export class Nemesis {
   private everyKind = false;
   /** roundsDone: how many times every kind of the schedule was drawn (one shuffled bag each). */
   private roundsDone = 0;
+  private readonly membership: MembershipFaults;
 
   constructor(
     private readonly cluster: ProcessCluster,
@@ -99,6 +118,12 @@ export class Nemesis {
     private readonly timing: NemesisTiming = NEMESIS_TIMING_DEFAULTS,
   ) {
     if (kinds.length === 0) throw new Error('a schedule needs at least one fault kind');
+    this.membership = new MembershipFaults(cluster, rng);
+  }
+
+  /** members: the nodes that are members now (the founders, unless the schedule changes membership). */
+  members(): string[] {
+    return [...this.membership.active];
   }
 
   /**
@@ -151,15 +176,16 @@ export class Nemesis {
 
   /** healAll clears every fault: rules off, paused nodes continued, dead nodes restarted. */
   async healAll(): Promise<void> {
+    const members = this.members();
     for (const n of this.cluster.nodes) {
-      if (n.process === null) this.cluster.start(n.id);
+      if (n.process === null && members.includes(n.id)) this.cluster.start(n.id);
       else this.cluster.resume(n.id);
     }
-    await Promise.all(this.cluster.nodes.map((n) => this.cluster.clearFaults(n.id).catch(() => undefined)));
+    await Promise.all(members.map((id) => this.cluster.clearFaults(id).catch(() => undefined)));
   }
 
   private async inject(kind: FaultKind): Promise<NemesisEvent> {
-    const ids = this.cluster.nodes.map((n) => n.id);
+    const ids = this.members();
     const leader = await this.findLeader();
     const event: NemesisEvent = { kind, targets: [], detail: '', startMs: performance.now(), endMs: null, error: '' };
     this.events.push(event);
@@ -216,6 +242,10 @@ export class Nemesis {
       }
       case 'power-loss-majority':
         return this.powerLossMajority(ids, leader);
+      case 'replace':
+        return this.membership.replace(leader);
+      case 'grow-shrink':
+        return this.membership.growOrShrink();
     }
   }
 
@@ -297,7 +327,7 @@ export class Nemesis {
   private async waitForAllAnswering(): Promise<void> {
     const endMs = Date.now() + this.timing.recoverMsMax;
     while (Date.now() < endMs) {
-      const statuses = await Promise.all(this.cluster.nodes.map((n) => this.cluster.status(n.id)));
+      const statuses = await Promise.all(this.members().map((id) => this.cluster.status(id)));
       if (statuses.every((s) => s !== null)) return;
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -6,7 +6,7 @@
  * CHAOS_SEED=N runs every default plan with seeds N, N+1, ... instead of the fixed ones (a
  * failure prints its seed; one seed replays the same fault schedule and client choices, though
  * not the same timing). CHAOS_SECONDS=S sets the faulty phase of each run (default 40 s).
- * CHAOS_NODES=3|5 and CHAOS_SCHEDULE=mixed|crashes|partitions|power-loss|power-loss-majority narrow the plan to one run.
+ * CHAOS_NODES=3|5 and CHAOS_SCHEDULE=mixed|crashes|partitions|power-loss|power-loss-majority|membership narrow the plan to one run.
  */
 import { runChaos } from './chaos-run.js';
 import { SCHEDULES } from './nemesis.js';
@@ -17,12 +17,13 @@ interface Plan {
   readonly seed: number;
 }
 
-/** DEFAULT_PLAN: four runs of CHAOS_SECONDS each, 3-4 minutes in all with the default 40 s. */
+/** DEFAULT_PLAN: five runs of CHAOS_SECONDS each, 4-5 minutes in all with the default 40 s. */
 const DEFAULT_PLAN: readonly Plan[] = [
   { nodes: 3, schedule: 'mixed', seed: 1 },
   { nodes: 5, schedule: 'mixed', seed: 2 },
   { nodes: 3, schedule: 'partitions', seed: 3 },
   { nodes: 5, schedule: 'crashes', seed: 4 },
+  { nodes: 3, schedule: 'membership', seed: 5 },
 ];
 const chaosSecondsDefault = 40;
 

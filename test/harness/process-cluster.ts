@@ -25,6 +25,8 @@ export const cliPath = join(repoRoot, 'dist', 'src', 'main.js');
 
 export interface ProcessNode {
   readonly id: string;
+  /** spare: not a founder; its first start is `serve --join` and it waits to be added (members add). */
+  readonly spare: boolean;
   readonly region: string;
   readonly grpc: string;
   readonly peer: string;
@@ -42,6 +44,8 @@ export interface NodeStatusJson {
   commitIndex: number;
   appliedIndex: number;
   rooms: number;
+  /** memberRole: voter, learner, or none (a node waiting to be added, or removed). */
+  memberRole?: string;
 }
 
 /** FaultRuleJson is one peer's rule in the body of PUT /debug/faults (src/transport/fault-hook.ts). */
@@ -71,9 +75,15 @@ export interface LaunchOptions {
   readonly statusTimeoutMs?: number;
   /** leaderWaitMs: waitForLeader's default timeout. */
   readonly leaderWaitMs?: number;
+  /** spares: spare nodes written after the founding ones (`"spare": true`), started with --join. */
+  readonly spares?: number;
+  /** adminKey: the cluster's API key is also an admin key (membership and backup calls). */
+  readonly adminKey?: boolean;
 }
 
 const LAUNCH_DEFAULTS: Required<Omit<LaunchOptions, 'distCopyDir'>> = {
+  spares: 0,
+  adminKey: false,
   nodeArgs: [],
   statusTimeoutMs: 1_000,
   leaderWaitMs: 20_000,
@@ -104,8 +114,12 @@ function sleepMs(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** agreedLeader is the leader every answering node names, when exactly one claims the role (null otherwise). */
-export function agreedLeader(statuses: readonly (NodeStatusJson | null)[]): string | null {
+/**
+ * agreedLeader is the leader every answering member names, when exactly one claims the role
+ * (null otherwise); a node that is not a member (waiting to be added) has no say.
+ */
+export function agreedLeader(all: readonly (NodeStatusJson | null)[]): string | null {
+  const statuses = all.filter((s) => s?.memberRole !== 'none');
   const leaders = statuses.filter((s): s is NodeStatusJson => s?.role === 'leader');
   const leader = leaders[0];
   if (leaders.length !== 1 || leader === undefined) return null;
@@ -174,7 +188,11 @@ export class ProcessCluster {
     this.configFile = join(this.dir, 'cluster.json');
   }
 
-  /** create writes the config of `size` nodes (free ports, one temp dir); start() or startAll() runs them. */
+  /**
+   * create writes the config of `size` founding nodes, plus `options.spares` spare nodes after
+   * them (`"spare": true`; with `options.adminKey` the cluster's API key is also an admin key),
+   * free ports, one temp dir; start() or startAll() runs them.
+   */
   static async create(
     size: number,
     extraArgs: readonly string[] = [],
@@ -182,11 +200,12 @@ export class ProcessCluster {
   ): Promise<ProcessCluster> {
     const c = new ProcessCluster(size, extraArgs, options);
     const regions = ['us-west', 'us-east', 'eu-central', 'ap-south', 'sa-east'];
-    for (let i = 0; i < size; i++) {
+    for (let i = 0; i < size + (options.spares ?? 0); i++) {
       const id = `n${i + 1}`;
       const [grpc, peer, http] = [await freePort(), await freePort(), await freePort()];
       c.nodes.push({
         id,
+        spare: i >= size,
         region: regions[i % regions.length] ?? 'r',
         grpc: `127.0.0.1:${grpc}`,
         peer: `127.0.0.1:${peer}`,
@@ -200,7 +219,15 @@ export class ProcessCluster {
       cluster: 'test',
       secret: c.secret,
       apiKeys: { [c.apiKey]: c.apiSecret },
-      nodes: c.nodes.map((n) => ({ id: n.id, region: n.region, grpc: n.grpc, peer: n.peer, http: n.http })),
+      ...(options.adminKey === true ? { adminKeys: [c.apiKey] } : {}),
+      nodes: c.nodes.map((n) => ({
+        id: n.id,
+        region: n.region,
+        grpc: n.grpc,
+        peer: n.peer,
+        http: n.http,
+        ...(n.spare ? { spare: true } : {}),
+      })),
     };
     writeFileSync(c.configFile, JSON.stringify(config, null, 2));
     return c;
@@ -229,11 +256,22 @@ export class ProcessCluster {
     return n;
   }
 
-  start(id: string): void {
+  /**
+   * start runs node `id`: its first start founds the cluster (or joins, for a spare); with
+   * `fresh`, its data dir is wiped first and it joins as a new member (after its removal).
+   */
+  start(id: string, fresh = false): void {
     const n = this.node(id);
     if (n.process !== null) throw new Error(`${id} is already running`);
+    if (fresh) rmSync(n.dataDir, { recursive: true, force: true });
     const log = createWriteStream(n.logFile, { flags: 'a' });
-    const init = this.started.has(id) ? [] : ['--initial-cluster-state', 'new'];
+    const init = fresh
+      ? ['--join']
+      : this.started.has(id)
+        ? []
+        : n.spare
+          ? ['--join']
+          : ['--initial-cluster-state', 'new'];
     this.started.add(id);
     const args = [
       ...this.options.nodeArgs,
@@ -261,8 +299,23 @@ export class ProcessCluster {
     n.process = child;
   }
 
+  /** startAll starts every founding node (spares wait for their turn: start them, then add them). */
   startAll(): void {
-    for (const n of this.nodes) this.start(n.id);
+    for (const n of this.nodes) if (!n.spare) this.start(n.id);
+  }
+
+  /**
+   * expectExit marks node `id`'s process as about to end on its own (a removed member exits),
+   * so its exit is not an unexpected one; resolves once it has exited.
+   */
+  expectExit(id: string): Promise<number | null> {
+    const p = this.node(id).process;
+    if (p === null) return Promise.resolve(null);
+    this.killed.add(p);
+    return new Promise((resolve) => {
+      if (p.exitCode !== null) resolve(p.exitCode);
+      else p.once('exit', (code) => resolve(code));
+    });
   }
 
   /** kill sends a signal (SIGKILL by default) and waits until the process is gone. */

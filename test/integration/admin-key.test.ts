@@ -84,3 +84,47 @@ describe('TransferLeadership', () => {
     expect((await fetch(`http://${adminAddresses.get('n1') ?? ''}/status`)).status).toBe(200);
   });
 });
+
+describe('membership RPCs (issue 14)', () => {
+  it('need an admin key, and every attempt is logged', async () => {
+    const c = cluster;
+    if (c === null) throw new Error('the first test starts the cluster');
+    const leader = await c.waitForLeader();
+    const ordinary = c.client(leader);
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['ListMembers', () => ordinary.listMembers()],
+      [
+        'AddMember',
+        () => ordinary.addMember({ id: 'n9', region: 'r', grpc: 'h:1', peer: 'h:2', http: 'h:3', learner: true }),
+      ],
+      ['PromoteMember', () => ordinary.promoteMember('n1')],
+      ['RemoveMember', () => ordinary.removeMember('n1')],
+    ];
+    for (const [operation, call] of calls) {
+      const denied = await call().then(
+        () => null,
+        (e: grpc.ServiceError) => e,
+      );
+      expect(denied?.code, operation).toBe(grpc.status.PERMISSION_DENIED);
+    }
+    const admin = new RoomClient(c.node(leader).grpc, { apiKey: adminKey, apiSecret: adminSecret });
+    try {
+      const listed = await admin.listMembers();
+      expect(listed.members.map((m) => m.id).sort()).toEqual(['n1', 'n2', 'n3']);
+      expect(listed.answeredBy).toBe(leader);
+    } finally {
+      admin.close();
+    }
+    const audit = readFileSync(c.node(leader).logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"event":"admin_operation"') && !l.includes('TransferLeadership'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(audit.map((a) => `${String(a['operation'])}:${String(a['outcome'])}`)).toEqual([
+      'ListMembers:PERMISSION_DENIED',
+      'AddMember:PERMISSION_DENIED',
+      'PromoteMember:PERMISSION_DENIED',
+      'RemoveMember:PERMISSION_DENIED',
+      'ListMembers:OK',
+    ]);
+  });
+});

@@ -72,7 +72,7 @@ describe('restore refuses', () => {
   });
 
   it('a backup whose checksums hold but whose state does not decode', async () => {
-    const meta = { index: index(5), term: term(1), voters: [nodeId('n1')] };
+    const meta = { index: index(5), term: term(1), voters: [nodeId('n1')], learners: [], contexts: {} };
     const bad = join(target.dir, 'garbage.rrb');
     await writeBackupFile(bad, encodeBackup(backupHeaderOf('other', meta, Date.now()), garbage()), false);
     const run = await restore(bad, join(target.dir, 'garbage-dir'));

@@ -131,18 +131,54 @@ describe('serve refuses data dirs it cannot trust', () => {
     expect(bad.stderr).toMatch(/--initial-cluster-state takes new or existing/);
     expect(bad.status).toBe(2);
   });
+});
 
-  it("with exit code 2 when the voters the log rests on are not the config's (finding 2)", async () => {
-    const dataDir = join(dir, 'three-voters');
+describe('serve refuses to start outside the membership in the log (issue 14)', () => {
+  const good = config('good-members.json', goodConfig);
+  it('with exit code 2 when the configuration in its log leaves this node out: it was removed (issue 14)', async () => {
+    const dataDir = join(dir, 'removed');
     mkdirSync(dataDir);
     writeFileSync(join(dataDir, 'identity.json'), JSON.stringify({ cluster: 'c1', node: 'n1' }));
     const storage = await DiskLogStorage.open({ dir: dataDir, fsync: true, logger: silentLogger });
-    const meta = { index: index(5), term: term(1), voters: ['n1', 'n2', 'n3'] as NodeId[] };
+    const meta = { index: index(5), term: term(1), voters: ['n2', 'n3'] as NodeId[], learners: [], contexts: {} };
     await storage.snapshots.save(meta, (async function* () {})());
     await storage.applySnapshot(meta);
     await storage.close();
     const r = serve('--config', good, '--id', 'n1', '--data-dir', dataDir);
-    expect(r.stderr).toMatch(/the log's voters are \[n1, n2, n3\] but the config names \[n1, n2\]/);
+    expect(r.stderr).toMatch(/n1 is not a member of the configuration its log holds \(voters \[n2, n3\]/);
+    expect(r.stderr).toMatch(/it was removed from the cluster/);
     expect(r.status).toBe(2);
+  });
+
+  it('with exit code 2 for --join with --initial-cluster-state new, and for a spare that would found a cluster', () => {
+    const withSpare = config('spare.json', {
+      ...goodConfig,
+      nodes: [...goodConfig.nodes, { ...node('n3', 41020), spare: true }],
+    });
+    const both = serve(
+      '--config',
+      withSpare,
+      '--id',
+      'n1',
+      '--data-dir',
+      join(dir, 'both'),
+      '--join',
+      '--initial-cluster-state',
+      'new',
+    );
+    expect(both.stderr).toMatch(/--join and --initial-cluster-state new exclude each other/);
+    expect(both.status).toBe(2);
+    const spare = serve(
+      '--config',
+      withSpare,
+      '--id',
+      'n3',
+      '--data-dir',
+      join(dir, 'spare'),
+      '--initial-cluster-state',
+      'new',
+    );
+    expect(spare.stderr).toMatch(/n3 is a spare node of the config: start it with --join/);
+    expect(spare.status).toBe(2);
   });
 });

@@ -28,7 +28,7 @@ it('drops a half-open watcher by keepalive and frees its slot', async () => {
   const api = new GrpcApi(
     {} as RoomHandlers, // WatchRooms does not use the handlers
     d.registry,
-    { status: () => ({}) as never, transferLeadership: () => '' },
+    { status: () => ({}) as never, transferLeadership: () => '', membership: {} as never },
     {
       apiKeys: new Map([[apiKey, apiSecret]]),
       adminKeys: new Set(),

@@ -1,10 +1,22 @@
 import { assert } from '../../src/lib/assert.js';
 import { RegistryError } from '../../src/lib/errors.js';
-import type { Index, NodeId, Term } from '../../src/lib/ids.js';
+import { type Index, type NodeId, type Term, index, nodeId, term } from '../../src/lib/ids.js';
 import type { Logger } from '../../src/lib/logger.js';
 import type { SeededRng } from '../../src/lib/rng.js';
-import { RaftNode } from '../../src/node/node.js';
-import type { Entry, HardState, RaftCore, RaftStatus, SnapshotMeta, StateMachine } from '../../src/raft/index.js';
+import { MemberRemovedError, RaftNode } from '../../src/node/node.js';
+import {
+  type ConfState,
+  EMPTY_CONF_STATE,
+  type Entry,
+  type HardState,
+  type RaftCore,
+  type RaftStatus,
+  type SnapshotMeta,
+  type StateMachine,
+  applyConfChange,
+  decodeConfChange,
+  encodeConfChange,
+} from '../../src/raft/index.js';
 import type { ForwardOutcome } from '../../src/transport/peer-handler.js';
 import type { SafetyChecker } from './checkers/safety.js';
 import { type DiskEvents, SimDisk, SimNodeStorage, SimSnapshotStore, type WritePlan } from './disk.js';
@@ -61,6 +73,8 @@ export class SimNode {
   downSince = 0;
   /** restartAt: a supervisor restarts the crashed node at this step (the nemesis may restart it sooner). */
   restartAt = Number.POSITIVE_INFINITY;
+  /** retired: stopped for good after its removal (or a failed join); it never restarts. */
+  retired = false;
 
   constructor(
     readonly id: NodeId,
@@ -99,7 +113,11 @@ export function coreOf(raft: RaftNode): RaftCore {
 }
 
 export class Cluster {
-  readonly ids: readonly NodeId[];
+  /**
+   * ids are the nodes not retired, in the order they were created: the bootstrap members, then
+   * each fresh node the nemesis adds. The network shares this array, so partitions cut new nodes too.
+   */
+  readonly ids: NodeId[];
   readonly nodes = new Map<NodeId, SimNode>();
   persistCount = 0;
   crashCount = 0;
@@ -112,6 +130,15 @@ export class Cluster {
   private transports: SimTransport[] = [];
   /** healed: the convergence phase; no more crashes. */
   healed = false;
+  /**
+   * committedConf is the configuration as of the latest config entry any node applied (or the
+   * newest snapshot taken), at committedConfIndex: an oracle for the nemesis, since committed
+   * entries are the same everywhere. everMember holds every node it ever included.
+   */
+  committedConf: ConfState = EMPTY_CONF_STATE;
+  private committedConfIndex = 0;
+  readonly everMember = new Set<NodeId>();
+  private nextNodeNumber: number;
   /** onNewLeader is told when a node reports becoming leader (the nemesis may target it). */
   onNewLeader: ((id: NodeId, incarnation: number) => void) | null = null;
   /**
@@ -128,18 +155,62 @@ export class Cluster {
     private readonly network: PacketSimulator,
     private readonly safety: SafetyChecker,
     private readonly trace: Trace,
-    ids: readonly NodeId[],
+    ids: NodeId[],
     readonly machineKind: MachineKind,
     private hooks: ClusterHooks,
   ) {
     this.ids = ids;
-    for (const id of ids) {
-      const skew = 1 + (rng.nextFloat() * 2 - 1) * opts.clock.skewMax;
-      const period = Math.max(1, Math.round(opts.clock.stepsPerTick * skew));
-      this.nodes.set(id, new SimNode(id, new SimDisk(id, ids, opts.disk), period * MS_PER_STEP));
-    }
+    this.nextNodeNumber = ids.length + 1;
+    for (const id of ids) this.createNode(id);
+    // Bootstrapped as `serve --initial-cluster-state new` does: config entries 1..n, committed.
+    for (const id of ids) this.bootstrap(this.node(id), ids);
+    for (const e of bootstrapEntries(ids)) this.applyCommittedConfEntry(e);
     for (const id of ids) this.start(this.node(id), 0);
     scheduler.afterRound = () => this.throwIfFailed();
+  }
+
+  private createNode(id: NodeId): SimNode {
+    const skew = 1 + (this.rng.nextFloat() * 2 - 1) * this.opts.clock.skewMax;
+    const period = Math.max(1, Math.round(this.opts.clock.stepsPerTick * skew));
+    const node = new SimNode(id, new SimDisk(id, [], this.opts.disk), period * MS_PER_STEP);
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  /** bootstrap writes the initial members as committed addVoter entries (ids sorted), identical on every node. */
+  private bootstrap(node: SimNode, members: readonly NodeId[]): void {
+    const entries = bootstrapEntries(members);
+    const hardState: HardState = { term: term(1), vote: null, commit: index(entries.length) };
+    node.disk.log.append(entries);
+    node.disk.log.setHardState(hardState);
+    this.safety.persisted(node.id, null, null, entries, hardState);
+  }
+
+  /** addNode starts a fresh node on an empty disk as a joiner (no configuration): it waits to be added. */
+  addNode(now: number): NodeId {
+    const id = nodeId(`n${this.nextNodeNumber++}`);
+    this.createNode(id);
+    this.ids.push(id);
+    if (this.trace.enabled) this.trace.add(`${id} STARTED as a joiner`);
+    this.start(this.node(id), now);
+    return id;
+  }
+
+  /** retire stops a node for good: it was removed, or never joined. */
+  retire(id: NodeId, now: number, why: string): void {
+    const node = this.node(id);
+    if (node.retired) return;
+    this.crash(id, now, `retired: ${why}`);
+    node.retired = true;
+    this.ids.splice(this.ids.indexOf(id), 1);
+  }
+
+  /** observeCommittedConf follows the committed configuration from the entries and snapshots nodes apply. */
+  private observeCommittedConf(at: number, conf: ConfState): void {
+    if (at <= this.committedConfIndex) return;
+    this.committedConfIndex = at;
+    this.committedConf = conf;
+    for (const id of [...conf.voters, ...conf.learners]) this.everMember.add(id);
   }
 
   /** guard runs a check where an exception must not reach the node; the simulator rethrows it. */
@@ -179,6 +250,18 @@ export class Cluster {
       if (st?.role === 'leader' && (best === null || st.term > best.term)) best = { id: n.id, term: st.term };
     }
     return best?.id ?? null;
+  }
+
+  /**
+   * members are the nodes (not retired) that the leader's configuration holds, the ones that
+   * must converge; every node not retired when there is no leader.
+   */
+  members(): SimNode[] {
+    const leaderId = this.leader();
+    const st = leaderId === null ? null : this.node(leaderId).status();
+    const active = [...this.nodes.values()].filter((n) => !n.retired);
+    if (st === null) return active;
+    return active.filter((n) => st.voters.includes(n.id) || st.learners.includes(n.id));
   }
 
   upCount(): number {
@@ -248,7 +331,7 @@ export class Cluster {
 
   restart(id: NodeId, now: number): void {
     const node = this.node(id);
-    if (node.proc?.alive === true) return;
+    if (node.proc?.alive === true || node.retired) return;
     this.start(node, now);
   }
 
@@ -269,7 +352,8 @@ export class Cluster {
     const machine = this.machineKind.create();
     const raft = new RaftNode({
       id: node.id,
-      voters: this.ids,
+      // Every node starts with no configuration before index 1: the log (or a snapshot) holds it.
+      voters: [],
       storage,
       snapshots,
       stateMachine: this.observed(node, machine),
@@ -278,10 +362,13 @@ export class Cluster {
       random: this.rng,
       clock: proc,
       // A turn that fails is a broken invariant in the node: the run fails (production exits).
+      // A node that applied its own removal leaves through the same seam: the run retires it.
       onFatal: (e) =>
-        this.guard(() => {
-          throw e;
-        }),
+        e instanceof MemberRemovedError
+          ? undefined
+          : this.guard(() => {
+              throw e;
+            }),
       tickIntervalMs: node.tickIntervalMs,
       // Marks the write begun before the node applies the durable prefix (node.ts handleReady).
       beforePersist: () => {
@@ -373,13 +460,24 @@ export class Cluster {
       if (node.writeStarted && i <= durableLast) this.earlyApplied++;
       this.safety.appliedEntry(node.id, term, node.appliedSeen, e);
       node.appliedSeen = i as Index;
+      if (e.kind === 'config') this.applyCommittedConfEntry(e);
       this.hooks.applied(node.id, e);
     }
+  }
+
+  private applyCommittedConfEntry(e: Entry): void {
+    if (e.index <= this.committedConfIndex) return;
+    const cc = decodeConfChange(e.data);
+    assert(cc.ok, () => `config entry ${e.index} is unreadable`);
+    const next = applyConfChange(this.committedConf, cc.value);
+    // The core skips a change that does not apply; so does the oracle.
+    this.observeCommittedConf(e.index, next.ok ? next.value : this.committedConf);
   }
 
   private snapshotSaved(node: SimNode, meta: SnapshotMeta, chunks: readonly Uint8Array[]): void {
     // The node applied noops up to its own snapshot without telling the state machine.
     if (node.raft !== null) this.catchUp(node, Math.min(meta.index, node.raft.status().appliedIndex));
+    this.observeCommittedConf(meta.index, meta);
     this.safety.snapshot(node.id, {
       index: meta.index,
       term: meta.term,
@@ -547,6 +645,15 @@ export class Cluster {
       }
     }
   }
+}
+
+function bootstrapEntries(members: readonly NodeId[]): Entry[] {
+  return [...members].sort().map((id, k) => ({
+    index: index(k + 1),
+    term: term(1),
+    kind: 'config',
+    data: encodeConfChange({ op: 'addVoter', id, context: '' }),
+  }));
 }
 
 async function* iterate(chunks: readonly Uint8Array[]): AsyncIterable<Uint8Array> {

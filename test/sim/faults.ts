@@ -140,6 +140,21 @@ export interface WorkloadOptions {
   readonly leaderHintProbability: number;
 }
 
+/**
+ * MembershipOptions: the nemesis changes the membership online (issue 14), one change at a
+ * time through the leader: it adds a fresh node (empty disk, started as a joiner) as a
+ * learner, promotes a learner, removes a random member (the leader too), or replaces one
+ * (removes it, then adds a fresh node).
+ */
+export interface MembershipOptions {
+  /** changesPerStep: probability per step that the nemesis asks for a change (0: the membership is fixed). */
+  readonly changesPerStep: number;
+  /** votersMax: promotions stop at this many voters; removals never take the last one. */
+  readonly votersMax: number;
+  /** nodesMax: no node is added while this many run (members, joiners and removed nodes not yet stopped). */
+  readonly nodesMax: number;
+}
+
 /** MachineName: the replicated state machine of a run: the simulator's key-value map, or RoomRegistry. */
 export type MachineName = 'kv' | 'rooms';
 
@@ -157,6 +172,7 @@ export interface SimOptions {
   readonly clock: ClockOptions;
   readonly raft: RaftTuning;
   readonly workload: WorkloadOptions;
+  readonly membership: MembershipOptions;
 }
 
 /**
@@ -205,7 +221,14 @@ export function chooseSimOptions(rng: SeededRng): SimOptions {
     clock: { stepsPerTick: 10, skewMax: rng.pick([0.1, 0.3, 0.5]) },
     raft: chooseRaftTuning(rng, weather),
     workload: chooseWorkload(rng, weather),
+    membership: chooseMembership(rng, weather),
   };
+}
+
+function chooseMembership(rng: SeededRng, weather: Weather): MembershipOptions {
+  // A third of the runs keep their membership, so the fixed-cluster paths stay exercised.
+  const rates = weather === 'calm' ? [0, 1 / 200] : [0, 1 / 80, 1 / 300];
+  return { changesPerStep: rng.pick(rates), votersMax: 5, nodesMax: 7 };
 }
 
 function chooseNetworkFaults(rng: SeededRng, weather: Weather): NetworkFaults {
@@ -300,6 +323,6 @@ export function describeSimOptions(o: SimOptions): string {
     `crashes/step=${o.nodes.crashesPerStep.toFixed(4)} crashedMax=${o.nodes.crashedMax} crashAfterPersist=${o.nodes.crashAfterPersistProbability}`,
     `stall=${o.disk.stallProbability} skew=${o.clock.skewMax} snapEvery=${o.raft.snapshotIntervalEntries}`,
     `inflight=${o.raft.inflightAppendsMax} preVote=${o.raft.preVote} checkQuorum=${o.raft.checkQuorum}`,
-    `clients=${o.workload.clients} keys=${o.workload.keys}`,
+    `clients=${o.workload.clients} keys=${o.workload.keys} membership/step=${o.membership.changesPerStep.toFixed(4)}`,
   ].join(' ');
 }

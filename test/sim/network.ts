@@ -135,14 +135,17 @@ export class PacketSimulator {
   /** partition cuts links in the given mode; `leader` is the current leader, if any. */
   partition(mode: PartitionMode, leader: NodeId | null): string {
     this.blocked.clear();
-    this.partitionMode = mode;
-    switch (mode) {
+    // Membership changes may leave a single node, which nothing can cut off from anyone.
+    this.partitionMode = this.ids.length < 2 ? 'none' : mode;
+    switch (this.partitionMode) {
       case 'none':
         return 'none';
       case 'symmetric':
         return this.cutBetween(this.randomSplit(1 + this.rng.nextInt(this.ids.length - 1)));
       case 'minority':
-        return this.cutBetween(this.randomSplit(1 + this.rng.nextInt(Math.floor((this.ids.length - 1) / 2))));
+        return this.cutBetween(
+          this.randomSplit(1 + this.rng.nextInt(Math.max(1, Math.floor((this.ids.length - 1) / 2)))),
+        );
       case 'isolateLeader':
         return this.cutBetween([leader ?? this.rng.pick(this.ids)]);
       case 'oneWay':

@@ -42,4 +42,13 @@ export const REGRESSION_SEEDS: readonly RegressionSeed[] = [
     seed: 5714,
     bug: 'simulator: InstallSnapshot queued before its snapshot bytes were pruned',
   },
+  {
+    // src/raft membership (fixed in raft.ts pollVotes; transcript conf-hint-stands-down.txt).
+    // n1 held the entry removing it but did not know it committed, and pre-campaigned as a
+    // voter; n2's grant carried a commit hint showing the removal committed, and n1 went on to
+    // a real election in the configuration it was leaving. The membership checker caught a
+    // candidate that was no voter of its own configuration.
+    seed: 181,
+    bug: 'raft: a pre-candidate that learned of its committed removal from a vote answer went on campaigning',
+  },
 ];

@@ -4,7 +4,9 @@
  * messages, slow disks and skewed clocks; and that a healed cluster converges.
  *
  * Method (TigerBeetle's VOPR, STYLE rule 19): each seed draws a cluster (3 or 5 members, each
- * the production RaftNode of src/node with its RaftCore), a state machine (a key-value map, or
+ * the production RaftNode of src/node with its RaftCore, bootstrapped with config entries; in
+ * two thirds of the seeds the nemesis adds, promotes, removes and replaces members online), a
+ * state machine (a key-value map, or
  * RoomRegistry with room clients and expiry in about a third of the seeds), a fault mix and a
  * length (faults.ts); the simulator (simulator.ts) runs it in discrete steps with the clock,
  * network and disk swapped for seeded twins (scheduler.ts, network.ts, disk.ts: slow and
@@ -136,6 +138,7 @@ async function runChunk(first: number, last: number): Promise<void> {
     powerLosses: 0,
     tornWrites: 0,
     partitions: 0,
+    membershipChanges: 0,
     snapshotsInstalled: 0,
     earlyApplied: 0,
     roomRuns: 0,
@@ -157,6 +160,7 @@ async function runChunk(first: number, last: number): Promise<void> {
       totals.earlyApplied += s.earlyApplied;
       totals.roomsExpired += s.roomsExpired;
       totals.partitions += s.partitions;
+      totals.membershipChanges += s.membershipChanges;
       totals.snapshotsInstalled += s.snapshotsInstalled;
       totals.writesOk += s.writesOk;
       totals.readsOk += s.readsOk;

@@ -51,6 +51,7 @@ export interface SimStats extends WorkloadStats {
   readonly crashes: number;
   readonly partitions: number;
   readonly transfers: number;
+  readonly membershipChanges: number;
   readonly leaderElections: number;
   readonly snapshotsSent: number;
   readonly snapshotsInstalled: number;
@@ -127,6 +128,7 @@ const KV_MACHINE: MachineKind = {
 /** step runs one step of the world: faults, clients, packets due, then the nodes' timers and turns. */
 async function step(w: World, now: number, faults: boolean): Promise<void> {
   if (faults) w.nemesis.step(now);
+  else w.nemesis.stepHealed(now);
   w.workload.step(now);
   w.cluster.step(now);
   await w.scheduler.runStep(now);
@@ -167,7 +169,8 @@ function collectStats(
   convergeSteps: number,
   lin: SimStats['linearizability'],
 ): SimStats {
-  const anyNode = w.cluster.node(w.cluster.ids[0] ?? nodeId('n1'));
+  const leader = w.cluster.leader();
+  const anyNode = w.cluster.node(leader ?? w.cluster.ids[0] ?? nodeId('n1'));
   return {
     ...w.workload.stats,
     clusterSize: options.clusterSize,
@@ -183,6 +186,7 @@ function collectStats(
     crashes: w.cluster.crashCount,
     partitions: w.nemesis.partitionsStarted,
     transfers: w.nemesis.transfersAsked,
+    membershipChanges: w.nemesis.membershipChangesApplied,
     leaderElections: w.safety.leaderElections,
     snapshotsSent: w.cluster.snapshotsSent,
     snapshotsInstalled: w.cluster.snapshotsInstalled,

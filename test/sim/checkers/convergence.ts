@@ -16,7 +16,10 @@ export interface AckedEntry {
   readonly what: string;
 }
 
-/** converged: one leader whose term has committed, its whole log committed, and every node applied all of it. */
+/**
+ * converged: one leader whose term has committed, its whole log committed, and every member of
+ * its configuration applied all of it (nodes that left or never joined do not count).
+ */
 export function converged(cluster: Cluster): boolean {
   const leaderId = cluster.leader();
   if (leaderId === null) return false;
@@ -24,7 +27,7 @@ export function converged(cluster: Cluster): boolean {
   if (leader === null) return false;
   const st = leader.status();
   if (st.commitIndex !== st.lastIndex || coreOf(leader).termAt(st.commitIndex) !== st.term) return false;
-  for (const node of cluster.nodes.values()) {
+  for (const node of cluster.members()) {
     const ns = node.status();
     if (ns === null || node.busy) return false;
     if (ns.term !== st.term || ns.leader !== leaderId || ns.appliedIndex !== st.commitIndex) return false;
@@ -36,24 +39,26 @@ export function converged(cluster: Cluster): boolean {
 export function describeNodes(cluster: Cluster): string {
   const lines: string[] = [];
   for (const node of cluster.nodes.values()) {
+    if (node.retired) continue;
     const st = node.status();
     if (st === null) {
       lines.push(`${node.id}: down`);
       continue;
     }
     const progress = st.progress === null ? '' : ` progress=${JSON.stringify(st.progress)}`;
+    const conf = ` voters=${st.voters.join(',') || '-'} learners=${st.learners.join(',') || '-'}`;
     lines.push(
       `${node.id}: ${st.role} term=${st.term} leader=${st.leader ?? '-'} commit=${st.commitIndex} applied=${st.appliedIndex} ` +
-        `snapshot=${st.snapshotIndex} last=${st.lastIndex} busy=${node.busy}${progress}`,
+        `snapshot=${st.snapshotIndex} last=${st.lastIndex} busy=${node.busy}${conf}${progress}`,
     );
   }
   return lines.join('; ');
 }
 
-/** checkFinalState: identical state machines everywhere, every acknowledged write among them. */
+/** checkFinalState: identical state machines on every member, every acknowledged write among them. */
 export function checkFinalState(cluster: Cluster, safety: SafetyChecker, acked: readonly AckedEntry[]): void {
   let reference: { id: string; applied: number; digest: string } | null = null;
-  for (const node of cluster.nodes.values()) {
+  for (const node of cluster.members()) {
     const digest = node.machine?.digest() ?? '(down)';
     const applied = node.status()?.appliedIndex ?? -1;
     if (reference === null) {

@@ -26,6 +26,8 @@ export interface SnapshotDigest {
  *   node, or covered by a commit index any node persisted.
  * - State Machine Safety: every node applies the same entry at each index, in order; every
  *   durable commit index covers the same entries; snapshots of one index hold the same state.
+ * - Membership: only a voter of its own configuration campaigns or leads; a learner, a joiner
+ *   and a member that applied its own removal never do (issue 14).
  * A violation throws SafetyViolation, which the simulator turns into a replayable failure.
  */
 export class SafetyViolation extends Error {
@@ -83,8 +85,7 @@ export class SafetyChecker {
   leaderElections = 0;
 
   constructor(ids: readonly NodeId[]) {
-    for (const id of ids)
-      this.logs.set(id, { chains: [0], terms: [0], base: 0, leaderTerm: null, hardState: EMPTY_HARD_STATE });
+    for (const id of ids) this.logs.set(id, emptyLog());
   }
 
   get committedMax(): number {
@@ -101,6 +102,14 @@ export class SafetyChecker {
     const prev = this.roles.get(id);
     if (prev !== undefined && prev.role === st.role && prev.term === st.term) return;
     this.roles.set(id, { role: st.role, term: st.term });
+    if (st.role === 'follower') return;
+    // Only voters campaign: a learner, a joiner, or a member that applied its own removal never does.
+    if (!core.confState().voters.includes(id)) {
+      throw new SafetyViolation(
+        'membership',
+        `${id} became ${st.role} in term ${st.term} but is not a voter of its configuration (voters ${core.confState().voters.join(',') || '-'})`,
+      );
+    }
     if (st.role !== 'leader') return;
     const other = this.leaders.get(st.term);
     if (other !== undefined && other !== id) {
@@ -339,11 +348,19 @@ export class SafetyChecker {
     this.lowerCommitTerm(from - 1, t);
   }
 
+  /** logOf is a node's mirror; a node added to the cluster starts with an empty one. */
   private logOf(id: NodeId): DurableLog {
-    const log = this.logs.get(id);
-    if (log === undefined) throw new Error(`unknown node ${id}`);
+    let log = this.logs.get(id);
+    if (log === undefined) {
+      log = emptyLog();
+      this.logs.set(id, log);
+    }
     return log;
   }
+}
+
+function emptyLog(): DurableLog {
+  return { chains: [0], terms: [0], base: 0, leaderTerm: null, hardState: EMPTY_HARD_STATE };
 }
 
 /** hashEntry is a 32-bit FNV-1a of an entry's kind and bytes. */

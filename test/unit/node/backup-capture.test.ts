@@ -79,8 +79,14 @@ test('installing a snapshot cuts a held backup short instead of waiting for it',
   const store = new MemorySnapshotStore();
   const kv = new KvMachine();
   const snapshotter = new Snapshotter(storage, store, kv, silentLogger, SYSTEM_CLOCK, () => undefined);
-  const held = await snapshotter.captureExclusive(() => ({ index: index(0), term: term(0), voters: ids }));
-  const meta = { index: index(10), term: term(2), voters: ids };
+  const held = await snapshotter.captureExclusive(() => ({
+    index: index(0),
+    term: term(0),
+    voters: ids,
+    learners: [],
+    contexts: {},
+  }));
+  const meta = { index: index(10), term: term(2), voters: ids, learners: [], contexts: {} };
   await store.save(meta, chunksOf(enc(JSON.stringify([['k', 'v']]))));
   await snapshotter.install(meta); // it would wait forever for the held slot
   expect(held.aborted()).toBe(true);

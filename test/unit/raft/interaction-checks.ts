@@ -13,8 +13,9 @@ import type { CommandArgs } from './interaction-script.js';
  * runCheck compares each `key=value` with the member's state. Keys: role term leader vote
  * commit applied first last snapshot transferee (from status(); "-" for none), match.ID next.ID
  * state.ID (the leader's progress), term@I (termAt), sm (applied payloads, comma-joined),
- * read.CTX (its read index or "failed"), proposal readIndex transfer (the last call's outcome:
- * "ok" or the error type), crashed (true|false).
+ * read.CTX (its read index or "failed"), proposal readIndex transfer confChange (the last call's
+ * outcome: "ok" or the error type), crashed (true|false), voters learners (the applied
+ * configuration, comma-joined, "-" for none).
  */
 export function runCheck(env: InteractionEnv, m: EnvMember, a: CommandArgs): string[] {
   const keys = a.keys();
@@ -43,9 +44,19 @@ function actual(env: InteractionEnv, m: EnvMember, key: string): string {
       return m.lastReadIndex;
     case 'transfer':
       return m.lastTransfer;
+    case 'confChange':
+      return m.lastConfChange;
+    case 'voters':
+      return joinedOrDash(env.live(m).confState().voters);
+    case 'learners':
+      return joinedOrDash(env.live(m).confState().learners);
     default:
       return statusField(env, m, key);
   }
+}
+
+function joinedOrDash(ids: readonly string[]): string {
+  return ids.length === 0 ? '-' : ids.join(',');
 }
 
 function statusField(env: InteractionEnv, m: EnvMember, key: string): string {

@@ -9,6 +9,9 @@
  *   add-nodes N [electionTicks=E] [heartbeatTicks=H] [preVote=B] [checkQuorum=B]
  *               [snapshotInterval=K] [inflight=M] [maxAppendBytes=B] [maxUncommittedBytes=U] [seed=S]
  *                                    start a fresh cluster of members "1".."N"
+ *   add-node ID [voters=(ids)]       start one more member on empty storage (a joiner); its
+ *                                    configuration before index 1 is the cluster's unless given
+ *   propose-conf-change ID OP TARGET [context=C]   OP: addLearner addVoter promote remove
  *   campaign ID                      tick a non-leader until it starts a (pre-)campaign
  *   tick ID [n] | tick-all [n]
  *   propose ID DATA | read-index ID CTX | transfer-leadership FROM TO
@@ -25,6 +28,8 @@
 import { type Index, type NodeId, type Term, index, nodeId } from '../../../src/lib/ids.js';
 import { SeededRng } from '../../../src/lib/rng.js';
 import {
+  CONF_CHANGE_OPS,
+  type ConfChangeOp,
   type Entry,
   type Message,
   MemoryLogStorage,
@@ -57,6 +62,9 @@ export interface EnvMember {
   lastProposal: string;
   lastReadIndex: string;
   lastTransfer: string;
+  lastConfChange: string;
+  /** voters is the configuration before index 1 this member starts from (RaftConfig.voters). */
+  readonly voters: readonly NodeId[];
 }
 
 /** AppliedRecord is what the first member to apply an index applied; all others must agree. */
@@ -78,6 +86,14 @@ type Command = (env: InteractionEnv, args: CommandArgs) => string[];
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   'add-nodes': (env, a) => env.addNodes(a),
+  'add-node': (env, a) => env.addNode(nodeId(required(a.positional[0], 'ID')), a.list('voters')?.map(nodeId) ?? null),
+  'propose-conf-change': (env, a) =>
+    env.proposeConfChange(
+      env.member(a.positional[0]),
+      confChangeOp(a.positional[1]),
+      nodeId(required(a.positional[2], 'TARGET')),
+      a.str('context') ?? '',
+    ),
   campaign: (env, a) => env.campaign(env.member(a.positional[0])),
   tick: (env, a) => env.tick(env.member(a.positional[0]), countArg(a.positional[1])),
   'tick-all': (env, a) => env.tickAll(countArg(a.positional[0])),
@@ -168,23 +184,35 @@ export class InteractionEnv {
       uncommittedBytesMax: a.int('maxUncommittedBytes', RAFT_DEFAULTS.uncommittedBytesMax),
       snapshotRetryTicks: Math.max(RAFT_DEFAULTS.snapshotRetryTicks, 10 * electionTimeoutTicks),
     };
-    for (const id of voters) {
-      const m: EnvMember = {
-        id,
-        storage: new MemoryLogStorage(),
-        core: null,
-        restarts: 0,
-        stateMachine: [],
-        appliedIndex: index(0),
-        reads: new Map(),
-        lastProposal: '-',
-        lastReadIndex: '-',
-        lastTransfer: '-',
-      };
-      m.core = this.newCore(m);
-      this.members.set(id, m);
-    }
+    for (const id of voters) this.startMember(id, voters);
     return [];
+  }
+
+  /** addNode starts a member on empty storage that the cluster does not know yet. */
+  addNode(id: NodeId, voters: readonly NodeId[] | null): string[] {
+    if (this.configBase === null) throw new Error('add-nodes first');
+    if (this.members.has(id)) throw new Error(`add-node: ${id} exists`);
+    this.startMember(id, voters ?? this.configBase.voters);
+    return [];
+  }
+
+  private startMember(id: NodeId, voters: readonly NodeId[]): void {
+    const m: EnvMember = {
+      id,
+      storage: new MemoryLogStorage(),
+      core: null,
+      restarts: 0,
+      stateMachine: [],
+      appliedIndex: index(0),
+      reads: new Map(),
+      lastProposal: '-',
+      lastReadIndex: '-',
+      lastTransfer: '-',
+      lastConfChange: '-',
+      voters,
+    };
+    m.core = this.newCore(m);
+    this.members.set(id, m);
   }
 
   /** reset forgets the whole cluster, so one script can compare two configurations. */
@@ -202,7 +230,7 @@ export class InteractionEnv {
     if (this.configBase === null) throw new Error('add-nodes first');
     // Each member (and each restart) gets its own fixed stream, so jitter is deterministic.
     const random = new SeededRng(this.seed * 1_000_003 + Number(m.id) * 101 + m.restarts);
-    return new RaftCore({ ...this.configBase, id: m.id, storage: m.storage, random });
+    return new RaftCore({ ...this.configBase, voters: m.voters, id: m.id, storage: m.storage, random });
   }
 
   // ---- Time and elections ------------------------------------------------------------------
@@ -258,6 +286,26 @@ export class InteractionEnv {
         return [`refused: overloaded ${e.uncommittedEntries}/${e.limit}`];
       case 'overloadedBytes':
         return [`refused: overloadedBytes ${e.uncommittedBytes}/${e.limitBytes}`];
+    }
+  }
+
+  proposeConfChange(m: EnvMember, op: ConfChangeOp, id: NodeId, context: string): string[] {
+    const r = this.live(m).proposeConfChange({ op, id, context });
+    if (r.ok) {
+      m.lastConfChange = 'ok';
+      return [`proposed at ${r.value.index}/${r.value.term}`];
+    }
+    const e = r.error;
+    m.lastConfChange = e.type;
+    switch (e.type) {
+      case 'notLeader':
+        return [`refused: notLeader leader=${e.leader ?? '-'}`];
+      case 'transferring':
+        return [`refused: transferring to=${e.to}`];
+      case 'changeInFlight':
+        return [`refused: changeInFlight index=${e.index}`];
+      case 'invalid':
+        return [`refused: invalid (${e.reason})`];
     }
   }
 
@@ -343,8 +391,8 @@ export class InteractionEnv {
   private takeSnapshot(m: EnvMember): SnapshotMeta {
     const t = m.storage.term(m.appliedIndex);
     if (t === null) throw new Error(`${m.id}: no term at applied index ${m.appliedIndex}`);
-    const voters = this.configBase?.voters ?? [];
-    const meta: SnapshotMeta = { index: m.appliedIndex, term: t, voters };
+    // The core's configuration is the one applied with the entry at appliedIndex.
+    const meta: SnapshotMeta = { index: m.appliedIndex, term: t, ...this.live(m).confState() };
     this.snapshots.set(snapshotKey(meta), [...m.stateMachine]);
     m.storage.compact(meta);
     return meta;
@@ -494,6 +542,12 @@ function snapshotKey(meta: SnapshotMeta): string {
 function required(v: string | undefined, what: string): string {
   if (v === undefined) throw new Error(`missing ${what}`);
   return v;
+}
+
+function confChangeOp(v: string | undefined): ConfChangeOp {
+  const op = CONF_CHANGE_OPS.find((o) => o === v);
+  if (op === undefined) throw new Error(`bad conf change op ${v}: one of ${CONF_CHANGE_OPS.join(' ')}`);
+  return op;
 }
 
 function countArg(v: string | undefined): number {

@@ -27,6 +27,19 @@ const SCRIPTS = [
   'leader-transfer',
   'read-index',
   'pipelining',
+  'conf-add-learner',
+  'conf-promote',
+  'conf-remove-follower',
+  'conf-remove-leader',
+  'conf-remove-leader-lagging',
+  'conf-commit-hint',
+  'conf-hint-stands-down',
+  'conf-learner-lease-lapses',
+  'conf-removed-no-campaign',
+  'conf-one-in-flight',
+  'conf-new-leader-noop',
+  'conf-learner-read-index',
+  'conf-snapshot-learner',
 ] as const;
 
 /** TRACE_TAIL_LINES is how much of the transcript so far a failure shows, to see what led to it. */

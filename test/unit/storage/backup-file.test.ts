@@ -20,7 +20,13 @@ import {
 const dir = mkdtempSync(join(tmpdir(), 'rr-backup-file-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const meta = { index: index(1234), term: term(7), voters: [nodeId('n1'), nodeId('n2'), nodeId('n3')] };
+const meta = {
+  index: index(1234),
+  term: term(7),
+  voters: [nodeId('n1'), nodeId('n2'), nodeId('n3')],
+  learners: [],
+  contexts: {},
+};
 const header = backupHeaderOf('prod', meta, Date.UTC(2026, 0, 2, 3, 4, 5));
 const chunks = [Buffer.alloc(1000, 1), Buffer.alloc(3000, 2), Buffer.alloc(10, 3)];
 
@@ -71,7 +77,7 @@ describe('backup file', async () => {
       cluster: 'prod',
       index: 1234,
       term: 7,
-      members: { voters: ['n1', 'n2', 'n3'] },
+      members: { voters: ['n1', 'n2', 'n3'], learners: [] },
       createdAt: '2026-01-02T03:04:05.000Z',
     });
     expect((await readAll(good)).equals(Buffer.concat(chunks))).toBe(true);

@@ -192,7 +192,13 @@ describe('DiskLogStorage with snapshots', () => {
     for (let i = 1; i <= 40; i++) await s.persist([entry(i, 1, `value-${i}-${'x'.repeat(40)}`)], hs(1, null, i));
     const before = (await walFiles()).length;
     expect(before).toBeGreaterThan(5);
-    const meta: SnapshotMeta = { index: index(30), term: term(1), voters: ['n1' as NodeId] };
+    const meta: SnapshotMeta = {
+      index: index(30),
+      term: term(1),
+      voters: ['n1' as NodeId],
+      learners: [],
+      contexts: {},
+    };
     await s.snapshots.save(meta, chunksOf('state ', 'at 30'));
     s.compact(meta);
     await s.close();
@@ -209,11 +215,11 @@ describe('DiskLogStorage with snapshots', () => {
   it('an installed snapshot voids the old log; a received one never installed is ignored', async () => {
     const s = await open();
     await s.persist([entry(1, 1), entry(2, 1), entry(3, 1), entry(4, 1), entry(5, 1)], hs(1, null, 2));
-    const installed: SnapshotMeta = { index: index(4), term: term(2), voters: [] };
+    const installed: SnapshotMeta = { index: index(4), term: term(2), voters: [], learners: [], contexts: {} };
     await s.snapshots.save(installed, chunksOf('installed'));
     await s.applySnapshot(installed);
     await s.persist([entry(5, 2), entry(6, 2)], hs(2, null, 4));
-    const neverInstalled: SnapshotMeta = { index: index(9), term: term(3), voters: [] };
+    const neverInstalled: SnapshotMeta = { index: index(9), term: term(3), voters: [], learners: [], contexts: {} };
     await s.snapshots.save(neverInstalled, chunksOf('newer, never installed'));
     await s.close();
     const r = await open();
@@ -231,7 +237,7 @@ describe('DiskLogStorage missing files', () => {
   it('refuses to start when the snapshot the log rests on is gone', async () => {
     const s = await open();
     await s.persist([entry(1, 1)], hs(1, null, 1));
-    const meta: SnapshotMeta = { index: index(7), term: term(2), voters: [] };
+    const meta: SnapshotMeta = { index: index(7), term: term(2), voters: [], learners: [], contexts: {} };
     await s.snapshots.save(meta, chunksOf('x'));
     await s.applySnapshot(meta);
     await s.close();
@@ -242,7 +248,7 @@ describe('DiskLogStorage missing files', () => {
   it('skips a snapshot file cut short and reports a damaged chunk when streamed', async () => {
     const s = await open();
     await s.persist([entry(1, 1), entry(2, 1)], hs(1, null, 2));
-    const meta: SnapshotMeta = { index: index(2), term: term(1), voters: [] };
+    const meta: SnapshotMeta = { index: index(2), term: term(1), voters: [], learners: [], contexts: {} };
     await s.snapshots.save(meta, chunksOf('aaaa', 'bbbb'));
     const name = (await readdir(dir)).find((n) => n.endsWith('.snap')) ?? '';
     const path = join(dir, name);

@@ -169,7 +169,13 @@ describe('the hard-state file and snapshots go through the durable-write helper 
   });
 
   it('snapshot files: complete or absent', async () => {
-    const meta: SnapshotMeta = { index: index(10), term: term(2), voters: ['n1' as NodeId] };
+    const meta: SnapshotMeta = {
+      index: index(10),
+      term: term(2),
+      voters: ['n1' as NodeId],
+      learners: [],
+      contexts: {},
+    };
     async function* chunks(): AsyncIterable<Uint8Array> {
       for (let i = 0; i < 20; i++) {
         await Promise.resolve();
@@ -198,7 +204,7 @@ describe('the hard-state file and snapshots go through the durable-write helper 
 
 describe('DiskSnapshotStore (finding 1)', () => {
   it('two concurrent saves of one snapshot never share a temp file: the file that stays is whole', async () => {
-    const meta: SnapshotMeta = { index: index(7), term: term(1), voters: ['n1' as NodeId] };
+    const meta: SnapshotMeta = { index: index(7), term: term(1), voters: ['n1' as NodeId], learners: [], contexts: {} };
     const release: Array<() => void> = [];
     async function* slow(fill: number, count: number): AsyncIterable<Uint8Array> {
       for (let i = 0; i < count; i++) {

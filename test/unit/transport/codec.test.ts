@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { EntryKind, RaftMessage } from '../../../src/gen/roomregistry/peer/v1/peer.js';
 import { index, nodeId, term } from '../../../src/lib/ids.js';
-import { MESSAGE_TYPES, type Message, type MessageType } from '../../../src/raft/index.js';
+import { MESSAGE_TYPES, type Message, type MessageType, encodeConfChange } from '../../../src/raft/index.js';
 import {
   asBuffer,
   decodeMessage,
@@ -18,13 +18,19 @@ const env = { from: nodeId('n1'), to: nodeId('n2'), term: term(7) };
 const entries = [
   { index: index(4), term: term(6), kind: 'noop' as const, data: new Uint8Array() },
   { index: index(5), term: term(7), kind: 'command' as const, data: new Uint8Array([1, 2, 3]) },
+  {
+    index: index(6),
+    term: term(7),
+    kind: 'config' as const,
+    data: encodeConfChange({ op: 'addLearner', id: nodeId('n4'), context: '{"region":"b"}' }),
+  },
 ];
 
 const SAMPLES: { [T in MessageType]: Message & { type: T } } = {
   preVote: { ...env, type: 'preVote', lastLogIndex: index(9), lastLogTerm: term(6), transfer: false },
-  preVoteResp: { ...env, type: 'preVoteResp', reject: true },
+  preVoteResp: { ...env, type: 'preVoteResp', reject: true, commit: index(9), commitTerm: term(6) },
   vote: { ...env, type: 'vote', lastLogIndex: index(9), lastLogTerm: term(6), transfer: true },
-  voteResp: { ...env, type: 'voteResp', reject: false },
+  voteResp: { ...env, type: 'voteResp', reject: false, commit: index(0), commitTerm: term(0) },
   append: { ...env, type: 'append', prevLogIndex: index(3), prevLogTerm: term(5), entries, commit: index(4) },
   appendResp: { ...env, type: 'appendResp', index: index(3), reject: true, hintIndex: index(2), hintTerm: term(4) },
   heartbeat: { ...env, type: 'heartbeat', commit: index(5), readSeq: 12 },
@@ -32,7 +38,13 @@ const SAMPLES: { [T in MessageType]: Message & { type: T } } = {
   snapshot: {
     ...env,
     type: 'snapshot',
-    snapshot: { index: index(100), term: term(6), voters: [nodeId('n1'), nodeId('n2'), nodeId('n3')] },
+    snapshot: {
+      index: index(100),
+      term: term(6),
+      voters: [nodeId('n1'), nodeId('n2'), nodeId('n3')],
+      learners: [nodeId('n4')],
+      contexts: { n1: '{"region":"a"}', n4: '{"region":"b"}' },
+    },
   },
   timeoutNow: { ...env, type: 'timeoutNow' },
   readIndex: { ...env, type: 'readIndex', contexts: ['n2:a', 'n2:b'] },
@@ -96,7 +108,13 @@ function bytesAsArrays(_key: string, value: unknown): unknown {
 
 describe('snapshot meta and bytes', () => {
   it('round-trips a snapshot meta, voters in order', () => {
-    const meta = { index: index(100), term: term(6), voters: [nodeId('n3'), nodeId('n1'), nodeId('n2')] };
+    const meta = {
+      index: index(100),
+      term: term(6),
+      voters: [nodeId('n3'), nodeId('n1'), nodeId('n2')],
+      learners: [nodeId('n4')],
+      contexts: { n4: '{"region":"eu"}' },
+    };
     expect(decodeSnapshotMeta(encodeSnapshotMeta(meta))).toEqual(meta);
   });
 

@@ -90,7 +90,7 @@ const snapshotMessage: InstallSnapshot = {
   from: n2,
   to: n1,
   term: 1 as never,
-  snapshot: { index: 5 as never, term: 1 as never, voters: [n1, n2] },
+  snapshot: { index: 5 as never, term: 1 as never, voters: [n1, n2], learners: [], contexts: {} },
 };
 async function* someBytes(): AsyncIterable<Uint8Array> {
   yield new Uint8Array([1, 2, 3]);

@@ -51,7 +51,7 @@ test('a snapshot stream stalled after its first chunk is failed within peerCallD
       from: n2,
       to: n1,
       term: 1 as never,
-      snapshot: { index: 5 as never, term: 1 as never, voters: [n1, n2] },
+      snapshot: { index: 5 as never, term: 1 as never, voters: [n1, n2], learners: [], contexts: {} },
     });
     call.write({ message, data: Buffer.from([1, 2, 3]), last: false });
     // ... and nothing more: the stream stays open without progress.

@@ -271,6 +271,11 @@ export interface StatusResponse {
   commitIndex: number;
   appliedIndex: number;
   rooms: number;
+  /** voters and learners: the configuration this node has applied. */
+  voters: string[];
+  learners: string[];
+  /** member_role: this node's place in it: voter, learner or none (waiting to be added, or removed). */
+  memberRole: string;
 }
 
 export interface TransferLeadershipRequest {
@@ -280,6 +285,69 @@ export interface TransferLeadershipRequest {
 
 export interface TransferLeadershipResponse {
   to: string;
+}
+
+/** Member is one member of the applied configuration, with its addresses (from the change that added it). */
+export interface Member {
+  id: string;
+  region: string;
+  grpc: string;
+  peer: string;
+  http: string;
+  /** role: voter or learner. */
+  role: string;
+  /** promote: a learner the leader promotes once it has caught up. */
+  promote: boolean;
+  /** progress_known: match, lag and reachable are the leader's view (false on another node). */
+  progressKnown: boolean;
+  /** match: the highest log index the leader knows this member holds. */
+  match: number;
+  /** lag: the leader's last index minus match. */
+  lag: number;
+  /** reachable: the leader has heard from it recently (always true for the leader itself). */
+  reachable: boolean;
+}
+
+export interface ListMembersRequest {
+}
+
+export interface ListMembersResponse {
+  members: Member[];
+  /** leader: the leader as the answering node knows it, "" when none is known. */
+  leader: string;
+  /** answered_by: the node that answered. */
+  answeredBy: string;
+}
+
+export interface AddMemberRequest {
+  id: string;
+  region: string;
+  grpc: string;
+  peer: string;
+  http: string;
+  /** learner: keep it a learner (no automatic promotion). */
+  learner: boolean;
+}
+
+export interface AddMemberResponse {
+  /** index: the log index of the applied change. */
+  index: number;
+}
+
+export interface PromoteMemberRequest {
+  id: string;
+}
+
+export interface PromoteMemberResponse {
+  index: number;
+}
+
+export interface RemoveMemberRequest {
+  id: string;
+}
+
+export interface RemoveMemberResponse {
+  index: number;
 }
 
 export interface BackupRequest {
@@ -2381,7 +2449,19 @@ export const StatusRequest: MessageFns<StatusRequest> = {
 };
 
 function createBaseStatusResponse(): StatusResponse {
-  return { id: "", region: "", role: "", term: 0, leader: "", commitIndex: 0, appliedIndex: 0, rooms: 0 };
+  return {
+    id: "",
+    region: "",
+    role: "",
+    term: 0,
+    leader: "",
+    commitIndex: 0,
+    appliedIndex: 0,
+    rooms: 0,
+    voters: [],
+    learners: [],
+    memberRole: "",
+  };
 }
 
 export const StatusResponse: MessageFns<StatusResponse> = {
@@ -2409,6 +2489,15 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     if (message.rooms !== 0) {
       writer.uint32(64).uint64(message.rooms);
+    }
+    for (const v of message.voters) {
+      writer.uint32(74).string(v!);
+    }
+    for (const v of message.learners) {
+      writer.uint32(82).string(v!);
+    }
+    if (message.memberRole !== "") {
+      writer.uint32(90).string(message.memberRole);
     }
     return writer;
   },
@@ -2490,6 +2579,30 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.rooms = longToNumber(reader.uint64());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.voters.push(reader.string());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.learners.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.memberRole = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2520,6 +2633,13 @@ export const StatusResponse: MessageFns<StatusResponse> = {
         ? globalThis.Number(object.applied_index)
         : 0,
       rooms: isSet(object.rooms) ? globalThis.Number(object.rooms) : 0,
+      voters: globalThis.Array.isArray(object?.voters) ? object.voters.map((e: any) => globalThis.String(e)) : [],
+      learners: globalThis.Array.isArray(object?.learners) ? object.learners.map((e: any) => globalThis.String(e)) : [],
+      memberRole: isSet(object.memberRole)
+        ? globalThis.String(object.memberRole)
+        : isSet(object.member_role)
+        ? globalThis.String(object.member_role)
+        : "",
     };
   },
 
@@ -2549,6 +2669,15 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.rooms !== 0) {
       obj.rooms = Math.round(message.rooms);
     }
+    if (message.voters?.length) {
+      obj.voters = message.voters;
+    }
+    if (message.learners?.length) {
+      obj.learners = message.learners;
+    }
+    if (message.memberRole !== "") {
+      obj.memberRole = message.memberRole;
+    }
     return obj;
   },
 
@@ -2565,6 +2694,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.commitIndex = object.commitIndex ?? 0;
     message.appliedIndex = object.appliedIndex ?? 0;
     message.rooms = object.rooms ?? 0;
+    message.voters = object.voters?.map((e) => e) || [];
+    message.learners = object.learners?.map((e) => e) || [];
+    message.memberRole = object.memberRole ?? "";
     return message;
   },
 };
@@ -2699,6 +2831,892 @@ export const TransferLeadershipResponse: MessageFns<TransferLeadershipResponse> 
   fromPartial(object: DeepPartial<TransferLeadershipResponse>): TransferLeadershipResponse {
     const message = createBaseTransferLeadershipResponse();
     message.to = object.to ?? "";
+    return message;
+  },
+};
+
+function createBaseMember(): Member {
+  return {
+    id: "",
+    region: "",
+    grpc: "",
+    peer: "",
+    http: "",
+    role: "",
+    promote: false,
+    progressKnown: false,
+    match: 0,
+    lag: 0,
+    reachable: false,
+  };
+}
+
+export const Member: MessageFns<Member> = {
+  encode(message: Member, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.region !== "") {
+      writer.uint32(18).string(message.region);
+    }
+    if (message.grpc !== "") {
+      writer.uint32(26).string(message.grpc);
+    }
+    if (message.peer !== "") {
+      writer.uint32(34).string(message.peer);
+    }
+    if (message.http !== "") {
+      writer.uint32(42).string(message.http);
+    }
+    if (message.role !== "") {
+      writer.uint32(50).string(message.role);
+    }
+    if (message.promote !== false) {
+      writer.uint32(56).bool(message.promote);
+    }
+    if (message.progressKnown !== false) {
+      writer.uint32(64).bool(message.progressKnown);
+    }
+    if (message.match !== 0) {
+      writer.uint32(72).uint64(message.match);
+    }
+    if (message.lag !== 0) {
+      writer.uint32(80).uint64(message.lag);
+    }
+    if (message.reachable !== false) {
+      writer.uint32(88).bool(message.reachable);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Member {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMember();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.grpc = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.peer = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.http = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.promote = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.progressKnown = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.match = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.lag = longToNumber(reader.uint64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.reachable = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Member {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      grpc: isSet(object.grpc) ? globalThis.String(object.grpc) : "",
+      peer: isSet(object.peer) ? globalThis.String(object.peer) : "",
+      http: isSet(object.http) ? globalThis.String(object.http) : "",
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      promote: isSet(object.promote) ? globalThis.Boolean(object.promote) : false,
+      progressKnown: isSet(object.progressKnown)
+        ? globalThis.Boolean(object.progressKnown)
+        : isSet(object.progress_known)
+        ? globalThis.Boolean(object.progress_known)
+        : false,
+      match: isSet(object.match) ? globalThis.Number(object.match) : 0,
+      lag: isSet(object.lag) ? globalThis.Number(object.lag) : 0,
+      reachable: isSet(object.reachable) ? globalThis.Boolean(object.reachable) : false,
+    };
+  },
+
+  toJSON(message: Member): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.grpc !== "") {
+      obj.grpc = message.grpc;
+    }
+    if (message.peer !== "") {
+      obj.peer = message.peer;
+    }
+    if (message.http !== "") {
+      obj.http = message.http;
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.promote !== false) {
+      obj.promote = message.promote;
+    }
+    if (message.progressKnown !== false) {
+      obj.progressKnown = message.progressKnown;
+    }
+    if (message.match !== 0) {
+      obj.match = Math.round(message.match);
+    }
+    if (message.lag !== 0) {
+      obj.lag = Math.round(message.lag);
+    }
+    if (message.reachable !== false) {
+      obj.reachable = message.reachable;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Member>): Member {
+    return Member.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Member>): Member {
+    const message = createBaseMember();
+    message.id = object.id ?? "";
+    message.region = object.region ?? "";
+    message.grpc = object.grpc ?? "";
+    message.peer = object.peer ?? "";
+    message.http = object.http ?? "";
+    message.role = object.role ?? "";
+    message.promote = object.promote ?? false;
+    message.progressKnown = object.progressKnown ?? false;
+    message.match = object.match ?? 0;
+    message.lag = object.lag ?? 0;
+    message.reachable = object.reachable ?? false;
+    return message;
+  },
+};
+
+function createBaseListMembersRequest(): ListMembersRequest {
+  return {};
+}
+
+export const ListMembersRequest: MessageFns<ListMembersRequest> = {
+  encode(_: ListMembersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMembersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMembersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListMembersRequest {
+    return {};
+  },
+
+  toJSON(_: ListMembersRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListMembersRequest>): ListMembersRequest {
+    return ListMembersRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListMembersRequest>): ListMembersRequest {
+    const message = createBaseListMembersRequest();
+    return message;
+  },
+};
+
+function createBaseListMembersResponse(): ListMembersResponse {
+  return { members: [], leader: "", answeredBy: "" };
+}
+
+export const ListMembersResponse: MessageFns<ListMembersResponse> = {
+  encode(message: ListMembersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.members) {
+      Member.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.leader !== "") {
+      writer.uint32(18).string(message.leader);
+    }
+    if (message.answeredBy !== "") {
+      writer.uint32(26).string(message.answeredBy);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMembersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMembersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.members.push(Member.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.leader = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.answeredBy = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMembersResponse {
+    return {
+      members: globalThis.Array.isArray(object?.members) ? object.members.map((e: any) => Member.fromJSON(e)) : [],
+      leader: isSet(object.leader) ? globalThis.String(object.leader) : "",
+      answeredBy: isSet(object.answeredBy)
+        ? globalThis.String(object.answeredBy)
+        : isSet(object.answered_by)
+        ? globalThis.String(object.answered_by)
+        : "",
+    };
+  },
+
+  toJSON(message: ListMembersResponse): unknown {
+    const obj: any = {};
+    if (message.members?.length) {
+      obj.members = message.members.map((e) => Member.toJSON(e));
+    }
+    if (message.leader !== "") {
+      obj.leader = message.leader;
+    }
+    if (message.answeredBy !== "") {
+      obj.answeredBy = message.answeredBy;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListMembersResponse>): ListMembersResponse {
+    return ListMembersResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListMembersResponse>): ListMembersResponse {
+    const message = createBaseListMembersResponse();
+    message.members = object.members?.map((e) => Member.fromPartial(e)) || [];
+    message.leader = object.leader ?? "";
+    message.answeredBy = object.answeredBy ?? "";
+    return message;
+  },
+};
+
+function createBaseAddMemberRequest(): AddMemberRequest {
+  return { id: "", region: "", grpc: "", peer: "", http: "", learner: false };
+}
+
+export const AddMemberRequest: MessageFns<AddMemberRequest> = {
+  encode(message: AddMemberRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.region !== "") {
+      writer.uint32(18).string(message.region);
+    }
+    if (message.grpc !== "") {
+      writer.uint32(26).string(message.grpc);
+    }
+    if (message.peer !== "") {
+      writer.uint32(34).string(message.peer);
+    }
+    if (message.http !== "") {
+      writer.uint32(42).string(message.http);
+    }
+    if (message.learner !== false) {
+      writer.uint32(48).bool(message.learner);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddMemberRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddMemberRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.grpc = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.peer = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.http = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.learner = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddMemberRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      grpc: isSet(object.grpc) ? globalThis.String(object.grpc) : "",
+      peer: isSet(object.peer) ? globalThis.String(object.peer) : "",
+      http: isSet(object.http) ? globalThis.String(object.http) : "",
+      learner: isSet(object.learner) ? globalThis.Boolean(object.learner) : false,
+    };
+  },
+
+  toJSON(message: AddMemberRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.grpc !== "") {
+      obj.grpc = message.grpc;
+    }
+    if (message.peer !== "") {
+      obj.peer = message.peer;
+    }
+    if (message.http !== "") {
+      obj.http = message.http;
+    }
+    if (message.learner !== false) {
+      obj.learner = message.learner;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AddMemberRequest>): AddMemberRequest {
+    return AddMemberRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AddMemberRequest>): AddMemberRequest {
+    const message = createBaseAddMemberRequest();
+    message.id = object.id ?? "";
+    message.region = object.region ?? "";
+    message.grpc = object.grpc ?? "";
+    message.peer = object.peer ?? "";
+    message.http = object.http ?? "";
+    message.learner = object.learner ?? false;
+    return message;
+  },
+};
+
+function createBaseAddMemberResponse(): AddMemberResponse {
+  return { index: 0 };
+}
+
+export const AddMemberResponse: MessageFns<AddMemberResponse> = {
+  encode(message: AddMemberResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.index !== 0) {
+      writer.uint32(8).uint64(message.index);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddMemberResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddMemberResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.index = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddMemberResponse {
+    return { index: isSet(object.index) ? globalThis.Number(object.index) : 0 };
+  },
+
+  toJSON(message: AddMemberResponse): unknown {
+    const obj: any = {};
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AddMemberResponse>): AddMemberResponse {
+    return AddMemberResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AddMemberResponse>): AddMemberResponse {
+    const message = createBaseAddMemberResponse();
+    message.index = object.index ?? 0;
+    return message;
+  },
+};
+
+function createBasePromoteMemberRequest(): PromoteMemberRequest {
+  return { id: "" };
+}
+
+export const PromoteMemberRequest: MessageFns<PromoteMemberRequest> = {
+  encode(message: PromoteMemberRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PromoteMemberRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePromoteMemberRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PromoteMemberRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: PromoteMemberRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PromoteMemberRequest>): PromoteMemberRequest {
+    return PromoteMemberRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PromoteMemberRequest>): PromoteMemberRequest {
+    const message = createBasePromoteMemberRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBasePromoteMemberResponse(): PromoteMemberResponse {
+  return { index: 0 };
+}
+
+export const PromoteMemberResponse: MessageFns<PromoteMemberResponse> = {
+  encode(message: PromoteMemberResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.index !== 0) {
+      writer.uint32(8).uint64(message.index);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PromoteMemberResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePromoteMemberResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.index = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PromoteMemberResponse {
+    return { index: isSet(object.index) ? globalThis.Number(object.index) : 0 };
+  },
+
+  toJSON(message: PromoteMemberResponse): unknown {
+    const obj: any = {};
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PromoteMemberResponse>): PromoteMemberResponse {
+    return PromoteMemberResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PromoteMemberResponse>): PromoteMemberResponse {
+    const message = createBasePromoteMemberResponse();
+    message.index = object.index ?? 0;
+    return message;
+  },
+};
+
+function createBaseRemoveMemberRequest(): RemoveMemberRequest {
+  return { id: "" };
+}
+
+export const RemoveMemberRequest: MessageFns<RemoveMemberRequest> = {
+  encode(message: RemoveMemberRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveMemberRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveMemberRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveMemberRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: RemoveMemberRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveMemberRequest>): RemoveMemberRequest {
+    return RemoveMemberRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveMemberRequest>): RemoveMemberRequest {
+    const message = createBaseRemoveMemberRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseRemoveMemberResponse(): RemoveMemberResponse {
+  return { index: 0 };
+}
+
+export const RemoveMemberResponse: MessageFns<RemoveMemberResponse> = {
+  encode(message: RemoveMemberResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.index !== 0) {
+      writer.uint32(8).uint64(message.index);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveMemberResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveMemberResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.index = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveMemberResponse {
+    return { index: isSet(object.index) ? globalThis.Number(object.index) : 0 };
+  },
+
+  toJSON(message: RemoveMemberResponse): unknown {
+    const obj: any = {};
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveMemberResponse>): RemoveMemberResponse {
+    return RemoveMemberResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveMemberResponse>): RemoveMemberResponse {
+    const message = createBaseRemoveMemberResponse();
+    message.index = object.index ?? 0;
     return message;
   },
 };
@@ -3062,6 +4080,52 @@ export const ClusterServiceService = {
     responseDeserialize: (value: Buffer): TransferLeadershipResponse => TransferLeadershipResponse.decode(value),
   },
   /**
+   * Membership (DESIGN §11), one change at a time; every change needs an admin key and is made
+   * by the leader (another node answers UNAVAILABLE naming it). A change resolves once applied.
+   * ListMembers lists the applied configuration; the leader adds each member's replication progress.
+   */
+  listMembers: {
+    path: "/roomregistry.v1.ClusterService/ListMembers" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListMembersRequest): Buffer => Buffer.from(ListMembersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListMembersRequest => ListMembersRequest.decode(value),
+    responseSerialize: (value: ListMembersResponse): Buffer => Buffer.from(ListMembersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListMembersResponse => ListMembersResponse.decode(value),
+  },
+  /** AddMember adds a learner; unless `learner`, the leader promotes it to voter once it has caught up. */
+  addMember: {
+    path: "/roomregistry.v1.ClusterService/AddMember" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AddMemberRequest): Buffer => Buffer.from(AddMemberRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AddMemberRequest => AddMemberRequest.decode(value),
+    responseSerialize: (value: AddMemberResponse): Buffer => Buffer.from(AddMemberResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AddMemberResponse => AddMemberResponse.decode(value),
+  },
+  /** PromoteMember makes a learner a voter. */
+  promoteMember: {
+    path: "/roomregistry.v1.ClusterService/PromoteMember" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PromoteMemberRequest): Buffer => Buffer.from(PromoteMemberRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PromoteMemberRequest => PromoteMemberRequest.decode(value),
+    responseSerialize: (value: PromoteMemberResponse): Buffer =>
+      Buffer.from(PromoteMemberResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PromoteMemberResponse => PromoteMemberResponse.decode(value),
+  },
+  /** RemoveMember removes a voter or a learner (the leader too: it hands over first). */
+  removeMember: {
+    path: "/roomregistry.v1.ClusterService/RemoveMember" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveMemberRequest): Buffer => Buffer.from(RemoveMemberRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveMemberRequest => RemoveMemberRequest.decode(value),
+    responseSerialize: (value: RemoveMemberResponse): Buffer =>
+      Buffer.from(RemoveMemberResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveMemberResponse => RemoveMemberResponse.decode(value),
+  },
+  /**
    * Backup streams a backup file (admin key): a consistent snapshot of the whole state at one
    * applied index, taken on the leader after a read barrier. A follower answers UNAVAILABLE with
    * the leader hint (and the leader's gRPC address in x-room-registry-leader-grpc).
@@ -3082,6 +4146,18 @@ export interface ClusterServiceServer extends UntypedServiceImplementation {
   status: handleUnaryCall<StatusRequest, StatusResponse>;
   /** TransferLeadership asks the leader to hand over (to `to`, or the most caught-up member). */
   transferLeadership: handleUnaryCall<TransferLeadershipRequest, TransferLeadershipResponse>;
+  /**
+   * Membership (DESIGN §11), one change at a time; every change needs an admin key and is made
+   * by the leader (another node answers UNAVAILABLE naming it). A change resolves once applied.
+   * ListMembers lists the applied configuration; the leader adds each member's replication progress.
+   */
+  listMembers: handleUnaryCall<ListMembersRequest, ListMembersResponse>;
+  /** AddMember adds a learner; unless `learner`, the leader promotes it to voter once it has caught up. */
+  addMember: handleUnaryCall<AddMemberRequest, AddMemberResponse>;
+  /** PromoteMember makes a learner a voter. */
+  promoteMember: handleUnaryCall<PromoteMemberRequest, PromoteMemberResponse>;
+  /** RemoveMember removes a voter or a learner (the leader too: it hands over first). */
+  removeMember: handleUnaryCall<RemoveMemberRequest, RemoveMemberResponse>;
   /**
    * Backup streams a backup file (admin key): a consistent snapshot of the whole state at one
    * applied index, taken on the leader after a read barrier. A follower answers UNAVAILABLE with
@@ -3122,6 +4198,74 @@ export interface ClusterServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: TransferLeadershipResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Membership (DESIGN §11), one change at a time; every change needs an admin key and is made
+   * by the leader (another node answers UNAVAILABLE naming it). A change resolves once applied.
+   * ListMembers lists the applied configuration; the leader adds each member's replication progress.
+   */
+  listMembers(
+    request: ListMembersRequest,
+    callback: (error: ServiceError | null, response: ListMembersResponse) => void,
+  ): ClientUnaryCall;
+  listMembers(
+    request: ListMembersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListMembersResponse) => void,
+  ): ClientUnaryCall;
+  listMembers(
+    request: ListMembersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListMembersResponse) => void,
+  ): ClientUnaryCall;
+  /** AddMember adds a learner; unless `learner`, the leader promotes it to voter once it has caught up. */
+  addMember(
+    request: AddMemberRequest,
+    callback: (error: ServiceError | null, response: AddMemberResponse) => void,
+  ): ClientUnaryCall;
+  addMember(
+    request: AddMemberRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AddMemberResponse) => void,
+  ): ClientUnaryCall;
+  addMember(
+    request: AddMemberRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AddMemberResponse) => void,
+  ): ClientUnaryCall;
+  /** PromoteMember makes a learner a voter. */
+  promoteMember(
+    request: PromoteMemberRequest,
+    callback: (error: ServiceError | null, response: PromoteMemberResponse) => void,
+  ): ClientUnaryCall;
+  promoteMember(
+    request: PromoteMemberRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PromoteMemberResponse) => void,
+  ): ClientUnaryCall;
+  promoteMember(
+    request: PromoteMemberRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PromoteMemberResponse) => void,
+  ): ClientUnaryCall;
+  /** RemoveMember removes a voter or a learner (the leader too: it hands over first). */
+  removeMember(
+    request: RemoveMemberRequest,
+    callback: (error: ServiceError | null, response: RemoveMemberResponse) => void,
+  ): ClientUnaryCall;
+  removeMember(
+    request: RemoveMemberRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveMemberResponse) => void,
+  ): ClientUnaryCall;
+  removeMember(
+    request: RemoveMemberRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveMemberResponse) => void,
   ): ClientUnaryCall;
   /**
    * Backup streams a backup file (admin key): a consistent snapshot of the whole state at one

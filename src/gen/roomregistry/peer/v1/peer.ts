@@ -34,6 +34,7 @@ export enum EntryKind {
   ENTRY_KIND_UNSPECIFIED = 0,
   ENTRY_KIND_COMMAND = 1,
   ENTRY_KIND_NOOP = 2,
+  ENTRY_KIND_CONFIG = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -48,6 +49,9 @@ export function entryKindFromJSON(object: any): EntryKind {
     case 2:
     case "ENTRY_KIND_NOOP":
       return EntryKind.ENTRY_KIND_NOOP;
+    case 3:
+    case "ENTRY_KIND_CONFIG":
+      return EntryKind.ENTRY_KIND_CONFIG;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -63,6 +67,8 @@ export function entryKindToJSON(object: EntryKind): string {
       return "ENTRY_KIND_COMMAND";
     case EntryKind.ENTRY_KIND_NOOP:
       return "ENTRY_KIND_NOOP";
+    case EntryKind.ENTRY_KIND_CONFIG:
+      return "ENTRY_KIND_CONFIG";
     case EntryKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -80,6 +86,13 @@ export interface SnapshotMeta {
   index: number;
   term: number;
   voters: string[];
+  learners: string[];
+  contexts: { [key: string]: string };
+}
+
+export interface SnapshotMeta_ContextsEntry {
+  key: string;
+  value: string;
 }
 
 export interface VoteRequest {
@@ -90,6 +103,9 @@ export interface VoteRequest {
 
 export interface VoteResponse {
   reject: boolean;
+  /** The responder's commit index and the term of its entry there (a commit hint). */
+  commit: number;
+  commitTerm: number;
 }
 
 export interface Append {
@@ -312,7 +328,7 @@ export const Entry: MessageFns<Entry> = {
 };
 
 function createBaseSnapshotMeta(): SnapshotMeta {
-  return { index: 0, term: 0, voters: [] };
+  return { index: 0, term: 0, voters: [], learners: [], contexts: {} };
 }
 
 export const SnapshotMeta: MessageFns<SnapshotMeta> = {
@@ -326,6 +342,12 @@ export const SnapshotMeta: MessageFns<SnapshotMeta> = {
     for (const v of message.voters) {
       writer.uint32(26).string(v!);
     }
+    for (const v of message.learners) {
+      writer.uint32(34).string(v!);
+    }
+    globalThis.Object.entries(message.contexts).forEach(([key, value]: [string, string]) => {
+      SnapshotMeta_ContextsEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
     return writer;
   },
 
@@ -366,6 +388,25 @@ export const SnapshotMeta: MessageFns<SnapshotMeta> = {
             message.voters.push(reader.string());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.learners.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = SnapshotMeta_ContextsEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.contexts[entry5.key] = entry5.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -383,6 +424,21 @@ export const SnapshotMeta: MessageFns<SnapshotMeta> = {
       index: isSet(object.index) ? globalThis.Number(object.index) : 0,
       term: isSet(object.term) ? globalThis.Number(object.term) : 0,
       voters: globalThis.Array.isArray(object?.voters) ? object.voters.map((e: any) => globalThis.String(e)) : [],
+      learners: globalThis.Array.isArray(object?.learners) ? object.learners.map((e: any) => globalThis.String(e)) : [],
+      contexts: isObject(object.contexts)
+        ? (globalThis.Object.entries(object.contexts) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -397,6 +453,18 @@ export const SnapshotMeta: MessageFns<SnapshotMeta> = {
     if (message.voters?.length) {
       obj.voters = message.voters;
     }
+    if (message.learners?.length) {
+      obj.learners = message.learners;
+    }
+    if (message.contexts) {
+      const entries = globalThis.Object.entries(message.contexts) as [string, string][];
+      if (entries.length > 0) {
+        obj.contexts = {};
+        entries.forEach(([k, v]) => {
+          obj.contexts[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -408,6 +476,101 @@ export const SnapshotMeta: MessageFns<SnapshotMeta> = {
     message.index = object.index ?? 0;
     message.term = object.term ?? 0;
     message.voters = object.voters?.map((e) => e) || [];
+    message.learners = object.learners?.map((e) => e) || [];
+    message.contexts = (globalThis.Object.entries(object.contexts ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseSnapshotMeta_ContextsEntry(): SnapshotMeta_ContextsEntry {
+  return { key: "", value: "" };
+}
+
+export const SnapshotMeta_ContextsEntry: MessageFns<SnapshotMeta_ContextsEntry> = {
+  encode(message: SnapshotMeta_ContextsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotMeta_ContextsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotMeta_ContextsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotMeta_ContextsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: SnapshotMeta_ContextsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SnapshotMeta_ContextsEntry>): SnapshotMeta_ContextsEntry {
+    return SnapshotMeta_ContextsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SnapshotMeta_ContextsEntry>): SnapshotMeta_ContextsEntry {
+    const message = createBaseSnapshotMeta_ContextsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -522,13 +685,19 @@ export const VoteRequest: MessageFns<VoteRequest> = {
 };
 
 function createBaseVoteResponse(): VoteResponse {
-  return { reject: false };
+  return { reject: false, commit: 0, commitTerm: 0 };
 }
 
 export const VoteResponse: MessageFns<VoteResponse> = {
   encode(message: VoteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.reject !== false) {
       writer.uint32(8).bool(message.reject);
+    }
+    if (message.commit !== 0) {
+      writer.uint32(16).uint64(message.commit);
+    }
+    if (message.commitTerm !== 0) {
+      writer.uint32(24).uint64(message.commitTerm);
     }
     return writer;
   },
@@ -554,6 +723,22 @@ export const VoteResponse: MessageFns<VoteResponse> = {
             message.reject = reader.bool();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.commit = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.commitTerm = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -567,13 +752,27 @@ export const VoteResponse: MessageFns<VoteResponse> = {
   },
 
   fromJSON(object: any): VoteResponse {
-    return { reject: isSet(object.reject) ? globalThis.Boolean(object.reject) : false };
+    return {
+      reject: isSet(object.reject) ? globalThis.Boolean(object.reject) : false,
+      commit: isSet(object.commit) ? globalThis.Number(object.commit) : 0,
+      commitTerm: isSet(object.commitTerm)
+        ? globalThis.Number(object.commitTerm)
+        : isSet(object.commit_term)
+        ? globalThis.Number(object.commit_term)
+        : 0,
+    };
   },
 
   toJSON(message: VoteResponse): unknown {
     const obj: any = {};
     if (message.reject !== false) {
       obj.reject = message.reject;
+    }
+    if (message.commit !== 0) {
+      obj.commit = Math.round(message.commit);
+    }
+    if (message.commitTerm !== 0) {
+      obj.commitTerm = Math.round(message.commitTerm);
     }
     return obj;
   },
@@ -584,6 +783,8 @@ export const VoteResponse: MessageFns<VoteResponse> = {
   fromPartial(object: DeepPartial<VoteResponse>): VoteResponse {
     const message = createBaseVoteResponse();
     message.reject = object.reject ?? false;
+    message.commit = object.commit ?? 0;
+    message.commitTerm = object.commitTerm ?? 0;
     return message;
   },
 };
@@ -2465,6 +2666,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {
