@@ -205,6 +205,18 @@ export class Cluster {
     this.ids.splice(this.ids.indexOf(id), 1);
   }
 
+  /**
+   * noteAppliedConfs adds to everMember every node some running node's applied configuration
+   * holds. A config entry reaches observeCommittedConf only when a later entry or snapshot is
+   * applied; until then a node added and promoted (a voter that others may need) looked never added.
+   */
+  noteAppliedConfs(): void {
+    for (const n of this.nodes.values()) {
+      const st = n.status();
+      if (st !== null) for (const id of [...st.voters, ...st.learners]) this.everMember.add(id);
+    }
+  }
+
   /** observeCommittedConf follows the committed configuration from the entries and snapshots nodes apply. */
   private observeCommittedConf(at: number, conf: ConfState): void {
     if (at <= this.committedConfIndex) return;

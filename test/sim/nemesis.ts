@@ -200,6 +200,7 @@ export class Nemesis {
    * delay, during which it must stay quiet), and a joiner never added.
    */
   private retireGone(now: number, atOnce = false): void {
+    this.cluster.noteAppliedConfs();
     const conf = this.cluster.committedConf;
     const inConf = (id: NodeId): boolean => conf.voters.includes(id) || conf.learners.includes(id);
     // As an operator would, stop a removed node only once a leader runs without it: until the

@@ -54,9 +54,10 @@ const seedCount = Number(process.env['SIM_SEEDS'] ?? SEEDS_DEFAULT);
 const seedFrom = Number(process.env['SIM_SEEDS_FROM'] ?? 1);
 /**
  * REPLAY_SEED runs RoomRegistry through power cuts (one tearing a write), early applies and
- * room expiry; found by printing the stats of seeds 1..20.
+ * room expiry; the first seed that does all four since the election timeout became 7 ticks and
+ * membership changes joined the faults (search with runSimulation over seeds 1..).
  */
-const REPLAY_SEED = 12;
+const REPLAY_SEED = 158;
 
 if (singleSeed !== undefined) {
   test(
