@@ -5,8 +5,8 @@
  * membership commands then grow it to three again; a restart without the flag keeps the new
  * configuration (it is in the log). The flag is refused on an empty data dir and with --join.
  * Method: real processes (n1..n3 found the cluster, spares n4 and n5 join later). Rooms are
- * written and the survivor (a follower, so the leader is among the lost) applies them; n-the-
- * other-two are killed by SIGKILL and never started again. Members are added with the CLI as an
+ * written and the survivor (a follower, so the leader is among the lost) applies them; the
+ * other two are killed by SIGKILL and never started again. Members are added with the CLI as an
  * operator would, and the three nodes' rooms (name, sid, metadata, creation time) are compared.
  */
 import { spawn } from 'node:child_process';
