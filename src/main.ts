@@ -12,7 +12,7 @@ import { BackupFormatError } from './storage/backup-file.js';
 import { StorageCorruptionError } from './storage/record.js';
 
 const USAGE = `usage:
-  room-registry serve --config FILE --id ID --data-dir DIR [--fsync always|never] [--initial-cluster-state new|existing | --join] [--snapshot-interval-entries N] [--quota-bytes N] [--backup-dir DIR [--backup-interval 10m] [--backup-keep N]]
+  room-registry serve --config FILE --id ID --data-dir DIR [--fsync always|never] [--initial-cluster-state new|existing | --join | --force-new-cluster] [--snapshot-interval-entries N] [--quota-bytes N] [--backup-dir DIR [--backup-interval 10m] [--backup-keep N]]
   room-registry status --config FILE [--wait-leader-ms N] [--ca-file CA]     every node, over HTTP(S) /status
   room-registry status --url host:port|grpcs://host:port --api-key K --api-secret S [--ca-file CA]     one node, over gRPC
 ${ROOMS_USAGE}${MEMBERS_USAGE}${BACKUP_USAGE}${RESTORE_USAGE}`;

@@ -66,6 +66,16 @@ async function readIdentity(fs: StorageFs, dir: string, file: string): Promise<s
   }
 }
 
+/** dataDirHoldsNoData: `dir` is missing, or holds nothing but temp files of cut-short writes. */
+export async function dataDirHoldsNoData(fs: StorageFs, dir: string): Promise<boolean> {
+  try {
+    return await holdsNoData(fs, dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw new UsageError(`data dir ${dir} is not usable: ${(e as Error).message}`);
+  }
+}
+
 /** holdsNoData: nothing but temp files of cut-short writes; a dir with a log but no identity predates identity files. */
 async function holdsNoData(fs: StorageFs, dir: string): Promise<boolean> {
   return (await fs.readdir(dir)).every((name) => name.endsWith('.tmp'));

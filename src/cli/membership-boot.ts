@@ -4,6 +4,7 @@ import { type MemberContext, encodeMemberContext } from '../node/member-context.
 import {
   type ConfState,
   type Entry,
+  type LogStorage,
   type NodeLogStorage,
   applyConfChange,
   decodeConfChange,
@@ -51,7 +52,7 @@ export function foundingConf(cluster: ClusterConfig): ConfState {
 }
 
 /** logIsEmpty: no entry, no snapshot and no vote: a data dir that has never been part of a cluster. */
-export function logIsEmpty(storage: NodeLogStorage): boolean {
+export function logIsEmpty(storage: LogStorage): boolean {
   return storage.lastIndex() === 0 && storage.snapshotMeta().index === 0 && storage.initialHardState().term === 0;
 }
 
@@ -77,7 +78,7 @@ export function legacyVoters(storage: NodeLogStorage, cluster: ClusterConfig): N
  * appliedConf: the configuration the log holds as committed: its snapshot's, then each config
  * entry up to the commit index (`voters` stands for a legacy log's configuration).
  */
-export function appliedConf(storage: NodeLogStorage, voters: readonly NodeId[]): ConfState {
+export function appliedConf(storage: LogStorage, voters: readonly NodeId[]): ConfState {
   const snap = storage.snapshotMeta();
   let conf: ConfState =
     snap.index > 0

@@ -36,7 +36,8 @@ import {
   backupSource,
   startBackups,
 } from './backup-scheduler.js';
-import { checkNotRemoved, claimDataDir, markRemoved } from './data-dir.js';
+import { checkNotRemoved, claimDataDir, dataDirHoldsNoData, markRemoved } from './data-dir.js';
+import { forceNewClusterAtStart } from './force-new-cluster.js';
 import {
   appliedConf,
   bootstrap,
@@ -59,6 +60,10 @@ export const SERVE_FLAGS = {
   join: {
     kind: 'boolean',
     help: 'start on an empty data dir without founding a cluster: wait to be added (members add)',
+  },
+  'force-new-cluster': {
+    kind: 'boolean',
+    help: 'after a majority is lost for good: start this surviving member as the only voter of its data (see README)',
   },
   'snapshot-interval-entries': { kind: 'number', help: 'take a snapshot every N applied entries (default 100000)' },
   ...BACKUP_SERVE_FLAGS,
@@ -96,26 +101,34 @@ const pageCacheWritebackMs = 5_000;
 export type NewStateMachine = () => NodeParts['stateMachine'];
 
 /**
+ * OpenMode: how this start treats the log. `found` (--initial-cluster-state new) gives an empty
+ * log the founding config entries; `forceNew` (--force-new-cluster) makes this surviving member
+ * the only voter of its log (force-new-cluster.ts); `existing` opens the log as it is.
+ */
+export type OpenMode = 'existing' | 'found' | 'forceNew';
+
+/**
  * openDiskParts recovers this node's log from its data dir and restores the state machine from
- * the snapshot the log rests on; the node then replays the committed entries after it. With
- * `foundCluster` (--initial-cluster-state new) an empty log gets the founding config entries;
- * a log whose configuration leaves this node out refuses to start (DESIGN §11).
+ * the snapshot the log rests on; the node then replays the committed entries after it. `mode`
+ * may write to the log first (OpenMode); a log whose configuration leaves this node out
+ * refuses to start (DESIGN §11).
  */
 export async function openDiskParts(
   config: CompiledConfig,
   newStateMachine: NewStateMachine,
   logger: Logger,
   storageFaults?: PowerLossFs,
-  foundCluster = false,
+  mode: OpenMode = 'existing',
 ): Promise<NodeParts> {
   const fs = storageFaults ?? nodeStorageFs;
   const storage = await DiskLogStorage.open({ dir: config.dataDir, fsync: config.fsync === 'always', logger, fs });
   const stateMachine = newStateMachine();
-  if (foundCluster && logIsEmpty(storage)) {
+  if (mode === 'found' && logIsEmpty(storage)) {
     await bootstrap(storage, config.cluster);
     logger.info('cluster_bootstrapped', { voters: bootstrapMembers(config.cluster).map((m) => m.id) });
   }
   const voters = legacyVoters(storage, config.cluster) ?? [];
+  if (mode === 'forceNew') await forceNewClusterAtStart(storage, voters, config.self.id, config.dataDir, logger);
   const conf = appliedConf(storage, voters);
   checkMembership(conf, config.self.id, config.dataDir);
   if (conf.voters.length === 0 && conf.learners.length === 0)
@@ -153,7 +166,14 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
   if (initialState !== 'new' && initialState !== 'existing')
     throw new UsageError(`--initial-cluster-state takes new or existing, got "${String(initialState)}"`);
   const join = flags['join'] === true;
-  checkStartMode(config, initialState, join);
+  const forceNew = flags['force-new-cluster'] === true;
+  checkStartMode(config, initialState, join, forceNew);
+  // Checked before the dir is claimed, whose refusal of an empty dir would point at --initial-cluster-state new.
+  if (forceNew && (await dataDirHoldsNoData(nodeStorageFs, config.dataDir)))
+    throw new UsageError(
+      `--force-new-cluster refused: data dir ${config.dataDir} is empty or missing; ` +
+        'run it on the data dir of a member that survived, which holds the log to keep',
+    );
   // Under fault injection every storage call goes through the power-loss layer, from the first.
   const storageFaults = config.faultInjection ? new PowerLossFs(nodeStorageFs) : undefined;
   if (storageFaults !== undefined) setInterval(() => storageFaults.writeback(), pageCacheWritebackMs).unref();
@@ -168,7 +188,8 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
   await checkNotRemoved(storageFaults ?? nodeStorageFs, config.dataDir, config.self.id);
   const bootLogger = new JsonLogger(config.self.id);
   const backups = backupScheduleFromFlags(flags, config.fsync === 'always');
-  const parts = await openDiskParts(config, newStateMachine, bootLogger, storageFaults, initialState === 'new');
+  const mode: OpenMode = forceNew ? 'forceNew' : initialState === 'new' ? 'found' : 'existing';
+  const parts = await openDiskParts(config, newStateMachine, bootLogger, storageFaults, mode);
   // A node removed from the cluster shuts down as on SIGTERM (its last answers go out) and exits 0.
   let leave = (): void => {};
   const stopAsked = new Promise<void>((resolve) => {
@@ -189,9 +210,19 @@ export async function serveCommand(flags: ParsedFlags, newStateMachine: NewState
 
 /**
  * checkStartMode: `new` founds a cluster from the nodes that are not spare; a spare joins an
- * existing one. Mixing them up would found a second cluster or leave a founder waiting forever.
+ * existing one; --force-new-cluster restarts a survivor's existing data. Mixing them up would
+ * found a second cluster or leave a founder waiting forever.
  */
-function checkStartMode(config: CompiledConfig, initialState: 'new' | 'existing', join: boolean): void {
+function checkStartMode(
+  config: CompiledConfig,
+  initialState: 'new' | 'existing',
+  join: boolean,
+  forceNew: boolean,
+): void {
+  if (forceNew && (join || initialState === 'new'))
+    throw new UsageError(
+      '--force-new-cluster starts a surviving member on its existing data dir: it excludes --join and --initial-cluster-state new',
+    );
   if (join && initialState === 'new')
     throw new UsageError('--join and --initial-cluster-state new exclude each other: a node joins or founds, not both');
   if (initialState === 'new' && config.self.spare)

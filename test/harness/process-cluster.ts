@@ -259,8 +259,9 @@ export class ProcessCluster {
   /**
    * start runs node `id`: its first start founds the cluster (or joins, for a spare); with
    * `fresh`, its data dir is wiped first and it joins as a new member (after its removal).
+   * `startArgs` are serve flags for this start only (e.g. --force-new-cluster).
    */
-  start(id: string, fresh = false): void {
+  start(id: string, fresh = false, startArgs: readonly string[] = []): void {
     const n = this.node(id);
     if (n.process !== null) throw new Error(`${id} is already running`);
     if (fresh) rmSync(n.dataDir, { recursive: true, force: true });
@@ -285,6 +286,7 @@ export class ProcessCluster {
       n.dataDir,
       ...init,
       ...this.extraArgs,
+      ...startArgs,
     ];
     // The cluster's dir is the working dir, so what node writes by relative path (a --cpu-prof file) stays there.
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir });
