@@ -12,6 +12,7 @@ export type TwirpCode =
   | 'resource_exhausted'
   | 'deadline_exceeded'
   | 'out_of_range'
+  | 'failed_precondition'
   | 'internal'
   | 'bad_route'
   | 'canceled';
@@ -32,6 +33,8 @@ export const ERROR_MAPPING: Readonly<Record<RegistryErrorCode, { grpc: GrpcStatu
     RESOURCE_EXHAUSTED: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, twirp: 'resource_exhausted', http: 429 },
     DEADLINE_EXCEEDED: { grpc: GrpcStatus.DEADLINE_EXCEEDED, twirp: 'deadline_exceeded', http: 408 },
     OUT_OF_RANGE: { grpc: GrpcStatus.OUT_OF_RANGE, twirp: 'out_of_range', http: 400 },
+    // A command newer than a member can apply (version gating, DESIGN §12): retrying will not help until it is upgraded.
+    FAILED_PRECONDITION: { grpc: GrpcStatus.FAILED_PRECONDITION, twirp: 'failed_precondition', http: 412 },
     INTERNAL: { grpc: GrpcStatus.INTERNAL, twirp: 'internal', http: 500 },
   };
 

@@ -2,6 +2,7 @@ import { type IncomingMessage, type RequestListener, type Server, type ServerRes
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { ListenerTls } from '../config/cluster-config.js';
+import type { FormatVersions, LowestVersion } from '../lib/versions.js';
 import { INTERNAL_ERROR_MESSAGE } from './errors.js';
 
 /** NodeStatus is the body of GET /status (DESIGN §6). */
@@ -19,6 +20,15 @@ export interface NodeStatus {
   readonly learners: readonly string[];
   /** memberRole: this node's place in it ('none': waiting to be added, or removed). */
   readonly memberRole: 'voter' | 'learner' | 'none';
+  /**
+   * versions: the formats this node applies, the lowest among the members (what the leader may
+   * use; heldBackBy names a member below this node) and each member's as this node heard them.
+   */
+  readonly versions: {
+    readonly node: FormatVersions;
+    readonly cluster: { readonly command: LowestVersion; readonly snapshot: LowestVersion };
+    readonly members: Readonly<Record<string, FormatVersions>>;
+  };
 }
 
 /** HttpRoutes is what the `http` listener serves; Twirp plugs in as one more handler. */

@@ -27,7 +27,7 @@ import type { PeerLimits } from '../transport/peer-options.js';
 import { PeerServer } from '../transport/peer-server.js';
 import { PeerTransport } from '../transport/transport.js';
 import { Sweeper } from '../sweeper/sweeper.js';
-import type { RoomRegistry } from '../registry/index.js';
+import { REGISTRY_VERSIONS, type RoomRegistry, commandVersionOf } from '../registry/index.js';
 import { type ParsedFlags, UsageError, requireString } from './args.js';
 import {
   BACKUP_SERVE_FLAGS,
@@ -318,7 +318,7 @@ function newPeerTransport(
   return new PeerTransport(
     self.id,
     config.cluster.members,
-    { cluster: config.cluster.cluster, nodeId: self.id, secret: config.cluster.secret },
+    { cluster: config.cluster.cluster, nodeId: self.id, secret: config.cluster.secret, versions: REGISTRY_VERSIONS },
     config.peerTls,
     PEER_LIMITS,
     onUnreachable,
@@ -351,6 +351,8 @@ function newRaftNode(
     ...(config.snapshotIntervalEntries === null ? {} : { snapshotIntervalEntries: config.snapshotIntervalEntries }),
     ...(faults === null ? {} : { beforePersist: () => faults.beforeDiskWrite() }),
     validateCommand: validateCommandBytes,
+    versions: REGISTRY_VERSIONS,
+    commandVersion: commandVersionOf,
   });
 }
 
@@ -415,6 +417,7 @@ function statusOf(self: CompiledConfig['self'], n: RaftNode, parts: NodeParts): 
     voters: s.voters,
     learners: s.learners,
     memberRole: n.memberRole(),
+    versions: n.versionsStatus(),
   };
 }
 

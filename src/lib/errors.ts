@@ -14,6 +14,7 @@ export const REGISTRY_ERROR_CODES = [
   'RESOURCE_EXHAUSTED',
   'DEADLINE_EXCEEDED',
   'OUT_OF_RANGE',
+  'FAILED_PRECONDITION',
   'INTERNAL',
 ] as const;
 export type RegistryErrorCode = (typeof REGISTRY_ERROR_CODES)[number];

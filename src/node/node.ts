@@ -4,6 +4,7 @@ import { RegistryError, unavailable } from '../lib/errors.js';
 import type { Index, NodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
 import type { Rng } from '../lib/rng.js';
+import { BASELINE_VERSIONS, type FormatVersions } from '../lib/versions.js';
 import {
   type ConfChange,
   type Entry,
@@ -22,6 +23,7 @@ import type { RaftConfigDefaults } from '../raft/config.js';
 import type { ForwardOutcome, PeerHandler } from '../transport/peer-handler.js';
 import type { Transport } from '../transport/transport.js';
 import { type NodeClock, SYSTEM_CLOCK, type TimerHandle, exitProcess } from './clock.js';
+import { ClusterVersions, type VersionsStatus } from './cluster-versions.js';
 import { decodeCommandEntry, encodeCommandEntry } from './entry-codec.js';
 import { peerBatches } from './batches.js';
 import { EntryClock } from './entry-clock.js';
@@ -75,6 +77,14 @@ export interface RaftNodeOptions {
   readonly onFatal?: (error: unknown) => void;
   /** raftTuning overrides more core bounds (the simulator shrinks them so every limit is hit). */
   readonly raftTuning?: Partial<RaftConfigDefaults>;
+  /** versions: the formats this node applies, advertised to peers (default BASELINE_VERSIONS; serve passes the registry's). */
+  readonly versions?: FormatVersions;
+  /**
+   * commandVersion: the command format version a replica needs to apply a command (the
+   * registry's commandVersionOf; the baseline when absent). The leader proposes a command only
+   * when every member advertises at least that version (DESIGN §12).
+   */
+  readonly commandVersion?: (payload: Uint8Array) => number;
 }
 
 /** NodeEvents lets observers (metrics, logs) listen without reaching in (STYLE rule 23). */
@@ -128,6 +138,8 @@ export class RaftNode implements PeerHandler {
   /** machineApplied: the last index the state machine holds (it runs ahead of the core's applied index within a turn). */
   private machineApplied: Index;
   private readonly membership: Membership;
+  /** versions: what each member advertised it can apply (etcd's cluster version). */
+  private readonly versions: ClusterVersions;
   /** leaving: this node applied its own removal and is on its way out. */
   private leaving = false;
   readonly events: NodeEvents = {};
@@ -151,6 +163,7 @@ export class RaftNode implements PeerHandler {
     this.entryClock = EntryClock.fromLog(opts.storage);
     this.machineApplied = opts.storage.snapshotMeta().index;
     this.membership = new Membership(opts.id, opts.memberAddresses ?? new Map(), this.clock);
+    this.versions = new ClusterVersions(opts.id, opts.versions ?? BASELINE_VERSIONS);
     this.membership.refresh(this.core.confState());
     this.opts.transport.setMembers?.(this.membership.table.peers());
     this.staleness = new Staleness(opts.id, () => this.membership.table.voters(), this.clock.nowMs());
@@ -179,6 +192,16 @@ export class RaftNode implements PeerHandler {
   /** members: the applied configuration, with each member's addresses. */
   members(): readonly Member[] {
     return this.membership.table.all();
+  }
+
+  /** versionsStatus: this node's formats, the lowest among the applied configuration's members, and each member's. */
+  versionsStatus(): VersionsStatus {
+    return this.versions.status(this.membership.table.all().map((m) => m.id));
+  }
+
+  /** peerVersions: the peer server heard `peer` advertise its formats (null: its stream ended, forget them). */
+  peerVersions(peer: NodeId, versions: FormatVersions | null): void {
+    this.versions.peerVersions(peer, versions);
   }
 
   /** memberRole: this node's place in the applied configuration ('none': waiting to be added). */
@@ -457,7 +480,13 @@ export class RaftNode implements PeerHandler {
     if (queued.length === 0) return;
     const toForward = [];
     const entryTimeMs = this.entryClock.stamp(this.clock.nowMs());
+    const leading = this.core.status().role === 'leader';
     for (const p of queued) {
+      const tooNew = leading ? this.versionRefusal(p.payload) : null;
+      if (tooNew !== null) {
+        p.waiter.reject(tooNew);
+        continue;
+      }
       const r = this.core.propose(
         encodeCommandEntry(entryTimeMs, p.payload, this.opts.quotaBytes ?? LIMITS.quotaBytesDefault),
       );
@@ -490,6 +519,27 @@ export class RaftNode implements PeerHandler {
     }
     const leader = this.core.status().leader;
     if (toForward.length > 0 && leader !== null) this.forwarder.forward(leader, toForward);
+  }
+
+  /**
+   * versionRefusal: as leader, a command goes into the log only if every member of the applied
+   * configuration (voters and learners) can apply it; a member that cannot would stop on it.
+   * Null when it may be proposed, else FAILED_PRECONDITION naming the member that holds it back.
+   */
+  private versionRefusal(payload: Uint8Array): RegistryError | null {
+    const needed = this.opts.commandVersion?.(payload) ?? BASELINE_VERSIONS.command;
+    if (needed <= BASELINE_VERSIONS.command) return null;
+    const lowest = this.versions.lowest(
+      this.membership.table.all().map((m) => m.id),
+      'command',
+    );
+    if (needed <= lowest.version) return null;
+    const who = lowest.heldBackBy === null ? `this node (${this.id})` : `member ${lowest.heldBackBy}`;
+    return new RegistryError(
+      'FAILED_PRECONDITION',
+      `this command needs command format ${needed}, but ${who} applies only ${lowest.version}; ` +
+        'upgrade every member (a member not heard from counts as 1) before using it',
+    );
   }
 
   private readQueued(): void {

@@ -10,3 +10,4 @@ export { DEDUP_EVICTION_REASONS, type DedupEvictionReason } from './dedup.js';
 export { REGISTRY_LIMITS } from './registry-limits.js';
 export { SnapshotFormatError } from './snapshot-codec.js';
 export type { RoomEvent, WatchRead } from './watch-log.js';
+export { REGISTRY_VERSIONS, commandVersionOf } from './versions.js';

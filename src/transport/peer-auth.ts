@@ -3,12 +3,15 @@ import type { PeerCertificate } from 'node:tls';
 import { Metadata } from '@grpc/grpc-js';
 import type { NodeId } from '../lib/ids.js';
 import { type Result, err, ok } from '../lib/result.js';
+import { BASELINE_VERSIONS, type FormatVersions, decodeVersions, encodeVersions } from '../lib/versions.js';
 
 /** Metadata keys every peer call carries. */
 export const PEER_METADATA = Object.freeze({
   cluster: 'x-room-registry-cluster',
   nodeId: 'x-room-registry-node-id',
   secret: 'x-room-registry-secret',
+  /** versions: the formats the caller applies (DESIGN §12), `command=1,snapshot=1`. */
+  versions: 'x-room-registry-versions',
 });
 
 /** PeerCredentials identify this node to its peers. */
@@ -16,6 +19,8 @@ export interface PeerCredentials {
   readonly cluster: string;
   readonly nodeId: NodeId;
   readonly secret: string;
+  /** versions: the formats this node applies, advertised on every call (BASELINE_VERSIONS when absent). */
+  readonly versions?: FormatVersions;
 }
 
 export function peerMetadata(c: PeerCredentials): Metadata {
@@ -23,7 +28,17 @@ export function peerMetadata(c: PeerCredentials): Metadata {
   md.set(PEER_METADATA.cluster, c.cluster);
   md.set(PEER_METADATA.nodeId, c.nodeId);
   md.set(PEER_METADATA.secret, c.secret);
+  md.set(PEER_METADATA.versions, encodeVersions(c.versions ?? BASELINE_VERSIONS));
   return md;
+}
+
+/**
+ * advertisedVersions: the formats an authenticated call says its sender applies. A build that
+ * sends none, or garbled ones, counts as BASELINE_VERSIONS: never more than it proved.
+ */
+export function advertisedVersions(md: Metadata): FormatVersions {
+  const text = firstString(md, PEER_METADATA.versions);
+  return (text === null ? null : decodeVersions(text)) ?? BASELINE_VERSIONS;
 }
 
 export type PeerRefusal = 'unknownNode' | 'wrongSecret' | 'wrongCluster' | 'certificateMismatch' | 'removedMember';

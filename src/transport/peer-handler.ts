@@ -1,4 +1,6 @@
 import type { RegistryError } from '../lib/errors.js';
+import type { NodeId } from '../lib/ids.js';
+import type { FormatVersions } from '../lib/versions.js';
 import type { InstallSnapshot, Message } from '../raft/index.js';
 
 /** ForwardOutcome is one forwarded command's end: the state machine's result or an error. */
@@ -13,4 +15,9 @@ export interface PeerHandler {
   receiveSnapshot(message: InstallSnapshot, chunks: AsyncIterable<Uint8Array>): Promise<boolean>;
   /** forward proposes a follower's commands here (the leader) and resolves when each ends. */
   forward(commands: readonly Uint8Array[], deadlineMs: number): Promise<ForwardOutcome[]>;
+  /**
+   * peerVersions: an authenticated call from `peer` advertised the formats it applies (a build
+   * that advertises none counts as BASELINE_VERSIONS); null when its Raft stream ended.
+   */
+  peerVersions?(peer: NodeId, versions: FormatVersions | null): void;
 }

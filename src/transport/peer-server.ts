@@ -15,7 +15,7 @@ import {
 } from '../gen/roomregistry/peer/v1/peer.js';
 import { decodeMessage } from './codec.js';
 import type { FaultHook } from './fault-hook.js';
-import { PEER_METADATA, type PeerAuthenticator, type PeerRefusal } from './peer-auth.js';
+import { PEER_METADATA, type PeerAuthenticator, type PeerRefusal, advertisedVersions } from './peer-auth.js';
 import type { ForwardOutcome, PeerHandler } from './peer-handler.js';
 import type { PeerLimits, PeerTlsFiles } from './peer-options.js';
 
@@ -41,6 +41,8 @@ export class PeerServer {
   readonly stats: PeerServerStats = { malformedMessages: 0, misaddressedMessages: 0 };
   readonly events: PeerServerEvents = {};
   private readonly server: grpc.Server;
+  /** latestStream: each peer's newest Raft stream; only its end forgets the versions that peer advertised. */
+  private readonly latestStream = new Map<NodeId, object>();
 
   constructor(
     private readonly selfId: NodeId,
@@ -98,7 +100,10 @@ export class PeerServer {
     getAuthContext(): { sslPeerCertificate?: PeerCertificate };
   }): NodeId | grpc.ServiceError {
     const checked = this.auth.check(call.metadata, call.getAuthContext().sslPeerCertificate ?? null);
-    if (checked.ok) return checked.value;
+    if (checked.ok) {
+      this.handler.peerVersions?.(checked.value, advertisedVersions(call.metadata));
+      return checked.value;
+    }
     this.events.onRefused?.(checked.error);
     const claimed = call.metadata.get(PEER_METADATA.nodeId)[0];
     return refusalError(checked.error, typeof claimed === 'string' ? this.auth.removedAt(nodeId(claimed)) : null);
@@ -119,6 +124,16 @@ export class PeerServer {
       return;
     }
     let ended = false;
+    const stream = {};
+    this.latestStream.set(from, stream);
+    // A member restarted on another build reopens its stream: until then it counts as the baseline.
+    const forget = (): void => {
+      if (this.latestStream.get(from) !== stream) return;
+      this.latestStream.delete(from);
+      this.handler.peerVersions?.(from, null);
+    };
+    call.on('close', forget);
+    call.on('cancelled', forget);
     call.on('data', (batch: RaftBatch) => {
       if (ended || this.cannotHear(from)) return;
       // A stream opened before its sender was removed is ended with the refusal that tells it so.
@@ -132,10 +147,11 @@ export class PeerServer {
       this.handler.deliver(this.decodeBatch(from, batch));
     });
     call.on('end', () => {
+      forget();
       if (!ended) cb(null, {});
     });
     call.on('error', () => {
-      /* the sender reconnects; nothing to clean up here */
+      forget(); // the sender reconnects
     });
   }
 

@@ -29,6 +29,12 @@ interface MemberStatus {
   learners: string[];
 }
 
+interface VersionsJson {
+  node: { command: number; snapshot: number };
+  cluster: { command: { version: number; heldBackBy: string | null } };
+  members: Record<string, { command: number; snapshot: number }>;
+}
+
 async function memberStatus(id: string): Promise<MemberStatus | null> {
   return (await cluster.status(id)) as unknown as MemberStatus | null;
 }
@@ -67,6 +73,11 @@ it('a learner serves LOCAL and linearizable reads, forwards writes, and can be p
   expect(s?.memberRole).toBe('learner');
   expect(s?.learners).toEqual(['n4']);
   expect(s?.voters.sort()).toEqual(['n1', 'n2', 'n3']);
+  // Version gating (DESIGN §12): /status shows this node's formats and the cluster's, learners included.
+  const versions = ((await cluster.status(leader)) as unknown as { versions: VersionsJson }).versions;
+  expect(versions.node).toEqual({ command: 1, snapshot: 1 });
+  expect(versions.cluster.command).toEqual({ version: 1, heldBackBy: null });
+  expect(Object.keys(versions.members).sort()).toEqual(['n1', 'n2', 'n3', 'n4']);
 
   // Writes through the learner are forwarded to the leader; reads are served by the learner.
   const viaLearner = cluster.client('n4');

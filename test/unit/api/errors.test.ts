@@ -46,6 +46,7 @@ const TWIRP_HTTP: Readonly<Record<string, number>> = {
   unavailable: 503,
   resource_exhausted: 429,
   deadline_exceeded: 408,
+  failed_precondition: 412,
   internal: 500,
 };
 
