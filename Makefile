@@ -7,7 +7,8 @@ NODE ?=
 SOURCES := $(shell find src -name '*.ts') tsconfig.json package-lock.json
 
 .PHONY: install build proto lint format test test-unit test-sim chaos dr-drill cluster cluster-status cluster-kill cluster-restart cluster-roll cluster-add cluster-remove cluster-down clean \
-	bench bench-write bench-read bench-compare bench-failover bench-million bench-sweep bench-wal bench-profile bench-profile-reads
+	bench bench-write bench-read bench-compare bench-failover bench-million bench-sweep bench-wal bench-profile bench-profile-reads \
+	bench-learner bench-roll
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -99,11 +100,13 @@ cluster-down:
 # cluster on 127.0.0.1 (free ports, temp dirs, --fsync always) and stops it at the end.
 # `make bench` runs all of them once (about 20 minutes on 2 cores, most of it loading the two
 # 1 M-room tables); the comparison with etcd joins in when etcd is installed.
-# BENCH_REPS / BENCH_DURATION_S / BENCH_ROOMS / BENCH_FAILOVER_REPS shape the runs.
+# BENCH_REPS / BENCH_DURATION_S / BENCH_ROOMS / BENCH_FAILOVER_REPS / BENCH_LEARNER_DURATION_S shape the runs.
 BENCH_REPS ?= 1
 BENCH_DURATION_S ?= 5
 BENCH_ROOMS ?= 1000000
 BENCH_FAILOVER_REPS ?= 5
+# Seconds per cell of the learner-reads scenario (12 cells per repetition).
+BENCH_LEARNER_DURATION_S ?= 3
 # The node's default snapshot cadence; leave it empty for the worst case (one snapshot after the whole load).
 BENCH_SNAPSHOT_INTERVAL ?= 100000
 # The bulk-load rate the sweep scenario plans its due time with (rooms/s; lower it on a slower machine).
@@ -122,6 +125,8 @@ bench: dist/.bench-built
 	node dist/bench/wal-restart.js --entries 1000000
 	$(SCENARIOS) million --rooms $(BENCH_ROOMS) $(if $(BENCH_SNAPSHOT_INTERVAL),--snapshot-interval-entries $(BENCH_SNAPSHOT_INTERVAL))
 	$(SCENARIOS) sweep --rooms $(BENCH_ROOMS) --rate-guess $(BENCH_RATE_GUESS)
+	$(SCENARIOS) learner-reads --reps $(BENCH_REPS) --duration-s $(BENCH_LEARNER_DURATION_S)
+	$(SCENARIOS) rolling-restart
 
 bench-write: dist/.bench-built
 	$(SCENARIOS) throughput --etcd off --ops write --reps $(BENCH_REPS) --duration-s $(BENCH_DURATION_S)
@@ -153,6 +158,16 @@ bench-profile: dist/.bench-built
 bench-profile-reads: dist/.bench-built
 	$(SCENARIOS) profile --op read-linearizable --duration-s 15 --concurrency 64
 	$(SCENARIOS) profile --op read-local --duration-s 15 --concurrency 64
+
+# GetRoom on a learner in a region without a voter (a 3-node cluster plus a spare added with
+# learner: true), LOCAL and linearizable, side by side with a follower voter (issue 14).
+bench-learner: dist/.bench-built
+	$(SCENARIOS) learner-reads --reps $(BENCH_REPS) --duration-s $(BENCH_LEARNER_DURATION_S)
+
+# Every node restarted in turn (followers first, the leader last) under steady writes and reads
+# through ClusterRoomClient: failed calls (must be 0) and latency during the roll vs before (issue 15).
+bench-roll: dist/.bench-built
+	$(SCENARIOS) rolling-restart
 
 clean:
 	rm -rf dist

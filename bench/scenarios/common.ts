@@ -7,7 +7,7 @@ import { signToken } from '../../src/api/auth.js';
 import { ClusterRoomClient } from '../../src/client/cluster-client.js';
 import { RoomClient } from '../../src/client/room-client.js';
 import { Consistency, Room } from '../../src/gen/roomregistry/v1/rooms.js';
-import { ProcessCluster, repoRoot } from '../../test/harness/process-cluster.js';
+import { type LaunchOptions, ProcessCluster, repoRoot } from '../../test/harness/process-cluster.js';
 import { drive, type DriveResult } from '../driver.js';
 import type { EtcdCluster } from '../etcd-cluster.js';
 import { mib } from './stall-and-load.js';
@@ -324,9 +324,15 @@ export async function heapOf(
  * figures must not change with a default), and waits long enough for nodes busy under load.
  */
 export function startCluster(
-  opts: { serveArgs?: readonly string[]; nodeArgs?: readonly string[] } = {},
+  opts: {
+    serveArgs?: readonly string[];
+    nodeArgs?: readonly string[];
+    /** launch: spare nodes (started later with --join) and the admin key the membership calls need. */
+    launch?: Pick<LaunchOptions, 'spares' | 'adminKey'>;
+  } = {},
 ): Promise<ProcessCluster> {
   return ProcessCluster.launch(BENCH.clusterNodes, ['--fsync', 'always', ...(opts.serveArgs ?? [])], {
+    ...opts.launch,
     nodeArgs: [...benchNodeArgs(), ...(opts.nodeArgs ?? [])],
     distCopyDir: join(repoRoot, 'bench', '.run', String(process.pid)),
     statusTimeoutMs: BENCH.statusTimeoutMs,
