@@ -206,15 +206,18 @@ export class Cluster {
   }
 
   /**
-   * noteAppliedConfs adds to everMember every node some running node's applied configuration
-   * holds. A config entry reaches observeCommittedConf only when a later entry or snapshot is
-   * applied; until then a node added and promoted (a voter that others may need) looked never added.
+   * noteAppliedConfs advances the oracle to the applied configuration of the running node that
+   * applied the most. A config entry reaches observeCommittedConf only when a later entry or
+   * snapshot is applied; until then a member added and promoted looked never added (seed 65).
    */
   noteAppliedConfs(): void {
+    let best: SimNode | null = null;
     for (const n of this.nodes.values()) {
-      const st = n.status();
-      if (st !== null) for (const id of [...st.voters, ...st.learners]) this.everMember.add(id);
+      const applied = n.status()?.appliedIndex;
+      if (applied !== undefined && (best === null || applied > (best.status()?.appliedIndex ?? -1))) best = n;
     }
+    const raft = best?.status() === null ? null : (best?.raft ?? null);
+    if (raft !== null) this.observeCommittedConf(raft.status().appliedIndex, coreOf(raft).confState());
   }
 
   /** observeCommittedConf follows the committed configuration from the entries and snapshots nodes apply. */

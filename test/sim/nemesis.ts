@@ -207,7 +207,9 @@ export class Nemesis {
     // others know the removal committed, they may need its vote (and its commit hint) to elect one.
     const leader = this.cluster.leader();
     const st = leader === null ? null : this.cluster.node(leader).status();
-    const established = (id: NodeId): boolean => st !== null && !st.voters.includes(id) && !st.learners.includes(id);
+    // A removed leader that has not handed over yet does not count: the others may still need it.
+    const established = (id: NodeId): boolean =>
+      st !== null && leader !== id && !st.voters.includes(id) && !st.learners.includes(id);
     for (const id of this.cluster.ids) {
       if (this.cluster.everMember.has(id) && !inConf(id) && established(id) && !this.retireAt.has(id)) {
         this.retireAt.set(id, atOnce ? now : now + this.rng.nextInt(RETIRE_DELAY_STEPS_MAX));
