@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   RoomLoad,
-  allowAdmin,
   compareAtRevision,
   listAll,
   restoredCluster,
@@ -40,9 +39,8 @@ function say(line: string): void {
 }
 
 async function drill(rooms: number, clusters: ProcessCluster[], backupDir: string): Promise<boolean> {
-  const source = await ProcessCluster.create(3);
+  const source = await ProcessCluster.create(3, [], { adminKey: true });
   clusters.push(source);
-  allowAdmin(source);
   source.startAll();
   const leader = await source.waitForLeader();
   const load = new RoomLoad(source.client(leader), 'drill');

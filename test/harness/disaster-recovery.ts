@@ -32,13 +32,6 @@ export function runCli(args: readonly string[], timeoutMs = 120_000): Promise<Cl
   });
 }
 
-/** allowAdmin makes the cluster's API key an admin key (backups need one); call it before starting nodes. */
-export function allowAdmin(cluster: ProcessCluster): void {
-  const config = JSON.parse(readFileSync(cluster.configFile, 'utf8')) as Record<string, unknown>;
-  config['adminKeys'] = [cluster.apiKey];
-  writeFileSync(cluster.configFile, JSON.stringify(config, null, 2));
-}
-
 /** renameCluster gives a cluster's config another cluster name (a restored cluster needs a new identity). */
 export function renameCluster(cluster: ProcessCluster, name: string): void {
   const config = JSON.parse(readFileSync(cluster.configFile, 'utf8')) as Record<string, unknown>;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { index, nodeId, term } from '../../src/lib/ids.js';
 import { backupHeaderOf, encodeBackup, writeBackupFile } from '../../src/storage/backup-file.js';
-import { allowAdmin, renameCluster, runCli, verifyJson } from '../harness/disaster-recovery.js';
+import { renameCluster, runCli, verifyJson } from '../harness/disaster-recovery.js';
 import { ProcessCluster } from '../harness/process-cluster.js';
 
 let source: ProcessCluster;
@@ -18,8 +18,7 @@ let target: ProcessCluster;
 let good: string;
 
 beforeAll(async () => {
-  source = await ProcessCluster.create(1);
-  allowAdmin(source);
+  source = await ProcessCluster.create(1, [], { adminKey: true });
   source.startAll();
   const leader = await source.waitForLeader();
   for (let i = 0; i < 50; i++) await source.client(leader).createRoom({ name: `r${i}`, metadata: 'x'.repeat(2000) });

@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import {
   RoomLoad,
-  allowAdmin,
   compareAtRevision,
   listAll,
   restoredCluster,
@@ -25,9 +24,8 @@ afterAll(async () => {
 });
 
 it('backs up under load at one revision and restores exactly that state into a new cluster', async () => {
-  const source = await ProcessCluster.create(3);
+  const source = await ProcessCluster.create(3, [], { adminKey: true });
   clusters.push(source);
-  allowAdmin(source);
   source.startAll();
   const leader = await source.waitForLeader();
   const follower = source.nodes.find((n) => n.id !== leader);

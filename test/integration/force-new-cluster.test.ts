@@ -9,13 +9,13 @@
  * other two are killed by SIGKILL and never started again. Members are added with the CLI as an
  * operator would, and the three nodes' rooms (name, sid, metadata, creation time) are compared.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Consistency } from '../../src/gen/roomregistry/v1/rooms.js';
 import { waitForConvergence } from '../chaos/final-checks.js';
-import { ProcessCluster, cliPath, waitUntil } from '../harness/process-cluster.js';
+import { runCli } from '../harness/disaster-recovery.js';
+import { ProcessCluster, waitUntil } from '../harness/process-cluster.js';
 
 const roomsCount = 30;
 /** cliTimeoutMs bounds one CLI command (add waits for the promotion itself, with --wait-ms). */
@@ -34,19 +34,9 @@ afterAll(async () => {
 });
 
 /** cli runs `room-registry ARGS` and resolves with its exit code and output. */
-function cli(args: readonly string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), cliTimeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
+async function cli(args: readonly string[]): Promise<{ code: number | null; out: string }> {
+  const run = await runCli([...args], cliTimeoutMs);
+  return { code: run.code, out: run.stdout + run.stderr };
 }
 
 /** onNode: the connection flags of one node (the config's first node may be one of the lost). */

@@ -7,7 +7,6 @@
  * the chaos workload (test/chaos) drives gRPC clients that always talk to a current member,
  * and the chaos checks (linearizability per room, acknowledged writes, convergence) judge it.
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RoomClient } from '../../src/client/room-client.js';
 import { ChaosHistory } from '../chaos/chaos-history.js';
@@ -19,7 +18,8 @@ import {
 } from '../chaos/final-checks.js';
 import { type RoomApi, grpcCallDeadlineMs, roomEmptyTimeoutS } from '../chaos/room-apis.js';
 import { WORKLOAD_DEFAULTS, Workload } from '../chaos/workload.js';
-import { ProcessCluster, cliPath } from '../harness/process-cluster.js';
+import { runCli } from '../harness/disaster-recovery.js';
+import { ProcessCluster } from '../harness/process-cluster.js';
 
 const REPLACEMENTS: ReadonlyArray<readonly [string, string]> = [
   ['n1', 'n4'],
@@ -42,22 +42,10 @@ afterAll(async () => {
   await cluster.stop();
 });
 
-/** cli runs `room-registry ARGS --config <the cluster's>` and resolves with its exit code and output. */
-function cli(args: readonly string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args, '--config', cluster.configFile], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), cliTimeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
+/** cli runs `room-registry ARGS` (with the cluster's --config) and resolves with its exit code and output. */
+async function cli(args: readonly string[]): Promise<{ code: number | null; out: string }> {
+  const run = await runCli([...args, '--config', cluster.configFile], cliTimeoutMs);
+  return { code: run.code, out: run.stdout + run.stderr };
 }
 
 /**
