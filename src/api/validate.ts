@@ -261,6 +261,10 @@ function validateCommand(command: Command): void {
     case 'expireRooms':
       validateExpireNames(c.value.names);
       return;
+    case 'mediaNodeHeartbeat': // media nodes: the API helper's (issue 16, in progress)
+    case 'expireMediaNodes':
+    case 'updateOccupancyShare':
+      throw new RegistryError('FAILED_PRECONDITION', 'media nodes are not served yet');
     default:
       return unreachable(c);
   }

@@ -1,5 +1,8 @@
 import type { StoredRoom } from '../gen/roomregistry/snapshot/v1/snapshot.js';
-import type { Room } from '../gen/roomregistry/v1/rooms.js';
+import type { NodeOccupancy, Room } from '../gen/roomregistry/v1/rooms.js';
+
+/** NO_SHARES: the one shares array of every room no media node reported on (most rooms). */
+const NO_SHARES: NodeOccupancy[] = Object.freeze([]) as unknown as NodeOccupancy[];
 
 /**
  * RoomRecord is one room as the state machine holds it. Records are replaced, never changed,
@@ -25,6 +28,7 @@ export class RoomRecord implements Readonly<StoredRoom> {
   readonly revision: number;
   readonly everJoined: boolean;
   readonly lastLeftMs: number;
+  readonly shares: NodeOccupancy[];
   /** emittedByCapture: the id of the last snapshot capture that wrote this record (0: none). */
   emittedByCapture = 0;
 
@@ -45,6 +49,7 @@ export class RoomRecord implements Readonly<StoredRoom> {
     this.revision = r.revision;
     this.everJoined = r.everJoined;
     this.lastLeftMs = r.lastLeftMs;
+    this.shares = r.shares.length === 0 ? NO_SHARES : r.shares;
   }
 }
 
@@ -78,5 +83,6 @@ export function toRoom(r: Readonly<StoredRoom>): Room {
     creationTimeMs: r.creationTimeMs,
     nodeId: r.nodeId,
     revision: r.revision,
+    occupancy: r.shares.map((s) => ({ ...s })),
   };
 }

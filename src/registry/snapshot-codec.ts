@@ -123,7 +123,12 @@ export class SnapshotCapture {
           return;
         }
         push(
-          { record: { $case: 'footer', value: { rooms: this.roomsWritten, dedupRecords: this.dedup.length } } },
+          {
+            record: {
+              $case: 'footer',
+              value: { rooms: this.roomsWritten, dedupRecords: this.dedup.length, leases: 0 },
+            },
+          },
           RECORD_OVERHEAD_BYTES,
         );
         this.phase = 'done';

@@ -144,6 +144,10 @@ export class RoomRegistry implements StateMachine {
         this.totals.expired += expired;
         return { $case: 'expired', value: { rooms: expired } };
       }
+      case 'mediaNodeHeartbeat': // media nodes: the registry helper's (issue 16, in progress)
+      case 'expireMediaNodes':
+      case 'updateOccupancyShare':
+        return failure('UNIMPLEMENTED', 'media nodes are not applied yet');
       default:
         return unreachable(c);
     }
@@ -170,6 +174,7 @@ export class RoomRegistry implements StateMachine {
       revision: index,
       everJoined: false,
       lastLeftMs: 0,
+      shares: [],
     };
     if (this.quota.refuses(undefined, next, this.entryQuotaBytes))
       return failure('RESOURCE_EXHAUSTED', QUOTA_FULL_MESSAGE);
@@ -307,6 +312,9 @@ export class RoomRegistry implements StateMachine {
         roomsCreatedTotal: this.totals.created,
         roomsDeletedTotal: this.totals.deleted,
         roomsExpiredTotal: this.totals.expired,
+        mediaNodeLeasesExpiredTotal: 0,
+        lastEntryTimeMs: 0,
+        lastEntryTerm: 0,
       },
       this.rooms,
       this.dedup.records(),
@@ -369,7 +377,11 @@ function roomOf(c: NonNullable<Command['command']>): string {
     case 'deleteRoom':
     case 'updateRoomOccupancy':
       return c.value.name;
+    case 'updateOccupancyShare':
+      return c.value.name;
     case 'expireRooms':
+    case 'mediaNodeHeartbeat':
+    case 'expireMediaNodes':
       return '';
     default:
       return unreachable(c);

@@ -17,6 +17,9 @@ const COMMAND_VERSIONS: Readonly<Record<CommandCase, number>> = Object.freeze({
   deleteRoom: 1,
   updateRoomOccupancy: 1,
   expireRooms: 1,
+  mediaNodeHeartbeat: 2,
+  expireMediaNodes: 2,
+  updateOccupancyShare: 2,
 });
 
 /** REGISTRY_VERSIONS: the formats this build applies, advertised to peers. */

@@ -105,6 +105,7 @@ describe('state quota', () => {
       revision: 0,
       everJoined: false,
       lastLeftMs: 0,
+      shares: [],
     };
     expect(roomRecordBytes(r)).toBe(ROOM_RECORD_OVERHEAD_BYTES + 4 + 1 + 3 + 2 + 4);
   });

@@ -154,6 +154,18 @@ export interface Room {
   nodeId: string;
   /** revision is the log index of the last write that changed this room. */
   revision: number;
+  /**
+   * occupancy is each live media node's share of num_participants/num_publishers (reports
+   * without a node_id are not listed); the room's counts are the sums.
+   */
+  occupancy: NodeOccupancy[];
+}
+
+/** NodeOccupancy is one media node's share of a room's occupancy. */
+export interface NodeOccupancy {
+  nodeId: string;
+  numParticipants: number;
+  numPublishers: number;
 }
 
 export interface CreateRoomRequest {
@@ -236,6 +248,10 @@ export interface UpdateRoomOccupancyRequest {
   room: string;
   numParticipants: number;
   numPublishers: number;
+  /**
+   * node_id: the reporting media node, whose share of the room this sets (it needs a live
+   * lease: FAILED_PRECONDITION otherwise). "" sets the one share of reports without a node.
+   */
   nodeId: string;
   requestId: string;
 }
@@ -356,6 +372,52 @@ export interface BackupRequest {
 /** BackupChunk is the next piece of the backup file's bytes; concatenated, they are the file. */
 export interface BackupChunk {
   data: Buffer;
+}
+
+/** MediaNodeStats is a media node's load as it reports it. */
+export interface MediaNodeStats {
+  numRooms: number;
+  numClients: number;
+  /** cpu_load is between 0 and 1. */
+  cpuLoad: number;
+}
+
+export interface HeartbeatRequest {
+  nodeId: string;
+  region: string;
+  /** ttl_seconds: how long the lease lives without another heartbeat, 1 to 300; 0 means 10. */
+  ttlSeconds: number;
+  stats?: MediaNodeStats | undefined;
+}
+
+export interface HeartbeatResponse {
+  /** lease_expires_at_ms: Unix ms at which the lease expires unless renewed. */
+  leaseExpiresAtMs: number;
+  revision: number;
+}
+
+export interface ListMediaNodesRequest {
+  /** region: only nodes of this region ("" for all). */
+  region: string;
+  consistency: Consistency;
+}
+
+export interface MediaNode {
+  nodeId: string;
+  region: string;
+  stats?: MediaNodeStats | undefined;
+  leaseExpiresAtMs: number;
+  ttlSeconds: number;
+  /** rooms_hosted: rooms whose node_id is this node. */
+  roomsHosted: number;
+}
+
+export interface ListMediaNodesResponse {
+  /** nodes in node_id order. */
+  nodes: MediaNode[];
+  revision: number;
+  /** staleness_ms: as in GetRoomResponse. */
+  stalenessMs: number;
 }
 
 function createBaseCodec(): Codec {
@@ -554,6 +616,7 @@ function createBaseRoom(): Room {
     creationTimeMs: 0,
     nodeId: "",
     revision: 0,
+    occupancy: [],
   };
 }
 
@@ -606,6 +669,9 @@ export const Room: MessageFns<Room> = {
     }
     if (message.revision !== 0) {
       writer.uint32(808).uint64(message.revision);
+    }
+    for (const v of message.occupancy) {
+      NodeOccupancy.encode(v!, writer.uint32(818).fork()).join();
     }
     return writer;
   },
@@ -751,6 +817,14 @@ export const Room: MessageFns<Room> = {
             message.revision = longToNumber(reader.uint64());
             continue;
           }
+          case 102: {
+            if (tag !== 818) {
+              break;
+            }
+
+            message.occupancy.push(NodeOccupancy.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -825,6 +899,9 @@ export const Room: MessageFns<Room> = {
         ? globalThis.String(object.node_id)
         : "",
       revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      occupancy: globalThis.Array.isArray(object?.occupancy)
+        ? object.occupancy.map((e: any) => NodeOccupancy.fromJSON(e))
+        : [],
     };
   },
 
@@ -878,6 +955,9 @@ export const Room: MessageFns<Room> = {
     if (message.revision !== 0) {
       obj.revision = Math.round(message.revision);
     }
+    if (message.occupancy?.length) {
+      obj.occupancy = message.occupancy.map((e) => NodeOccupancy.toJSON(e));
+    }
     return obj;
   },
 
@@ -904,6 +984,120 @@ export const Room: MessageFns<Room> = {
     message.creationTimeMs = object.creationTimeMs ?? 0;
     message.nodeId = object.nodeId ?? "";
     message.revision = object.revision ?? 0;
+    message.occupancy = object.occupancy?.map((e) => NodeOccupancy.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseNodeOccupancy(): NodeOccupancy {
+  return { nodeId: "", numParticipants: 0, numPublishers: 0 };
+}
+
+export const NodeOccupancy: MessageFns<NodeOccupancy> = {
+  encode(message: NodeOccupancy, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.numParticipants !== 0) {
+      writer.uint32(16).uint32(message.numParticipants);
+    }
+    if (message.numPublishers !== 0) {
+      writer.uint32(24).uint32(message.numPublishers);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeOccupancy {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeOccupancy();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.numParticipants = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.numPublishers = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeOccupancy {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      numParticipants: isSet(object.numParticipants)
+        ? globalThis.Number(object.numParticipants)
+        : isSet(object.num_participants)
+        ? globalThis.Number(object.num_participants)
+        : 0,
+      numPublishers: isSet(object.numPublishers)
+        ? globalThis.Number(object.numPublishers)
+        : isSet(object.num_publishers)
+        ? globalThis.Number(object.num_publishers)
+        : 0,
+    };
+  },
+
+  toJSON(message: NodeOccupancy): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.numParticipants !== 0) {
+      obj.numParticipants = Math.round(message.numParticipants);
+    }
+    if (message.numPublishers !== 0) {
+      obj.numPublishers = Math.round(message.numPublishers);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NodeOccupancy>): NodeOccupancy {
+    return NodeOccupancy.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NodeOccupancy>): NodeOccupancy {
+    const message = createBaseNodeOccupancy();
+    message.nodeId = object.nodeId ?? "";
+    message.numParticipants = object.numParticipants ?? 0;
+    message.numPublishers = object.numPublishers ?? 0;
     return message;
   },
 };
@@ -3840,6 +4034,692 @@ export const BackupChunk: MessageFns<BackupChunk> = {
   },
 };
 
+function createBaseMediaNodeStats(): MediaNodeStats {
+  return { numRooms: 0, numClients: 0, cpuLoad: 0 };
+}
+
+export const MediaNodeStats: MessageFns<MediaNodeStats> = {
+  encode(message: MediaNodeStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.numRooms !== 0) {
+      writer.uint32(8).uint32(message.numRooms);
+    }
+    if (message.numClients !== 0) {
+      writer.uint32(16).uint32(message.numClients);
+    }
+    if (message.cpuLoad !== 0) {
+      writer.uint32(25).double(message.cpuLoad);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MediaNodeStats {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMediaNodeStats();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.numRooms = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.numClients = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.cpuLoad = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MediaNodeStats {
+    return {
+      numRooms: isSet(object.numRooms)
+        ? globalThis.Number(object.numRooms)
+        : isSet(object.num_rooms)
+        ? globalThis.Number(object.num_rooms)
+        : 0,
+      numClients: isSet(object.numClients)
+        ? globalThis.Number(object.numClients)
+        : isSet(object.num_clients)
+        ? globalThis.Number(object.num_clients)
+        : 0,
+      cpuLoad: isSet(object.cpuLoad)
+        ? globalThis.Number(object.cpuLoad)
+        : isSet(object.cpu_load)
+        ? globalThis.Number(object.cpu_load)
+        : 0,
+    };
+  },
+
+  toJSON(message: MediaNodeStats): unknown {
+    const obj: any = {};
+    if (message.numRooms !== 0) {
+      obj.numRooms = Math.round(message.numRooms);
+    }
+    if (message.numClients !== 0) {
+      obj.numClients = Math.round(message.numClients);
+    }
+    if (message.cpuLoad !== 0) {
+      obj.cpuLoad = floatToJson(message.cpuLoad);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MediaNodeStats>): MediaNodeStats {
+    return MediaNodeStats.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MediaNodeStats>): MediaNodeStats {
+    const message = createBaseMediaNodeStats();
+    message.numRooms = object.numRooms ?? 0;
+    message.numClients = object.numClients ?? 0;
+    message.cpuLoad = object.cpuLoad ?? 0;
+    return message;
+  },
+};
+
+function createBaseHeartbeatRequest(): HeartbeatRequest {
+  return { nodeId: "", region: "", ttlSeconds: 0, stats: undefined };
+}
+
+export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
+  encode(message: HeartbeatRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.region !== "") {
+      writer.uint32(18).string(message.region);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(24).uint32(message.ttlSeconds);
+    }
+    if (message.stats !== undefined) {
+      MediaNodeStats.encode(message.stats, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.stats = MediaNodeStats.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeartbeatRequest {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+      stats: isSet(object.stats) ? MediaNodeStats.fromJSON(object.stats) : undefined,
+    };
+  },
+
+  toJSON(message: HeartbeatRequest): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    if (message.stats !== undefined) {
+      obj.stats = MediaNodeStats.toJSON(message.stats);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HeartbeatRequest>): HeartbeatRequest {
+    return HeartbeatRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HeartbeatRequest>): HeartbeatRequest {
+    const message = createBaseHeartbeatRequest();
+    message.nodeId = object.nodeId ?? "";
+    message.region = object.region ?? "";
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.stats = (object.stats !== undefined && object.stats !== null)
+      ? MediaNodeStats.fromPartial(object.stats)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseHeartbeatResponse(): HeartbeatResponse {
+  return { leaseExpiresAtMs: 0, revision: 0 };
+}
+
+export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
+  encode(message: HeartbeatResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.leaseExpiresAtMs !== 0) {
+      writer.uint32(8).int64(message.leaseExpiresAtMs);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.leaseExpiresAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeartbeatResponse {
+    return {
+      leaseExpiresAtMs: isSet(object.leaseExpiresAtMs)
+        ? globalThis.Number(object.leaseExpiresAtMs)
+        : isSet(object.lease_expires_at_ms)
+        ? globalThis.Number(object.lease_expires_at_ms)
+        : 0,
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+    };
+  },
+
+  toJSON(message: HeartbeatResponse): unknown {
+    const obj: any = {};
+    if (message.leaseExpiresAtMs !== 0) {
+      obj.leaseExpiresAtMs = Math.round(message.leaseExpiresAtMs);
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HeartbeatResponse>): HeartbeatResponse {
+    return HeartbeatResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HeartbeatResponse>): HeartbeatResponse {
+    const message = createBaseHeartbeatResponse();
+    message.leaseExpiresAtMs = object.leaseExpiresAtMs ?? 0;
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
+function createBaseListMediaNodesRequest(): ListMediaNodesRequest {
+  return { region: "", consistency: 0 };
+}
+
+export const ListMediaNodesRequest: MessageFns<ListMediaNodesRequest> = {
+  encode(message: ListMediaNodesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.region !== "") {
+      writer.uint32(10).string(message.region);
+    }
+    if (message.consistency !== 0) {
+      writer.uint32(16).int32(message.consistency);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMediaNodesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMediaNodesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.consistency = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMediaNodesRequest {
+    return {
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      consistency: isSet(object.consistency) ? consistencyFromJSON(object.consistency) : 0,
+    };
+  },
+
+  toJSON(message: ListMediaNodesRequest): unknown {
+    const obj: any = {};
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.consistency !== 0) {
+      obj.consistency = consistencyToJSON(message.consistency);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListMediaNodesRequest>): ListMediaNodesRequest {
+    return ListMediaNodesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListMediaNodesRequest>): ListMediaNodesRequest {
+    const message = createBaseListMediaNodesRequest();
+    message.region = object.region ?? "";
+    message.consistency = object.consistency ?? 0;
+    return message;
+  },
+};
+
+function createBaseMediaNode(): MediaNode {
+  return { nodeId: "", region: "", stats: undefined, leaseExpiresAtMs: 0, ttlSeconds: 0, roomsHosted: 0 };
+}
+
+export const MediaNode: MessageFns<MediaNode> = {
+  encode(message: MediaNode, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.region !== "") {
+      writer.uint32(18).string(message.region);
+    }
+    if (message.stats !== undefined) {
+      MediaNodeStats.encode(message.stats, writer.uint32(26).fork()).join();
+    }
+    if (message.leaseExpiresAtMs !== 0) {
+      writer.uint32(32).int64(message.leaseExpiresAtMs);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(40).uint32(message.ttlSeconds);
+    }
+    if (message.roomsHosted !== 0) {
+      writer.uint32(48).uint32(message.roomsHosted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MediaNode {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMediaNode();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.stats = MediaNodeStats.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.leaseExpiresAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.roomsHosted = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MediaNode {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      stats: isSet(object.stats) ? MediaNodeStats.fromJSON(object.stats) : undefined,
+      leaseExpiresAtMs: isSet(object.leaseExpiresAtMs)
+        ? globalThis.Number(object.leaseExpiresAtMs)
+        : isSet(object.lease_expires_at_ms)
+        ? globalThis.Number(object.lease_expires_at_ms)
+        : 0,
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+      roomsHosted: isSet(object.roomsHosted)
+        ? globalThis.Number(object.roomsHosted)
+        : isSet(object.rooms_hosted)
+        ? globalThis.Number(object.rooms_hosted)
+        : 0,
+    };
+  },
+
+  toJSON(message: MediaNode): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.stats !== undefined) {
+      obj.stats = MediaNodeStats.toJSON(message.stats);
+    }
+    if (message.leaseExpiresAtMs !== 0) {
+      obj.leaseExpiresAtMs = Math.round(message.leaseExpiresAtMs);
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    if (message.roomsHosted !== 0) {
+      obj.roomsHosted = Math.round(message.roomsHosted);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MediaNode>): MediaNode {
+    return MediaNode.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MediaNode>): MediaNode {
+    const message = createBaseMediaNode();
+    message.nodeId = object.nodeId ?? "";
+    message.region = object.region ?? "";
+    message.stats = (object.stats !== undefined && object.stats !== null)
+      ? MediaNodeStats.fromPartial(object.stats)
+      : undefined;
+    message.leaseExpiresAtMs = object.leaseExpiresAtMs ?? 0;
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.roomsHosted = object.roomsHosted ?? 0;
+    return message;
+  },
+};
+
+function createBaseListMediaNodesResponse(): ListMediaNodesResponse {
+  return { nodes: [], revision: 0, stalenessMs: 0 };
+}
+
+export const ListMediaNodesResponse: MessageFns<ListMediaNodesResponse> = {
+  encode(message: ListMediaNodesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.nodes) {
+      MediaNode.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).uint64(message.revision);
+    }
+    if (message.stalenessMs !== 0) {
+      writer.uint32(24).uint64(message.stalenessMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMediaNodesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMediaNodesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodes.push(MediaNode.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.stalenessMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMediaNodesResponse {
+    return {
+      nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => MediaNode.fromJSON(e)) : [],
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      stalenessMs: isSet(object.stalenessMs)
+        ? globalThis.Number(object.stalenessMs)
+        : isSet(object.staleness_ms)
+        ? globalThis.Number(object.staleness_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: ListMediaNodesResponse): unknown {
+    const obj: any = {};
+    if (message.nodes?.length) {
+      obj.nodes = message.nodes.map((e) => MediaNode.toJSON(e));
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.stalenessMs !== 0) {
+      obj.stalenessMs = Math.round(message.stalenessMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListMediaNodesResponse>): ListMediaNodesResponse {
+    return ListMediaNodesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListMediaNodesResponse>): ListMediaNodesResponse {
+    const message = createBaseListMediaNodesResponse();
+    message.nodes = object.nodes?.map((e) => MediaNode.fromPartial(e)) || [];
+    message.revision = object.revision ?? 0;
+    message.stalenessMs = object.stalenessMs ?? 0;
+    return message;
+  },
+};
+
 /**
  * RoomService manages rooms. Writes may go to any node (a follower forwards them to the leader)
  * and are acknowledged once committed by a majority and applied on the node that answers.
@@ -4051,6 +4931,97 @@ export const RoomServiceClient = makeGenericClientConstructor(
 ) as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): RoomServiceClient;
   service: typeof RoomServiceService;
+  serviceName: string;
+};
+
+/**
+ * MediaNodeService: the media nodes (SFUs) that host rooms hold leases renewed by heartbeats
+ * (DESIGN §13). A lease lives ttl_seconds past the leader-stamped time of its last heartbeat;
+ * when it expires the node's occupancy shares are dropped and its rooms lose their node_id.
+ */
+export type MediaNodeServiceService = typeof MediaNodeServiceService;
+export const MediaNodeServiceService = {
+  /**
+   * Heartbeat registers or renews the calling media node's lease and reports its load
+   * (roomCreate grant: the key that lets a media node create rooms). Written through the log.
+   */
+  heartbeat: {
+    path: "/roomregistry.v1.MediaNodeService/Heartbeat" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: HeartbeatRequest): Buffer => Buffer.from(HeartbeatRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): HeartbeatRequest => HeartbeatRequest.decode(value),
+    responseSerialize: (value: HeartbeatResponse): Buffer => Buffer.from(HeartbeatResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): HeartbeatResponse => HeartbeatResponse.decode(value),
+  },
+  /** ListMediaNodes lists the live media nodes, optionally of one region (roomList grant). */
+  listMediaNodes: {
+    path: "/roomregistry.v1.MediaNodeService/ListMediaNodes" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListMediaNodesRequest): Buffer =>
+      Buffer.from(ListMediaNodesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListMediaNodesRequest => ListMediaNodesRequest.decode(value),
+    responseSerialize: (value: ListMediaNodesResponse): Buffer =>
+      Buffer.from(ListMediaNodesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListMediaNodesResponse => ListMediaNodesResponse.decode(value),
+  },
+} as const;
+
+export interface MediaNodeServiceServer extends UntypedServiceImplementation {
+  /**
+   * Heartbeat registers or renews the calling media node's lease and reports its load
+   * (roomCreate grant: the key that lets a media node create rooms). Written through the log.
+   */
+  heartbeat: handleUnaryCall<HeartbeatRequest, HeartbeatResponse>;
+  /** ListMediaNodes lists the live media nodes, optionally of one region (roomList grant). */
+  listMediaNodes: handleUnaryCall<ListMediaNodesRequest, ListMediaNodesResponse>;
+}
+
+export interface MediaNodeServiceClient extends Client {
+  /**
+   * Heartbeat registers or renews the calling media node's lease and reports its load
+   * (roomCreate grant: the key that lets a media node create rooms). Written through the log.
+   */
+  heartbeat(
+    request: HeartbeatRequest,
+    callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
+  ): ClientUnaryCall;
+  heartbeat(
+    request: HeartbeatRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
+  ): ClientUnaryCall;
+  heartbeat(
+    request: HeartbeatRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
+  ): ClientUnaryCall;
+  /** ListMediaNodes lists the live media nodes, optionally of one region (roomList grant). */
+  listMediaNodes(
+    request: ListMediaNodesRequest,
+    callback: (error: ServiceError | null, response: ListMediaNodesResponse) => void,
+  ): ClientUnaryCall;
+  listMediaNodes(
+    request: ListMediaNodesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListMediaNodesResponse) => void,
+  ): ClientUnaryCall;
+  listMediaNodes(
+    request: ListMediaNodesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListMediaNodesResponse) => void,
+  ): ClientUnaryCall;
+}
+
+export const MediaNodeServiceClient = makeGenericClientConstructor(
+  MediaNodeServiceService,
+  "roomregistry.v1.MediaNodeService",
+) as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): MediaNodeServiceClient;
+  service: typeof MediaNodeServiceService;
   serviceName: string;
 };
 
@@ -4295,6 +5266,10 @@ function bytesFromBase64(b64: string): Uint8Array {
 
 function base64FromBytes(arr: Uint8Array): string {
   return globalThis.Buffer.from(arr).toString("base64");
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;

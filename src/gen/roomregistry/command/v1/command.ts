@@ -6,7 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { Room } from "../../v1/rooms.js";
+import { MediaNodeStats, Room } from "../../v1/rooms.js";
 
 export const protobufPackage = "roomregistry.command.v1";
 
@@ -32,6 +32,11 @@ export interface Command {
     | { $case: "deleteRoom"; value: DeleteRoom }
     | { $case: "updateRoomOccupancy"; value: UpdateRoomOccupancy }
     | { $case: "expireRooms"; value: ExpireRooms }
+    | //
+    /** Command version 2 (DESIGN §12, §13): proposed only once every member applies them. */
+    { $case: "mediaNodeHeartbeat"; value: MediaNodeHeartbeat }
+    | { $case: "expireMediaNodes"; value: ExpireMediaNodes }
+    | { $case: "updateOccupancyShare"; value: UpdateOccupancyShare }
     | undefined;
 }
 
@@ -66,6 +71,37 @@ export interface UpdateRoomOccupancy {
   nodeId: string;
 }
 
+/**
+ * MediaNodeHeartbeat registers or renews a media node's lease: it lives ttl_s seconds past this
+ * entry's time. The API checks the fields; apply trusts them.
+ */
+export interface MediaNodeHeartbeat {
+  nodeId: string;
+  region: string;
+  ttlS: number;
+  stats?: MediaNodeStats | undefined;
+}
+
+/**
+ * ExpireMediaNodes is the sweeper's batch of leases past their expiry; each is re-checked when
+ * applied, then the node's shares are dropped and its rooms lose their node_id.
+ */
+export interface ExpireMediaNodes {
+  nodeIds: string[];
+}
+
+/**
+ * UpdateOccupancyShare sets one media node's share of a room's occupancy (UpdateRoomOccupancy
+ * with a node_id); the node needs a live lease when it applies. Reports without a node_id stay
+ * UpdateRoomOccupancy, whose meaning (the one share of reports without a node) is unchanged.
+ */
+export interface UpdateOccupancyShare {
+  name: string;
+  nodeId: string;
+  numParticipants: number;
+  numPublishers: number;
+}
+
 /** ExpireRooms is the sweeper's batch; each room is deleted only if it is still due when applied. */
 export interface ExpireRooms {
   names: string[];
@@ -78,6 +114,8 @@ export interface CommandResult {
     | { $case: "deleted"; value: Deleted }
     | { $case: "failure"; value: Failure }
     | { $case: "expired"; value: Expired }
+    | { $case: "lease"; value: Lease }
+    | { $case: "expiredMediaNodes"; value: ExpiredMediaNodes }
     | undefined;
   /**
    * revision is the log index of the entry that produced this result (for a retried request
@@ -102,6 +140,16 @@ export interface Failure {
 
 export interface Expired {
   rooms: number;
+}
+
+/** Lease answers a heartbeat: when the renewed lease expires. */
+export interface Lease {
+  nodeId: string;
+  expiresAtMs: number;
+}
+
+export interface ExpiredMediaNodes {
+  mediaNodes: number;
 }
 
 function createBaseCommand(): Command {
@@ -131,6 +179,15 @@ export const Command: MessageFns<Command> = {
         break;
       case "expireRooms":
         ExpireRooms.encode(message.command.value, writer.uint32(114).fork()).join();
+        break;
+      case "mediaNodeHeartbeat":
+        MediaNodeHeartbeat.encode(message.command.value, writer.uint32(122).fork()).join();
+        break;
+      case "expireMediaNodes":
+        ExpireMediaNodes.encode(message.command.value, writer.uint32(130).fork()).join();
+        break;
+      case "updateOccupancyShare":
+        UpdateOccupancyShare.encode(message.command.value, writer.uint32(138).fork()).join();
         break;
     }
     return writer;
@@ -211,6 +268,36 @@ export const Command: MessageFns<Command> = {
             message.command = { $case: "expireRooms", value: ExpireRooms.decode(reader, reader.uint32()) };
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.command = {
+              $case: "mediaNodeHeartbeat",
+              value: MediaNodeHeartbeat.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.command = { $case: "expireMediaNodes", value: ExpireMediaNodes.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.command = {
+              $case: "updateOccupancyShare",
+              value: UpdateOccupancyShare.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -255,6 +342,18 @@ export const Command: MessageFns<Command> = {
         ? { $case: "expireRooms", value: ExpireRooms.fromJSON(object.expireRooms) }
         : isSet(object.expire_rooms)
         ? { $case: "expireRooms", value: ExpireRooms.fromJSON(object.expire_rooms) }
+        : isSet(object.mediaNodeHeartbeat)
+        ? { $case: "mediaNodeHeartbeat", value: MediaNodeHeartbeat.fromJSON(object.mediaNodeHeartbeat) }
+        : isSet(object.media_node_heartbeat)
+        ? { $case: "mediaNodeHeartbeat", value: MediaNodeHeartbeat.fromJSON(object.media_node_heartbeat) }
+        : isSet(object.expireMediaNodes)
+        ? { $case: "expireMediaNodes", value: ExpireMediaNodes.fromJSON(object.expireMediaNodes) }
+        : isSet(object.expire_media_nodes)
+        ? { $case: "expireMediaNodes", value: ExpireMediaNodes.fromJSON(object.expire_media_nodes) }
+        : isSet(object.updateOccupancyShare)
+        ? { $case: "updateOccupancyShare", value: UpdateOccupancyShare.fromJSON(object.updateOccupancyShare) }
+        : isSet(object.update_occupancy_share)
+        ? { $case: "updateOccupancyShare", value: UpdateOccupancyShare.fromJSON(object.update_occupancy_share) }
         : undefined,
     };
   },
@@ -277,6 +376,12 @@ export const Command: MessageFns<Command> = {
       obj.updateRoomOccupancy = UpdateRoomOccupancy.toJSON(message.command.value);
     } else if (message.command?.$case === "expireRooms") {
       obj.expireRooms = ExpireRooms.toJSON(message.command.value);
+    } else if (message.command?.$case === "mediaNodeHeartbeat") {
+      obj.mediaNodeHeartbeat = MediaNodeHeartbeat.toJSON(message.command.value);
+    } else if (message.command?.$case === "expireMediaNodes") {
+      obj.expireMediaNodes = ExpireMediaNodes.toJSON(message.command.value);
+    } else if (message.command?.$case === "updateOccupancyShare") {
+      obj.updateOccupancyShare = UpdateOccupancyShare.toJSON(message.command.value);
     }
     return obj;
   },
@@ -322,6 +427,30 @@ export const Command: MessageFns<Command> = {
       case "expireRooms": {
         if (object.command?.value !== undefined && object.command?.value !== null) {
           message.command = { $case: "expireRooms", value: ExpireRooms.fromPartial(object.command.value) };
+        }
+        break;
+      }
+      case "mediaNodeHeartbeat": {
+        if (object.command?.value !== undefined && object.command?.value !== null) {
+          message.command = {
+            $case: "mediaNodeHeartbeat",
+            value: MediaNodeHeartbeat.fromPartial(object.command.value),
+          };
+        }
+        break;
+      }
+      case "expireMediaNodes": {
+        if (object.command?.value !== undefined && object.command?.value !== null) {
+          message.command = { $case: "expireMediaNodes", value: ExpireMediaNodes.fromPartial(object.command.value) };
+        }
+        break;
+      }
+      case "updateOccupancyShare": {
+        if (object.command?.value !== undefined && object.command?.value !== null) {
+          message.command = {
+            $case: "updateOccupancyShare",
+            value: UpdateOccupancyShare.fromPartial(object.command.value),
+          };
         }
         break;
       }
@@ -821,6 +950,335 @@ export const UpdateRoomOccupancy: MessageFns<UpdateRoomOccupancy> = {
   },
 };
 
+function createBaseMediaNodeHeartbeat(): MediaNodeHeartbeat {
+  return { nodeId: "", region: "", ttlS: 0, stats: undefined };
+}
+
+export const MediaNodeHeartbeat: MessageFns<MediaNodeHeartbeat> = {
+  encode(message: MediaNodeHeartbeat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.region !== "") {
+      writer.uint32(18).string(message.region);
+    }
+    if (message.ttlS !== 0) {
+      writer.uint32(24).uint32(message.ttlS);
+    }
+    if (message.stats !== undefined) {
+      MediaNodeStats.encode(message.stats, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MediaNodeHeartbeat {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMediaNodeHeartbeat();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttlS = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.stats = MediaNodeStats.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MediaNodeHeartbeat {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      ttlS: isSet(object.ttlS)
+        ? globalThis.Number(object.ttlS)
+        : isSet(object.ttl_s)
+        ? globalThis.Number(object.ttl_s)
+        : 0,
+      stats: isSet(object.stats) ? MediaNodeStats.fromJSON(object.stats) : undefined,
+    };
+  },
+
+  toJSON(message: MediaNodeHeartbeat): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.ttlS !== 0) {
+      obj.ttlS = Math.round(message.ttlS);
+    }
+    if (message.stats !== undefined) {
+      obj.stats = MediaNodeStats.toJSON(message.stats);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MediaNodeHeartbeat>): MediaNodeHeartbeat {
+    return MediaNodeHeartbeat.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MediaNodeHeartbeat>): MediaNodeHeartbeat {
+    const message = createBaseMediaNodeHeartbeat();
+    message.nodeId = object.nodeId ?? "";
+    message.region = object.region ?? "";
+    message.ttlS = object.ttlS ?? 0;
+    message.stats = (object.stats !== undefined && object.stats !== null)
+      ? MediaNodeStats.fromPartial(object.stats)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseExpireMediaNodes(): ExpireMediaNodes {
+  return { nodeIds: [] };
+}
+
+export const ExpireMediaNodes: MessageFns<ExpireMediaNodes> = {
+  encode(message: ExpireMediaNodes, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.nodeIds) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExpireMediaNodes {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExpireMediaNodes();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExpireMediaNodes {
+    return {
+      nodeIds: globalThis.Array.isArray(object?.nodeIds)
+        ? object.nodeIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.node_ids)
+        ? object.node_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ExpireMediaNodes): unknown {
+    const obj: any = {};
+    if (message.nodeIds?.length) {
+      obj.nodeIds = message.nodeIds;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExpireMediaNodes>): ExpireMediaNodes {
+    return ExpireMediaNodes.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExpireMediaNodes>): ExpireMediaNodes {
+    const message = createBaseExpireMediaNodes();
+    message.nodeIds = object.nodeIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseUpdateOccupancyShare(): UpdateOccupancyShare {
+  return { name: "", nodeId: "", numParticipants: 0, numPublishers: 0 };
+}
+
+export const UpdateOccupancyShare: MessageFns<UpdateOccupancyShare> = {
+  encode(message: UpdateOccupancyShare, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(18).string(message.nodeId);
+    }
+    if (message.numParticipants !== 0) {
+      writer.uint32(24).uint32(message.numParticipants);
+    }
+    if (message.numPublishers !== 0) {
+      writer.uint32(32).uint32(message.numPublishers);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateOccupancyShare {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateOccupancyShare();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.numParticipants = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.numPublishers = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateOccupancyShare {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      numParticipants: isSet(object.numParticipants)
+        ? globalThis.Number(object.numParticipants)
+        : isSet(object.num_participants)
+        ? globalThis.Number(object.num_participants)
+        : 0,
+      numPublishers: isSet(object.numPublishers)
+        ? globalThis.Number(object.numPublishers)
+        : isSet(object.num_publishers)
+        ? globalThis.Number(object.num_publishers)
+        : 0,
+    };
+  },
+
+  toJSON(message: UpdateOccupancyShare): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.numParticipants !== 0) {
+      obj.numParticipants = Math.round(message.numParticipants);
+    }
+    if (message.numPublishers !== 0) {
+      obj.numPublishers = Math.round(message.numPublishers);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateOccupancyShare>): UpdateOccupancyShare {
+    return UpdateOccupancyShare.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateOccupancyShare>): UpdateOccupancyShare {
+    const message = createBaseUpdateOccupancyShare();
+    message.name = object.name ?? "";
+    message.nodeId = object.nodeId ?? "";
+    message.numParticipants = object.numParticipants ?? 0;
+    message.numPublishers = object.numPublishers ?? 0;
+    return message;
+  },
+};
+
 function createBaseExpireRooms(): ExpireRooms {
   return { names: [] };
 }
@@ -907,6 +1365,12 @@ export const CommandResult: MessageFns<CommandResult> = {
       case "expired":
         Expired.encode(message.result.value, writer.uint32(34).fork()).join();
         break;
+      case "lease":
+        Lease.encode(message.result.value, writer.uint32(42).fork()).join();
+        break;
+      case "expiredMediaNodes":
+        ExpiredMediaNodes.encode(message.result.value, writer.uint32(50).fork()).join();
+        break;
     }
     if (message.revision !== 0) {
       writer.uint32(80).uint64(message.revision);
@@ -959,6 +1423,22 @@ export const CommandResult: MessageFns<CommandResult> = {
             message.result = { $case: "expired", value: Expired.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.result = { $case: "lease", value: Lease.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.result = { $case: "expiredMediaNodes", value: ExpiredMediaNodes.decode(reader, reader.uint32()) };
+            continue;
+          }
           case 10: {
             if (tag !== 80) {
               break;
@@ -989,6 +1469,12 @@ export const CommandResult: MessageFns<CommandResult> = {
         ? { $case: "failure", value: Failure.fromJSON(object.failure) }
         : isSet(object.expired)
         ? { $case: "expired", value: Expired.fromJSON(object.expired) }
+        : isSet(object.lease)
+        ? { $case: "lease", value: Lease.fromJSON(object.lease) }
+        : isSet(object.expiredMediaNodes)
+        ? { $case: "expiredMediaNodes", value: ExpiredMediaNodes.fromJSON(object.expiredMediaNodes) }
+        : isSet(object.expired_media_nodes)
+        ? { $case: "expiredMediaNodes", value: ExpiredMediaNodes.fromJSON(object.expired_media_nodes) }
         : undefined,
       revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
     };
@@ -1004,6 +1490,10 @@ export const CommandResult: MessageFns<CommandResult> = {
       obj.failure = Failure.toJSON(message.result.value);
     } else if (message.result?.$case === "expired") {
       obj.expired = Expired.toJSON(message.result.value);
+    } else if (message.result?.$case === "lease") {
+      obj.lease = Lease.toJSON(message.result.value);
+    } else if (message.result?.$case === "expiredMediaNodes") {
+      obj.expiredMediaNodes = ExpiredMediaNodes.toJSON(message.result.value);
     }
     if (message.revision !== 0) {
       obj.revision = Math.round(message.revision);
@@ -1038,6 +1528,18 @@ export const CommandResult: MessageFns<CommandResult> = {
       case "expired": {
         if (object.result?.value !== undefined && object.result?.value !== null) {
           message.result = { $case: "expired", value: Expired.fromPartial(object.result.value) };
+        }
+        break;
+      }
+      case "lease": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "lease", value: Lease.fromPartial(object.result.value) };
+        }
+        break;
+      }
+      case "expiredMediaNodes": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "expiredMediaNodes", value: ExpiredMediaNodes.fromPartial(object.result.value) };
         }
         break;
       }
@@ -1332,6 +1834,172 @@ export const Expired: MessageFns<Expired> = {
   fromPartial(object: DeepPartial<Expired>): Expired {
     const message = createBaseExpired();
     message.rooms = object.rooms ?? 0;
+    return message;
+  },
+};
+
+function createBaseLease(): Lease {
+  return { nodeId: "", expiresAtMs: 0 };
+}
+
+export const Lease: MessageFns<Lease> = {
+  encode(message: Lease, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.expiresAtMs !== 0) {
+      writer.uint32(16).int64(message.expiresAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Lease {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLease();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.expiresAtMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Lease {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      expiresAtMs: isSet(object.expiresAtMs)
+        ? globalThis.Number(object.expiresAtMs)
+        : isSet(object.expires_at_ms)
+        ? globalThis.Number(object.expires_at_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: Lease): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.expiresAtMs !== 0) {
+      obj.expiresAtMs = Math.round(message.expiresAtMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Lease>): Lease {
+    return Lease.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Lease>): Lease {
+    const message = createBaseLease();
+    message.nodeId = object.nodeId ?? "";
+    message.expiresAtMs = object.expiresAtMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseExpiredMediaNodes(): ExpiredMediaNodes {
+  return { mediaNodes: 0 };
+}
+
+export const ExpiredMediaNodes: MessageFns<ExpiredMediaNodes> = {
+  encode(message: ExpiredMediaNodes, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.mediaNodes !== 0) {
+      writer.uint32(8).uint32(message.mediaNodes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExpiredMediaNodes {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExpiredMediaNodes();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.mediaNodes = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExpiredMediaNodes {
+    return {
+      mediaNodes: isSet(object.mediaNodes)
+        ? globalThis.Number(object.mediaNodes)
+        : isSet(object.media_nodes)
+        ? globalThis.Number(object.media_nodes)
+        : 0,
+    };
+  },
+
+  toJSON(message: ExpiredMediaNodes): unknown {
+    const obj: any = {};
+    if (message.mediaNodes !== 0) {
+      obj.mediaNodes = Math.round(message.mediaNodes);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExpiredMediaNodes>): ExpiredMediaNodes {
+    return ExpiredMediaNodes.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExpiredMediaNodes>): ExpiredMediaNodes {
+    const message = createBaseExpiredMediaNodes();
+    message.mediaNodes = object.mediaNodes ?? 0;
     return message;
   },
 };

@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { MediaNodeStats, NodeOccupancy } from "../../v1/rooms.js";
 
 export const protobufPackage = "roomregistry.snapshot.v1";
 
@@ -22,17 +23,28 @@ export interface SnapshotRecord {
     | { $case: "room"; value: StoredRoom }
     | { $case: "dedup"; value: DedupRecord }
     | { $case: "footer"; value: SnapshotFooter }
+    | { $case: "lease"; value: StoredLease }
     | undefined;
 }
 
 export interface SnapshotHeader {
-  /** format_version is 1; a snapshot of an unknown version is refused. */
+  /**
+   * format_version is 1, or 2 when the state holds media-node leases or shares (a build that
+   * reads only 1 would drop them); a snapshot of an unknown version is refused.
+   */
   formatVersion: number;
   /** applied_index is the last log index the state includes. */
   appliedIndex: number;
   roomsCreatedTotal: number;
   roomsDeletedTotal: number;
   roomsExpiredTotal: number;
+  mediaNodeLeasesExpiredTotal: number;
+  /**
+   * last_entry_time_ms, last_entry_term: the time and term of the last applied command entry; a
+   * command of a newer term extends live leases by the time since (the leaderless gap).
+   */
+  lastEntryTimeMs: number;
+  lastEntryTerm: number;
 }
 
 /** StoredRoom is one room with everything expiry needs (who was in it and when they left). */
@@ -54,6 +66,20 @@ export interface StoredRoom {
   /** ever_joined: someone was in the room once, so departure_timeout applies when it empties. */
   everJoined: boolean;
   lastLeftMs: number;
+  /**
+   * shares: the media nodes' shares of the counts (format 2). num_participants/num_publishers
+   * are the sums; what the shares do not account for is the share of reports without a node.
+   */
+  shares: NodeOccupancy[];
+}
+
+/** StoredLease is one media node's lease (format 2). */
+export interface StoredLease {
+  nodeId: string;
+  region: string;
+  ttlS: number;
+  stats?: MediaNodeStats | undefined;
+  expiresAtMs: number;
 }
 
 /**
@@ -80,6 +106,7 @@ export interface DedupRecord {
 export interface SnapshotFooter {
   rooms: number;
   dedupRecords: number;
+  leases: number;
 }
 
 function createBaseSnapshotRecord(): SnapshotRecord {
@@ -100,6 +127,9 @@ export const SnapshotRecord: MessageFns<SnapshotRecord> = {
         break;
       case "footer":
         SnapshotFooter.encode(message.record.value, writer.uint32(34).fork()).join();
+        break;
+      case "lease":
+        StoredLease.encode(message.record.value, writer.uint32(42).fork()).join();
         break;
     }
     return writer;
@@ -150,6 +180,14 @@ export const SnapshotRecord: MessageFns<SnapshotRecord> = {
             message.record = { $case: "footer", value: SnapshotFooter.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.record = { $case: "lease", value: StoredLease.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -172,6 +210,8 @@ export const SnapshotRecord: MessageFns<SnapshotRecord> = {
         ? { $case: "dedup", value: DedupRecord.fromJSON(object.dedup) }
         : isSet(object.footer)
         ? { $case: "footer", value: SnapshotFooter.fromJSON(object.footer) }
+        : isSet(object.lease)
+        ? { $case: "lease", value: StoredLease.fromJSON(object.lease) }
         : undefined,
     };
   },
@@ -186,6 +226,8 @@ export const SnapshotRecord: MessageFns<SnapshotRecord> = {
       obj.dedup = DedupRecord.toJSON(message.record.value);
     } else if (message.record?.$case === "footer") {
       obj.footer = SnapshotFooter.toJSON(message.record.value);
+    } else if (message.record?.$case === "lease") {
+      obj.lease = StoredLease.toJSON(message.record.value);
     }
     return obj;
   },
@@ -220,13 +262,28 @@ export const SnapshotRecord: MessageFns<SnapshotRecord> = {
         }
         break;
       }
+      case "lease": {
+        if (object.record?.value !== undefined && object.record?.value !== null) {
+          message.record = { $case: "lease", value: StoredLease.fromPartial(object.record.value) };
+        }
+        break;
+      }
     }
     return message;
   },
 };
 
 function createBaseSnapshotHeader(): SnapshotHeader {
-  return { formatVersion: 0, appliedIndex: 0, roomsCreatedTotal: 0, roomsDeletedTotal: 0, roomsExpiredTotal: 0 };
+  return {
+    formatVersion: 0,
+    appliedIndex: 0,
+    roomsCreatedTotal: 0,
+    roomsDeletedTotal: 0,
+    roomsExpiredTotal: 0,
+    mediaNodeLeasesExpiredTotal: 0,
+    lastEntryTimeMs: 0,
+    lastEntryTerm: 0,
+  };
 }
 
 export const SnapshotHeader: MessageFns<SnapshotHeader> = {
@@ -245,6 +302,15 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
     }
     if (message.roomsExpiredTotal !== 0) {
       writer.uint32(40).uint64(message.roomsExpiredTotal);
+    }
+    if (message.mediaNodeLeasesExpiredTotal !== 0) {
+      writer.uint32(48).uint64(message.mediaNodeLeasesExpiredTotal);
+    }
+    if (message.lastEntryTimeMs !== 0) {
+      writer.uint32(56).int64(message.lastEntryTimeMs);
+    }
+    if (message.lastEntryTerm !== 0) {
+      writer.uint32(64).uint64(message.lastEntryTerm);
     }
     return writer;
   },
@@ -302,6 +368,30 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
             message.roomsExpiredTotal = longToNumber(reader.uint64());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.mediaNodeLeasesExpiredTotal = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.lastEntryTimeMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.lastEntryTerm = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -341,6 +431,21 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
         : isSet(object.rooms_expired_total)
         ? globalThis.Number(object.rooms_expired_total)
         : 0,
+      mediaNodeLeasesExpiredTotal: isSet(object.mediaNodeLeasesExpiredTotal)
+        ? globalThis.Number(object.mediaNodeLeasesExpiredTotal)
+        : isSet(object.media_node_leases_expired_total)
+        ? globalThis.Number(object.media_node_leases_expired_total)
+        : 0,
+      lastEntryTimeMs: isSet(object.lastEntryTimeMs)
+        ? globalThis.Number(object.lastEntryTimeMs)
+        : isSet(object.last_entry_time_ms)
+        ? globalThis.Number(object.last_entry_time_ms)
+        : 0,
+      lastEntryTerm: isSet(object.lastEntryTerm)
+        ? globalThis.Number(object.lastEntryTerm)
+        : isSet(object.last_entry_term)
+        ? globalThis.Number(object.last_entry_term)
+        : 0,
     };
   },
 
@@ -361,6 +466,15 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
     if (message.roomsExpiredTotal !== 0) {
       obj.roomsExpiredTotal = Math.round(message.roomsExpiredTotal);
     }
+    if (message.mediaNodeLeasesExpiredTotal !== 0) {
+      obj.mediaNodeLeasesExpiredTotal = Math.round(message.mediaNodeLeasesExpiredTotal);
+    }
+    if (message.lastEntryTimeMs !== 0) {
+      obj.lastEntryTimeMs = Math.round(message.lastEntryTimeMs);
+    }
+    if (message.lastEntryTerm !== 0) {
+      obj.lastEntryTerm = Math.round(message.lastEntryTerm);
+    }
     return obj;
   },
 
@@ -374,6 +488,9 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
     message.roomsCreatedTotal = object.roomsCreatedTotal ?? 0;
     message.roomsDeletedTotal = object.roomsDeletedTotal ?? 0;
     message.roomsExpiredTotal = object.roomsExpiredTotal ?? 0;
+    message.mediaNodeLeasesExpiredTotal = object.mediaNodeLeasesExpiredTotal ?? 0;
+    message.lastEntryTimeMs = object.lastEntryTimeMs ?? 0;
+    message.lastEntryTerm = object.lastEntryTerm ?? 0;
     return message;
   },
 };
@@ -396,6 +513,7 @@ function createBaseStoredRoom(): StoredRoom {
     revision: 0,
     everJoined: false,
     lastLeftMs: 0,
+    shares: [],
   };
 }
 
@@ -448,6 +566,9 @@ export const StoredRoom: MessageFns<StoredRoom> = {
     }
     if (message.lastLeftMs !== 0) {
       writer.uint32(128).int64(message.lastLeftMs);
+    }
+    for (const v of message.shares) {
+      NodeOccupancy.encode(v!, writer.uint32(138).fork()).join();
     }
     return writer;
   },
@@ -593,6 +714,14 @@ export const StoredRoom: MessageFns<StoredRoom> = {
             message.lastLeftMs = longToNumber(reader.int64());
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.shares.push(NodeOccupancy.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -671,6 +800,9 @@ export const StoredRoom: MessageFns<StoredRoom> = {
         : isSet(object.last_left_ms)
         ? globalThis.Number(object.last_left_ms)
         : 0,
+      shares: globalThis.Array.isArray(object?.shares)
+        ? object.shares.map((e: any) => NodeOccupancy.fromJSON(e))
+        : [],
     };
   },
 
@@ -724,6 +856,9 @@ export const StoredRoom: MessageFns<StoredRoom> = {
     if (message.lastLeftMs !== 0) {
       obj.lastLeftMs = Math.round(message.lastLeftMs);
     }
+    if (message.shares?.length) {
+      obj.shares = message.shares.map((e) => NodeOccupancy.toJSON(e));
+    }
     return obj;
   },
 
@@ -748,6 +883,154 @@ export const StoredRoom: MessageFns<StoredRoom> = {
     message.revision = object.revision ?? 0;
     message.everJoined = object.everJoined ?? false;
     message.lastLeftMs = object.lastLeftMs ?? 0;
+    message.shares = object.shares?.map((e) => NodeOccupancy.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStoredLease(): StoredLease {
+  return { nodeId: "", region: "", ttlS: 0, stats: undefined, expiresAtMs: 0 };
+}
+
+export const StoredLease: MessageFns<StoredLease> = {
+  encode(message: StoredLease, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.region !== "") {
+      writer.uint32(18).string(message.region);
+    }
+    if (message.ttlS !== 0) {
+      writer.uint32(24).uint32(message.ttlS);
+    }
+    if (message.stats !== undefined) {
+      MediaNodeStats.encode(message.stats, writer.uint32(34).fork()).join();
+    }
+    if (message.expiresAtMs !== 0) {
+      writer.uint32(40).int64(message.expiresAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StoredLease {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStoredLease();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttlS = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.stats = MediaNodeStats.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.expiresAtMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StoredLease {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      ttlS: isSet(object.ttlS)
+        ? globalThis.Number(object.ttlS)
+        : isSet(object.ttl_s)
+        ? globalThis.Number(object.ttl_s)
+        : 0,
+      stats: isSet(object.stats) ? MediaNodeStats.fromJSON(object.stats) : undefined,
+      expiresAtMs: isSet(object.expiresAtMs)
+        ? globalThis.Number(object.expiresAtMs)
+        : isSet(object.expires_at_ms)
+        ? globalThis.Number(object.expires_at_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: StoredLease): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.ttlS !== 0) {
+      obj.ttlS = Math.round(message.ttlS);
+    }
+    if (message.stats !== undefined) {
+      obj.stats = MediaNodeStats.toJSON(message.stats);
+    }
+    if (message.expiresAtMs !== 0) {
+      obj.expiresAtMs = Math.round(message.expiresAtMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StoredLease>): StoredLease {
+    return StoredLease.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StoredLease>): StoredLease {
+    const message = createBaseStoredLease();
+    message.nodeId = object.nodeId ?? "";
+    message.region = object.region ?? "";
+    message.ttlS = object.ttlS ?? 0;
+    message.stats = (object.stats !== undefined && object.stats !== null)
+      ? MediaNodeStats.fromPartial(object.stats)
+      : undefined;
+    message.expiresAtMs = object.expiresAtMs ?? 0;
     return message;
   },
 };
@@ -914,7 +1197,7 @@ export const DedupRecord: MessageFns<DedupRecord> = {
 };
 
 function createBaseSnapshotFooter(): SnapshotFooter {
-  return { rooms: 0, dedupRecords: 0 };
+  return { rooms: 0, dedupRecords: 0, leases: 0 };
 }
 
 export const SnapshotFooter: MessageFns<SnapshotFooter> = {
@@ -924,6 +1207,9 @@ export const SnapshotFooter: MessageFns<SnapshotFooter> = {
     }
     if (message.dedupRecords !== 0) {
       writer.uint32(16).uint64(message.dedupRecords);
+    }
+    if (message.leases !== 0) {
+      writer.uint32(24).uint64(message.leases);
     }
     return writer;
   },
@@ -957,6 +1243,14 @@ export const SnapshotFooter: MessageFns<SnapshotFooter> = {
             message.dedupRecords = longToNumber(reader.uint64());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.leases = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -977,6 +1271,7 @@ export const SnapshotFooter: MessageFns<SnapshotFooter> = {
         : isSet(object.dedup_records)
         ? globalThis.Number(object.dedup_records)
         : 0,
+      leases: isSet(object.leases) ? globalThis.Number(object.leases) : 0,
     };
   },
 
@@ -988,6 +1283,9 @@ export const SnapshotFooter: MessageFns<SnapshotFooter> = {
     if (message.dedupRecords !== 0) {
       obj.dedupRecords = Math.round(message.dedupRecords);
     }
+    if (message.leases !== 0) {
+      obj.leases = Math.round(message.leases);
+    }
     return obj;
   },
 
@@ -998,6 +1296,7 @@ export const SnapshotFooter: MessageFns<SnapshotFooter> = {
     const message = createBaseSnapshotFooter();
     message.rooms = object.rooms ?? 0;
     message.dedupRecords = object.dedupRecords ?? 0;
+    message.leases = object.leases ?? 0;
     return message;
   },
 };
