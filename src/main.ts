@@ -4,6 +4,7 @@ import { UsageError, parseFlags } from './cli/args.js';
 import { BACKUP_USAGE, backupCommand } from './cli/backup.js';
 import { RESTORE_FLAGS, RESTORE_USAGE, restoreCommand } from './cli/restore.js';
 import { MEMBERS_USAGE, membersCommand } from './cli/members.js';
+import { NODES_USAGE, nodesCommand } from './cli/nodes.js';
 import { ROOMS_USAGE, roomsCommand } from './cli/rooms.js';
 import { SERVE_FLAGS, serveCommand } from './cli/serve.js';
 import { STATUS_FLAGS, statusCommand } from './cli/status.js';
@@ -15,7 +16,7 @@ const USAGE = `usage:
   room-registry serve --config FILE --id ID --data-dir DIR [--fsync always|never] [--initial-cluster-state new|existing | --join | --force-new-cluster] [--snapshot-interval-entries N] [--quota-bytes N] [--backup-dir DIR [--backup-interval 10m] [--backup-keep N]]
   room-registry status --config FILE [--wait-leader-ms N] [--ca-file CA]     every node, over HTTP(S) /status
   room-registry status --url host:port|grpcs://host:port --api-key K --api-secret S [--ca-file CA]     one node, over gRPC
-${ROOMS_USAGE}${MEMBERS_USAGE}${BACKUP_USAGE}${RESTORE_USAGE}`;
+${ROOMS_USAGE}${NODES_USAGE}${MEMBERS_USAGE}${BACKUP_USAGE}${RESTORE_USAGE}`;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -28,6 +29,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return statusCommand(parseFlags(rest, STATUS_FLAGS).flags);
     case 'rooms':
       return roomsCommand(rest);
+    case 'nodes':
+      return nodesCommand(rest);
     case 'backup':
       return backupCommand(rest);
     case 'restore':

@@ -4,6 +4,7 @@ import {
   type AddMemberRequest,
   type BackupChunk,
   ClusterServiceService,
+  MediaNodeServiceService,
   RoomServiceService,
   type StatusResponse,
   type WatchRoomsRequest,
@@ -17,6 +18,7 @@ import type { MembershipControl } from './membership-api.js';
 import { ERROR_MAPPING, toClientError } from './errors.js';
 import { toServiceError } from './grpc-errors.js';
 import { GRPC_LIMITS, type GrpcLimits, assertGrpcLimitRelations } from './grpc-limits.js';
+import type { MediaNodeHandlers } from './media-node-handlers.js';
 import type { CallContext, RoomHandlers } from './room-handlers.js';
 import { WatchHub, type WatchHubStats, type WatchSource } from './watch-hub.js';
 import { scanProtobufShape } from './request-scan.js';
@@ -75,7 +77,8 @@ const MALFORMED = Symbol('malformed');
 type Malformed = { readonly [MALFORMED]: string };
 
 /**
- * GrpcApi is the public gRPC listener: RoomService and ClusterService over the shared handlers.
+ * GrpcApi is the public gRPC listener: RoomService, MediaNodeService and ClusterService over the
+ * shared handlers, every method through the one `unary` wrapper (auth, errors, deadline, metrics).
  * Every call authenticates its `authorization` metadata as LiveKit's server does.
  */
 export class GrpcApi {
@@ -86,6 +89,7 @@ export class GrpcApi {
 
   constructor(
     handlers: RoomHandlers,
+    mediaNodes: MediaNodeHandlers,
     watchSource: WatchSource,
     private readonly cluster: ClusterControl,
     private readonly options: GrpcApiOptions,
@@ -103,6 +107,10 @@ export class GrpcApi {
       updateRoomMetadata: this.unary('UpdateRoomMetadata', (req, ctx) => h.updateRoomMetadata(req, ctx)),
       updateRoomOccupancy: this.unary('UpdateRoomOccupancy', (req, ctx) => h.updateRoomOccupancy(req, ctx)),
       watchRooms: (call: grpc.ServerWritableStream<WatchRoomsRequest | Malformed, Buffer>) => this.watchRooms(call),
+    });
+    this.server.addService(tolerant(MediaNodeServiceService), {
+      heartbeat: this.unary('Heartbeat', (req, ctx) => mediaNodes.heartbeat(req, ctx)),
+      listMediaNodes: this.unary('ListMediaNodes', (req, ctx) => mediaNodes.listMediaNodes(req, ctx)),
     });
     this.server.addService(tolerant(ClusterServiceService), {
       status: this.unary('Status', async (_req, ctx) => {

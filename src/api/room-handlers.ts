@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { Command, CommandResult } from '../gen/roomregistry/command/v1/command.js';
+import type { Command, CommandResult } from '../gen/roomregistry/command/v1/command.js';
 import {
   Consistency,
   type CreateRoomRequest,
@@ -16,14 +16,18 @@ import {
   type UpdateRoomOccupancyRequest,
   type UpdateRoomOccupancyResponse,
 } from '../gen/roomregistry/v1/rooms.js';
-import { RegistryError, isRegistryErrorCode } from '../lib/errors.js';
+import { RegistryError } from '../lib/errors.js';
 import type { RaftNode } from '../node/node.js';
+import type { MediaNodeView } from '../registry/index.js';
 import { type Grants, requireAdmin, requireCreate, requireList } from './auth.js';
+import { placeRoom } from './placement.js';
+import { proposeCommand, readAt, unexpectedResult } from './registry-calls.js';
 import { present, presentAll, replyBytes, withinReplyBudget } from './room-view.js';
 import {
   API_LIMITS,
   validateMetadata,
   validateNames,
+  validateMediaNodeId,
   validateNodeId,
   validatePageSize,
   validateRequestId,
@@ -32,7 +36,6 @@ import {
   validateTimeout,
   uniqueNames,
 } from './validate.js';
-import { encodeMessage } from '../lib/proto-encode.js';
 
 /** CallContext is what every handler gets besides its request, from gRPC or Twirp alike. */
 export interface CallContext {
@@ -51,6 +54,22 @@ export interface RoomReads {
   listPage(afterName: string, pageSize: number): { rooms: Room[]; nextAfterName: string };
 }
 
+/** MediaNodeLeases is what placement reads of the media-node leases (src/registry's RoomRegistry). */
+export interface MediaNodeLeases {
+  /** liveMediaNodes: leases not past expiry at nowMs, of `region` ("" for all), in node id order. */
+  liveMediaNodes(nowMs: number, region?: string): MediaNodeView[];
+}
+
+/**
+ * Placement is how this node places rooms created without a node_id (DESIGN §13): its own
+ * region (from the cluster config; "" prefers none), the leases, and the clock it reads them at.
+ */
+export interface Placement {
+  readonly region: string;
+  readonly leases: MediaNodeLeases;
+  readonly nowMs?: () => number;
+}
+
 /** SID_ALPHABET is shortuuid's (LiveKit's sids: `RM_` + 12 of these). */
 const SID_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 const SID_RANDOM_CHARS = 12;
@@ -65,6 +84,7 @@ export class RoomHandlers {
   constructor(
     private readonly node: RaftNode,
     private readonly registry: RoomReads,
+    private readonly placement: Placement,
   ) {}
 
   async createRoom(req: CreateRoomRequest, ctx: CallContext): Promise<CreateRoomResponse> {
@@ -83,7 +103,7 @@ export class RoomHandlers {
           emptyTimeoutS: req.emptyTimeout,
           departureTimeoutS: req.departureTimeout,
           maxParticipants: req.maxParticipants,
-          nodeId: req.nodeId,
+          nodeId: req.nodeId === '' ? this.place() : req.nodeId,
           metadata: req.metadata,
           sid: `RM_${randomChars(SID_RANDOM_CHARS)}`,
           turnPassword: randomChars(TURN_PASSWORD_CHARS),
@@ -92,6 +112,15 @@ export class RoomHandlers {
     };
     const { room, created, revision } = roomOf(await this.write(command, ctx));
     return { room: present(room), revision, created };
+  }
+
+  /**
+   * place chooses a live media node for a room created without one (placement.ts); the choice
+   * goes into the command, so every replica stores it. "" when no media node is alive.
+   */
+  private place(): string {
+    const nowMs = (this.placement.nowMs ?? Date.now)();
+    return placeRoom(this.placement.leases.liveMediaNodes(nowMs), this.placement.region);
   }
 
   async getRoom(req: GetRoomRequest, ctx: CallContext): Promise<GetRoomResponse> {
@@ -165,7 +194,7 @@ export class RoomHandlers {
       { ...this.idempotencyKey(req.requestId, ctx), command: { $case: 'deleteRoom', value: { name: req.room } } },
       ctx,
     );
-    if (result.result?.$case !== 'deleted') throw unexpected(result);
+    if (result.result?.$case !== 'deleted') throw unexpectedResult(result);
     return { revision: result.revision };
   }
 
@@ -181,22 +210,23 @@ export class RoomHandlers {
     return { room: present(room), revision };
   }
 
-  /** updateRoomOccupancy is a media node's report; it needs the service grant roomCreate. */
+  /**
+   * updateRoomOccupancy is a media node's report; it needs the service grant roomCreate. With a
+   * node_id it sets that node's share of the room (UpdateOccupancyShare, command version 2: the
+   * node needs a live lease, and until every member is upgraded the leader refuses it with
+   * FAILED_PRECONDITION); without one it is the single-share report it always was.
+   */
   async updateRoomOccupancy(req: UpdateRoomOccupancyRequest, ctx: CallContext): Promise<UpdateRoomOccupancyResponse> {
     requireCreate(ctx.grants);
     validateRoomName(req.room, 'room');
-    validateNodeId(req.nodeId);
+    if (req.nodeId !== '') validateMediaNodeId(req.nodeId);
+    const counts = { numParticipants: req.numParticipants, numPublishers: req.numPublishers };
     const command: Command = {
       ...this.idempotencyKey(req.requestId, ctx),
-      command: {
-        $case: 'updateRoomOccupancy',
-        value: {
-          name: req.room,
-          numParticipants: req.numParticipants,
-          numPublishers: req.numPublishers,
-          nodeId: req.nodeId,
-        },
-      },
+      command:
+        req.nodeId === ''
+          ? { $case: 'updateRoomOccupancy', value: { name: req.room, ...counts, nodeId: '' } }
+          : { $case: 'updateOccupancyShare', value: { name: req.room, nodeId: req.nodeId, ...counts } },
     };
     const { room, revision } = roomOf(await this.write(command, ctx));
     return { room: present(room), revision };
@@ -217,38 +247,20 @@ export class RoomHandlers {
     return { requestId, apiKey: requestId === '' ? '' : (ctx.grants.apiKey ?? '') };
   }
 
-  /** write proposes one command and turns a Failure result into the error it names. */
-  private async write(command: Command, ctx: CallContext): Promise<CommandResult> {
-    const result = CommandResult.decode(await this.node.propose(encodeMessage(Command, command), ctx.deadlineMs));
-    if (result.result?.$case === 'failure') {
-      const { code, message } = result.result.value;
-      throw new RegistryError(isRegistryErrorCode(code) ? code : 'INTERNAL', message);
-    }
-    return result;
+  /** write proposes one command through Raft (registry-calls.ts). */
+  private write(command: Command, ctx: CallContext): Promise<CommandResult> {
+    return proposeCommand(this.node, command, ctx.deadlineMs);
   }
 
-  /**
-   * readAt waits until a linearizable read may be served here and returns its revision; a
-   * LOCAL read is served at once, with how stale this node may be (DESIGN §1).
-   */
-  private async readAt(consistency: Consistency, ctx: CallContext): Promise<{ revision: number; stalenessMs: number }> {
-    if (consistency === Consistency.CONSISTENCY_LOCAL)
-      return { revision: this.registry.appliedIndex(), stalenessMs: this.node.stalenessMs() };
-    if (consistency !== Consistency.CONSISTENCY_LINEARIZABLE && consistency !== Consistency.CONSISTENCY_UNSPECIFIED) {
-      throw new RegistryError('INVALID_ARGUMENT', `unknown consistency ${String(consistency)}`);
-    }
-    await this.node.readBarrier(ctx.deadlineMs);
-    return { revision: this.registry.appliedIndex(), stalenessMs: 0 };
+  /** readAt: linearizable unless LOCAL is asked for (registry-calls.ts). */
+  private readAt(consistency: Consistency, ctx: CallContext): Promise<{ revision: number; stalenessMs: number }> {
+    return readAt(this.node, () => this.registry.appliedIndex(), consistency, ctx.deadlineMs);
   }
 }
 
 function roomOf(result: CommandResult): { room: Room; created: boolean; revision: number } {
-  if (result.result?.$case !== 'room' || result.result.value.room === undefined) throw unexpected(result);
+  if (result.result?.$case !== 'room' || result.result.value.room === undefined) throw unexpectedResult(result);
   return { room: result.result.value.room, created: result.result.value.created, revision: result.revision };
-}
-
-function unexpected(result: CommandResult): RegistryError {
-  return new RegistryError('INTERNAL', `unexpected command result ${result.result?.$case ?? 'none'}`);
 }
 
 function replyTooLarge(bytes: number, bytesMax: number, advice: string): RegistryError {

@@ -1,5 +1,6 @@
 import { BinaryReader } from '@bufbuild/protobuf/wire';
-import { Command } from '../gen/roomregistry/command/v1/command.js';
+import { Command, type MediaNodeHeartbeat } from '../gen/roomregistry/command/v1/command.js';
+import type { MediaNodeStats } from '../gen/roomregistry/v1/rooms.js';
 import { unreachable } from '../lib/assert.js';
 import { RegistryError } from '../lib/errors.js';
 import { SWEEPER_LIMITS } from '../sweeper/sweeper.js';
@@ -27,8 +28,22 @@ export const API_LIMITS = Object.freeze({
   requestIdBytesMax: 128,
   /** timeoutSecondsMax: empty/departure timeouts above a day are surely mistakes. */
   timeoutSecondsMax: 86_400,
-  /** nodeIdBytesMax: a media node id reported in occupancy. */
+  /** nodeIdBytesMax: a media node id reported in occupancy, a heartbeat or a room's node_id. */
   nodeIdBytesMax: 256,
+  /**
+   * mediaNodeRegionBytesMax: a media node's region in a heartbeat. Region names are short
+   * (`us-east-1`, `eu-west`); 64 bytes is room for any scheme, and every lease keeps its region
+   * in every replica's memory and snapshot.
+   */
+  mediaNodeRegionBytesMax: 64,
+  /**
+   * leaseTtlSecondsDefault / leaseTtlSecondsMax: how long a media node's lease lives without a
+   * heartbeat (a ttl of 0 asks for the default). 10 s with a heartbeat every ttl/3 notices a
+   * dead node within 10 s for one log entry per node every ~3 s; past 5 minutes a dead node's
+   * rooms would keep their participants too long to be of use.
+   */
+  leaseTtlSecondsDefault: 10,
+  leaseTtlSecondsMax: 300,
   /**
    * unpagedRoomsMax: rooms one unpaged ListRooms (LiveKit's, which has no paging) may return.
    * 100 000 rooms are about 40 MB of JSON; past it the reply itself would stall the node.
@@ -207,6 +222,52 @@ export function validateNodeId(nodeId: string): void {
   }
 }
 
+/** validateMediaNodeId: a media node naming itself (a heartbeat, a share of a room) needs a non-empty id. */
+export function validateMediaNodeId(nodeId: string): void {
+  validateNodeId(nodeId);
+  if (nodeId === '')
+    throw new RegistryError('INVALID_ARGUMENT', 'node_id must not be empty', { meta: { argument: 'node_id' } });
+}
+
+export function validateRegion(region: string): void {
+  validateUtf8(region, 'region');
+  if (utf8Bytes(region) > API_LIMITS.mediaNodeRegionBytesMax) {
+    throw new RegistryError('INVALID_ARGUMENT', `region longer than ${API_LIMITS.mediaNodeRegionBytesMax} bytes`, {
+      meta: { argument: 'region' },
+    });
+  }
+}
+
+/** leaseTtlSeconds is a heartbeat's lease ttl: 0 means the default, else 1..leaseTtlSecondsMax. */
+export function leaseTtlSeconds(ttlSeconds: number): number {
+  if (ttlSeconds === 0) return API_LIMITS.leaseTtlSecondsDefault;
+  validateLeaseTtl(ttlSeconds);
+  return ttlSeconds;
+}
+
+function validateLeaseTtl(ttlSeconds: number): void {
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > API_LIMITS.leaseTtlSecondsMax) {
+    throw new RegistryError(
+      'INVALID_ARGUMENT',
+      `ttl_seconds must be in 1..${API_LIMITS.leaseTtlSecondsMax} (0: ${API_LIMITS.leaseTtlSecondsDefault})`,
+      { meta: { argument: 'ttl_seconds' } },
+    );
+  }
+}
+
+/**
+ * validateMediaNodeStats: cpu_load is a fraction, finite and in 0..1 (placement compares it, and
+ * NaN compares false both ways); num_rooms and num_clients are uint32s, bounded by their type.
+ */
+export function validateMediaNodeStats(stats: MediaNodeStats): void {
+  const cpu = stats.cpuLoad;
+  if (!Number.isFinite(cpu) || cpu < 0 || cpu > 1) {
+    throw new RegistryError('INVALID_ARGUMENT', `stats.cpu_load must be a number in 0..1, got ${String(cpu)}`, {
+      meta: { argument: 'stats.cpu_load' },
+    });
+  }
+}
+
 /**
  * validateCommandBytes is the one check of a command before it is proposed, whether it came
  * from this node's API or from a follower's Forward call (issue 12 item 4): the bytes must
@@ -261,10 +322,16 @@ function validateCommand(command: Command): void {
     case 'expireRooms':
       validateExpireNames(c.value.names);
       return;
-    case 'mediaNodeHeartbeat': // media nodes: the API helper's (issue 16, in progress)
+    case 'mediaNodeHeartbeat':
+      validateHeartbeatCommand(c.value);
+      return;
     case 'expireMediaNodes':
+      validateExpireMediaNodes(c.value.nodeIds);
+      return;
     case 'updateOccupancyShare':
-      throw new RegistryError('FAILED_PRECONDITION', 'media nodes are not served yet');
+      validateRoomName(c.value.name, 'room');
+      validateMediaNodeId(c.value.nodeId);
+      return;
     default:
       return unreachable(c);
   }
@@ -291,5 +358,31 @@ function validateExpireNames(names: readonly string[]): void {
   for (const n of names) {
     if (n === '' || utf8Bytes(n) > API_LIMITS.roomNameBytesMax)
       throw new RegistryError('INVALID_ARGUMENT', 'ExpireRooms names a room that cannot exist');
+  }
+}
+
+/** validateHeartbeatCommand: as the API checks a heartbeat, with the ttl already resolved (never 0) and stats present. */
+function validateHeartbeatCommand(h: MediaNodeHeartbeat): void {
+  validateMediaNodeId(h.nodeId);
+  validateRegion(h.region);
+  validateLeaseTtl(h.ttlS);
+  if (h.stats === undefined) throw new RegistryError('INVALID_ARGUMENT', 'MediaNodeHeartbeat without stats');
+  validateMediaNodeStats(h.stats);
+}
+
+/**
+ * validateExpireMediaNodes bounds the sweeper's lease batch. As with ExpireRooms, the ids come
+ * from the registry itself, so only their count and length are checked.
+ */
+function validateExpireMediaNodes(nodeIds: readonly string[]): void {
+  if (nodeIds.length > SWEEPER_LIMITS.sweepBatchMediaNodesMax) {
+    throw new RegistryError(
+      'INVALID_ARGUMENT',
+      `at most ${SWEEPER_LIMITS.sweepBatchMediaNodesMax} node ids per ExpireMediaNodes, got ${nodeIds.length}`,
+    );
+  }
+  for (const id of nodeIds) {
+    if (id === '' || utf8Bytes(id) > API_LIMITS.nodeIdBytesMax)
+      throw new RegistryError('INVALID_ARGUMENT', 'ExpireMediaNodes names a media node that cannot exist');
   }
 }

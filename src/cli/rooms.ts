@@ -231,7 +231,8 @@ export const printTable: Printer = (_json, table) => {
   return 0;
 };
 
-function printError(e: ServiceError): number {
+/** printError reports a failed call on stderr: its details, code and the leader hint when there is one. */
+export function printError(e: ServiceError): number {
   const leader = e.metadata?.get('x-room-registry-leader')[0];
   process.stderr.write(
     `room-registry: ${e.details ?? e.message} (code ${e.code ?? '?'}${leader === undefined ? '' : `, leader ${String(leader)}`})\n`,

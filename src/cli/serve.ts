@@ -13,6 +13,7 @@ import { MemberRemovedError, RaftNode } from '../node/node.js';
 import { nodeMembership } from '../api/membership-api.js';
 import type { NodeLogStorage, NodeSnapshotStore } from '../raft/index.js';
 import { type ClusterControl, GrpcApi } from '../api/grpc-server.js';
+import { MediaNodeHandlers } from '../api/media-node-handlers.js';
 import { RoomHandlers } from '../api/room-handlers.js';
 import { twirpMethods } from '../api/twirp-methods.js';
 import { TwirpServer } from '../api/twirp-server.js';
@@ -36,6 +37,7 @@ import {
   backupSource,
   startBackups,
 } from './backup-scheduler.js';
+import { mediaNodeReadsOf } from './media-node-reads.js';
 import { checkNotRemoved, claimDataDir, dataDirHoldsNoData, markRemoved } from './data-dir.js';
 import { forceNewClusterAtStart } from './force-new-cluster.js';
 import {
@@ -262,8 +264,9 @@ export async function startNode(
   transport.events.onRemovedByPeer = (peer, at) => n.removedByPeer(peer, index(at));
   const { auth, peerServer } = await listenPeers(config, n, faults, logger);
   allowPeers(auth, config, n);
+  const leases = mediaNodeReadsOf(parts.stateMachine);
   const sweeper = new Sweeper(
-    parts.stateMachine,
+    { dueRooms: (nowMs, max) => parts.stateMachine.dueRooms(nowMs, max), dueMediaNodes: leases.dueMediaNodes },
     { isLeader: () => n.status().role === 'leader', propose: (p, deadlineMs) => n.propose(p, deadlineMs) },
     logger,
   );
@@ -451,13 +454,15 @@ interface Observed {
  */
 function observe(o: Observed): Metrics {
   const { node: n, parts, logger } = o;
+  const leases = mediaNodeReadsOf(parts.stateMachine);
   const metrics = new Metrics({
     raftStatus: () => n.status(),
     rooms: () => parts.stateMachine.roomCount(),
     proposalsInFlight: () => n.load().proposals,
     readsInFlight: () => n.load().reads,
     persistInFlightMs: () => n.persistInFlightMs(),
-    roomTotals: () => parts.stateMachine.totalsSoFar(),
+    roomTotals: () => ({ ...parts.stateMachine.totalsSoFar(), mediaNodeLeasesExpired: leases.leasesExpiredTotal() }),
+    liveMediaNodes: () => leases.liveMediaNodes(Date.now()),
     quota: () => ({ quotaBytes: o.quotaBytes, usedBytes: parts.stateMachine.quotaUsedBytes() }),
     sweeperBacklog: () => {
       const overdue = parts.stateMachine.overdue(Date.now());
@@ -580,8 +585,13 @@ async function listenApis(
     defaultDeadlineMs: LIMITS.requestDeadlineDefaultMs,
     maxDeadlineMs: LIMITS.requestDeadlineMaxMs,
   };
-  const handlers = new RoomHandlers(n, parts.stateMachine);
-  const grpcApi = new GrpcApi(handlers, parts.stateMachine, clusterControl(n, config, status, transport), {
+  const leases = mediaNodeReadsOf(parts.stateMachine);
+  const handlers = new RoomHandlers(n, parts.stateMachine, { region: self.region, leases });
+  const mediaNodes = new MediaNodeHandlers(n, {
+    appliedIndex: () => parts.stateMachine.appliedIndex(),
+    liveMediaNodes: leases.liveMediaNodes,
+  });
+  const grpcApi = new GrpcApi(handlers, mediaNodes, parts.stateMachine, clusterControl(n, config, status, transport), {
     ...apiOptions,
     adminKeys: config.cluster.adminKeys,
     onRequest: onRequest('grpc'),

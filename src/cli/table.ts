@@ -1,4 +1,4 @@
-import type { Room } from '../gen/roomregistry/v1/rooms.js';
+import type { MediaNode, Room } from '../gen/roomregistry/v1/rooms.js';
 
 /** metadataShownCharsMax: metadata longer than this is cut in a table (the whole of it is behind --json). */
 const metadataShownCharsMax = 32;
@@ -35,6 +35,35 @@ export function roomRow(room: Room, nowMs: number): string[] {
     room.nodeId === '' ? '-' : room.nodeId,
     age(nowMs - room.creationTimeMs),
     cut(room.metadata),
+  ];
+}
+
+/** MEDIA_NODE_HEADERS are the columns of mediaNodeRow. */
+export const MEDIA_NODE_HEADERS = [
+  'NODE',
+  'REGION',
+  'CPU',
+  'CLIENTS',
+  'ROOMS REPORTED',
+  'ROOMS HOSTED',
+  'LEASE EXPIRES IN',
+] as const;
+
+/**
+ * mediaNodeRow is one media node as table cells: cpu as a percentage, the rooms it reports
+ * (num_rooms) beside the rooms the registry places on it (node_id), and the time its lease has
+ * left at nowMs (to the tenth of a second: leases live seconds).
+ */
+export function mediaNodeRow(node: MediaNode, nowMs: number): string[] {
+  const stats = node.stats ?? { numRooms: 0, numClients: 0, cpuLoad: 0 };
+  return [
+    node.nodeId,
+    node.region === '' ? '-' : node.region,
+    `${(stats.cpuLoad * 100).toFixed(0)}%`,
+    String(stats.numClients),
+    String(stats.numRooms),
+    String(node.roomsHosted),
+    `${(Math.max(0, node.leaseExpiresAtMs - nowMs) / 1000).toFixed(1)}s`,
   ];
 }
 

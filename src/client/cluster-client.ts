@@ -8,6 +8,10 @@ import type {
   DeleteRoomResponse,
   GetRoomRequest,
   GetRoomResponse,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  ListMediaNodesRequest,
+  ListMediaNodesResponse,
   ListRoomsRequest,
   ListRoomsResponse,
   UpdateRoomMetadataRequest,
@@ -109,6 +113,18 @@ export class ClusterRoomClient {
     return this.write(req, deadlineMs, (c, r, ms) => c.updateRoomOccupancy(r, ms));
   }
 
+  /**
+   * heartbeat renews a media node's lease on the leader, retrying UNAVAILABLE like other writes.
+   * It has no request id: a heartbeat applied twice only renews the lease twice.
+   */
+  heartbeat(req: Partial<HeartbeatRequest>, deadlineMs?: number): Promise<HeartbeatResponse> {
+    return this.write(req, deadlineMs, (c, r, ms) => c.heartbeat(r, ms), false);
+  }
+
+  listMediaNodes(req: Partial<ListMediaNodesRequest>, deadlineMs?: number): Promise<ListMediaNodesResponse> {
+    return this.read(deadlineMs, (c, ms) => c.listMediaNodes(req, ms));
+  }
+
   getRoom(req: Partial<GetRoomRequest>, deadlineMs?: number): Promise<GetRoomResponse> {
     return this.read(deadlineMs, (c, ms) => c.getRoom(req, ms));
   }
@@ -121,14 +137,19 @@ export class ClusterRoomClient {
     for (const c of this.clients.values()) c.close();
   }
 
-  /** write sends a write to the leader, retrying UNAVAILABLE with the same request id until the deadline. */
-  private async write<R extends Writable, T>(
+  /**
+   * write sends a write to the leader, retrying UNAVAILABLE with the same request id until the
+   * deadline; `withRequestId` false for writes that have none (a heartbeat may apply twice).
+   */
+  private async write<R extends object, T>(
     req: R,
     deadlineMs: number | undefined,
     call: (c: RoomClient, req: R, ms: number) => Promise<T>,
+    withRequestId = true,
   ): Promise<T> {
     const untilMs = Date.now() + (deadlineMs ?? CALL_DEADLINE_MS_DEFAULT);
-    const sent = this.retry && (req.requestId ?? '') === '' ? { ...req, requestId: randomUUID() } : req;
+    const needsId = withRequestId && this.retry && ((req as Writable).requestId ?? '') === '';
+    const sent = needsId ? { ...req, requestId: randomUUID() } : req;
     for (let attempt = 0; ; attempt++) {
       if (this.leader === null) await this.checkLeader();
       else if (Date.now() - this.checkedAtMs > LEADER_RECHECK_MS) void this.checkLeader();

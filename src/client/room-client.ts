@@ -10,6 +10,11 @@ import {
   type DeleteRoomResponse,
   GetRoomRequest,
   type GetRoomResponse,
+  HeartbeatRequest,
+  type HeartbeatResponse,
+  ListMediaNodesRequest,
+  type ListMediaNodesResponse,
+  MediaNodeServiceClient,
   ListRoomsRequest,
   type ListMembersResponse,
   type ListRoomsResponse,
@@ -51,6 +56,7 @@ type Unary<Req, Res> = (
 export class RoomClient {
   private readonly rooms: RoomServiceClient;
   private readonly cluster: ClusterServiceClient;
+  private readonly mediaNodes: MediaNodeServiceClient;
   /** tokens: one signed token per grant set (a handful: the client's methods use four). */
   private readonly tokens = new Map<string, { token: string; renewAtSeconds: number }>();
 
@@ -69,6 +75,7 @@ export class RoomClient {
     const creds = channelCredentials(endpoint, tls);
     this.rooms = new RoomServiceClient(address, creds, channelOptions);
     this.cluster = new ClusterServiceClient(address, creds, channelOptions);
+    this.mediaNodes = new MediaNodeServiceClient(address, creds, channelOptions);
   }
 
   createRoom(req: Partial<CreateRoomRequest>, deadlineMs?: number): Promise<CreateRoomResponse> {
@@ -128,6 +135,26 @@ export class RoomClient {
       this.rooms.updateRoomOccupancy.bind(this.rooms) as Unary<UpdateRoomOccupancyRequest, UpdateRoomOccupancyResponse>,
       UpdateRoomOccupancyRequest.fromPartial(req),
       { roomCreate: true },
+      deadlineMs,
+    );
+  }
+
+  /** heartbeat registers or renews a media node's lease (roomCreate grant); send one every ttl/3. */
+  heartbeat(req: Partial<HeartbeatRequest>, deadlineMs?: number): Promise<HeartbeatResponse> {
+    return this.call(
+      this.mediaNodes.heartbeat.bind(this.mediaNodes) as Unary<HeartbeatRequest, HeartbeatResponse>,
+      HeartbeatRequest.fromPartial(req),
+      { roomCreate: true },
+      deadlineMs,
+    );
+  }
+
+  /** listMediaNodes lists the live media nodes, of one region when `region` is set (roomList grant). */
+  listMediaNodes(req: Partial<ListMediaNodesRequest>, deadlineMs?: number): Promise<ListMediaNodesResponse> {
+    return this.call(
+      this.mediaNodes.listMediaNodes.bind(this.mediaNodes) as Unary<ListMediaNodesRequest, ListMediaNodesResponse>,
+      ListMediaNodesRequest.fromPartial(req),
+      { roomList: true },
       deadlineMs,
     );
   }
@@ -207,6 +234,7 @@ export class RoomClient {
   close(): void {
     this.rooms.close();
     this.cluster.close();
+    this.mediaNodes.close();
   }
 
   /**

@@ -14,7 +14,9 @@ export interface MetricsSources {
   /** persistInFlightMs: how long the log write in flight has taken so far (0 when none is). */
   persistInFlightMs(): number;
   /** roomTotals: the state machine's lifetime counts (replicated, so every node agrees). */
-  roomTotals(): { created: number; deleted: number; expired: number };
+  roomTotals(): { created: number; deleted: number; expired: number; mediaNodeLeasesExpired: number };
+  /** liveMediaNodes: the media-node leases alive now (replicated state, read at this node's clock). */
+  liveMediaNodes(): ReadonlyArray<{ readonly region: string }>;
   /** quota: this node's state quota (what it stamps as leader) and the state's size as the quota counts it. */
   quota(): { quotaBytes: number; usedBytes: number };
   /** sweeperBacklog: rooms past their deadline not yet deleted, and the oldest one's lateness. */
@@ -188,6 +190,22 @@ export class Metrics {
     counter('rooms_created_total', 'Rooms created (replicated count)', () => s.roomTotals().created);
     counter('rooms_deleted_total', 'Rooms deleted by DeleteRoom (replicated count)', () => s.roomTotals().deleted);
     counter('rooms_expired_total', 'Rooms deleted by expiry (replicated count)', () => s.roomTotals().expired);
+    new Gauge({
+      name: name('media_nodes'),
+      help: 'Media nodes with a live lease, by the region they report (replicated state, so every node agrees)',
+      labelNames: ['region'],
+      registers: [r],
+      collect() {
+        // A region whose last node died disappears; the alert compares with the region's recent past.
+        this.reset();
+        for (const [region, n] of countByRegion(s.liveMediaNodes())) this.set({ region }, n);
+      },
+    });
+    counter(
+      'media_node_leases_expired_total',
+      'Media-node leases expired because no heartbeat renewed them (replicated count)',
+      () => s.roomTotals().mediaNodeLeasesExpired,
+    );
     gauge(
       'quota_bytes',
       'State quota this node applies as leader (--quota-bytes): past it creates and growing updates fail RESOURCE_EXHAUSTED',
@@ -303,4 +321,11 @@ export class Metrics {
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+}
+
+/** countByRegion: how many of `nodes` report each region. */
+export function countByRegion(nodes: ReadonlyArray<{ readonly region: string }>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const n of nodes) counts.set(n.region, (counts.get(n.region) ?? 0) + 1);
+  return counts;
 }

@@ -14,6 +14,13 @@ import { encodeMessage } from '../lib/proto-encode.js';
 export const SWEEPER_LIMITS = Object.freeze({
   /** sweepBatchRoomsMax: names in one ExpireRooms entry (about 20 KB, a few ms to apply). */
   sweepBatchRoomsMax: 1_000,
+  /**
+   * sweepBatchMediaNodesMax: node ids in one ExpireMediaNodes entry (at most 256 KB of ids, well
+   * inside commandBytesMax). Applying one drops every share of each node, so a batch costs about
+   * as much as the rooms those nodes hosted; a fleet of 1 000 media nodes that all died expires
+   * in one batch.
+   */
+  sweepBatchMediaNodesMax: 1_000,
   /** sweepIntervalMs: how often an idle leader looks for due rooms. */
   sweepIntervalMs: 250,
   /** sweepBatchesPerSecondMax: the rate bound while a backlog drains. */
@@ -25,6 +32,8 @@ export const SWEEPER_LIMITS = Object.freeze({
 /** ExpirySource is what the sweeper reads from the room state machine. */
 export interface ExpirySource {
   dueRooms(nowMs: number, max: number): string[];
+  /** dueMediaNodes: media nodes whose lease is past its expiry, earliest first. */
+  dueMediaNodes(nowMs: number, max: number): string[];
 }
 
 /** SweepTarget is what the sweeper needs from the node: leadership and a way to propose. */
@@ -35,6 +44,8 @@ export interface SweepTarget {
 
 export interface SweeperEvents {
   onBatch?(rooms: number, expired: number, durationMs: number): void;
+  /** onMediaNodeBatch: an ExpireMediaNodes batch applied (nodes proposed, leases expired). */
+  onMediaNodeBatch?(mediaNodes: number, expired: number, durationMs: number): void;
 }
 
 /**
@@ -43,6 +54,10 @@ export interface SweeperEvents {
  * for it to apply, and goes on at a bounded rate while a backlog remains. The state machine
  * re-checks every room when it applies the batch, so a room that got a participant meanwhile
  * stays, and a stale or repeated batch is harmless. A new leader starts at its next tick.
+ *
+ * Media-node leases past their expiry (DESIGN §13) go first, one ExpireMediaNodes batch a turn
+ * in place of a room batch, so the rate bound holds for both: dropping a dead node's shares can
+ * make its rooms due, and the next turn (a backlog's pace) sweeps those.
  */
 export class Sweeper {
   private timer: NodeJS.Timeout | null = null;
@@ -94,24 +109,42 @@ export class Sweeper {
     this.schedule(backlogLeft ? 1000 / SWEEPER_LIMITS.sweepBatchesPerSecondMax : SWEEPER_LIMITS.sweepIntervalMs);
   }
 
-  /** sweepBatch proposes one batch; true when more due rooms may remain. */
+  /** sweepBatch proposes one batch, leases before rooms; true when more may be due. */
   private async sweepBatch(): Promise<boolean> {
     if (!this.target.isLeader()) return false;
-    const names = this.source.dueRooms(this.nowMs(), SWEEPER_LIMITS.sweepBatchRoomsMax);
+    const nowMs = this.nowMs();
+    const nodeIds = this.source.dueMediaNodes(nowMs, SWEEPER_LIMITS.sweepBatchMediaNodesMax);
+    if (nodeIds.length > 0) return this.expireMediaNodes(nodeIds); // then their rooms may be due
+    const names = this.source.dueRooms(nowMs, SWEEPER_LIMITS.sweepBatchRoomsMax);
     if (names.length === 0) return false;
     const startMs = performance.now();
-    const payload = encodeMessage(Command, {
-      requestId: '',
-      apiKey: '',
-      command: { $case: 'expireRooms', value: { names } },
-    });
-    const result = CommandResult.decode(
-      await this.target.propose(payload, Date.now() + SWEEPER_LIMITS.sweepDeadlineMs),
-    );
+    const result = await this.proposeExpiry({ $case: 'expireRooms', value: { names } });
     const expired = result.result?.$case === 'expired' ? result.result.value.rooms : 0;
     const durationMs = performance.now() - startMs;
     this.events.onBatch?.(names.length, expired, durationMs);
     this.logger.info('sweep_batch', { due: names.length, expired, durationMs: Math.round(durationMs) });
     return names.length === SWEEPER_LIMITS.sweepBatchRoomsMax;
+  }
+
+  /** expireMediaNodes proposes one lease batch; true unless it failed (then the idle pace retries it). */
+  private async expireMediaNodes(nodeIds: string[]): Promise<boolean> {
+    const startMs = performance.now();
+    const result = await this.proposeExpiry({ $case: 'expireMediaNodes', value: { nodeIds } });
+    if (result.result?.$case === 'failure') {
+      const { code, message } = result.result.value;
+      this.logger.warn('sweep_failed', { error: `${code}: ${message}`, due: nodeIds.length });
+      return false;
+    }
+    const expired = result.result?.$case === 'expiredMediaNodes' ? result.result.value.mediaNodes : 0;
+    const durationMs = performance.now() - startMs;
+    this.events.onMediaNodeBatch?.(nodeIds.length, expired, durationMs);
+    this.logger.info('sweep_media_nodes', { due: nodeIds.length, expired, durationMs: Math.round(durationMs) });
+    return true;
+  }
+
+  /** proposeExpiry proposes one expiry command (no request id: a repeat is harmless) and waits for its result. */
+  private async proposeExpiry(command: NonNullable<Command['command']>): Promise<CommandResult> {
+    const payload = encodeMessage(Command, { requestId: '', apiKey: '', command });
+    return CommandResult.decode(await this.target.propose(payload, Date.now() + SWEEPER_LIMITS.sweepDeadlineMs));
   }
 }

@@ -9,6 +9,7 @@ import net from 'node:net';
 import { afterAll, it } from 'vitest';
 import { GrpcApi } from '../../src/api/grpc-server.js';
 import { GRPC_LIMITS } from '../../src/api/grpc-limits.js';
+import type { MediaNodeHandlers } from '../../src/api/media-node-handlers.js';
 import type { RoomHandlers } from '../../src/api/room-handlers.js';
 import { RoomClient } from '../../src/client/room-client.js';
 import { RoomRegistry } from '../../src/registry/index.js';
@@ -27,6 +28,7 @@ it('drops a half-open watcher by keepalive and frees its slot', async () => {
   const d = new Driver(new RoomRegistry());
   const api = new GrpcApi(
     {} as RoomHandlers, // WatchRooms does not use the handlers
+    {} as MediaNodeHandlers,
     d.registry,
     { status: () => ({}) as never, transferLeadership: () => '', membership: {} as never },
     {

@@ -52,7 +52,9 @@ const GRPC_PATHS = [
   'UpdateRoomOccupancy',
   'WatchRooms',
   'Nope',
-].map((m) => `/roomregistry.v1.RoomService/${m}`);
+]
+  .map((m) => `/roomregistry.v1.RoomService/${m}`)
+  .concat(['Heartbeat', 'ListMediaNodes', 'Nope'].map((m) => `/roomregistry.v1.MediaNodeService/${m}`));
 const PEER_PATHS = ['Raft', 'InstallSnapshot', 'Forward', 'Nope'].map((m) => `/roomregistry.peer.v1.PeerService/${m}`);
 const FIELD_NAMES = [
   'name',
@@ -64,6 +66,8 @@ const FIELD_NAMES = [
   'max_participants',
   'node_id',
   'page_size',
+  'region',
+  'ttl_seconds',
   'x',
 ];
 const HTTP2_PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
@@ -353,6 +357,8 @@ async function expectFixedLabels(): Promise<void> {
     'GetRoom',
     'UpdateRoomOccupancy',
     'WatchRooms',
+    'Heartbeat',
+    'ListMediaNodes',
     'Status',
     'TransferLeadership',
     'unknown',

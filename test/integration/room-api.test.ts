@@ -338,6 +338,35 @@ describe('gRPC API (client generated from proto/)', () => {
   });
 });
 
+describe('gRPC MediaNodeService', () => {
+  it('serves MediaNodeService on the same listener, with the same auth and error codes (issue 16)', async () => {
+    const a = grpcClient(followerA);
+    const listOnly = new RoomClient(cluster.node(leader).grpc, { token: token({ roomList: true }) });
+    try {
+      // No media node has heartbeated in this file: both reads find none, at a revision.
+      const all = await a.listMediaNodes({});
+      expect(all.nodes).toEqual([]);
+      expect(all.revision).toBeGreaterThan(0);
+      const local = await a.listMediaNodes({ region: 'nowhere', consistency: Consistency.CONSISTENCY_LOCAL });
+      expect(local.nodes).toEqual([]);
+      await expect(a.heartbeat({ nodeId: '' })).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+      await expect(a.heartbeat({ nodeId: 'sfu-1', ttlSeconds: 301 })).rejects.toMatchObject({
+        code: grpc.status.INVALID_ARGUMENT,
+      });
+      await expect(listOnly.heartbeat({ nodeId: 'sfu-1' })).rejects.toMatchObject({
+        code: grpc.status.PERMISSION_DENIED,
+      });
+      // With no live media node, a room created without a node_id stays without one.
+      const created = await a.createRoom({ name: 'grpc-unplaced' });
+      expect(created.room?.nodeId).toBe('');
+      await a.deleteRoom({ room: 'grpc-unplaced' });
+    } finally {
+      a.close();
+      listOnly.close();
+    }
+  });
+});
+
 describe('CLI', () => {
   const run = promisify(execFile);
   const conn = (): string[] => [
@@ -384,6 +413,9 @@ describe('CLI', () => {
     expect(lines[2]).toMatch(/ one\\x0atwo$/);
     expect(lines[3]).toMatch(/^2 rooms at revision \d+$/);
     expect((await cliTable('status'))[1]).toContain(leader);
+    expect(await cliTable('nodes', 'list', '--region', 'nowhere')).toEqual([
+      expect.stringMatching(/^0 media nodes at revision \d+$/),
+    ]);
     expect(await cliTable('rooms', 'delete', 'cli-table-b')).toEqual([
       expect.stringMatching(/^deleted cli-table-b at revision \d+$/),
     ]);

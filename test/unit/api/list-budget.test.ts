@@ -24,6 +24,8 @@ const ctx: CallContext = {
   requestId: '',
   deadlineMs: Date.now() + 5_000,
 };
+/** NO_PLACEMENT: no media node is alive (placement is placement.test.ts's). */
+const NO_PLACEMENT = { region: '', leases: { liveMediaNodes: () => [] } };
 const nodeStub = { readBarrier: () => Promise.resolve(0), stalenessMs: () => 0 } as unknown as RaftNode;
 
 function registryWith(rooms: number, metadata: string): RoomRegistry {
@@ -53,7 +55,7 @@ async function refusal(p: Promise<unknown>): Promise<RegistryError> {
 
 describe('ListRooms byte budgets', () => {
   it('a default page of 512 KiB rooms stops at the byte budget and the token resumes after it', async () => {
-    const h = new RoomHandlers(nodeStub, registryWith(12, BIG_METADATA));
+    const h = new RoomHandlers(nodeStub, registryWith(12, BIG_METADATA), NO_PLACEMENT);
     const seen: string[] = [];
     let token = '';
     let pages = 0;
@@ -72,14 +74,14 @@ describe('ListRooms byte budgets', () => {
   });
 
   it('a page holds at least one room, and small rooms still page by count', async () => {
-    const h = new RoomHandlers(nodeStub, registryWith(30, ''));
+    const h = new RoomHandlers(nodeStub, registryWith(30, ''), NO_PLACEMENT);
     const page = await h.listRooms(listRequest({ pageSize: 10 }), ctx);
     expect(page.rooms).toHaveLength(10);
     expect(page.nextPageToken).not.toBe('');
   });
 
   it('1 000 copies of one big room name are one room, and by-names lists above the budget are refused', async () => {
-    const h = new RoomHandlers(nodeStub, registryWith(12, BIG_METADATA));
+    const h = new RoomHandlers(nodeStub, registryWith(12, BIG_METADATA), NO_PLACEMENT);
     const copies = new Array<string>(1_000).fill('room-0003');
     expect((await h.listRooms(listRequest({ names: copies }), ctx)).rooms.map((r) => r.name)).toEqual(['room-0003']);
     expect((await h.listAllRooms(copies, ctx)).map((r) => r.name)).toEqual(['room-0003']);
@@ -91,9 +93,9 @@ describe('ListRooms byte budgets', () => {
 
   it('the unpaged LiveKit list refuses above its byte budget with a clear error', async () => {
     const fits = Math.floor(API_LIMITS.unpagedReplyBytesMax / (API_LIMITS.metadataBytesMax + 1_000));
-    const ok = new RoomHandlers(nodeStub, registryWith(fits, BIG_METADATA));
+    const ok = new RoomHandlers(nodeStub, registryWith(fits, BIG_METADATA), NO_PLACEMENT);
     expect(await ok.listAllRooms([], ctx)).toHaveLength(fits);
-    const tooMany = new RoomHandlers(nodeStub, registryWith(fits + 2, BIG_METADATA));
+    const tooMany = new RoomHandlers(nodeStub, registryWith(fits + 2, BIG_METADATA), NO_PLACEMENT);
     const e = await refusal(tooMany.listAllRooms([], ctx));
     expect(e.code).toBe('RESOURCE_EXHAUSTED');
     expect(e.message).toMatch(/list by names, or page with the gRPC API/);

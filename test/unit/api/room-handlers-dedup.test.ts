@@ -23,7 +23,7 @@ function setup(): { handlers: RoomHandlers; proposed: Command[] } {
       return Promise.resolve(registry.apply(index(next++), payload, 1_700_000_000_000));
     },
   } as unknown as RaftNode;
-  return { handlers: new RoomHandlers(node, registry), proposed };
+  return { handlers: new RoomHandlers(node, registry, { region: '', leases: { liveMediaNodes: () => [] } }), proposed };
 }
 
 function ctx(apiKey: string, video: Partial<Grants['video']>, requestId = ''): CallContext {
