@@ -12,7 +12,21 @@ import type { MediaNodeView } from '../registry/index.js';
 import { requireCreate, requireList } from './auth.js';
 import { proposeCommand, readAt, unexpectedResult } from './registry-calls.js';
 import type { CallContext, MediaNodeLeases } from './room-handlers.js';
-import { leaseTtlSeconds, validateMediaNodeId, validateMediaNodeStats, validateRegion } from './validate.js';
+import { RegistryError } from '../lib/errors.js';
+import {
+  API_LIMITS,
+  leaseTtlSeconds,
+  utf8Bytes,
+  validateMediaNodeId,
+  validateMediaNodeStats,
+  validateRegion,
+} from './validate.js';
+
+/**
+ * MEDIA_NODE_FIXED_BYTES_MAX: a MediaNode's encoded bytes besides its two strings, at most: the
+ * stats (21), expiry (11), ttl and rooms hosted (6 each), string and entry framing (12).
+ */
+const MEDIA_NODE_FIXED_BYTES_MAX = 64;
 
 /** MediaNodeReads is what MediaNodeService reads from the room state machine (src/registry's RoomRegistry). */
 export interface MediaNodeReads extends MediaNodeLeases {
@@ -69,9 +83,27 @@ export class MediaNodeHandlers {
       req.consistency,
       ctx.deadlineMs,
     );
-    const nodes = this.registry.liveMediaNodes(this.nowMs(), req.region).map(toMediaNode);
-    return { nodes, revision, stalenessMs };
+    const live = this.registry.liveMediaNodes(this.nowMs(), req.region);
+    const bytes = mediaNodesReplyBytes(live);
+    if (bytes > API_LIMITS.listPageBytesMax) {
+      throw new RegistryError(
+        'RESOURCE_EXHAUSTED',
+        `${live.length} media nodes come to about ${bytes} bytes, more than one reply carries (${API_LIMITS.listPageBytesMax}); list one region at a time`,
+      );
+    }
+    return { nodes: live.map(toMediaNode), revision, stalenessMs };
   }
+}
+
+/**
+ * mediaNodesReplyBytes bounds a ListMediaNodes reply from above, the way room-view.ts bounds a
+ * ListRooms page: the reply carries at most listPageBytesMax (2 MiB, some 20 000 media nodes with
+ * short ids), so it reaches every client and takes a few ms to encode.
+ */
+export function mediaNodesReplyBytes(nodes: readonly MediaNodeView[]): number {
+  let bytes = 0;
+  for (const n of nodes) bytes += utf8Bytes(n.nodeId) + utf8Bytes(n.region) + MEDIA_NODE_FIXED_BYTES_MAX;
+  return bytes;
 }
 
 export function toMediaNode(v: MediaNodeView): MediaNode {

@@ -11,7 +11,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Grants } from '../../../src/api/auth.js';
-import { MediaNodeHandlers, type MediaNodeReads } from '../../../src/api/media-node-handlers.js';
+import {
+  MediaNodeHandlers,
+  type MediaNodeReads,
+  mediaNodesReplyBytes,
+  toMediaNode,
+} from '../../../src/api/media-node-handlers.js';
 import { type CallContext, RoomHandlers, type RoomReads } from '../../../src/api/room-handlers.js';
 import { API_LIMITS } from '../../../src/api/validate.js';
 import { Command, CommandResult } from '../../../src/gen/roomregistry/command/v1/command.js';
@@ -20,6 +25,7 @@ import {
   CreateRoomRequest,
   HeartbeatRequest,
   ListMediaNodesRequest,
+  ListMediaNodesResponse,
   Room,
   UpdateRoomOccupancyRequest,
 } from '../../../src/gen/roomregistry/v1/rooms.js';
@@ -219,6 +225,39 @@ describe('MediaNodeService ListMediaNodes', () => {
     expect(await codeOf(h.listMediaNodes(ListMediaNodesRequest.fromPartial({ region: 'r'.repeat(65) }), lister))).toBe(
       'INVALID_ARGUMENT',
     );
+  });
+});
+
+describe('MediaNodeService ListMediaNodes reply budget', () => {
+  it('refuses a listing above the reply budget, and every encoding stays within its estimate', async () => {
+    const { node } = stubNode(() => undefined);
+    const id = 'n'.repeat(API_LIMITS.nodeIdBytesMax);
+    const perNode = mediaNodesReplyBytes([view(id, 'r'.repeat(64), 0.5)]);
+    const fitting = Math.floor(API_LIMITS.listPageBytesMax / perNode);
+    const many = (n: number): FakeLeases =>
+      new FakeLeases(Array.from({ length: n }, (_, i) => view(`${i}`.padStart(id.length, 'n'), 'r'.repeat(64), 0.5)));
+    const ok = await new MediaNodeHandlers(node, many(fitting)).listMediaNodes(
+      ListMediaNodesRequest.fromPartial({}),
+      lister,
+    );
+    expect(ok.nodes).toHaveLength(fitting);
+    expect(ListMediaNodesResponse.encode(ok).finish().byteLength).toBeLessThanOrEqual(
+      mediaNodesReplyBytes(many(fitting).nodes) + 32,
+    );
+    const tooMany = new MediaNodeHandlers(node, many(fitting + 1));
+    expect(await codeOf(tooMany.listMediaNodes(ListMediaNodesRequest.fromPartial({}), lister))).toBe(
+      'RESOURCE_EXHAUSTED',
+    );
+    // The estimate bounds each node's encoding, whatever its numbers.
+    const big: MediaNodeView = {
+      ...view(id, 'é'.repeat(32), 1),
+      ttlS: 300,
+      roomsHosted: 2 ** 32 - 1,
+      expiresAtMs: 2 ** 53 - 1,
+      stats: { numRooms: 2 ** 32 - 1, numClients: 2 ** 32 - 1, cpuLoad: 0.123 },
+    };
+    const encoded = ListMediaNodesResponse.encode({ nodes: [toMediaNode(big)], revision: 0, stalenessMs: 0 }).finish();
+    expect(encoded.byteLength).toBeLessThanOrEqual(mediaNodesReplyBytes([big]));
   });
 });
 
