@@ -31,17 +31,32 @@ function drain(r: RoomRegistry, sliceBytes: number, between: () => void = () => 
   return parts;
 }
 
+/** framesOf splits one snapshot chunk into its length-delimited frames (whole, length included). */
+function framesOf(bytes: Uint8Array): Uint8Array[] {
+  const frames: Uint8Array[] = [];
+  for (let start = 0; start < bytes.byteLength;) {
+    let [length, at] = [0, start];
+    for (let shift = 0; ; shift += 7) {
+      const b = bytes[at++] ?? 0;
+      length += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) break;
+    }
+    frames.push(bytes.subarray(start, at + length));
+    start = at + length;
+  }
+  return frames;
+}
+
+/** recordOf decodes one whole frame. */
+function recordOf(frame: Uint8Array): SnapshotRecord['record'] {
+  let at = 0;
+  while (((frame[at] ?? 0) & 0x80) !== 0) at++;
+  return SnapshotRecord.decode(frame.subarray(at + 1)).record;
+}
+
 /** headerOf decodes the first record of a snapshot (its header). */
 function headerOf(parts: readonly Uint8Array[]): SnapshotRecord['record'] {
-  const bytes = parts[0] ?? new Uint8Array(0);
-  let length = 0;
-  let at = 0;
-  for (let shift = 0; ; shift += 7) {
-    const b = bytes[at++] ?? 0;
-    length += (b & 0x7f) * 2 ** shift;
-    if ((b & 0x80) === 0) break;
-  }
-  return SnapshotRecord.decode(bytes.subarray(at, at + length)).record;
+  return recordOf(framesOf(parts[0] ?? new Uint8Array(0))[0] ?? new Uint8Array(1));
 }
 
 function failureOf(d: Driver, c: Parameters<Driver['apply']>[0]): unknown {
@@ -287,6 +302,17 @@ describe('snapshots with media nodes', () => {
     relabelled[at + 1] = 1;
     expect(headerOf([relabelled])).toMatchObject({ value: { formatVersion: 1 } });
     await expect(new RoomRegistry().restore(chunksOf([relabelled]))).rejects.toBeInstanceOf(SnapshotFormatError);
+  });
+
+  it('refuses a snapshot whose footer counts leases it does not hold', async () => {
+    const d = new Driver(new RoomRegistry());
+    d.apply(cmd.heartbeat('A'));
+    d.apply(cmd.heartbeat('B'));
+    const frames = framesOf(drain(d.registry, 1 << 20)[0] ?? new Uint8Array(0));
+    expect(frames.map((f) => recordOf(f)?.$case)).toEqual(['header', 'lease', 'lease', 'footer']);
+    const oneLeaseLost = frames.filter((_, i) => i !== 1);
+    await expect(new RoomRegistry().restore(chunksOf(oneLeaseLost))).rejects.toThrow(/2 leases, the stream had .* 1/);
+    await new RoomRegistry().restore(chunksOf(frames)); // the whole stream restores
   });
 
   it('a capture keeps the leases and shares of capture time while heartbeats, shares and expiry go on', async () => {
