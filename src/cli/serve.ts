@@ -37,7 +37,6 @@ import {
   backupSource,
   startBackups,
 } from './backup-scheduler.js';
-import { mediaNodeReadsOf } from './media-node-reads.js';
 import { checkNotRemoved, claimDataDir, dataDirHoldsNoData, markRemoved } from './data-dir.js';
 import { forceNewClusterAtStart } from './force-new-cluster.js';
 import {
@@ -264,9 +263,8 @@ export async function startNode(
   transport.events.onRemovedByPeer = (peer, at) => n.removedByPeer(peer, index(at));
   const { auth, peerServer } = await listenPeers(config, n, faults, logger);
   allowPeers(auth, config, n);
-  const leases = mediaNodeReadsOf(parts.stateMachine);
   const sweeper = new Sweeper(
-    { dueRooms: (nowMs, max) => parts.stateMachine.dueRooms(nowMs, max), dueMediaNodes: leases.dueMediaNodes },
+    parts.stateMachine,
     { isLeader: () => n.status().role === 'leader', propose: (p, deadlineMs) => n.propose(p, deadlineMs) },
     logger,
   );
@@ -454,15 +452,14 @@ interface Observed {
  */
 function observe(o: Observed): Metrics {
   const { node: n, parts, logger } = o;
-  const leases = mediaNodeReadsOf(parts.stateMachine);
   const metrics = new Metrics({
     raftStatus: () => n.status(),
     rooms: () => parts.stateMachine.roomCount(),
     proposalsInFlight: () => n.load().proposals,
     readsInFlight: () => n.load().reads,
     persistInFlightMs: () => n.persistInFlightMs(),
-    roomTotals: () => ({ ...parts.stateMachine.totalsSoFar(), mediaNodeLeasesExpired: leases.leasesExpiredTotal() }),
-    liveMediaNodes: () => leases.liveMediaNodes(Date.now()),
+    roomTotals: () => parts.stateMachine.totalsSoFar(),
+    liveMediaNodes: () => parts.stateMachine.liveMediaNodes(Date.now()),
     quota: () => ({ quotaBytes: o.quotaBytes, usedBytes: parts.stateMachine.quotaUsedBytes() }),
     sweeperBacklog: () => {
       const overdue = parts.stateMachine.overdue(Date.now());
@@ -585,12 +582,8 @@ async function listenApis(
     defaultDeadlineMs: LIMITS.requestDeadlineDefaultMs,
     maxDeadlineMs: LIMITS.requestDeadlineMaxMs,
   };
-  const leases = mediaNodeReadsOf(parts.stateMachine);
-  const handlers = new RoomHandlers(n, parts.stateMachine, { region: self.region, leases });
-  const mediaNodes = new MediaNodeHandlers(n, {
-    appliedIndex: () => parts.stateMachine.appliedIndex(),
-    liveMediaNodes: leases.liveMediaNodes,
-  });
+  const handlers = new RoomHandlers(n, parts.stateMachine, { region: self.region, leases: parts.stateMachine });
+  const mediaNodes = new MediaNodeHandlers(n, parts.stateMachine);
   const grpcApi = new GrpcApi(handlers, mediaNodes, parts.stateMachine, clusterControl(n, config, status, transport), {
     ...apiOptions,
     adminKeys: config.cluster.adminKeys,
