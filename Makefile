@@ -8,7 +8,7 @@ SOURCES := $(shell find src -name '*.ts') tsconfig.json package-lock.json
 
 .PHONY: install build proto lint format test test-unit test-sim chaos dr-drill cluster cluster-status cluster-kill cluster-restart cluster-roll cluster-add cluster-remove cluster-down clean \
 	bench bench-write bench-read bench-compare bench-failover bench-million bench-sweep bench-wal bench-profile bench-profile-reads \
-	bench-learner bench-roll
+	bench-learner bench-roll bench-media
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -100,13 +100,17 @@ cluster-down:
 # cluster on 127.0.0.1 (free ports, temp dirs, --fsync always) and stops it at the end.
 # `make bench` runs all of them once (about 20 minutes on 2 cores, most of it loading the two
 # 1 M-room tables); the comparison with etcd joins in when etcd is installed.
-# BENCH_REPS / BENCH_DURATION_S / BENCH_ROOMS / BENCH_FAILOVER_REPS / BENCH_LEARNER_DURATION_S shape the runs.
+# BENCH_REPS / BENCH_DURATION_S / BENCH_ROOMS / BENCH_FAILOVER_REPS / BENCH_LEARNER_DURATION_S /
+# BENCH_MEDIA_REPS / BENCH_MEDIA_DURATION_S shape the runs.
 BENCH_REPS ?= 1
 BENCH_DURATION_S ?= 5
 BENCH_ROOMS ?= 1000000
 BENCH_FAILOVER_REPS ?= 5
 # Seconds per cell of the learner-reads scenario (12 cells per repetition).
 BENCH_LEARNER_DURATION_S ?= 3
+# A/B pairs and seconds per phase of the media-heartbeats scenario.
+BENCH_MEDIA_REPS ?= 2
+BENCH_MEDIA_DURATION_S ?= 10
 # The node's default snapshot cadence; leave it empty for the worst case (one snapshot after the whole load).
 BENCH_SNAPSHOT_INTERVAL ?= 100000
 # The bulk-load rate the sweep scenario plans its due time with (rooms/s; lower it on a slower machine).
@@ -127,6 +131,7 @@ bench: dist/.bench-built
 	$(SCENARIOS) sweep --rooms $(BENCH_ROOMS) --rate-guess $(BENCH_RATE_GUESS)
 	$(SCENARIOS) learner-reads --reps $(BENCH_REPS) --duration-s $(BENCH_LEARNER_DURATION_S)
 	$(SCENARIOS) rolling-restart
+	$(SCENARIOS) media-heartbeats --reps $(BENCH_MEDIA_REPS) --duration-s $(BENCH_MEDIA_DURATION_S)
 
 bench-write: dist/.bench-built
 	$(SCENARIOS) throughput --etcd off --ops write --reps $(BENCH_REPS) --duration-s $(BENCH_DURATION_S)
@@ -168,6 +173,12 @@ bench-learner: dist/.bench-built
 # through ClusterRoomClient: failed calls (must be 0) and latency during the roll vs before (issue 15).
 bench-roll: dist/.bench-built
 	$(SCENARIOS) rolling-restart
+
+# CreateRoom at c=64 alone (A) and while 1 000 simulated media nodes heartbeat every 3 s (B), interleaved
+# A/B/A/B, then the heartbeats alone against no load: write throughput, p99, CPU per node, CPU per write and
+# per heartbeat, the leader's WAL growth (issue 16). About 2 minutes with the defaults.
+bench-media: dist/.bench-built
+	$(SCENARIOS) media-heartbeats --reps $(BENCH_MEDIA_REPS) --duration-s $(BENCH_MEDIA_DURATION_S)
 
 clean:
 	rm -rf dist

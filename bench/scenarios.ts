@@ -1,5 +1,5 @@
 /**
- * The benchmark scenarios of issue 7 (and 14, 15), one subcommand each (the Makefile's bench-* targets):
+ * The benchmark scenarios of issue 7 (and 14, 15, 16), one subcommand each (the Makefile's bench-* targets):
  *
  *   node dist/bench/scenarios.js throughput      [--etcd auto|off|require] [--reps 3] [--duration-s 5]
  *   node dist/bench/scenarios.js failover        [--reps 5]
@@ -8,11 +8,13 @@
  *   node dist/bench/scenarios.js profile         [--duration-s 15]
  *   node dist/bench/scenarios.js learner-reads   [--duration-s 3] [--reps 1]
  *   node dist/bench/scenarios.js rolling-restart
+ *   node dist/bench/scenarios.js media-heartbeats [--reps 2] [--duration-s 10]
  *
- * Every scenario runs 3 nodes (learner-reads adds a fourth, as a learner) on 127.0.0.1 (free
- * ports, temp dirs, --fsync always), prints one line per figure and writes
- * bench/results/<scenario>.json with the environment (date, git rev, cores, memory, load average
- * before and after: other work on the machine skews the figures).
+ * Every scenario runs 3 nodes (learner-reads adds a fourth, as a learner; media-heartbeats adds a
+ * child process simulating 1 000 media nodes) on 127.0.0.1 (free ports, temp dirs, --fsync
+ * always), prints one line per figure and writes bench/results/<scenario>.json with the
+ * environment (date, git rev, cores, memory, load average before and after: other work on the
+ * machine skews the figures).
  * Every process it starts is killed at the end, also on failure, and every loop is bounded.
  */
 import { parseArgs } from 'node:util';
@@ -25,6 +27,7 @@ import { sweep } from './scenarios/sweep.js';
 import { profile, profileOp } from './scenarios/profile.js';
 import { learnerReads } from './scenarios/learner-reads.js';
 import { rollingRestart } from './scenarios/rolling-restart.js';
+import { mediaHeartbeats } from './scenarios/media-heartbeats.js';
 
 // No server outlives the benchmark, also when it is interrupted.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -88,9 +91,11 @@ async function main(): Promise<void> {
       return learnerReads({ durationS: num(values['duration-s'], 3), reps: num(values.reps, 1) });
     case 'rolling-restart':
       return rollingRestart();
+    case 'media-heartbeats':
+      return mediaHeartbeats({ reps: num(values.reps, 2), durationS: num(values['duration-s'], 10) });
     default:
       throw new Error(
-        `usage: scenarios.js throughput|failover|million|sweep|profile|learner-reads|rolling-restart [flags]; got ${scenario ?? 'nothing'}`,
+        `usage: scenarios.js throughput|failover|million|sweep|profile|learner-reads|rolling-restart|media-heartbeats [flags]; got ${scenario ?? 'nothing'}`,
       );
   }
 }

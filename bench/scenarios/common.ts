@@ -1,6 +1,6 @@
 // Shared by the scenarios: their bounds (BENCH), the environment record, results files, clients and the systems under test.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { signToken } from '../../src/api/auth.js';
@@ -130,6 +130,20 @@ export function save(name: string, env: Environment, body: object): void {
 
 export function say(line: string): void {
   process.stdout.write(`${line}\n`);
+}
+
+/** clockTicksPerSecond: the unit of utime/stime in /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const clockTicksPerSecond = 100;
+
+/** cpuSeconds: user+system CPU time a process has used so far (0 when it is gone). */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond;
+  } catch {
+    return 0;
+  }
 }
 
 // ---------------------------------------------------------------- clients and records

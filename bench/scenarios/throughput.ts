@@ -1,9 +1,9 @@
 // The throughput scenario: writes and reads at several concurrencies, side by side with etcd when it is installed.
-import { readFileSync } from 'node:fs';
 import { type DriveResult, median, stats } from '../driver.js';
 import { ETCD_INSTALL_HINT, EtcdCluster, etcdBinary, etcdVersion } from '../etcd-cluster.js';
 import {
   BENCH,
+  cpuSeconds,
   environment,
   save,
   say,
@@ -14,20 +14,6 @@ import {
 } from './common.js';
 
 // ---------------------------------------------------------------- throughput (+ etcd)
-
-/** clockTicksPerSecond: the unit of utime/stime in /proc/<pid>/stat (USER_HZ, 100 on Linux). */
-const clockTicksPerSecond = 100;
-
-/** cpuSeconds: user+system CPU time a process has used so far (0 when it is gone). */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond;
-  } catch {
-    return 0;
-  }
-}
 
 /** measured runs `work` and says how much CPU the servers and this client process used, in % of one core. */
 async function measured(
