@@ -42,5 +42,10 @@ export function commandVersionOf(payload: Uint8Array): number {
   } catch {
     return BASELINE_VERSIONS.command;
   }
-  return c === undefined ? BASELINE_VERSIONS.command : COMMAND_VERSIONS[c.$case];
+  return c === undefined ? BASELINE_VERSIONS.command : commandVersionOfCase(c.$case);
+}
+
+/** commandVersionOfCase is the command version needed to apply a command of kind `kind`. */
+export function commandVersionOfCase(kind: CommandCase): number {
+  return COMMAND_VERSIONS[kind];
 }
