@@ -41,7 +41,7 @@ export class PeerServer {
   readonly stats: PeerServerStats = { malformedMessages: 0, misaddressedMessages: 0 };
   readonly events: PeerServerEvents = {};
   private readonly server: grpc.Server;
-  /** latestStream: each peer's newest Raft stream; only its end forgets the versions that peer advertised. */
+  /** latestStream: each peer's newest Raft stream; only its end clears that peer's current versions (its last known stay). */
   private readonly latestStream = new Map<NodeId, object>();
 
   constructor(
@@ -126,7 +126,7 @@ export class PeerServer {
     let ended = false;
     const stream = {};
     this.latestStream.set(from, stream);
-    // A member restarted on another build reopens its stream: until then it counts as the baseline.
+    // A member restarted on another build reopens its stream: until then its current version is the baseline.
     const forget = (): void => {
       if (this.latestStream.get(from) !== stream) return;
       this.latestStream.delete(from);
