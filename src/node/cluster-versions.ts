@@ -33,14 +33,19 @@ export class ClusterVersions {
     readonly self: FormatVersions,
   ) {}
 
-  /** peerVersions records what `peer` advertised; null: its stream ended (current forgotten, lastKnown kept). */
-  peerVersions(peer: NodeId, versions: FormatVersions | null): void {
+  /**
+   * peerVersions records what `peer` advertised; null: its Raft stream ended (current forgotten,
+   * lastKnown kept). A call other than its Raft stream (`onStream` false: a forward, a snapshot)
+   * sets current only while a stream keeps it: no stream end would clear it after that call,
+   * so a peer that then died and came back on an older build would be taken for its former self.
+   */
+  peerVersions(peer: NodeId, versions: FormatVersions | null, onStream = true): void {
     if (peer === this.selfId) return;
     if (versions === null) {
       this.current.delete(peer);
       return;
     }
-    this.current.set(peer, versions);
+    if (onStream || this.current.has(peer)) this.current.set(peer, versions);
     this.lastKnown.set(peer, versions);
   }
 

@@ -220,8 +220,8 @@ export class RaftNode implements PeerHandler {
   }
 
   /** peerVersions: the peer server heard `peer` advertise its formats (null: its stream ended, it is not current). */
-  peerVersions(peer: NodeId, versions: FormatVersions | null): void {
-    this.versions.peerVersions(peer, versions);
+  peerVersions(peer: NodeId, versions: FormatVersions | null, onStream = true): void {
+    this.versions.peerVersions(peer, versions, onStream);
   }
 
   /** memberRole: this node's place in the applied configuration ('none': waiting to be added). */
