@@ -54,6 +54,11 @@ export class ClusterVersions {
     return id === this.selfId ? this.self : (this.current.get(id) ?? BASELINE_VERSIONS);
   }
 
+  /** heardNow: `id` advertised versions on a Raft stream that has not ended (this node: true). */
+  heardNow(id: NodeId): boolean {
+    return id === this.selfId || this.current.has(id);
+  }
+
   /** lastKnownOf: the last formats `id` advertised to this process (never heard: the baseline). */
   lastKnownOf(id: NodeId): FormatVersions {
     return id === this.selfId ? this.self : (this.lastKnown.get(id) ?? BASELINE_VERSIONS);

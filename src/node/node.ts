@@ -610,7 +610,8 @@ export class RaftNode implements PeerHandler {
   /** heldBack logs a hold once per peer until it changes, and tells the observers of every one. */
   private heldBack(peer: NodeId, what: 'entries' | 'snapshot', hold: ReplicationHold): void {
     this.events.onReplicationHeldBack?.(peer, what);
-    const key = `${hold.current}<${hold.needed}`;
+    const heard = this.versions.heardNow(peer);
+    const key = `${heard ? 'heard' : 'silent'} ${hold.current}<${hold.needed}`;
     if (this.heldBackLogged.get(peer) === key) return;
     this.heldBackLogged.set(peer, key);
     this.opts.logger.warn('replication_held_back', {
@@ -618,10 +619,12 @@ export class RaftNode implements PeerHandler {
       memberCommandVersion: hold.current,
       commandVersionNeeded: hold.needed,
       commandVersionInUse: this.commandVersionInUse(),
-      detail:
-        `member ${peer} applies command format ${hold.current} as far as its live stream tells ` +
-        `(none open: ${BASELINE_VERSIONS.command}), but the log holds format ${hold.needed} commands; ` +
-        'it gets no entries or snapshots until it is heard at that format: upgrade it',
+      detail: heard
+        ? `member ${peer} applies only command format ${hold.current}, but the log holds format ${hold.needed} ` +
+          'commands; it gets no entries or snapshots until it is heard at that format: upgrade it'
+        : `member ${peer} has no live peer stream to this node (down, or not yet back), and the log holds ` +
+          `format ${hold.needed} commands; it gets entries once it calls at that format ` +
+          '(if it came back on an older build, upgrade it)',
     });
   }
 

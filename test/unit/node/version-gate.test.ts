@@ -186,7 +186,8 @@ describe('the command version in use', () => {
   });
 
   it('holds entries from a member whose stream ended once version 2 is in use, lets heartbeats through, and catches it up when heard', async () => {
-    h = await cluster((id) => ({ ...gated(v2), ...inUseFromKv(id) }));
+    const lines: LogLine[] = [];
+    h = await cluster((id) => ({ ...gated(v2), ...inUseFromKv(id), logger: capturing(lines) }));
     const leader = h.leader();
     const [b, c] = followersOf(h, leader) as [NodeId, NodeId];
     const mc = h.members.find((m) => m.node.id === c) as Member;
@@ -205,6 +206,9 @@ describe('the command version in use', () => {
     await until('c got three heartbeats', () => heartbeatsTo(leader, c, mark) >= 3);
     expect(entriesTo(leader, c, mark)).toBe(0);
     expect(mc.kv.map.get('v2:k')).toBe('1');
+    const logged = lines.filter((l) => l.event === 'replication_held_back');
+    expect(logged.map((l) => l.fields['member'])).toEqual([c]);
+    expect(String(logged[0]?.fields['detail'])).toContain('no live peer stream');
 
     leader.node.peerVersions(c, v2);
     await until('c caught up', () => mc.kv.map.get('v2:k') === '2' && mc.kv.map.get('plain') === '1');
