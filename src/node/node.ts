@@ -563,7 +563,7 @@ export class RaftNode implements PeerHandler {
     return new RegistryError(
       'FAILED_PRECONDITION',
       `this command needs command format ${needed}, but ${who} applies only ${lowest.version}; ` +
-        'upgrade every member (a member not heard from counts as 1) before using it',
+        'upgrade every member (one this leader never heard from counts as 1) before using it',
     );
   }
 
