@@ -22,12 +22,16 @@ export interface NodeStatus {
   readonly memberRole: 'voter' | 'learner' | 'none';
   /**
    * versions: the formats this node applies, the lowest among the members (what the leader may
-   * use; heldBackBy names a member below this node) and each member's as this node heard them.
+   * use; heldBackBy names a member below this node), each member's as this node last heard them,
+   * each member's current ones (on its live stream; none: the baseline, and a leader sends it
+   * no entries above that), and the command version the applied state already uses.
    */
   readonly versions: {
     readonly node: FormatVersions;
     readonly cluster: { readonly command: LowestVersion; readonly snapshot: LowestVersion };
     readonly members: Readonly<Record<string, FormatVersions>>;
+    readonly current: Readonly<Record<string, FormatVersions>>;
+    readonly commandVersionInUse: number;
   };
 }
 

@@ -354,6 +354,7 @@ function newRaftNode(
     validateCommand: validateCommandBytes,
     versions: REGISTRY_VERSIONS,
     commandVersion: commandVersionOf,
+    commandVersionInUse: () => parts.stateMachine.commandVersionInUse(),
   });
 }
 
@@ -479,6 +480,7 @@ function observe(o: Observed): Metrics {
     metrics.persistedEntries.inc(entries);
   };
   n.events.onApply = (entries) => metrics.appliedEntries.inc(entries);
+  n.events.onReplicationHeldBack = (_peer, what) => metrics.replicationHeldBack.inc({ what });
   n.events.onSnapshot = (_meta, bytes, ms) => {
     metrics.snapshots.inc();
     metrics.snapshotBytes.set(bytes);

@@ -62,6 +62,7 @@ export class Metrics {
   readonly sweepDuration: Histogram;
   readonly rejectedEntries: Counter<'reason'>;
   readonly dedupEvictions: Counter<'reason'>;
+  readonly replicationHeldBack: Counter<'what'>;
   readonly backupLastSuccess: Gauge;
   readonly backupFailures: Counter;
   readonly backupInterval: Gauge;
@@ -142,6 +143,13 @@ export class Metrics {
       registers: [r],
     });
     for (const reason of DEDUP_EVICTION_REASONS) this.dedupEvictions.inc({ reason }, 0);
+    this.replicationHeldBack = new Counter({
+      name: name('replication_held_back_total'),
+      help: 'Appends with entries, or snapshots, this leader did not send to a member not heard to apply the command version the cluster uses (upgrade it)',
+      labelNames: ['what'],
+      registers: [r],
+    });
+    for (const what of ['entries', 'snapshot']) this.replicationHeldBack.inc({ what }, 0);
     this.backupLastSuccess = new Gauge({
       name: name('backup_last_success_timestamp_seconds'),
       help: 'When this node last wrote a scheduled backup (Unix seconds; 0: never; only the leader writes them)',

@@ -85,6 +85,13 @@ export interface RaftNodeOptions {
    * when every member advertises at least that version (DESIGN §12).
    */
   readonly commandVersion?: (payload: Uint8Array) => number;
+  /**
+   * commandVersionInUse: the highest command version among the entries the state machine has
+   * applied (the registry's; default: the baseline). Once above the baseline, the cluster is
+   * committed to it: proposals of that version pass even with a member down, and entries and
+   * snapshots go only to peers heard on a live stream at that version (DESIGN §12).
+   */
+  readonly commandVersionInUse?: () => number;
 }
 
 /** NodeEvents lets observers (metrics, logs) listen without reaching in (STYLE rule 23). */
@@ -95,6 +102,14 @@ export interface NodeEvents {
   onSnapshot?(meta: SnapshotMeta, bytes: number, durationMs: number): void;
   /** onMembership: the applied configuration changed, at log index `index` (the table holds the new one). */
   onMembership?(members: readonly Member[], index: Index): void;
+  /** onReplicationHeldBack: entries or a snapshot were not sent to `peer`, which cannot apply them (replicationHold). */
+  onReplicationHeldBack?(peer: NodeId, what: 'entries' | 'snapshot'): void;
+}
+
+/** ReplicationHold: a peer heard at command version `current` (live stream; none: the baseline) would be sent `needed`. */
+interface ReplicationHold {
+  readonly current: number;
+  readonly needed: number;
 }
 
 /** MemberRemovedError is what onFatal gets when this node applied its own removal: it leaves. */
@@ -140,6 +155,8 @@ export class RaftNode implements PeerHandler {
   private readonly membership: Membership;
   /** versions: what each member advertised it can apply (etcd's cluster version). */
   private readonly versions: ClusterVersions;
+  /** heldBackLogged: per peer, the hold last logged (replicationHold logs a hold once until it changes). */
+  private readonly heldBackLogged = new Map<NodeId, string>();
   /** leaving: this node applied its own removal and is on its way out. */
   private leaving = false;
   readonly events: NodeEvents = {};
@@ -196,12 +213,15 @@ export class RaftNode implements PeerHandler {
 
   /** versionsStatus: this node's formats, the lowest among the applied configuration's members, and each member's. */
   versionsStatus(): VersionsStatus {
-    return this.versions.status(this.membership.table.all().map((m) => m.id));
+    return this.versions.status(
+      this.membership.table.all().map((m) => m.id),
+      this.commandVersionInUse(),
+    );
   }
 
-  /** peerVersions: the peer server heard `peer` advertise its formats (null: its stream ended, forget them). */
-  peerVersions(peer: NodeId, versions: FormatVersions | null): void {
-    this.versions.peerVersions(peer, versions);
+  /** peerVersions: the peer server heard `peer` advertise its formats (null: its stream ended, it is not current). */
+  peerVersions(peer: NodeId, versions: FormatVersions | null, onStream = true): void {
+    this.versions.peerVersions(peer, versions, onStream);
   }
 
   /** memberRole: this node's place in the applied configuration ('none': waiting to be added). */
@@ -523,12 +543,17 @@ export class RaftNode implements PeerHandler {
 
   /**
    * versionRefusal: as leader, a command goes into the log only if every member of the applied
-   * configuration (voters and learners) can apply it; a member that cannot would stop on it.
-   * Null when it may be proposed, else FAILED_PRECONDITION naming the member that holds it back.
+   * configuration (voters and learners) can apply it: its version is the baseline, or the
+   * cluster already applied a command of that version (a member that cannot apply it gets no
+   * entries: replicationHold), or every member's last known advertisement reaches it. A member
+   * that is down keeps what it last advertised, so it does not block what it can apply; one
+   * never heard by this process counts as the baseline. Null when it may be proposed, else
+   * FAILED_PRECONDITION naming the member that holds it back.
    */
   private versionRefusal(payload: Uint8Array): RegistryError | null {
     const needed = this.opts.commandVersion?.(payload) ?? BASELINE_VERSIONS.command;
     if (needed <= BASELINE_VERSIONS.command) return null;
+    if (needed <= this.commandVersionInUse()) return null;
     const lowest = this.versions.lowest(
       this.membership.table.all().map((m) => m.id),
       'command',
@@ -538,8 +563,69 @@ export class RaftNode implements PeerHandler {
     return new RegistryError(
       'FAILED_PRECONDITION',
       `this command needs command format ${needed}, but ${who} applies only ${lowest.version}; ` +
-        'upgrade every member (a member not heard from counts as 1) before using it',
+        'upgrade every member (one this leader never heard from counts as 1) before using it',
     );
+  }
+
+  /** commandVersionInUse: the highest command version the applied state holds (opts.commandVersionInUse). */
+  private commandVersionInUse(): number {
+    const v = this.opts.commandVersionInUse?.() ?? BASELINE_VERSIONS.command;
+    assert(Number.isInteger(v) && v >= BASELINE_VERSIONS.command, () => `command version in use ${v}`);
+    return v;
+  }
+
+  /**
+   * replicationHold: why entries or a snapshot may not go to `peer` now (null: they may). Once
+   * the applied state uses a command version above the baseline, the log and the snapshots hold
+   * commands of it, and a member that cannot apply them would skip them and diverge silently.
+   * So they go only to a peer whose current advertisement (on its live stream; none: the
+   * baseline) reaches that version. Empty appends (heartbeats) still go: the peer answers on its
+   * own stream, is heard, and the core sends the entries again (sendAll). The entries
+   * themselves are checked too, against the peer's current version: a command of a newer
+   * version proposed but not yet applied here (so not yet in use) must not reach a member that
+   * came back on an older build meanwhile.
+   */
+  private replicationHold(peer: NodeId, entries: readonly Entry[]): ReplicationHold | null {
+    const current = this.versions.currentOf(peer).command;
+    const inUse = this.commandVersionInUse();
+    if (inUse > BASELINE_VERSIONS.command && current < inUse) return { current, needed: inUse };
+    if (current >= this.versions.self.command) return null; // it applies all this node does
+    const needed = this.versionNeeded(entries);
+    return needed > current ? { current, needed } : null;
+  }
+
+  /** versionNeeded: the highest command version among `entries` (the baseline when none needs more). */
+  private versionNeeded(entries: readonly Entry[]): number {
+    let needed = BASELINE_VERSIONS.command;
+    const versionOf = this.opts.commandVersion;
+    if (versionOf === undefined) return needed;
+    for (const e of entries) {
+      if (e.kind !== 'command') continue;
+      const decoded = decodeCommandEntry(e.data);
+      if (decoded.ok) needed = Math.max(needed, versionOf(decoded.value.payload));
+    }
+    return needed;
+  }
+
+  /** heldBack logs a hold once per peer until it changes, and tells the observers of every one. */
+  private heldBack(peer: NodeId, what: 'entries' | 'snapshot', hold: ReplicationHold): void {
+    this.events.onReplicationHeldBack?.(peer, what);
+    const heard = this.versions.heardNow(peer);
+    const key = `${heard ? 'heard' : 'silent'} ${hold.current}<${hold.needed}`;
+    if (this.heldBackLogged.get(peer) === key) return;
+    this.heldBackLogged.set(peer, key);
+    this.opts.logger.warn('replication_held_back', {
+      member: peer,
+      memberCommandVersion: hold.current,
+      commandVersionNeeded: hold.needed,
+      commandVersionInUse: this.commandVersionInUse(),
+      detail: heard
+        ? `member ${peer} applies only command format ${hold.current}, but the log holds format ${hold.needed} ` +
+          'commands; it gets no entries or snapshots until it is heard at that format: upgrade it'
+        : `member ${peer} has no live peer stream to this node (down, or not yet back), and the log holds ` +
+          `format ${hold.needed} commands; it gets entries once it calls at that format ` +
+          '(if it came back on an older build, upgrade it)',
+    });
   }
 
   private readQueued(): void {
@@ -723,10 +809,25 @@ export class RaftNode implements PeerHandler {
     if (entries.length > 0) this.events.onApply?.(entries.length);
   }
 
+  /**
+   * sendAll sends a Ready's messages, one batch per peer, but none that carries entries or a
+   * snapshot to a peer replicationHold names. A held append is lost as far as the core knows:
+   * it is told the peer is unreachable, so it probes it (one append per heartbeat answer, not a
+   * pipeline), and the peer's answer to a heartbeat makes it send the entries again; a held
+   * snapshot is reported undelivered and retried the same way. Neither spins: each retry waits
+   * for the peer's next answer to a heartbeat.
+   */
   private sendAll(messages: readonly Message[]): void {
     if (messages.length === 0) return;
     const byPeer = new Map<NodeId, Message[]>();
     for (const m of messages) {
+      const carries = m.type === 'snapshot' || (m.type === 'append' && m.entries.length > 0);
+      const hold = carries ? this.replicationHold(m.to, m.type === 'append' ? m.entries : []) : null;
+      if (hold !== null) {
+        this.holdBack(m, hold);
+        continue;
+      }
+      if (carries) this.heldBackLogged.delete(m.to);
       if (m.type === 'snapshot') {
         this.sendSnapshot(m);
         continue;
@@ -736,6 +837,14 @@ export class RaftNode implements PeerHandler {
       else list.push(m);
     }
     for (const [to, list] of byPeer) for (const batch of peerBatches(list)) this.opts.transport.send(to, batch);
+  }
+
+  /** holdBack drops one message replicationHold refused and tells the core, which sends it again later. */
+  private holdBack(m: Message, hold: ReplicationHold): void {
+    assert(m.type === 'snapshot' || m.type === 'append', () => `holding back a ${m.type} message`);
+    this.heldBack(m.to, m.type === 'snapshot' ? 'snapshot' : 'entries', hold);
+    if (m.type === 'snapshot') this.queueSnapshotReport(m.to, false);
+    else this.reportUnreachable(m.to);
   }
 
   private sendSnapshot(m: InstallSnapshot): void {

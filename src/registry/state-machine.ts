@@ -15,12 +15,14 @@ import type { SnapshotSource, StateMachine } from '../raft/index.js';
 import { type DedupEvictionReason, DedupTable } from './dedup.js';
 import { ExpiryIndex } from './expiry-index.js';
 import { MediaLeases, type MediaNodeView, leaseRecord } from './media-leases.js';
+import { BASELINE_VERSIONS } from '../lib/versions.js';
 import { REGISTRY_LIMITS } from './registry-limits.js';
 import { RoomRecord, deadlineMs, toRoom } from './room-record.js';
 import { RoomsByNode, hasShare, occupancyAfter, unattributedOf, withShare } from './room-shares.js';
 import { SnapshotCapture, decodeSnapshot, snapshotFormatFor } from './snapshot-codec.js';
 import { SortedNames } from './sorted-names.js';
 import { QUOTA_FULL_MESSAGE, StateQuota } from './state-quota.js';
+import { commandVersionOfCase } from './versions.js';
 import { WatchLog, type WatchRead } from './watch-log.js';
 
 /**
@@ -68,6 +70,8 @@ export class RoomRegistry implements StateMachine {
   /** lastEntryTimeMs / lastEntryTerm: of the last command entry applied (term 0: none known). */
   private lastEntryTimeMs = 0;
   private lastEntryTerm = 0;
+  /** versionInUse: the highest command version among the commands applied (commandVersionInUse). */
+  private versionInUse = BASELINE_VERSIONS.command;
   private readonly dedup = new DedupTable((reason) => this.events.onDedupEvicted?.(reason));
   private readonly quota = new StateQuota();
   /** entryQuotaBytes: the state quota the leader stamped into the entry being applied. */
@@ -99,6 +103,7 @@ export class RoomRegistry implements StateMachine {
     if (command === null) return this.reject(index, 'undecodable', 'does not decode as a command');
     const c = command.command;
     if (c === undefined) return this.reject(index, 'unknown_command', 'holds a command this build does not know');
+    this.versionInUse = Math.max(this.versionInUse, commandVersionOfCase(c.$case));
     if (command.requestId === '') return encodeResult(this.run(c, index, t), index);
     const { apiKey, requestId } = command;
     const room = roomOf(c);
@@ -443,6 +448,17 @@ export class RoomRegistry implements StateMachine {
     this.watchLog.setNotifier(notify);
   }
 
+  /**
+   * commandVersionInUse is the highest command version (versions.ts) among the commands applied
+   * so far, whatever their outcome (a failed one is in the log all the same): the baseline until
+   * the first command of a newer version applies. Replicated, so the same on every replica at
+   * the same index, and kept in snapshots. The leader sends entries and snapshots only to
+   * members heard to apply it (node.ts replicationHold).
+   */
+  commandVersionInUse(): number {
+    return this.versionInUse;
+  }
+
   // ---- Snapshots -----------------------------------------------------------------------------
 
   /** captureSnapshot freezes the state in O(1); the source serializes it in slices (copy-on-write). */
@@ -459,6 +475,7 @@ export class RoomRegistry implements StateMachine {
         mediaNodeLeasesExpiredTotal: this.totals.mediaNodeLeasesExpired,
         lastEntryTimeMs: this.lastEntryTimeMs,
         lastEntryTerm: this.lastEntryTerm,
+        commandVersionInUse: this.versionInUse,
       },
       this.rooms,
       this.leases.all(),
@@ -517,6 +534,8 @@ export class RoomRegistry implements StateMachine {
     };
     this.lastEntryTimeMs = h.lastEntryTimeMs;
     this.lastEntryTerm = h.lastEntryTerm;
+    // Absent in the snapshots of builds before it (proto3 reads 0): those applied only version 1.
+    this.versionInUse = Math.max(BASELINE_VERSIONS.command, h.commandVersionInUse);
     this.watchLog.reset(this.applied);
   }
 }

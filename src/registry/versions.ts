@@ -8,8 +8,9 @@ type CommandCase = NonNullable<Command['command']>['$case'];
  * COMMAND_VERSIONS: the command format version a replica needs to apply each command kind (the
  * registry decides, DESIGN §12). The kinds of the first release are version 1; the media-node
  * kinds (issue 16) are 2. A new kind, or a change in how an existing one applies, gets the
- * next version here, and the leader proposes it only once every member advertises that version
- * (node/cluster-versions.ts). Exhaustive: a new command does not compile until it is given a
+ * next version here, and the leader proposes it only once every member advertised that version
+ * or the cluster already applied a command of it (commandVersionInUse, node/node.ts
+ * versionRefusal and replicationHold). Exhaustive: a new command does not compile until it is given a
  * version.
  */
 const COMMAND_VERSIONS: Readonly<Record<CommandCase, number>> = Object.freeze({
@@ -42,5 +43,10 @@ export function commandVersionOf(payload: Uint8Array): number {
   } catch {
     return BASELINE_VERSIONS.command;
   }
-  return c === undefined ? BASELINE_VERSIONS.command : COMMAND_VERSIONS[c.$case];
+  return c === undefined ? BASELINE_VERSIONS.command : commandVersionOfCase(c.$case);
+}
+
+/** commandVersionOfCase is the command version needed to apply a command of kind `kind`. */
+export function commandVersionOfCase(kind: CommandCase): number {
+  return COMMAND_VERSIONS[kind];
 }

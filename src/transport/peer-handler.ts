@@ -18,6 +18,8 @@ export interface PeerHandler {
   /**
    * peerVersions: an authenticated call from `peer` advertised the formats it applies (a build
    * that advertises none counts as BASELINE_VERSIONS); null when its Raft stream ended.
+   * `onStream`: the call is its Raft stream (only that one's end is reported, so only it may
+   * start the peer's current versions; another call updates them only while that stream lives).
    */
-  peerVersions?(peer: NodeId, versions: FormatVersions | null): void;
+  peerVersions?(peer: NodeId, versions: FormatVersions | null, onStream: boolean): void;
 }

@@ -41,7 +41,7 @@ export class PeerServer {
   readonly stats: PeerServerStats = { malformedMessages: 0, misaddressedMessages: 0 };
   readonly events: PeerServerEvents = {};
   private readonly server: grpc.Server;
-  /** latestStream: each peer's newest Raft stream; only its end forgets the versions that peer advertised. */
+  /** latestStream: each peer's newest Raft stream; only its end clears that peer's current versions (its last known stay). */
   private readonly latestStream = new Map<NodeId, object>();
 
   constructor(
@@ -95,13 +95,21 @@ export class PeerServer {
     }
   }
 
-  private authenticate(call: {
-    metadata: grpc.Metadata;
-    getAuthContext(): { sslPeerCertificate?: PeerCertificate };
-  }): NodeId | grpc.ServiceError {
+  /**
+   * authenticate checks a call's credentials and reports the versions it advertised; `onStream`:
+   * the call is the peer's Raft stream, whose end reports null (so the node knows the peer's
+   * current versions only while that stream lives).
+   */
+  private authenticate(
+    call: {
+      metadata: grpc.Metadata;
+      getAuthContext(): { sslPeerCertificate?: PeerCertificate };
+    },
+    onStream: boolean,
+  ): NodeId | grpc.ServiceError {
     const checked = this.auth.check(call.metadata, call.getAuthContext().sslPeerCertificate ?? null);
     if (checked.ok) {
-      this.handler.peerVersions?.(checked.value, advertisedVersions(call.metadata));
+      this.handler.peerVersions?.(checked.value, advertisedVersions(call.metadata), onStream);
       return checked.value;
     }
     this.events.onRefused?.(checked.error);
@@ -118,7 +126,7 @@ export class PeerServer {
     call: grpc.ServerReadableStream<RaftBatch, RaftStreamClosed>,
     cb: grpc.sendUnaryData<RaftStreamClosed>,
   ): void {
-    const from = this.authenticate(call);
+    const from = this.authenticate(call, true);
     if (typeof from !== 'string') {
       cb(from, null);
       return;
@@ -126,11 +134,11 @@ export class PeerServer {
     let ended = false;
     const stream = {};
     this.latestStream.set(from, stream);
-    // A member restarted on another build reopens its stream: until then it counts as the baseline.
+    // A member restarted on another build reopens its stream: until then its current version is the baseline.
     const forget = (): void => {
       if (this.latestStream.get(from) !== stream) return;
       this.latestStream.delete(from);
-      this.handler.peerVersions?.(from, null);
+      this.handler.peerVersions?.(from, null, true);
     };
     call.on('close', forget);
     call.on('cancelled', forget);
@@ -177,7 +185,7 @@ export class PeerServer {
     call: grpc.ServerReadableStream<SnapshotChunk, InstallSnapshotResponse>,
     cb: grpc.sendUnaryData<InstallSnapshotResponse>,
   ): Promise<void> {
-    const from = this.authenticate(call);
+    const from = this.authenticate(call, false);
     if (typeof from !== 'string') {
       cb(from, null);
       return;
@@ -222,7 +230,7 @@ export class PeerServer {
     call: grpc.ServerUnaryCall<ForwardRequest, ForwardResponse>,
     cb: grpc.sendUnaryData<ForwardResponse>,
   ): Promise<void> {
-    const from = this.authenticate(call);
+    const from = this.authenticate(call, false);
     if (typeof from !== 'string') {
       cb(from, null);
       return;

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Consistency } from '../../src/gen/roomregistry/v1/rooms.js';
+import { REGISTRY_VERSIONS } from '../../src/registry/index.js';
 import { ProcessCluster, cliPath, waitUntil } from '../harness/process-cluster.js';
 
 let cluster: ProcessCluster;
@@ -33,6 +34,8 @@ interface VersionsJson {
   node: { command: number; snapshot: number };
   cluster: { command: { version: number; heldBackBy: string | null } };
   members: Record<string, { command: number; snapshot: number }>;
+  current: Record<string, { command: number; snapshot: number }>;
+  commandVersionInUse: number;
 }
 
 async function memberStatus(id: string): Promise<MemberStatus | null> {
@@ -75,9 +78,12 @@ it('a learner serves LOCAL and linearizable reads, forwards writes, and can be p
   expect(s?.voters.sort()).toEqual(['n1', 'n2', 'n3']);
   // Version gating (DESIGN §12): /status shows this node's formats and the cluster's, learners included.
   const versions = ((await cluster.status(leader)) as unknown as { versions: VersionsJson }).versions;
-  expect(versions.node).toEqual({ command: 1, snapshot: 1 });
-  expect(versions.cluster.command).toEqual({ version: 1, heldBackBy: null });
+  // This build applies the media-node commands (format 2); none was used, so none is in use.
+  expect(versions.node).toEqual(REGISTRY_VERSIONS);
+  expect(versions.cluster.command).toEqual({ version: REGISTRY_VERSIONS.command, heldBackBy: null });
   expect(Object.keys(versions.members).sort()).toEqual(['n1', 'n2', 'n3', 'n4']);
+  expect(Object.keys(versions.current).sort()).toEqual(['n1', 'n2', 'n3', 'n4']);
+  expect(versions.commandVersionInUse).toBe(1);
 
   // Writes through the learner are forwarded to the leader; reads are served by the learner.
   const viaLearner = cluster.client('n4');

@@ -29,7 +29,7 @@ it('metadata carries the versions; none or garbled ones read as the baseline', (
 });
 
 it('the peer server reports what a Raft stream advertised, and forgets it when the stream ends', async () => {
-  const heard: Array<[NodeId, FormatVersions | null]> = [];
+  const heard: Array<[NodeId, FormatVersions | null, boolean]> = [];
   const server = new PeerServer(
     n1,
     new PeerAuthenticator('test', secret, [n1, n2]),
@@ -37,7 +37,7 @@ it('the peer server reports what a Raft stream advertised, and forgets it when t
       deliver: () => {},
       receiveSnapshot: () => Promise.resolve(false),
       forward: () => Promise.resolve([]),
-      peerVersions: (peer, versions) => heard.push([peer, versions]),
+      peerVersions: (peer, versions, onStream) => heard.push([peer, versions, onStream]),
     },
     LIMITS,
   );
@@ -54,10 +54,10 @@ it('the peer server reports what a Raft stream advertised, and forgets it when t
   );
   client.send([]);
   await until(() => heard.length > 0);
-  expect(heard).toEqual([[n2, versions]]);
+  expect(heard).toEqual([[n2, versions, true]]); // on its Raft stream: the node may take them as current
   client.close();
   await until(() => heard.length > 1);
-  expect(heard[1]).toEqual([n2, null]);
+  expect(heard[1]).toEqual([n2, null, true]);
 });
 
 async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {

@@ -45,6 +45,12 @@ export interface SnapshotHeader {
    */
   lastEntryTimeMs: number;
   lastEntryTerm: number;
+  /**
+   * command_version_in_use is the highest command version among the commands applied (failed
+   * ones too: they are in the log); absent (older builds) means 1. A leader sends entries and
+   * snapshots only to members that apply it (DESIGN §12).
+   */
+  commandVersionInUse: number;
 }
 
 /** StoredRoom is one room with everything expiry needs (who was in it and when they left). */
@@ -283,6 +289,7 @@ function createBaseSnapshotHeader(): SnapshotHeader {
     mediaNodeLeasesExpiredTotal: 0,
     lastEntryTimeMs: 0,
     lastEntryTerm: 0,
+    commandVersionInUse: 0,
   };
 }
 
@@ -311,6 +318,9 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
     }
     if (message.lastEntryTerm !== 0) {
       writer.uint32(64).uint64(message.lastEntryTerm);
+    }
+    if (message.commandVersionInUse !== 0) {
+      writer.uint32(72).uint32(message.commandVersionInUse);
     }
     return writer;
   },
@@ -392,6 +402,14 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
             message.lastEntryTerm = longToNumber(reader.uint64());
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.commandVersionInUse = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -446,6 +464,11 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
         : isSet(object.last_entry_term)
         ? globalThis.Number(object.last_entry_term)
         : 0,
+      commandVersionInUse: isSet(object.commandVersionInUse)
+        ? globalThis.Number(object.commandVersionInUse)
+        : isSet(object.command_version_in_use)
+        ? globalThis.Number(object.command_version_in_use)
+        : 0,
     };
   },
 
@@ -475,6 +498,9 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
     if (message.lastEntryTerm !== 0) {
       obj.lastEntryTerm = Math.round(message.lastEntryTerm);
     }
+    if (message.commandVersionInUse !== 0) {
+      obj.commandVersionInUse = Math.round(message.commandVersionInUse);
+    }
     return obj;
   },
 
@@ -491,6 +517,7 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
     message.mediaNodeLeasesExpiredTotal = object.mediaNodeLeasesExpiredTotal ?? 0;
     message.lastEntryTimeMs = object.lastEntryTimeMs ?? 0;
     message.lastEntryTerm = object.lastEntryTerm ?? 0;
+    message.commandVersionInUse = object.commandVersionInUse ?? 0;
     return message;
   },
 };
