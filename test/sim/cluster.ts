@@ -452,9 +452,9 @@ export class Cluster {
    */
   private observed(node: SimNode, machine: SimMachine): StateMachine {
     return {
-      apply: (index, payload, entryTimeMs, quotaBytes) => {
+      apply: (index, payload, entryTimeMs, quotaBytes, term) => {
         this.guard(() => this.catchUp(node, index));
-        return machine.apply(index, payload, entryTimeMs, quotaBytes);
+        return machine.apply(index, payload, entryTimeMs, quotaBytes, term);
       },
       captureSnapshot: () => machine.captureSnapshot(),
       restore: (chunks) => machine.restore(chunks),

@@ -8,13 +8,21 @@
  * two thirds of the seeds the nemesis adds, promotes, removes and replaces members online), a
  * state machine (a key-value map, or
  * RoomRegistry with room clients and expiry in about a third of the seeds), a fault mix and a
- * length (faults.ts); the simulator (simulator.ts) runs it in discrete steps with the clock,
+ * length (faults.ts). Room seeds also run 2 or 3 media nodes (media-nodes.ts, issue 16) that
+ * heartbeat their leases through the cluster, report their shares of rooms' occupancy, and
+ * go silent for a while or for good as the seed decides, while the simulated sweeper expires
+ * leases past due before rooms; their checks (checkers/leases.ts): no lease expires before its
+ * last heartbeat's ttl ran out, an expiry drops the node's shares and hosted rooms, and once
+ * the healed run has outlived every lease none is left, and every room's counts are its share
+ * without a node plus its media nodes' shares. The simulator (simulator.ts) runs it in discrete steps with the clock,
  * network and disk swapped for seeded twins (scheduler.ts, network.ts, disk.ts: slow and
  * stalled writes, power cuts that lose or tear the write in flight), checks Election Safety,
  * Log Matching, Leader Completeness and State Machine Safety as nodes persist and apply
  * (checkers/safety.ts), then heals everything, waits for convergence, and checks the final
  * state and the history (checkers/convergence.ts, checkers/linearizability.ts; rooms against
- * test/chaos/room-model.ts).
+ * test/chaos/room-model.ts). In room seeds the final state (leases and per-node shares
+ * included) is compared twice: when the healed cluster first converges, and again after it
+ * ran on until every lease expired and was swept.
  *
  * Run: `npx vitest run test/sim` runs seeds 1..200 in chunks of 50, plus regression-seeds.ts.
  * `SIM_SEEDS=2000` runs seeds 1..2000 (`SIM_SEEDS_FROM=1001 SIM_SEEDS=1000` runs 1001..2000). `SIM_SEED=123` replays one seed and prints its whole
@@ -144,6 +152,8 @@ async function runChunk(first: number, last: number): Promise<void> {
     earlyApplied: 0,
     roomRuns: 0,
     roomsExpired: 0,
+    heartbeats: 0,
+    leasesExpired: 0,
     writesOk: 0,
     readsOk: 0,
     linTimeouts: 0,
@@ -160,6 +170,8 @@ async function runChunk(first: number, last: number): Promise<void> {
       totals.tornWrites += s.tornWrites;
       totals.earlyApplied += s.earlyApplied;
       totals.roomsExpired += s.roomsExpired;
+      totals.heartbeats += s.heartbeats;
+      totals.leasesExpired += s.leasesExpired;
       totals.partitions += s.partitions;
       totals.membershipChanges += s.membershipChanges;
       totals.snapshotsInstalled += s.snapshotsInstalled;
