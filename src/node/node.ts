@@ -715,6 +715,7 @@ export class RaftNode implements PeerHandler {
         decoded.value.payload,
         decoded.value.entryTimeMs,
         decoded.value.quotaBytes,
+        e.term,
       );
       this.proposals.applied(e.index, e.term, result);
       this.snapshotter.applied(e.data.byteLength);

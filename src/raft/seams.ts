@@ -1,4 +1,4 @@
-import type { Index } from '../lib/ids.js';
+import type { Index, Term } from '../lib/ids.js';
 import type { LogStorage } from './log-storage.js';
 import type { Entry, HardState, SnapshotMeta } from './types.js';
 
@@ -33,9 +33,10 @@ export interface NodeSnapshotStore {
 export interface StateMachine {
   /**
    * apply runs one committed command and returns its encoded result for the proposer.
-   * quotaBytes is the state quota the leader stamped into the entry (Infinity: none).
+   * quotaBytes is the state quota the leader stamped into the entry (Infinity: none); term is
+   * the entry's term (the registry extends media-node leases when it rises: a leader change).
    */
-  apply(index: Index, payload: Uint8Array, entryTimeMs: number, quotaBytes: number): Uint8Array;
+  apply(index: Index, payload: Uint8Array, entryTimeMs: number, quotaBytes: number, term: Term): Uint8Array;
   /** captureSnapshot freezes the current state cheaply; the source serializes it in slices. */
   captureSnapshot(): SnapshotSource;
   /** restore replaces the whole state with a snapshot's bytes. */

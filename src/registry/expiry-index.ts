@@ -6,7 +6,7 @@ const BUCKET_MS = 1_000;
 
 /**
  * ExpiryIndex orders the rooms that can expire by deadline, so finding due rooms costs the
- * due rooms, never a scan of the table. Rooms sit in per-second buckets (a Set each, in the
+ * due rooms, never a scan of the table (the media-node leases use one too, keyed by node id). Rooms sit in per-second buckets (a Set each, in the
  * order they were added); the bucket keys are kept sorted. There are few distinct seconds
  * compared with rooms, so the key array stays short. The index keeps no deadlines of its own
  * (at a million rooms that would be a second map of a million entries): the caller says which

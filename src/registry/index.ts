@@ -7,6 +7,7 @@ export {
   type RejectedEntryReason,
 } from './state-machine.js';
 export { DEDUP_EVICTION_REASONS, type DedupEvictionReason } from './dedup.js';
+export type { MediaNodeView } from './media-leases.js';
 export { REGISTRY_LIMITS } from './registry-limits.js';
 export { SnapshotFormatError } from './snapshot-codec.js';
 export type { RoomEvent, WatchRead } from './watch-log.js';

@@ -32,4 +32,19 @@ export const REGISTRY_LIMITS = Object.freeze({
   watchEventBytesMax: 32 << 20,
   /** sortedNamesChunkMax: names per chunk of the sorted name index (a split at this size). */
   sortedNamesChunkMax: 1_024,
+  /**
+   * mediaNodesMax: media-node leases held at most (DESIGN §13). A lease costs a few hundred
+   * bytes and its slot in the lease expiry index, and a leader change rewrites every live lease
+   * once (their expiry is extended), so the bound keeps that step to milliseconds. 10 000 SFUs
+   * is far past any one deployment; a new node past it is refused (RESOURCE_EXHAUSTED), while a
+   * node that holds a lease can always renew it.
+   */
+  mediaNodesMax: 10_000,
+  /**
+   * roomSharesMax: media nodes with a share of one room's occupancy at most. A room spans a few
+   * SFUs (cascading); 64 covers a very large event while keeping a record's share list, which
+   * every occupancy report copies, short. A new node's share past it is refused
+   * (RESOURCE_EXHAUSTED); a node already counted can always change or drop its share.
+   */
+  roomSharesMax: 64,
 });

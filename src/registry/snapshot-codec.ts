@@ -2,19 +2,35 @@ import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { assert } from '../lib/assert.js';
 import {
   type DedupRecord,
+  type SnapshotFooter,
   type SnapshotHeader,
   SnapshotRecord,
+  type StoredLease,
   type StoredRoom,
 } from '../gen/roomregistry/snapshot/v1/snapshot.js';
+import type { LeaseRecord } from './media-leases.js';
 import type { RoomRecord } from './room-record.js';
 
 /**
  * The snapshot stream: length-delimited SnapshotRecords (a varint length, then the record, as
- * protobuf's own delimited streams), a header first, then every room, then the dedup table,
- * then a footer with the counts (a stream cut short is refused instead of restoring part of
- * the state).
+ * protobuf's own delimited streams), a header first, then every room, then the media-node
+ * leases, then the dedup table, then a footer with the counts (a stream cut short is refused
+ * instead of restoring part of the state).
+ *
+ * SNAPSHOT_FORMAT_VERSION is the newest format this build writes and reads: 2 holds media-node
+ * leases and shares (DESIGN §13). A state without either is written as format 1
+ * (SNAPSHOT_FORMAT_PLAIN): a build that reads only 1 restores it and loses nothing it knows of
+ * (it skips the header's newer fields: the lease expiry total, and the last entry's time and
+ * term, which matter only to leases). A state such a build would misread is written as 2, and it
+ * refuses that; the version gate keeps it from arising while such a build is a member.
  */
-export const SNAPSHOT_FORMAT_VERSION = 1;
+export const SNAPSHOT_FORMAT_VERSION = 2;
+export const SNAPSHOT_FORMAT_PLAIN = 1;
+
+/** snapshotFormatFor is the format a state is written in: 2 only when it holds leases or shares. */
+export function snapshotFormatFor(holdsMediaNodes: boolean): number {
+  return holdsMediaNodes ? SNAPSHOT_FORMAT_VERSION : SNAPSHOT_FORMAT_PLAIN;
+}
 /** FRAME_BYTES_MAX: no record comes near it (a room's metadata is at most 512 KiB). */
 const FRAME_BYTES_MAX = 16 << 20;
 /** RECORD_OVERHEAD_BYTES: a record's bytes beyond its strings, for sizing slices (about). */
@@ -36,8 +52,9 @@ type PreImage = RoomRecord | typeof PRE_IMAGE_ABSENT | typeof PRE_IMAGE_DONE;
 export class SnapshotCapture {
   private readonly preImages = new Map<string, PreImage>();
   private readonly live: Iterator<[string, RoomRecord]>;
-  private phase: 'header' | 'rooms' | 'deleted' | 'dedup' | 'done' = 'header';
+  private phase: 'header' | 'rooms' | 'deleted' | 'leases' | 'dedup' | 'done' = 'header';
   private deletedIterator: Iterator<[string, PreImage]> | null = null;
+  private leasesAt = 0;
   private dedupAt = 0;
   private roomsWritten = 0;
 
@@ -46,9 +63,12 @@ export class SnapshotCapture {
     readonly id: number,
     private readonly header: SnapshotHeader,
     rooms: Map<string, RoomRecord>,
+    /** leases: a copy of the lease table at capture time (leases are few; records are never changed). */
+    private readonly leases: readonly LeaseRecord[],
     private readonly dedup: readonly DedupRecord[],
   ) {
     assert(id > 0, 'capture ids start at 1');
+    assert(leases.length === 0 || header.formatVersion === SNAPSHOT_FORMAT_VERSION, 'leases need format 2');
     this.live = rooms.entries();
   }
 
@@ -85,32 +105,29 @@ export class SnapshotCapture {
         push({ record: { $case: 'header', value: this.header } }, RECORD_OVERHEAD_BYTES);
         this.phase = 'rooms';
         return;
-      case 'rooms': {
-        const next = this.live.next();
-        if (next.done === true) {
-          this.phase = 'deleted';
-          this.deletedIterator = this.preImages.entries();
-          return;
-        }
-        const [name, record] = next.value;
-        const pre = this.preImages.get(name);
-        if (pre === undefined) {
-          record.emittedByCapture = this.id;
-          this.pushRoom(push, record);
-        } else if (typeof pre !== 'string') {
-          this.preImages.set(name, PRE_IMAGE_DONE);
-          this.pushRoom(push, pre);
-        }
+      case 'rooms':
+        this.stepRooms(push);
         return;
-      }
       case 'deleted': {
         const next = this.deletedIterator?.next();
         if (next === undefined || next.done === true) {
-          this.phase = 'dedup';
+          this.phase = 'leases';
           return;
         }
         const pre = next.value[1];
         if (typeof pre !== 'string') this.pushRoom(push, pre);
+        return;
+      }
+      case 'leases': {
+        const lease = this.leases[this.leasesAt++];
+        if (lease === undefined) {
+          this.phase = 'dedup';
+          return;
+        }
+        push(
+          { record: { $case: 'lease', value: lease } },
+          RECORD_OVERHEAD_BYTES + lease.nodeId.length + lease.region.length,
+        );
         return;
       }
       case 'dedup': {
@@ -126,7 +143,7 @@ export class SnapshotCapture {
           {
             record: {
               $case: 'footer',
-              value: { rooms: this.roomsWritten, dedupRecords: this.dedup.length, leases: 0 },
+              value: { rooms: this.roomsWritten, dedupRecords: this.dedup.length, leases: this.leases.length },
             },
           },
           RECORD_OVERHEAD_BYTES,
@@ -139,15 +156,39 @@ export class SnapshotCapture {
     }
   }
 
+  /** stepRooms writes the next live room as the capture saw it (its kept old record if it changed since). */
+  private stepRooms(push: (r: SnapshotRecord, sizeBytes: number) => void): void {
+    const next = this.live.next();
+    if (next.done === true) {
+      this.phase = 'deleted';
+      this.deletedIterator = this.preImages.entries();
+      return;
+    }
+    const [name, record] = next.value;
+    const pre = this.preImages.get(name);
+    if (pre === undefined) {
+      record.emittedByCapture = this.id;
+      this.pushRoom(push, record);
+    } else if (typeof pre !== 'string') {
+      this.preImages.set(name, PRE_IMAGE_DONE);
+      this.pushRoom(push, pre);
+    }
+  }
+
   private pushRoom(push: (r: SnapshotRecord, sizeBytes: number) => void, room: StoredRoom): void {
+    assert(
+      room.shares.length === 0 || this.header.formatVersion === SNAPSHOT_FORMAT_VERSION,
+      () => `room ${room.name} has shares in a format ${this.header.formatVersion} capture`,
+    );
     this.roomsWritten++;
-    const sizeBytes =
+    let sizeBytes =
       RECORD_OVERHEAD_BYTES +
       room.name.length +
       room.sid.length +
       room.turnPassword.length +
       room.metadata.length +
       room.nodeId.length;
+    for (const s of room.shares) sizeBytes += RECORD_OVERHEAD_BYTES + s.nodeId.length;
     push({ record: { $case: 'room', value: room } }, sizeBytes);
   }
 }
@@ -166,6 +207,8 @@ function concat(parts: readonly Uint8Array[], bytes: number): Uint8Array {
 export interface DecodedSnapshot {
   readonly header: SnapshotHeader;
   readonly dedup: DedupRecord[];
+  /** leases: the media-node leases (none in format 1). */
+  readonly leases: StoredLease[];
 }
 
 /** SnapshotFormatError: the bytes are not a complete snapshot this build can read. */
@@ -180,6 +223,7 @@ export async function decodeSnapshot(
 ): Promise<DecodedSnapshot> {
   let header: SnapshotHeader | null = null;
   const dedup: DedupRecord[] = [];
+  const leases: StoredLease[] = [];
   let rooms = 0;
   let ended = false;
   const onRecord = (r: SnapshotRecord): void => {
@@ -191,33 +235,52 @@ export async function decodeSnapshot(
     switch (rec.$case) {
       case 'header':
         if (header !== null) throw new SnapshotFormatError('snapshot has two headers');
-        if (rec.value.formatVersion !== SNAPSHOT_FORMAT_VERSION) {
-          throw new SnapshotFormatError(
-            `snapshot format ${rec.value.formatVersion} is unknown (this build reads ${SNAPSHOT_FORMAT_VERSION})`,
-          );
-        }
+        checkFormat(rec.value.formatVersion);
         header = rec.value;
         return;
       case 'room':
+        if (rec.value.shares.length > 0) requireMediaNodes(header, `room ${rec.value.name} has shares`);
         rooms++;
         onRoom(rec.value);
+        return;
+      case 'lease':
+        requireMediaNodes(header, `it holds the lease of ${rec.value.nodeId}`);
+        leases.push(rec.value);
         return;
       case 'dedup':
         dedup.push(rec.value);
         return;
       case 'footer':
-        if (rec.value.rooms !== rooms || rec.value.dedupRecords !== dedup.length) {
-          throw new SnapshotFormatError(
-            `snapshot footer counts ${rec.value.rooms} rooms / ${rec.value.dedupRecords} ids, the stream had ${rooms} / ${dedup.length}`,
-          );
-        }
+        checkFooter(rec.value, { rooms, dedupRecords: dedup.length, leases: leases.length });
         ended = true;
         return;
     }
   };
   await readFrames(chunks, (body) => onRecord(SnapshotRecord.decode(body)));
   if (!ended || header === null) throw new SnapshotFormatError('snapshot stream ended before its footer');
-  return { header, dedup };
+  return { header, dedup, leases };
+}
+
+/** checkFormat refuses a format this build does not read (it reads every one up to its own). */
+function checkFormat(formatVersion: number): void {
+  if (formatVersion >= SNAPSHOT_FORMAT_PLAIN && formatVersion <= SNAPSHOT_FORMAT_VERSION) return;
+  throw new SnapshotFormatError(
+    `snapshot format ${formatVersion} is unknown (this build reads ${SNAPSHOT_FORMAT_PLAIN} to ${SNAPSHOT_FORMAT_VERSION})`,
+  );
+}
+
+/** requireMediaNodes refuses media-node state in a format 1 snapshot (no writer puts it there). */
+function requireMediaNodes(header: SnapshotHeader | null, what: string): void {
+  if (header !== null && header.formatVersion >= SNAPSHOT_FORMAT_VERSION) return;
+  throw new SnapshotFormatError(`snapshot of format ${header?.formatVersion ?? 0} is inconsistent: ${what}`);
+}
+
+function checkFooter(footer: SnapshotFooter, seen: SnapshotFooter): void {
+  if (footer.rooms === seen.rooms && footer.dedupRecords === seen.dedupRecords && footer.leases === seen.leases) return;
+  throw new SnapshotFormatError(
+    `snapshot footer counts ${footer.rooms} rooms / ${footer.dedupRecords} ids / ${footer.leases} leases, ` +
+      `the stream had ${seen.rooms} / ${seen.dedupRecords} / ${seen.leases}`,
+  );
 }
 
 async function readFrames(chunks: AsyncIterable<Uint8Array>, onFrame: (body: Uint8Array) => void): Promise<void> {

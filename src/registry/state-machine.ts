@@ -2,6 +2,8 @@ import {
   Command,
   CommandResult,
   type CreateRoom,
+  type MediaNodeHeartbeat,
+  type UpdateOccupancyShare,
   type UpdateRoomOccupancy,
 } from '../gen/roomregistry/command/v1/command.js';
 import type { StoredRoom } from '../gen/roomregistry/snapshot/v1/snapshot.js';
@@ -12,9 +14,11 @@ import { encodeMessage } from '../lib/proto-encode.js';
 import type { SnapshotSource, StateMachine } from '../raft/index.js';
 import { type DedupEvictionReason, DedupTable } from './dedup.js';
 import { ExpiryIndex } from './expiry-index.js';
+import { MediaLeases, type MediaNodeView, leaseRecord } from './media-leases.js';
 import { REGISTRY_LIMITS } from './registry-limits.js';
 import { RoomRecord, deadlineMs, toRoom } from './room-record.js';
-import { SNAPSHOT_FORMAT_VERSION, SnapshotCapture, decodeSnapshot } from './snapshot-codec.js';
+import { RoomsByNode, hasShare, occupancyAfter, unattributedOf, withShare } from './room-shares.js';
+import { SnapshotCapture, decodeSnapshot, snapshotFormatFor } from './snapshot-codec.js';
 import { SortedNames } from './sorted-names.js';
 import { QUOTA_FULL_MESSAGE, StateQuota } from './state-quota.js';
 import { WatchLog, type WatchRead } from './watch-log.js';
@@ -38,6 +42,8 @@ export interface RegistryTotals {
   readonly created: number;
   readonly deleted: number;
   readonly expired: number;
+  /** mediaNodeLeasesExpired: media-node leases removed by ExpireMediaNodes. */
+  readonly mediaNodeLeasesExpired: number;
 }
 
 type Outcome = CommandResult['result'];
@@ -54,13 +60,21 @@ export class RoomRegistry implements StateMachine {
   private rooms = new Map<string, RoomRecord>();
   private names = new SortedNames();
   private expiry = newExpiryIndex(this.rooms);
+  private leases = new MediaLeases();
+  /** sharers: media node -> the rooms it holds a share in (every node of every room's shares). */
+  private sharers = new RoomsByNode();
+  /** hosts: media node -> the rooms whose nodeId it is (rooms with nodeId "" are in none). */
+  private hosts = new RoomsByNode();
+  /** lastEntryTimeMs / lastEntryTerm: of the last command entry applied (term 0: none known). */
+  private lastEntryTimeMs = 0;
+  private lastEntryTerm = 0;
   private readonly dedup = new DedupTable((reason) => this.events.onDedupEvicted?.(reason));
   private readonly quota = new StateQuota();
   /** entryQuotaBytes: the state quota the leader stamped into the entry being applied. */
   private entryQuotaBytes = Infinity;
   private readonly watchLog = new WatchLog();
   private applied = 0;
-  private totals = { created: 0, deleted: 0, expired: 0 };
+  private totals = { created: 0, deleted: 0, expired: 0, mediaNodeLeasesExpired: 0 };
   private capture: SnapshotCapture | null = null;
   private captureIds = 0;
   readonly events: RegistryEvents = {};
@@ -72,13 +86,14 @@ export class RoomRegistry implements StateMachine {
    * An entry it cannot decode or does not know is refused with a failure result, the same on
    * every replica, and changes nothing else: throwing here would stop every replica on the same
    * committed entry, again at each restart. quotaBytes is the state quota stamped in the entry
-   * (Infinity for entries without one).
+   * (Infinity for entries without one); term is the entry's term (0: unknown, as in tests).
    */
-  apply(index: Index, payload: Uint8Array, entryTimeMs: number, quotaBytes = Infinity): Uint8Array {
+  apply(index: Index, payload: Uint8Array, entryTimeMs: number, quotaBytes = Infinity, term = 0): Uint8Array {
     assert(index > this.applied, () => `entry ${index} applied after ${this.applied}`);
     this.entryQuotaBytes = quotaBytes;
     this.applied = index;
     const t = Math.floor(entryTimeMs);
+    this.observeEntry(t, term);
     this.dedup.expire(t);
     const command = decodeCommand(payload);
     if (command === null) return this.reject(index, 'undecodable', 'does not decode as a command');
@@ -100,6 +115,26 @@ export class RoomRegistry implements StateMachine {
     const result = encodeResult(this.run(c, index, t), index);
     this.dedup.remember({ apiKey, requestId, command: c.$case, room, result, entryTimeMs: t });
     return result;
+  }
+
+  /**
+   * observeEntry runs before every command entry, whatever it holds. On the first entry of a
+   * newer term it extends every lease still live at the previous entry by the time between the
+   * two (etcd extends leases when a leader is promoted). Why: heartbeats are log entries, and
+   * from the old leader's last entry until the new leader's first, nothing could be committed,
+   * so a media node that kept heartbeating would otherwise lose its lease to the election.
+   * Terms and entry times are in the log, so every replica extends exactly the same leases.
+   * Term 0 (tests, callers that do not know it) never extends.
+   */
+  private observeEntry(t: number, term: number): void {
+    if (term > 0 && this.lastEntryTerm > 0 && term > this.lastEntryTerm && t > this.lastEntryTimeMs) {
+      this.leases.extendLive(this.lastEntryTimeMs, t - this.lastEntryTimeMs);
+    }
+    if (term > 0) {
+      assert(term >= this.lastEntryTerm, () => `entry of term ${term} after one of term ${this.lastEntryTerm}`);
+      this.lastEntryTerm = term;
+    }
+    this.lastEntryTimeMs = t;
   }
 
   private reject(index: Index, reason: RejectedEntryReason, detail: string): Uint8Array {
@@ -144,10 +179,12 @@ export class RoomRegistry implements StateMachine {
         this.totals.expired += expired;
         return { $case: 'expired', value: { rooms: expired } };
       }
-      case 'mediaNodeHeartbeat': // media nodes: the registry helper's (issue 16, in progress)
+      case 'mediaNodeHeartbeat':
+        return this.heartbeat(c.value, t);
       case 'expireMediaNodes':
+        return this.expireMediaNodes(c.value.nodeIds, index, t);
       case 'updateOccupancyShare':
-        return failure('UNIMPLEMENTED', 'media nodes are not applied yet');
+        return this.updateShare(c.value, index, t);
       default:
         return unreachable(c);
     }
@@ -183,24 +220,110 @@ export class RoomRegistry implements StateMachine {
     return { $case: 'room', value: { room: toRoom(room), created: true } };
   }
 
+  /**
+   * updateOccupancy (command version 1) sets the part of the room's counts no media node's share
+   * accounts for; the room's counts are that part plus the shares. For a room no node reported
+   * on (all rooms before version 2) this is the old single count, unchanged. A non-empty nodeId
+   * still makes that node the room's host.
+   */
   private updateOccupancy(c: UpdateRoomOccupancy, index: number, t: number): Outcome {
     const old = this.rooms.get(c.name);
     if (old === undefined) return failure('NOT_FOUND', NOT_FOUND_MESSAGE);
-    const leftNow = old.numParticipants > 0 && c.numParticipants === 0;
+    const unattributed = { participants: c.numParticipants, publishers: c.numPublishers };
     const room = this.put(
       c.name,
       {
         ...old,
-        numParticipants: c.numParticipants,
-        numPublishers: c.numPublishers,
+        ...occupancyAfter(old, old.shares, unattributed, t),
         nodeId: c.nodeId === '' ? old.nodeId : c.nodeId,
-        everJoined: old.everJoined || c.numParticipants > 0,
-        lastLeftMs: leftNow ? t : old.lastLeftMs,
         revision: index,
       },
       index,
     );
     return { $case: 'room', value: { room: toRoom(room), created: false } };
+  }
+
+  /**
+   * updateShare sets one media node's share of a room (command version 2). The node must hold
+   * a live lease, so a node whose lease expired (and whose shares were dropped) cannot bring a
+   * count back without heartbeating first. A room without a host gets this node as its host.
+   */
+  private updateShare(c: UpdateOccupancyShare, index: number, t: number): Outcome {
+    const old = this.rooms.get(c.name);
+    if (old === undefined) return failure('NOT_FOUND', NOT_FOUND_MESSAGE);
+    if (!this.leases.isLive(c.nodeId, t))
+      return failure('FAILED_PRECONDITION', `media node ${c.nodeId} has no live lease; it must heartbeat first`);
+    const shares = withShare(old.shares, c.nodeId, { participants: c.numParticipants, publishers: c.numPublishers });
+    if (shares.length > REGISTRY_LIMITS.roomSharesMax) {
+      const max = REGISTRY_LIMITS.roomSharesMax;
+      return failure('RESOURCE_EXHAUSTED', `room ${c.name} already has shares from ${max} media nodes, the limit`);
+    }
+    const room = this.put(
+      c.name,
+      {
+        ...old,
+        ...occupancyAfter(old, shares, unattributedOf(old), t),
+        nodeId: old.nodeId === '' ? c.nodeId : old.nodeId,
+        revision: index,
+      },
+      index,
+    );
+    return { $case: 'room', value: { room: toRoom(room), created: false } };
+  }
+
+  /** heartbeat creates or renews a media node's lease: it lives ttlS past this entry's time. */
+  private heartbeat(c: MediaNodeHeartbeat, t: number): Outcome {
+    if (c.nodeId === '') return failure('INVALID_ARGUMENT', 'a media node heartbeat needs a node_id');
+    if (this.leases.get(c.nodeId) === undefined && this.leases.size >= REGISTRY_LIMITS.mediaNodesMax) {
+      const max = REGISTRY_LIMITS.mediaNodesMax;
+      return failure('RESOURCE_EXHAUSTED', `the registry holds leases of ${max} media nodes, the limit`);
+    }
+    const lease = leaseRecord({ ...c, expiresAtMs: t + c.ttlS * 1000 });
+    this.leases.put(lease);
+    return { $case: 'lease', value: { nodeId: lease.nodeId, expiresAtMs: lease.expiresAtMs } };
+  }
+
+  /**
+   * expireMediaNodes is the sweeper's batch: each named lease still due at t is removed, with
+   * its node's shares and hosting (a lease renewed since the sweeper read it stays).
+   */
+  private expireMediaNodes(nodeIds: readonly string[], index: number, t: number): Outcome {
+    let expired = 0;
+    for (const nodeId of nodeIds) {
+      const lease = this.leases.get(nodeId);
+      if (lease === undefined || lease.expiresAtMs > t) continue; // re-checked: it may have renewed since
+      this.leases.remove(nodeId);
+      this.releaseNode(nodeId, index, t);
+      expired++;
+    }
+    this.totals.mediaNodeLeasesExpired += expired;
+    return { $case: 'expiredMediaNodes', value: { mediaNodes: expired } };
+  }
+
+  /**
+   * releaseNode drops every share nodeId holds (a room whose sum falls to 0 starts its departure
+   * timer) and takes it off as host of its rooms, one write per room: O(that node's rooms).
+   * Names are sorted so every replica publishes the watch events in one order, whatever order
+   * its indexes were built in.
+   */
+  private releaseNode(nodeId: string, index: number, t: number): void {
+    const names = new Set([...this.sharers.roomsOf(nodeId), ...this.hosts.roomsOf(nodeId)]);
+    for (const name of [...names].sort()) {
+      const old = this.rooms.get(name);
+      assert(old !== undefined, () => `media node ${nodeId} linked to room ${name}, which does not exist`);
+      const shares = withShare(old.shares, nodeId, { participants: 0, publishers: 0 });
+      this.put(
+        name,
+        {
+          ...old,
+          ...occupancyAfter(old, shares, unattributedOf(old), t),
+          nodeId: old.nodeId === nodeId ? '' : old.nodeId,
+          revision: index,
+        },
+        index,
+      );
+    }
+    assert(this.sharers.countOf(nodeId) + this.hosts.countOf(nodeId) === 0, () => `${nodeId} still linked`);
   }
 
   /**
@@ -211,6 +334,7 @@ export class RoomRegistry implements StateMachine {
     const old = this.rooms.get(name);
     this.capture?.beforeChange(name, old);
     this.quota.changed(old, next);
+    linkNodes(this.sharers, this.hosts, name, old, next);
     if (next === undefined) {
       assert(old !== undefined, () => `delete of ${name}, which does not exist`);
       this.rooms.delete(name);
@@ -280,6 +404,26 @@ export class RoomRegistry implements StateMachine {
     return this.expiry.due(nowMs, max);
   }
 
+  /**
+   * liveMediaNodes lists the media nodes whose lease is live at nowMs (of `region` unless it is
+   * ""), in node-id order, with the rooms each hosts.
+   */
+  liveMediaNodes(nowMs: number, region = ''): MediaNodeView[] {
+    return this.leases.live(nowMs, region).map((l) => ({
+      nodeId: l.nodeId,
+      region: l.region,
+      ttlS: l.ttlS,
+      stats: { ...l.stats },
+      expiresAtMs: l.expiresAtMs,
+      roomsHosted: this.hosts.countOf(l.nodeId),
+    }));
+  }
+
+  /** dueMediaNodes are media nodes whose lease expired at or before nowMs, earliest first (the sweeper's work). */
+  dueMediaNodes(nowMs: number, max: number): string[] {
+    return this.leases.due(nowMs, max);
+  }
+
   /** overdue is the sweeper's backlog at nowMs: rooms past their deadline and the oldest one's age. */
   overdue(nowMs: number): { rooms: number; oldestAgeMs: number } {
     return this.expiry.overdue(nowMs);
@@ -307,16 +451,17 @@ export class RoomRegistry implements StateMachine {
     const capture = new SnapshotCapture(
       ++this.captureIds,
       {
-        formatVersion: SNAPSHOT_FORMAT_VERSION,
+        formatVersion: snapshotFormatFor(this.leases.size > 0 || this.sharers.nodes > 0),
         appliedIndex: this.applied,
         roomsCreatedTotal: this.totals.created,
         roomsDeletedTotal: this.totals.deleted,
         roomsExpiredTotal: this.totals.expired,
-        mediaNodeLeasesExpiredTotal: 0,
-        lastEntryTimeMs: 0,
-        lastEntryTerm: 0,
+        mediaNodeLeasesExpiredTotal: this.totals.mediaNodeLeasesExpired,
+        lastEntryTimeMs: this.lastEntryTimeMs,
+        lastEntryTerm: this.lastEntryTerm,
       },
       this.rooms,
+      this.leases.all(),
       this.dedup.records(),
     );
     this.capture = capture;
@@ -338,25 +483,40 @@ export class RoomRegistry implements StateMachine {
     const rooms = new Map<string, RoomRecord>();
     const names = new SortedNames();
     const expiry = newExpiryIndex(rooms);
+    const [sharers, hosts] = [new RoomsByNode(), new RoomsByNode()];
     const decoded = await decodeSnapshot(chunks, (r: StoredRoom) => {
       assert(!rooms.has(r.name), () => `snapshot holds room ${r.name} twice`);
+      unattributedOf(r); // asserts the shares fit in the counts
       const record = new RoomRecord(r);
       rooms.set(r.name, record);
       names.add(r.name);
       expiry.add(r.name, deadlineMs(record));
+      linkNodes(sharers, hosts, r.name, undefined, record);
     });
+    const leases = new MediaLeases();
+    for (const l of decoded.leases) {
+      assert(leases.get(l.nodeId) === undefined, () => `snapshot holds the lease of ${l.nodeId} twice`);
+      leases.put(leaseRecord(l));
+    }
     this.capture = null;
     this.rooms = rooms;
     this.names = names;
     this.expiry = expiry;
+    this.leases = leases;
+    this.sharers = sharers;
+    this.hosts = hosts;
     this.quota.reset(rooms.values());
     this.dedup.replaceAll(decoded.dedup);
-    this.applied = decoded.header.appliedIndex;
+    const h = decoded.header;
+    this.applied = h.appliedIndex;
     this.totals = {
-      created: decoded.header.roomsCreatedTotal,
-      deleted: decoded.header.roomsDeletedTotal,
-      expired: decoded.header.roomsExpiredTotal,
+      created: h.roomsCreatedTotal,
+      deleted: h.roomsDeletedTotal,
+      expired: h.roomsExpiredTotal,
+      mediaNodeLeasesExpired: h.mediaNodeLeasesExpiredTotal,
     };
+    this.lastEntryTimeMs = h.lastEntryTimeMs;
+    this.lastEntryTerm = h.lastEntryTerm;
     this.watchLog.reset(this.applied);
   }
 }
@@ -369,6 +529,28 @@ function newExpiryIndex(rooms: ReadonlyMap<string, RoomRecord>): ExpiryIndex {
   });
 }
 
+/**
+ * linkNodes keeps the node -> rooms indexes in step with one room replaced (either side
+ * undefined: created or deleted): `sharers` by the nodes of its shares, `hosts` by its nodeId.
+ */
+function linkNodes(
+  sharers: RoomsByNode,
+  hosts: RoomsByNode,
+  name: string,
+  old: Readonly<StoredRoom> | undefined,
+  next: Readonly<StoredRoom> | undefined,
+): void {
+  const [oldHost, nextHost] = [old?.nodeId ?? '', next?.nodeId ?? ''];
+  if (oldHost !== nextHost) {
+    if (oldHost !== '') hosts.delete(oldHost, name);
+    if (nextHost !== '') hosts.add(nextHost, name);
+  }
+  const [oldShares, nextShares] = [old?.shares ?? [], next?.shares ?? []];
+  if (oldShares === nextShares) return; // most rooms: both are the one empty list
+  for (const s of oldShares) if (!hasShare(nextShares, s.nodeId)) sharers.delete(s.nodeId, name);
+  for (const s of nextShares) if (!hasShare(oldShares, s.nodeId)) sharers.add(s.nodeId, name);
+}
+
 /** roomOf is the room a command names, "" for one that names many (the sweeper's). */
 function roomOf(c: NonNullable<Command['command']>): string {
   switch (c.$case) {
@@ -376,7 +558,6 @@ function roomOf(c: NonNullable<Command['command']>): string {
     case 'updateRoomMetadata':
     case 'deleteRoom':
     case 'updateRoomOccupancy':
-      return c.value.name;
     case 'updateOccupancyShare':
       return c.value.name;
     case 'expireRooms':

@@ -8,14 +8,22 @@ import { assert } from '../lib/assert.js';
  */
 export const ROOM_RECORD_OVERHEAD_BYTES = 256;
 
+/**
+ * SHARE_OVERHEAD_BYTES is what one media node's share of a room costs besides its node id: the
+ * object with its two counts, its slot in the room's share list and in the node's room set.
+ */
+export const SHARE_OVERHEAD_BYTES = 64;
+
 /** QUOTA_FULL_MESSAGE is what a write refused by the quota says (issue 12 item 5). */
 export const QUOTA_FULL_MESSAGE = 'registry is full';
 
 /**
  * roomRecordBytes is the size a room counts against the state quota: the overhead plus the
- * length of each of its strings. A string counts its UTF-16 length (its UTF-8 size for ASCII,
- * a third of it at worst otherwise), which is O(1): apply never scans 512 KiB of metadata to
- * measure it. A pure function of the record, so every replica sums the same total.
+ * length of each of its strings, plus its media-node shares. A string counts its UTF-16 length
+ * (its UTF-8 size for ASCII, a third of it at worst otherwise), which is O(1): apply never scans
+ * 512 KiB of metadata to measure it. Shares are at most roomSharesMax, so still O(1); a room no
+ * node reported on costs what it did before shares existed. A pure function of the record, so
+ * every replica sums the same total.
  */
 export function roomRecordBytes(r: Readonly<StoredRoom>): number {
   return (
@@ -24,8 +32,15 @@ export function roomRecordBytes(r: Readonly<StoredRoom>): number {
     r.sid.length +
     r.metadata.length +
     r.turnPassword.length +
-    r.nodeId.length
+    r.nodeId.length +
+    sharesBytes(r)
   );
+}
+
+function sharesBytes(r: Readonly<StoredRoom>): number {
+  let bytes = 0;
+  for (const s of r.shares) bytes += SHARE_OVERHEAD_BYTES + s.nodeId.length;
+  return bytes;
 }
 
 /**
@@ -45,7 +60,9 @@ export class StateQuota {
   /**
    * refuses says whether replacing `old` by `next` (undefined: no room) would grow the state
    * past `quotaBytes`. A write that does not grow the state always fits, so a full registry can
-   * still shrink metadata, and deletes, expiry and occupancy never come here.
+   * still shrink metadata, and deletes, expiry and occupancy never come here (a share grows a
+   * room by a bounded amount, roomSharesMax at most; refusing it would undercount a room and
+   * could end it while people are in it).
    */
   refuses(old: Readonly<StoredRoom> | undefined, next: Readonly<StoredRoom>, quotaBytes: number): boolean {
     assert(quotaBytes >= 0, () => `quota ${quotaBytes} is negative`);

@@ -12,6 +12,7 @@ export const cmd = {
       metadata: string;
       requestId: string;
       apiKey: string;
+      nodeId: string;
     }> = {},
   ): Command => ({
     requestId: extra.requestId ?? '',
@@ -23,7 +24,7 @@ export const cmd = {
         emptyTimeoutS: extra.emptyTimeoutS ?? 0,
         departureTimeoutS: extra.departureTimeoutS ?? 0,
         maxParticipants: 0,
-        nodeId: '',
+        nodeId: extra.nodeId ?? '',
         metadata: extra.metadata ?? '',
         sid: `RM_${name.padEnd(12, 'x').slice(0, 12)}`,
         turnPassword: 'pw',
@@ -50,17 +51,52 @@ export const cmd = {
     apiKey: '',
     command: { $case: 'expireRooms', value: { names } },
   }),
+  /** occupancyV1: UpdateRoomOccupancy with every field given (nodeId "" keeps the room's host). */
+  occupancyV1: (name: string, numParticipants: number, numPublishers: number, nodeId: string): Command => ({
+    requestId: '',
+    apiKey: '',
+    command: { $case: 'updateRoomOccupancy', value: { name, numParticipants, numPublishers, nodeId } },
+  }),
+  heartbeat: (
+    nodeId: string,
+    extra: Partial<{ region: string; ttlS: number; numRooms: number; cpuLoad: number }> = {},
+  ): Command => ({
+    requestId: '',
+    apiKey: '',
+    command: {
+      $case: 'mediaNodeHeartbeat',
+      value: {
+        nodeId,
+        region: extra.region ?? '',
+        ttlS: extra.ttlS ?? 10,
+        stats: { numRooms: extra.numRooms ?? 0, numClients: 0, cpuLoad: extra.cpuLoad ?? 0 },
+      },
+    },
+  }),
+  expireNodes: (...nodeIds: string[]): Command => ({
+    requestId: '',
+    apiKey: '',
+    command: { $case: 'expireMediaNodes', value: { nodeIds } },
+  }),
+  share: (name: string, nodeId: string, numParticipants: number, numPublishers = 0): Command => ({
+    requestId: '',
+    apiKey: '',
+    command: { $case: 'updateOccupancyShare', value: { name, nodeId, numParticipants, numPublishers } },
+  }),
 };
 
-/** Driver applies commands at consecutive indexes with a settable clock. */
+/** Driver applies commands at consecutive indexes with a settable clock (and term: 0 leaves it out). */
 export class Driver {
   next = 1;
   nowMs = 1_700_000_000_000;
+  term = 0;
   constructor(readonly registry: RoomRegistry) {}
 
   apply(c: Command): CommandResult {
     const at: Index = index(this.next++);
-    return CommandResult.decode(this.registry.apply(at, Command.encode(c).finish(), this.nowMs));
+    const payload = Command.encode(c).finish();
+    if (this.term === 0) return CommandResult.decode(this.registry.apply(at, payload, this.nowMs));
+    return CommandResult.decode(this.registry.apply(at, payload, this.nowMs, Infinity, this.term));
   }
 }
 

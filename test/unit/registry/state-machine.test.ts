@@ -50,7 +50,7 @@ describe('RoomRegistry commands', () => {
         value: { code: 'NOT_FOUND', message: 'requested room does not exist' },
       });
     }
-    expect(d.registry.totalsSoFar()).toEqual({ created: 1, deleted: 1, expired: 0 });
+    expect(d.registry.totalsSoFar()).toEqual({ created: 1, deleted: 1, expired: 0, mediaNodeLeasesExpired: 0 });
   });
 });
 
