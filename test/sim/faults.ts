@@ -161,7 +161,8 @@ export interface MembershipOptions {
  * - steady: heartbeats throughout (its lease may still lapse when faults stall the cluster);
  * - pause: goes silent from `silentFromStep` for `silentSteps` (longer than its ttl), then resumes;
  * - dies: goes silent from `silentFromStep` for good.
- * Every media node stops when the clients do, so the run ends with every lease left to expire.
+ * Every media node stops for good by the end of the faulty phase (`stopStep`, up to a ttl before
+ * it: some leases outlive the faults, some expire under them), so every lease must expire.
  */
 export type MediaNodeFate = 'steady' | 'pause' | 'dies';
 
@@ -177,6 +178,8 @@ export interface MediaNodeSpec {
   readonly silentFromStep: number;
   /** silentSteps: how long it stays silent (Infinity for `dies`; 0 for `steady`). */
   readonly silentSteps: number;
+  /** stopStep: it stops heartbeating for good at this step, whatever its fate. */
+  readonly stopStep: number;
 }
 
 export interface MediaNodeOptions {
@@ -282,6 +285,7 @@ function chooseMediaNodes(rng: SeededRng, steps: number): MediaNodeOptions {
       fate,
       silentFromStep,
       silentSteps,
+      stopStep: steps - rng.nextInt(ttlSteps + 1),
     });
   }
   return { nodes, shareFraction: rng.pick([0.5, 0.8]), hostedFraction: rng.pick([0, 0.5]) };
@@ -393,7 +397,7 @@ export function describeSimOptions(o: SimOptions): string {
 function describeMediaNodes(m: MediaNodeOptions): string {
   const nodes = m.nodes.map((n) => {
     const silence = n.fate === 'steady' ? '' : `@${n.silentFromStep}+${n.silentSteps}`;
-    return `${n.id}(ttl=${n.ttlS}s every ${n.heartbeatPeriodSteps} ${n.fate}${silence})`;
+    return `${n.id}(ttl=${n.ttlS}s every ${n.heartbeatPeriodSteps} ${n.fate}${silence} stop@${n.stopStep})`;
   });
   return `media=${nodes.join(',')} shares=${m.shareFraction} hosted=${m.hostedFraction}`;
 }

@@ -11,7 +11,8 @@ import type { Trace } from './trace.js';
  * MediaNodes are the simulated media nodes (SFUs) of a room run (issue 16): each heartbeats
  * through the cluster (a MediaNodeHeartbeat proposed like any client write, to the last node
  * that answered or a random one), except while its fate keeps it silent (faults.ts
- * MediaNodeFate), so its lease lapses and the sweeper expires it. The room clients ask them who
+ * MediaNodeFate) and after it stopped near the end of the faulty phase, so its lease lapses
+ * and the sweeper expires it. The room clients ask them who
  * reports a share of a room and which node hosts a new room.
  */
 
@@ -92,19 +93,20 @@ export class MediaNodes {
     if (this.trace.enabled) this.trace.add(`${id} -> ${target}: heartbeat ${seq} ttl=${ttlS}s`);
     const call = this.cluster.call(target, async (raft) => decodeRoomResult(await raft.propose(command, deadlineMs)));
     if (call === null) {
-      this.refused(n, seq, null);
+      this.refused(n, seq, null, `${target} is down`);
       return;
     }
     call.then(
       (result) => this.cluster.guard(() => this.answered(n, seq, target, result)),
-      (e: unknown) => this.cluster.guard(() => this.refused(n, seq, e instanceof RegistryError ? e.leaderId : null)),
+      (e: unknown) =>
+        this.cluster.guard(() => this.refused(n, seq, e instanceof RegistryError ? e.leaderId : null, String(e))),
     );
   }
 
   private answered(n: MediaNode, seq: number, target: NodeId, result: ReturnType<typeof decodeRoomResult>): void {
     if (n.inFlight !== seq) return;
     if (result?.$case !== 'lease') {
-      this.refused(n, seq, null);
+      this.refused(n, seq, null, JSON.stringify(result));
       return;
     }
     n.inFlight = null;
@@ -113,17 +115,17 @@ export class MediaNodes {
     if (this.trace.enabled) this.trace.add(`${n.spec.id}: heartbeat ${seq} -> lease until ${result.value.expiresAtMs}`);
   }
 
-  private refused(n: MediaNode, seq: number, leaderHint: NodeId | null): void {
+  private refused(n: MediaNode, seq: number, leaderHint: NodeId | null, why: string): void {
     if (n.inFlight !== seq) return;
     n.inFlight = null;
     n.leaderHint = leaderHint;
     n.nextStep = this.now + HEARTBEAT_RETRY_STEPS;
     this.heartbeatsRefused++;
-    if (this.trace.enabled) this.trace.add(`${n.spec.id}: heartbeat ${seq} refused`);
+    if (this.trace.enabled) this.trace.add(`${n.spec.id}: heartbeat ${seq} refused (${why})`);
   }
 }
 
-/** silent: the media node's fate keeps it from heartbeating at step `now`. */
+/** silent: the media node's fate keeps it from heartbeating at step `now`, or it has stopped. */
 function silent(spec: MediaNodeSpec, now: number): boolean {
-  return now >= spec.silentFromStep && now < spec.silentFromStep + spec.silentSteps;
+  return now >= spec.stopStep || (now >= spec.silentFromStep && now < spec.silentFromStep + spec.silentSteps);
 }

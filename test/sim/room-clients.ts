@@ -162,18 +162,14 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
     if (this.trace.enabled) this.trace.add(`sweeper: media nodes ${nodeIds.join(',')} expired at ${index}`);
   }
 
-  /**
-   * leaseDeadlineMs is when every lease the leader holds has expired and been swept: the
-   * latest expiry plus two sweep periods (one to notice, one for the entry to commit); null
-   * while there is no leader.
-   */
-  leaseDeadlineMs(): number | null {
+  /** latestLeaseExpiryMs is the latest expiry among the leases the leader holds (0: none); null while there is no leader. */
+  latestLeaseExpiryMs(): number | null {
     const leader = this.cluster.leader();
     const machine = leader === null ? null : this.cluster.node(leader).machine;
     if (!(machine instanceof SimRooms)) return null;
     let latest = 0;
     for (const lease of machine.registry.liveMediaNodes(0)) latest = Math.max(latest, lease.expiresAtMs);
-    return latest + 2 * SWEEP_PERIOD_STEPS * MS_PER_STEP;
+    return latest;
   }
 
   checkHistory(budgetMs: number): HistoryVerdict {

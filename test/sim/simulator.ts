@@ -182,10 +182,11 @@ async function runPhases(w: World, options: SimOptions, trace: Trace, budgetMs: 
 const LEASE_GRACE_MS = SWEEP_PERIOD_STEPS * MS_PER_STEP;
 
 /**
- * runLeasesOut keeps the healed cluster running (the sweeper too) until every lease the leader
- * holds has expired and been swept, and the cluster has converged again; then no replica may
- * hold a lease past its expiry plus a sweep period (checkers/leases.ts). Every media node
- * stopped heartbeating with the clients, so every lease must go.
+ * runLeasesOut keeps the healed cluster running (the sweeper too) until two sweep periods
+ * after both the first convergence (before it, there may have been no leader to sweep) and the
+ * latest expiry of a lease the leader holds, and until the cluster has converged again; then no
+ * replica may hold a lease past its expiry plus a sweep period (checkers/leases.ts). Every media
+ * node stopped heartbeating by the end of the faulty phase, so every lease must go.
  */
 async function runLeasesOut(
   w: World,
@@ -194,10 +195,12 @@ async function runLeasesOut(
   trace: Trace,
   from: number,
 ): Promise<number> {
+  const settleMs = 2 * SWEEP_PERIOD_STEPS * MS_PER_STEP;
   let now = from;
   for (;;) {
-    const deadlineMs = rooms.leaseDeadlineMs();
-    if (deadlineMs !== null && now * MS_PER_STEP >= deadlineMs && converged(w.cluster)) break;
+    const latestMs = rooms.latestLeaseExpiryMs();
+    const doneMs = latestMs === null ? Infinity : Math.max(latestMs, from * MS_PER_STEP) + settleMs;
+    if (now * MS_PER_STEP >= doneMs && converged(w.cluster)) break;
     if (now - from >= options.convergeStepsMax + LEASE_DRIVE_STEPS_MAX) {
       throw new SafetyViolation(
         'convergence',

@@ -44,8 +44,6 @@ describe('LeaseChecker', () => {
     const c = new LeaseChecker();
     expect(violation(() => c.expired(at(4), 5000, ['mn2'], []))).toBe('lease expiry');
     c.heartbeatApplied(at(5), 0, 'mn2', 1);
-    expect(violation(() => c.expired(at(6), 5000, ['mn2'], ["r1 still holds mn2's share 3"]))).toBe(
-      'lease expiry',
-    );
+    expect(violation(() => c.expired(at(6), 5000, ['mn2'], ["r1 still holds mn2's share 3"]))).toBe('lease expiry');
   });
 });
