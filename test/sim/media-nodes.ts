@@ -12,8 +12,8 @@ import type { Trace } from './trace.js';
  * through the cluster (a MediaNodeHeartbeat proposed like any client write, to the last node
  * that answered or a random one), except while its fate keeps it silent (faults.ts
  * MediaNodeFate) and after it stopped near the end of the faulty phase, so its lease lapses
- * and the sweeper expires it. The room clients ask them who
- * reports a share of a room and which node hosts a new room.
+ * and the sweeper expires it. The room clients ask them who reports a share of a room and which
+ * node hosts a new room.
  */
 
 /** HEARTBEAT_RETRY_STEPS: a media node whose heartbeat was refused tries again this soon (two ticks). */
@@ -33,8 +33,6 @@ interface MediaNode {
 }
 
 export class MediaNodes {
-  heartbeatsOk = 0;
-  heartbeatsRefused = 0;
   private readonly nodes: MediaNode[];
   private seq = 0;
   private now = 0;
@@ -111,7 +109,6 @@ export class MediaNodes {
     }
     n.inFlight = null;
     n.leaderHint = target;
-    this.heartbeatsOk++;
     if (this.trace.enabled) this.trace.add(`${n.spec.id}: heartbeat ${seq} -> lease until ${result.value.expiresAtMs}`);
   }
 
@@ -120,7 +117,6 @@ export class MediaNodes {
     n.inFlight = null;
     n.leaderHint = leaderHint;
     n.nextStep = this.now + HEARTBEAT_RETRY_STEPS;
-    this.heartbeatsRefused++;
     if (this.trace.enabled) this.trace.add(`${n.spec.id}: heartbeat ${seq} refused (${why})`);
   }
 }

@@ -114,11 +114,12 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
 
   step(now: number): void {
     this.now = now;
+    // Media nodes first: a share report issued below asks them who is heartbeating now.
+    if (this.issuing) this.media?.step(now);
     for (const c of this.clients) {
       if (c.op !== null && now - c.op.callStep >= this.opts.opDeadlineSteps) this.expire(c, c.op);
       if (c.op === null && this.issuing && now >= c.nextStep) this.issue(c);
     }
-    if (this.issuing) this.media?.step(now);
     if (now % SWEEP_PERIOD_STEPS === 0) this.sweep();
   }
 
@@ -140,11 +141,11 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
     }
   }
 
-  /** mediaNodesExpired: a node's RoomRegistry removed these leases applying the entry at `index` (SimRoomsEvents). */
+  /** mediaNodesExpired: a node's RoomRegistry removed these leases (maybe none) applying the entry at `index`. */
   mediaNodesExpired(index: Index, entryTimeMs: number, nodeIds: readonly string[], leftovers: readonly string[]): void {
     // Inside the node's apply: a violation is raised by the simulator, not thrown into the node.
     this.cluster.guard(() => this.leases.expired(index, entryTimeMs, nodeIds, leftovers));
-    if (this.expiredAt.has(index)) return;
+    if (nodeIds.length === 0 || this.expiredAt.has(index)) return;
     this.expiredAt.add(index);
     // The expiry drops the nodes' shares of every room: a pseudo-operation on each, where it first applied.
     for (let k = 0; k < this.opts.keys; k++) {
@@ -222,8 +223,7 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
     const decoded = decodeCommandEntry(e.data);
     if (!decoded.ok) return;
     const { requestId, command } = CommandCodec.decode(decoded.value.payload);
-    if (command?.$case === 'mediaNodeHeartbeat')
-      this.leases.heartbeatApplied(e.index, decoded.value.entryTimeMs, command.value.nodeId, command.value.ttlS);
+    this.leases.commandApplied(e.index, decoded.value.entryTimeMs, e.term, command);
     if (requestId !== '' && !this.firstApplied.has(requestId))
       this.firstApplied.set(requestId, { step: this.now, index: e.index, term: e.term });
   }

@@ -15,8 +15,8 @@ export interface SimRoomsEvents {
   roomsExpired(index: Index, rooms: readonly string[]): void;
   /**
    * mediaNodesExpired: the ExpireMediaNodes entry at `index`, stamped `entryTimeMs`, removed
-   * these leases; `leftovers` names what the removed nodes still held afterwards (a room's
-   * share or node_id), empty when the entry did all it must.
+   * these leases (maybe none); `leftovers` names what the removed nodes still held afterwards
+   * (a room's share or node_id), empty when the entry did all it must.
    */
   mediaNodesExpired(index: Index, entryTimeMs: number, nodeIds: readonly string[], leftovers: readonly string[]): void;
   /** shareRefused: the UpdateOccupancyShare of `requestId` was refused (no live lease) and changed nothing. */
@@ -92,7 +92,7 @@ export class SimRooms implements SimMachine {
     const result = this.registry.apply(index, payload, entryTimeMs, quotaBytes, term);
     const after = new Set(this.registry.liveMediaNodes(0).map((n) => n.nodeId));
     const gone = before.filter((id) => !after.has(id));
-    if (gone.length > 0) this.events.mediaNodesExpired(index, entryTimeMs, gone, this.leftoversOf(new Set(gone)));
+    this.events.mediaNodesExpired(index, entryTimeMs, gone, gone.length === 0 ? [] : this.leftoversOf(new Set(gone)));
     return result;
   }
 

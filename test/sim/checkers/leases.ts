@@ -1,3 +1,4 @@
+import type { Command } from '../../../src/gen/roomregistry/command/v1/command.js';
 import type { Index } from '../../../src/lib/ids.js';
 import type { Cluster } from '../cluster.js';
 import { SimRooms } from '../rooms.js';
@@ -6,9 +7,13 @@ import { SafetyViolation } from './safety.js';
 /**
  * Media-node leases (issue 16, DESIGN §13) must neither expire early nor get lost:
  * - never early: an ExpireMediaNodes entry that removed media node X is stamped no earlier than
- *   X's last heartbeat applied before it plus that heartbeat's ttl. Heartbeats and expiries are
- *   committed entries, the same on every replica, so the log order decides which heartbeat
- *   was the last; a new term's extension of live leases only makes expiry later;
+ *   X's last heartbeat applied before it plus that heartbeat's ttl, and no earlier than the
+ *   expiry the lease rules give: heartbeat time plus ttl, moved later by each new term's first
+ *   command by the time since the previous command (the leaderless gap), for leases still live
+ *   then. The checker replays those rules over the committed command entries in log order (the
+ *   same on every replica), so it knows each lease's exact expiry at every entry;
+ * - no lease kept past due: an ExpireMediaNodes entry removes every lease it names that is due
+ *   at its time by those rules (the sweeper names only due ones; one renewed since stays);
  * - complete: on each replica that applied the removal, no room still holds a share of X or
  *   names X as its node (checked as the entry applies, by SimRooms);
  * - never lost: after the run heals and converges, once simulated time has passed a lease's
@@ -23,63 +28,95 @@ interface Heartbeat {
 }
 
 export class LeaseChecker {
-  /** heartbeats: per media node, each heartbeat entry any node applied, in index order. */
-  private readonly heartbeats = new Map<string, Heartbeat[]>();
-  private readonly heartbeatIndexes = new Set<number>();
-  private readonly expiries = new Set<number>();
+  /** lastHeartbeat: per media node, its last heartbeat entry (in log order). */
+  private readonly lastHeartbeat = new Map<string, Heartbeat>();
+  /** expiresAtMs: per media node holding a lease, when it expires by the lease rules. */
+  private readonly expiresAtMs = new Map<string, number>();
+  /** lastIndex, lastEntryTimeMs, lastEntryTerm: the last command entry replayed. */
+  private lastIndex = 0;
+  private lastEntryTimeMs = 0;
+  private lastEntryTerm = 0;
+  /** named: the nodes each ExpireMediaNodes entry names, until its first apply is checked. */
+  private readonly named = new Map<number, readonly string[]>();
   /** leasesExpired: leases removed, counted once per entry (not once per replica). */
   leasesExpired = 0;
   heartbeatsApplied = 0;
 
-  /** heartbeatApplied: a node applied the heartbeat of `nodeId` at `index` (once per index counts). */
-  heartbeatApplied(index: Index, entryTimeMs: number, nodeId: string, ttlS: number): void {
-    if (this.heartbeatIndexes.has(index)) return;
-    this.heartbeatIndexes.add(index);
-    this.heartbeatsApplied++;
-    const list = this.heartbeats.get(nodeId) ?? [];
-    if (list.length === 0) this.heartbeats.set(nodeId, list);
-    list.push({ index, entryTimeMs, ttlS });
-    // Entries are first applied in index order (a replica that skipped some restored a
-    // snapshot taken by one that applied them); keep the list sorted whatever happens.
-    list.sort((a, b) => a.index - b.index);
+  /**
+   * commandApplied: a node applied the command entry at `index` (of `term`, stamped
+   * `entryTimeMs`). Only its first apply anywhere counts; first applies come in log order (a
+   * node that skipped entries restored a snapshot of a node that applied them).
+   */
+  commandApplied(index: Index, entryTimeMs: number, term: number, command: Command['command']): void {
+    if (index <= this.lastIndex) return;
+    this.lastIndex = index;
+    const t = Math.floor(entryTimeMs);
+    // RoomRegistry.observeEntry's rule: a newer term's first command extends the leases still live.
+    if (this.lastEntryTerm > 0 && term > this.lastEntryTerm && t > this.lastEntryTimeMs) {
+      for (const [id, at] of this.expiresAtMs)
+        if (at > this.lastEntryTimeMs) this.expiresAtMs.set(id, at + t - this.lastEntryTimeMs);
+    }
+    this.lastEntryTerm = Math.max(this.lastEntryTerm, term);
+    this.lastEntryTimeMs = t;
+    if (command?.$case === 'mediaNodeHeartbeat') {
+      const { nodeId, ttlS } = command.value;
+      this.heartbeatsApplied++;
+      this.lastHeartbeat.set(nodeId, { index, entryTimeMs: t, ttlS });
+      this.expiresAtMs.set(nodeId, t + ttlS * 1000);
+    } else if (command?.$case === 'expireMediaNodes') {
+      this.named.set(index, command.value.nodeIds);
+    }
   }
 
   /**
    * expired: a replica applied the ExpireMediaNodes entry at `index`, stamped `entryTimeMs`,
-   * and it removed the leases of `nodeIds`, leaving `leftovers` behind (see SimRoomsEvents).
+   * and it removed the leases of `removed` (maybe none), leaving `leftovers` behind (see
+   * SimRoomsEvents). The lease rules are checked at the entry's first apply, when the replay
+   * stands exactly at it; leftovers on every replica.
    */
-  expired(index: Index, entryTimeMs: number, nodeIds: readonly string[], leftovers: readonly string[]): void {
+  expired(index: Index, entryTimeMs: number, removed: readonly string[], leftovers: readonly string[]): void {
     if (leftovers.length > 0)
       throw new SafetyViolation(
         'lease expiry',
-        `entry ${index} expired ${nodeIds.join(', ')}, but ${leftovers.join('; ')}`,
+        `entry ${index} expired ${removed.join(', ')}, but ${leftovers.join('; ')}`,
       );
-    if (!this.expiries.has(index)) {
-      this.expiries.add(index);
-      this.leasesExpired += nodeIds.length;
-    }
+    const named = this.named.get(index);
+    if (named === undefined) return;
+    this.named.delete(index);
+    if (this.lastIndex !== index)
+      throw new SafetyViolation(
+        'lease expiry',
+        `entry ${index} applied first while the log replay stood at ${this.lastIndex}`,
+      );
+    this.leasesExpired += removed.length;
     const t = Math.floor(entryTimeMs);
-    for (const id of nodeIds) {
-      const last = this.lastHeartbeatBefore(id, index);
-      if (last === null)
-        throw new SafetyViolation('lease expiry', `entry ${index} expired ${id}, which no heartbeat before it created`);
-      const dueMs = Math.floor(last.entryTimeMs) + last.ttlS * 1000;
-      if (t < dueMs)
+    for (const id of removed) this.checkRemoved(index, t, id, named);
+    for (const id of named) {
+      const at = this.expiresAtMs.get(id);
+      if (!removed.includes(id) && at !== undefined && at <= t)
         throw new SafetyViolation(
-          'lease expired early',
-          `entry ${index} at ${t} ms expired ${id}, whose last heartbeat (entry ${last.index} at ` +
-            `${Math.floor(last.entryTimeMs)} ms, ttl ${last.ttlS} s) keeps it until ${dueMs} ms`,
+          'lease kept past due',
+          `entry ${index} at ${t} ms kept ${id}, whose lease expired at ${at} ms`,
         );
     }
   }
 
-  private lastHeartbeatBefore(nodeId: string, index: Index): Heartbeat | null {
-    const list = this.heartbeats.get(nodeId) ?? [];
-    for (let i = list.length - 1; i >= 0; i--) {
-      const h = list[i];
-      if (h !== undefined && h.index < index) return h;
-    }
-    return null;
+  private checkRemoved(index: Index, t: number, id: string, named: readonly string[]): void {
+    const last = this.lastHeartbeat.get(id);
+    const at = this.expiresAtMs.get(id);
+    if (!named.includes(id) || last === undefined || at === undefined)
+      throw new SafetyViolation(
+        'lease expiry',
+        `entry ${index} expired ${id}, which it does not name or which holds no lease`,
+      );
+    const ttlDueMs = last.entryTimeMs + last.ttlS * 1000;
+    if (t < ttlDueMs || t < at)
+      throw new SafetyViolation(
+        'lease expired early',
+        `entry ${index} at ${t} ms expired ${id}, whose last heartbeat (entry ${last.index} at ${last.entryTimeMs} ms, ` +
+          `ttl ${last.ttlS} s) with the leader changes since keeps it until ${at} ms`,
+      );
+    this.expiresAtMs.delete(id);
   }
 }
 
