@@ -6,10 +6,11 @@ type CommandCase = NonNullable<Command['command']>['$case'];
 
 /**
  * COMMAND_VERSIONS: the command format version a replica needs to apply each command kind (the
- * registry decides, DESIGN §12). Every kind of today is version 1. A new kind, or a change in
- * how an existing one applies, gets the next version here, and the leader proposes it only once
- * every member advertises that version (node/cluster-versions.ts). Exhaustive: a new command
- * does not compile until it is given a version.
+ * registry decides, DESIGN §12). The kinds of the first release are version 1; the media-node
+ * kinds (issue 16) are 2. A new kind, or a change in how an existing one applies, gets the
+ * next version here, and the leader proposes it only once every member advertises that version
+ * (node/cluster-versions.ts). Exhaustive: a new command does not compile until it is given a
+ * version.
  */
 const COMMAND_VERSIONS: Readonly<Record<CommandCase, number>> = Object.freeze({
   createRoom: 1,

@@ -1,4 +1,4 @@
-import type { Index } from '../../../src/lib/ids.js';
+import type { Index, Term } from '../../../src/lib/ids.js';
 import type { SnapshotSource, StateMachine } from '../../../src/raft/index.js';
 
 /** KvMachine is a tiny replicated map for node-loop tests: payload `key=value`, result the old value. */
@@ -6,8 +6,10 @@ export class KvMachine implements StateMachine {
   readonly map = new Map<string, string>();
   applied: Index = 0 as Index;
   readonly appliedTimesMs: number[] = [];
+  /** appliedTerms: the term the node passed with each entry (the entry's own). */
+  readonly appliedTerms: number[] = [];
 
-  apply(index: Index, payload: Uint8Array, entryTimeMs: number): Uint8Array {
+  apply(index: Index, payload: Uint8Array, entryTimeMs: number, _quotaBytes: number, term: Term): Uint8Array {
     const text = new TextDecoder().decode(payload);
     const eq = text.indexOf('=');
     const key = text.slice(0, eq);
@@ -15,6 +17,7 @@ export class KvMachine implements StateMachine {
     this.map.set(key, text.slice(eq + 1));
     this.applied = index;
     this.appliedTimesMs.push(entryTimeMs);
+    this.appliedTerms.push(term);
     return new TextEncoder().encode(old);
   }
 

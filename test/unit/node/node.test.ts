@@ -74,7 +74,7 @@ async function cluster(): Promise<{ network: MemoryNetwork; members: Member[]; l
 const soon = (): number => Date.now() + 2_000;
 
 describe('RaftNode', () => {
-  test('writes on the leader and on followers apply everywhere, with one time stamp per entry', async () => {
+  test('writes on the leader and on followers apply everywhere, with one time stamp and the term per entry', async () => {
     const { members, leader } = await cluster();
     const l = leader();
     const follower = members.find((m) => m !== l);
@@ -88,6 +88,9 @@ describe('RaftNode', () => {
     await until('all applied', () => members.every((m) => m.kv.map.get('y') === '2' && m.kv.map.get('x') === '3'));
     const times = members.map((m) => m.kv.appliedTimesMs.join(','));
     expect(new Set(times).size).toBe(1);
+    // Every replica is handed each entry's own term (the registry extends media-node leases on a rise).
+    expect(new Set(members.map((m) => m.kv.appliedTerms.join(','))).size).toBe(1);
+    expect(l.kv.appliedTerms.filter((t) => t >= 1 && t <= l.node.status().term)).toHaveLength(3);
   });
 
   test('proposals of one turn become one persist', async () => {
