@@ -96,6 +96,11 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
   private readonly expiredAt = new Set<number>();
   /** refusedShares: share reports whose entry was refused (FAILED_PRECONDITION), which changed nothing. */
   private readonly refusedShares = new Set<string>();
+  /**
+   * sweepInFlight: the leader whose sweep has not settled, and the step until which it may
+   * still (its deadline): that leader's sweeper runs one sweep at a time, as src/sweeper does.
+   */
+  private sweepInFlight: { readonly leader: NodeId; readonly untilStep: number } | null = null;
   private opSeq = 0;
   private now = 0;
   issuing = true;
@@ -411,11 +416,16 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
 
   /**
    * sweep is the leader's sweeper (src/sweeper) in simulated time: leases past due become one
-   * ExpireMediaNodes entry, then due rooms one ExpireRooms entry (leases first, as the sweeper does).
+   * ExpireMediaNodes entry, then due rooms one ExpireRooms entry (leases first, as the sweeper
+   * does). Like src/sweeper it waits for its entries before it sweeps again: a leader whose
+   * applied state lags would otherwise propose the same due leases and rooms every period, and
+   * a follower catching up one entry per append would never reach the end of its log (seed 515).
    */
   private sweep(): void {
     const leader = this.cluster.leader();
     if (leader === null) return;
+    const busy = this.sweepInFlight;
+    if (busy !== null && busy.leader === leader && this.now < busy.untilStep) return;
     const deadlineMs = (this.now + this.opts.opDeadlineSteps) * MS_PER_STEP;
     const nowMs = this.now * MS_PER_STEP;
     const p = this.cluster.call(leader, async (raft, machine) => {
@@ -427,6 +437,12 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
       if (names.length > 0)
         await raft.propose(encodeRoomCommand('', { $case: 'expireRooms', value: { names } }), deadlineMs);
     });
-    p?.catch(() => {}); // a sweep that fails is retried at the next period, as the sweeper does
+    if (p === null) return;
+    const sweep = { leader, untilStep: this.now + this.opts.opDeadlineSteps };
+    this.sweepInFlight = sweep;
+    const settled = (): void => {
+      if (this.sweepInFlight === sweep) this.sweepInFlight = null;
+    };
+    p.then(settled, settled); // a sweep that fails is retried at the next period, as the sweeper does
   }
 }
