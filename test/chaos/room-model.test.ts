@@ -6,10 +6,10 @@
  * operations of unknown outcome may take effect late or never.
  */
 import { describe, expect, it } from 'vitest';
-import { checkLinearizable } from '../sim/checkers/linearizability.js';
+import { type Operation, UNKNOWN, checkLinearizable } from '../sim/checkers/linearizability.js';
 import type { ChaosOp, OpType, RoomObservation, RoomOpKind } from './chaos-history.js';
 import { checkAcknowledgedWrites } from './final-checks.js';
-import { ROOM_MODEL, toRoomOperations } from './room-model.js';
+import { ROOM_MODEL, type RoomInput, type RoomModelObservation, toRoomOperations } from './room-model.js';
 
 let nextId = 0;
 function op(
@@ -163,5 +163,56 @@ describe('checkAcknowledgedWrites', () => {
       op(2, 'create', 2, 3, 'ok', { found: true, metadata: 'a', created: false }, 'z'),
     ];
     expect(checkAcknowledgedWrites(h, new Map()).violations).toHaveLength(1);
+  });
+});
+
+/** occ builds one operation of the simulator's occupancy history for room `r` (issue 16). */
+function occ(
+  clientId: number,
+  input: Omit<RoomInput, 'room'>,
+  callTime: number,
+  returnTime: number,
+  output: RoomModelObservation | null,
+): Operation<RoomInput, RoomModelObservation> {
+  return { clientId, input: { room: 'r', ...input }, callTime, output: output ?? UNKNOWN, returnTime };
+}
+
+describe('ROOM_MODEL occupancy: a room counts its unattributed share plus its media nodes shares', () => {
+  const seen = (n: number): RoomModelObservation => ({ found: true, metadata: 'a', participants: n });
+  const create = occ(1, { op: 'create', metadata: 'a' }, 0, 1, { ...seen(0), created: true });
+  const share = (n: number, call: number, out: RoomModelObservation | null, nodeId = 'mn1') =>
+    occ(1, { op: 'share', metadata: '', nodeId, participants: n }, call, call + 1, out);
+  const report = (n: number, call: number, out: RoomModelObservation | null) =>
+    occ(2, { op: 'occupancy', metadata: '', participants: n }, call, call + 1, out);
+  const drop = (at: number, nodeId = 'mn1') =>
+    occ(1000, { op: 'dropShares', metadata: '', nodeId }, at - 0.5, at + 0.5, { found: true });
+  const get = (call: number, out: RoomModelObservation) => occ(3, { op: 'get', metadata: '' }, call, call + 1, out);
+
+  it('sums the shares, and a lease expiry drops its node share only', () => {
+    const h = [
+      create,
+      share(3, 2, seen(3)),
+      report(2, 4, seen(5)),
+      share(1, 6, seen(6), 'mn2'),
+      drop(8),
+      get(9, seen(3)),
+    ];
+    expect(checkLinearizable(ROOM_MODEL, h).verdict).toBe('ok');
+  });
+
+  it('refuses a read that still counts an expired node share, or a wrong sum', () => {
+    expect(checkLinearizable(ROOM_MODEL, [create, share(3, 2, seen(3)), drop(4), get(5, seen(3))]).verdict).toBe(
+      'illegal',
+    );
+    expect(checkLinearizable(ROOM_MODEL, [create, share(3, 2, seen(3)), report(2, 4, seen(2))]).verdict).toBe(
+      'illegal',
+    );
+  });
+
+  it('places a report of unknown outcome where the reads need it, and a concurrent expiry either side', () => {
+    const h = [create, share(3, 2, null), get(5, seen(3)), report(1, 6, null), drop(7), get(9, seen(1))];
+    expect(checkLinearizable(ROOM_MODEL, h).verdict).toBe('ok');
+    const racing = [create, share(3, 2, null), drop(2.5), get(5, seen(3))];
+    expect(checkLinearizable(ROOM_MODEL, racing).verdict).toBe('ok');
   });
 });

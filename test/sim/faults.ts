@@ -1,4 +1,5 @@
 import type { SeededRng } from '../../src/lib/rng.js';
+import { MS_PER_STEP } from './scheduler.js';
 
 /**
  * Fault options for one simulator run: what the network, the disks, the clocks and the nemesis
@@ -155,6 +156,40 @@ export interface MembershipOptions {
   readonly nodesMax: number;
 }
 
+/**
+ * MediaNodeFate: what a simulated media node (an SFU, issue 16) does during the faulty phase:
+ * - steady: heartbeats throughout (its lease may still lapse when faults stall the cluster);
+ * - pause: goes silent from `silentFromStep` for `silentSteps` (longer than its ttl), then resumes;
+ * - dies: goes silent from `silentFromStep` for good.
+ * Every media node stops for good by the end of the faulty phase (`stopStep`, up to a ttl before
+ * it: some leases outlive the faults, some expire under them), so every lease must expire.
+ */
+export type MediaNodeFate = 'steady' | 'pause' | 'dies';
+
+export interface MediaNodeSpec {
+  /** id: the media node's id (`mn1`, …), as it names itself in heartbeats and share reports. */
+  readonly id: string;
+  readonly region: string;
+  /** ttlS: the lease it asks for, in seconds (1 or 2: a few hundred steps, many sweep periods). */
+  readonly ttlS: number;
+  /** heartbeatPeriodSteps: it heartbeats this often while not silent (a quarter to half its ttl). */
+  readonly heartbeatPeriodSteps: number;
+  readonly fate: MediaNodeFate;
+  readonly silentFromStep: number;
+  /** silentSteps: how long it stays silent (Infinity for `dies`; 0 for `steady`). */
+  readonly silentSteps: number;
+  /** stopStep: it stops heartbeating for good at this step, whatever its fate. */
+  readonly stopStep: number;
+}
+
+export interface MediaNodeOptions {
+  readonly nodes: readonly MediaNodeSpec[];
+  /** shareFraction: share of occupancy reports a media node makes for its share (the rest carry no node). */
+  readonly shareFraction: number;
+  /** hostedFraction: share of created rooms that name a media node as their node_id (the rest name none). */
+  readonly hostedFraction: number;
+}
+
 /** MachineName: the replicated state machine of a run: the simulator's key-value map, or RoomRegistry. */
 export type MachineName = 'kv' | 'rooms';
 
@@ -173,6 +208,8 @@ export interface SimOptions {
   readonly raft: RaftTuning;
   readonly workload: WorkloadOptions;
   readonly membership: MembershipOptions;
+  /** media: the simulated media nodes of a room run (null in key-value runs). */
+  readonly media: MediaNodeOptions | null;
 }
 
 /**
@@ -208,7 +245,7 @@ export function chooseSimOptions(rng: SeededRng): SimOptions {
   ] as const);
   // Churn finds its bugs mostly in 3-node clusters, where a minority is one node.
   const clusterSize = rng.chance(weather === 'churn' ? 0.75 : 0.5) ? 3 : 5;
-  return {
+  const options: Omit<SimOptions, 'media'> = {
     clusterSize,
     // A share of the runs replicate the production state machine, with room clients and expiry.
     machine: rng.chance(ROOMS_SHARE) ? 'rooms' : 'kv',
@@ -223,6 +260,35 @@ export function chooseSimOptions(rng: SeededRng): SimOptions {
     workload: chooseWorkload(rng, weather),
     membership: chooseMembership(rng, weather),
   };
+  // Drawn last and only for room runs, so a key-value seed replays the schedule it always had.
+  return { ...options, media: options.machine === 'rooms' ? chooseMediaNodes(rng, options.steps) : null };
+}
+
+/** MEDIA_NODES_MAX: a room run has 2 or 3 media nodes, enough for rooms that span nodes. */
+const MEDIA_NODES_MAX = 3;
+
+/** chooseMediaNodes draws the media nodes of a room run of `steps` faulty steps. */
+function chooseMediaNodes(rng: SeededRng, steps: number): MediaNodeOptions {
+  const nodes: MediaNodeSpec[] = [];
+  const count = 2 + rng.nextInt(MEDIA_NODES_MAX - 1);
+  for (let i = 1; i <= count; i++) {
+    const ttlS = rng.pick([1, 2]);
+    const ttlSteps = (ttlS * 1000) / MS_PER_STEP;
+    const fate = rng.pick(['steady', 'steady', 'pause', 'pause', 'dies'] as const);
+    const silentFromStep = rng.nextInt(fate === 'dies' ? Math.floor(steps * 0.8) : steps);
+    const silentSteps = fate === 'steady' ? 0 : fate === 'dies' ? Infinity : ttlSteps + 200 + rng.nextInt(2000);
+    nodes.push({
+      id: `mn${i}`,
+      region: i % 2 === 1 ? 'eu' : 'us',
+      ttlS,
+      heartbeatPeriodSteps: Math.floor(ttlSteps / 4) + rng.nextInt(Math.floor(ttlSteps / 4)),
+      fate,
+      silentFromStep,
+      silentSteps,
+      stopStep: steps - rng.nextInt(ttlSteps + 1),
+    });
+  }
+  return { nodes, shareFraction: rng.pick([0.5, 0.8]), hostedFraction: rng.pick([0, 0.5]) };
 }
 
 function chooseMembership(rng: SeededRng, weather: Weather): MembershipOptions {
@@ -324,5 +390,14 @@ export function describeSimOptions(o: SimOptions): string {
     `stall=${o.disk.stallProbability} skew=${o.clock.skewMax} snapEvery=${o.raft.snapshotIntervalEntries}`,
     `inflight=${o.raft.inflightAppendsMax} preVote=${o.raft.preVote} checkQuorum=${o.raft.checkQuorum}`,
     `clients=${o.workload.clients} keys=${o.workload.keys} membership/step=${o.membership.changesPerStep.toFixed(4)}`,
+    ...(o.media === null ? [] : [describeMediaNodes(o.media)]),
   ].join(' ');
+}
+
+function describeMediaNodes(m: MediaNodeOptions): string {
+  const nodes = m.nodes.map((n) => {
+    const silence = n.fate === 'steady' ? '' : `@${n.silentFromStep}+${n.silentSteps}`;
+    return `${n.id}(ttl=${n.ttlS}s every ${n.heartbeatPeriodSteps} ${n.fate}${silence} stop@${n.stopStep})`;
+  });
+  return `media=${nodes.join(',')} shares=${m.shareFraction} hosted=${m.hostedFraction}`;
 }

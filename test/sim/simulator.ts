@@ -3,16 +3,17 @@ import { type NodeId, nodeId } from '../../src/lib/ids.js';
 import { SeededRng } from '../../src/lib/rng.js';
 import { checkFinalState, converged, describeNodes } from './checkers/convergence.js';
 import type { HistoryVerdict } from './checkers/history.js';
+import { checkLeasesFinal } from './checkers/leases.js';
 import { SafetyChecker, SafetyViolation } from './checkers/safety.js';
 import { Workload, type WorkloadStats } from './clients.js';
-import { RoomWorkload } from './room-clients.js';
+import { RoomWorkload, SWEEP_PERIOD_STEPS } from './room-clients.js';
 import { roomsMachine } from './rooms.js';
 import { Cluster, type MachineKind } from './cluster.js';
 import { SimKv } from './kv.js';
 import { type SimOptions, chooseSimOptions, describeSimOptions } from './faults.js';
 import { Nemesis } from './nemesis.js';
 import { PacketSimulator } from './network.js';
-import { SimScheduler } from './scheduler.js';
+import { MS_PER_STEP, SimScheduler } from './scheduler.js';
 import { Trace } from './trace.js';
 
 /**
@@ -46,6 +47,9 @@ export interface SimStats extends WorkloadStats {
   readonly earlyApplied: number;
   /** roomsExpired: rooms the sweeper expired (RoomRegistry runs only). */
   readonly roomsExpired: number;
+  /** heartbeats: media-node heartbeat entries applied; leasesExpired: leases the sweeper expired (room runs). */
+  readonly heartbeats: number;
+  readonly leasesExpired: number;
   readonly packetsSent: number;
   readonly packetsDropped: number;
   readonly crashes: number;
@@ -110,9 +114,15 @@ function buildWorld(options: SimOptions, rng: SeededRng, trace: Trace): World {
   const noHooks = { applied: () => {}, restored: () => {}, crashed: () => {} };
   let rooms: RoomWorkload | null = null;
   const machine =
-    options.machine === 'kv' ? KV_MACHINE : roomsMachine((index, names) => rooms?.onExpired(index, names));
+    options.machine === 'kv'
+      ? KV_MACHINE
+      : roomsMachine({
+          roomsExpired: (index, names) => rooms?.roomsExpired(index, names),
+          mediaNodesExpired: (index, t, ids, leftovers) => rooms?.mediaNodesExpired(index, t, ids, leftovers),
+          shareRefused: (requestId) => rooms?.shareRefused(requestId),
+        });
   const cluster = new Cluster(options, rng, scheduler, network, safety, trace, ids, machine, noHooks);
-  rooms = options.machine === 'rooms' ? new RoomWorkload(options.workload, rng, cluster, trace) : null;
+  rooms = options.machine === 'rooms' ? new RoomWorkload(options.workload, rng, cluster, trace, options.media) : null;
   const workload = rooms ?? new Workload(options.workload, rng, cluster, trace);
   cluster.setHooks(workload);
   const nemesis = new Nemesis(options, rng, cluster, network, trace);
@@ -156,12 +166,57 @@ async function runPhases(w: World, options: SimOptions, trace: Trace, budgetMs: 
     await step(w, now, false);
   }
   trace.add(`converged: ${describeNodes(w.cluster)}`);
+  if (w.workload instanceof RoomWorkload && w.workload.media !== null) {
+    // The states compared while leases are still held, then again once they all expired.
+    checkFinalState(w.cluster, w.safety, w.workload.acked);
+    now = await runLeasesOut(w, w.workload, options, trace, now);
+  }
   w.workload.finish();
   checkFinalState(w.cluster, w.safety, w.workload.acked);
   const verdict = w.workload.checkHistory(budgetMs);
   if (verdict.verdict === 'illegal') throw new SafetyViolation('linearizability', verdict.details);
   return collectStats(w, options, now - healedAt, verdict.verdict);
 }
+
+/** LEASE_GRACE_MS: a lease may outlive its expiry by a sweep period (the sweeper looks that often). */
+const LEASE_GRACE_MS = SWEEP_PERIOD_STEPS * MS_PER_STEP;
+
+/**
+ * runLeasesOut keeps the healed cluster running (the sweeper too) until two sweep periods
+ * after both the first convergence (before it, there may have been no leader to sweep) and the
+ * latest expiry of a lease the leader holds, and until the cluster has converged again; then no
+ * replica may hold a lease past its expiry plus a sweep period (checkers/leases.ts). Every media
+ * node stopped heartbeating by the end of the faulty phase, so every lease must go.
+ */
+async function runLeasesOut(
+  w: World,
+  rooms: RoomWorkload,
+  options: SimOptions,
+  trace: Trace,
+  from: number,
+): Promise<number> {
+  const settleMs = 2 * SWEEP_PERIOD_STEPS * MS_PER_STEP;
+  let now = from;
+  for (;;) {
+    const latestMs = rooms.latestLeaseExpiryMs();
+    const doneMs = latestMs === null ? Infinity : Math.max(latestMs, from * MS_PER_STEP) + settleMs;
+    if (now * MS_PER_STEP >= doneMs && converged(w.cluster)) break;
+    if (now - from >= options.convergeStepsMax + LEASE_DRIVE_STEPS_MAX) {
+      throw new SafetyViolation(
+        'convergence',
+        `leases still held or no convergence ${now - from} steps after the first convergence: ${describeNodes(w.cluster)}`,
+      );
+    }
+    trace.now = ++now;
+    await step(w, now, false);
+  }
+  trace.add(`leases run out at ${now}: ${describeNodes(w.cluster)}`);
+  checkLeasesFinal(w.cluster, now * MS_PER_STEP, LEASE_GRACE_MS);
+  return now;
+}
+
+/** LEASE_DRIVE_STEPS_MAX: the longest lease (2 s) plus the sweeper's periods, in steps. */
+const LEASE_DRIVE_STEPS_MAX = 2500;
 
 function collectStats(
   w: World,
@@ -180,7 +235,9 @@ function collectStats(
     powerLosses: w.cluster.powerLossCount,
     tornWrites: w.cluster.tornWrites,
     earlyApplied: w.cluster.earlyApplied,
-    roomsExpired: w.workload instanceof RoomWorkload ? w.workload.roomsExpired : 0,
+    roomsExpired: w.workload instanceof RoomWorkload ? w.workload.roomsExpiredCount : 0,
+    heartbeats: w.workload instanceof RoomWorkload ? w.workload.leases.heartbeatsApplied : 0,
+    leasesExpired: w.workload instanceof RoomWorkload ? w.workload.leases.leasesExpired : 0,
     packetsSent: w.network.packetsSent,
     packetsDropped: w.network.packetsDropped,
     crashes: w.cluster.crashCount,
