@@ -12,12 +12,15 @@ import { ProcessCluster, waitUntil } from '../harness/process-cluster.js';
 
 let cluster: ProcessCluster;
 
+// The bound only stops a hung start: under a CPU hog no node had answered within the default 20 s once.
+const LEADER_WAIT_MS = 120_000;
+
 beforeAll(async () => {
-  cluster = await ProcessCluster.launch(3, ['--enable-fault-injection']);
-});
+  cluster = await ProcessCluster.launch(3, ['--enable-fault-injection'], { leaderWaitMs: LEADER_WAIT_MS });
+}, LEADER_WAIT_MS + 10_000);
 
 afterAll(async () => {
-  await cluster.stop();
+  await cluster?.stop();
 });
 
 async function createSome(prefix: string, count: number): Promise<string[]> {
