@@ -147,6 +147,11 @@ export async function waitUntil(what: string, check: () => Promise<boolean>, tim
   }
 }
 
+/** logTail is the last lines of a node's log ('' when it wrote none). */
+function logTail(file: string, lines = 15): string {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n') : '';
+}
+
 /** freePort asks the kernel for an unused port on 127.0.0.1. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -244,8 +249,10 @@ export class ProcessCluster {
       c.startAll();
       await c.waitForLeader();
     } catch (e) {
+      // The nodes' own words say why (a port taken meanwhile, a refused start); stop removes their logs.
+      const tails = c.nodes.map((n) => `--- ${n.id}:\n${logTail(n.logFile)}`).join('\n');
       await c.stop();
-      throw e;
+      throw new Error(`${String(e)}\nexits: ${JSON.stringify(c.unexpectedExits)}\n${tails}`, { cause: e });
     }
     return c;
   }

@@ -87,6 +87,12 @@ describe('follower reads', () => {
     h = await cluster();
     const l = h.leader();
     const f = h.members.find((m) => m !== l)!;
+    // The transfer waits for the target to be caught up, which the leader learns only from acks
+    // the cut would drop: cut only once it knows (CI failed here when the new term's entry was unacked).
+    await until('the leader knows the follower holds its log', () => {
+      const s = l.node.status();
+      return s.progress?.[f.node.id]?.match === s.lastIndex;
+    });
     h.network.cut(f.node.id, l.node.id);
     const read = codeOf(f.node.readBarrier(Date.now() + 4_000));
     await until('the request went out (and was lost)', () => readIndexSent(f).length > 0);
