@@ -148,6 +148,7 @@ export class RaftCore {
     };
     r.msgs = [];
     r.msgsAfterPersist = [];
+    r.sendsAfterPersist = false;
     r.readStates = [];
     r.readsFailed = [];
     r.snapshotWanted = false;
@@ -173,6 +174,7 @@ export class RaftCore {
       log.stableTo(lastEntry.index, lastEntry.term);
       this.raft.persisted(log.stableLastIndex());
     }
+    if (rd.hardState !== null) this.raft.commitPersisted(rd.hardState.commit);
     const lastCommitted = rd.committed[rd.committed.length - 1];
     if (lastCommitted !== undefined) this.raft.appliedTo(lastCommitted.index);
     let appliedBytes = 0;

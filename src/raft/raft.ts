@@ -76,6 +76,16 @@ export class Raft {
   private transferCampaignTerm: Term | null = null;
   /** snapshotRequestedAt is the applied index of the last snapshot request. */
   private snapshotRequestedAt: Index;
+  /** durableCommit: the commit index of the hard state last persisted (what a restart begins from). */
+  private durableCommit: Index;
+  /**
+   * configGuard (leader only): the lowest config entry above durableCommit, or null. Appends and
+   * heartbeats whose commit covers it wait until that commit is durable here. Why: a member that
+   * learns its own removal applies it and leaves; were this leader then to restart from an older
+   * commit, it would still count the departed member in its majority and wait for its vote
+   * forever (found by the simulator: voters {2, 6}, 2 removes 6 and crashes mid-fsync).
+   */
+  private configGuard: Index | null = null;
 
   // Outbox, drained by RaftCore.ready().
   msgs: Message[] = [];
@@ -86,6 +96,11 @@ export class Raft {
   appendsPending = false;
   /** heartbeatPending: a ReadIndex round waits to be broadcast once per Ready. */
   heartbeatPending = false;
+  /**
+   * sendsAfterPersist: from the first send held back by configGuard on, every send of this Ready
+   * waits for its persist too, so none overtakes the held one (a TimeoutNow its commit, say).
+   */
+  sendsAfterPersist = false;
   snapshotWanted = false;
   /**
    * uncommittedBytes: data bytes this leader proposed that are not yet applied (etcd's
@@ -109,6 +124,7 @@ export class Raft {
     const hs = cfg.storage.initialHardState();
     this.term = hs.term;
     this.vote = hs.vote;
+    this.durableCommit = this.log.committed;
     this.snapshotRequestedAt = this.log.applied;
     this.becomeFollower(this.term, null);
   }
@@ -171,6 +187,7 @@ export class Raft {
     const entry: Entry = { index: index(this.log.lastIndex() + 1), term: this.term, kind: 'config', data };
     this.appendEntry(entry);
     this.pendingConfIndex = entry.index;
+    this.configGuard ??= entry.index;
     return ok({ index: entry.index, term: entry.term });
   }
 
@@ -343,6 +360,7 @@ export class Raft {
     this.role = 'follower';
     this.leader = leader;
     this.leadTransferee = null;
+    this.configGuard = null;
     this.stepRole = (m) => this.stepFollower(m);
     this.tickRole = () => this.tickElection();
     this.resetTimers();
@@ -388,6 +406,20 @@ export class Raft {
     this.appendEntry({ index: index(last + 1), term: this.term, kind: 'noop', data: new Uint8Array(0) });
     // Config entries of earlier leaders may sit uncommitted before the noop: no change until it applies.
     this.pendingConfIndex = index(last + 1);
+    this.configGuard = this.lowestConfigEntryAbove(this.durableCommit);
+  }
+
+  /** commitPersisted: the hard state with this commit index is durable (RaftCore.advance). */
+  commitPersisted(commit: Index): void {
+    this.durableCommit = commit;
+    if (this.configGuard !== null && this.configGuard <= commit) this.configGuard = this.lowestConfigEntryAbove(commit);
+  }
+
+  /** lowestConfigEntryAbove scans the log after `i` (rare: at election and once per config change). */
+  private lowestConfigEntryAbove(i: Index): Index | null {
+    const from = index(Math.max(i, this.log.firstIndex() - 1) + 1);
+    const entries = this.log.entries(from, index(this.log.lastIndex() + 1), Infinity) ?? [];
+    return entries.find((e) => e.kind === 'config')?.index ?? null;
   }
 
   private addProgress(id: NodeId): void {
@@ -947,7 +979,12 @@ export class Raft {
 
   private send(m: Message): void {
     assert(m.from === this.id && m.to !== this.id, () => `bad envelope ${m.from}->${m.to}`);
-    this.msgs.push(m);
+    const guard = this.configGuard;
+    if (guard !== null && (m.type === 'append' || m.type === 'heartbeat') && m.commit >= guard) {
+      this.sendsAfterPersist = true;
+    }
+    if (this.sendsAfterPersist) this.msgsAfterPersist.push(m);
+    else this.msgs.push(m);
   }
 
   private progressOf(id: NodeId): Progress {

@@ -1,4 +1,5 @@
-import { Command } from '../gen/roomregistry/command/v1/command.js';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
+import type { Command } from '../gen/roomregistry/command/v1/command.js';
 import { BASELINE_VERSIONS, type FormatVersions } from '../lib/versions.js';
 import { SNAPSHOT_FORMAT_VERSION } from './snapshot-codec.js';
 
@@ -31,19 +32,40 @@ export const REGISTRY_VERSIONS: FormatVersions = Object.freeze({
 });
 
 /**
- * commandVersionOf is the command version needed to apply `payload`. While every kind is at the
- * baseline it decodes nothing (the propose path stays as cheap as before); bytes that do not
- * decode need the baseline (the validator refuses them, and apply answers them on every replica).
+ * COMMAND_CASE_BY_FIELD: the field number of each kind in Command's oneof (command.proto), so
+ * the propose path can tell a command's kind from its tag alone.
+ */
+const COMMAND_CASE_BY_FIELD: ReadonlyMap<number, CommandCase> = new Map([
+  [10, 'createRoom'],
+  [11, 'updateRoomMetadata'],
+  [12, 'deleteRoom'],
+  [13, 'updateRoomOccupancy'],
+  [14, 'expireRooms'],
+  [15, 'mediaNodeHeartbeat'],
+  [16, 'expireMediaNodes'],
+  [17, 'updateOccupancyShare'],
+]);
+
+/**
+ * commandVersionOf is the command version needed to apply `payload`. It reads the top-level
+ * tags only, skipping the request id and key, and stops at the command's: a proposal is not
+ * decoded twice on the leader (issue 18). Bytes it cannot read, or a kind this build does not
+ * know, need the baseline (the validator refuses those, and apply answers them on every replica).
  */
 export function commandVersionOf(payload: Uint8Array): number {
   if (REGISTRY_VERSIONS.command === BASELINE_VERSIONS.command) return BASELINE_VERSIONS.command;
-  let c: Command['command'];
   try {
-    c = Command.decode(payload).command;
+    const reader = new BinaryReader(payload);
+    while (reader.pos < reader.len) {
+      const tag = reader.uint32();
+      const kind = COMMAND_CASE_BY_FIELD.get(tag >>> 3);
+      if (kind !== undefined) return commandVersionOfCase(kind);
+      reader.skip(tag & 7);
+    }
   } catch {
-    return BASELINE_VERSIONS.command;
+    // Unreadable: the baseline, as for no command at all.
   }
-  return c === undefined ? BASELINE_VERSIONS.command : commandVersionOfCase(c.$case);
+  return BASELINE_VERSIONS.command;
 }
 
 /** commandVersionOfCase is the command version needed to apply a command of kind `kind`. */

@@ -97,10 +97,12 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
   /** refusedShares: share reports whose entry was refused (FAILED_PRECONDITION), which changed nothing. */
   private readonly refusedShares = new Set<string>();
   /**
-   * sweepInFlight: the leader whose sweep has not settled, and the step until which it may
-   * still (its deadline): that leader's sweeper runs one sweep at a time, as src/sweeper does.
+   * sweepInFlight: the leader (and its incarnation) whose sweep has not settled, and the step
+   * until which it may still (its deadline): that leader's sweeper runs one sweep at a time, as
+   * src/sweeper does.
    */
-  private sweepInFlight: { readonly leader: NodeId; readonly untilStep: number } | null = null;
+  private sweepInFlight: { readonly leader: NodeId; readonly incarnation: number; readonly untilStep: number } | null =
+    null;
   private opSeq = 0;
   private now = 0;
   issuing = true;
@@ -424,8 +426,11 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
   private sweep(): void {
     const leader = this.cluster.leader();
     if (leader === null) return;
+    // A sweep dies with its process: only one still running in this incarnation of the leader waits.
+    const incarnation = this.cluster.node(leader).incarnation;
     const busy = this.sweepInFlight;
-    if (busy !== null && busy.leader === leader && this.now < busy.untilStep) return;
+    if (busy !== null && busy.leader === leader && busy.incarnation === incarnation && this.now < busy.untilStep)
+      return;
     const deadlineMs = (this.now + this.opts.opDeadlineSteps) * MS_PER_STEP;
     const nowMs = this.now * MS_PER_STEP;
     const p = this.cluster.call(leader, async (raft, machine) => {
@@ -438,7 +443,7 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
         await raft.propose(encodeRoomCommand('', { $case: 'expireRooms', value: { names } }), deadlineMs);
     });
     if (p === null) return;
-    const sweep = { leader, untilStep: this.now + this.opts.opDeadlineSteps };
+    const sweep = { leader, incarnation, untilStep: this.now + this.opts.opDeadlineSteps };
     this.sweepInFlight = sweep;
     const settled = (): void => {
       if (this.sweepInFlight === sweep) this.sweepInFlight = null;

@@ -20,6 +20,8 @@
  *   stabilize                        process Readys and deliver until nothing is left
  *   partition (ids) (ids)... | heal  messages between groups are dropped on delivery
  *   crash ID | restart ID            restart rebuilds the member from its storage
+ *   crash-mid-persist ID             take a Ready, send its `messages` (they may leave before
+ *                                    persist), then crash before anything of it is durable
  *   report-unreachable FROM TO | report-snapshot FROM TO [delivered=B]
  *   status ID | log ID | queue
  *   check ID key=value... | check-queued / check-delivered [filter] count=N | reset-delivered
@@ -103,6 +105,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   'transfer-leadership': (env, a) => env.transfer(env.member(a.positional[0]), nodeId(required(a.positional[1], 'TO'))),
   'process-ready': (env, a) => a.positional.flatMap((id) => env.processReady(env.member(id))),
   'process-ready-all': (env) => env.processReadyAll(),
+  'crash-mid-persist': (env, a) => env.crashMidPersist(env.member(a.positional[0])),
   'deliver-msgs': (env, a) => env.deliverMsgs(a),
   stabilize: (env) => env.stabilize(),
   partition: (env, a) => env.partition(a.positional.map((g) => parseGroup(g).map((id) => env.member(id).id))),
@@ -353,6 +356,14 @@ export class InteractionEnv {
     if (rd.snapshotWanted) lines.push(`  compacted to ${describeSnapshot(this.takeSnapshot(m))}`);
     core.advance();
     return lines;
+  }
+
+  /** crashMidPersist is a power cut while a Ready's persist is in flight: only `messages` went out. */
+  crashMidPersist(m: EnvMember): string[] {
+    const rd = this.live(m).ready();
+    this.queue.push(...rd.messages);
+    m.core = null;
+    return [`> ${m.id} handling Ready, crashing before it is persisted`, ...describeReady(rd)];
   }
 
   processReadyAll(): string[] {

@@ -40,6 +40,7 @@ const SCRIPTS = [
   'conf-new-leader-noop',
   'conf-learner-read-index',
   'conf-snapshot-learner',
+  'conf-remove-two-voters',
 ] as const;
 
 /** TRACE_TAIL_LINES is how much of the transcript so far a failure shows, to see what led to it. */

@@ -14,7 +14,11 @@ it('the commands of version 1 need 1, the media-node commands need 2, and this b
   const all = [...v1, ...v2];
   expect(new Set(all.map((c) => c.command?.$case)).size).toBe(8);
   expect(all.map((c) => commandVersionOf(Command.encode(c).finish()))).toEqual([1, 1, 1, 1, 1, 2, 2, 2]);
+  // Read from the tags alone: the request id and key before the command are skipped.
+  const keyed = all.map((c) => Command.encode({ ...c, requestId: 'r-1', apiKey: 'key' }).finish());
+  expect(keyed.map(commandVersionOf)).toEqual([1, 1, 1, 1, 1, 2, 2, 2]);
   expect(commandVersionOf(new Uint8Array([0xff, 0xff]))).toBe(1);
+  expect(commandVersionOf(Command.encode({ requestId: 'r', apiKey: '', command: undefined }).finish())).toBe(1);
   expect(SNAPSHOT_FORMAT_VERSION).toBe(2);
   expect(REGISTRY_VERSIONS).toEqual({ command: 2, snapshot: 2 });
 });
