@@ -116,7 +116,7 @@ export class RaftCore {
       r.readsFailed.length > 0 ||
       r.log.unstableSnapshot !== null ||
       r.log.unstableEntries().length > 0 ||
-      r.log.hasNextCommitted() ||
+      r.log.hasNextCommitted(r.handOutLimit()) ||
       !softStateEqual(this.softState(), this.prevSoftState) ||
       !hardStateEqual(this.hardState(), this.prevHardState)
     );
@@ -126,7 +126,7 @@ export class RaftCore {
     assert(this.outstanding === null, 'ready() called again before advance()');
     const r = this.raft;
     r.flushPending();
-    const committed = r.log.nextCommitted(r.cfg.committedBytesPerReadyMax);
+    const committed = r.log.nextCommitted(r.cfg.committedBytesPerReadyMax, r.handOutLimit());
     const lastCommitted = committed[committed.length - 1];
     if (lastCommitted !== undefined) r.log.handOutTo(lastCommitted.index);
     // A change takes effect as it is handed out (the node applies it with this Ready); it may

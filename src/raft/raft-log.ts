@@ -232,16 +232,17 @@ export class RaftLog {
     return index(Math.min(this.storage.lastIndex(), this.offset - 1));
   }
 
-  /** nextCommitted returns committed entries not yet handed out, up to maxBytes. */
-  nextCommitted(maxBytes: number): readonly Entry[] {
-    if (this.handedOut >= this.committed || this.unstableSnapshot !== null) return [];
+  /** nextCommitted returns committed entries not yet handed out, up to maxBytes and index upTo. */
+  nextCommitted(maxBytes: number, upTo: Index = this.committed): readonly Entry[] {
+    const last = Math.min(upTo, this.committed);
+    if (this.handedOut >= last || this.unstableSnapshot !== null) return [];
     const lo = index(Math.max(this.handedOut + 1, this.firstIndex()));
-    const got = this.entries(lo, index(this.committed + 1), maxBytes);
+    const got = this.entries(lo, index(last + 1), maxBytes);
     assert(got !== null, 'log: committed entries compacted before being applied');
     return got;
   }
 
-  hasNextCommitted(): boolean {
-    return this.handedOut < this.committed && this.unstableSnapshot === null;
+  hasNextCommitted(upTo: Index = this.committed): boolean {
+    return this.handedOut < Math.min(upTo, this.committed) && this.unstableSnapshot === null;
   }
 }

@@ -80,10 +80,12 @@ export class Raft {
   private durableCommit: Index;
   /**
    * configGuard (leader only): the lowest config entry above durableCommit, or null. Appends and
-   * heartbeats whose commit covers it wait until that commit is durable here. Why: a member that
-   * learns its own removal applies it and leaves; were this leader then to restart from an older
-   * commit, it would still count the departed member in its majority and wait for its vote
-   * forever (found by the simulator: voters {2, 6}, 2 removes 6 and crashes mid-fsync).
+   * heartbeats whose commit covers it wait until that commit is durable here, and so does
+   * handing it out to be applied (handOutLimit). Why: a member that learns its own removal
+   * applies it and leaves, and an operator who sees the leader apply a removal stops the member;
+   * were this leader then to restart from an older commit, it would still count the departed
+   * member in its majority and wait for its vote forever (found by the simulator: voters
+   * {2, 6}, 2 removes 6 and loses power mid-fsync).
    */
   private configGuard: Index | null = null;
 
@@ -407,6 +409,11 @@ export class Raft {
     // Config entries of earlier leaders may sit uncommitted before the noop: no change until it applies.
     this.pendingConfIndex = index(last + 1);
     this.configGuard = this.lowestConfigEntryAbove(this.durableCommit);
+  }
+
+  /** handOutLimit: the last committed index a Ready may hand out (just before an unpersisted config commit). */
+  handOutLimit(): Index {
+    return this.configGuard === null ? this.log.committed : index(this.configGuard - 1);
   }
 
   /** commitPersisted: the hard state with this commit index is durable (RaftCore.advance). */
