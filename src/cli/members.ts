@@ -30,6 +30,11 @@ export const MEMBERS_USAGE = `  room-registry members list [--json]
 
 /** leaderHopsMax: leader hints followed before giving up (an election moves the leader at most a few times). */
 const leaderHopsMax = 3;
+/**
+ * leaderWaitMs: how long a change waits while no node names a leader (an election: a
+ * two-voter cluster whose new member lags can lose its leader to CheckQuorum for a moment).
+ */
+const leaderWaitMs = 15_000;
 /** caughtUpLagMax: with add --learner --wait-ms, a learner this close to the leader's last index counts as caught up. */
 const caughtUpLagMax = 1_000;
 const waitPollMs = 200;
@@ -164,16 +169,33 @@ class LeaderFinder {
       .catch(() => r.value);
   }
 
-  /** onLeader runs `call` on a node, following the leader hint of each UNAVAILABLE. */
+  /**
+   * onLeader runs `call` on a node, following the leader hint of each UNAVAILABLE; while no
+   * node names a leader, it asks again every waitPollMs for up to leaderWaitMs.
+   */
   async onLeader<T>(call: (c: RoomClient) => Promise<T>): Promise<T> {
-    let r = await this.onAny(call);
-    for (let hop = 0; ; hop++) {
+    const untilMs = Date.now() + leaderWaitMs;
+    let waitingSaid = false;
+    for (;;) {
+      const r = await this.followingHints(call);
       if (r.ok) return r.value;
+      if (r.error.code !== grpcStatus.UNAVAILABLE || Date.now() >= untilMs) throw r.error;
+      if (!waitingSaid) process.stderr.write(`room-registry: no leader yet (${r.error.details}); asking again\n`);
+      waitingSaid = true;
+      await new Promise((res) => setTimeout(res, waitPollMs));
+    }
+  }
+
+  /** followingHints asks any node, then follows up to leaderHopsMax leader hints. */
+  private async followingHints<T>(call: (c: RoomClient) => Promise<T>): Promise<Attempt<T>> {
+    let r = await this.onAny(call);
+    for (let hop = 0; !r.ok && hop < leaderHopsMax; hop++) {
       const leader = leaderHint(r.error);
       const address = leader === null ? undefined : await this.addressOf(leader, r.address);
-      if (address === undefined || hop >= leaderHopsMax) throw r.error;
+      if (address === undefined) return r;
       r = await attempt(address, this.client(address), call);
     }
+    return r;
   }
 
   close(): void {

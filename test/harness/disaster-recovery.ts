@@ -15,14 +15,20 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** runCli runs the built CLI without blocking the caller's event loop (load may be running in it). */
-export function runCli(args: readonly string[], timeoutMs = 120_000): Promise<CliRun> {
+/**
+ * runCli runs the built CLI without blocking the caller's event loop (load may be running in
+ * it); `onStderr` hears its stderr as it comes.
+ */
+export function runCli(args: readonly string[], timeoutMs = 120_000, onStderr?: (s: string) => void): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      stderr += s;
+      onStderr?.(s);
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);
     child.on('close', (code) => {
