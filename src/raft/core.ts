@@ -174,7 +174,7 @@ export class RaftCore {
       log.stableTo(lastEntry.index, lastEntry.term);
       this.raft.persisted(log.stableLastIndex());
     }
-    if (rd.hardState !== null) this.raft.commitPersisted(rd.hardState.commit);
+    if (rd.hardState !== null) this.raft.hardStatePersisted(rd.hardState);
     const lastCommitted = rd.committed[rd.committed.length - 1];
     if (lastCommitted !== undefined) this.raft.appliedTo(lastCommitted.index);
     let appliedBytes = 0;

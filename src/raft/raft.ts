@@ -9,7 +9,7 @@ import { Progress } from './progress.js';
 import { committedIndex, quorumMin, quorumSize, voteResult } from './quorum.js';
 import { RaftLog } from './raft-log.js';
 import { ReadOnly } from './read-only.js';
-import type { ConfState, Entry, ReadContext, ReadState, Role } from './types.js';
+import type { ConfState, Entry, HardState, ReadContext, ReadState, Role } from './types.js';
 
 /** ProposeError: why a proposal was not appended (it is definitely not in the log). */
 export type ProposeError =
@@ -76,7 +76,8 @@ export class Raft {
   private transferCampaignTerm: Term | null = null;
   /** snapshotRequestedAt is the applied index of the last snapshot request. */
   private snapshotRequestedAt: Index;
-  /** durableCommit: the commit index of the hard state last persisted (what a restart begins from). */
+  /** durableTerm / durableCommit: of the hard state last persisted (what a restart begins from). */
+  private durableTerm: Term;
   private durableCommit: Index;
   /**
    * configGuard (leader only): the lowest config entry above durableCommit, or null. Appends and
@@ -126,6 +127,7 @@ export class Raft {
     const hs = cfg.storage.initialHardState();
     this.term = hs.term;
     this.vote = hs.vote;
+    this.durableTerm = hs.term;
     this.durableCommit = this.log.committed;
     this.snapshotRequestedAt = this.log.applied;
     this.becomeFollower(this.term, null);
@@ -416,8 +418,10 @@ export class Raft {
     return this.configGuard === null ? this.log.committed : index(this.configGuard - 1);
   }
 
-  /** commitPersisted: the hard state with this commit index is durable (RaftCore.advance). */
-  commitPersisted(commit: Index): void {
+  /** hardStatePersisted: `hs` is durable (RaftCore.advance). */
+  hardStatePersisted(hs: HardState): void {
+    this.durableTerm = hs.term;
+    const commit = hs.commit;
     this.durableCommit = commit;
     if (this.configGuard !== null && this.configGuard <= commit) this.configGuard = this.lowestConfigEntryAbove(commit);
   }
@@ -990,6 +994,9 @@ export class Raft {
     if (guard !== null && (m.type === 'append' || m.type === 'heartbeat') && m.commit >= guard) {
       this.sendsAfterPersist = true;
     }
+    // A sole voter leads the moment it campaigns: nothing of its term may leave before the term is
+    // on disk, or a crash lets it lead that term again with other entries at the same indexes.
+    if (this.role === 'leader' && this.term > this.durableTerm) this.sendsAfterPersist = true;
     if (this.sendsAfterPersist) this.msgsAfterPersist.push(m);
     else this.msgs.push(m);
   }

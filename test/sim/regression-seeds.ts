@@ -51,4 +51,20 @@ export const REGRESSION_SEEDS: readonly RegressionSeed[] = [
     seed: 181,
     bug: 'raft: a pre-candidate that learned of its committed removal from a vote answer went on campaigning',
   },
+  {
+    // src/raft (fixed in raft.ts send; transcript sole-voter-term.txt). n19, the sole voter with
+    // three learners, led term 35 the moment it campaigned and sent 468/35 and 469/35 before the
+    // term was on disk; it crashed, restarted in term 34, led term 35 again and put another
+    // 469/35: the learners kept the first one. Log Matching caught it.
+    seed: 1648,
+    bug: 'raft: a sole voter sent entries of a term not yet durable, then led that term again',
+  },
+  {
+    // src/raft membership (fixed in raft.ts handOutLimit; transcript conf-remove-two-voters.txt).
+    // n3 of voters {n3, n5} removed n5 and applied it before its commit was on disk; the operator
+    // saw it applied and stopped n5; n3 lost power, restarted from the older commit under {n3, n5}
+    // and waited for n5's vote forever.
+    seed: 1274,
+    bug: 'raft: a leader applied a removal before its commit was durable; restarted, it needed the removed vote',
+  },
 ];

@@ -41,6 +41,7 @@ const SCRIPTS = [
   'conf-learner-read-index',
   'conf-snapshot-learner',
   'conf-remove-two-voters',
+  'sole-voter-term',
 ] as const;
 
 /** TRACE_TAIL_LINES is how much of the transcript so far a failure shows, to see what led to it. */
