@@ -5,7 +5,7 @@
  * Whatever happens, every process it started is killed before it returns; on a failure (or when
  * asked) the cluster dir is kept with the history, the fault log and the nodes' logs in it.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SeededRng } from '../../src/lib/rng.js';
 import { ProcessCluster } from '../harness/process-cluster.js';
@@ -102,7 +102,7 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosReport> {
     await runFaultyPhase(cluster, history, nemesis, observer, options);
     lines = await checkAfterHeal(cluster, history, nemesis, observer, problems);
   } catch (e) {
-    problems.push(`the run itself failed: ${(e as Error).stack ?? String(e)}`);
+    problems.push(`the run itself failed: ${(e as Error).stack ?? String(e)}`, ...exitProblems(cluster));
   } finally {
     nemesis.stop();
     await observer.stop();
@@ -139,6 +139,17 @@ async function runFaultyPhase(
   history.closeOpen();
 }
 
+/** exitProblems names the nodes that exited on their own, each with the last error it logged. */
+function exitProblems(cluster: ProcessCluster): string[] {
+  return cluster.unexpectedExits.map((x) => {
+    const lines = existsSync(cluster.node(x.id).logFile)
+      ? readFileSync(cluster.node(x.id).logFile, 'utf8').split('\n')
+      : [];
+    const lastError = lines.filter((l) => l.includes('"level":"error"') || l.includes('"level":"fatal"')).pop() ?? '';
+    return `${x.id} exited on its own (code ${x.code}, signal ${x.signal}): see ${x.id}.log ${lastError.slice(0, 400)}`;
+  });
+}
+
 /** checkAfterHeal runs the final checks and returns the summary lines about them. */
 async function checkAfterHeal(
   cluster: ProcessCluster,
@@ -167,11 +178,7 @@ async function checkAfterHeal(
   problems.push(...acked.violations.map((v) => `acknowledged write lost: ${v}`));
   const hangs = findHangs(history, nemesis);
   problems.push(...hangs.map((h) => `call past its deadline: ${h}`));
-  problems.push(
-    ...cluster.unexpectedExits.map(
-      (x) => `${x.id} exited on its own (code ${x.code}, signal ${x.signal}): see ${x.id}.log`,
-    ),
-  );
+  problems.push(...exitProblems(cluster));
   if (history.dropped > 0) problems.push(`history full: ${history.dropped} operations not recorded`);
   return [
     convergence.converged
