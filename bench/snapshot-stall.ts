@@ -49,8 +49,12 @@ const fillStartMs = performance.now();
 for (let i = 0; i < rooms; i++) registry.apply(index(++at), create(`stall-${i}`), Date.now());
 const fillS = (performance.now() - fillStartMs) / 1000;
 global.gc?.();
-const heapMiB = Math.round(process.memoryUsage().heapUsed / 2 ** 20);
-const rssMiB = Math.round(process.memoryUsage().rss / 2 ** 20);
+const memory = process.memoryUsage();
+const heapMiB = Math.round(memory.heapUsed / 2 ** 20);
+const rssMiB = Math.round(memory.rss / 2 ** 20);
+// The packed room table (issue 17) keeps its records outside the V8 heap, in ArrayBuffers.
+const arrayBuffersMiB = Math.round(memory.arrayBuffers / 2 ** 20);
+const heapTotalMiB = Math.round(memory.heapTotal / 2 ** 20);
 
 const gcPausesMs: { kind: number; ms: number }[] = [];
 const gcObserver = new PerformanceObserver((list) => {
@@ -91,6 +95,8 @@ try {
     rooms,
     fillSeconds: +fillS.toFixed(1),
     heapUsedMiB: heapMiB,
+    heapTotalMiB,
+    arrayBuffersMiB,
     rssMiB,
     snapshotMs: Math.round(snapshotMs),
     snapshotMiB: Math.round(bytes / 2 ** 20),

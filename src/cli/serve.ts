@@ -462,6 +462,7 @@ function observe(o: Observed): Metrics {
     roomTotals: () => parts.stateMachine.totalsSoFar(),
     liveMediaNodes: () => parts.stateMachine.liveMediaNodes(Date.now()),
     quota: () => ({ quotaBytes: o.quotaBytes, usedBytes: parts.stateMachine.quotaUsedBytes() }),
+    stateBytes: () => parts.stateMachine.stateBytes(),
     sweeperBacklog: () => {
       const overdue = parts.stateMachine.overdue(Date.now());
       return { rooms: overdue.rooms, oldestOverdueMs: overdue.oldestAgeMs };

@@ -19,6 +19,8 @@ export interface MetricsSources {
   liveMediaNodes(): ReadonlyArray<{ readonly region: string }>;
   /** quota: this node's state quota (what it stamps as leader) and the state's size as the quota counts it. */
   quota(): { quotaBytes: number; usedBytes: number };
+  /** stateBytes: the room records' encoded bytes, and the slab memory that holds them (holes included). */
+  stateBytes(): { records: number; slabs: number };
   /** sweeperBacklog: rooms past their deadline not yet deleted, and the oldest one's lateness. */
   sweeperBacklog(): { rooms: number; oldestOverdueMs: number };
   /** peers: per peer, whether it was heard from since its stream last broke, and failed sends. */
@@ -223,6 +225,16 @@ export class Metrics {
       'quota_used_bytes',
       'Summed size of the room records, as the state quota counts it (replicated, so every node agrees)',
       () => s.quota().usedBytes,
+    );
+    gauge(
+      'state_bytes',
+      'Bytes of the room records, encoded as the room table holds them',
+      () => s.stateBytes().records,
+    );
+    gauge(
+      'state_slab_bytes',
+      'Memory of the buffers the room records are packed in, free space included',
+      () => s.stateBytes().slabs,
     );
     gauge('raft_term', 'Current Raft term', () => s.raftStatus().term);
     gauge(

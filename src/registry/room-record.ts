@@ -1,57 +1,5 @@
 import type { StoredRoom } from '../gen/roomregistry/snapshot/v1/snapshot.js';
-import type { NodeOccupancy, Room } from '../gen/roomregistry/v1/rooms.js';
-
-/** NO_SHARES: the one shares array of every room no media node reported on (most rooms). */
-const NO_SHARES: NodeOccupancy[] = Object.freeze([]) as unknown as NodeOccupancy[];
-
-/**
- * RoomRecord is one room as the state machine holds it. Records are replaced, never changed,
- * on every write (so a snapshot can keep the version it started with), except for
- * `emittedByCapture`, which only the snapshot writer sets. A class with every field assigned in
- * the constructor, so V8 gives all records one compact shape: an object built by spreading
- * falls back to a dictionary and costs about three times the memory at a million rooms.
- */
-export class RoomRecord implements Readonly<StoredRoom> {
-  readonly sid: string;
-  readonly name: string;
-  readonly emptyTimeoutS: number;
-  readonly departureTimeoutS: number;
-  readonly maxParticipants: number;
-  readonly creationTimeMs: number;
-  readonly turnPassword: string;
-  readonly metadata: string;
-  readonly numParticipants: number;
-  readonly numPublishers: number;
-  readonly nodeId: string;
-  readonly versionUnixMicro: number;
-  readonly versionTicks: number;
-  readonly revision: number;
-  readonly everJoined: boolean;
-  readonly lastLeftMs: number;
-  readonly shares: NodeOccupancy[];
-  /** emittedByCapture: the id of the last snapshot capture that wrote this record (0: none). */
-  emittedByCapture = 0;
-
-  constructor(r: Readonly<StoredRoom>) {
-    this.sid = r.sid;
-    this.name = r.name;
-    this.emptyTimeoutS = r.emptyTimeoutS;
-    this.departureTimeoutS = r.departureTimeoutS;
-    this.maxParticipants = r.maxParticipants;
-    this.creationTimeMs = r.creationTimeMs;
-    this.turnPassword = r.turnPassword;
-    this.metadata = r.metadata;
-    this.numParticipants = r.numParticipants;
-    this.numPublishers = r.numPublishers;
-    this.nodeId = r.nodeId;
-    this.versionUnixMicro = r.versionUnixMicro;
-    this.versionTicks = r.versionTicks;
-    this.revision = r.revision;
-    this.everJoined = r.everJoined;
-    this.lastLeftMs = r.lastLeftMs;
-    this.shares = r.shares.length === 0 ? NO_SHARES : r.shares;
-  }
-}
+import type { Room } from '../gen/roomregistry/v1/rooms.js';
 
 /**
  * deadlineMs is when the room expires by LiveKit's rules: never while someone is in it;

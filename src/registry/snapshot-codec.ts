@@ -6,10 +6,11 @@ import {
   type SnapshotHeader,
   SnapshotRecord,
   type StoredLease,
-  type StoredRoom,
+  StoredRoom,
 } from '../gen/roomregistry/snapshot/v1/snapshot.js';
+import { encodeMessage } from '../lib/proto-encode.js';
 import type { LeaseRecord } from './media-leases.js';
-import type { RoomRecord } from './room-record.js';
+import type { RoomTable } from './room-table.js';
 
 /**
  * The snapshot stream: length-delimited SnapshotRecords (a varint length, then the record, as
@@ -36,22 +37,27 @@ const FRAME_BYTES_MAX = 16 << 20;
 /** RECORD_OVERHEAD_BYTES: a record's bytes beyond its strings, for sizing slices (about). */
 const RECORD_OVERHEAD_BYTES = 48;
 
+/** ROOM_FIELD_TAG: the tag of SnapshotRecord's room field (2, length-delimited), which frames a room's bytes. */
+const ROOM_FIELD_TAG = (2 << 3) | 2;
+
 /** PRE_IMAGE_ABSENT / PRE_IMAGE_DONE: a room created after the capture / one already written. */
 const PRE_IMAGE_ABSENT = 'absent';
 const PRE_IMAGE_DONE = 'done';
-type PreImage = RoomRecord | typeof PRE_IMAGE_ABSENT | typeof PRE_IMAGE_DONE;
+/** PreImage: a room's encoded record as the capture saw it, or what became of it. */
+type PreImage = Uint8Array | typeof PRE_IMAGE_ABSENT | typeof PRE_IMAGE_DONE;
 
 /**
  * SnapshotCapture writes the state as it was at capture time while the state machine goes on
  * applying (copy-on-write): capture costs O(1), and the rooms are serialized in slices from
- * the live table. Before a room changes, the state machine hands its old record to
- * `beforeChange`, which keeps it unless this capture already wrote it. When the writer reaches
- * a changed room it writes the kept old record instead; rooms created after the capture are
- * skipped; rooms deleted before the writer reached them are written at the end.
+ * the live table. Before a room changes, the state machine calls `beforeChange`, which keeps a
+ * copy of its record's bytes unless this capture already wrote it. When the writer reaches a
+ * changed room it writes the kept old record instead; rooms created after the capture are
+ * skipped; rooms deleted before the writer reached them are written at the end. Records are
+ * written as the table holds them, encoded: a snapshot decodes no room.
  */
 export class SnapshotCapture {
   private readonly preImages = new Map<string, PreImage>();
-  private readonly live: Iterator<[string, RoomRecord]>;
+  private readonly live: Iterator<string>;
   private phase: 'header' | 'rooms' | 'deleted' | 'leases' | 'dedup' | 'done' = 'header';
   private deletedIterator: Iterator<[string, PreImage]> | null = null;
   private leasesAt = 0;
@@ -62,21 +68,22 @@ export class SnapshotCapture {
     /** id: unique per capture, marks the records this capture wrote. */
     readonly id: number,
     private readonly header: SnapshotHeader,
-    rooms: Map<string, RoomRecord>,
+    private readonly rooms: RoomTable,
     /** leases: a copy of the lease table at capture time (leases are few; records are never changed). */
     private readonly leases: readonly LeaseRecord[],
     private readonly dedup: readonly DedupRecord[],
   ) {
     assert(id > 0, 'capture ids start at 1');
     assert(leases.length === 0 || header.formatVersion === SNAPSHOT_FORMAT_VERSION, 'leases need format 2');
-    this.live = rooms.entries();
+    this.live = rooms.names();
   }
 
-  /** beforeChange is called with a room's record (undefined: no room) before it is replaced or deleted. */
-  beforeChange(name: string, old: RoomRecord | undefined): void {
+  /** beforeChange is called before room `name` is created, replaced or deleted in the table. */
+  beforeChange(name: string): void {
     if (this.preImages.has(name)) return; // the first old record is the one the capture saw
+    const old = this.rooms.bytesOf(name);
     if (old === undefined) this.preImages.set(name, PRE_IMAGE_ABSENT);
-    else this.preImages.set(name, old.emittedByCapture === this.id ? PRE_IMAGE_DONE : old);
+    else this.preImages.set(name, this.rooms.captureOf(name) === this.id ? PRE_IMAGE_DONE : old.slice());
   }
 
   /**
@@ -87,8 +94,9 @@ export class SnapshotCapture {
     if (this.phase === 'done') return null;
     const writer = new BinaryWriter();
     let bytes = 0;
-    const push = (record: SnapshotRecord, sizeBytes: number): void => {
-      SnapshotRecord.encode(record, writer.fork()).join();
+    const push = (record: SnapshotRecord | Uint8Array, sizeBytes: number): void => {
+      if (record instanceof Uint8Array) writer.fork().uint32(ROOM_FIELD_TAG).bytes(record).join();
+      else SnapshotRecord.encode(record, writer.fork()).join();
       bytes += sizeBytes;
     };
     while (bytes < maxBytes && !this.isDone()) this.step(push);
@@ -99,7 +107,7 @@ export class SnapshotCapture {
     return this.phase === 'done';
   }
 
-  private step(push: (r: SnapshotRecord, sizeBytes: number) => void): void {
+  private step(push: Push): void {
     switch (this.phase) {
       case 'header':
         push({ record: { $case: 'header', value: this.header } }, RECORD_OVERHEAD_BYTES);
@@ -157,41 +165,34 @@ export class SnapshotCapture {
   }
 
   /** stepRooms writes the next live room as the capture saw it (its kept old record if it changed since). */
-  private stepRooms(push: (r: SnapshotRecord, sizeBytes: number) => void): void {
+  private stepRooms(push: Push): void {
     const next = this.live.next();
     if (next.done === true) {
       this.phase = 'deleted';
       this.deletedIterator = this.preImages.entries();
       return;
     }
-    const [name, record] = next.value;
+    const name = next.value;
     const pre = this.preImages.get(name);
     if (pre === undefined) {
-      record.emittedByCapture = this.id;
-      this.pushRoom(push, record);
+      const bytes = this.rooms.bytesOf(name);
+      assert(bytes !== undefined, () => `room ${name} listed but not held`);
+      this.rooms.markCaptured(name, this.id);
+      this.pushRoom(push, bytes);
     } else if (typeof pre !== 'string') {
       this.preImages.set(name, PRE_IMAGE_DONE);
       this.pushRoom(push, pre);
     }
   }
 
-  private pushRoom(push: (r: SnapshotRecord, sizeBytes: number) => void, room: StoredRoom): void {
-    assert(
-      room.shares.length === 0 || this.header.formatVersion === SNAPSHOT_FORMAT_VERSION,
-      () => `room ${room.name} has shares in a format ${this.header.formatVersion} capture`,
-    );
+  private pushRoom(push: Push, room: Uint8Array): void {
     this.roomsWritten++;
-    let sizeBytes =
-      RECORD_OVERHEAD_BYTES +
-      room.name.length +
-      room.sid.length +
-      room.turnPassword.length +
-      room.metadata.length +
-      room.nodeId.length;
-    for (const s of room.shares) sizeBytes += RECORD_OVERHEAD_BYTES + s.nodeId.length;
-    push({ record: { $case: 'room', value: room } }, sizeBytes);
+    push(room, RECORD_OVERHEAD_BYTES + room.byteLength);
   }
 }
+
+/** Push adds one record to the chunk being encoded: a SnapshotRecord, or a room's encoded StoredRoom. */
+type Push = (record: SnapshotRecord | Uint8Array, sizeBytes: number) => void;
 
 function concat(parts: readonly Uint8Array[], bytes: number): Uint8Array {
   const out = new Uint8Array(bytes);
@@ -216,17 +217,20 @@ export class SnapshotFormatError extends Error {
   override readonly name = 'SnapshotFormatError';
 }
 
-/** decodeSnapshot reads a snapshot stream (any chunk boundaries), handing each room to `onRoom`. */
+/**
+ * decodeSnapshot reads a snapshot stream (any chunk boundaries), handing each room to `onRoom`
+ * decoded and as its encoded StoredRoom (a view valid during the call).
+ */
 export async function decodeSnapshot(
   chunks: AsyncIterable<Uint8Array>,
-  onRoom: (r: StoredRoom) => void,
+  onRoom: (r: StoredRoom, encoded: Uint8Array) => void,
 ): Promise<DecodedSnapshot> {
   let header: SnapshotHeader | null = null;
   const dedup: DedupRecord[] = [];
   const leases: StoredLease[] = [];
   let rooms = 0;
   let ended = false;
-  const onRecord = (r: SnapshotRecord): void => {
+  const onRecord = (r: SnapshotRecord, body: Uint8Array): void => {
     if (ended) throw new SnapshotFormatError('snapshot has records after its footer');
     const rec = r.record;
     if (rec === undefined) throw new SnapshotFormatError('snapshot record of an unknown kind');
@@ -241,7 +245,7 @@ export async function decodeSnapshot(
       case 'room':
         if (rec.value.shares.length > 0) requireMediaNodes(header, `room ${rec.value.name} has shares`);
         rooms++;
-        onRoom(rec.value);
+        onRoom(rec.value, roomBytesOf(body) ?? encodeMessage(StoredRoom, rec.value));
         return;
       case 'lease':
         requireMediaNodes(header, `it holds the lease of ${rec.value.nodeId}`);
@@ -256,9 +260,20 @@ export async function decodeSnapshot(
         return;
     }
   };
-  await readFrames(chunks, (body) => onRecord(SnapshotRecord.decode(body)));
+  await readFrames(chunks, (body) => onRecord(SnapshotRecord.decode(body), body));
   if (!ended || header === null) throw new SnapshotFormatError('snapshot stream ended before its footer');
   return { header, dedup, leases };
+}
+
+/**
+ * roomBytesOf is the StoredRoom inside a room record's frame, when the frame holds just that
+ * field (as every writer makes it); null otherwise (the caller encodes the decoded room).
+ */
+function roomBytesOf(body: Uint8Array): Uint8Array | null {
+  if (body[0] !== ROOM_FIELD_TAG) return null;
+  const length = readVarint(body, 1);
+  if (length === null || length.end + length.value !== body.byteLength) return null;
+  return body.subarray(length.end);
 }
 
 /** checkFormat refuses a format this build does not read (it reads every one up to its own). */

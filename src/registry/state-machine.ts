@@ -17,11 +17,12 @@ import { ExpiryIndex } from './expiry-index.js';
 import { MediaLeases, type MediaNodeView, leaseRecord } from './media-leases.js';
 import { BASELINE_VERSIONS } from '../lib/versions.js';
 import { REGISTRY_LIMITS } from './registry-limits.js';
-import { RoomRecord, deadlineMs, toRoom } from './room-record.js';
+import { deadlineMs, toRoom } from './room-record.js';
+import { RoomTable } from './room-table.js';
 import { RoomsByNode, hasShare, occupancyAfter, unattributedOf, withShare } from './room-shares.js';
 import { SnapshotCapture, decodeSnapshot, snapshotFormatFor } from './snapshot-codec.js';
 import { SortedNames } from './sorted-names.js';
-import { QUOTA_FULL_MESSAGE, StateQuota } from './state-quota.js';
+import { QUOTA_FULL_MESSAGE, StateQuota, roomRecordBytes } from './state-quota.js';
 import { commandVersionOfCase } from './versions.js';
 import { WatchLog, type WatchRead } from './watch-log.js';
 
@@ -59,7 +60,7 @@ const NOT_FOUND_MESSAGE = 'requested room does not exist';
  * else here is a read of that state.
  */
 export class RoomRegistry implements StateMachine {
-  private rooms = new Map<string, RoomRecord>();
+  private rooms = new RoomTable();
   private names = new SortedNames();
   private expiry = newExpiryIndex(this.rooms);
   private leases = new MediaLeases();
@@ -163,22 +164,23 @@ export class RoomRegistry implements StateMachine {
         };
         if (this.quota.refuses(old, next, this.entryQuotaBytes))
           return failure('RESOURCE_EXHAUSTED', QUOTA_FULL_MESSAGE);
-        const room = this.put(c.value.name, next, index);
+        const room = this.put(c.value.name, old, next, index);
         return { $case: 'room', value: { room: toRoom(room), created: false } };
       }
-      case 'deleteRoom':
-        if (!this.rooms.has(c.value.name)) return failure('NOT_FOUND', NOT_FOUND_MESSAGE);
-        this.put(c.value.name, undefined, index);
+      case 'deleteRoom': {
+        const old = this.rooms.get(c.value.name);
+        if (old === undefined) return failure('NOT_FOUND', NOT_FOUND_MESSAGE);
+        this.put(c.value.name, old, undefined, index);
         this.totals.deleted++;
         return { $case: 'deleted', value: {} };
+      }
       case 'updateRoomOccupancy':
         return this.updateOccupancy(c.value, index, t);
       case 'expireRooms': {
         let expired = 0;
         for (const name of c.value.names) {
-          const r = this.rooms.get(name);
-          if (r === undefined || deadlineMs(r) > t) continue; // re-checked: someone may have joined since
-          this.put(name, undefined, index);
+          if (this.rooms.deadlineOf(name) > t) continue; // re-checked: someone may have joined since
+          this.put(name, this.rooms.get(name), undefined, index);
           expired++;
         }
         this.totals.expired += expired;
@@ -220,7 +222,7 @@ export class RoomRegistry implements StateMachine {
     };
     if (this.quota.refuses(undefined, next, this.entryQuotaBytes))
       return failure('RESOURCE_EXHAUSTED', QUOTA_FULL_MESSAGE);
-    const room = this.put(c.name, next, index);
+    const room = this.put(c.name, undefined, next, index);
     this.totals.created++;
     return { $case: 'room', value: { room: toRoom(room), created: true } };
   }
@@ -237,6 +239,7 @@ export class RoomRegistry implements StateMachine {
     const unattributed = { participants: c.numParticipants, publishers: c.numPublishers };
     const room = this.put(
       c.name,
+      old,
       {
         ...old,
         ...occupancyAfter(old, old.shares, unattributed, t),
@@ -265,6 +268,7 @@ export class RoomRegistry implements StateMachine {
     }
     const room = this.put(
       c.name,
+      old,
       {
         ...old,
         ...occupancyAfter(old, shares, unattributedOf(old), t),
@@ -319,6 +323,7 @@ export class RoomRegistry implements StateMachine {
       const shares = withShare(old.shares, nodeId, { participants: 0, publishers: 0 });
       this.put(
         name,
+        old,
         {
           ...old,
           ...occupancyAfter(old, shares, unattributedOf(old), t),
@@ -332,32 +337,36 @@ export class RoomRegistry implements StateMachine {
   }
 
   /**
-   * put is the one place a room changes: the snapshot being written keeps the old record, the
-   * name and expiry indexes follow, watchers hear of it. Returns the new record (for a delete, the old one).
+   * put is the one place a room changes from `old` (the table's current record, decoded;
+   * undefined: none) to `next`: the snapshot being written keeps the old record, the name and
+   * expiry indexes follow, watchers hear of it. Returns the new record (for a delete, the old one).
    */
-  private put(name: string, next: Readonly<StoredRoom> | undefined, index: number): RoomRecord {
-    const old = this.rooms.get(name);
-    this.capture?.beforeChange(name, old);
+  private put(
+    name: string,
+    old: Readonly<StoredRoom> | undefined,
+    next: Readonly<StoredRoom> | undefined,
+    index: number,
+  ): Readonly<StoredRoom> {
+    assert(old === undefined || old.name === name, () => `record of ${old?.name} put as ${name}`);
+    this.capture?.beforeChange(name);
     this.quota.changed(old, next);
     linkNodes(this.sharers, this.hosts, name, old, next);
     if (next === undefined) {
-      assert(old !== undefined, () => `delete of ${name}, which does not exist`);
-      this.rooms.delete(name);
+      assert(old !== undefined && this.rooms.delete(name), () => `delete of ${name}, which does not exist`);
       this.names.delete(name);
       this.expiry.remove(name, deadlineMs(old));
       this.watchLog.publish({ type: 'deleted', record: old, revision: index });
       return old;
     }
-    const record = new RoomRecord(next);
-    this.rooms.set(name, record);
+    const [before, after] = [old === undefined ? Infinity : deadlineMs(old), deadlineMs(next)];
+    this.rooms.set(next, after);
     if (old === undefined) this.names.add(name);
-    const [before, after] = [old === undefined ? Infinity : deadlineMs(old), deadlineMs(record)];
     if (before !== after) {
       this.expiry.remove(name, before);
       this.expiry.add(name, after);
     }
-    this.watchLog.publish({ type: old === undefined ? 'created' : 'updated', record, revision: index });
-    return record;
+    this.watchLog.publish({ type: old === undefined ? 'created' : 'updated', record: next, revision: index });
+    return next;
   }
 
   // ---- Reads ---------------------------------------------------------------------------------
@@ -382,6 +391,11 @@ export class RoomRegistry implements StateMachine {
   getRoom(name: string): Room | null {
     const r = this.rooms.get(name);
     return r === undefined ? null : toRoom(r);
+  }
+
+  /** stateBytes: the rooms' encoded records together, and the slab memory holding them (holes included). */
+  stateBytes(): { records: number; slabs: number } {
+    return { records: this.rooms.recordBytes, slabs: this.rooms.slabBytes };
   }
 
   /** listRooms returns the named rooms in the order asked, skipping unknown names (as LiveKit). */
@@ -497,18 +511,20 @@ export class RoomRegistry implements StateMachine {
 
   /** restore replaces the whole state with a snapshot's; the old state serves until it is complete. */
   async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
-    const rooms = new Map<string, RoomRecord>();
+    const rooms = new RoomTable();
     const names = new SortedNames();
     const expiry = newExpiryIndex(rooms);
     const [sharers, hosts] = [new RoomsByNode(), new RoomsByNode()];
-    const decoded = await decodeSnapshot(chunks, (r: StoredRoom) => {
+    let quotaBytes = 0;
+    const decoded = await decodeSnapshot(chunks, (r: StoredRoom, encoded: Uint8Array) => {
       assert(!rooms.has(r.name), () => `snapshot holds room ${r.name} twice`);
       unattributedOf(r); // asserts the shares fit in the counts
-      const record = new RoomRecord(r);
-      rooms.set(r.name, record);
+      const deadline = deadlineMs(r);
+      rooms.setEncoded(r.name, encoded, deadline);
       names.add(r.name);
-      expiry.add(r.name, deadlineMs(record));
-      linkNodes(sharers, hosts, r.name, undefined, record);
+      expiry.add(r.name, deadline);
+      linkNodes(sharers, hosts, r.name, undefined, r);
+      quotaBytes += roomRecordBytes(r);
     });
     const leases = new MediaLeases();
     for (const l of decoded.leases) {
@@ -522,7 +538,7 @@ export class RoomRegistry implements StateMachine {
     this.leases = leases;
     this.sharers = sharers;
     this.hosts = hosts;
-    this.quota.reset(rooms.values());
+    this.quota.reset(quotaBytes);
     this.dedup.replaceAll(decoded.dedup);
     const h = decoded.header;
     this.applied = h.appliedIndex;
@@ -541,11 +557,8 @@ export class RoomRegistry implements StateMachine {
 }
 
 /** newExpiryIndex indexes the rooms of `rooms` by deadline, reading current deadlines from it. */
-function newExpiryIndex(rooms: ReadonlyMap<string, RoomRecord>): ExpiryIndex {
-  return new ExpiryIndex((name) => {
-    const r = rooms.get(name);
-    return r === undefined ? Infinity : deadlineMs(r);
-  });
+function newExpiryIndex(rooms: RoomTable): ExpiryIndex {
+  return new ExpiryIndex((name) => rooms.deadlineOf(name));
 }
 
 /**

@@ -77,10 +77,9 @@ export class StateQuota {
     assert(this.usedBytes >= 0, () => `state quota usage went negative (${this.usedBytes})`);
   }
 
-  /** reset recounts from scratch (after a snapshot is restored). */
-  reset(rooms: Iterable<Readonly<StoredRoom>>): void {
-    let total = 0;
-    for (const r of rooms) total += roomRecordBytes(r);
-    this.usedBytes = total;
+  /** reset starts over from `usedBytes`, the rooms' summed roomRecordBytes (after a snapshot is restored). */
+  reset(usedBytes: number): void {
+    assert(usedBytes >= 0, () => `state quota usage ${usedBytes} is negative`);
+    this.usedBytes = usedBytes;
   }
 }

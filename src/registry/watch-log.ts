@@ -1,7 +1,8 @@
 import { assert } from '../lib/assert.js';
 import type { Room } from '../gen/roomregistry/v1/rooms.js';
 import { REGISTRY_LIMITS } from './registry-limits.js';
-import { type RoomRecord, toRoom } from './room-record.js';
+import type { StoredRoom } from '../gen/roomregistry/snapshot/v1/snapshot.js';
+import { toRoom } from './room-record.js';
 
 type ChangeType = 'created' | 'updated' | 'deleted';
 
@@ -19,7 +20,7 @@ export interface RoomEvent {
  */
 interface Change {
   readonly type: ChangeType;
-  readonly record: RoomRecord;
+  readonly record: Readonly<StoredRoom>;
   readonly revision: number;
 }
 

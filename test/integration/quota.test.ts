@@ -69,5 +69,11 @@ describe('state quota on a real cluster', () => {
       return used.every((u) => u === used[0] && u > QUOTA_BYTES * 0.8 && u <= QUOTA_BYTES + 1_000);
     });
     for (const n of cluster.nodes) expect(await cluster.metric(n.id, 'room_registry_quota_bytes')).toBe(QUOTA_BYTES);
+    // The packed table's own figures: the records' encoded bytes, within the slabs that hold them.
+    for (const n of cluster.nodes) {
+      const records = await cluster.metric(n.id, 'room_registry_state_bytes');
+      expect(records).toBeGreaterThan(QUOTA_BYTES * 0.5);
+      expect(await cluster.metric(n.id, 'room_registry_state_slab_bytes')).toBeGreaterThanOrEqual(records);
+    }
   }, 120_000);
 });

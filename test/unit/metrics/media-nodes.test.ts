@@ -17,6 +17,7 @@ function sources(live: () => Array<{ region: string }>, expired: () => number): 
     roomTotals: () => ({ created: 0, deleted: 0, expired: 0, mediaNodeLeasesExpired: expired() }),
     liveMediaNodes: live,
     quota: () => ({ quotaBytes: 1, usedBytes: 0 }),
+    stateBytes: () => ({ records: 0, slabs: 0 }),
     sweeperBacklog: () => ({ rooms: 0, oldestOverdueMs: 0 }),
     peers: () => new Map(),
     peerRefusals: () => ({}),
