@@ -100,8 +100,9 @@ export class Raft {
   /** heartbeatPending: a ReadIndex round waits to be broadcast once per Ready. */
   heartbeatPending = false;
   /**
-   * sendsAfterPersist: from the first send held back by configGuard on, every send of this Ready
-   * waits for its persist too, so none overtakes the held one (a TimeoutNow its commit, say).
+   * sendsAfterPersist: from the first send held back until this Ready is persisted (send: a
+   * commit over configGuard, or a term not yet durable) on, every send of the Ready waits too, so
+   * none overtakes a held one (a TimeoutNow the commit it follows, say).
    */
   sendsAfterPersist = false;
   snapshotWanted = false;
@@ -421,9 +422,10 @@ export class Raft {
   /** hardStatePersisted: `hs` is durable (RaftCore.advance). */
   hardStatePersisted(hs: HardState): void {
     this.durableTerm = hs.term;
-    const commit = hs.commit;
-    this.durableCommit = commit;
-    if (this.configGuard !== null && this.configGuard <= commit) this.configGuard = this.lowestConfigEntryAbove(commit);
+    this.durableCommit = hs.commit;
+    if (this.configGuard !== null && this.configGuard <= hs.commit) {
+      this.configGuard = this.lowestConfigEntryAbove(hs.commit);
+    }
   }
 
   /** lowestConfigEntryAbove scans the log after `i` (rare: at election and once per config change). */
