@@ -8,37 +8,21 @@
  *   node dist/bench/apply-cost.js [--rooms 200000] [--rounds 4]
  */
 import { parseArgs } from 'node:util';
-import { Command } from '../src/gen/roomregistry/command/v1/command.js';
 import { index } from '../src/lib/ids.js';
 import { RoomRegistry } from '../src/registry/index.js';
+import { BENCH_METADATA, encodeCommand, encodeCreateRoom } from './room-commands.js';
 
 const { values } = parseArgs({
   options: { rooms: { type: 'string', default: '200000' }, rounds: { type: 'string', default: '4' } },
 });
 const rooms = Number(values.rooms);
 const rounds = Number(values.rounds);
-const metadata = 'm'.repeat(100);
-
-const encode = (command: Command['command']): Uint8Array =>
-  Command.encode({ requestId: '', apiKey: '', command }).finish();
 const names = Array.from({ length: rooms }, (_, i) => `room-${i}`);
-const creates = names.map((name, i) =>
-  encode({
-    $case: 'createRoom',
-    value: {
-      name,
-      emptyTimeoutS: 86_400,
-      departureTimeoutS: 20,
-      maxParticipants: 0,
-      nodeId: '',
-      metadata,
-      sid: `RM_${String(i).padStart(12, '0')}`,
-      turnPassword: 'x'.repeat(16),
-    },
-  }),
+const creates = names.map(encodeCreateRoom);
+const updates = names.map((name) =>
+  encodeCommand({ $case: 'updateRoomMetadata', value: { name, metadata: `${BENCH_METADATA}u` } }),
 );
-const updates = names.map((name) => encode({ $case: 'updateRoomMetadata', value: { name, metadata: `${metadata}u` } }));
-const deletes = names.map((name) => encode({ $case: 'deleteRoom', value: { name } }));
+const deletes = names.map((name) => encodeCommand({ $case: 'deleteRoom', value: { name } }));
 
 for (let round = 1; round <= rounds; round++) {
   const registry = new RoomRegistry();

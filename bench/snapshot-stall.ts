@@ -15,36 +15,18 @@ import { join } from 'node:path';
 import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { LIMITS } from '../src/config/limits.js';
-import { Command } from '../src/gen/roomregistry/command/v1/command.js';
 import { index } from '../src/lib/ids.js';
 import { RoomRegistry } from '../src/registry/index.js';
+import { encodeCreateRoom } from './room-commands.js';
 
 /** writesPerTurnDuringSnapshot: commands applied between slices (copy-on-write gets exercised). */
 const writesPerTurnDuringSnapshot = 5;
 
 const { values } = parseArgs({ options: { rooms: { type: 'string', default: '1000000' } } });
 const rooms = Number(values.rooms);
-const metadata = 'm'.repeat(100);
 const registry = new RoomRegistry();
 let at = 0;
-const create = (name: string): Uint8Array =>
-  Command.encode({
-    requestId: '',
-    apiKey: '',
-    command: {
-      $case: 'createRoom',
-      value: {
-        name,
-        emptyTimeoutS: 86_400,
-        departureTimeoutS: 20,
-        maxParticipants: 0,
-        nodeId: '',
-        metadata,
-        sid: `RM_${name.slice(-12).padStart(12, '0')}`,
-        turnPassword: 'x'.repeat(16),
-      },
-    },
-  }).finish();
+const create = encodeCreateRoom;
 const fillStartMs = performance.now();
 for (let i = 0; i < rooms; i++) registry.apply(index(++at), create(`stall-${i}`), Date.now());
 const fillS = (performance.now() - fillStartMs) / 1000;
