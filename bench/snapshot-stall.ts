@@ -6,9 +6,12 @@
  * does, then runs the node's snapshot loop (capture, slices of LIMITS.snapshotSliceBytes
  * written to a file, a setImmediate between slices) while a client-like writer keeps applying
  * commands, and reports the longest slice, the event-loop delay (perf_hooks) and each GC pause.
+ * Then it drops the table and restores a fresh RoomRegistry from the file it wrote, as a node
+ * restarting from its snapshot does, and reports how long that took and the memory after it.
  *
  *   node --expose-gc dist/bench/snapshot-stall.js [--rooms 1000000]
  */
+import { createReadStream } from 'node:fs';
 import { open, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +27,7 @@ const writesPerTurnDuringSnapshot = 5;
 
 const { values } = parseArgs({ options: { rooms: { type: 'string', default: '1000000' } } });
 const rooms = Number(values.rooms);
-const registry = new RoomRegistry();
+let registry = new RoomRegistry();
 let at = 0;
 const create = encodeCreateRoom;
 const fillStartMs = performance.now();
@@ -53,7 +56,7 @@ try {
   const file = await open(join(dir, 'snapshot'), 'w');
   delay.enable();
   const startMs = performance.now();
-  const source = registry.captureSnapshot();
+  let source: ReturnType<RoomRegistry['captureSnapshot']> | null = registry.captureSnapshot();
   for (;;) {
     const t0 = performance.now();
     const chunk = source.nextChunk(LIMITS.snapshotSliceBytes);
@@ -71,6 +74,15 @@ try {
   const snapshotMs = performance.now() - startMs;
   delay.disable();
   gcObserver.disconnect();
+  // The restart: the old table goes first (the capture holds it too), as in a process that starts from its snapshot.
+  source = null;
+  registry = new RoomRegistry();
+  global.gc?.();
+  const restoreStartMs = performance.now();
+  await registry.restore(createReadStream(join(dir, 'snapshot'), { highWaterMark: LIMITS.snapshotSliceBytes }));
+  const restoreMs = performance.now() - restoreStartMs;
+  global.gc?.();
+  const restored = process.memoryUsage();
   const gcMax = gcPausesMs.reduce((m, g) => (g.ms > m.ms ? g : m), { kind: 0, ms: 0 });
   const result = {
     bench: 'snapshot-stall',
@@ -92,6 +104,12 @@ try {
     // perf_hooks gc kinds: 1 minor (scavenge), 2 major (mark-compact), 4 incremental, 8 weak callbacks
     gcPauseMaxKind: gcMax.kind,
     gcPauseTotalMs: Math.round(gcPausesMs.reduce((s, g) => s + g.ms, 0)),
+    restoredRooms: registry.roomCount(),
+    restoreMs: Math.round(restoreMs),
+    restoredHeapUsedMiB: Math.round(restored.heapUsed / 2 ** 20),
+    restoredHeapTotalMiB: Math.round(restored.heapTotal / 2 ** 20),
+    restoredArrayBuffersMiB: Math.round(restored.arrayBuffers / 2 ** 20),
+    restoredRssMiB: Math.round(restored.rss / 2 ** 20),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {

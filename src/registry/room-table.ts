@@ -1,7 +1,7 @@
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { StoredRoom } from '../gen/roomregistry/snapshot/v1/snapshot.js';
 import { assert } from '../lib/assert.js';
-import { encodeMessage } from '../lib/proto-encode.js';
+import { withEncoded } from '../lib/proto-encode.js';
 
 /** SLAB_BYTES: the size of one shared buffer of records (a record larger than an eighth gets its own). */
 const SLAB_BYTES = 1 << 20;
@@ -111,7 +111,8 @@ export class RoomTable {
 
   /** set stores `room` under its name (added or replaced) with its expiry deadline. */
   set(room: Readonly<StoredRoom>, deadlineMs: number): void {
-    this.setEncoded(room.name, encodeMessage(StoredRoom, room as StoredRoom), deadlineMs);
+    // Encoded straight into the slab: no buffer of its own per write.
+    withEncoded(StoredRoom, room as StoredRoom, (bytes) => this.setEncoded(room.name, bytes, deadlineMs));
   }
 
   /** setEncoded stores a room's encoded StoredRoom (from a snapshot) under `name`. */
