@@ -33,6 +33,12 @@ async function measured(
   };
 }
 
+/**
+ * CLIENT_SATURATED_PCT: the load generator is one Node process, one core at most; at or above
+ * this share of a core it, not the servers, sets the pace, and a run says so (issue 18).
+ */
+const CLIENT_SATURATED_PCT = 90;
+
 interface ThroughputRow {
   system: string;
   op: string;
@@ -45,6 +51,10 @@ interface ThroughputRow {
     errors: number;
     serverCpuPct: number[];
     clientCpuPct: number;
+    /** serverCpuUsPerOp / clientCpuUsPerOp: CPU time per completed call, all servers together / the load generator. */
+    serverCpuUsPerOp: number;
+    clientCpuUsPerOp: number;
+    clientSaturated: boolean;
   }[];
   median: { opsPerSecond: number; p50Ms: number; p99Ms: number };
 }
@@ -151,6 +161,9 @@ function record(rows: Rows, system: string, op: string, concurrency: number, m: 
   const entry = rows.get(key) ?? row(system, op, concurrency);
   rows.set(key, entry);
   const s = stats(r);
+  const ops = Math.max(1, s.opsPerSecond * (r.elapsedMs / 1000));
+  const usPerOp = (pct: number): number => Math.round(((pct / 100) * r.elapsedMs * 1000) / ops);
+  const clientSaturated = m.clientCpuPct >= CLIENT_SATURATED_PCT;
   entry.reps.push({
     opsPerSecond: s.opsPerSecond,
     p50Ms: s.p50Ms,
@@ -159,10 +172,15 @@ function record(rows: Rows, system: string, op: string, concurrency: number, m: 
     errors: r.errors,
     serverCpuPct: m.serverCpuPct,
     clientCpuPct: m.clientCpuPct,
+    serverCpuUsPerOp: usPerOp(m.serverCpuPct.reduce((a, b) => a + b, 0)),
+    clientCpuUsPerOp: usPerOp(m.clientCpuPct),
+    clientSaturated,
   });
+  const last = entry.reps[entry.reps.length - 1];
   say(
     `${system} ${op} c=${concurrency}: ${s.opsPerSecond} ops/s p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms max ${s.maxMs} ms errors ${r.errors}${r.errors > 0 ? ` ${JSON.stringify(r.errorsByCode)}` : ''}` +
-      `  cpu: servers ${m.serverCpuPct.join('/')}%, client ${m.clientCpuPct}%`,
+      `  cpu: servers ${m.serverCpuPct.join('/')}% (${last?.serverCpuUsPerOp} µs/op), client ${m.clientCpuPct}% (${last?.clientCpuUsPerOp} µs/op)` +
+      (clientSaturated ? `  CLIENT SATURATED: this figure is the load generator's limit, not the servers'` : ''),
   );
 }
 
@@ -205,10 +223,16 @@ function report(
   etcdInfo: string | null,
 ): void {
   say('medians:');
-  for (const r of rows.values())
+  for (const r of rows.values()) {
+    const saturated = r.reps.filter((x) => x.clientSaturated).length;
     say(
-      `  ${r.system} ${r.op} c=${r.concurrency}: ${r.median.opsPerSecond} ops/s p50 ${r.median.p50Ms} ms p99 ${r.median.p99Ms} ms (${r.reps.length} reps)`,
+      `  ${r.system} ${r.op} c=${r.concurrency}: ${r.median.opsPerSecond} ops/s p50 ${r.median.p50Ms} ms p99 ${r.median.p99Ms} ms (${r.reps.length} reps)` +
+        `, server CPU ${median(r.reps.map((x) => x.serverCpuUsPerOp))} µs/op, client ${median(r.reps.map((x) => x.clientCpuUsPerOp))} µs/op` +
+        (saturated > 0
+          ? `; client saturated in ${saturated} of ${r.reps.length} reps: a client figure, not the servers'`
+          : ''),
     );
+  }
   for (const [k, v] of Object.entries(ratios)) say(`  ratio ${k}: ${v}`);
   const compare = etcdInfo === null ? '' : '-compare';
   save(args.ops.length === 1 ? `throughput-${args.ops[0] ?? ''}${compare}` : `throughput${compare}`, env, {
