@@ -64,6 +64,8 @@ export interface GrpcApiOptions {
 export interface GrpcApiStats {
   readonly watch: WatchHubStats;
   readonly connectionsRefused: number;
+  /** sessions: Session streams open. */
+  readonly sessions: number;
 }
 
 /** AdminUse is one admin call for the audit log: the API key (null: no token), the operation, its outcome. */
@@ -170,7 +172,7 @@ export class GrpcApi {
   }
 
   stats(): GrpcApiStats {
-    return { watch: this.watches.stats(), connectionsRefused: this.connectionsRefused };
+    return { watch: this.watches.stats(), connectionsRefused: this.connectionsRefused, sessions: this.sessions.size };
   }
 
   /**

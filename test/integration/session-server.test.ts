@@ -10,10 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, expect, it } from 'vitest';
 import { jwtLeewaySeconds, signToken } from '../../src/api/auth.js';
 import { GRPC_LIMITS, type GrpcLimits } from '../../src/api/grpc-limits.js';
-import { GrpcApi } from '../../src/api/grpc-server.js';
 import { sessionErrorOf } from '../../src/api/grpc-session.js';
-import { MediaNodeHandlers } from '../../src/api/media-node-handlers.js';
-import { RoomHandlers } from '../../src/api/room-handlers.js';
 import {
   Consistency,
   CreateRoomRequest,
@@ -24,28 +21,14 @@ import {
 } from '../../src/gen/roomregistry/v1/rooms.js';
 import { unavailable } from '../../src/lib/errors.js';
 import { nodeId } from '../../src/lib/ids.js';
-import { silentLogger } from '../../src/lib/logger.js';
-import { SeededRng } from '../../src/lib/rng.js';
-import { MemoryNodeStorage, MemorySnapshotStore } from '../../src/node/memory-storage.js';
-import { RaftNode } from '../../src/node/node.js';
-import { RoomRegistry } from '../../src/registry/index.js';
-import { MemoryNetwork } from '../../src/transport/memory-transport.js';
 import { waitUntil } from '../harness/process-cluster.js';
+import { type ApiNode, apiKey, apiSecret, startApiNodes } from './api-nodes.js';
 
-const apiKey = 'session-key';
-const apiSecret = 'session-secret-session-secret-session';
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 const goodToken = (): string => signToken(apiKey, apiSecret, { roomCreate: true, roomList: true }, 600, nowSeconds());
 
-/** Served: one node with its listener, what the listener reported per call, and a disk that can be stalled. */
-interface Served {
-  readonly node: RaftNode;
-  readonly api: GrpcApi;
-  readonly client: RoomServiceClient;
-  readonly reported: Array<{ method: string; code: string }>;
-  stallDisk(): void;
-  resumeDisk(): void;
-}
+/** Served: one node with its listener, and a client of it. */
+type Served = ApiNode & { readonly client: RoomServiceClient };
 
 const stops: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -53,64 +36,15 @@ afterEach(async () => {
 });
 
 async function serve(limits: GrpcLimits = GRPC_LIMITS): Promise<Served> {
-  const id = nodeId('n1');
-  const registry = new RoomRegistry();
-  const network = new MemoryNetwork();
-  let stalled: { promise: Promise<void>; release: () => void } | null = null;
-  const node = new RaftNode({
-    id,
-    voters: [id],
-    storage: new MemoryNodeStorage(),
-    snapshots: new MemorySnapshotStore(),
-    stateMachine: registry,
-    transport: network.transportFor(id),
-    logger: silentLogger,
-    random: new SeededRng(7),
-    tickIntervalMs: 20,
-    beforePersist: () => stalled?.promise ?? Promise.resolve(),
-  });
-  network.register(id, node);
-  node.start();
-  const reported: Served['reported'] = [];
-  const api = new GrpcApi(
-    new RoomHandlers(node, registry, { region: '', leases: registry }),
-    new MediaNodeHandlers(node, registry),
-    registry,
-    { status: () => ({}) as never, transferLeadership: () => '', membership: {} as never },
-    {
-      apiKeys: new Map([[apiKey, apiSecret]]),
-      adminKeys: new Set(),
-      defaultDeadlineMs: 5_000,
-      maxDeadlineMs: 5_000,
-      limits,
-      onRequest: (method, code) => reported.push({ method, code }),
-    },
-  );
-  const port = await api.listen('127.0.0.1:0');
-  const client = new RoomServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  const resumeDisk = (): void => {
-    stalled?.release();
-    stalled = null;
-  };
+  const [n] = await startApiNodes(['n1'], limits);
+  if (n === undefined) throw new Error('no node started');
+  const client = new RoomServiceClient(n.grpc, grpc.credentials.createInsecure());
   stops.push(async () => {
-    resumeDisk();
     client.close();
-    await api.close(0);
-    await node.stop();
+    await n.stop();
   });
-  await waitUntil('the node leads', async () => node.status().role === 'leader', 10_000);
-  return {
-    node,
-    api,
-    client,
-    reported,
-    stallDisk: () => {
-      let release = (): void => {};
-      const promise = new Promise<void>((r) => (release = r));
-      stalled = { promise, release };
-    },
-    resumeDisk,
-  };
+  await waitUntil('the node leads', async () => n.node.status().role === 'leader', 10_000);
+  return { ...n, client };
 }
 
 /** Session is a client's Session stream: the answers in arrival order, and how the stream ended. */
