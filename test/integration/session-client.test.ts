@@ -9,7 +9,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { ClusterRoomClient } from '../../src/client/cluster-client.js';
+import { signToken } from '../../src/api/auth.js';
 import { RoomClient } from '../../src/client/room-client.js';
+import { RoomSession } from '../../src/client/room-session.js';
 import {
   ClusterServiceService,
   MediaNodeServiceService,
@@ -134,6 +136,37 @@ it('falls back to unary calls for good against a node without Session', async ()
   expect((await session.getRoom({ name: 'old-3' })).room?.sid).toBe(made[3]?.room?.sid);
   await expect(session.getRoom({ name: 'nowhere' })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
   expect(proxy.calls.get('GetRoom')).toBe(2);
+});
+
+it('opens a new stream for new calls when its token nears expiry, and closes the old one once drained', async () => {
+  const leader = await leaderOf();
+  const unary = new RoomClient(leader.grpc, { apiKey, apiSecret });
+  const channel = new grpc.Client(leader.grpc, grpc.credentials.createInsecure());
+  closers.push(() => {
+    unary.close();
+    channel.close();
+  });
+  // The first token has 61 s left: a second later it is within the session's 60 s renewal margin.
+  const signedAtSeconds: number[] = [];
+  const session = new RoomSession(channel, unary, (grants) => {
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    signedAtSeconds.push(nowSeconds);
+    const md = new grpc.Metadata();
+    const ttlSeconds = signedAtSeconds.length === 1 ? 61 : 600;
+    md.set('authorization', `Bearer ${signToken(apiKey, apiSecret, grants, ttlSeconds, nowSeconds)}`);
+    return md;
+  });
+  closers.push(() => session.close());
+  const sessionsBefore = leader.api.stats().sessions;
+  await session.createRoom({ name: 'renew-1' });
+  expect(leader.api.stats().sessions).toBe(sessionsBefore + 1);
+  const firstSignedAt = signedAtSeconds[0] ?? 0;
+  await waitUntil('the first token is within the renewal margin', async () => Date.now() / 1000 > firstSignedAt + 1);
+  expect((await session.createRoom({ name: 'renew-2' })).room?.name).toBe('renew-2');
+  expect(signedAtSeconds).toHaveLength(2);
+  await waitUntil('the drained stream is closed', async () => leader.api.stats().sessions === sessionsBefore + 1);
+  expect((await session.getRoom({ name: 'renew-1' })).room?.name).toBe('renew-1');
+  expect(signedAtSeconds).toHaveLength(2);
 });
 
 /**
