@@ -122,7 +122,9 @@ export class ServerSession {
       this.awaitingDrain = false;
       this.updateFlow();
     });
+    // 'cancelled': the client or its connection went away; 'error': the call failed or was ended with a status.
     call.on('cancelled', () => this.close());
+    call.on('error', () => this.close());
   }
 
   /** finish stops reading and ends the stream with `error` once the running requests are answered. */
