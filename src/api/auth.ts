@@ -20,6 +20,8 @@ export interface VideoGrant {
 export interface Grants {
   readonly apiKey: string | null;
   readonly video: VideoGrant;
+  /** expiresAtSeconds: the token's `exp` (absent without a token); a Session checks it on every request. */
+  readonly expiresAtSeconds?: number;
 }
 
 export const NO_GRANTS: Grants = Object.freeze({
@@ -86,9 +88,17 @@ export function verifyToken(
   const nbf = typeof payload['nbf'] === 'number' ? payload['nbf'] : null;
   const refused = checkTimes(exp, nbf, nowSeconds);
   if (refused !== null) return refused;
-  const grants: Grants = { apiKey, video: parseVideoGrant(payload['video']) };
+  const grants: Grants = { apiKey, video: parseVideoGrant(payload['video']), expiresAtSeconds: exp };
   verifiedTokens.set(token, { grants, secret, exp, nbf });
   return ok(grants);
+}
+
+/**
+ * tokenExpired: the token the grants came from is past its `exp` at nowSeconds, with the leeway
+ * authenticate allows, so a Session refuses a request exactly when a unary call would be.
+ */
+export function tokenExpired(g: Grants, nowSeconds: number): boolean {
+  return g.expiresAtSeconds !== undefined && nowSeconds > g.expiresAtSeconds + jwtLeewaySeconds;
 }
 
 function checkTimes(exp: number, nbf: number | null, nowSeconds: number): { ok: false; error: AuthFailure } | null {

@@ -22,7 +22,7 @@ function grpcRequestBytesMax(): number {
 }
 
 /**
- * The public gRPC listener's bounds (STYLE rule 7): WatchRooms and the connections themselves.
+ * The public gRPC listener's bounds (STYLE rule 7): WatchRooms, Session and the connections themselves.
  * Worst-case memory of watchers is about watchersMax × watchQueueBytesMax (1 GiB), in practice far
  * less: the watchers that follow live changes share each event's encoded bytes.
  */
@@ -84,6 +84,14 @@ export const GRPC_LIMITS = Object.freeze({
    */
   connectionAgeMaxMs: 60 * 60_000,
   connectionAgeGraceMs: 60_000,
+  /**
+   * sessionInFlightMax: requests one Session stream may have running at once. Past it the node
+   * stops reading that stream until an answer goes out, so HTTP/2 flow control holds the client
+   * back instead of the node queueing without bound; a stream then costs at most this many
+   * running requests, as many unary calls on one connection do (concurrentStreamsPerConnectionMax).
+   * 256 keeps a busy client's pipeline full at a few ms per write.
+   */
+  sessionInFlightMax: 256,
 });
 
 export type GrpcLimits = { readonly [K in keyof typeof GRPC_LIMITS]: number };
@@ -96,7 +104,10 @@ export function assertGrpcLimitRelations(limits: GrpcLimits = GRPC_LIMITS): void
   assert(limits.replyBytesMax > API_LIMITS.unpagedReplyBytesMax, 'the largest unpaged list must fit a reply');
   assert(limits.replyBytesMax > API_LIMITS.listPageBytesMax, 'a list page must fit a reply');
   assert(
-    limits.watchersMax > 0 && limits.connectionsMax > 0 && limits.concurrentStreamsPerConnectionMax > 0,
+    limits.watchersMax > 0 &&
+      limits.connectionsMax > 0 &&
+      limits.concurrentStreamsPerConnectionMax > 0 &&
+      limits.sessionInFlightMax > 0,
     'listener bounds must be positive',
   );
 }

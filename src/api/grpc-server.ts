@@ -6,6 +6,7 @@ import {
   ClusterServiceService,
   MediaNodeServiceService,
   RoomServiceService,
+  type SessionResponse,
   type StatusResponse,
   type WatchRoomsRequest,
 } from '../gen/roomregistry/v1/rooms.js';
@@ -20,6 +21,7 @@ import { toServiceError } from './grpc-errors.js';
 import { GRPC_LIMITS, type GrpcLimits, assertGrpcLimitRelations } from './grpc-limits.js';
 import type { MediaNodeHandlers } from './media-node-handlers.js';
 import type { CallContext, RoomHandlers } from './room-handlers.js';
+import { SESSION_CALL_FIELDS, ServerSession, runSessionCall } from './grpc-session.js';
 import { WatchHub, type WatchHubStats, type WatchSource } from './watch-hub.js';
 import { scanProtobufShape } from './request-scan.js';
 import { API_LIMITS, requestIdOf, strictReader } from './validate.js';
@@ -62,6 +64,8 @@ export interface GrpcApiOptions {
 export interface GrpcApiStats {
   readonly watch: WatchHubStats;
   readonly connectionsRefused: number;
+  /** sessions: Session streams open. */
+  readonly sessions: number;
 }
 
 /** AdminUse is one admin call for the audit log: the API key (null: no token), the operation, its outcome. */
@@ -85,6 +89,8 @@ export class GrpcApi {
   private readonly limits: GrpcLimits;
   private readonly server: grpc.Server;
   private readonly watches: WatchHub;
+  /** sessions: the open Session streams, ended UNAVAILABLE by close(). */
+  private readonly sessions = new Set<ServerSession>();
   private connectionsRefused = 0;
 
   constructor(
@@ -99,7 +105,7 @@ export class GrpcApi {
     this.server = new grpc.Server(serverOptions(this.limits));
     this.watches = new WatchHub(watchSource, this.limits);
     const h = handlers;
-    this.server.addService(tolerant(RoomServiceService), {
+    this.server.addService(tolerant(RoomServiceService, { session: SESSION_CALL_FIELDS }), {
       createRoom: this.unary('CreateRoom', (req, ctx) => h.createRoom(req, ctx)),
       getRoom: this.unary('GetRoom', (req, ctx) => h.getRoom(req, ctx)),
       listRooms: this.unary('ListRooms', (req, ctx) => h.listRooms(req, ctx)),
@@ -107,6 +113,7 @@ export class GrpcApi {
       updateRoomMetadata: this.unary('UpdateRoomMetadata', (req, ctx) => h.updateRoomMetadata(req, ctx)),
       updateRoomOccupancy: this.unary('UpdateRoomOccupancy', (req, ctx) => h.updateRoomOccupancy(req, ctx)),
       watchRooms: (call: grpc.ServerWritableStream<WatchRoomsRequest | Malformed, Buffer>) => this.watchRooms(call),
+      session: (call: grpc.ServerDuplexStream<unknown, SessionResponse>) => this.session(call, h, mediaNodes),
     });
     this.server.addService(tolerant(MediaNodeServiceService), {
       heartbeat: this.unary('Heartbeat', (req, ctx) => mediaNodes.heartbeat(req, ctx)),
@@ -165,7 +172,7 @@ export class GrpcApi {
   }
 
   stats(): GrpcApiStats {
-    return { watch: this.watches.stats(), connectionsRefused: this.connectionsRefused };
+    return { watch: this.watches.stats(), connectionsRefused: this.connectionsRefused, sessions: this.sessions.size };
   }
 
   /**
@@ -192,15 +199,19 @@ export class GrpcApi {
   /**
    * close stops taking calls and lets those in flight send their answers (a call cut off by a
    * forced shutdown reaches its client as CANCELLED, which no client retries; an UNAVAILABLE it
-   * retries on another node). Watch streams end with UNAVAILABLE at once. After `graceMs` the
-   * rest is cut off.
+   * retries on another node). Watch streams end with UNAVAILABLE at once; Session streams stop
+   * reading, answer the requests they run, then end UNAVAILABLE (the client opens a session on
+   * another node). After `graceMs` the rest is cut off, sessions with UNAVAILABLE.
    */
   close(graceMs: number): Promise<void> {
     this.watches.endAll(
       unavailable('this node is shutting down; watch again on another node from the last revision received', null),
     );
+    const sessionsEnd = unavailable('this node is shutting down; open a session on another node', null);
+    for (const s of this.sessions) s.finish(sessionsEnd);
     return new Promise((resolve) => {
       const force = setTimeout(() => {
+        for (const s of [...this.sessions]) s.abort(sessionsEnd);
         this.server.forceShutdown();
         resolve();
       }, graceMs);
@@ -270,9 +281,7 @@ export class GrpcApi {
     };
   }
 
-  private contextOf(
-    call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
-  ): CallContext {
+  private contextOf(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'metadata' | 'getDeadline'>): CallContext {
     const header = call.metadata.get('authorization')[0];
     const auth = authenticate(
       typeof header === 'string' ? header : undefined,
@@ -285,6 +294,45 @@ export class GrpcApi {
       requestId: requestIdOf(undefined, call.metadata.get('x-request-id')[0]),
       deadlineMs: this.deadlineOf(call.getDeadline()),
     };
+  }
+
+  /**
+   * session serves a Session stream (grpc-session.ts). Its token is checked here, once, as
+   * contextOf checks a unary call's; a stream without one is refused, since a session's grants
+   * must end when its token expires.
+   */
+  private session(
+    call: grpc.ServerDuplexStream<unknown, SessionResponse>,
+    rooms: RoomHandlers,
+    mediaNodes: MediaNodeHandlers,
+  ): void {
+    let grants: Grants;
+    try {
+      grants = this.contextOf(call).grants;
+      if (grants.expiresAtSeconds === undefined)
+        throw new RegistryError('UNAUTHENTICATED', 'a session needs a token (authorization: Bearer <jwt>)');
+    } catch (e) {
+      const { error } = toClientError(e);
+      this.options.onRequest?.('Session', grpc.status[ERROR_MAPPING[error.code].grpc] ?? 'UNKNOWN', 0, '', null);
+      call.emit('error', toServiceError(error));
+      return;
+    }
+    const session: ServerSession = new ServerSession(call, {
+      grants,
+      inFlightMax: this.limits.sessionInFlightMax,
+      run: (c, ctx) => runSessionCall(rooms, mediaNodes, c, ctx),
+      deadlineMsOf: (timeoutMs) => this.sessionDeadlineOf(timeoutMs),
+      malformedReason: (request) => (isMalformed(request) ? request[MALFORMED] : null),
+      onRequest: this.options.onRequest,
+      onClosed: () => this.sessions.delete(session),
+    });
+    this.sessions.add(session);
+  }
+
+  /** sessionDeadlineOf: a Session call's deadline from its timeout_ms, by deadlineOf's rules (0: the default). */
+  private sessionDeadlineOf(timeoutMs: number): number {
+    const askedMs = timeoutMs === 0 ? this.options.defaultDeadlineMs : timeoutMs;
+    return Date.now() + Math.min(askedMs, this.options.maxDeadlineMs);
   }
 
   private deadlineOf(deadline: grpc.Deadline): number {
@@ -357,17 +405,22 @@ function isMalformed(x: unknown): x is Malformed {
 /**
  * tolerant wraps a generated service definition so a request that fails to decode reaches the
  * handler as a Malformed marker (answered INVALID_ARGUMENT) instead of grpc-js's INTERNAL.
+ * `nestedFields` names, per method, the fields whose messages the shape scan walks too (Session).
  */
-function tolerant<D extends grpc.ServiceDefinition>(definition: D): grpc.ServiceDefinition {
+function tolerant<D extends grpc.ServiceDefinition>(
+  definition: D,
+  nestedFields: Readonly<Record<string, ReadonlySet<number>>> = {},
+): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, m] of Object.entries(definition)) {
+    const nested = nestedFields[name];
     out[name] = {
       ...m,
       // WatchRooms writes events the hub encoded once for every watcher.
       responseSerialize: (value: unknown): Buffer => (Buffer.isBuffer(value) ? value : m.responseSerialize(value)),
       requestDeserialize: (bytes: Buffer): unknown => {
         try {
-          const refused = scanProtobufShape(bytes, API_LIMITS.requestItemsMax);
+          const refused = scanProtobufShape(bytes, API_LIMITS.requestItemsMax, nested);
           if (refused !== null) return { [MALFORMED]: refused };
           // Generated decode() takes a reader as well as bytes; this one refuses invalid UTF-8 (validate.ts).
           return m.requestDeserialize(strictReader(bytes) as unknown as Buffer);

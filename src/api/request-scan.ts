@@ -56,12 +56,29 @@ const WIRE_FIXED32 = 5;
  * scanProtobufShape walks the top-level fields of a protobuf message and refuses more than
  * `fieldsMax` of them, or a wire type our requests never use (groups). 270 000 empty strings fit
  * in 540 KB and take the decoder tens of ms to allocate; a valid request has at most one field
- * per ListRooms name. Truncated input is left to the decoder, which reports it.
+ * per ListRooms name. Truncated input is left to the decoder, which reports it. The fields named
+ * in `nested` hold a message that is walked too (a Session request wraps a unary one), and its
+ * fields count against the same `fieldsMax`, so wrapping many requests in one buys nothing
+ * (one level deep, as the wrapped request's unary method walks it).
  */
-export function scanProtobufShape(bytes: Uint8Array, fieldsMax: number): string | null {
+export function scanProtobufShape(
+  bytes: Uint8Array,
+  fieldsMax: number,
+  nested: ReadonlySet<number> = NO_NESTED_FIELDS,
+): string | null {
   assert(fieldsMax > 0, 'protobuf scan bound must be positive');
+  return scanFields(bytes, { fieldsMax, fieldsLeft: fieldsMax }, nested);
+}
+
+const NO_NESTED_FIELDS: ReadonlySet<number> = new Set();
+
+/** scanFields walks one message's fields for scanProtobufShape, spending the shared budget. */
+function scanFields(
+  bytes: Uint8Array,
+  budget: { readonly fieldsMax: number; fieldsLeft: number },
+  nested: ReadonlySet<number>,
+): string | null {
   let pos = 0;
-  let fields = 0;
   const varint = (): number => {
     let value = 0;
     for (let shift = 0; shift < 35 && pos < bytes.length; shift += 7) {
@@ -72,7 +89,7 @@ export function scanProtobufShape(bytes: Uint8Array, fieldsMax: number): string 
     return Number.NaN; // too long or truncated
   };
   while (pos < bytes.length) {
-    if (++fields > fieldsMax) return `the protobuf request has more than ${fieldsMax} fields`;
+    if (--budget.fieldsLeft < 0) return `the protobuf request has more than ${budget.fieldsMax} fields`;
     const tag = varint();
     if (Number.isNaN(tag)) return null;
     const wireType = tag % 8;
@@ -83,6 +100,10 @@ export function scanProtobufShape(bytes: Uint8Array, fieldsMax: number): string 
     } else if (wireType === WIRE_LENGTH_DELIMITED) {
       const length = varint();
       if (Number.isNaN(length)) return null;
+      const inner = nested.has(Math.floor(tag / 8))
+        ? scanFields(bytes.subarray(pos, pos + length), budget, NO_NESTED_FIELDS)
+        : null;
+      if (inner !== null) return inner;
       pos += length;
     } else if (wireType === WIRE_FIXED32) {
       pos += 4;

@@ -21,6 +21,7 @@ import type {
 } from '../gen/roomregistry/v1/rooms.js';
 import type { ClientTls } from './endpoint.js';
 import { type ClientCredentials, RoomClient } from './room-client.js';
+import type { RoomCalls } from './room-session.js';
 
 /** ClusterMember: a node's id and its public gRPC address (host:port, or a grpcs:// / https:// URL for TLS). */
 export interface ClusterMember {
@@ -53,10 +54,15 @@ type Writable = { requestId?: string };
  * A write is retried with the same request id, which the client assigns when the caller did
  * not: if the first attempt was applied after all, the retry returns its result instead of
  * applying twice. So a rolling restart costs a caller latency, not failed calls.
+ *
+ * Calls ride each node's Session stream (room-session.ts: one stream, many calls, less fixed
+ * cost on the node per call) unless `session: false`; a node without Session gets them unary.
  */
 export class ClusterRoomClient {
   private readonly clients = new Map<string, RoomClient>();
-  private readonly home: RoomClient;
+  /** calls: each member's way of calling (its RoomSession, or its RoomClient with `session: false`). */
+  private readonly calls = new Map<string, RoomCalls>();
+  private readonly home: RoomCalls;
   private readonly homeId: string;
   private leader: string | null = null;
   /** suspect: the node a write last failed on without a leader hint; asked last, believed last. */
@@ -74,14 +80,19 @@ export class ClusterRoomClient {
       readonly tls?: ClientTls;
       /** retry: retry UNAVAILABLE on another member until the deadline (default true). */
       readonly retry?: boolean;
+      /** session: carry calls on Session streams (default true); false makes one unary call each. */
+      readonly session?: boolean;
     } = {},
   ) {
     this.retry = options.retry ?? true;
     if (members.length === 0) throw new Error('a cluster client needs at least one member');
-    for (const m of members)
-      this.clients.set(m.id, new RoomClient(m.grpc, credentials, options.channelOptions ?? {}, options.tls ?? null));
+    for (const m of members) {
+      const client = new RoomClient(m.grpc, credentials, options.channelOptions ?? {}, options.tls ?? null);
+      this.clients.set(m.id, client);
+      this.calls.set(m.id, options.session === false ? client : client.session());
+    }
     this.homeId = options.home ?? members[0]?.id ?? '';
-    const home = this.clients.get(this.homeId);
+    const home = this.calls.get(this.homeId);
     if (home === undefined) throw new Error(`home node ${this.homeId} is not a member`);
     this.home = home;
   }
@@ -144,7 +155,7 @@ export class ClusterRoomClient {
   private async write<R extends object, T>(
     req: R,
     deadlineMs: number | undefined,
-    call: (c: RoomClient, req: R, ms: number) => Promise<T>,
+    call: (c: RoomCalls, req: R, ms: number) => Promise<T>,
     withRequestId = true,
   ): Promise<T> {
     const untilMs = Date.now() + (deadlineMs ?? CALL_DEADLINE_MS_DEFAULT);
@@ -155,7 +166,7 @@ export class ClusterRoomClient {
       else if (Date.now() - this.checkedAtMs > LEADER_RECHECK_MS) void this.checkLeader();
       const targetId = this.leader ?? this.otherThan(this.suspect);
       try {
-        return await call(this.clients.get(targetId) ?? this.home, sent, Math.max(1, untilMs - Date.now()));
+        return await call(this.calls.get(targetId) ?? this.home, sent, Math.max(1, untilMs - Date.now()));
       } catch (e) {
         this.learnFrom(e, targetId);
         if (!(await this.mayRetry(e, attempt, untilMs))) throw e;
@@ -164,11 +175,11 @@ export class ClusterRoomClient {
   }
 
   /** read asks the home node, then the other members in turn while they answer UNAVAILABLE, until the deadline. */
-  private async read<T>(deadlineMs: number | undefined, call: (c: RoomClient, ms: number) => Promise<T>): Promise<T> {
+  private async read<T>(deadlineMs: number | undefined, call: (c: RoomCalls, ms: number) => Promise<T>): Promise<T> {
     const untilMs = Date.now() + (deadlineMs ?? CALL_DEADLINE_MS_DEFAULT);
     const ids = [this.homeId, ...[...this.clients.keys()].filter((id) => id !== this.homeId)];
     for (let attempt = 0; ; attempt++) {
-      const client = this.clients.get(ids[attempt % ids.length] ?? this.homeId) ?? this.home;
+      const client = this.calls.get(ids[attempt % ids.length] ?? this.homeId) ?? this.home;
       try {
         return await call(client, Math.max(1, untilMs - Date.now()));
       } catch (e) {

@@ -31,6 +31,7 @@ import {
 } from '../gen/roomregistry/v1/rooms.js';
 import { type VideoGrant, signToken } from '../api/auth.js';
 import { type ClientTls, channelCredentials, parseEndpoint } from './endpoint.js';
+import { type RoomCalls, RoomSession } from './room-session.js';
 
 /** ClientCredentials: an API key and secret (a token is signed per call with just the grants it needs), or a fixed token. */
 export type ClientCredentials = { readonly apiKey: string; readonly apiSecret: string } | { readonly token: string };
@@ -53,8 +54,10 @@ type Unary<Req, Res> = (
  * `address` is host:port or a URL: https:// and grpcs:// speak TLS (trusting `tls.ca`, or the
  * system roots), and never fall back to plaintext.
  */
-export class RoomClient {
+export class RoomClient implements RoomCalls {
   private readonly rooms: RoomServiceClient;
+  /** roomSession: the client's Session streams, opened on first use (session()). */
+  private roomSession: RoomSession | null = null;
   private readonly cluster: ClusterServiceClient;
   private readonly mediaNodes: MediaNodeServiceClient;
   /** tokens: one signed token per grant set (a handful: the client's methods use four). */
@@ -231,7 +234,17 @@ export class RoomClient {
     return this.rooms.watchRooms({ fromRevision }, this.metadataFor({ roomList: true }));
   }
 
+  /**
+   * session carries this client's room and media-node calls on Session streams over the same
+   * channel (room-session.ts); a node without Session gets them unary.
+   */
+  session(): RoomSession {
+    this.roomSession ??= new RoomSession(this.rooms, this, (grants) => this.metadataFor(grants));
+    return this.roomSession;
+  }
+
   close(): void {
+    this.roomSession?.close();
     this.rooms.close();
     this.cluster.close();
     this.mediaNodes.close();

@@ -41,6 +41,8 @@ export interface GrpcListenerStats {
     readonly refusedFull: number;
   };
   readonly connectionsRefused: number;
+  /** sessions: Session streams open. */
+  readonly sessions: number;
 }
 
 const ROLE_VALUE = { follower: 0, precandidate: 1, candidate: 2, leader: 3 } as const;
@@ -295,11 +297,19 @@ export class Metrics {
 
   /**
    * observeGrpc adds the public gRPC listener's series, read at scrape time: open watchers,
-   * their queued bytes, watchers cut off or refused, connections refused past the cap.
+   * their queued bytes, watchers cut off or refused, connections refused past the cap, open sessions.
    */
   observeGrpc(read: () => GrpcListenerStats): void {
     const r = this.registry;
     const name = (n: string): string => `${METRIC_PREFIX}${n}`;
+    new Gauge({
+      name: name('grpc_sessions'),
+      help: 'Session streams open on this node',
+      registers: [r],
+      collect() {
+        this.set(read().sessions);
+      },
+    });
     new Gauge({
       name: name('watchers'),
       help: 'WatchRooms streams open on this node',

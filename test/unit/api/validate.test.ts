@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { scanJsonShape, scanProtobufShape } from '../../../src/api/request-scan.js';
+import { SESSION_CALL_FIELDS } from '../../../src/api/grpc-session.js';
 import {
   API_LIMITS,
   requestIdOf,
@@ -19,7 +20,7 @@ import {
   validateRoomName,
   validateTimeout,
 } from '../../../src/api/validate.js';
-import { CreateRoomRequest } from '../../../src/gen/roomregistry/v1/rooms.js';
+import { CreateRoomRequest, ListRoomsRequest, SessionRequest } from '../../../src/gen/roomregistry/v1/rooms.js';
 import { RegistryError } from '../../../src/lib/errors.js';
 
 function codeOf(f: () => unknown): string | null {
@@ -97,6 +98,24 @@ describe('scanProtobufShape', () => {
     expect(scanProtobufShape(new Uint8Array([0x0b, 0x0c]), 10)).toMatch(/wire type 3/);
     expect(scanProtobufShape(new Uint8Array([0x0a, 0x80]), 10)).toBeNull();
     expect(scanProtobufShape(new Uint8Array([0x0a, 0x10, 0x41]), 10)).toBeNull();
+  });
+
+  it("walks a Session request's wrapped call and counts its fields against the same bound", () => {
+    const wrapped = (names: number): Uint8Array =>
+      SessionRequest.encode({
+        id: 1,
+        timeoutMs: 100,
+        request: { $case: 'listRooms', value: ListRoomsRequest.fromPartial({ names: Array(names).fill('') }) },
+      }).finish();
+    // id, timeout_ms and the call are 3 fields; the wrapped ListRooms adds one per name.
+    expect(scanProtobufShape(wrapped(7), 10, SESSION_CALL_FIELDS)).toBeNull();
+    expect(scanProtobufShape(wrapped(8), 10, SESSION_CALL_FIELDS)).toMatch(/more than 10 fields/);
+    expect(scanProtobufShape(wrapped(8), 10)).toBeNull();
+    // The oneof's numbers in rooms.proto are the ones the scan walks.
+    const tag = (r: SessionRequest['request']): number =>
+      (SessionRequest.encode({ id: 0, timeoutMs: 0, request: r }).finish()[0] ?? 0) >> 3;
+    expect(tag({ $case: 'createRoom', value: CreateRoomRequest.fromPartial({}) })).toBe(10);
+    expect(tag({ $case: 'listMediaNodes', value: { region: '', consistency: 0 } })).toBe(17);
   });
 });
 

@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -418,6 +420,62 @@ export interface ListMediaNodesResponse {
   revision: number;
   /** staleness_ms: as in GetRoomResponse. */
   stalenessMs: number;
+}
+
+/** SessionRequest is one call on a Session stream. */
+export interface SessionRequest {
+  /**
+   * id: the client's, unique among its requests in flight on this stream; the response echoes it
+   * (a reused one is answered INVALID_ARGUMENT).
+   */
+  id: number;
+  /**
+   * timeout_ms: the call's deadline from its arrival at the node (0: the node's default); the
+   * node's maximum caps it, as it caps a unary call's deadline.
+   */
+  timeoutMs: number;
+  /** request: the call, as its unary method takes it (none: INVALID_ARGUMENT). */
+  request?:
+    | { $case: "createRoom"; value: CreateRoomRequest }
+    | { $case: "getRoom"; value: GetRoomRequest }
+    | { $case: "listRooms"; value: ListRoomsRequest }
+    | { $case: "deleteRoom"; value: DeleteRoomRequest }
+    | { $case: "updateRoomMetadata"; value: UpdateRoomMetadataRequest }
+    | { $case: "updateRoomOccupancy"; value: UpdateRoomOccupancyRequest }
+    | { $case: "heartbeat"; value: HeartbeatRequest }
+    | { $case: "listMediaNodes"; value: ListMediaNodesRequest }
+    | undefined;
+}
+
+/** SessionResponse answers the SessionRequest of the same id. */
+export interface SessionResponse {
+  /** id: the request's. */
+  id: number;
+  /** response: the unary method's reply, or the error it would have ended with. */
+  response?:
+    | { $case: "createRoom"; value: CreateRoomResponse }
+    | { $case: "getRoom"; value: GetRoomResponse }
+    | { $case: "listRooms"; value: ListRoomsResponse }
+    | { $case: "deleteRoom"; value: DeleteRoomResponse }
+    | { $case: "updateRoomMetadata"; value: UpdateRoomMetadataResponse }
+    | { $case: "updateRoomOccupancy"; value: UpdateRoomOccupancyResponse }
+    | { $case: "heartbeat"; value: HeartbeatResponse }
+    | { $case: "listMediaNodes"; value: ListMediaNodesResponse }
+    | { $case: "error"; value: SessionError }
+    | undefined;
+}
+
+/** SessionError is a failed call on a Session stream: what a unary call would end with. */
+export interface SessionError {
+  /** code: the gRPC status code number (5 NOT_FOUND, 14 UNAVAILABLE, ...). */
+  code: number;
+  /** message: the status message. */
+  message: string;
+  /**
+   * leader: the leader's node id when known, for UNAVAILABLE (a unary call carries it in the
+   * trailing metadata x-room-registry-leader); "" otherwise.
+   */
+  leader: string;
 }
 
 function createBaseCodec(): Codec {
@@ -4720,6 +4778,692 @@ export const ListMediaNodesResponse: MessageFns<ListMediaNodesResponse> = {
   },
 };
 
+function createBaseSessionRequest(): SessionRequest {
+  return { id: 0, timeoutMs: 0, request: undefined };
+}
+
+export const SessionRequest: MessageFns<SessionRequest> = {
+  encode(message: SessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.timeoutMs !== 0) {
+      writer.uint32(16).uint32(message.timeoutMs);
+    }
+    switch (message.request?.$case) {
+      case "createRoom":
+        CreateRoomRequest.encode(message.request.value, writer.uint32(82).fork()).join();
+        break;
+      case "getRoom":
+        GetRoomRequest.encode(message.request.value, writer.uint32(90).fork()).join();
+        break;
+      case "listRooms":
+        ListRoomsRequest.encode(message.request.value, writer.uint32(98).fork()).join();
+        break;
+      case "deleteRoom":
+        DeleteRoomRequest.encode(message.request.value, writer.uint32(106).fork()).join();
+        break;
+      case "updateRoomMetadata":
+        UpdateRoomMetadataRequest.encode(message.request.value, writer.uint32(114).fork()).join();
+        break;
+      case "updateRoomOccupancy":
+        UpdateRoomOccupancyRequest.encode(message.request.value, writer.uint32(122).fork()).join();
+        break;
+      case "heartbeat":
+        HeartbeatRequest.encode(message.request.value, writer.uint32(130).fork()).join();
+        break;
+      case "listMediaNodes":
+        ListMediaNodesRequest.encode(message.request.value, writer.uint32(138).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.timeoutMs = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.request = { $case: "createRoom", value: CreateRoomRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.request = { $case: "getRoom", value: GetRoomRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.request = { $case: "listRooms", value: ListRoomsRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.request = { $case: "deleteRoom", value: DeleteRoomRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.request = {
+              $case: "updateRoomMetadata",
+              value: UpdateRoomMetadataRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.request = {
+              $case: "updateRoomOccupancy",
+              value: UpdateRoomOccupancyRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.request = { $case: "heartbeat", value: HeartbeatRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.request = { $case: "listMediaNodes", value: ListMediaNodesRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionRequest {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      timeoutMs: isSet(object.timeoutMs)
+        ? globalThis.Number(object.timeoutMs)
+        : isSet(object.timeout_ms)
+        ? globalThis.Number(object.timeout_ms)
+        : 0,
+      request: isSet(object.createRoom)
+        ? { $case: "createRoom", value: CreateRoomRequest.fromJSON(object.createRoom) }
+        : isSet(object.create_room)
+        ? { $case: "createRoom", value: CreateRoomRequest.fromJSON(object.create_room) }
+        : isSet(object.getRoom)
+        ? { $case: "getRoom", value: GetRoomRequest.fromJSON(object.getRoom) }
+        : isSet(object.get_room)
+        ? { $case: "getRoom", value: GetRoomRequest.fromJSON(object.get_room) }
+        : isSet(object.listRooms)
+        ? { $case: "listRooms", value: ListRoomsRequest.fromJSON(object.listRooms) }
+        : isSet(object.list_rooms)
+        ? { $case: "listRooms", value: ListRoomsRequest.fromJSON(object.list_rooms) }
+        : isSet(object.deleteRoom)
+        ? { $case: "deleteRoom", value: DeleteRoomRequest.fromJSON(object.deleteRoom) }
+        : isSet(object.delete_room)
+        ? { $case: "deleteRoom", value: DeleteRoomRequest.fromJSON(object.delete_room) }
+        : isSet(object.updateRoomMetadata)
+        ? { $case: "updateRoomMetadata", value: UpdateRoomMetadataRequest.fromJSON(object.updateRoomMetadata) }
+        : isSet(object.update_room_metadata)
+        ? { $case: "updateRoomMetadata", value: UpdateRoomMetadataRequest.fromJSON(object.update_room_metadata) }
+        : isSet(object.updateRoomOccupancy)
+        ? { $case: "updateRoomOccupancy", value: UpdateRoomOccupancyRequest.fromJSON(object.updateRoomOccupancy) }
+        : isSet(object.update_room_occupancy)
+        ? { $case: "updateRoomOccupancy", value: UpdateRoomOccupancyRequest.fromJSON(object.update_room_occupancy) }
+        : isSet(object.heartbeat)
+        ? { $case: "heartbeat", value: HeartbeatRequest.fromJSON(object.heartbeat) }
+        : isSet(object.listMediaNodes)
+        ? { $case: "listMediaNodes", value: ListMediaNodesRequest.fromJSON(object.listMediaNodes) }
+        : isSet(object.list_media_nodes)
+        ? { $case: "listMediaNodes", value: ListMediaNodesRequest.fromJSON(object.list_media_nodes) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: SessionRequest): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.timeoutMs !== 0) {
+      obj.timeoutMs = Math.round(message.timeoutMs);
+    }
+    if (message.request?.$case === "createRoom") {
+      obj.createRoom = CreateRoomRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "getRoom") {
+      obj.getRoom = GetRoomRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "listRooms") {
+      obj.listRooms = ListRoomsRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "deleteRoom") {
+      obj.deleteRoom = DeleteRoomRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "updateRoomMetadata") {
+      obj.updateRoomMetadata = UpdateRoomMetadataRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "updateRoomOccupancy") {
+      obj.updateRoomOccupancy = UpdateRoomOccupancyRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "heartbeat") {
+      obj.heartbeat = HeartbeatRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "listMediaNodes") {
+      obj.listMediaNodes = ListMediaNodesRequest.toJSON(message.request.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionRequest>): SessionRequest {
+    return SessionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionRequest>): SessionRequest {
+    const message = createBaseSessionRequest();
+    message.id = object.id ?? 0;
+    message.timeoutMs = object.timeoutMs ?? 0;
+    switch (object.request?.$case) {
+      case "createRoom": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "createRoom", value: CreateRoomRequest.fromPartial(object.request.value) };
+        }
+        break;
+      }
+      case "getRoom": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "getRoom", value: GetRoomRequest.fromPartial(object.request.value) };
+        }
+        break;
+      }
+      case "listRooms": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "listRooms", value: ListRoomsRequest.fromPartial(object.request.value) };
+        }
+        break;
+      }
+      case "deleteRoom": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "deleteRoom", value: DeleteRoomRequest.fromPartial(object.request.value) };
+        }
+        break;
+      }
+      case "updateRoomMetadata": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = {
+            $case: "updateRoomMetadata",
+            value: UpdateRoomMetadataRequest.fromPartial(object.request.value),
+          };
+        }
+        break;
+      }
+      case "updateRoomOccupancy": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = {
+            $case: "updateRoomOccupancy",
+            value: UpdateRoomOccupancyRequest.fromPartial(object.request.value),
+          };
+        }
+        break;
+      }
+      case "heartbeat": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "heartbeat", value: HeartbeatRequest.fromPartial(object.request.value) };
+        }
+        break;
+      }
+      case "listMediaNodes": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "listMediaNodes", value: ListMediaNodesRequest.fromPartial(object.request.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseSessionResponse(): SessionResponse {
+  return { id: 0, response: undefined };
+}
+
+export const SessionResponse: MessageFns<SessionResponse> = {
+  encode(message: SessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    switch (message.response?.$case) {
+      case "createRoom":
+        CreateRoomResponse.encode(message.response.value, writer.uint32(82).fork()).join();
+        break;
+      case "getRoom":
+        GetRoomResponse.encode(message.response.value, writer.uint32(90).fork()).join();
+        break;
+      case "listRooms":
+        ListRoomsResponse.encode(message.response.value, writer.uint32(98).fork()).join();
+        break;
+      case "deleteRoom":
+        DeleteRoomResponse.encode(message.response.value, writer.uint32(106).fork()).join();
+        break;
+      case "updateRoomMetadata":
+        UpdateRoomMetadataResponse.encode(message.response.value, writer.uint32(114).fork()).join();
+        break;
+      case "updateRoomOccupancy":
+        UpdateRoomOccupancyResponse.encode(message.response.value, writer.uint32(122).fork()).join();
+        break;
+      case "heartbeat":
+        HeartbeatResponse.encode(message.response.value, writer.uint32(130).fork()).join();
+        break;
+      case "listMediaNodes":
+        ListMediaNodesResponse.encode(message.response.value, writer.uint32(138).fork()).join();
+        break;
+      case "error":
+        SessionError.encode(message.response.value, writer.uint32(162).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.response = { $case: "createRoom", value: CreateRoomResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.response = { $case: "getRoom", value: GetRoomResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.response = { $case: "listRooms", value: ListRoomsResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.response = { $case: "deleteRoom", value: DeleteRoomResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.response = {
+              $case: "updateRoomMetadata",
+              value: UpdateRoomMetadataResponse.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.response = {
+              $case: "updateRoomOccupancy",
+              value: UpdateRoomOccupancyResponse.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.response = { $case: "heartbeat", value: HeartbeatResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.response = {
+              $case: "listMediaNodes",
+              value: ListMediaNodesResponse.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.response = { $case: "error", value: SessionError.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionResponse {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      response: isSet(object.createRoom)
+        ? { $case: "createRoom", value: CreateRoomResponse.fromJSON(object.createRoom) }
+        : isSet(object.create_room)
+        ? { $case: "createRoom", value: CreateRoomResponse.fromJSON(object.create_room) }
+        : isSet(object.getRoom)
+        ? { $case: "getRoom", value: GetRoomResponse.fromJSON(object.getRoom) }
+        : isSet(object.get_room)
+        ? { $case: "getRoom", value: GetRoomResponse.fromJSON(object.get_room) }
+        : isSet(object.listRooms)
+        ? { $case: "listRooms", value: ListRoomsResponse.fromJSON(object.listRooms) }
+        : isSet(object.list_rooms)
+        ? { $case: "listRooms", value: ListRoomsResponse.fromJSON(object.list_rooms) }
+        : isSet(object.deleteRoom)
+        ? { $case: "deleteRoom", value: DeleteRoomResponse.fromJSON(object.deleteRoom) }
+        : isSet(object.delete_room)
+        ? { $case: "deleteRoom", value: DeleteRoomResponse.fromJSON(object.delete_room) }
+        : isSet(object.updateRoomMetadata)
+        ? { $case: "updateRoomMetadata", value: UpdateRoomMetadataResponse.fromJSON(object.updateRoomMetadata) }
+        : isSet(object.update_room_metadata)
+        ? { $case: "updateRoomMetadata", value: UpdateRoomMetadataResponse.fromJSON(object.update_room_metadata) }
+        : isSet(object.updateRoomOccupancy)
+        ? { $case: "updateRoomOccupancy", value: UpdateRoomOccupancyResponse.fromJSON(object.updateRoomOccupancy) }
+        : isSet(object.update_room_occupancy)
+        ? { $case: "updateRoomOccupancy", value: UpdateRoomOccupancyResponse.fromJSON(object.update_room_occupancy) }
+        : isSet(object.heartbeat)
+        ? { $case: "heartbeat", value: HeartbeatResponse.fromJSON(object.heartbeat) }
+        : isSet(object.listMediaNodes)
+        ? { $case: "listMediaNodes", value: ListMediaNodesResponse.fromJSON(object.listMediaNodes) }
+        : isSet(object.list_media_nodes)
+        ? { $case: "listMediaNodes", value: ListMediaNodesResponse.fromJSON(object.list_media_nodes) }
+        : isSet(object.error)
+        ? { $case: "error", value: SessionError.fromJSON(object.error) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: SessionResponse): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.response?.$case === "createRoom") {
+      obj.createRoom = CreateRoomResponse.toJSON(message.response.value);
+    } else if (message.response?.$case === "getRoom") {
+      obj.getRoom = GetRoomResponse.toJSON(message.response.value);
+    } else if (message.response?.$case === "listRooms") {
+      obj.listRooms = ListRoomsResponse.toJSON(message.response.value);
+    } else if (message.response?.$case === "deleteRoom") {
+      obj.deleteRoom = DeleteRoomResponse.toJSON(message.response.value);
+    } else if (message.response?.$case === "updateRoomMetadata") {
+      obj.updateRoomMetadata = UpdateRoomMetadataResponse.toJSON(message.response.value);
+    } else if (message.response?.$case === "updateRoomOccupancy") {
+      obj.updateRoomOccupancy = UpdateRoomOccupancyResponse.toJSON(message.response.value);
+    } else if (message.response?.$case === "heartbeat") {
+      obj.heartbeat = HeartbeatResponse.toJSON(message.response.value);
+    } else if (message.response?.$case === "listMediaNodes") {
+      obj.listMediaNodes = ListMediaNodesResponse.toJSON(message.response.value);
+    } else if (message.response?.$case === "error") {
+      obj.error = SessionError.toJSON(message.response.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionResponse>): SessionResponse {
+    return SessionResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionResponse>): SessionResponse {
+    const message = createBaseSessionResponse();
+    message.id = object.id ?? 0;
+    switch (object.response?.$case) {
+      case "createRoom": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = { $case: "createRoom", value: CreateRoomResponse.fromPartial(object.response.value) };
+        }
+        break;
+      }
+      case "getRoom": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = { $case: "getRoom", value: GetRoomResponse.fromPartial(object.response.value) };
+        }
+        break;
+      }
+      case "listRooms": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = { $case: "listRooms", value: ListRoomsResponse.fromPartial(object.response.value) };
+        }
+        break;
+      }
+      case "deleteRoom": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = { $case: "deleteRoom", value: DeleteRoomResponse.fromPartial(object.response.value) };
+        }
+        break;
+      }
+      case "updateRoomMetadata": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = {
+            $case: "updateRoomMetadata",
+            value: UpdateRoomMetadataResponse.fromPartial(object.response.value),
+          };
+        }
+        break;
+      }
+      case "updateRoomOccupancy": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = {
+            $case: "updateRoomOccupancy",
+            value: UpdateRoomOccupancyResponse.fromPartial(object.response.value),
+          };
+        }
+        break;
+      }
+      case "heartbeat": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = { $case: "heartbeat", value: HeartbeatResponse.fromPartial(object.response.value) };
+        }
+        break;
+      }
+      case "listMediaNodes": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = {
+            $case: "listMediaNodes",
+            value: ListMediaNodesResponse.fromPartial(object.response.value),
+          };
+        }
+        break;
+      }
+      case "error": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = { $case: "error", value: SessionError.fromPartial(object.response.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseSessionError(): SessionError {
+  return { code: 0, message: "", leader: "" };
+}
+
+export const SessionError: MessageFns<SessionError> = {
+  encode(message: SessionError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== 0) {
+      writer.uint32(8).uint32(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    if (message.leader !== "") {
+      writer.uint32(26).string(message.leader);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.leader = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionError {
+    return {
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      leader: isSet(object.leader) ? globalThis.String(object.leader) : "",
+    };
+  },
+
+  toJSON(message: SessionError): unknown {
+    const obj: any = {};
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.leader !== "") {
+      obj.leader = message.leader;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionError>): SessionError {
+    return SessionError.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionError>): SessionError {
+    const message = createBaseSessionError();
+    message.code = object.code ?? 0;
+    message.message = object.message ?? "";
+    message.leader = object.leader ?? "";
+    return message;
+  },
+};
+
 /**
  * RoomService manages rooms. Writes may go to any node (a follower forwards them to the leader)
  * and are acknowledged once committed by a majority and applied on the node that answers.
@@ -4800,6 +5544,22 @@ export const RoomServiceService = {
     responseSerialize: (value: WatchRoomsResponse): Buffer => Buffer.from(WatchRoomsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchRoomsResponse => WatchRoomsResponse.decode(value),
   },
+  /**
+   * Session carries many calls on one stream (issue 18): each request is answered by a response
+   * with its id, in any order, through the same handlers as the unary methods. The token is
+   * checked once, at the start; a request after it expired ends the stream UNAUTHENTICATED.
+   * A request that does not decode ends it INVALID_ARGUMENT; a node shutting down ends it
+   * UNAVAILABLE. Either way the requests already running are answered first.
+   */
+  session: {
+    path: "/roomregistry.v1.RoomService/Session" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: SessionRequest): Buffer => Buffer.from(SessionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SessionRequest => SessionRequest.decode(value),
+    responseSerialize: (value: SessionResponse): Buffer => Buffer.from(SessionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SessionResponse => SessionResponse.decode(value),
+  },
 } as const;
 
 export interface RoomServiceServer extends UntypedServiceImplementation {
@@ -4817,6 +5577,14 @@ export interface RoomServiceServer extends UntypedServiceImplementation {
   updateRoomOccupancy: handleUnaryCall<UpdateRoomOccupancyRequest, UpdateRoomOccupancyResponse>;
   /** WatchRooms streams every change after `from_revision`, then follows new ones. */
   watchRooms: handleServerStreamingCall<WatchRoomsRequest, WatchRoomsResponse>;
+  /**
+   * Session carries many calls on one stream (issue 18): each request is answered by a response
+   * with its id, in any order, through the same handlers as the unary methods. The token is
+   * checked once, at the start; a request after it expired ends the stream UNAUTHENTICATED.
+   * A request that does not decode ends it INVALID_ARGUMENT; a node shutting down ends it
+   * UNAVAILABLE. Either way the requests already running are answered first.
+   */
+  session: handleBidiStreamingCall<SessionRequest, SessionResponse>;
 }
 
 export interface RoomServiceClient extends Client {
@@ -4923,6 +5691,16 @@ export interface RoomServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchRoomsResponse>;
+  /**
+   * Session carries many calls on one stream (issue 18): each request is answered by a response
+   * with its id, in any order, through the same handlers as the unary methods. The token is
+   * checked once, at the start; a request after it expired ends the stream UNAUTHENTICATED.
+   * A request that does not decode ends it INVALID_ARGUMENT; a node shutting down ends it
+   * UNAVAILABLE. Either way the requests already running are answered first.
+   */
+  session(): ClientDuplexStream<SessionRequest, SessionResponse>;
+  session(options: Partial<CallOptions>): ClientDuplexStream<SessionRequest, SessionResponse>;
+  session(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<SessionRequest, SessionResponse>;
 }
 
 export const RoomServiceClient = makeGenericClientConstructor(
