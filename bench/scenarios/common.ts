@@ -1,6 +1,7 @@
 // Shared by the scenarios: their bounds (BENCH), the environment record, results files, clients and the systems under test.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { signToken } from '../../src/api/auth.js';
@@ -190,7 +191,7 @@ function roomRecord(name: string): Uint8Array {
 }
 
 export interface SystemUnderTest {
-  readonly name: 'room-registry' | 'room-registry@leader' | 'etcd';
+  readonly name: 'room-registry' | 'room-registry@leader' | 'room-registry@session' | 'room-registry@twirp' | 'etcd';
   /** pids: the server processes, for their CPU time. */
   pids(): number[];
   write(concurrency: number, durationMs: number, prefix: string): Promise<DriveResult>;
@@ -206,29 +207,43 @@ export interface SystemUnderTest {
   close(): Promise<void>;
 }
 
-/** RoomCalls: what a scenario calls, on a one-node RoomClient or a ClusterRoomClient. */
-type RoomCalls = Pick<RoomClient, 'createRoom' | 'getRoom' | 'close'>;
+/** BenchCalls: what a scenario calls, on a one-node RoomClient or a ClusterRoomClient. */
+type BenchCalls = Pick<RoomClient, 'createRoom' | 'getRoom' | 'close'>;
 
 /**
- * registrySystem spreads calls over every node (followers forward writes to the leader), or,
- * with `leaderAware`, gives each worker a ClusterRoomClient, which sends writes to the leader:
- * the same number of connections either way.
+ * RegistryClients: how a scenario reaches the cluster. `spread`: one-node clients over every
+ * node (followers forward writes to the leader). `leader`: a ClusterRoomClient per worker group,
+ * writes to the leader, reads at its home node, one unary call each. `session`: the same over
+ * Session streams (issue 18). The same number of connections every way.
  */
-export function registrySystem(c: ProcessCluster, leaderAware = false): SystemUnderTest {
-  const clients: RoomCalls[] = leaderAware
-    ? Array.from(
-        { length: BENCH.channelsPerTarget * c.nodes.length },
-        (_, i) =>
-          new ClusterRoomClient(
-            c.nodes,
-            { token: benchToken(c) },
-            { home: c.nodes[i % c.nodes.length]?.id ?? '', channelOptions: { 'grpc.use_local_subchannel_pool': 1 } },
-          ),
-      )
-    : clientsFor(c, c.grpcTargets(), BENCH.channelsPerTarget);
-  const pick = (worker: number): RoomCalls => clients[worker % clients.length] as RoomCalls;
+export type RegistryClients = 'spread' | 'leader' | 'session';
+
+const SYSTEM_NAMES: Record<RegistryClients, SystemUnderTest['name']> = {
+  spread: 'room-registry',
+  leader: 'room-registry@leader',
+  session: 'room-registry@session',
+};
+
+export function registrySystem(c: ProcessCluster, clientsKind: RegistryClients = 'spread'): SystemUnderTest {
+  const clients: BenchCalls[] =
+    clientsKind === 'spread'
+      ? clientsFor(c, c.grpcTargets(), BENCH.channelsPerTarget)
+      : Array.from(
+          { length: BENCH.channelsPerTarget * c.nodes.length },
+          (_, i) =>
+            new ClusterRoomClient(
+              c.nodes,
+              { token: benchToken(c) },
+              {
+                home: c.nodes[i % c.nodes.length]?.id ?? '',
+                channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
+                session: clientsKind === 'session',
+              },
+            ),
+        );
+  const pick = (worker: number): BenchCalls => clients[worker % clients.length] as BenchCalls;
   return {
-    name: leaderAware ? 'room-registry@leader' : 'room-registry',
+    name: SYSTEM_NAMES[clientsKind],
     pids: () => c.nodes.map((n) => n.process?.pid ?? 0),
     write: (concurrency, durationMs, prefix) =>
       drive({
@@ -270,6 +285,56 @@ export function registrySystem(c: ProcessCluster, leaderAware = false): SystemUn
       });
     },
     close: async () => closeAll(clients),
+  };
+}
+
+/**
+ * twirpWrites: CreateRoom as LiveKit's server SDKs send it (Twirp, JSON over HTTP/1.1 with
+ * keep-alive), spread over every node's HTTP listener, to measure the servers' CPU per call on
+ * that path beside the gRPC one (issue 18). Writes only: the scenario reads over gRPC.
+ */
+export function twirpWrites(c: ProcessCluster): Pick<SystemUnderTest, 'name' | 'pids' | 'write' | 'close'> {
+  const token = benchToken(c);
+  // As many connections per node as the gRPC systems have channels, times a handful: HTTP/1.1 has one call per connection.
+  const agents = c.nodes.map(() => new Agent({ keepAlive: true, maxSockets: BENCH.channelsPerTarget * 16 }));
+  const post = (worker: number, body: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const node = c.nodes[worker % c.nodes.length];
+      const [host, port] = (node?.http ?? '').split(':');
+      const req = request(
+        {
+          host,
+          port: Number(port),
+          method: 'POST',
+          path: '/twirp/livekit.RoomService/CreateRoom',
+          agent: agents[worker % agents.length],
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          timeout: BENCH.callDeadlineMs,
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () =>
+            res.statusCode === 200 ? resolve() : reject(new Error(`twirp CreateRoom: HTTP ${res.statusCode}`)),
+          );
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('twirp CreateRoom: timed out')));
+      req.on('error', reject);
+      req.end(body);
+    });
+  return {
+    name: 'room-registry@twirp',
+    pids: () => c.nodes.map((n) => n.process?.pid ?? 0),
+    write: (concurrency, durationMs, prefix) =>
+      drive({
+        concurrencyMax: concurrency,
+        durationMs,
+        op: (worker, seq) =>
+          post(worker, JSON.stringify({ name: `${prefix}-${seq}`, metadata, empty_timeout: BENCH.longTimeoutS })),
+      }),
+    close: async () => {
+      for (const a of agents) a.destroy();
+    },
   };
 }
 

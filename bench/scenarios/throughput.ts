@@ -11,13 +11,14 @@ import {
   registrySystem,
   etcdSystem,
   startCluster,
+  twirpWrites,
 } from './common.js';
 
 // ---------------------------------------------------------------- throughput (+ etcd)
 
 /** measured runs `work` and says how much CPU the servers and this client process used, in % of one core. */
 async function measured(
-  system: SystemUnderTest,
+  system: Pick<SystemUnderTest, 'pids'>,
   work: () => Promise<DriveResult>,
 ): Promise<{ r: DriveResult; serverCpuPct: number[]; clientCpuPct: number }> {
   const pids = system.pids();
@@ -85,10 +86,14 @@ export async function throughput(args: ThroughputArgs): Promise<void> {
   const cluster = await startCluster();
   let etcd: EtcdCluster | null = null;
   const systems: SystemUnderTest[] = [];
-  let aimed: SystemUnderTest | null = null;
+  /** aimed: ClusterRoomClient systems (writes to the leader), unary and over Session streams, at one concurrency. */
+  const aimed: SystemUnderTest[] = [];
+  /** twirp: CreateRoom over Twirp/JSON spread over the nodes, at the aimed concurrency (its CPU per call beside gRPC's). */
+  let twirp: ReturnType<typeof twirpWrites> | null = null;
   try {
     systems.push(registrySystem(cluster));
-    aimed = registrySystem(cluster, true);
+    aimed.push(registrySystem(cluster, 'leader'), registrySystem(cluster, 'session'));
+    twirp = twirpWrites(cluster);
     const etcdInfo = binary === null ? null : etcdVersion(binary);
     if (binary !== null) {
       etcd = await EtcdCluster.start(binary);
@@ -99,20 +104,25 @@ export async function throughput(args: ThroughputArgs): Promise<void> {
     if (args.ops.includes('read')) for (const s of systems) await s.preload(BENCH.readRooms, readPrefix);
     // Repetitions interleave the systems, so contention from other work on the machine hits both alike.
     for (let rep = 0; rep < args.reps; rep++) {
-      if (args.ops.includes('write')) await writeRep(rows, systems, aimed, rep, args.durationS * 1000);
-      if (args.ops.includes('read')) await readRep(rows, systems, readPrefix, args.durationS * 1000);
+      if (args.ops.includes('write'))
+        await writeRep(rows, systems, twirp === null ? aimed : [...aimed, twirp], rep, args.durationS * 1000);
+      // Reads through the session client too: it reads the rooms preloaded through the cluster's other system.
+      const readers = [...systems, ...aimed.filter((s) => s.name === 'room-registry@session')];
+      if (args.ops.includes('read')) await readRep(rows, readers, readPrefix, args.durationS * 1000);
     }
     for (const r of rows.values()) {
+      const med = (xs: number[]): number => +median(xs).toFixed(2);
       r.median = {
-        opsPerSecond: median(r.reps.map((x) => x.opsPerSecond)),
-        p50Ms: median(r.reps.map((x) => x.p50Ms)),
-        p99Ms: median(r.reps.map((x) => x.p99Ms)),
+        opsPerSecond: med(r.reps.map((x) => x.opsPerSecond)),
+        p50Ms: med(r.reps.map((x) => x.p50Ms)),
+        p99Ms: med(r.reps.map((x) => x.p99Ms)),
       };
     }
     report(env, args, rows, etcd === null ? {} : ratiosToEtcd(rows), etcdInfo);
   } finally {
     for (const s of systems) await s.close();
-    await aimed?.close();
+    for (const s of aimed) await s.close();
+    await twirp?.close();
     await etcd?.stop();
     await cluster.stop();
   }
@@ -122,7 +132,7 @@ export async function throughput(args: ThroughputArgs): Promise<void> {
 async function writeRep(
   rows: Rows,
   systems: readonly SystemUnderTest[],
-  aimed: SystemUnderTest,
+  aimed: readonly Pick<SystemUnderTest, 'name' | 'pids' | 'write'>[],
   rep: number,
   durationMs: number,
 ): Promise<void> {
@@ -133,8 +143,10 @@ async function writeRep(
     }
   }
   const c = BENCH.leaderAimedConcurrency;
-  const m = await measured(aimed, () => aimed.write(c, durationMs, `wl-${rep}-${Date.now().toString(36)}`));
-  record(rows, aimed.name, 'write', c, m);
+  for (const s of aimed) {
+    const m = await measured(s, () => s.write(c, durationMs, `wl-${rep}-${Date.now().toString(36)}`));
+    record(rows, s.name, 'write', c, m);
+  }
 }
 
 /** readRep: one repetition of the reads, linearizable and local, of each system. */
@@ -198,20 +210,33 @@ function ratiosToEtcd(rows: Rows): Record<string, number> {
     const [ours, theirs] = [get('room-registry', 'write', c), get('etcd', 'write', c)];
     put(`write c=${c} throughput ours/etcd`, `write c=${c} p99 ours/etcd`, ours, theirs);
   }
-  const aimed = `write c=${BENCH.leaderAimedConcurrency} leader-aware client,`;
-  const aimedRow = get('room-registry@leader', 'write', BENCH.leaderAimedConcurrency);
-  put(
-    `${aimed} throughput ours/etcd`,
-    `${aimed} p99 ours/etcd`,
-    aimedRow,
-    get('etcd', 'write', BENCH.leaderAimedConcurrency),
-  );
+  for (const [system, label] of [
+    ['room-registry@leader', 'leader-aware client'],
+    ['room-registry@session', 'leader-aware client over sessions'],
+  ] as const) {
+    const aimed = `write c=${BENCH.leaderAimedConcurrency} ${label},`;
+    const etcdRow = get('etcd', 'write', BENCH.leaderAimedConcurrency);
+    put(
+      `${aimed} throughput ours/etcd`,
+      `${aimed} p99 ours/etcd`,
+      get(system, 'write', BENCH.leaderAimedConcurrency),
+      etcdRow,
+    );
+  }
   const c = BENCH.readConcurrency;
   const local = get('room-registry', 'read-local', c);
   const etcdLin = get('etcd', 'read-linearizable', c);
   put('linearizable read ours/etcd linearizable', null, get('room-registry', 'read-linearizable', c), etcdLin);
   put('LOCAL read ours/etcd linearizable', null, local, etcdLin);
   put('LOCAL read ours/etcd serializable', null, local, get('etcd', 'read-serializable', c));
+  const session = 'room-registry@session';
+  put('session linearizable read ours/etcd linearizable', null, get(session, 'read-linearizable', c), etcdLin);
+  put(
+    'session LOCAL read ours/etcd serializable',
+    null,
+    get(session, 'read-local', c),
+    get('etcd', 'read-serializable', c),
+  );
   return ratios;
 }
 
@@ -234,6 +259,11 @@ function report(
     );
   }
   for (const [k, v] of Object.entries(ratios)) say(`  ratio ${k}: ${v}`);
+  const cpuPerOp = (key: string): number => median(rows.get(key)?.reps.map((x) => x.serverCpuUsPerOp) ?? [Number.NaN]);
+  const c = BENCH.leaderAimedConcurrency;
+  const twirpOverGrpc = cpuPerOp(`room-registry@twirp/write/${c}`) / cpuPerOp(`room-registry/write/${c}`);
+  if (Number.isFinite(twirpOverGrpc))
+    say(`  server CPU per CreateRoom, Twirp/JSON over unary gRPC (both spread, c=${c}): ${twirpOverGrpc.toFixed(2)}`);
   const compare = etcdInfo === null ? '' : '-compare';
   save(args.ops.length === 1 ? `throughput-${args.ops[0] ?? ''}${compare}` : `throughput${compare}`, env, {
     durationS: args.durationS,
