@@ -11,6 +11,7 @@ import {
   RoomEventType,
   type WatchRoomsResponse,
 } from '../gen/roomregistry/v1/rooms.js';
+import { assert } from '../lib/assert.js';
 
 /** CacheMember is one node the cache lists and watches from (a ClusterRoomClient member). */
 export interface CacheMember {
@@ -132,7 +133,11 @@ export class RoomCache {
     await this.loop;
   }
 
-  /** stalenessMs: ms since the cache last knew it was current (its last event, list, or linearizable read). */
+  /**
+   * stalenessMs: ms since the cache last knew it was current: its last event, list, or
+   * linearizable read (0 before the first list). A quiet watch is not news, so it grows while
+   * no room changes even though the cache may be current all along.
+   */
   stalenessMs(): number {
     return this.currentAtMs === 0 ? 0 : Math.max(0, Date.now() - this.currentAtMs);
   }
@@ -306,6 +311,7 @@ export class RoomCache {
     this.topChanges = Infinity;
     this.revision = highest;
     this.currentAtMs = Date.now();
+    assert(this.revision >= this.caughtUpRevision, 'a listing below its first page');
     this.wake();
   }
 
@@ -359,6 +365,7 @@ export class RoomCache {
     }
     this.revision = Math.max(this.revision, e.revision);
     this.currentAtMs = Date.now();
+    assert(this.caughtUpRevision <= this.topRevision, 'the cache caught up past its newest event');
     this.wake();
   }
 }
