@@ -112,6 +112,7 @@ export class GrpcApi {
       deleteRoom: this.unary('DeleteRoom', (req, ctx) => h.deleteRoom(req, ctx)),
       updateRoomMetadata: this.unary('UpdateRoomMetadata', (req, ctx) => h.updateRoomMetadata(req, ctx)),
       updateRoomOccupancy: this.unary('UpdateRoomOccupancy', (req, ctx) => h.updateRoomOccupancy(req, ctx)),
+      readRevision: this.unary('ReadRevision', (req, ctx) => h.readRevision(req, ctx)),
       watchRooms: (call: grpc.ServerWritableStream<WatchRoomsRequest | Malformed, Buffer>) => this.watchRooms(call),
       session: (call: grpc.ServerDuplexStream<unknown, SessionResponse>) => this.session(call, h, mediaNodes),
     });

@@ -23,13 +23,14 @@ export const SESSION_METHOD_NAMES = {
   updateRoomOccupancy: 'UpdateRoomOccupancy',
   heartbeat: 'Heartbeat',
   listMediaNodes: 'ListMediaNodes',
+  readRevision: 'ReadRevision',
 } as const satisfies Record<SessionCall['$case'], string>;
 
 /**
  * SESSION_CALL_FIELDS: the field numbers of SessionRequest's `request` oneof (rooms.proto), whose
  * messages the listener's shape scan walks as it walks a unary request (request-scan.ts).
  */
-export const SESSION_CALL_FIELDS: ReadonlySet<number> = new Set([10, 11, 12, 13, 14, 15, 16, 17]);
+export const SESSION_CALL_FIELDS: ReadonlySet<number> = new Set([10, 11, 12, 13, 14, 15, 16, 17, 18]);
 
 /** SESSION_METHOD: the name a refusal of the stream itself (not of one call) is reported under. */
 const SESSION_METHOD = 'Session';
@@ -58,6 +59,8 @@ export async function runSessionCall(
       return { $case: call.$case, value: await mediaNodes.heartbeat(call.value, ctx) };
     case 'listMediaNodes':
       return { $case: call.$case, value: await mediaNodes.listMediaNodes(call.value, ctx) };
+    case 'readRevision':
+      return { $case: call.$case, value: await rooms.readRevision(call.value, ctx) };
     default:
       return call satisfies never;
   }

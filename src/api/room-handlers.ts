@@ -10,6 +10,8 @@ import {
   type GetRoomResponse,
   type ListRoomsRequest,
   type ListRoomsResponse,
+  type ReadRevisionRequest,
+  type ReadRevisionResponse,
   type Room,
   type UpdateRoomMetadataRequest,
   type UpdateRoomMetadataResponse,
@@ -48,6 +50,8 @@ export interface CallContext {
 /** RoomReads is what the handlers read from the room state machine (src/registry's RoomRegistry). */
 export interface RoomReads {
   appliedIndex(): number;
+  /** roomsRevision: the newest room change's revision and how many changes it made (WatchLog.newest). */
+  roomsRevision(): { revision: number; changes: number };
   roomCount(): number;
   getRoom(name: string): Room | null;
   listRooms(names: readonly string[]): Room[];
@@ -130,6 +134,18 @@ export class RoomHandlers {
     const room = this.registry.getRoom(req.name);
     if (room === null) throw notFound(req.name);
     return { room: present(room), revision, stalenessMs };
+  }
+
+  /**
+   * readRevision is a read of nothing but where the rooms stand: after the same barrier as
+   * GetRoom, the applied index and the newest room change a watcher must have to be as current
+   * (a client's watch-fed cache answers a linearizable read once it has it).
+   */
+  async readRevision(req: ReadRevisionRequest, ctx: CallContext): Promise<ReadRevisionResponse> {
+    requireList(ctx.grants);
+    const { revision, stalenessMs } = await this.readAt(req.consistency, ctx);
+    const rooms = this.registry.roomsRevision();
+    return { revision, roomsRevision: rooms.revision, roomsRevisionChanges: rooms.changes, stalenessMs };
   }
 
   async listRooms(req: ListRoomsRequest, ctx: CallContext): Promise<ListRoomsResponse> {

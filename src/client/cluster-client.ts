@@ -14,6 +14,8 @@ import type {
   ListMediaNodesResponse,
   ListRoomsRequest,
   ListRoomsResponse,
+  ReadRevisionRequest,
+  ReadRevisionResponse,
   UpdateRoomMetadataRequest,
   UpdateRoomMetadataResponse,
   UpdateRoomOccupancyRequest,
@@ -21,6 +23,7 @@ import type {
 } from '../gen/roomregistry/v1/rooms.js';
 import type { ClientTls } from './endpoint.js';
 import { type ClientCredentials, RoomClient } from './room-client.js';
+import { type CacheMember, RoomCache, type RoomCacheOptions } from './room-cache.js';
 import type { RoomCalls } from './room-session.js';
 
 /** ClusterMember: a node's id and its public gRPC address (host:port, or a grpcs:// / https:// URL for TLS). */
@@ -57,6 +60,10 @@ type Writable = { requestId?: string };
  *
  * Calls ride each node's Session stream (room-session.ts: one stream, many calls, less fixed
  * cost on the node per call) unless `session: false`; a node without Session gets them unary.
+ *
+ * With `cache` the client keeps every room in memory (room-cache.ts: a list, then WatchRooms):
+ * GetRoom and ListRooms by names are answered from it, LOCAL at once and linearizable after one
+ * ReadRevision at home; writes and full listings go to the nodes as before.
  */
 export class ClusterRoomClient {
   private readonly clients = new Map<string, RoomClient>();
@@ -70,6 +77,7 @@ export class ClusterRoomClient {
   private checkedAtMs = 0;
   private checking: Promise<void> | null = null;
   private readonly retry: boolean;
+  private readonly roomCache: RoomCache | null = null;
 
   constructor(
     members: readonly ClusterMember[],
@@ -82,6 +90,8 @@ export class ClusterRoomClient {
       readonly retry?: boolean;
       /** session: carry calls on Session streams (default true); false makes one unary call each. */
       readonly session?: boolean;
+      /** cache: answer GetRoom and ListRooms by names from a watch-fed cache (room-cache.ts; default false). */
+      readonly cache?: boolean | RoomCacheOptions;
     } = {},
   ) {
     this.retry = options.retry ?? true;
@@ -95,6 +105,32 @@ export class ClusterRoomClient {
     const home = this.calls.get(this.homeId);
     if (home === undefined) throw new Error(`home node ${this.homeId} is not a member`);
     this.home = home;
+    if (options.cache !== undefined && options.cache !== false)
+      this.roomCache = this.startCache(options.cache === true ? {} : options.cache);
+  }
+
+  /** cache: the room cache (`cache` option), for its ready(), stats() and close(); null without one. */
+  cache(): RoomCache | null {
+    return this.roomCache;
+  }
+
+  /** startCache lists and watches from the home node first, then the other members (the read order). */
+  private startCache(options: RoomCacheOptions): RoomCache {
+    const members: CacheMember[] = this.readOrder().map((id) => {
+      const client = this.clients.get(id) as RoomClient;
+      const calls = this.calls.get(id) ?? client;
+      return {
+        id,
+        listRooms: (req, ms) => calls.listRooms(req, ms),
+        watchRooms: (fromRevision) => client.watchRooms(fromRevision),
+      };
+    });
+    const server = {
+      readRevision: (req: Partial<ReadRevisionRequest>, ms?: number) => this.readRevision(req, ms),
+      getRoom: (req: Partial<GetRoomRequest>, ms?: number) => this.read(ms, (c, left) => c.getRoom(req, left)),
+      listRooms: (req: Partial<ListRoomsRequest>, ms?: number) => this.read(ms, (c, left) => c.listRooms(req, left)),
+    };
+    return new RoomCache(members, server, options);
   }
 
   /** leaderId: the node writes go to now (null until the leader is known). */
@@ -137,14 +173,23 @@ export class ClusterRoomClient {
   }
 
   getRoom(req: Partial<GetRoomRequest>, deadlineMs?: number): Promise<GetRoomResponse> {
+    if (this.roomCache !== null) return this.roomCache.getRoom(req, deadlineMs);
     return this.read(deadlineMs, (c, ms) => c.getRoom(req, ms));
   }
 
   listRooms(req: Partial<ListRoomsRequest>, deadlineMs?: number): Promise<ListRoomsResponse> {
+    if (this.roomCache !== null) return this.roomCache.listRooms(req, deadlineMs);
     return this.read(deadlineMs, (c, ms) => c.listRooms(req, ms));
   }
 
+  /** readRevision: where the rooms stand at the home node (ReadRevision; the read order on UNAVAILABLE). */
+  readRevision(req: Partial<ReadRevisionRequest>, deadlineMs?: number): Promise<ReadRevisionResponse> {
+    return this.read(deadlineMs, (c, ms) => c.readRevision(req, ms));
+  }
+
+  /** close stops the cache's watch and closes every member's channel. */
   close(): void {
+    void this.roomCache?.close();
     for (const c of this.clients.values()) c.close();
   }
 
@@ -177,7 +222,7 @@ export class ClusterRoomClient {
   /** read asks the home node, then the other members in turn while they answer UNAVAILABLE, until the deadline. */
   private async read<T>(deadlineMs: number | undefined, call: (c: RoomCalls, ms: number) => Promise<T>): Promise<T> {
     const untilMs = Date.now() + (deadlineMs ?? CALL_DEADLINE_MS_DEFAULT);
-    const ids = [this.homeId, ...[...this.clients.keys()].filter((id) => id !== this.homeId)];
+    const ids = this.readOrder();
     for (let attempt = 0; ; attempt++) {
       const client = this.calls.get(ids[attempt % ids.length] ?? this.homeId) ?? this.home;
       try {
@@ -186,6 +231,11 @@ export class ClusterRoomClient {
         if (!(await this.mayRetry(e, attempt, untilMs))) throw e;
       }
     }
+  }
+
+  /** readOrder: the home node, then the other members. */
+  private readOrder(): string[] {
+    return [this.homeId, ...[...this.clients.keys()].filter((id) => id !== this.homeId)];
   }
 
   /** learnFrom: an UNAVAILABLE names the leader, or marks the node that failed as suspect. */

@@ -17,6 +17,8 @@ import {
   MediaNodeServiceClient,
   ListRoomsRequest,
   type ListMembersResponse,
+  ReadRevisionRequest,
+  type ReadRevisionResponse,
   type ListRoomsResponse,
   type PromoteMemberResponse,
   type RemoveMemberResponse,
@@ -103,6 +105,19 @@ export class RoomClient implements RoomCalls {
     return this.call(
       this.rooms.listRooms.bind(this.rooms) as Unary<ListRoomsRequest, ListRoomsResponse>,
       ListRoomsRequest.fromPartial(req),
+      { roomList: true },
+      deadlineMs,
+    );
+  }
+
+  /**
+   * readRevision: the revision a read here is served at and the newest room change a watcher
+   * needs to be as current (linearizable unless LOCAL is asked for).
+   */
+  readRevision(req: Partial<ReadRevisionRequest>, deadlineMs?: number): Promise<ReadRevisionResponse> {
+    return this.call(
+      this.rooms.readRevision.bind(this.rooms) as Unary<ReadRevisionRequest, ReadRevisionResponse>,
+      ReadRevisionRequest.fromPartial(req),
       { roomList: true },
       deadlineMs,
     );

@@ -14,6 +14,8 @@ import {
   type ListMediaNodesResponse,
   ListRoomsRequest,
   type ListRoomsResponse,
+  ReadRevisionRequest,
+  type ReadRevisionResponse,
   RoomServiceService,
   type SessionError,
   SessionRequest,
@@ -37,6 +39,7 @@ export interface RoomCalls {
   ): Promise<UpdateRoomOccupancyResponse>;
   heartbeat(req: Partial<HeartbeatRequest>, deadlineMs?: number): Promise<HeartbeatResponse>;
   listMediaNodes(req: Partial<ListMediaNodesRequest>, deadlineMs?: number): Promise<ListMediaNodesResponse>;
+  readRevision(req: Partial<ReadRevisionRequest>, deadlineMs?: number): Promise<ReadRevisionResponse>;
 }
 
 type SessionCall = NonNullable<SessionRequest['request']>;
@@ -176,6 +179,11 @@ export class RoomSession implements RoomCalls {
   listMediaNodes(req: Partial<ListMediaNodesRequest>, deadlineMs?: number): Promise<ListMediaNodesResponse> {
     const value = ListMediaNodesRequest.fromPartial(req);
     return this.send({ $case: 'listMediaNodes', value }, deadlineMs, (ms) => this.unary.listMediaNodes(value, ms));
+  }
+
+  readRevision(req: Partial<ReadRevisionRequest>, deadlineMs?: number): Promise<ReadRevisionResponse> {
+    const value = ReadRevisionRequest.fromPartial(req);
+    return this.send({ $case: 'readRevision', value }, deadlineMs, (ms) => this.unary.readRevision(value, ms));
   }
 
   /** close cancels the streams; calls not answered fail CANCELLED. */

@@ -448,6 +448,14 @@ export class RoomRegistry implements StateMachine {
     return this.expiry.overdue(nowMs);
   }
 
+  /**
+   * roomsRevision is the revision of the newest room change applied (the snapshot's index after
+   * a restore) and how many changes it made: what a watcher must have to be current here.
+   */
+  roomsRevision(): { revision: number; changes: number } {
+    return this.watchLog.newest();
+  }
+
   /** watchChanges reads the kept changes above `afterRevision` (whole revisions, about `eventsMax`). */
   watchChanges(afterRevision: number, eventsMax: number): WatchRead {
     return this.watchLog.changesAfter(afterRevision, eventsMax);

@@ -48,6 +48,14 @@ export class WatchLog {
   private bytes = 0;
   /** floorRevision: every change at or below it may have been dropped. */
   private floorRevision = 0;
+  /**
+   * newestRevision: of the newest change recorded, or the reset's revision when none came
+   * since (a watcher that re-listed after a reset has reached it); newestChanges: how many
+   * changes it made (one ExpireRooms entry changes many rooms at one revision; 0 after a reset).
+   * Invariant: newestRevision >= floorRevision, and >= every kept event's revision.
+   */
+  private newestRevision = 0;
+  private newestChanges = 0;
   /** notify: rung after every recorded change and every reset; it must only schedule work. */
   private notify: () => void = () => {};
 
@@ -60,6 +68,8 @@ export class WatchLog {
     assert(last === undefined || last.revision <= e.revision, 'watch events out of revision order');
     this.events.push(e);
     this.bytes += eventBytes(e);
+    this.newestChanges = e.revision === this.newestRevision ? this.newestChanges + 1 : 1;
+    this.newestRevision = e.revision;
     while (
       this.events.length - this.head > REGISTRY_LIMITS.watchEventsMax ||
       this.bytes > REGISTRY_LIMITS.watchEventBytesMax
@@ -106,12 +116,25 @@ export class WatchLog {
     return lo;
   }
 
+  /**
+   * newest is the revision of the newest change (or of the last reset) and how many changes it
+   * made: a watcher that has all of them has every change applied here so far. Heartbeats and
+   * other entries that change no room leave it alone, so a reader waiting for it never waits
+   * for an event that will not come.
+   */
+  newest(): { revision: number; changes: number } {
+    assert(this.newestRevision >= this.floorRevision, 'newest change below the floor');
+    return { revision: this.newestRevision, changes: this.newestChanges };
+  }
+
   /** reset forgets the history (the state was replaced by a snapshot at `revision`). */
   reset(revision: number): void {
     this.events = [];
     this.head = 0;
     this.bytes = 0;
     this.floorRevision = revision;
+    this.newestRevision = revision;
+    this.newestChanges = 0;
     this.notify();
   }
 }

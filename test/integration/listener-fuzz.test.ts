@@ -50,6 +50,7 @@ const GRPC_PATHS = [
   'DeleteRoom',
   'UpdateRoomMetadata',
   'UpdateRoomOccupancy',
+  'ReadRevision',
   'WatchRooms',
   'Nope',
 ]
@@ -356,6 +357,7 @@ async function expectFixedLabels(): Promise<void> {
     'ListParticipants',
     'GetRoom',
     'UpdateRoomOccupancy',
+    'ReadRevision',
     'WatchRooms',
     'Heartbeat',
     'ListMediaNodes',

@@ -275,6 +275,30 @@ export interface WatchRoomsResponse {
   revision: number;
 }
 
+export interface ReadRevisionRequest {
+  consistency: Consistency;
+}
+
+export interface ReadRevisionResponse {
+  /** revision is the applied index the read was served at, as GetRoomResponse.revision. */
+  revision: number;
+  /**
+   * rooms_revision is the revision of the newest room change applied here: a watcher that has
+   * every event up to it has seen every room change up to `revision` (heartbeats and other
+   * entries that change no room move `revision` only). After a snapshot restore the history
+   * starts over and it is the snapshot's index until a room changes; 0 when nothing is known.
+   */
+  roomsRevision: number;
+  /**
+   * rooms_revision_changes is how many room changes rooms_revision made (one ExpireRooms entry
+   * changes many rooms at one revision): a watcher has all of them once it has received that
+   * many events of rooms_revision, or any event above it. 0 after a snapshot restore.
+   */
+  roomsRevisionChanges: number;
+  /** staleness_ms: as in GetRoomResponse. */
+  stalenessMs: number;
+}
+
 export interface StatusRequest {
 }
 
@@ -444,6 +468,7 @@ export interface SessionRequest {
     | { $case: "updateRoomOccupancy"; value: UpdateRoomOccupancyRequest }
     | { $case: "heartbeat"; value: HeartbeatRequest }
     | { $case: "listMediaNodes"; value: ListMediaNodesRequest }
+    | { $case: "readRevision"; value: ReadRevisionRequest }
     | undefined;
 }
 
@@ -461,6 +486,7 @@ export interface SessionResponse {
     | { $case: "updateRoomOccupancy"; value: UpdateRoomOccupancyResponse }
     | { $case: "heartbeat"; value: HeartbeatResponse }
     | { $case: "listMediaNodes"; value: ListMediaNodesResponse }
+    | { $case: "readRevision"; value: ReadRevisionResponse }
     | { $case: "error"; value: SessionError }
     | undefined;
 }
@@ -2648,6 +2674,202 @@ export const WatchRoomsResponse: MessageFns<WatchRoomsResponse> = {
   },
 };
 
+function createBaseReadRevisionRequest(): ReadRevisionRequest {
+  return { consistency: 0 };
+}
+
+export const ReadRevisionRequest: MessageFns<ReadRevisionRequest> = {
+  encode(message: ReadRevisionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.consistency !== 0) {
+      writer.uint32(8).int32(message.consistency);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadRevisionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadRevisionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.consistency = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadRevisionRequest {
+    return { consistency: isSet(object.consistency) ? consistencyFromJSON(object.consistency) : 0 };
+  },
+
+  toJSON(message: ReadRevisionRequest): unknown {
+    const obj: any = {};
+    if (message.consistency !== 0) {
+      obj.consistency = consistencyToJSON(message.consistency);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReadRevisionRequest>): ReadRevisionRequest {
+    return ReadRevisionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReadRevisionRequest>): ReadRevisionRequest {
+    const message = createBaseReadRevisionRequest();
+    message.consistency = object.consistency ?? 0;
+    return message;
+  },
+};
+
+function createBaseReadRevisionResponse(): ReadRevisionResponse {
+  return { revision: 0, roomsRevision: 0, roomsRevisionChanges: 0, stalenessMs: 0 };
+}
+
+export const ReadRevisionResponse: MessageFns<ReadRevisionResponse> = {
+  encode(message: ReadRevisionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    if (message.roomsRevision !== 0) {
+      writer.uint32(16).uint64(message.roomsRevision);
+    }
+    if (message.roomsRevisionChanges !== 0) {
+      writer.uint32(32).uint32(message.roomsRevisionChanges);
+    }
+    if (message.stalenessMs !== 0) {
+      writer.uint32(24).uint64(message.stalenessMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadRevisionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadRevisionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.roomsRevision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.roomsRevisionChanges = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.stalenessMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadRevisionResponse {
+    return {
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      roomsRevision: isSet(object.roomsRevision)
+        ? globalThis.Number(object.roomsRevision)
+        : isSet(object.rooms_revision)
+        ? globalThis.Number(object.rooms_revision)
+        : 0,
+      roomsRevisionChanges: isSet(object.roomsRevisionChanges)
+        ? globalThis.Number(object.roomsRevisionChanges)
+        : isSet(object.rooms_revision_changes)
+        ? globalThis.Number(object.rooms_revision_changes)
+        : 0,
+      stalenessMs: isSet(object.stalenessMs)
+        ? globalThis.Number(object.stalenessMs)
+        : isSet(object.staleness_ms)
+        ? globalThis.Number(object.staleness_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: ReadRevisionResponse): unknown {
+    const obj: any = {};
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.roomsRevision !== 0) {
+      obj.roomsRevision = Math.round(message.roomsRevision);
+    }
+    if (message.roomsRevisionChanges !== 0) {
+      obj.roomsRevisionChanges = Math.round(message.roomsRevisionChanges);
+    }
+    if (message.stalenessMs !== 0) {
+      obj.stalenessMs = Math.round(message.stalenessMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReadRevisionResponse>): ReadRevisionResponse {
+    return ReadRevisionResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReadRevisionResponse>): ReadRevisionResponse {
+    const message = createBaseReadRevisionResponse();
+    message.revision = object.revision ?? 0;
+    message.roomsRevision = object.roomsRevision ?? 0;
+    message.roomsRevisionChanges = object.roomsRevisionChanges ?? 0;
+    message.stalenessMs = object.stalenessMs ?? 0;
+    return message;
+  },
+};
+
 function createBaseStatusRequest(): StatusRequest {
   return {};
 }
@@ -4815,6 +5037,9 @@ export const SessionRequest: MessageFns<SessionRequest> = {
       case "listMediaNodes":
         ListMediaNodesRequest.encode(message.request.value, writer.uint32(138).fork()).join();
         break;
+      case "readRevision":
+        ReadRevisionRequest.encode(message.request.value, writer.uint32(146).fork()).join();
+        break;
     }
     return writer;
   },
@@ -4918,6 +5143,14 @@ export const SessionRequest: MessageFns<SessionRequest> = {
             message.request = { $case: "listMediaNodes", value: ListMediaNodesRequest.decode(reader, reader.uint32()) };
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.request = { $case: "readRevision", value: ReadRevisionRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4968,6 +5201,10 @@ export const SessionRequest: MessageFns<SessionRequest> = {
         ? { $case: "listMediaNodes", value: ListMediaNodesRequest.fromJSON(object.listMediaNodes) }
         : isSet(object.list_media_nodes)
         ? { $case: "listMediaNodes", value: ListMediaNodesRequest.fromJSON(object.list_media_nodes) }
+        : isSet(object.readRevision)
+        ? { $case: "readRevision", value: ReadRevisionRequest.fromJSON(object.readRevision) }
+        : isSet(object.read_revision)
+        ? { $case: "readRevision", value: ReadRevisionRequest.fromJSON(object.read_revision) }
         : undefined,
     };
   },
@@ -4996,6 +5233,8 @@ export const SessionRequest: MessageFns<SessionRequest> = {
       obj.heartbeat = HeartbeatRequest.toJSON(message.request.value);
     } else if (message.request?.$case === "listMediaNodes") {
       obj.listMediaNodes = ListMediaNodesRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "readRevision") {
+      obj.readRevision = ReadRevisionRequest.toJSON(message.request.value);
     }
     return obj;
   },
@@ -5062,6 +5301,12 @@ export const SessionRequest: MessageFns<SessionRequest> = {
         }
         break;
       }
+      case "readRevision": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "readRevision", value: ReadRevisionRequest.fromPartial(object.request.value) };
+        }
+        break;
+      }
     }
     return message;
   },
@@ -5100,6 +5345,9 @@ export const SessionResponse: MessageFns<SessionResponse> = {
         break;
       case "listMediaNodes":
         ListMediaNodesResponse.encode(message.response.value, writer.uint32(138).fork()).join();
+        break;
+      case "readRevision":
+        ReadRevisionResponse.encode(message.response.value, writer.uint32(146).fork()).join();
         break;
       case "error":
         SessionError.encode(message.response.value, writer.uint32(162).fork()).join();
@@ -5202,6 +5450,14 @@ export const SessionResponse: MessageFns<SessionResponse> = {
             };
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.response = { $case: "readRevision", value: ReadRevisionResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
           case 20: {
             if (tag !== 162) {
               break;
@@ -5255,6 +5511,10 @@ export const SessionResponse: MessageFns<SessionResponse> = {
         ? { $case: "listMediaNodes", value: ListMediaNodesResponse.fromJSON(object.listMediaNodes) }
         : isSet(object.list_media_nodes)
         ? { $case: "listMediaNodes", value: ListMediaNodesResponse.fromJSON(object.list_media_nodes) }
+        : isSet(object.readRevision)
+        ? { $case: "readRevision", value: ReadRevisionResponse.fromJSON(object.readRevision) }
+        : isSet(object.read_revision)
+        ? { $case: "readRevision", value: ReadRevisionResponse.fromJSON(object.read_revision) }
         : isSet(object.error)
         ? { $case: "error", value: SessionError.fromJSON(object.error) }
         : undefined,
@@ -5282,6 +5542,8 @@ export const SessionResponse: MessageFns<SessionResponse> = {
       obj.heartbeat = HeartbeatResponse.toJSON(message.response.value);
     } else if (message.response?.$case === "listMediaNodes") {
       obj.listMediaNodes = ListMediaNodesResponse.toJSON(message.response.value);
+    } else if (message.response?.$case === "readRevision") {
+      obj.readRevision = ReadRevisionResponse.toJSON(message.response.value);
     } else if (message.response?.$case === "error") {
       obj.error = SessionError.toJSON(message.response.value);
     }
@@ -5349,6 +5611,12 @@ export const SessionResponse: MessageFns<SessionResponse> = {
             $case: "listMediaNodes",
             value: ListMediaNodesResponse.fromPartial(object.response.value),
           };
+        }
+        break;
+      }
+      case "readRevision": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = { $case: "readRevision", value: ReadRevisionResponse.fromPartial(object.response.value) };
         }
         break;
       }
@@ -5545,6 +5813,21 @@ export const RoomServiceService = {
     responseDeserialize: (value: Buffer): WatchRoomsResponse => WatchRoomsResponse.decode(value),
   },
   /**
+   * ReadRevision says which revision a watcher must have reached to be as current as a read at
+   * this node (linearizable by default, as GetRoom): a client-side cache of WatchRooms answers a
+   * linearizable read from memory once it has the changes up to rooms_revision (issue 18).
+   */
+  readRevision: {
+    path: "/roomregistry.v1.RoomService/ReadRevision" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReadRevisionRequest): Buffer => Buffer.from(ReadRevisionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReadRevisionRequest => ReadRevisionRequest.decode(value),
+    responseSerialize: (value: ReadRevisionResponse): Buffer =>
+      Buffer.from(ReadRevisionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReadRevisionResponse => ReadRevisionResponse.decode(value),
+  },
+  /**
    * Session carries many calls on one stream (issue 18): each request is answered by a response
    * with its id, in any order, through the same handlers as the unary methods. The token is
    * checked once, at the start; a request after it expired ends the stream UNAUTHENTICATED.
@@ -5577,6 +5860,12 @@ export interface RoomServiceServer extends UntypedServiceImplementation {
   updateRoomOccupancy: handleUnaryCall<UpdateRoomOccupancyRequest, UpdateRoomOccupancyResponse>;
   /** WatchRooms streams every change after `from_revision`, then follows new ones. */
   watchRooms: handleServerStreamingCall<WatchRoomsRequest, WatchRoomsResponse>;
+  /**
+   * ReadRevision says which revision a watcher must have reached to be as current as a read at
+   * this node (linearizable by default, as GetRoom): a client-side cache of WatchRooms answers a
+   * linearizable read from memory once it has the changes up to rooms_revision (issue 18).
+   */
+  readRevision: handleUnaryCall<ReadRevisionRequest, ReadRevisionResponse>;
   /**
    * Session carries many calls on one stream (issue 18): each request is answered by a response
    * with its id, in any order, through the same handlers as the unary methods. The token is
@@ -5691,6 +5980,26 @@ export interface RoomServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchRoomsResponse>;
+  /**
+   * ReadRevision says which revision a watcher must have reached to be as current as a read at
+   * this node (linearizable by default, as GetRoom): a client-side cache of WatchRooms answers a
+   * linearizable read from memory once it has the changes up to rooms_revision (issue 18).
+   */
+  readRevision(
+    request: ReadRevisionRequest,
+    callback: (error: ServiceError | null, response: ReadRevisionResponse) => void,
+  ): ClientUnaryCall;
+  readRevision(
+    request: ReadRevisionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReadRevisionResponse) => void,
+  ): ClientUnaryCall;
+  readRevision(
+    request: ReadRevisionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReadRevisionResponse) => void,
+  ): ClientUnaryCall;
   /**
    * Session carries many calls on one stream (issue 18): each request is answered by a response
    * with its id, in any order, through the same handlers as the unary methods. The token is
