@@ -8,11 +8,17 @@ const SLAB_BYTES = 1 << 20;
 /** RECORD_HEADER_BYTES: before each record in a slab, its slot and length (so a slab can be walked). */
 const RECORD_HEADER_BYTES = 8;
 /**
- * COMPACT_BELOW: a slab whose live bytes fall below this share of what was written to it is
- * compacted (its live records move to the slab being filled, and it is freed): the slabs hold
- * at most about 1/COMPACT_BELOW of the live bytes, and each byte freed costs at most three moved.
+ * COMPACT_BELOW: when the live bytes of all slabs fall below this share of what was written to
+ * them, the emptiest slab is compacted (its live records move to the slab being filled, and it
+ * is freed), until they are above it again: the slabs hold at most about 1/COMPACT_BELOW of the
+ * live bytes, and each byte freed costs at most three moved. The test is over all slabs, not
+ * each one: rooms deleted in the order they were written (a backlog expiring, a table emptied)
+ * empty whole slabs, which are freed without moving a record (a per-slab test moved each
+ * record up to three times during such a drain, which slowed the sweep of 1 M rooms by half).
  */
 const COMPACT_BELOW = 0.75;
+/** COMPACT_HOLES_MIN: holes smaller than this in all are left alone (a compaction would free less than it moves). */
+const COMPACT_HOLES_MIN = 2 * SLAB_BYTES;
 /** SLOTS_INITIAL: the per-slot arrays start this long and double as rooms are added. */
 const SLOTS_INITIAL = 1024;
 /** NO_SLAB: in slabOf, a free slot. */
@@ -36,10 +42,12 @@ const decodeUtf8 = (bytes: Uint8Array): string => (bytes as Buffer).toString('ut
  * the records' bytes as they are.
  *
  * A write puts the new record at the end of the slab being filled and leaves a hole where the
- * old one was; a slab whose holes pass a quarter of it is compacted (COMPACT_BELOW). Byte views
+ * old one was; a slab left empty is freed, and when the holes pass a quarter of all slabs the
+ * emptiest are compacted (COMPACT_BELOW). Byte views
  * handed out (`bytesOf`) are valid only until the next write.
  * Invariants: every room's slot has slabOf >= 0 and its record lies at offsetOf within that
- * slab, after a header naming the slot and its length; slabLive sums the records so placed.
+ * slab, after a header naming the slot and its length; slabLive sums the records so placed;
+ * writtenTotal and liveTotal sum slabWritten and slabLive.
  */
 export class RoomTable {
   private readonly slots = new Map<string, number>();
@@ -56,6 +64,9 @@ export class RoomTable {
   private readonly readers: (BinaryReader | null)[] = [];
   private readonly slabWritten: number[] = [];
   private readonly slabLive: number[] = [];
+  /** writtenTotal / liveTotal: slabWritten and slabLive summed over the slabs in use. */
+  private writtenTotal = 0;
+  private liveTotal = 0;
   private readonly freeSlabs: number[] = [];
   /** filling: the shared slab records are appended to (-1: none yet). */
   private filling = -1;
@@ -208,6 +219,8 @@ export class RoomTable {
     slab.set(bytes, at + RECORD_HEADER_BYTES);
     this.slabWritten[s] = at + need;
     this.slabLive[s] = (this.slabLive[s] ?? 0) + need;
+    this.writtenTotal += need;
+    this.liveTotal += need;
     this.slabOf[slot] = s;
     this.offsetOf[slot] = at;
     this.lengthOf[slot] = bytes.byteLength;
@@ -223,7 +236,7 @@ export class RoomTable {
     return s;
   }
 
-  /** release leaves a hole where slot's record was, freeing or compacting its slab when that pays. */
+  /** release leaves a hole where slot's record was, freeing its slab when empty and compacting when the holes pass COMPACT_BELOW. */
   private release(slot: number): void {
     const s = this.slabOf[slot] ?? NO_SLAB;
     assert(s !== NO_SLAB, () => `slot ${slot} holds no record`);
@@ -232,9 +245,29 @@ export class RoomTable {
     this.liveBytes -= length;
     const live = (this.slabLive[s] ?? 0) - RECORD_HEADER_BYTES - length;
     this.slabLive[s] = live;
-    if (s === this.filling) return;
-    if (live === 0) this.freeSlab(s);
-    else if (live < (this.slabWritten[s] ?? 0) * COMPACT_BELOW) this.compact(s);
+    this.liveTotal -= RECORD_HEADER_BYTES + length;
+    if (s !== this.filling && live === 0) this.freeSlab(s);
+    while (
+      this.writtenTotal - this.liveTotal > COMPACT_HOLES_MIN &&
+      this.liveTotal < this.writtenTotal * COMPACT_BELOW
+    ) {
+      const emptiest = this.emptiestSlab();
+      if (emptiest === null) return;
+      this.compact(emptiest);
+    }
+  }
+
+  /** emptiestSlab: the slab in use, other than the one being filled, with the lowest share of live bytes (null: none with a hole). */
+  private emptiestSlab(): number | null {
+    let best: number | null = null;
+    let bestShare = Infinity;
+    for (let s = 0; s < this.slabs.length; s++) {
+      const written = this.slabWritten[s] ?? 0;
+      if (s === this.filling || this.slabs[s] === null || written === 0) continue;
+      const share = (this.slabLive[s] ?? 0) / written;
+      if (share < bestShare) [best, bestShare] = [s, share];
+    }
+    return bestShare < 1 ? best : null;
   }
 
   /** compact moves slab s's live records to the slab being filled and frees s. */
@@ -248,6 +281,7 @@ export class RoomTable {
       if (this.slabOf[slot] === s && this.offsetOf[slot] === at) {
         // place may open a new slab, never this one: it is not the one being filled.
         this.slabLive[s] = (this.slabLive[s] ?? 0) - RECORD_HEADER_BYTES - length;
+        this.liveTotal -= RECORD_HEADER_BYTES + length;
         this.place(slot, slab.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + length));
       }
       at += RECORD_HEADER_BYTES + length;
@@ -258,6 +292,8 @@ export class RoomTable {
   }
 
   private freeSlab(s: number): void {
+    assert(this.slabLive[s] === 0, () => `slab ${s} freed with ${this.slabLive[s]} live bytes`);
+    this.writtenTotal -= this.slabWritten[s] ?? 0;
     this.slabs[s] = null;
     this.readers[s] = null;
     this.slabWritten[s] = 0;
