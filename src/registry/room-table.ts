@@ -14,7 +14,7 @@ const RECORD_HEADER_BYTES = 8;
  * live bytes, and each byte freed costs at most three moved. The test is over all slabs, not
  * each one: rooms deleted in the order they were written (a backlog expiring, a table emptied)
  * empty whole slabs, which are freed without moving a record (a per-slab test moved each
- * record up to three times during such a drain, which slowed the sweep of 1 M rooms by half).
+ * record up to three times during such a drain).
  */
 const COMPACT_BELOW = 0.75;
 /** COMPACT_HOLES_MIN: holes smaller than this in all are left alone (a compaction would free less than it moves). */
@@ -43,8 +43,8 @@ const decodeUtf8 = (bytes: Uint8Array): string => (bytes as Buffer).toString('ut
  *
  * A write puts the new record at the end of the slab being filled and leaves a hole where the
  * old one was; a slab left empty is freed, and when the holes pass a quarter of all slabs the
- * emptiest are compacted (COMPACT_BELOW). Byte views
- * handed out (`bytesOf`) are valid only until the next write.
+ * emptiest are compacted (COMPACT_BELOW). Byte views handed out (`bytesOf`) are valid only
+ * until the next write.
  * Invariants: every room's slot has slabOf >= 0 and its record lies at offsetOf within that
  * slab, after a header naming the slot and its length; slabLive sums the records so placed;
  * writtenTotal and liveTotal sum slabWritten and slabLive.
