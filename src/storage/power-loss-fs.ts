@@ -240,8 +240,13 @@ export class PowerLossFs implements StorageFs {
   /** keep hard-links `path` into the undo dir, so a power cut can bring it back. */
   private keep(path: string): string {
     const undoDir = join(dirname(path), UNDO_DIR_NAME);
+    if (!this.undoDirs.has(undoDir)) {
+      // What a previous process left here (it was killed, not cut) is stale: its ops died with
+      // it, and its backups' numbers would collide with this layer's, which start at 0 again.
+      rmSync(undoDir, { recursive: true, force: true });
+      this.undoDirs.add(undoDir);
+    }
     mkdirSync(undoDir, { recursive: true });
-    this.undoDirs.add(undoDir);
     const backup = join(undoDir, `${this.seq}-${basename(path)}`);
     linkSync(path, backup);
     return backup;

@@ -89,6 +89,20 @@ describe('PowerLossFs', () => {
     expect((await readFile(join(dir, 'gone'))).toString()).toBe('still here');
   });
 
+  it('starts over an undo dir a previous process left behind (it was killed, not cut)', async () => {
+    // The teeth chaos test's nodes exited with EEXIST linking hard-state into the undo dir:
+    // a process killed without a power cut leaves its backups, and the next one numbers its
+    // own from 0 again.
+    await writeFile(join(dir, 'hard-state'), 'v1');
+    const killed = layer();
+    await killed.rename(join(dir, 'hard-state'), join(dir, 'hard-state')); // a backup numbered 0
+    const restarted = layer();
+    await writeFile(join(dir, 'next'), 'v2');
+    await restarted.rename(join(dir, 'next'), join(dir, 'hard-state'));
+    await restarted.powerLoss('drop');
+    expect((await readFile(join(dir, 'hard-state'))).toString()).toBe('v1');
+  });
+
   it('tears an unsynced append as a disk could: the durable prefix always stays', async () => {
     for (const tear of TEAR_MODES) {
       for (let seed = 1; seed <= 5; seed++) {
