@@ -191,7 +191,13 @@ function roomRecord(name: string): Uint8Array {
 }
 
 export interface SystemUnderTest {
-  readonly name: 'room-registry' | 'room-registry@leader' | 'room-registry@session' | 'room-registry@twirp' | 'etcd';
+  readonly name:
+    | 'room-registry'
+    | 'room-registry@leader'
+    | 'room-registry@session'
+    | 'room-registry@cache'
+    | 'room-registry@twirp'
+    | 'etcd';
   /** pids: the server processes, for their CPU time. */
   pids(): number[];
   write(concurrency: number, durationMs: number, prefix: string): Promise<DriveResult>;
@@ -208,20 +214,24 @@ export interface SystemUnderTest {
 }
 
 /** BenchCalls: what a scenario calls, on a one-node RoomClient or a ClusterRoomClient. */
-type BenchCalls = Pick<RoomClient, 'createRoom' | 'getRoom' | 'close'>;
+type BenchCalls = Pick<RoomClient, 'createRoom' | 'getRoom' | 'close'> & Partial<Pick<ClusterRoomClient, 'cache'>>;
 
 /**
  * RegistryClients: how a scenario reaches the cluster. `spread`: one-node clients over every
  * node (followers forward writes to the leader). `leader`: a ClusterRoomClient per worker group,
  * writes to the leader, reads at its home node, one unary call each. `session`: the same over
- * Session streams (issue 18). The same number of connections every way.
+ * Session streams (issue 18). The same number of connections every way. `cache`: one
+ * ClusterRoomClient over sessions with its watch-fed room cache, as one media node would hold
+ * (reads come from memory; a linearizable one asks ReadRevision first); a read waits until the
+ * cache has listed the rooms.
  */
-export type RegistryClients = 'spread' | 'leader' | 'session';
+export type RegistryClients = 'spread' | 'leader' | 'session' | 'cache';
 
 const SYSTEM_NAMES: Record<RegistryClients, SystemUnderTest['name']> = {
   spread: 'room-registry',
   leader: 'room-registry@leader',
   session: 'room-registry@session',
+  cache: 'room-registry@cache',
 };
 
 export function registrySystem(c: ProcessCluster, clientsKind: RegistryClients = 'spread'): SystemUnderTest {
@@ -229,7 +239,7 @@ export function registrySystem(c: ProcessCluster, clientsKind: RegistryClients =
     clientsKind === 'spread'
       ? clientsFor(c, c.grpcTargets(), BENCH.channelsPerTarget)
       : Array.from(
-          { length: BENCH.channelsPerTarget * c.nodes.length },
+          { length: clientsKind === 'cache' ? 1 : BENCH.channelsPerTarget * c.nodes.length },
           (_, i) =>
             new ClusterRoomClient(
               c.nodes,
@@ -237,7 +247,8 @@ export function registrySystem(c: ProcessCluster, clientsKind: RegistryClients =
               {
                 home: c.nodes[i % c.nodes.length]?.id ?? '',
                 channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
-                session: clientsKind === 'session',
+                session: clientsKind !== 'leader',
+                cache: clientsKind === 'cache',
               },
             ),
         );
@@ -270,8 +281,9 @@ export function registrySystem(c: ProcessCluster, clientsKind: RegistryClients =
       });
       if (r.errors > 0) throw new Error(`preload failed ${r.errors} times: ${JSON.stringify(r.errorsByCode)}`);
     },
-    read: (mode, concurrency, durationMs, prefix, count) => {
+    read: async (mode, concurrency, durationMs, prefix, count) => {
       const consistency = mode === 'local' ? Consistency.CONSISTENCY_LOCAL : Consistency.CONSISTENCY_LINEARIZABLE;
+      for (const client of clients) await client.cache?.()?.ready();
       return drive({
         concurrencyMax: concurrency,
         durationMs,

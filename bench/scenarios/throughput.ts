@@ -106,9 +106,18 @@ export async function throughput(args: ThroughputArgs): Promise<void> {
     for (let rep = 0; rep < args.reps; rep++) {
       if (args.ops.includes('write'))
         await writeRep(rows, systems, twirp === null ? aimed : [...aimed, twirp], rep, args.durationS * 1000);
-      // Reads through the session client too: it reads the rooms preloaded through the cluster's other system.
-      const readers = [...systems, ...aimed.filter((s) => s.name === 'room-registry@session')];
-      if (args.ops.includes('read')) await readRep(rows, readers, readPrefix, args.durationS * 1000);
+      if (args.ops.includes('read')) {
+        // Reads through the session client too (it reads the rooms preloaded through the cluster's
+        // other system), and through a room cache, which lives only through the reads: its watch
+        // would otherwise follow every write row.
+        const cache = registrySystem(cluster, 'cache');
+        try {
+          const readers = [...systems, ...aimed.filter((s) => s.name === 'room-registry@session'), cache];
+          await readRep(rows, readers, readPrefix, args.durationS * 1000);
+        } finally {
+          await cache.close();
+        }
+      }
     }
     for (const r of rows.values()) {
       const med = (xs: number[]): number => +median(xs).toFixed(2);
