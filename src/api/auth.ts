@@ -107,6 +107,13 @@ function checkTimes(exp: number, nbf: number | null, nowSeconds: number): { ok: 
   return null;
 }
 
+/** tokenExpiresAt reads a JWT's `exp` without verifying it (a client renewing its own token); null: none readable. */
+export function tokenExpiresAt(token: string): number | null {
+  const payload = parseJsonPart(token.split('.')[1] ?? '');
+  const exp = payload?.['exp'];
+  return typeof exp === 'number' ? exp : null;
+}
+
 function parseJsonPart(b64: string): Record<string, unknown> | null {
   try {
     const v: unknown = JSON.parse(Buffer.from(b64, 'base64url').toString('utf8'));

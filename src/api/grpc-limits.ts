@@ -89,7 +89,8 @@ export const GRPC_LIMITS = Object.freeze({
    * stops reading that stream until an answer goes out, so HTTP/2 flow control holds the client
    * back instead of the node queueing without bound; a stream then costs at most this many
    * running requests, as many unary calls on one connection do (concurrentStreamsPerConnectionMax).
-   * 256 keeps a busy client's pipeline full at a few ms per write.
+   * 256 keeps a busy client's pipeline full at a few ms per write. In bytes, a stream's running
+   * requests hold at most sessionInFlightMax × requestBytesMax (each message is bounded by it).
    */
   sessionInFlightMax: 256,
 });

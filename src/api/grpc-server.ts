@@ -330,10 +330,9 @@ export class GrpcApi {
     this.sessions.add(session);
   }
 
-  /** sessionDeadlineOf: a Session call's deadline from its timeout_ms, by deadlineOf's rules (0: the default). */
+  /** sessionDeadlineOf: a Session call's deadline from its timeout_ms, by deadlineOf's rules (0: none asked). */
   private sessionDeadlineOf(timeoutMs: number): number {
-    const askedMs = timeoutMs === 0 ? this.options.defaultDeadlineMs : timeoutMs;
-    return Date.now() + Math.min(askedMs, this.options.maxDeadlineMs);
+    return this.deadlineOf(timeoutMs === 0 ? Infinity : Date.now() + timeoutMs);
   }
 
   private deadlineOf(deadline: grpc.Deadline): number {

@@ -12,6 +12,7 @@ import {
   type WatchRoomsResponse,
 } from '../gen/roomregistry/v1/rooms.js';
 import { assert } from '../lib/assert.js';
+import { CALL_DEADLINE_MS_DEFAULT, callError } from './room-session.js';
 
 /** CacheMember is one node the cache lists and watches from (a ClusterRoomClient member). */
 export interface CacheMember {
@@ -53,8 +54,6 @@ const LIST_PAGE_DEADLINE_MS = 10_000;
 /** RETRY_BACKOFF_MS_FIRST and _MAX: the pause before another list or watch attempt doubles up to the max. */
 const RETRY_BACKOFF_MS_FIRST = 25;
 const RETRY_BACKOFF_MS_MAX = 1_000;
-/** CALL_DEADLINE_MS_DEFAULT: a read without its own deadline gives up after this (as the client's). */
-const CALL_DEADLINE_MS_DEFAULT = 5_000;
 /**
  * CATCH_UP_WAIT_MS_MAX: a linearizable read waits this long for the watch to bring the revision
  * it needs, then asks the server instead. Why: after the home node restored a snapshot, the
@@ -379,13 +378,4 @@ function remainingMs(untilMs: number): number {
 
 function backoffMs(failures: number): number {
   return Math.min(RETRY_BACKOFF_MS_MAX, RETRY_BACKOFF_MS_FIRST << Math.min(failures, 10));
-}
-
-/** callError is shaped as grpc-js's ServiceError (room-session.ts makes its own the same way). */
-function callError(code: grpc.status, details: string): grpc.ServiceError {
-  return Object.assign(new Error(`${code} ${grpc.status[code] ?? ''}: ${details}`), {
-    code,
-    details,
-    metadata: new grpc.Metadata(),
-  });
 }

@@ -33,15 +33,13 @@ import {
 } from '../gen/roomregistry/v1/rooms.js';
 import { type VideoGrant, signToken } from '../api/auth.js';
 import { type ClientTls, channelCredentials, parseEndpoint } from './endpoint.js';
-import { type RoomCalls, RoomSession } from './room-session.js';
+import { CALL_DEADLINE_MS_DEFAULT, type RoomCalls, RoomSession } from './room-session.js';
 
 /** ClientCredentials: an API key and secret (a token is signed per call with just the grants it needs), or a fixed token. */
 export type ClientCredentials = { readonly apiKey: string; readonly apiSecret: string } | { readonly token: string };
 
 /** tokenTtlSeconds: lifetime of the tokens the client signs (LiveKit's SDKs use 10 minutes). */
 const tokenTtlSeconds = 600;
-/** callDeadlineMsDefault: a call without its own deadline gives up after this. */
-const callDeadlineMsDefault = 5_000;
 
 type Unary<Req, Res> = (
   req: Req,
@@ -293,8 +291,11 @@ export class RoomClient implements RoomCalls {
     deadlineMs?: number,
   ): Promise<Res> {
     return new Promise((resolve, reject) => {
-      fn(req, this.metadataFor(grants), { deadline: Date.now() + (deadlineMs ?? callDeadlineMsDefault) }, (e, res) =>
-        e === null ? resolve(res) : reject(e),
+      fn(
+        req,
+        this.metadataFor(grants),
+        { deadline: Date.now() + (deadlineMs ?? CALL_DEADLINE_MS_DEFAULT) },
+        (e, res) => (e === null ? resolve(res) : reject(e)),
       );
     });
   }

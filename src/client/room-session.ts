@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { GRPC_LIMITS } from '../api/grpc-limits.js';
+import { tokenExpiresAt } from '../api/auth.js';
 import { LEADER_HINT_KEY } from '../api/grpc-errors.js';
 import {
   CreateRoomRequest,
@@ -65,8 +66,8 @@ const sessionQueuedMax = 50_000;
  * node refuses a request only 60 s (jwtLeewaySeconds) after exp, so clocks may be 2 minutes apart.
  */
 const tokenRenewMarginSeconds = 60;
-/** callDeadlineMsDefault: a call without its own deadline gives up after this (as RoomClient's). */
-const callDeadlineMsDefault = 5_000;
+/** CALL_DEADLINE_MS_DEFAULT: a call without its own deadline gives up after this (RoomClient's and the cache's too). */
+export const CALL_DEADLINE_MS_DEFAULT = 5_000;
 /**
  * sessionEnvelopeBytesMax: what SessionRequest adds around a unary request (id, timeout, the
  * oneof's tag and length). A request larger than the node's limit with it goes unary: the node
@@ -201,7 +202,7 @@ export class RoomSession implements RoomCalls {
     deadlineMs: number | undefined,
     unary: (deadlineMs: number) => Promise<ReplyOf<K>>,
   ): Promise<ReplyOf<K>> {
-    const waitMs = deadlineMs ?? callDeadlineMsDefault;
+    const waitMs = deadlineMs ?? CALL_DEADLINE_MS_DEFAULT;
     if (this.supported === false) return unary(waitMs);
     if (this.closed) return Promise.reject(callError(grpc.status.CANCELLED, 'the client was closed'));
     if (this.queue.length >= sessionQueuedMax)
@@ -362,8 +363,8 @@ function streamFailure(error: grpc.ServiceError | null): Partial<grpc.ServiceErr
   return callError(grpc.status.UNAVAILABLE, `the session stream was lost (${why}); retry`);
 }
 
-/** callError is shaped as grpc-js's ServiceError: an Error with code, details and metadata. */
-function callError(
+/** callError is shaped as grpc-js's ServiceError: an Error with code, details and metadata (room-cache.ts's too). */
+export function callError(
   code: grpc.status,
   details: string,
   metadata: grpc.Metadata = new grpc.Metadata(),
@@ -378,12 +379,5 @@ function expiresSoon(expiresAtSeconds: number | null): boolean {
 /** tokenExpiry reads `exp` from the bearer token in `metadata` (null: none, or not a JWT we can read). */
 function tokenExpiry(metadata: grpc.Metadata): number | null {
   const header = metadata.get('authorization')[0];
-  const payload = typeof header === 'string' ? header.split('.')[1] : undefined;
-  if (payload === undefined) return null;
-  try {
-    const exp: unknown = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown }).exp;
-    return typeof exp === 'number' ? exp : null;
-  } catch {
-    return null;
-  }
+  return typeof header === 'string' ? tokenExpiresAt(header.replace(/^Bearer /, '')) : null;
 }
