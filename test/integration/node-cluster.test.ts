@@ -107,7 +107,7 @@ describe('a 3-node cluster of real processes', () => {
         }
       }
     })();
-    await new Promise((r) => setTimeout(r, 700));
+    await waitUntil('the load is under way', async () => acked.length >= 20);
     const ackedBeforeKill = acked.length;
     await cluster.kill(leader, 'SIGKILL');
     await waitUntil('writes succeed again', async () => acked.length > ackedBeforeKill + 20, 15_000);

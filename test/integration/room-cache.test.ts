@@ -142,11 +142,10 @@ it('a linearizable read after only heartbeats does not wait for a room event', a
   const getsBefore = calls('GetRoom');
   for (let i = 0; i < 5; i++)
     await writer.heartbeat({ nodeId: 'sfu-hb', ttlSeconds: 30, stats: { numRooms: 0, numClients: 0, cpuLoad: 0 } });
-  const startMs = Date.now();
   expect((await client.getRoom({ name: 'hb-room' }, CALL_MS)).room?.name).toBe('hb-room');
-  // Waiting for the applied index would never end; the cache would hand over after 1 s at best.
+  // Waiting for the applied index would never end: the cache would hand the read over to the
+  // node (a GetRoom) after its 1 s wait. Answered from memory, it waited for no event.
   expect(calls('GetRoom')).toBe(getsBefore);
-  expect(Date.now() - startMs).toBeLessThan(1_000);
 });
 
 it('a linearizable read that cannot catch up within its deadline fails DEADLINE_EXCEEDED', async () => {

