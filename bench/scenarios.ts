@@ -5,7 +5,7 @@
  *   node dist/bench/scenarios.js failover        [--reps 5]
  *   node dist/bench/scenarios.js million         [--rooms 1000000]
  *   node dist/bench/scenarios.js sweep           [--rooms 1000000]
- *   node dist/bench/scenarios.js profile         [--duration-s 15]
+ *   node dist/bench/scenarios.js profile         [--duration-s 15] [--op write] [--clients spread|leader|session]
  *   node dist/bench/scenarios.js learner-reads   [--duration-s 3] [--reps 1]
  *   node dist/bench/scenarios.js rolling-restart
  *   node dist/bench/scenarios.js media-heartbeats [--reps 2] [--duration-s 10]
@@ -24,7 +24,7 @@ import { throughput } from './scenarios/throughput.js';
 import { failover } from './scenarios/failover.js';
 import { million } from './scenarios/million.js';
 import { sweep } from './scenarios/sweep.js';
-import { profile, profileOp } from './scenarios/profile.js';
+import { profile, profileClients, profileOp } from './scenarios/profile.js';
 import { learnerReads } from './scenarios/learner-reads.js';
 import { rollingRestart } from './scenarios/rolling-restart.js';
 import { mediaHeartbeats } from './scenarios/media-heartbeats.js';
@@ -52,6 +52,7 @@ async function main(): Promise<void> {
       'rate-guess': { type: 'string', default: String(BENCH.bulkRatePerSecondGuess) },
       concurrency: { type: 'string', default: '64' },
       op: { type: 'string', default: 'write' },
+      clients: { type: 'string', default: 'spread' },
       'snapshot-interval-entries': { type: 'string' },
     },
   });
@@ -86,6 +87,7 @@ async function main(): Promise<void> {
         durationS: num(values['duration-s'], 15),
         concurrency: num(values.concurrency, 64),
         op: profileOp(values.op),
+        clients: profileClients(values.clients),
       });
     case 'learner-reads':
       return learnerReads({ durationS: num(values['duration-s'], 3), reps: num(values.reps, 1) });

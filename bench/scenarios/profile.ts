@@ -1,35 +1,49 @@
-// CPU profiles of one node under load (node --cpu-prof), summarized.
+// CPU profiles of the nodes under load (node --cpu-prof), summarized.
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type DriveResult, stats } from '../driver.js';
 import { summarizeProfile } from '../cpu-profile.js';
-import { BENCH, resultsDir, environment, save, say, registrySystem, startCluster } from './common.js';
+import {
+  BENCH,
+  type RegistryClients,
+  resultsDir,
+  environment,
+  save,
+  say,
+  registrySystem,
+  startCluster,
+} from './common.js';
 
-// ---------------------------------------------------------------- CPU profile of the leader
+// ---------------------------------------------------------------- CPU profiles of the nodes
 
 const PROFILE_OPS = ['write', 'read-linearizable', 'read-local'] as const;
 type ProfileOp = (typeof PROFILE_OPS)[number];
+const PROFILE_CLIENTS: readonly RegistryClients[] = ['spread', 'leader', 'session'];
 
 /**
- * profile runs one op spread over the nodes with `--cpu-prof` on each and summarizes one node's
- * profile: the leader's for writes and linearizable reads, a follower's for LOCAL reads.
+ * profile runs one op with `--cpu-prof` on every node and summarizes each node's profile, the
+ * leader's first. `clients` is how the load reaches the cluster (common.ts RegistryClients):
+ * spread unary calls make the followers forward writes; leader and session calls do not.
  */
-export async function profile(args: { durationS: number; concurrency: number; op: ProfileOp }): Promise<void> {
+export async function profile(args: {
+  durationS: number;
+  concurrency: number;
+  op: ProfileOp;
+  clients: RegistryClients;
+}): Promise<void> {
   const env = environment();
   const profileDir = join(resultsDir, 'profiles');
   mkdirSync(profileDir, { recursive: true });
   const startedAtMs = Date.now();
   const cluster = await startCluster({ nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profileDir] });
-  let leader = '';
-  let profiled: string;
+  let leader: string;
+  let r: DriveResult;
   const pids = new Map<string, number>();
   try {
     leader = await cluster.waitForLeader();
     for (const n of cluster.nodes) pids.set(n.id, n.process?.pid ?? 0);
-    profiled = args.op === 'read-local' ? (cluster.nodes.find((n) => n.id !== leader)?.id ?? leader) : leader;
-    const system = registrySystem(cluster);
+    const system = registrySystem(cluster, args.clients);
     const prefix = `prof-${Date.now().toString(36)}`;
-    let r: DriveResult;
     if (args.op === 'write') {
       r = await system.write(args.concurrency, args.durationS * 1000, prefix);
     } else {
@@ -43,30 +57,56 @@ export async function profile(args: { durationS: number; concurrency: number; op
       );
     }
     await system.close();
-    const s = stats(r);
-    say(`profile: ${args.op} c=${args.concurrency} under --cpu-prof: ${s.opsPerSecond} ops/s p99 ${s.p99Ms} ms`);
   } finally {
     await cluster.stopGracefully();
     await cluster.stop();
   }
-  const pid = pids.get(profiled) ?? 0;
-  const file = readdirSync(profileDir).find((f) => f.includes(`.${pid}.`) && f.endsWith('.cpuprofile'));
-  if (file === undefined) throw new Error(`no profile of ${profiled} (pid ${pid}) in ${profileDir}`);
-  const summary = summarizeProfile(JSON.parse(readFileSync(join(profileDir, file), 'utf8')), 25);
-  const role = profiled === leader ? 'the leader' : 'a follower';
-  say(`profile of ${role} ${profiled}: ${join(profileDir, file)}`);
-  for (const line of summary.lines) say(`  ${line}`);
-  const name = args.op === 'write' ? 'profile' : `profile-${args.op}`;
+  const s = stats(r);
+  say(
+    `profile: ${args.op} c=${args.concurrency} by ${args.clients} clients under --cpu-prof: ${s.opsPerSecond} ops/s p99 ${s.p99Ms} ms`,
+  );
+  const summaries = summarizeNodes(profileDir, pids, leader);
+  const name = ['profile', args.op === 'write' ? '' : args.op, args.clients === 'spread' ? '' : args.clients]
+    .filter((part) => part !== '')
+    .join('-');
   save(name, env, {
     op: args.op,
-    node: profiled,
+    clients: args.clients,
     leader,
-    file: join('bench', 'results', 'profiles', file),
+    opsPerSecond: s.opsPerSecond,
+    p99Ms: s.p99Ms,
     concurrency: args.concurrency,
     durationS: args.durationS,
     startedAt: new Date(startedAtMs).toISOString(),
-    ...summary,
+    nodes: summaries,
   });
+}
+
+/** summarizeNodes reads each node's .cpuprofile (found by pid) and prints its summary, the leader's first. */
+function summarizeNodes(profileDir: string, pids: ReadonlyMap<string, number>, leader: string) {
+  const files = readdirSync(profileDir);
+  const nodes = [...pids.keys()].sort((a, b) => Number(b === leader) - Number(a === leader) || a.localeCompare(b));
+  return nodes.map((id) => {
+    const pid = pids.get(id) ?? 0;
+    const file = files.find((f) => f.includes(`.${pid}.`) && f.endsWith('.cpuprofile'));
+    if (file === undefined) throw new Error(`no profile of ${id} (pid ${pid}) in ${profileDir}`);
+    const summary = summarizeProfile(JSON.parse(readFileSync(join(profileDir, file), 'utf8')), 25);
+    say(`profile of ${id === leader ? 'the leader' : 'a follower'} ${id}: ${join(profileDir, file)}`);
+    for (const line of summary.lines) say(`  ${line}`);
+    return {
+      node: id,
+      role: id === leader ? 'leader' : 'follower',
+      file: join('bench', 'results', 'profiles', file),
+      ...summary,
+    };
+  });
+}
+
+export function profileClients(text: string | undefined): RegistryClients {
+  const clients = PROFILE_CLIENTS.find((c) => c === text);
+  if (clients === undefined)
+    throw new Error(`--clients must be one of ${PROFILE_CLIENTS.join(', ')}; got ${text ?? 'nothing'}`);
+  return clients;
 }
 
 export function profileOp(text: string | undefined): ProfileOp {

@@ -100,10 +100,13 @@ export const API_LIMITS = Object.freeze({
   requestItemsMax: 4 * 1_000,
 });
 
-const utf8 = new TextEncoder();
-
+/**
+ * utf8Bytes is the length of `s` in UTF-8, counted without encoding it (several checks run on
+ * every write; TextEncoder allocated a copy of each string). A lone surrogate counts as the
+ * 3 bytes of U+FFFD, as an encoder writes it.
+ */
 export function utf8Bytes(s: string): number {
-  return utf8.encode(s).byteLength;
+  return Buffer.byteLength(s, 'utf8');
 }
 
 /** LONE_SURROGATE matches a UTF-16 surrogate without its pair: text that has no UTF-8 form. */

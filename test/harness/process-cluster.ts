@@ -147,9 +147,16 @@ export async function waitUntil(what: string, check: () => Promise<boolean>, tim
   }
 }
 
-/** logTail is the last lines of a node's log ('' when it wrote none). */
+/**
+ * logTail is the last lines of a node's log ('' when it wrote none), after the CLI's own error
+ * line ("room-registry: ...") when there is one: a usage error is followed by the whole usage.
+ */
 function logTail(file: string, lines = 15): string {
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n') : '';
+  if (!existsSync(file)) return '';
+  const all = readFileSync(file, 'utf8').split('\n');
+  const error = all.find((line) => line.startsWith('room-registry: '));
+  const tail = all.slice(-lines);
+  return [...(error === undefined || tail.includes(error) ? [] : [error, '...']), ...tail].join('\n');
 }
 
 /** freePort asks the kernel for an unused port on 127.0.0.1. */

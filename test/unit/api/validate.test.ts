@@ -133,6 +133,9 @@ describe('field limits', () => {
     expect(utf8Bytes('abc')).toBe(3);
     expect(utf8Bytes('é')).toBe(2);
     expect(utf8Bytes('😀')).toBe(4);
+    // As an encoder writes them: a lone surrogate becomes U+FFFD.
+    for (const s of ['\ud800', 'a\udc00b', '😀\ud83d'])
+      expect(utf8Bytes(s)).toBe(new TextEncoder().encode(s).byteLength);
   });
 
   it('bounds names in bytes: the limit passes, one byte more and empty do not', () => {
