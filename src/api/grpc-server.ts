@@ -25,6 +25,7 @@ import { SESSION_CALL_FIELDS, ServerSession, runSessionCall } from './grpc-sessi
 import { WatchHub, type WatchHubStats, type WatchSource } from './watch-hub.js';
 import { scanProtobufShape } from './request-scan.js';
 import { API_LIMITS, requestIdOf, strictReader } from './validate.js';
+import { CHANNELZ_OFF } from '../lib/grpc-options.js';
 
 /** ClusterControl is what ClusterService needs from the node. */
 export interface ClusterControl {
@@ -373,6 +374,7 @@ export class GrpcApi {
 /** serverOptions are the listener's bounds in grpc-js's terms. */
 function serverOptions(limits: GrpcLimits): grpc.ServerOptions {
   return {
+    ...CHANNELZ_OFF,
     'grpc.max_receive_message_length': limits.requestBytesMax,
     'grpc.max_send_message_length': limits.replyBytesMax,
     'grpc.max_concurrent_streams': limits.concurrentStreamsPerConnectionMax,

@@ -34,6 +34,7 @@ import {
 import { type VideoGrant, signToken } from '../api/auth.js';
 import { type ClientTls, channelCredentials, parseEndpoint } from './endpoint.js';
 import { CALL_DEADLINE_MS_DEFAULT, type RoomCalls, RoomSession } from './room-session.js';
+import { CHANNELZ_OFF } from '../lib/grpc-options.js';
 
 /** ClientCredentials: an API key and secret (a token is signed per call with just the grants it needs), or a fixed token. */
 export type ClientCredentials = { readonly apiKey: string; readonly apiSecret: string } | { readonly token: string };
@@ -76,9 +77,10 @@ export class RoomClient implements RoomCalls {
     this.address = endpoint.hostPort;
     const address = endpoint.hostPort;
     const creds = channelCredentials(endpoint, tls);
-    this.rooms = new RoomServiceClient(address, creds, channelOptions);
-    this.cluster = new ClusterServiceClient(address, creds, channelOptions);
-    this.mediaNodes = new MediaNodeServiceClient(address, creds, channelOptions);
+    const options = { ...CHANNELZ_OFF, ...channelOptions };
+    this.rooms = new RoomServiceClient(address, creds, options);
+    this.cluster = new ClusterServiceClient(address, creds, options);
+    this.mediaNodes = new MediaNodeServiceClient(address, creds, options);
   }
 
   createRoom(req: Partial<CreateRoomRequest>, deadlineMs?: number): Promise<CreateRoomResponse> {

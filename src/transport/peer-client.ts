@@ -13,6 +13,7 @@ import { asBuffer, encodeMessage } from './codec.js';
 import { type PeerCredentials, peerMetadata, removedRefusalIndex } from './peer-auth.js';
 import type { ForwardOutcome } from './peer-handler.js';
 import type { PeerLimits, PeerTlsFiles } from './peer-options.js';
+import { CHANNELZ_OFF } from '../lib/grpc-options.js';
 
 /** snapshotStreamDeadlineMs: a snapshot stream that has not finished by then is abandoned and retried. */
 export const snapshotStreamDeadlineMs = 120_000;
@@ -46,6 +47,7 @@ export class PeerClient {
   ) {
     this.reconnectDelayMs = limits.peerReconnectDelayMinMs;
     this.client = new PeerServiceClient(address, channelCredentials(tls), {
+      ...CHANNELZ_OFF,
       'grpc.max_receive_message_length': limits.peerMessageBytesMax,
       'grpc.max_send_message_length': limits.peerMessageBytesMax,
       'grpc.keepalive_time_ms': 10_000,

@@ -18,6 +18,7 @@ import type { FaultHook } from './fault-hook.js';
 import { PEER_METADATA, type PeerAuthenticator, type PeerRefusal, advertisedVersions } from './peer-auth.js';
 import type { ForwardOutcome, PeerHandler } from './peer-handler.js';
 import type { PeerLimits, PeerTlsFiles } from './peer-options.js';
+import { CHANNELZ_OFF } from '../lib/grpc-options.js';
 
 /** PeerServerStats counts what the peer listener refused or could not decode (for metrics). */
 export interface PeerServerStats {
@@ -52,6 +53,7 @@ export class PeerServer {
     private readonly faults: FaultHook | null = null,
   ) {
     this.server = new grpc.Server({
+      ...CHANNELZ_OFF,
       'grpc.max_receive_message_length': limits.peerMessageBytesMax,
       'grpc.max_send_message_length': limits.peerMessageBytesMax,
     });
