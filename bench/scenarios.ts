@@ -1,7 +1,7 @@
 /**
  * The benchmark scenarios of issue 7 (and 14, 15, 16), one subcommand each (the Makefile's bench-* targets):
  *
- *   node dist/bench/scenarios.js throughput      [--etcd auto|off|require] [--reps 3] [--duration-s 5]
+ *   node dist/bench/scenarios.js throughput      [--etcd auto|off|require] [--reps 3] [--duration-s 5] [--spread-only]
  *   node dist/bench/scenarios.js failover        [--reps 5]
  *   node dist/bench/scenarios.js million         [--rooms 1000000]
  *   node dist/bench/scenarios.js sweep           [--rooms 1000000]
@@ -53,6 +53,7 @@ async function main(): Promise<void> {
       concurrency: { type: 'string', default: '64' },
       op: { type: 'string', default: 'write' },
       clients: { type: 'string', default: 'spread' },
+      'spread-only': { type: 'boolean', default: false },
       'snapshot-interval-entries': { type: 'string' },
     },
   });
@@ -68,6 +69,7 @@ async function main(): Promise<void> {
         durationS: num(values['duration-s'], 5),
         etcd: values.etcd,
         ops: values.ops.split(','),
+        spreadOnly: values['spread-only'],
       });
     case 'failover':
       return failover({ reps: num(values.reps, 5) });

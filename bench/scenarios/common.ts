@@ -411,7 +411,8 @@ export async function heapOf(
 /**
  * startCluster launches a scenario's 3 nodes through the one launcher (test/harness/process-cluster.ts) with
  * what a benchmark needs: BENCH_NODE_ARGS and `nodeArgs` for node itself, a private copy of dist/ (others rebuild
- * dist/ during a run; a restarted node must run the code that wrote its data), --fsync always stated (the
+ * dist/ during a run; a restarted node must run the code that wrote its data; BENCH_SERVER_DIST=DIR copies another
+ * build's dist/ instead, for an A/B with one load generator), --fsync always stated (the
  * figures must not change with a default), and waits long enough for nodes busy under load.
  */
 export function startCluster(
@@ -426,6 +427,7 @@ export function startCluster(
     ...opts.launch,
     nodeArgs: [...benchNodeArgs(), ...(opts.nodeArgs ?? [])],
     distCopyDir: join(repoRoot, 'bench', '.run', String(process.pid)),
+    ...(process.env['BENCH_SERVER_DIST'] === undefined ? {} : { distSource: process.env['BENCH_SERVER_DIST'] }),
     statusTimeoutMs: BENCH.statusTimeoutMs,
     leaderWaitMs: BENCH.leaderWaitMs,
   });

@@ -2,6 +2,7 @@
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type DriveResult, stats } from '../driver.js';
+import type { ProcessCluster } from '../../test/harness/process-cluster.js';
 import { summarizeProfile } from '../cpu-profile.js';
 import {
   BENCH,
@@ -38,24 +39,26 @@ export async function profile(args: {
   const cluster = await startCluster({ nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profileDir] });
   let leader: string;
   let r: DriveResult;
+  let wal: WalWait[];
   const pids = new Map<string, number>();
   try {
     leader = await cluster.waitForLeader();
     for (const n of cluster.nodes) pids.set(n.id, n.process?.pid ?? 0);
     const system = registrySystem(cluster, args.clients);
     const prefix = `prof-${Date.now().toString(36)}`;
-    if (args.op === 'write') {
-      r = await system.write(args.concurrency, args.durationS * 1000, prefix);
-    } else {
-      await system.preload(BENCH.readRooms, prefix);
-      r = await system.read(
-        args.op === 'read-local' ? 'local' : 'linearizable',
-        args.concurrency,
-        args.durationS * 1000,
-        prefix,
-        BENCH.readRooms,
-      );
-    }
+    if (args.op !== 'write') await system.preload(BENCH.readRooms, prefix);
+    const walBefore = await walCounters(cluster);
+    r =
+      args.op === 'write'
+        ? await system.write(args.concurrency, args.durationS * 1000, prefix)
+        : await system.read(
+            args.op === 'read-local' ? 'local' : 'linearizable',
+            args.concurrency,
+            args.durationS * 1000,
+            prefix,
+            BENCH.readRooms,
+          );
+    wal = walWait(walBefore, await walCounters(cluster), r.elapsedMs, leader);
     await system.close();
   } finally {
     await cluster.stopGracefully();
@@ -65,6 +68,10 @@ export async function profile(args: {
   say(
     `profile: ${args.op} c=${args.concurrency} by ${args.clients} clients under --cpu-prof: ${s.opsPerSecond} ops/s p99 ${s.p99Ms} ms`,
   );
+  for (const w of wal)
+    say(
+      `  ${w.node} (${w.role}): ${w.fsyncs} WAL fsyncs, ${w.entriesPerFsync} entries each, ${w.fsyncMeanMs} ms each as the node waits for it (until its callback runs), one in flight ${w.inFlightPct}% of the time`,
+    );
   const summaries = summarizeNodes(profileDir, pids, leader);
   const name = ['profile', args.op === 'write' ? '' : args.op, args.clients === 'spread' ? '' : args.clients]
     .filter((part) => part !== '')
@@ -78,7 +85,61 @@ export async function profile(args: {
     concurrency: args.concurrency,
     durationS: args.durationS,
     startedAt: new Date(startedAtMs).toISOString(),
+    wal,
     nodes: summaries,
+  });
+}
+
+/** WAL_SERIES: the counters walWait reads from each node's /metrics. */
+const WAL_SERIES = {
+  fsyncs: 'room_registry_wal_fsync_duration_seconds_count',
+  fsyncSeconds: 'room_registry_wal_fsync_duration_seconds_sum',
+  entries: 'room_registry_wal_entries_total',
+} as const;
+
+type WalCounters = Map<string, Record<keyof typeof WAL_SERIES, number>>;
+
+interface WalWait {
+  node: string;
+  role: 'leader' | 'follower';
+  fsyncs: number;
+  entriesPerFsync: number;
+  fsyncMeanMs: number;
+  inFlightPct: number;
+}
+
+/** walCounters scrapes every node's WAL counters. */
+async function walCounters(cluster: ProcessCluster): Promise<WalCounters> {
+  const out: WalCounters = new Map();
+  for (const n of cluster.nodes) {
+    const m = await cluster.metrics(n.id);
+    out.set(n.id, {
+      fsyncs: m.get(WAL_SERIES.fsyncs) ?? 0,
+      fsyncSeconds: m.get(WAL_SERIES.fsyncSeconds) ?? 0,
+      entries: m.get(WAL_SERIES.entries) ?? 0,
+    });
+  }
+  return out;
+}
+
+/**
+ * walWait: how each node's log waited on the disk during the load: fsyncs, entries per fsync, and
+ * how long each took as the node saw it. Turns wait for their fsync, so a node whose fsync is in
+ * flight most of the time is bound by that wait, not by its CPU.
+ */
+function walWait(before: WalCounters, after: WalCounters, elapsedMs: number, leader: string): WalWait[] {
+  return [...after].map(([node, a]) => {
+    const b = before.get(node) ?? { fsyncs: 0, fsyncSeconds: 0, entries: 0 };
+    const fsyncs = a.fsyncs - b.fsyncs;
+    const seconds = a.fsyncSeconds - b.fsyncSeconds;
+    return {
+      node,
+      role: node === leader ? 'leader' : 'follower',
+      fsyncs,
+      entriesPerFsync: +((a.entries - b.entries) / Math.max(1, fsyncs)).toFixed(1),
+      fsyncMeanMs: +((seconds * 1000) / Math.max(1, fsyncs)).toFixed(2),
+      inFlightPct: Math.round((100 * seconds * 1000) / elapsedMs),
+    };
   });
 }
 

@@ -69,6 +69,8 @@ interface ThroughputArgs {
   durationS: number;
   etcd: string;
   ops: string[];
+  /** spreadOnly: only the unary clients spread over the nodes, which any build serves (an A/B with BENCH_SERVER_DIST). */
+  spreadOnly: boolean;
 }
 
 type Measured = Awaited<ReturnType<typeof measured>>;
@@ -92,8 +94,10 @@ export async function throughput(args: ThroughputArgs): Promise<void> {
   let twirp: ReturnType<typeof twirpWrites> | null = null;
   try {
     systems.push(registrySystem(cluster));
-    aimed.push(registrySystem(cluster, 'leader'), registrySystem(cluster, 'session'));
-    twirp = twirpWrites(cluster);
+    if (!args.spreadOnly) {
+      aimed.push(registrySystem(cluster, 'leader'), registrySystem(cluster, 'session'));
+      twirp = twirpWrites(cluster);
+    }
     const etcdInfo = binary === null ? null : etcdVersion(binary);
     if (binary !== null) {
       etcd = await EtcdCluster.start(binary);
@@ -110,12 +114,16 @@ export async function throughput(args: ThroughputArgs): Promise<void> {
         // Reads through the session client too (it reads the rooms preloaded through the cluster's
         // other system), and through a room cache, which lives only through the reads: its watch
         // would otherwise follow every write row.
-        const cache = registrySystem(cluster, 'cache');
+        const cache = args.spreadOnly ? null : registrySystem(cluster, 'cache');
         try {
-          const readers = [...systems, ...aimed.filter((s) => s.name === 'room-registry@session'), cache];
+          const readers = [
+            ...systems,
+            ...aimed.filter((s) => s.name === 'room-registry@session'),
+            ...(cache === null ? [] : [cache]),
+          ];
           await readRep(rows, readers, readPrefix, args.durationS * 1000);
         } finally {
-          await cache.close();
+          await cache?.close();
         }
       }
     }

@@ -71,6 +71,11 @@ export interface LaunchOptions {
    * The copy must sit inside the repository so that its imports still find node_modules/.
    */
   readonly distCopyDir?: string;
+  /**
+   * distSource: the dist/ that distCopyDir copies (default: this repository's). An A/B benchmark runs
+   * the servers of another build under this build's load generator (bench: BENCH_SERVER_DIST).
+   */
+  readonly distSource?: string;
   /** statusTimeoutMs: one /status request; a node busy for longer counts as not answering. */
   readonly statusTimeoutMs?: number;
   /** leaderWaitMs: waitForLeader's default timeout. */
@@ -81,7 +86,7 @@ export interface LaunchOptions {
   readonly adminKey?: boolean;
 }
 
-const LAUNCH_DEFAULTS: Required<Omit<LaunchOptions, 'distCopyDir'>> = {
+const LAUNCH_DEFAULTS: Required<Omit<LaunchOptions, 'distCopyDir' | 'distSource'>> = {
   spares: 0,
   adminKey: false,
   nodeArgs: [],
@@ -97,11 +102,11 @@ export function killAllLive(): void {
 process.on('exit', killAllLive);
 
 const distCopies = new Map<string, string>();
-/** cliIn returns the CLI inside a copy of dist/ at `dir`, copied on first use and removed when the process exits. */
-function cliIn(dir: string): string {
+/** cliIn returns the CLI inside a copy of `source` at `dir`, copied on first use and removed when the process exits. */
+function cliIn(dir: string, source = join(repoRoot, 'dist')): string {
   let cli = distCopies.get(dir);
   if (cli === undefined) {
-    cpSync(join(repoRoot, 'dist'), dir, { recursive: true });
+    cpSync(source, dir, { recursive: true });
     process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
     cli = join(dir, 'src', 'main.js');
     distCopies.set(dir, cli);
@@ -185,7 +190,7 @@ export class ProcessCluster {
   /** started: nodes started once; only a node's first start may initialize its empty data dir. */
   private readonly started = new Set<string>();
   private readonly clients = new Map<string, RoomClient>();
-  private readonly options: Required<Omit<LaunchOptions, 'distCopyDir'>>;
+  private readonly options: Required<Omit<LaunchOptions, 'distCopyDir' | 'distSource'>>;
   private readonly cli: string;
 
   private constructor(
@@ -195,7 +200,7 @@ export class ProcessCluster {
   ) {
     if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run \`make build\` first`);
     this.options = { ...LAUNCH_DEFAULTS, ...options };
-    this.cli = options.distCopyDir === undefined ? cliPath : cliIn(options.distCopyDir);
+    this.cli = options.distCopyDir === undefined ? cliPath : cliIn(options.distCopyDir, options.distSource);
     this.dir = mkdtempSync(join(tmpdir(), 'rr-cluster-'));
     this.configFile = join(this.dir, 'cluster.json');
   }
