@@ -130,6 +130,11 @@ export class ServerSession {
     call.on('error', () => this.close());
   }
 
+  /** waitingForDrain: the stream is not read until the connection takes the answers written (GrpcApi.stats). */
+  get waitingForDrain(): boolean {
+    return this.awaitingDrain;
+  }
+
   /** finish stops reading and ends the stream with `error` once the running requests are answered. */
   finish(error: RegistryError): void {
     if (this.ending !== null || this.closed) return;
