@@ -193,6 +193,7 @@ export class ServerSession {
     const error = new RegistryError('INVALID_ARGUMENT', message);
     this.deps.onRequest?.(SESSION_METHOD, grpcCodeName(error), 0, '', null);
     this.write({ id, response: { $case: 'error', value: sessionErrorOf(error) } });
+    this.updateFlow(); // as answer(): a refusal the connection cannot take yet stops reading too
   }
 
   private answer(id: number, response: SessionReply): void {

@@ -229,6 +229,24 @@ it('stops reading a stream whose client does not read its answers, and answers e
   expect(s.answers).toHaveLength(sent);
 });
 
+it('stops reading a stream whose client does not read its refusals, and refuses every call once it reads', async () => {
+  const served = await serve();
+  const md = tokenMetadata();
+  const s = openPaused(served.client, md);
+  // Requests without a call, each refused on the stream: answers of ~70 bytes, some 800 fill the buffers on the way.
+  const sent = 8_000;
+  for (let id = 1; id <= sent; id++) s.call.write({ id, timeoutMs: 0 });
+  await expectHeldBack(served, md, 'Session', sent);
+
+  expect(s.answers).toEqual([]);
+  s.call.resume();
+  await waitUntil('every call is refused', async () => s.answers.length === sent);
+  expect(s.answers.map((a) => a.id).sort((a, b) => a - b)).toEqual(Array.from({ length: sent }, (_, i) => i + 1));
+  expect(s.answers.every((a) => errorCode(a) === grpc.status.INVALID_ARGUMENT)).toBe(true);
+  s.call.end();
+  expect((await s.status).code).toBe(grpc.status.OK);
+});
+
 it('ends a stream INVALID_ARGUMENT on bytes that do not decode, after answering the calls before them', async () => {
   const { client, stallDisk, resumeDisk, node } = await serve();
   stallDisk();
