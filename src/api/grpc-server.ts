@@ -67,6 +67,11 @@ export interface GrpcApiStats {
   readonly connectionsRefused: number;
   /** sessions: Session streams open. */
   readonly sessions: number;
+  /**
+   * sessionsWaitingForDrain: open Session streams not read because their connection has not taken
+   * the answers written (their clients do not read). Not a metric: tests observe the push-back.
+   */
+  readonly sessionsWaitingForDrain: number;
 }
 
 /** AdminUse is one admin call for the audit log: the API key (null: no token), the operation, its outcome. */
@@ -174,7 +179,14 @@ export class GrpcApi {
   }
 
   stats(): GrpcApiStats {
-    return { watch: this.watches.stats(), connectionsRefused: this.connectionsRefused, sessions: this.sessions.size };
+    let sessionsWaitingForDrain = 0;
+    for (const s of this.sessions) if (s.waitingForDrain) sessionsWaitingForDrain++;
+    return {
+      watch: this.watches.stats(),
+      connectionsRefused: this.connectionsRefused,
+      sessions: this.sessions.size,
+      sessionsWaitingForDrain,
+    };
   }
 
   /**

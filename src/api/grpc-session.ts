@@ -130,6 +130,11 @@ export class ServerSession {
     call.on('error', () => this.close());
   }
 
+  /** waitingForDrain: the stream is not read until the connection takes the answers written (GrpcApi.stats). */
+  get waitingForDrain(): boolean {
+    return this.awaitingDrain;
+  }
+
   /** finish stops reading and ends the stream with `error` once the running requests are answered. */
   finish(error: RegistryError): void {
     if (this.ending !== null || this.closed) return;
@@ -188,6 +193,7 @@ export class ServerSession {
     const error = new RegistryError('INVALID_ARGUMENT', message);
     this.deps.onRequest?.(SESSION_METHOD, grpcCodeName(error), 0, '', null);
     this.write({ id, response: { $case: 'error', value: sessionErrorOf(error) } });
+    this.updateFlow(); // as answer(): a refusal the connection cannot take yet stops reading too
   }
 
   private answer(id: number, response: SessionReply): void {

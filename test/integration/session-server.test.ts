@@ -2,9 +2,10 @@
  * Goal: the Session stream (issue 18) answers many calls on one stream by id with exactly what
  * the unary methods answer (codes, dedup by request_id), checks its token at the start and on
  * every request after expiry, honours each call's timeout_ms, bounds the calls it runs at once,
- * and ends as it should (half-close, malformed bytes, node shutdown). Method: the real GrpcApi
- * listener in-process over a real one-node RaftNode (memory storage and transport twins) and
- * RoomRegistry; a disk that can be stalled (beforePersist) makes writes wait; grpc-js clients.
+ * stops reading a client that does not read its answers, and ends as it should (half-close,
+ * malformed bytes, node shutdown). Method: the real GrpcApi listener in-process over a real
+ * one-node RaftNode (memory storage and transport twins) and RoomRegistry; a disk that can be
+ * stalled (beforePersist) makes writes wait; grpc-js clients.
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import { sessionErrorOf } from '../../src/api/grpc-session.js';
 import {
   Consistency,
   CreateRoomRequest,
+  ListRoomsRequest,
   RoomServiceClient,
   RoomServiceService,
   SessionRequest,
@@ -199,6 +201,52 @@ it('runs at most sessionInFlightMax calls of a stream at once and answers every 
   expect(s.answers.every((a) => a.response?.$case === 'createRoom')).toBe(true);
 });
 
+it('stops reading a stream whose client does not read its answers, and answers every call once it reads', async () => {
+  const served = await serve();
+  const md = tokenMetadata();
+  // Answers of 32 KiB each: HTTP/2's window (64 KiB a stream) holds two, so the node's writes soon wait.
+  const created = await new Promise<grpc.ServiceError | null>((resolve) =>
+    served.client.createRoom(
+      CreateRoomRequest.fromPartial({ name: 'big', metadata: 'm'.repeat(32 * 1024) }),
+      md,
+      resolve,
+    ),
+  );
+  expect(created).toBeNull();
+  const s = openPaused(served.client, md);
+  const sent = 2_000;
+  const getBig = { name: 'big', consistency: Consistency.CONSISTENCY_LOCAL };
+  for (let id = 1; id <= sent; id++) s.call.write({ id, timeoutMs: 0, request: { $case: 'getRoom', value: getBig } });
+  await expectHeldBack(served, md, 'GetRoom', sent);
+
+  expect(s.answers).toEqual([]);
+  s.call.resume();
+  await waitUntil('every call is answered', async () => s.answers.length === sent);
+  expect(s.answers.map((a) => a.id).sort((a, b) => a - b)).toEqual(Array.from({ length: sent }, (_, i) => i + 1));
+  expect(s.answers.every((a) => a.response?.$case === 'getRoom' && a.response.value.room?.name === 'big')).toBe(true);
+  s.call.end();
+  expect((await s.status).code).toBe(grpc.status.OK);
+  expect(s.answers).toHaveLength(sent);
+});
+
+it('stops reading a stream whose client does not read its refusals, and refuses every call once it reads', async () => {
+  const served = await serve();
+  const md = tokenMetadata();
+  const s = openPaused(served.client, md);
+  // Requests without a call, each refused on the stream: answers of ~70 bytes, some 800 fill the buffers on the way.
+  const sent = 8_000;
+  for (let id = 1; id <= sent; id++) s.call.write({ id, timeoutMs: 0 });
+  await expectHeldBack(served, md, 'Session', sent);
+
+  expect(s.answers).toEqual([]);
+  s.call.resume();
+  await waitUntil('every call is refused', async () => s.answers.length === sent);
+  expect(s.answers.map((a) => a.id).sort((a, b) => a - b)).toEqual(Array.from({ length: sent }, (_, i) => i + 1));
+  expect(s.answers.every((a) => errorCode(a) === grpc.status.INVALID_ARGUMENT)).toBe(true);
+  s.call.end();
+  expect((await s.status).code).toBe(grpc.status.OK);
+});
+
 it('ends a stream INVALID_ARGUMENT on bytes that do not decode, after answering the calls before them', async () => {
   const { client, stallDisk, resumeDisk, node } = await serve();
   stallDisk();
@@ -252,6 +300,58 @@ it('carries the leader hint of an UNAVAILABLE in SessionError.leader, as unary c
     leader: '',
   });
 });
+
+const tokenMetadata = (): grpc.Metadata => {
+  const md = new grpc.Metadata();
+  md.set('authorization', `Bearer ${goodToken()}`);
+  return md;
+};
+
+/**
+ * openPaused opens a Session whose answers are read but paused: grpc-js takes 16, then stops
+ * reading the HTTP/2 stream, whose window fills (with no read at all it would keep taking answers
+ * into a queue of its own). `call.resume()` reads on.
+ */
+function openPaused(client: RoomServiceClient, md: grpc.Metadata) {
+  const call = client.session(md);
+  const answers: SessionResponse[] = [];
+  call.on('data', (r: SessionResponse) => answers.push(r));
+  call.pause();
+  call.on('error', () => {}); // the status says it
+  const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+  return { call, answers, status };
+}
+
+/**
+ * expectHeldBack: `sent` calls went on the one session of `served`, whose client does not read.
+ * The node takes (runs or refuses: reported under `method`) well under `sent` of them, waits for
+ * the client to read, and takes no more across round trips on another connection.
+ */
+async function expectHeldBack(served: Served, md: grpc.Metadata, method: string, sent: number): Promise<void> {
+  const taken = (): number => served.reported.filter((r) => r.method === method).length;
+  // Another connection: the session's own has its window full.
+  const other = new RoomServiceClient(served.grpc, grpc.credentials.createInsecure(), {
+    'grpc.use_local_subchannel_pool': 1,
+  });
+  stops.push(async () => other.close());
+  const roundTrip = (): Promise<void> =>
+    new Promise((resolve) => other.listRooms(ListRoomsRequest.fromPartial({ names: ['x'] }), md, () => resolve()));
+  // Settled: the node waits for the client to read (or, without that push-back, took the whole
+  // stream), and takes no more of it across a round trip, which turns its event loop over.
+  const settled = async (): Promise<boolean> => {
+    const before = taken();
+    await roundTrip();
+    const waiting = served.api.stats().sessionsWaitingForDrain === 1;
+    return before > 0 && taken() === before && (waiting || before === sent);
+  };
+  await waitUntil('the node stops taking calls of the stream nobody reads', settled);
+  const held = taken();
+  // What the buffers on the way hold and the calls running when a write first waited, not all sent.
+  expect(held).toBeLessThan(sent / 4);
+  expect(served.api.stats().sessionsWaitingForDrain).toBe(1);
+  expect(await settled()).toBe(true);
+  expect(taken()).toBe(held);
+}
 
 function room(name: string, requestId = ''): CreateRoomRequest {
   return CreateRoomRequest.fromPartial({ name, requestId });
