@@ -58,7 +58,7 @@ const decodeUtf8 = (bytes: Uint8Array): string => (bytes as Buffer).toString('ut
  * A write puts the new record at the end of the slab being filled and leaves a hole where the
  * old one was; a slab left empty is freed, and when the holes pass a quarter of all slabs the
  * emptiest are compacted (COMPACT_BELOW). Records move, slots do not. Byte views handed out
- * (`bytesOf`, `recordAt`) are valid only until the next write.
+ * (`recordAt`) are valid only until the next write.
  * Invariants: every room's slot has slabOf >= 0 and its record lies at offsetOf within that
  * slab, after a header naming the slot and its length, with its name at nameStartOf (from the
  * record's start) for nameLengthOf bytes; no two rooms have the same name; the hash table holds
@@ -132,10 +132,6 @@ export class RoomTable implements SlotNames {
     return this.find(key.bytes, 0, key.length);
   }
 
-  has(name: string): boolean {
-    return this.slotOf(name) !== NO_SLOT;
-  }
-
   /** get decodes `name`'s room into a fresh object (undefined: no such room). */
   get(name: string): StoredRoom | undefined {
     const slot = this.slotOf(name);
@@ -155,12 +151,6 @@ export class RoomTable implements SlotNames {
     const slab = this.slabOfSlot(slot);
     const start = this.nameAt(slot);
     return slab.toString('utf8', start, start + (this.nameLengthOf[slot] ?? 0));
-  }
-
-  /** bytesOf is `name`'s encoded StoredRoom, a view valid until the next write. */
-  bytesOf(name: string): Uint8Array | undefined {
-    const slot = this.slotOf(name);
-    return slot === NO_SLOT ? undefined : this.recordAt(slot);
   }
 
   /** deadlineOf is the deadline `name` was set with (Infinity: no room, or none). */

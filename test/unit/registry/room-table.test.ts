@@ -107,7 +107,7 @@ function expectSame(t: IndexedTable, model: Model, rng: SeededRng): void {
   }
   for (let i = 0; i < 50; i++) {
     const name = `${randomName(rng, 400)}x`; // never held
-    expect(table.has(name)).toBe(false);
+    expect(table.slotOf(name)).toBe(NO_SLOT);
     expect(table.get(name)).toBeUndefined();
   }
   const namesOf = (slots: number[]): string[] => slots.map((s) => table.nameOf(s));
@@ -145,7 +145,7 @@ describe('RoomTable', () => {
         t.set(r, deadline);
         model.set(name, { room: r, deadline });
       }
-      expect(t.table.has(name)).toBe(model.has(name));
+      expect(t.table.slotOf(name) !== NO_SLOT).toBe(model.has(name));
       if (step % 500 === 0) expectSame(t, model, rng);
     }
     expectSame(t, model, rng);
@@ -174,7 +174,7 @@ describe('RoomTable names', () => {
     const table = new RoomTable();
     const r = room('a', 'meta', 3);
     const slot = table.set(r, 5_000);
-    const bytes = table.bytesOf('a');
+    const bytes = table.recordAt(slot);
     expect(bytes).toBeDefined();
     expect(table.setEncoded(Uint8Array.from(bytes ?? []), 6_000)).toBe(slot); // the same room, replaced
     expect(table.get('a')).toEqual(r);
@@ -189,9 +189,9 @@ describe('RoomTable names', () => {
     table.setEncoded(twice, 8_000);
     expect(table.get('b')).toEqual({ ...r, name: 'b' });
     expect(table.get('c')).toEqual({ ...r, name: 'c' });
-    expect(table.has('not-c')).toBe(false);
+    expect(table.slotOf('not-c')).toBe(NO_SLOT);
     expect(table.size).toBe(3);
-    expect(table.bytesOf('missing')).toBeUndefined();
+    expect(table.get('missing')).toBeUndefined();
     expect(table.deadlineOf('missing')).toBe(Infinity);
   });
 
@@ -211,13 +211,13 @@ describe('RoomTable names', () => {
     for (const n of [...fillers, x, y]) table.set(room(n, '', 1), Infinity);
     expect([table.get(x)?.name, table.get(y)?.name]).toEqual([x, y]);
     table.deleteSlot(table.slotOf(x));
-    expect(table.has(x)).toBe(false);
+    expect(table.slotOf(x)).toBe(NO_SLOT);
     expect(table.get(y)?.name).toBe(y);
     for (const n of fillers) expect(table.get(n)?.name).toBe(n);
     table.set(room(x, 'again', 2), Infinity);
     table.deleteSlot(table.slotOf(y));
     expect(table.get(x)?.metadata).toBe('again');
-    expect(table.has(y)).toBe(false);
+    expect(table.slotOf(y)).toBe(NO_SLOT);
     expect(table.size).toBe(fillers.length + 1);
   });
 });
@@ -240,7 +240,9 @@ describe('RoomTable snapshot capture', () => {
       for (let step = 1; step <= 300; step++) change(step);
       for (const id of [1, 2]) {
         // Two captures, one after the other: the second meets the marks of the first.
-        const atCapture = new Map(t.names().map((n) => [n, Uint8Array.from(t.table.bytesOf(n) ?? [])]));
+        const atCapture = new Map(
+          t.names().map((n) => [n, Uint8Array.from(t.table.recordAt(t.table.slotOf(n)) ?? [])]),
+        );
         const compactions = t.table.compactions;
         const header = SnapshotHeader.fromPartial({ formatVersion: 1 });
         t.capture = new SnapshotCapture(id, header, t.table, [], []);
