@@ -21,8 +21,18 @@ export class NameKey {
 
   /** set encodes `name` (a lone surrogate as U+FFFD, as the records' encoder does). */
   set(name: string): this {
-    if (name.length * 3 > this.bytes.byteLength) this.bytes = Buffer.allocUnsafe(name.length * 3);
-    this.length = this.bytes.write(name, 0, 'utf8');
+    const n = name.length;
+    if (n * 3 > this.bytes.byteLength) this.bytes = Buffer.allocUnsafe(n * 3);
+    // ASCII by hand: on short names the native encoder's call costs more than this loop.
+    for (let i = 0; i < n; i++) {
+      const c = name.charCodeAt(i);
+      if (c >= 0x80) {
+        this.length = this.bytes.write(name, 0, 'utf8');
+        return this;
+      }
+      this.bytes[i] = c;
+    }
+    this.length = n;
     return this;
   }
 }
