@@ -54,7 +54,10 @@ export function compareBytes(
   return aEnd - aStart - (bEnd - bStart);
 }
 
-/** hashBytes is FNV-1a over bytes[start, end) with murmur3's final mix, so the low bits (the probe start) spread too. */
+/**
+ * hashBytes is FNV-1a over bytes[start, end) with murmur3's final mix, so the low bits (the
+ * probe start) spread too; a 32-bit signed integer, as an Int32Array keeps it.
+ */
 export function hashBytes(bytes: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5;
   for (let i = start; i < end; i++) h = Math.imul(h ^ (bytes[i] ?? 0), 0x01000193);
@@ -62,5 +65,5 @@ export function hashBytes(bytes: Uint8Array, start: number, end: number): number
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16);
 }

@@ -62,14 +62,17 @@ const decodeUtf8 = (bytes: Uint8Array): string => (bytes as Buffer).toString('ut
  * Invariants: every room's slot has slabOf >= 0 and its record lies at offsetOf within that
  * slab, after a header naming the slot and its length, with its name at nameStartOf (from the
  * record's start) for nameLengthOf bytes; no two rooms have the same name; the hash table holds
- * each room's slot once, in the run of occupied cells that starts at its name's hash, and is at
- * most INDEX_LOAD_MAX full; slabLive sums the records so placed; writtenTotal and liveTotal sum
+ * each room's slot once, with its name's hash, in the run of occupied cells that starts at that
+ * hash, and is at most INDEX_LOAD_MAX full; slabLive sums the records so placed; writtenTotal and liveTotal sum
  * slabWritten and slabLive.
  */
 export class RoomTable implements SlotNames {
   private count = 0;
-  /** index: the hash table, slots or NO_SLOT; its length is a power of two. */
-  private index = new Int32Array(INDEX_CELLS_INITIAL).fill(NO_SLOT);
+  /**
+   * index: the hash table, two entries a cell: a slot (or NO_SLOT), then its name's hash. A power
+   * of two cells.
+   */
+  private index = new Int32Array(2 * INDEX_CELLS_INITIAL).fill(NO_SLOT);
   private readonly key = new NameKey();
   /** nameStart / nameEnd: where locateName found the name in the record it was given. */
   private nameStart = 0;
@@ -129,7 +132,7 @@ export class RoomTable implements SlotNames {
   /** slotOf is `name`'s slot (NO_SLOT: no such room). */
   slotOf(name: string): number {
     const key = this.key.set(name);
-    return this.find(key.bytes, 0, key.length);
+    return this.find(hashBytes(key.bytes, 0, key.length), key.bytes, 0, key.length);
   }
 
   /** get decodes `name`'s room into a fresh object (undefined: no such room). */
@@ -172,7 +175,8 @@ export class RoomTable implements SlotNames {
   /** setEncoded stores a room's encoded StoredRoom (from a snapshot) under the name it holds; returns its slot. */
   setEncoded(bytes: Uint8Array, deadlineMs: number): number {
     this.locateName(bytes);
-    let slot = this.find(bytes, this.nameStart, this.nameEnd);
+    const hash = hashBytes(bytes, this.nameStart, this.nameEnd);
+    let slot = this.find(hash, bytes, this.nameStart, this.nameEnd);
     const added = slot === NO_SLOT;
     if (added) slot = this.newSlot();
     else this.release(slot);
@@ -182,7 +186,7 @@ export class RoomTable implements SlotNames {
     this.nameLengthOf[slot] = this.nameEnd - this.nameStart;
     this.place(slot, bytes);
     this.liveBytes += bytes.byteLength;
-    if (added) this.link(slot);
+    if (added) this.link(slot, hash);
     return slot;
   }
 
@@ -237,31 +241,32 @@ export class RoomTable implements SlotNames {
     return compareBytes(this.slabOfSlot(slot), start, end, key.bytes, 0, key.length);
   }
 
-  /** find is the slot of the room named bytes[start, end) (NO_SLOT: none). */
-  private find(bytes: Uint8Array, start: number, end: number): number {
-    const mask = this.index.length - 1;
-    for (let cell = hashBytes(bytes, start, end) & mask; ; cell = (cell + 1) & mask) {
-      const slot = this.index[cell] ?? NO_SLOT;
+  /** find is the slot of the room named bytes[start, end), whose hash is `hash` (NO_SLOT: none). */
+  private find(hash: number, bytes: Uint8Array, start: number, end: number): number {
+    const mask = (this.index.length >> 1) - 1;
+    for (let cell = hash & mask; ; cell = (cell + 1) & mask) {
+      const slot = this.index[2 * cell] ?? NO_SLOT;
       if (slot === NO_SLOT) return NO_SLOT;
-      if (this.nameLengthOf[slot] === end - start) {
-        const at = this.nameAt(slot);
-        if (compareBytes(this.slabOfSlot(slot), at, at + (end - start), bytes, start, end) === 0) return slot;
-      }
+      // The hash beside the slot spares a look at the record for nearly every other name of the run.
+      if (this.index[2 * cell + 1] !== hash || this.nameLengthOf[slot] !== end - start) continue;
+      const at = this.nameAt(slot);
+      if (compareBytes(this.slabOfSlot(slot), at, at + (end - start), bytes, start, end) === 0) return slot;
     }
   }
 
-  /** link files a new room's slot (its record placed) in the hash table, which doubles when it would pass INDEX_LOAD_MAX. */
-  private link(slot: number): void {
+  /** link files a new room's slot in the hash table, which doubles first when it would pass INDEX_LOAD_MAX. */
+  private link(slot: number, hash: number): void {
     this.count++;
-    if (this.count > this.index.length * INDEX_LOAD_MAX) this.rehash(this.index.length * 2);
-    else this.insert(slot);
+    if (this.count > (this.index.length >> 1) * INDEX_LOAD_MAX) this.rehash();
+    this.insert(slot, hash);
   }
 
-  private insert(slot: number): void {
-    const mask = this.index.length - 1;
-    let cell = this.homeOf(slot) & mask;
-    while (this.index[cell] !== NO_SLOT) cell = (cell + 1) & mask;
-    this.index[cell] = slot;
+  private insert(slot: number, hash: number): void {
+    const mask = (this.index.length >> 1) - 1;
+    let cell = hash & mask;
+    while (this.index[2 * cell] !== NO_SLOT) cell = (cell + 1) & mask;
+    this.index[2 * cell] = slot;
+    this.index[2 * cell + 1] = hash;
   }
 
   /**
@@ -270,33 +275,32 @@ export class RoomTable implements SlotNames {
    * tombstones are left and lookups stay as short as the load makes them.
    */
   private unlink(slot: number): void {
-    const mask = this.index.length - 1;
-    let hole = this.homeOf(slot) & mask;
-    while (this.index[hole] !== slot) {
-      assert(this.index[hole] !== NO_SLOT, () => `slot ${slot} missing from the name index`);
+    const mask = (this.index.length >> 1) - 1;
+    const start = this.nameAt(slot);
+    let hole = hashBytes(this.slabOfSlot(slot), start, start + (this.nameLengthOf[slot] ?? 0)) & mask;
+    while (this.index[2 * hole] !== slot) {
+      assert(this.index[2 * hole] !== NO_SLOT, () => `slot ${slot} missing from the name index`);
       hole = (hole + 1) & mask;
     }
-    for (let cell = (hole + 1) & mask; this.index[cell] !== NO_SLOT; cell = (cell + 1) & mask) {
-      const moving = this.index[cell] ?? NO_SLOT;
-      if (((cell - this.homeOf(moving)) & mask) >= ((cell - hole) & mask)) {
-        this.index[hole] = moving;
+    for (let cell = (hole + 1) & mask; this.index[2 * cell] !== NO_SLOT; cell = (cell + 1) & mask) {
+      const home = (this.index[2 * cell + 1] ?? 0) & mask;
+      if (((cell - home) & mask) >= ((cell - hole) & mask)) {
+        this.index.copyWithin(2 * hole, 2 * cell, 2 * cell + 2);
         hole = cell;
       }
     }
-    this.index[hole] = NO_SLOT;
+    this.index[2 * hole] = NO_SLOT;
     this.count--;
   }
 
-  /** rehash files every room anew in a table of `cells`. */
-  private rehash(cells: number): void {
-    this.index = new Int32Array(cells).fill(NO_SLOT);
-    for (let slot = 0; slot < this.slotsUsed; slot++) if (this.slabOf[slot] !== NO_SLAB) this.insert(slot);
-  }
-
-  /** homeOf is the hash of slot's name, which its run in the hash table starts from. */
-  private homeOf(slot: number): number {
-    const start = this.nameAt(slot);
-    return hashBytes(this.slabOfSlot(slot), start, start + (this.nameLengthOf[slot] ?? 0));
+  /** rehash moves every entry to a hash table of twice the cells (by the hashes kept: no record is read). */
+  private rehash(): void {
+    const old = this.index;
+    this.index = new Int32Array(old.length * 2).fill(NO_SLOT);
+    for (let c = 0; c < old.length; c += 2) {
+      const slot = old[c] ?? NO_SLOT;
+      if (slot !== NO_SLOT) this.insert(slot, old[c + 1] ?? 0);
+    }
   }
 
   /** nameAt is where slot's name starts in its slab. */
