@@ -26,7 +26,10 @@ const SLOTS_INITIAL = 1024;
 const NO_SLAB = -1;
 /** NO_SLOT: in the hash table, an empty cell; from slotOf, no such room. */
 export const NO_SLOT = -1;
-/** INDEX_CELLS_INITIAL / INDEX_LOAD_MAX: the hash table starts small and doubles past this load (linear probing stays short below it). */
+/**
+ * INDEX_CELLS_INITIAL / INDEX_LOAD_MAX: the hash table starts small and doubles past this load
+ * (linear probing stays short below it).
+ */
 const INDEX_CELLS_INITIAL = 16;
 const INDEX_LOAD_MAX = 0.6;
 /** NAME_FIELD_TAG: StoredRoom's name field (2, length-delimited). */
@@ -63,8 +66,8 @@ const decodeUtf8 = (bytes: Uint8Array): string => (bytes as Buffer).toString('ut
  * slab, after a header naming the slot and its length, with its name at nameStartOf (from the
  * record's start) for nameLengthOf bytes; no two rooms have the same name; the hash table holds
  * each room's slot once, with its name's hash, in the run of occupied cells that starts at that
- * hash, and is at most INDEX_LOAD_MAX full; slabLive sums the records so placed; writtenTotal and liveTotal sum
- * slabWritten and slabLive.
+ * hash, and is at most INDEX_LOAD_MAX full; slabLive sums the records so placed; writtenTotal
+ * and liveTotal sum slabWritten and slabLive.
  */
 export class RoomTable implements SlotNames {
   private count = 0;
@@ -162,6 +165,7 @@ export class RoomTable implements SlotNames {
     return slot === NO_SLOT ? Infinity : this.deadlineAt(slot);
   }
 
+  /** deadlineAt is the deadline the room in `slot` was set with (Infinity: none). */
   deadlineAt(slot: number): number {
     return this.deadlines[slot] ?? Infinity;
   }

@@ -7,16 +7,17 @@ import { REGISTRY_LIMITS } from './registry-limits.js';
  * O(log n) without sorting the table. It holds slots, not names (issue 17), and orders them by
  * their names' UTF-8 bytes in the room table (SlotNames): code-point order. The whole ListRooms
  * path uses that order: a page token's "after" name is compared as UTF-8 bytes too, so a page
- * resumes exactly after the last room of the page before (JS string order differs from it for
- * names with characters at U+10000 and above, which room names may hold).
+ * resumes exactly after the last room of the page before. (JS string order, by UTF-16 code
+ * units, differs from it only between characters at U+10000 and above and those at U+E000 to
+ * U+FFFF; room names may hold both, validate.ts refuses only lone surrogates.)
  * It is a one-level B-tree: sorted chunks of at most sortedNamesChunkMax slots; an insert or
  * delete moves at most one chunk's worth of slots.
  * Invariant: every chunk is non-empty and sorted (chunk c's slots in chunks[c][0, lengths[c])),
  * and chunk c's names all precede chunk c+1's.
  */
 export class SortedNames {
-  private chunks: Int32Array[] = [];
-  private lengths: number[] = [];
+  private readonly chunks: Int32Array[] = [];
+  private readonly lengths: number[] = [];
   private count = 0;
   private readonly key = new NameKey();
 
