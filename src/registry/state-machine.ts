@@ -312,12 +312,12 @@ export class RoomRegistry implements StateMachine {
   /**
    * releaseNode drops every share nodeId holds (a room whose sum falls to 0 starts its departure
    * timer) and takes it off as host of its rooms, one write per room: O(that node's rooms).
-   * Names are sorted so every replica publishes the watch events in one order, whatever order
-   * its indexes were built in.
+   * Names are sorted so every replica publishes the watch events in one order, whatever slots
+   * its rooms have. The writes keep every room in its slot.
    */
   private releaseNode(nodeId: string, index: number, t: number): void {
-    const names = new Set([...this.sharers.roomsOf(nodeId), ...this.hosts.roomsOf(nodeId)]);
-    for (const name of [...names].sort()) {
+    const slots = new Set([...this.sharers.roomsOf(nodeId), ...this.hosts.roomsOf(nodeId)]);
+    for (const name of [...slots].map((slot) => this.rooms.nameOf(slot)).sort()) {
       const old = this.rooms.get(name);
       assert(old !== undefined, () => `media node ${nodeId} linked to room ${name}, which does not exist`);
       const shares = withShare(old.shares, nodeId, { participants: 0, publishers: 0 });
@@ -352,9 +352,9 @@ export class RoomRegistry implements StateMachine {
     assert((slot === NO_SLOT) === (old === undefined), () => `room ${name} put with a wrong old record`);
     this.capture?.beforeChange(name, slot);
     this.quota.changed(old, next);
-    linkNodes(this.sharers, this.hosts, name, old, next);
     if (next === undefined) {
       assert(old !== undefined, () => `delete of ${name}, which does not exist`);
+      linkNodes(this.sharers, this.hosts, slot, old, undefined);
       // The indexes find the slot by the name's bytes in its record: before the record goes.
       this.names.delete(slot);
       this.expiry.remove(slot, deadlineMs(old));
@@ -364,6 +364,7 @@ export class RoomRegistry implements StateMachine {
     }
     const [before, after] = [old === undefined ? Infinity : deadlineMs(old), deadlineMs(next)];
     const at = this.rooms.set(next, after);
+    linkNodes(this.sharers, this.hosts, at, old, next);
     if (old === undefined) this.names.add(at);
     if (before !== after) {
       this.expiry.remove(at, before);
@@ -540,7 +541,7 @@ export class RoomRegistry implements StateMachine {
       assert(rooms.size > held, () => `snapshot holds room ${r.name} twice`);
       slots.push(slot);
       expiry.add(slot, deadline);
-      linkNodes(sharers, hosts, r.name, undefined, r);
+      linkNodes(sharers, hosts, slot, undefined, r);
       quotaBytes += roomRecordBytes(r);
     });
     names.fill(Int32Array.from(slots));
@@ -580,25 +581,25 @@ function newExpiryIndex(rooms: RoomTable): ExpiryIndex {
 }
 
 /**
- * linkNodes keeps the node -> rooms indexes in step with one room replaced (either side
- * undefined: created or deleted): `sharers` by the nodes of its shares, `hosts` by its nodeId.
+ * linkNodes keeps the node -> rooms indexes in step with the room in `slot` replaced (either
+ * side undefined: created or deleted): `sharers` by the nodes of its shares, `hosts` by its nodeId.
  */
 function linkNodes(
   sharers: RoomsByNode,
   hosts: RoomsByNode,
-  name: string,
+  slot: number,
   old: Readonly<StoredRoom> | undefined,
   next: Readonly<StoredRoom> | undefined,
 ): void {
   const [oldHost, nextHost] = [old?.nodeId ?? '', next?.nodeId ?? ''];
   if (oldHost !== nextHost) {
-    if (oldHost !== '') hosts.delete(oldHost, name);
-    if (nextHost !== '') hosts.add(nextHost, name);
+    if (oldHost !== '') hosts.delete(oldHost, slot);
+    if (nextHost !== '') hosts.add(nextHost, slot);
   }
   const [oldShares, nextShares] = [old?.shares ?? [], next?.shares ?? []];
   if (oldShares === nextShares) return; // most rooms: both are the one empty list
-  for (const s of oldShares) if (!hasShare(nextShares, s.nodeId)) sharers.delete(s.nodeId, name);
-  for (const s of nextShares) if (!hasShare(oldShares, s.nodeId)) sharers.add(s.nodeId, name);
+  for (const s of oldShares) if (!hasShare(nextShares, s.nodeId)) sharers.delete(s.nodeId, slot);
+  for (const s of nextShares) if (!hasShare(oldShares, s.nodeId)) sharers.add(s.nodeId, slot);
 }
 
 /** roomOf is the room a command names, "" for one that names many (the sweeper's). */
