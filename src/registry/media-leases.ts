@@ -38,13 +38,18 @@ export function leaseRecord(l: Readonly<StoredLease>): LeaseRecord {
 
 /**
  * MediaLeases is the table of media-node leases, indexed by expiry (the rooms' ExpiryIndex,
- * keyed by node id), so the sweeper's due leases cost the due leases, never a scan.
- * Invariant: every lease is filed in the expiry index under its current expiresAtMs, and there
- * are at most REGISTRY_LIMITS.mediaNodesMax of them.
+ * which files small integer ids: each leased node has one), so the sweeper's due leases cost
+ * the due leases, never a scan.
+ * Invariant: every lease's node has an id (idOf, nodeOfId, each the other's inverse; the ids of
+ * removed leases are in freeIds) and is filed in the expiry index under its current
+ * expiresAtMs; there are at most REGISTRY_LIMITS.mediaNodesMax leases.
  */
 export class MediaLeases {
   private readonly leases = new Map<string, LeaseRecord>();
-  private readonly expiry = new ExpiryIndex((nodeId) => this.leases.get(nodeId)?.expiresAtMs ?? Infinity);
+  private readonly idOf = new Map<string, number>();
+  private readonly nodeOfId: string[] = [];
+  private readonly freeIds: number[] = [];
+  private readonly expiry = new ExpiryIndex((id) => this.leases.get(this.nodeOfId[id] ?? '')?.expiresAtMs ?? Infinity);
 
   get size(): number {
     return this.leases.size;
@@ -65,17 +70,26 @@ export class MediaLeases {
     assert(lease.nodeId !== '', 'a lease needs a node id');
     assert(Number.isFinite(lease.expiresAtMs), () => `lease of ${lease.nodeId} expires at ${lease.expiresAtMs}`);
     const old = this.leases.get(lease.nodeId);
-    if (old !== undefined) this.expiry.remove(lease.nodeId, old.expiresAtMs);
+    let id = this.idOf.get(lease.nodeId);
+    if (id === undefined) {
+      id = this.freeIds.pop() ?? this.nodeOfId.length;
+      this.idOf.set(lease.nodeId, id);
+      this.nodeOfId[id] = lease.nodeId;
+    }
+    if (old !== undefined) this.expiry.remove(id, old.expiresAtMs);
     this.leases.set(lease.nodeId, lease);
-    this.expiry.add(lease.nodeId, lease.expiresAtMs);
+    this.expiry.add(id, lease.expiresAtMs);
     assert(this.leases.size <= REGISTRY_LIMITS.mediaNodesMax, () => `${this.leases.size} leases, over the limit`);
   }
 
   remove(nodeId: string): void {
     const old = this.leases.get(nodeId);
-    assert(old !== undefined, () => `lease of ${nodeId} removed but not held`);
-    this.expiry.remove(nodeId, old.expiresAtMs);
+    const id = this.idOf.get(nodeId);
+    assert(old !== undefined && id !== undefined, () => `lease of ${nodeId} removed but not held`);
+    this.expiry.remove(id, old.expiresAtMs);
     this.leases.delete(nodeId);
+    this.idOf.delete(nodeId);
+    this.freeIds.push(id);
   }
 
   /**
@@ -96,7 +110,7 @@ export class MediaLeases {
 
   /** due returns up to `max` node ids whose lease expired at or before nowMs, earliest seconds first. */
   due(nowMs: number, max: number): string[] {
-    return this.expiry.due(nowMs, max);
+    return this.expiry.due(nowMs, max).map((id) => this.nodeOfId[id] ?? '');
   }
 
   /** live returns the leases alive at nowMs (of `region` unless it is ""), in node-id order. */

@@ -90,35 +90,36 @@ export function occupancyAfter(
 /**
  * RoomsByNode maps a media node to the rooms it is linked to (the rooms it holds a share in, or
  * the rooms it hosts), so dropping a node costs that node's rooms, never a scan of the table.
+ * Rooms are their table slots: no name string is kept per room (issue 17).
  * Invariant: no node maps to an empty set, and "" is never a key.
  */
 export class RoomsByNode {
-  private readonly byNode = new Map<string, Set<string>>();
+  private readonly byNode = new Map<string, Set<number>>();
 
   /** nodes: how many nodes have at least one room. */
   get nodes(): number {
     return this.byNode.size;
   }
 
-  add(nodeId: string, room: string): void {
-    assert(nodeId !== '', () => `room ${room} linked to node ""`);
-    let rooms = this.byNode.get(nodeId);
-    if (rooms === undefined) {
-      rooms = new Set();
-      this.byNode.set(nodeId, rooms);
+  add(nodeId: string, slot: number): void {
+    assert(nodeId !== '', () => `room in slot ${slot} linked to node ""`);
+    let slots = this.byNode.get(nodeId);
+    if (slots === undefined) {
+      slots = new Set();
+      this.byNode.set(nodeId, slots);
     }
-    assert(!rooms.has(room), () => `room ${room} linked to ${nodeId} twice`);
-    rooms.add(room);
+    assert(!slots.has(slot), () => `room in slot ${slot} linked to ${nodeId} twice`);
+    slots.add(slot);
   }
 
-  delete(nodeId: string, room: string): void {
-    const rooms = this.byNode.get(nodeId);
-    assert(rooms !== undefined && rooms.delete(room), () => `room ${room} was not linked to ${nodeId}`);
-    if (rooms.size === 0) this.byNode.delete(nodeId);
+  delete(nodeId: string, slot: number): void {
+    const slots = this.byNode.get(nodeId);
+    assert(slots !== undefined && slots.delete(slot), () => `room in slot ${slot} was not linked to ${nodeId}`);
+    if (slots.size === 0) this.byNode.delete(nodeId);
   }
 
-  /** roomsOf is a copy of nodeId's rooms (the caller changes them while going through). */
-  roomsOf(nodeId: string): string[] {
+  /** roomsOf is a copy of nodeId's rooms' slots (the caller changes them while going through). */
+  roomsOf(nodeId: string): number[] {
     return [...(this.byNode.get(nodeId) ?? [])];
   }
 

@@ -1,7 +1,8 @@
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { StoredRoom } from '../gen/roomregistry/snapshot/v1/snapshot.js';
-import { assert } from '../lib/assert.js';
+import { AssertionError, assert } from '../lib/assert.js';
 import { withEncoded } from '../lib/proto-encode.js';
+import { NameKey, type SlotNames, compareBytes, hashBytes } from './name-bytes.js';
 
 /** SLAB_BYTES: the size of one shared buffer of records (a record larger than an eighth gets its own). */
 const SLAB_BYTES = 1 << 20;
@@ -23,6 +24,21 @@ const COMPACT_HOLES_MIN = 2 * SLAB_BYTES;
 const SLOTS_INITIAL = 1024;
 /** NO_SLAB: in slabOf, a free slot. */
 const NO_SLAB = -1;
+/** NO_SLOT: in the hash table, an empty cell; from slotOf, no such room. */
+export const NO_SLOT = -1;
+/**
+ * INDEX_CELLS_INITIAL / INDEX_LOAD_MAX: the hash table starts small and doubles past this load
+ * (linear probing stays short below it).
+ */
+const INDEX_CELLS_INITIAL = 16;
+const INDEX_LOAD_MAX = 0.6;
+/** NAME_FIELD_TAG: StoredRoom's name field (2, length-delimited). */
+const NAME_FIELD_TAG = (2 << 3) | 2;
+/** The protobuf wire types a StoredRoom's fields can have (groups are not used). */
+const WIRE_VARINT = 0;
+const WIRE_FIXED64 = 1;
+const WIRE_LENGTH_DELIMITED = 2;
+const WIRE_FIXED32 = 5;
 
 /**
  * decodeUtf8 reads a string field: the bytes are a Buffer view of a slab, whose own decoder is
@@ -34,28 +50,45 @@ const decodeUtf8 = (bytes: Uint8Array): string => (bytes as Buffer).toString('ut
 /**
  * RoomTable holds the rooms as their encoded StoredRoom bytes, packed into large shared buffers
  * (slabs), instead of a heap object and five strings per room (issue 17): at a million rooms,
- * mark-compact garbage collection walked several million small objects. What is left on the
- * heap per room is its name, as the key of the one name → slot map (and the ordered indexes
- * beside the table). Each room has a slot: its place in the typed arrays that say where its
- * record lies, its expiry deadline, and which snapshot capture wrote it. A room is decoded
- * into an object only when read (the API edge, or a write that changes it); snapshots copy
- * the records' bytes as they are.
+ * mark-compact garbage collection walked several million small objects. Each room has a slot:
+ * its place in the typed arrays that say where its record and the name inside it lie, its
+ * expiry deadline, and which snapshot capture has dealt with it. The heap holds nothing per
+ * room: names are found by an open-addressing hash table of slots (linear probing), keyed by
+ * the names' UTF-8 bytes in the records, and the ordered indexes beside the table hold slots
+ * too (SlotNames). A room is decoded into an object only when read (the API edge, or a write
+ * that changes it); snapshots copy the records' bytes as they are.
  *
  * A write puts the new record at the end of the slab being filled and leaves a hole where the
  * old one was; a slab left empty is freed, and when the holes pass a quarter of all slabs the
- * emptiest are compacted (COMPACT_BELOW). Byte views handed out (`bytesOf`) are valid only
- * until the next write.
+ * emptiest are compacted (COMPACT_BELOW). Records move, slots do not. Byte views handed out
+ * (`recordAt`) are valid only until the next write.
  * Invariants: every room's slot has slabOf >= 0 and its record lies at offsetOf within that
- * slab, after a header naming the slot and its length; slabLive sums the records so placed;
- * writtenTotal and liveTotal sum slabWritten and slabLive.
+ * slab, after a header naming the slot and its length, with its name at nameStartOf (from the
+ * record's start) for nameLengthOf bytes; no two rooms have the same name; the hash table holds
+ * each room's slot once, with its name's hash, in the run of occupied cells that starts at that
+ * hash, and is at most INDEX_LOAD_MAX full; slabLive sums the records so placed; writtenTotal
+ * and liveTotal sum slabWritten and slabLive.
  */
-export class RoomTable {
-  private readonly slots = new Map<string, number>();
+export class RoomTable implements SlotNames {
+  private count = 0;
+  /**
+   * index: the hash table, two entries a cell: a slot (or NO_SLOT), then its name's hash. A power
+   * of two cells.
+   */
+  private index = new Int32Array(2 * INDEX_CELLS_INITIAL).fill(NO_SLOT);
+  private readonly key = new NameKey();
+  /** nameStart / nameEnd: where locateName found the name in the record it was given. */
+  private nameStart = 0;
+  private nameEnd = 0;
   private slabOf = new Int32Array(SLOTS_INITIAL).fill(NO_SLAB);
   private offsetOf = new Int32Array(SLOTS_INITIAL);
   private lengthOf = new Int32Array(SLOTS_INITIAL);
+  private nameStartOf = new Int32Array(SLOTS_INITIAL);
+  private nameLengthOf = new Int32Array(SLOTS_INITIAL);
   private deadlines = new Float64Array(SLOTS_INITIAL);
   private capturedBy = new Int32Array(SLOTS_INITIAL);
+  /** captureId: the snapshot capture running (or the last one): a record written now is not part of it. */
+  private captureId = 0;
   private readonly freeSlots: number[] = [];
   private slotsUsed = 0;
   /** slabs: null where a freed slab was (its index is reused). */
@@ -74,7 +107,7 @@ export class RoomTable {
   private compacted = 0;
 
   get size(): number {
-    return this.slots.size;
+    return this.count;
   }
 
   /** recordBytes: the encoded size of every room together (without the slabs' headers and holes). */
@@ -94,94 +127,234 @@ export class RoomTable {
     return this.compacted;
   }
 
-  has(name: string): boolean {
-    return this.slots.has(name);
+  /** slotsEnd: every room's slot is below it (slots are reused, so it is the most rooms ever held at once). */
+  get slotsEnd(): number {
+    return this.slotsUsed;
+  }
+
+  /** slotOf is `name`'s slot (NO_SLOT: no such room). */
+  slotOf(name: string): number {
+    const key = this.key.set(name);
+    return this.find(hashBytes(key.bytes, 0, key.length), key.bytes, 0, key.length);
   }
 
   /** get decodes `name`'s room into a fresh object (undefined: no such room). */
   get(name: string): StoredRoom | undefined {
-    const slot = this.slots.get(name);
-    if (slot === undefined) return undefined;
+    const slot = this.slotOf(name);
+    return slot === NO_SLOT ? undefined : this.getAt(slot);
+  }
+
+  /** getAt decodes the room in `slot`, which must hold one. */
+  getAt(slot: number): StoredRoom {
     const reader = this.readers[this.slabOf[slot] ?? NO_SLAB];
     assert(reader !== undefined && reader !== null, () => `slot ${slot} has no slab`);
     reader.pos = (this.offsetOf[slot] ?? 0) + RECORD_HEADER_BYTES;
     return StoredRoom.decode(reader, this.lengthOf[slot] ?? 0);
   }
 
-  /** bytesOf is `name`'s encoded StoredRoom, a view valid until the next write. */
-  bytesOf(name: string): Uint8Array | undefined {
-    const slot = this.slots.get(name);
-    return slot === undefined ? undefined : this.recordAt(slot);
+  /** nameOf decodes the name of the room in `slot`, which must hold one. */
+  nameOf(slot: number): string {
+    const slab = this.slabOfSlot(slot);
+    const start = this.nameAt(slot);
+    return slab.toString('utf8', start, start + (this.nameLengthOf[slot] ?? 0));
   }
 
   /** deadlineOf is the deadline `name` was set with (Infinity: no room, or none). */
   deadlineOf(name: string): number {
-    const slot = this.slots.get(name);
-    return slot === undefined ? Infinity : (this.deadlines[slot] ?? Infinity);
+    const slot = this.slotOf(name);
+    return slot === NO_SLOT ? Infinity : this.deadlineAt(slot);
   }
 
-  /** set stores `room` under its name (added or replaced) with its expiry deadline. */
-  set(room: Readonly<StoredRoom>, deadlineMs: number): void {
+  /** deadlineAt is the deadline the room in `slot` was set with (Infinity: none). */
+  deadlineAt(slot: number): number {
+    return this.deadlines[slot] ?? Infinity;
+  }
+
+  /** set stores `room` under its name (added or replaced) with its expiry deadline; returns its slot. */
+  set(room: Readonly<StoredRoom>, deadlineMs: number): number {
     // Encoded straight into the slab: no buffer of its own per write.
-    withEncoded(StoredRoom, room as StoredRoom, (bytes) => this.setEncoded(room.name, bytes, deadlineMs));
+    return withEncoded(StoredRoom, room as StoredRoom, (bytes) => this.setEncoded(bytes, deadlineMs));
   }
 
-  /** setEncoded stores a room's encoded StoredRoom (from a snapshot) under `name`. */
-  setEncoded(name: string, bytes: Uint8Array, deadlineMs: number): void {
-    let slot = this.slots.get(name);
-    if (slot === undefined) {
-      slot = this.newSlot();
-      this.slots.set(name, slot);
-    } else {
-      this.release(slot);
-    }
+  /** setEncoded stores a room's encoded StoredRoom (from a snapshot) under the name it holds; returns its slot. */
+  setEncoded(bytes: Uint8Array, deadlineMs: number): number {
+    this.locateName(bytes);
+    const hash = hashBytes(bytes, this.nameStart, this.nameEnd);
+    let slot = this.find(hash, bytes, this.nameStart, this.nameEnd);
+    const added = slot === NO_SLOT;
+    if (added) slot = this.newSlot();
+    else this.release(slot);
     this.deadlines[slot] = deadlineMs;
+    this.capturedBy[slot] = this.captureId;
+    this.nameStartOf[slot] = this.nameStart;
+    this.nameLengthOf[slot] = this.nameEnd - this.nameStart;
     this.place(slot, bytes);
     this.liveBytes += bytes.byteLength;
+    if (added) this.link(slot, hash);
+    return slot;
   }
 
-  delete(name: string): boolean {
-    const slot = this.slots.get(name);
-    if (slot === undefined) return false;
-    this.slots.delete(name);
+  /** deleteSlot deletes the room in `slot`, which must hold one; the slot may be reused by the next room added. */
+  deleteSlot(slot: number): void {
+    this.unlink(slot);
     this.release(slot);
     this.freeSlots.push(slot);
-    return true;
+  }
+
+  /** recordAt is the encoded StoredRoom in `slot` (undefined: a free slot), a view valid until the next write. */
+  recordAt(slot: number): Uint8Array | undefined {
+    const s = this.slabOf[slot] ?? NO_SLAB;
+    if (s === NO_SLAB) return undefined;
+    const at = (this.offsetOf[slot] ?? 0) + RECORD_HEADER_BYTES;
+    return this.slabOfSlot(slot).subarray(at, at + (this.lengthOf[slot] ?? 0));
   }
 
   /**
-   * names iterates the room names in insertion order, live: a room added meanwhile is visited,
-   * one deleted before it is reached is not (a Map's iterator; snapshot captures rely on it).
+   * beginCapture starts snapshot capture `id` (above every earlier one): from now on every
+   * record written is marked as dealt with by it, as the capture must not write it.
    */
-  names(): IterableIterator<string> {
-    return this.slots.keys();
+  beginCapture(id: number): void {
+    assert(id > this.captureId, () => `capture ${id} begun after ${this.captureId}`);
+    this.captureId = id;
   }
 
-  /** markCaptured notes that snapshot capture `id` wrote `name`'s current record. */
-  markCaptured(name: string, id: number): void {
-    const slot = this.slots.get(name);
-    assert(slot !== undefined, () => `capture marks ${name}, which does not exist`);
+  /** markCaptured notes that snapshot capture `id` wrote the current record of `slot`. */
+  markCaptured(slot: number, id: number): void {
     this.capturedBy[slot] = id;
   }
 
-  /** capturedBy is the id of the last capture that wrote `name`'s current record (0: none). */
-  captureOf(name: string): number {
-    const slot = this.slots.get(name);
-    return slot === undefined ? 0 : (this.capturedBy[slot] ?? 0);
+  /**
+   * captureAt is the id of the last capture that dealt with slot's current record (wrote it,
+   * or was running when it was written); 0: none.
+   */
+  captureAt(slot: number): number {
+    return this.capturedBy[slot] ?? 0;
   }
 
-  private recordAt(slot: number): Uint8Array {
+  compareSlots(a: number, b: number): number {
+    const startA = this.nameAt(a);
+    const startB = this.nameAt(b);
+    const endA = startA + (this.nameLengthOf[a] ?? 0);
+    const endB = startB + (this.nameLengthOf[b] ?? 0);
+    return compareBytes(this.slabOfSlot(a), startA, endA, this.slabOfSlot(b), startB, endB);
+  }
+
+  compareSlotTo(slot: number, key: NameKey): number {
+    const start = this.nameAt(slot);
+    const end = start + (this.nameLengthOf[slot] ?? 0);
+    return compareBytes(this.slabOfSlot(slot), start, end, key.bytes, 0, key.length);
+  }
+
+  /** find is the slot of the room named bytes[start, end), whose hash is `hash` (NO_SLOT: none). */
+  private find(hash: number, bytes: Uint8Array, start: number, end: number): number {
+    const mask = (this.index.length >> 1) - 1;
+    for (let cell = hash & mask; ; cell = (cell + 1) & mask) {
+      const slot = this.index[2 * cell] ?? NO_SLOT;
+      if (slot === NO_SLOT) return NO_SLOT;
+      // The hash beside the slot spares a look at the record for nearly every other name of the run.
+      if (this.index[2 * cell + 1] !== hash || this.nameLengthOf[slot] !== end - start) continue;
+      const at = this.nameAt(slot);
+      if (compareBytes(this.slabOfSlot(slot), at, at + (end - start), bytes, start, end) === 0) return slot;
+    }
+  }
+
+  /** link files a new room's slot in the hash table, which doubles first when it would pass INDEX_LOAD_MAX. */
+  private link(slot: number, hash: number): void {
+    this.count++;
+    if (this.count > (this.index.length >> 1) * INDEX_LOAD_MAX) this.rehash();
+    this.insert(slot, hash);
+  }
+
+  private insert(slot: number, hash: number): void {
+    const mask = (this.index.length >> 1) - 1;
+    let cell = hash & mask;
+    while (this.index[2 * cell] !== NO_SLOT) cell = (cell + 1) & mask;
+    this.index[2 * cell] = slot;
+    this.index[2 * cell + 1] = hash;
+  }
+
+  /**
+   * unlink takes slot out of the hash table by backward-shift deletion: each later slot of the
+   * run that may fill the hole (its home is not between the hole and it) moves into it, so no
+   * tombstones are left and lookups stay as short as the load makes them.
+   */
+  private unlink(slot: number): void {
+    const mask = (this.index.length >> 1) - 1;
+    const start = this.nameAt(slot);
+    let hole = hashBytes(this.slabOfSlot(slot), start, start + (this.nameLengthOf[slot] ?? 0)) & mask;
+    while (this.index[2 * hole] !== slot) {
+      assert(this.index[2 * hole] !== NO_SLOT, () => `slot ${slot} missing from the name index`);
+      hole = (hole + 1) & mask;
+    }
+    for (let cell = (hole + 1) & mask; this.index[2 * cell] !== NO_SLOT; cell = (cell + 1) & mask) {
+      const home = (this.index[2 * cell + 1] ?? 0) & mask;
+      if (((cell - home) & mask) >= ((cell - hole) & mask)) {
+        this.index.copyWithin(2 * hole, 2 * cell, 2 * cell + 2);
+        hole = cell;
+      }
+    }
+    this.index[2 * hole] = NO_SLOT;
+    this.count--;
+  }
+
+  /** rehash moves every entry to a hash table of twice the cells (by the hashes kept: no record is read). */
+  private rehash(): void {
+    const old = this.index;
+    this.index = new Int32Array(old.length * 2).fill(NO_SLOT);
+    for (let c = 0; c < old.length; c += 2) {
+      const slot = old[c] ?? NO_SLOT;
+      if (slot !== NO_SLOT) this.insert(slot, old[c + 1] ?? 0);
+    }
+  }
+
+  /** nameAt is where slot's name starts in its slab. */
+  private nameAt(slot: number): number {
+    return (this.offsetOf[slot] ?? 0) + RECORD_HEADER_BYTES + (this.nameStartOf[slot] ?? 0);
+  }
+
+  private slabOfSlot(slot: number): Buffer {
     const slab = this.slabs[this.slabOf[slot] ?? NO_SLAB];
     assert(slab !== undefined && slab !== null, () => `slot ${slot} has no slab`);
-    const at = (this.offsetOf[slot] ?? 0) + RECORD_HEADER_BYTES;
-    return slab.subarray(at, at + (this.lengthOf[slot] ?? 0));
+    return slab;
+  }
+
+  /**
+   * locateName sets nameStart / nameEnd to where an encoded StoredRoom holds its name: wherever
+   * the encoder put the field (the last one wins, as when decoding), so any writer's records load.
+   */
+  private locateName(record: Uint8Array): void {
+    this.nameStart = this.nameEnd = 0; // no name field: the name is ""
+    for (let at = 0; at < record.byteLength;) {
+      const tag = varintAt(record, at);
+      at = varintEnd(record, at);
+      switch (tag & 7) {
+        case WIRE_VARINT:
+          at = varintEnd(record, at);
+          break;
+        case WIRE_FIXED64:
+          at += 8;
+          break;
+        case WIRE_LENGTH_DELIMITED: {
+          const length = varintAt(record, at);
+          at = varintEnd(record, at);
+          if (tag === NAME_FIELD_TAG) [this.nameStart, this.nameEnd] = [at, at + length];
+          at += length;
+          break;
+        }
+        case WIRE_FIXED32:
+          at += 4;
+          break;
+        default:
+          assert(false, () => `room record has a field of wire type ${tag & 7}`);
+      }
+    }
+    assert(this.nameEnd <= record.byteLength, 'room record ends inside its name');
   }
 
   private newSlot(): number {
     const reused = this.freeSlots.pop();
     const slot = reused ?? this.slotsUsed++;
     if (slot >= this.slabOf.length) this.growSlots();
-    this.capturedBy[slot] = 0;
     return slot;
   }
 
@@ -195,6 +368,8 @@ export class RoomTable {
     this.slabOf = grow(this.slabOf, (k) => new Int32Array(k).fill(NO_SLAB));
     this.offsetOf = grow(this.offsetOf, (k) => new Int32Array(k));
     this.lengthOf = grow(this.lengthOf, (k) => new Int32Array(k));
+    this.nameStartOf = grow(this.nameStartOf, (k) => new Int32Array(k));
+    this.nameLengthOf = grow(this.nameLengthOf, (k) => new Int32Array(k));
     this.deadlines = grow(this.deadlines, (k) => new Float64Array(k));
     this.capturedBy = grow(this.capturedBy, (k) => new Int32Array(k));
   }
@@ -300,4 +475,22 @@ export class RoomTable {
     this.slabLive[s] = 0;
     this.freeSlabs.push(s);
   }
+}
+
+/** varintAt reads the varint at `at` (tags and lengths: 32 bits at most). */
+function varintAt(bytes: Uint8Array, at: number): number {
+  let value = 0;
+  for (let i = 0; i < 5; i++) {
+    const b = bytes[at + i] ?? 0;
+    value += (b & 0x7f) * 2 ** (7 * i);
+    if ((b & 0x80) === 0) return value;
+  }
+  throw new AssertionError(`room record has a varint over 32 bits at byte ${at}`);
+}
+
+/** varintEnd is where the varint at `at` ends. */
+function varintEnd(bytes: Uint8Array, at: number): number {
+  let end = at;
+  while (((bytes[end] ?? 0) & 0x80) !== 0) end++;
+  return end + 1;
 }

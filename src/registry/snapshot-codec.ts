@@ -10,7 +10,7 @@ import {
 } from '../gen/roomregistry/snapshot/v1/snapshot.js';
 import { encodeMessage } from '../lib/proto-encode.js';
 import type { LeaseRecord } from './media-leases.js';
-import type { RoomTable } from './room-table.js';
+import { NO_SLOT, type RoomTable } from './room-table.js';
 
 /**
  * The snapshot stream: length-delimited SnapshotRecords (a varint length, then the record, as
@@ -40,32 +40,32 @@ const RECORD_OVERHEAD_BYTES = 48;
 /** ROOM_FIELD_TAG: the tag of SnapshotRecord's room field (2, length-delimited), which frames a room's bytes. */
 const ROOM_FIELD_TAG = (2 << 3) | 2;
 
-/** PRE_IMAGE_ABSENT / PRE_IMAGE_DONE: a room created after the capture / one already written. */
-const PRE_IMAGE_ABSENT = 'absent';
-const PRE_IMAGE_DONE = 'done';
-/** PreImage: a room's encoded record as the capture saw it, or what became of it. */
-type PreImage = Uint8Array | typeof PRE_IMAGE_ABSENT | typeof PRE_IMAGE_DONE;
-
 /**
  * SnapshotCapture writes the state as it was at capture time while the state machine goes on
  * applying (copy-on-write): capture costs O(1), and the rooms are serialized in slices from
- * the live table. Before a room changes, the state machine calls `beforeChange`, which keeps a
- * copy of its record's bytes unless this capture already wrote it. When the writer reaches a
- * changed room it writes the kept old record instead; rooms created after the capture are
- * skipped; rooms deleted before the writer reached them are written at the end. Records are
- * written as the table holds them, encoded: a snapshot decodes no room.
+ * the live table, slot by slot (records move between slabs, slots do not). From capture on,
+ * the table marks every record written as dealt with by this capture (RoomTable.beginCapture),
+ * and the writer marks each record it writes, so it never writes a room created or replaced
+ * after capture time, nor one twice. Before a room changes, the state machine calls
+ * `beforeChange`, which keeps a copy of its record's bytes unless this capture already dealt
+ * with it; those rooms (replaced, or deleted, before the writer reached them) are written from
+ * the copies at the end. Records are written as the table holds them, encoded: a snapshot
+ * decodes no room.
  */
 export class SnapshotCapture {
-  private readonly preImages = new Map<string, PreImage>();
-  private readonly live: Iterator<string>;
-  private phase: 'header' | 'rooms' | 'deleted' | 'leases' | 'dedup' | 'done' = 'header';
-  private deletedIterator: Iterator<[string, PreImage]> | null = null;
+  /** preImages: by name, the capture-time records of the rooms changed before the writer reached them. */
+  private readonly preImages = new Map<string, Uint8Array>();
+  /** nextSlot / slotsEnd: the next slot to write; slots from slotsEnd on were all taken after capture. */
+  private nextSlot = 0;
+  private readonly slotsEnd: number;
+  private phase: 'header' | 'rooms' | 'changed' | 'leases' | 'dedup' | 'done' = 'header';
+  private changedIterator: Iterator<Uint8Array> | null = null;
   private leasesAt = 0;
   private dedupAt = 0;
   private roomsWritten = 0;
 
   constructor(
-    /** id: unique per capture, marks the records this capture wrote. */
+    /** id: unique per capture and above every earlier one's, marks the records this capture dealt with. */
     readonly id: number,
     private readonly header: SnapshotHeader,
     private readonly rooms: RoomTable,
@@ -75,15 +75,20 @@ export class SnapshotCapture {
   ) {
     assert(id > 0, 'capture ids start at 1');
     assert(leases.length === 0 || header.formatVersion === SNAPSHOT_FORMAT_VERSION, 'leases need format 2');
-    this.live = rooms.names();
+    rooms.beginCapture(id);
+    this.slotsEnd = rooms.slotsEnd;
   }
 
-  /** beforeChange is called before room `name` is created, replaced or deleted in the table. */
-  beforeChange(name: string): void {
-    if (this.preImages.has(name)) return; // the first old record is the one the capture saw
-    const old = this.rooms.bytesOf(name);
-    if (old === undefined) this.preImages.set(name, PRE_IMAGE_ABSENT);
-    else this.preImages.set(name, this.rooms.captureOf(name) === this.id ? PRE_IMAGE_DONE : old.slice());
+  /**
+   * beforeChange is called before room `name` is created (slot NO_SLOT), replaced or deleted
+   * (its slot) in the table. The first change of a room this capture has not dealt with keeps
+   * the record the capture saw; any later change finds it kept, or the record marked.
+   */
+  beforeChange(name: string, slot: number): void {
+    if (slot === NO_SLOT || this.rooms.captureAt(slot) === this.id || this.preImages.has(name)) return;
+    const old = this.rooms.recordAt(slot);
+    assert(old !== undefined, () => `room ${name} changed in free slot ${slot}`);
+    this.preImages.set(name, old.slice());
   }
 
   /**
@@ -116,14 +121,13 @@ export class SnapshotCapture {
       case 'rooms':
         this.stepRooms(push);
         return;
-      case 'deleted': {
-        const next = this.deletedIterator?.next();
+      case 'changed': {
+        const next = this.changedIterator?.next();
         if (next === undefined || next.done === true) {
           this.phase = 'leases';
           return;
         }
-        const pre = next.value[1];
-        if (typeof pre !== 'string') this.pushRoom(push, pre);
+        this.pushRoom(push, next.value);
         return;
       }
       case 'leases': {
@@ -164,25 +168,18 @@ export class SnapshotCapture {
     }
   }
 
-  /** stepRooms writes the next live room as the capture saw it (its kept old record if it changed since). */
+  /** stepRooms writes the next slot's room, unless the slot is free or its record was dealt with. */
   private stepRooms(push: Push): void {
-    const next = this.live.next();
-    if (next.done === true) {
-      this.phase = 'deleted';
-      this.deletedIterator = this.preImages.entries();
+    if (this.nextSlot >= this.slotsEnd) {
+      this.phase = 'changed';
+      this.changedIterator = this.preImages.values();
       return;
     }
-    const name = next.value;
-    const pre = this.preImages.get(name);
-    if (pre === undefined) {
-      const bytes = this.rooms.bytesOf(name);
-      assert(bytes !== undefined, () => `room ${name} listed but not held`);
-      this.rooms.markCaptured(name, this.id);
-      this.pushRoom(push, bytes);
-    } else if (typeof pre !== 'string') {
-      this.preImages.set(name, PRE_IMAGE_DONE);
-      this.pushRoom(push, pre);
-    }
+    const slot = this.nextSlot++;
+    const bytes = this.rooms.recordAt(slot);
+    if (bytes === undefined || this.rooms.captureAt(slot) === this.id) return;
+    this.rooms.markCaptured(slot, this.id);
+    this.pushRoom(push, bytes);
   }
 
   private pushRoom(push: Push, room: Uint8Array): void {

@@ -18,7 +18,7 @@ import { MediaLeases, type MediaNodeView, leaseRecord } from './media-leases.js'
 import { BASELINE_VERSIONS } from '../lib/versions.js';
 import { REGISTRY_LIMITS } from './registry-limits.js';
 import { deadlineMs, toRoom } from './room-record.js';
-import { RoomTable } from './room-table.js';
+import { NO_SLOT, RoomTable } from './room-table.js';
 import { RoomsByNode, hasShare, occupancyAfter, unattributedOf, withShare } from './room-shares.js';
 import { SnapshotCapture, decodeSnapshot, snapshotFormatFor } from './snapshot-codec.js';
 import { SortedNames } from './sorted-names.js';
@@ -61,7 +61,7 @@ const NOT_FOUND_MESSAGE = 'requested room does not exist';
  */
 export class RoomRegistry implements StateMachine {
   private rooms = new RoomTable();
-  private names = new SortedNames();
+  private names = new SortedNames(this.rooms);
   private expiry = newExpiryIndex(this.rooms);
   private leases = new MediaLeases();
   /** sharers: media node -> the rooms it holds a share in (every node of every room's shares). */
@@ -312,12 +312,12 @@ export class RoomRegistry implements StateMachine {
   /**
    * releaseNode drops every share nodeId holds (a room whose sum falls to 0 starts its departure
    * timer) and takes it off as host of its rooms, one write per room: O(that node's rooms).
-   * Names are sorted so every replica publishes the watch events in one order, whatever order
-   * its indexes were built in.
+   * Names are sorted so every replica publishes the watch events in one order, whatever slots
+   * its rooms have. The writes keep every room in its slot.
    */
   private releaseNode(nodeId: string, index: number, t: number): void {
-    const names = new Set([...this.sharers.roomsOf(nodeId), ...this.hosts.roomsOf(nodeId)]);
-    for (const name of [...names].sort()) {
+    const slots = new Set([...this.sharers.roomsOf(nodeId), ...this.hosts.roomsOf(nodeId)]);
+    for (const name of [...slots].map((slot) => this.rooms.nameOf(slot)).sort()) {
       const old = this.rooms.get(name);
       assert(old !== undefined, () => `media node ${nodeId} linked to room ${name}, which does not exist`);
       const shares = withShare(old.shares, nodeId, { participants: 0, publishers: 0 });
@@ -348,22 +348,27 @@ export class RoomRegistry implements StateMachine {
     index: number,
   ): Readonly<StoredRoom> {
     assert(old === undefined || old.name === name, () => `record of ${old?.name} put as ${name}`);
-    this.capture?.beforeChange(name);
+    const slot = this.rooms.slotOf(name);
+    assert((slot === NO_SLOT) === (old === undefined), () => `room ${name} put with a wrong old record`);
+    this.capture?.beforeChange(name, slot);
     this.quota.changed(old, next);
-    linkNodes(this.sharers, this.hosts, name, old, next);
     if (next === undefined) {
-      assert(old !== undefined && this.rooms.delete(name), () => `delete of ${name}, which does not exist`);
-      this.names.delete(name);
-      this.expiry.remove(name, deadlineMs(old));
+      assert(old !== undefined, () => `delete of ${name}, which does not exist`);
+      linkNodes(this.sharers, this.hosts, slot, old, undefined);
+      // The indexes find the slot by the name's bytes in its record: before the record goes.
+      this.names.delete(slot);
+      this.expiry.remove(slot, deadlineMs(old));
+      this.rooms.deleteSlot(slot);
       this.watchLog.publish({ type: 'deleted', record: old, revision: index });
       return old;
     }
     const [before, after] = [old === undefined ? Infinity : deadlineMs(old), deadlineMs(next)];
-    this.rooms.set(next, after);
-    if (old === undefined) this.names.add(name);
+    const at = this.rooms.set(next, after);
+    linkNodes(this.sharers, this.hosts, at, old, next);
+    if (old === undefined) this.names.add(at);
     if (before !== after) {
-      this.expiry.remove(name, before);
-      this.expiry.add(name, after);
+      this.expiry.remove(at, before);
+      this.expiry.add(at, after);
     }
     this.watchLog.publish({ type: old === undefined ? 'created' : 'updated', record: next, revision: index });
     return next;
@@ -408,19 +413,22 @@ export class RoomRegistry implements StateMachine {
     return out;
   }
 
-  /** listPage returns up to pageSize rooms in name order after `afterName`; nextAfterName "" at the end. */
+  /**
+   * listPage returns up to pageSize rooms in name order after `afterName`; nextAfterName "" at
+   * the end. Name order is the names' UTF-8 byte order (code points; SortedNames), afterName's too.
+   */
   listPage(afterName: string, pageSize: number): { rooms: Room[]; nextAfterName: string } {
     assert(pageSize > 0, 'page size must be positive');
-    const names = this.names.after(afterName, pageSize + 1);
-    const more = names.length > pageSize;
-    if (more) names.pop();
-    const rooms = this.listRooms(names);
-    return { rooms, nextAfterName: more ? (names[names.length - 1] ?? '') : '' };
+    const slots = this.names.after(afterName, pageSize + 1);
+    const more = slots.length > pageSize;
+    if (more) slots.pop();
+    const rooms = slots.map((slot) => toRoom(this.rooms.getAt(slot)));
+    return { rooms, nextAfterName: more ? (rooms[rooms.length - 1]?.name ?? '') : '' };
   }
 
   /** dueRooms are rooms whose deadline is at or before nowMs, earliest first (the sweeper's work). */
   dueRooms(nowMs: number, max: number): string[] {
-    return this.expiry.due(nowMs, max);
+    return this.expiry.due(nowMs, max).map((slot) => this.rooms.nameOf(slot));
   }
 
   /**
@@ -520,20 +528,23 @@ export class RoomRegistry implements StateMachine {
   /** restore replaces the whole state with a snapshot's; the old state serves until it is complete. */
   async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
     const rooms = new RoomTable();
-    const names = new SortedNames();
+    const names = new SortedNames(rooms);
     const expiry = newExpiryIndex(rooms);
     const [sharers, hosts] = [new RoomsByNode(), new RoomsByNode()];
     let quotaBytes = 0;
+    const slots: number[] = [];
     const decoded = await decodeSnapshot(chunks, (r: StoredRoom, encoded: Uint8Array) => {
-      assert(!rooms.has(r.name), () => `snapshot holds room ${r.name} twice`);
       unattributedOf(r); // asserts the shares fit in the counts
       const deadline = deadlineMs(r);
-      rooms.setEncoded(r.name, encoded, deadline);
-      names.add(r.name);
-      expiry.add(r.name, deadline);
-      linkNodes(sharers, hosts, r.name, undefined, r);
+      const held = rooms.size;
+      const slot = rooms.setEncoded(encoded, deadline);
+      assert(rooms.size > held, () => `snapshot holds room ${r.name} twice`);
+      slots.push(slot);
+      expiry.add(slot, deadline);
+      linkNodes(sharers, hosts, slot, undefined, r);
       quotaBytes += roomRecordBytes(r);
     });
+    names.fill(Int32Array.from(slots));
     const leases = new MediaLeases();
     for (const l of decoded.leases) {
       assert(leases.get(l.nodeId) === undefined, () => `snapshot holds the lease of ${l.nodeId} twice`);
@@ -564,31 +575,31 @@ export class RoomRegistry implements StateMachine {
   }
 }
 
-/** newExpiryIndex indexes the rooms of `rooms` by deadline, reading current deadlines from it. */
+/** newExpiryIndex indexes the rooms of `rooms` by deadline (their slots), reading current deadlines from it. */
 function newExpiryIndex(rooms: RoomTable): ExpiryIndex {
-  return new ExpiryIndex((name) => rooms.deadlineOf(name));
+  return new ExpiryIndex((slot) => rooms.deadlineAt(slot));
 }
 
 /**
- * linkNodes keeps the node -> rooms indexes in step with one room replaced (either side
- * undefined: created or deleted): `sharers` by the nodes of its shares, `hosts` by its nodeId.
+ * linkNodes keeps the node -> rooms indexes in step with the room in `slot` replaced (either
+ * side undefined: created or deleted): `sharers` by the nodes of its shares, `hosts` by its nodeId.
  */
 function linkNodes(
   sharers: RoomsByNode,
   hosts: RoomsByNode,
-  name: string,
+  slot: number,
   old: Readonly<StoredRoom> | undefined,
   next: Readonly<StoredRoom> | undefined,
 ): void {
   const [oldHost, nextHost] = [old?.nodeId ?? '', next?.nodeId ?? ''];
   if (oldHost !== nextHost) {
-    if (oldHost !== '') hosts.delete(oldHost, name);
-    if (nextHost !== '') hosts.add(nextHost, name);
+    if (oldHost !== '') hosts.delete(oldHost, slot);
+    if (nextHost !== '') hosts.add(nextHost, slot);
   }
   const [oldShares, nextShares] = [old?.shares ?? [], next?.shares ?? []];
   if (oldShares === nextShares) return; // most rooms: both are the one empty list
-  for (const s of oldShares) if (!hasShare(nextShares, s.nodeId)) sharers.delete(s.nodeId, name);
-  for (const s of nextShares) if (!hasShare(oldShares, s.nodeId)) sharers.add(s.nodeId, name);
+  for (const s of oldShares) if (!hasShare(nextShares, s.nodeId)) sharers.delete(s.nodeId, slot);
+  for (const s of nextShares) if (!hasShare(oldShares, s.nodeId)) sharers.add(s.nodeId, slot);
 }
 
 /** roomOf is the room a command names, "" for one that names many (the sweeper's). */

@@ -82,6 +82,23 @@ describe('RoomRegistry request ids and lists', () => {
     } while (after !== '');
     expect(seen).toEqual([...names].sort());
   });
+
+  it('pages names of any script in UTF-8 byte order, resuming after each page exactly', () => {
+    const d = new Driver(new RoomRegistry());
+    // U+FFFD sorts before U+1F600 by bytes (code points), after it by UTF-16 code units.
+    const names = ['a', 'é', '中文', '\uFFFD', '😀', 'a😀', 'a\uFFFD', '\uE000', 'ab', 'ä'];
+    for (const n of names) d.apply(cmd.create(n));
+    const seen: string[] = [];
+    let after = '';
+    do {
+      const page = d.registry.listPage(after, 3);
+      seen.push(...page.rooms.map((r) => r.name));
+      after = page.nextAfterName;
+    } while (after !== '');
+    expect(seen).toEqual([...names].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))));
+    expect(seen.indexOf('\uFFFD')).toBeLessThan(seen.indexOf('😀'));
+    for (const n of names) expect(d.registry.getRoom(n)?.name).toBe(n);
+  });
 });
 
 describe('RoomRegistry expiry', () => {
