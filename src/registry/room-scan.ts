@@ -173,6 +173,11 @@ let varintEnd = 0;
  * bytes, above Number.MAX_SAFE_INTEGER (a sum rounded past it stays past it), or cut short.
  */
 function readVarint(bytes: Uint8Array, at: number): number {
+  const first = bytes[at] ?? 0x80;
+  if (first < 0x80) {
+    varintEnd = at + 1; // most tags, lengths and numbers: one byte
+    return first;
+  }
   let value = 0;
   let scale = 1;
   const end = Math.min(at + VARINT_BYTES_MAX, bytes.byteLength);
