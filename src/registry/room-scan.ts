@@ -73,7 +73,7 @@ const VARINT_BYTES_MAX = 8;
  * scanUnplaced reads a record of a room without shares or node id into `into`, as the full
  * decode would (a field repeated: the last one counts; unknown fields skipped); false, with
  * `into` partly written, for any other record, or one it does not read exactly (a long varint,
- * a group, bytes cut short): the full decode reads those, and refuses what it refuses.
+ * a group, a tag 0, bytes cut short): the full decode reads those, and refuses what it refuses.
  */
 function scanUnplaced(record: Uint8Array, into: ScannedRoom): boolean {
   let sidLength = 0;
@@ -87,7 +87,7 @@ function scanUnplaced(record: Uint8Array, into: ScannedRoom): boolean {
   let at = 0;
   while (at < end) {
     const tag = readVarint(record, at);
-    if (tag < 0 || tag > UINT32_MAX) return false;
+    if (tag <= 0 || tag > UINT32_MAX) return false; // at a tag 0, the decoder stops reading
     at = varintEnd;
     switch (tag % 8) {
       case WIRE_VARINT: {

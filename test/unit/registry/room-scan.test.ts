@@ -85,6 +85,11 @@ function withExtras(rng: SeededRng, encoded: Uint8Array): Uint8Array {
       w.uint32((43 << 3) | 5).fixed32(rng.nextUint32());
       // A known field number with another wire type is an unknown field too.
       w.uint32((9 << 3) | 2).string('not a count');
+      // At a tag 0 the decoder stops: what follows is not read.
+      if (rng.nextInt(4) === 0)
+        w.uint32(0)
+          .uint32((9 << 3) | 0)
+          .uint32(7);
       return w.finish();
   }
 }
