@@ -1,12 +1,18 @@
 import type { StoredRoom } from '../gen/roomregistry/snapshot/v1/snapshot.js';
 import type { Room } from '../gen/roomregistry/v1/rooms.js';
 
+/** DeadlineFields: what of a room its deadline depends on (a restore reads them without decoding the room). */
+export type DeadlineFields = Pick<
+  StoredRoom,
+  'numParticipants' | 'everJoined' | 'lastLeftMs' | 'departureTimeoutS' | 'creationTimeMs' | 'emptyTimeoutS'
+>;
+
 /**
  * deadlineMs is when the room expires by LiveKit's rules: never while someone is in it;
  * departure_timeout after the last participant left; empty_timeout after creation if nobody
  * ever joined.
  */
-export function deadlineMs(r: Readonly<StoredRoom>): number {
+export function deadlineMs(r: Readonly<DeadlineFields>): number {
   if (r.numParticipants > 0) return Infinity;
   if (r.everJoined) return r.lastLeftMs + r.departureTimeoutS * 1000;
   return r.creationTimeMs + r.emptyTimeoutS * 1000;

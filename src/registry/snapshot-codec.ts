@@ -11,6 +11,7 @@ import {
 import { encodeMessage } from '../lib/proto-encode.js';
 import type { LeaseRecord } from './media-leases.js';
 import { NO_SLOT, type RoomTable } from './room-table.js';
+import { type ScannedRoom, newScannedRoom, scanRoom } from './room-scan.js';
 
 /**
  * The snapshot stream: length-delimited SnapshotRecords (a varint length, then the record, as
@@ -216,23 +217,36 @@ export class SnapshotFormatError extends Error {
 
 /**
  * decodeSnapshot reads a snapshot stream (any chunk boundaries), handing each room to `onRoom`
- * decoded and as its encoded StoredRoom (a view valid during the call).
+ * as its encoded StoredRoom and what a restore needs of it (both valid during the call only:
+ * a view of the stream, and one ScannedRoom reused for every room).
  */
 export async function decodeSnapshot(
   chunks: AsyncIterable<Uint8Array>,
-  onRoom: (r: StoredRoom, encoded: Uint8Array) => void,
+  onRoom: (encoded: Uint8Array, room: Readonly<ScannedRoom>) => void,
 ): Promise<DecodedSnapshot> {
   let header: SnapshotHeader | null = null;
   const dedup: DedupRecord[] = [];
   const leases: StoredLease[] = [];
   let rooms = 0;
   let ended = false;
-  const onRecord = (r: SnapshotRecord, body: Uint8Array): void => {
+  const scanned = newScannedRoom();
+  const onRoomBytes = (encoded: Uint8Array): void => {
+    scanRoom(encoded, scanned);
+    const placed = scanned.placed;
+    if (placed !== null && placed.shares.length > 0) requireMediaNodes(header, `room ${placed.name} has shares`);
+    rooms++;
+    onRoom(encoded, scanned);
+  };
+  /** onRecord takes a decoded record, or a room's encoded StoredRoom taken from its frame. */
+  const onRecord = (rec: SnapshotRecord['record'] | Uint8Array): void => {
     if (ended) throw new SnapshotFormatError('snapshot has records after its footer');
-    const rec = r.record;
     if (rec === undefined) throw new SnapshotFormatError('snapshot record of an unknown kind');
-    if (header === null && rec.$case !== 'header')
+    if (header === null && (rec instanceof Uint8Array || rec.$case !== 'header'))
       throw new SnapshotFormatError('snapshot does not start with a header');
+    if (rec instanceof Uint8Array) {
+      onRoomBytes(rec);
+      return;
+    }
     switch (rec.$case) {
       case 'header':
         if (header !== null) throw new SnapshotFormatError('snapshot has two headers');
@@ -240,9 +254,7 @@ export async function decodeSnapshot(
         header = rec.value;
         return;
       case 'room':
-        if (rec.value.shares.length > 0) requireMediaNodes(header, `room ${rec.value.name} has shares`);
-        rooms++;
-        onRoom(rec.value, roomBytesOf(body) ?? encodeMessage(StoredRoom, rec.value));
+        onRoomBytes(encodeMessage(StoredRoom, rec.value));
         return;
       case 'lease':
         requireMediaNodes(header, `it holds the lease of ${rec.value.nodeId}`);
@@ -257,14 +269,15 @@ export async function decodeSnapshot(
         return;
     }
   };
-  await readFrames(chunks, (body) => onRecord(SnapshotRecord.decode(body), body));
+  // A room's frame (as every writer makes it) is read without decoding the record.
+  await readFrames(chunks, (body) => onRecord(roomBytesOf(body) ?? SnapshotRecord.decode(body).record));
   if (!ended || header === null) throw new SnapshotFormatError('snapshot stream ended before its footer');
   return { header, dedup, leases };
 }
 
 /**
  * roomBytesOf is the StoredRoom inside a room record's frame, when the frame holds just that
- * field (as every writer makes it); null otherwise (the caller encodes the decoded room).
+ * field (as every writer makes it); null otherwise (the caller decodes the record).
  */
 function roomBytesOf(body: Uint8Array): Uint8Array | null {
   if (body[0] !== ROOM_FIELD_TAG) return null;

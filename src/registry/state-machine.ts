@@ -6,7 +6,7 @@ import {
   type UpdateOccupancyShare,
   type UpdateRoomOccupancy,
 } from '../gen/roomregistry/command/v1/command.js';
-import type { StoredRoom } from '../gen/roomregistry/snapshot/v1/snapshot.js';
+import { StoredRoom } from '../gen/roomregistry/snapshot/v1/snapshot.js';
 import type { Room } from '../gen/roomregistry/v1/rooms.js';
 import { assert, unreachable } from '../lib/assert.js';
 import type { Index } from '../lib/ids.js';
@@ -22,7 +22,7 @@ import { NO_SLOT, RoomTable } from './room-table.js';
 import { RoomsByNode, hasShare, occupancyAfter, unattributedOf, withShare } from './room-shares.js';
 import { SnapshotCapture, decodeSnapshot, snapshotFormatFor } from './snapshot-codec.js';
 import { SortedNames } from './sorted-names.js';
-import { QUOTA_FULL_MESSAGE, StateQuota, roomRecordBytes } from './state-quota.js';
+import { QUOTA_FULL_MESSAGE, StateQuota } from './state-quota.js';
 import { commandVersionOfCase } from './versions.js';
 import { WatchLog, type WatchRead } from './watch-log.js';
 
@@ -533,16 +533,18 @@ export class RoomRegistry implements StateMachine {
     const [sharers, hosts] = [new RoomsByNode(), new RoomsByNode()];
     let quotaBytes = 0;
     const slots: number[] = [];
-    const decoded = await decodeSnapshot(chunks, (r: StoredRoom, encoded: Uint8Array) => {
-      unattributedOf(r); // asserts the shares fit in the counts
-      const deadline = deadlineMs(r);
+    const decoded = await decodeSnapshot(chunks, (encoded, room) => {
+      // Most rooms are not decoded (ScannedRoom): only those placed on media nodes are indexed by node.
+      const placed = room.placed;
+      if (placed !== null) unattributedOf(placed); // asserts the shares fit in the counts
+      const deadline = deadlineMs(room);
       const held = rooms.size;
       const slot = rooms.setEncoded(encoded, deadline);
-      assert(rooms.size > held, () => `snapshot holds room ${r.name} twice`);
+      assert(rooms.size > held, () => `snapshot holds room ${StoredRoom.decode(encoded).name} twice`);
       slots.push(slot);
       expiry.add(slot, deadline);
-      linkNodes(sharers, hosts, slot, undefined, r);
-      quotaBytes += roomRecordBytes(r);
+      if (placed !== null) linkNodes(sharers, hosts, slot, undefined, placed);
+      quotaBytes += room.quotaBytes;
     });
     names.fill(Int32Array.from(slots));
     const leases = new MediaLeases();

@@ -27,14 +27,15 @@ export const QUOTA_FULL_MESSAGE = 'registry is full';
  */
 export function roomRecordBytes(r: Readonly<StoredRoom>): number {
   return (
-    ROOM_RECORD_OVERHEAD_BYTES +
-    r.name.length +
-    r.sid.length +
-    r.metadata.length +
-    r.turnPassword.length +
-    r.nodeId.length +
-    sharesBytes(r)
+    unsharedRoomRecordBytes(
+      r.name.length + r.sid.length + r.metadata.length + r.turnPassword.length + r.nodeId.length,
+    ) + sharesBytes(r)
   );
+}
+
+/** unsharedRoomRecordBytes is roomRecordBytes of a room without shares whose strings' UTF-16 lengths sum to `stringsLength`. */
+export function unsharedRoomRecordBytes(stringsLength: number): number {
+  return ROOM_RECORD_OVERHEAD_BYTES + stringsLength;
 }
 
 function sharesBytes(r: Readonly<StoredRoom>): number {

@@ -255,9 +255,10 @@ describe('RoomTable snapshot capture', () => {
         t.capture = null;
         expect(t.table.compactions).toBeGreaterThan(compactions);
         const written = new Map<string, Uint8Array>();
-        await decodeSnapshot(chunksOf(parts), (r, encoded) => {
-          expect(written.has(r.name), `${r.name} written twice`).toBe(false);
-          written.set(r.name, Uint8Array.from(encoded));
+        await decodeSnapshot(chunksOf(parts), (encoded) => {
+          const { name } = StoredRoom.decode(encoded);
+          expect(written.has(name), `${name} written twice`).toBe(false);
+          written.set(name, Uint8Array.from(encoded));
         });
         expect(written).toEqual(atCapture);
       }
