@@ -6,7 +6,7 @@
  *
  *   node dist/bench/heap-probe.js [--duration-s 60] [--concurrency 512]
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -52,7 +52,7 @@ async function snapshotOf(pid: number): Promise<string> {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const name = readdirSync(dir).find((f) => f.includes(`.${pid}.`) && f.endsWith('.heapsnapshot'));
     if (name === undefined) continue;
-    const size = readFileSync(join(dir, name)).byteLength;
+    const size = statSync(join(dir, name)).size;
     if (size === last && size > 0) return join(dir, name);
     last = size;
   }

@@ -170,17 +170,21 @@ export class RoomTable implements SlotNames {
     return this.deadlines[slot] ?? Infinity;
   }
 
-  /** set stores `room` under its name (added or replaced) with its expiry deadline; returns its slot. */
-  set(room: Readonly<StoredRoom>, deadlineMs: number): number {
+  /**
+   * set stores `room` under its name (added or replaced) with its expiry deadline; returns its
+   * slot. `known` is the room's slot (NO_SLOT: a new room) when the caller has just looked it
+   * up with slotOf, so a write looks its name up once.
+   */
+  set(room: Readonly<StoredRoom>, deadlineMs: number, known?: number): number {
     // Encoded straight into the slab: no buffer of its own per write.
-    return withEncoded(StoredRoom, room as StoredRoom, (bytes) => this.setEncoded(bytes, deadlineMs));
+    return withEncoded(StoredRoom, room as StoredRoom, (bytes) => this.setEncoded(bytes, deadlineMs, known));
   }
 
   /** setEncoded stores a room's encoded StoredRoom (from a snapshot) under the name it holds; returns its slot. */
-  setEncoded(bytes: Uint8Array, deadlineMs: number): number {
+  setEncoded(bytes: Uint8Array, deadlineMs: number, known?: number): number {
     this.locateName(bytes);
     const hash = hashBytes(bytes, this.nameStart, this.nameEnd);
-    let slot = this.find(hash, bytes, this.nameStart, this.nameEnd);
+    let slot = known ?? this.find(hash, bytes, this.nameStart, this.nameEnd);
     const added = slot === NO_SLOT;
     if (added) slot = this.newSlot();
     else this.release(slot);

@@ -348,6 +348,7 @@ export class RoomRegistry implements StateMachine {
     index: number,
   ): Readonly<StoredRoom> {
     assert(old === undefined || old.name === name, () => `record of ${old?.name} put as ${name}`);
+    assert(next === undefined || next.name === name, () => `record of ${next?.name} put as ${name}`);
     const slot = this.rooms.slotOf(name);
     assert((slot === NO_SLOT) === (old === undefined), () => `room ${name} put with a wrong old record`);
     this.capture?.beforeChange(name, slot);
@@ -363,7 +364,7 @@ export class RoomRegistry implements StateMachine {
       return old;
     }
     const [before, after] = [old === undefined ? Infinity : deadlineMs(old), deadlineMs(next)];
-    const at = this.rooms.set(next, after);
+    const at = this.rooms.set(next, after, slot);
     linkNodes(this.sharers, this.hosts, at, old, next);
     if (old === undefined) this.names.add(at);
     if (before !== after) {

@@ -2,9 +2,10 @@ import type { StoredRoom } from '../gen/roomregistry/snapshot/v1/snapshot.js';
 import { assert } from '../lib/assert.js';
 
 /**
- * ROOM_RECORD_OVERHEAD_BYTES is what a room costs besides its strings: its twelve number and
- * boolean fields, the Map entry, its slots in the sorted-name and expiry indexes. An estimate
- * that errs high, so a registry full of tiny rooms still stops before the heap does.
+ * ROOM_RECORD_OVERHEAD_BYTES is what a room counts besides its strings (its number and boolean
+ * fields, its entries in the name, ordered-name and expiry indexes). An estimate that errs
+ * high, so a registry full of tiny rooms still stops before memory does; it stays as it is
+ * until the quota counts record bytes (a command version: every replica must count alike).
  */
 export const ROOM_RECORD_OVERHEAD_BYTES = 256;
 
