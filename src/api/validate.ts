@@ -3,6 +3,7 @@ import { Command, type MediaNodeHeartbeat } from '../gen/roomregistry/command/v1
 import type { MediaNodeStats } from '../gen/roomregistry/v1/rooms.js';
 import { unreachable } from '../lib/assert.js';
 import { RegistryError } from '../lib/errors.js';
+import { REGISTRY_VERSIONS } from '../registry/index.js';
 import { SWEEPER_LIMITS } from '../sweeper/sweeper.js';
 
 /**
@@ -334,6 +335,11 @@ function validateCommand(command: Command): void {
     case 'updateOccupancyShare':
       validateRoomName(c.value.name, 'room');
       validateMediaNodeId(c.value.nodeId);
+      return;
+    case 'setCommandVersion':
+      // The leader's own command; a version this build cannot apply would be skipped here and diverge.
+      if (c.value.version < 1 || c.value.version > REGISTRY_VERSIONS.command)
+        throw new RegistryError('INVALID_ARGUMENT', `command version ${c.value.version} is not one this node applies`);
       return;
     default:
       return unreachable(c);

@@ -265,7 +265,11 @@ export async function startNode(
   allowPeers(auth, config, n);
   const sweeper = new Sweeper(
     parts.stateMachine,
-    { isLeader: () => n.status().role === 'leader', propose: (p, deadlineMs) => n.propose(p, deadlineMs) },
+    {
+      isLeader: () => n.status().role === 'leader',
+      commandVersionEveryMemberApplies: () => n.versionsStatus().cluster.command.version,
+      propose: (p, deadlineMs) => n.propose(p, deadlineMs),
+    },
     logger,
   );
   const metrics = observe({

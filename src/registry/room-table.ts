@@ -105,6 +105,8 @@ export class RoomTable implements SlotNames {
   private filling = -1;
   private liveBytes = 0;
   private compacted = 0;
+  /** scratch: where encode puts a record (grown to the largest record encoded; at most the command limit). */
+  private scratch = Buffer.allocUnsafeSlow(1024);
 
   get size(): number {
     return this.count;
@@ -170,6 +172,12 @@ export class RoomTable implements SlotNames {
     return this.deadlines[slot] ?? Infinity;
   }
 
+  /** recordBytesAt is the encoded size of the room in `slot`, which must hold one. */
+  recordBytesAt(slot: number): number {
+    assert((this.slabOf[slot] ?? NO_SLAB) !== NO_SLAB, () => `slot ${slot} holds no record`);
+    return this.lengthOf[slot] ?? 0;
+  }
+
   /**
    * set stores `room` under its name (added or replaced) with its expiry deadline; returns its
    * slot. `known` is the room's slot (NO_SLOT: a new room) when the caller has just looked it
@@ -178,6 +186,19 @@ export class RoomTable implements SlotNames {
   set(room: Readonly<StoredRoom>, deadlineMs: number, known?: number): number {
     // Encoded straight into the slab: no buffer of its own per write.
     return withEncoded(StoredRoom, room as StoredRoom, (bytes) => this.setEncoded(bytes, deadlineMs, known));
+  }
+
+  /**
+   * encode is `room` encoded as set would store it, for a write that must know its size before
+   * it is stored (setEncoded then stores these bytes): a view of a buffer of the table's own,
+   * valid until the next encode.
+   */
+  encode(room: Readonly<StoredRoom>): Uint8Array {
+    return withEncoded(StoredRoom, room as StoredRoom, (bytes) => {
+      if (this.scratch.byteLength < bytes.byteLength) this.scratch = Buffer.allocUnsafeSlow(2 * bytes.byteLength);
+      this.scratch.set(bytes);
+      return this.scratch.subarray(0, bytes.byteLength);
+    });
   }
 
   /** setEncoded stores a room's encoded StoredRoom (from a snapshot) under the name it holds; returns its slot. */

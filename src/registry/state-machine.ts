@@ -22,8 +22,8 @@ import { NO_SLOT, RoomTable } from './room-table.js';
 import { RoomsByNode, hasShare, occupancyAfter, unattributedOf, withShare } from './room-shares.js';
 import { SnapshotCapture, decodeSnapshot, snapshotFormatFor } from './snapshot-codec.js';
 import { SortedNames } from './sorted-names.js';
-import { QUOTA_FULL_MESSAGE, StateQuota } from './state-quota.js';
-import { commandVersionOfCase } from './versions.js';
+import { QUOTA_FULL_MESSAGE, type QuotaUnit, StateQuota, occupiedBytes } from './state-quota.js';
+import { QUOTA_COUNTS_OCCUPIED_BYTES_VERSION, commandVersionOfCase, commandVersionOfCommand } from './versions.js';
 import { WatchLog, type WatchRead } from './watch-log.js';
 
 /**
@@ -104,7 +104,7 @@ export class RoomRegistry implements StateMachine {
     if (command === null) return this.reject(index, 'undecodable', 'does not decode as a command');
     const c = command.command;
     if (c === undefined) return this.reject(index, 'unknown_command', 'holds a command this build does not know');
-    this.versionInUse = Math.max(this.versionInUse, commandVersionOfCase(c.$case));
+    this.versionInUse = Math.max(this.versionInUse, commandVersionOfCommand(c));
     if (command.requestId === '') return encodeResult(this.run(c, index, t), index);
     const { apiKey, requestId } = command;
     const room = roomOf(c);
@@ -162,9 +162,8 @@ export class RoomRegistry implements StateMachine {
           versionTicks: old.versionTicks + 1,
           revision: index,
         };
-        if (this.quota.refuses(old, next, this.entryQuotaBytes))
-          return failure('RESOURCE_EXHAUSTED', QUOTA_FULL_MESSAGE);
-        const room = this.put(c.value.name, old, next, index);
+        const room = this.grow(c.value.name, old, next, index);
+        if (room === null) return failure('RESOURCE_EXHAUSTED', QUOTA_FULL_MESSAGE);
         return { $case: 'room', value: { room: toRoom(room), created: false } };
       }
       case 'deleteRoom': {
@@ -192,6 +191,9 @@ export class RoomRegistry implements StateMachine {
         return this.expireMediaNodes(c.value.nodeIds, index, t);
       case 'updateOccupancyShare':
         return this.updateShare(c.value, index, t);
+      case 'setCommandVersion':
+        // apply raised versionInUse already, as for every command.
+        return { $case: 'commandVersionSet', value: { commandVersionInUse: this.versionInUse } };
       default:
         return unreachable(c);
     }
@@ -220,9 +222,8 @@ export class RoomRegistry implements StateMachine {
       lastLeftMs: 0,
       shares: [],
     };
-    if (this.quota.refuses(undefined, next, this.entryQuotaBytes))
-      return failure('RESOURCE_EXHAUSTED', QUOTA_FULL_MESSAGE);
-    const room = this.put(c.name, undefined, next, index);
+    const room = this.grow(c.name, undefined, next, index);
+    if (room === null) return failure('RESOURCE_EXHAUSTED', QUOTA_FULL_MESSAGE);
     this.totals.created++;
     return { $case: 'room', value: { room: toRoom(room), created: true } };
   }
@@ -337,9 +338,27 @@ export class RoomRegistry implements StateMachine {
   }
 
   /**
+   * grow is put for a create or a growing update: it stores `next` unless that would grow the
+   * state past the quota stamped in the entry, counted in the unit of the command version in
+   * use (null: refused, nothing changed). The record is encoded once, to be measured and stored.
+   */
+  private grow(
+    name: string,
+    old: Readonly<StoredRoom> | undefined,
+    next: Readonly<StoredRoom>,
+    index: number,
+  ): Readonly<StoredRoom> | null {
+    const slot = this.rooms.slotOf(name);
+    const encoded = this.rooms.encode(next);
+    const before = old === undefined ? undefined : { room: old, recordBytes: this.rooms.recordBytesAt(slot) };
+    const after = { room: next, recordBytes: encoded.byteLength };
+    if (this.quota.refuses(before, after, this.entryQuotaBytes, this.quotaUnit())) return null;
+    return this.putAt(slot, name, old, next, index, encoded);
+  }
+
+  /**
    * put is the one place a room changes from `old` (the table's current record, decoded;
-   * undefined: none) to `next`: the snapshot being written keeps the old record, the name and
-   * expiry indexes follow, watchers hear of it. Returns the new record (for a delete, the old one).
+   * undefined: none) to `next`. Returns the new record (for a delete, the old one).
    */
   private put(
     name: string,
@@ -347,14 +366,30 @@ export class RoomRegistry implements StateMachine {
     next: Readonly<StoredRoom> | undefined,
     index: number,
   ): Readonly<StoredRoom> {
+    return this.putAt(this.rooms.slotOf(name), name, old, next, index);
+  }
+
+  /**
+   * putAt is put for the room in `slot` (NO_SLOT: a new room): the snapshot being written keeps
+   * the old record, the quota, the name and expiry indexes follow, watchers hear of it.
+   * `encoded`: next already encoded by the table (grow), else put encodes it.
+   */
+  private putAt(
+    slot: number,
+    name: string,
+    old: Readonly<StoredRoom> | undefined,
+    next: Readonly<StoredRoom> | undefined,
+    index: number,
+    encoded?: Uint8Array,
+  ): Readonly<StoredRoom> {
     assert(old === undefined || old.name === name, () => `record of ${old?.name} put as ${name}`);
     assert(next === undefined || next.name === name, () => `record of ${next?.name} put as ${name}`);
-    const slot = this.rooms.slotOf(name);
     assert((slot === NO_SLOT) === (old === undefined), () => `room ${name} put with a wrong old record`);
     this.capture?.beforeChange(name, slot);
-    this.quota.changed(old, next);
+    const before = old === undefined ? undefined : { room: old, recordBytes: this.rooms.recordBytesAt(slot) };
     if (next === undefined) {
       assert(old !== undefined, () => `delete of ${name}, which does not exist`);
+      this.quota.changed(before, undefined);
       linkNodes(this.sharers, this.hosts, slot, old, undefined);
       // The indexes find the slot by the name's bytes in its record: before the record goes.
       this.names.delete(slot);
@@ -363,13 +398,15 @@ export class RoomRegistry implements StateMachine {
       this.watchLog.publish({ type: 'deleted', record: old, revision: index });
       return old;
     }
-    const [before, after] = [old === undefined ? Infinity : deadlineMs(old), deadlineMs(next)];
-    const at = this.rooms.set(next, after, slot);
+    const [dueBefore, dueAfter] = [old === undefined ? Infinity : deadlineMs(old), deadlineMs(next)];
+    const at =
+      encoded === undefined ? this.rooms.set(next, dueAfter, slot) : this.rooms.setEncoded(encoded, dueAfter, slot);
+    this.quota.changed(before, { room: next, recordBytes: this.rooms.recordBytesAt(at) });
     linkNodes(this.sharers, this.hosts, at, old, next);
     if (old === undefined) this.names.add(at);
-    if (before !== after) {
-      this.expiry.remove(at, before);
-      this.expiry.add(at, after);
+    if (dueBefore !== dueAfter) {
+      this.expiry.remove(at, dueBefore);
+      this.expiry.add(at, dueAfter);
     }
     this.watchLog.publish({ type: old === undefined ? 'created' : 'updated', record: next, revision: index });
     return next;
@@ -385,9 +422,14 @@ export class RoomRegistry implements StateMachine {
     return this.rooms.size;
   }
 
-  /** quotaUsedBytes is the summed size of the room records, as the state quota counts it. */
+  /** quotaUsedBytes is the summed size of the rooms, as the state quota counts it now (quotaUnit). */
   quotaUsedBytes(): number {
-    return this.quota.usedBytesNow();
+    return this.quota.usedBytesNow(this.quotaUnit());
+  }
+
+  /** quotaUnit: how the quota counts a room under the command version in use. */
+  private quotaUnit(): QuotaUnit {
+    return this.versionInUse >= QUOTA_COUNTS_OCCUPIED_BYTES_VERSION ? 'occupied' : 'estimate';
   }
 
   totalsSoFar(): RegistryTotals {
@@ -490,6 +532,17 @@ export class RoomRegistry implements StateMachine {
     return this.versionInUse;
   }
 
+  /**
+   * commandVersionToSet: the version a SetCommandVersion should bring into use, now that every
+   * member applies `everyMemberApplies` (null: none). Only a version above the one in use, and
+   * only once every member knows SetCommandVersion itself: a member that did not would skip it
+   * and count the quota in another unit from then on.
+   */
+  commandVersionToSet(everyMemberApplies: number): number | null {
+    const usable = everyMemberApplies >= commandVersionOfCase('setCommandVersion');
+    return usable && everyMemberApplies > this.versionInUse ? everyMemberApplies : null;
+  }
+
   // ---- Snapshots -----------------------------------------------------------------------------
 
   /** captureSnapshot freezes the state in O(1); the source serializes it in slices (copy-on-write). */
@@ -532,7 +585,7 @@ export class RoomRegistry implements StateMachine {
     const names = new SortedNames(rooms);
     const expiry = newExpiryIndex(rooms);
     const [sharers, hosts] = [new RoomsByNode(), new RoomsByNode()];
-    let quotaBytes = 0;
+    let [estimatedBytes, occupied] = [0, 0];
     const slots: number[] = [];
     const decoded = await decodeSnapshot(chunks, (encoded, room) => {
       // Most rooms are not decoded (ScannedRoom): only those placed on media nodes are indexed by node.
@@ -545,7 +598,8 @@ export class RoomRegistry implements StateMachine {
       slots.push(slot);
       expiry.add(slot, deadline);
       if (placed !== null) linkNodes(sharers, hosts, slot, undefined, placed);
-      quotaBytes += room.quotaBytes;
+      estimatedBytes += room.quotaBytes;
+      occupied += occupiedBytes(placed, encoded.byteLength);
     });
     names.fill(Int32Array.from(slots));
     const leases = new MediaLeases();
@@ -560,7 +614,7 @@ export class RoomRegistry implements StateMachine {
     this.leases = leases;
     this.sharers = sharers;
     this.hosts = hosts;
-    this.quota.reset(quotaBytes);
+    this.quota.reset(estimatedBytes, occupied);
     this.dedup.replaceAll(decoded.dedup);
     const h = decoded.header;
     this.applied = h.appliedIndex;
@@ -617,6 +671,7 @@ function roomOf(c: NonNullable<Command['command']>): string {
     case 'expireRooms':
     case 'mediaNodeHeartbeat':
     case 'expireMediaNodes':
+    case 'setCommandVersion':
       return '';
     default:
       return unreachable(c);

@@ -34,11 +34,15 @@ export interface ExpirySource {
   dueRooms(nowMs: number, max: number): string[];
   /** dueMediaNodes: media nodes whose lease is past its expiry, earliest first. */
   dueMediaNodes(nowMs: number, max: number): string[];
+  /** commandVersionToSet: the command version to bring into use, given what every member applies (null: none). */
+  commandVersionToSet(everyMemberApplies: number): number | null;
 }
 
-/** SweepTarget is what the sweeper needs from the node: leadership and a way to propose. */
+/** SweepTarget is what the sweeper needs from the node: leadership, the members' versions and a way to propose. */
 export interface SweepTarget {
   isLeader(): boolean;
+  /** commandVersionEveryMemberApplies: the lowest command version the members advertised (node.ts versionRefusal's). */
+  commandVersionEveryMemberApplies(): number;
   propose(payload: Uint8Array, deadlineMs: number): Promise<Uint8Array>;
 }
 
@@ -58,6 +62,10 @@ export interface SweeperEvents {
  * Media-node leases past their expiry (DESIGN §13) go first, one ExpireMediaNodes batch a turn
  * in place of a room batch, so the rate bound holds for both: dropping a dead node's shares can
  * make its rooms due, and the next turn (a backlog's pace) sweeps those.
+ *
+ * It also makes the leader's one other proposal nobody asks for: once every member advertises a
+ * command version above the one in use, a SetCommandVersion brings it into use (etcd's leader
+ * sets the cluster version the same way), before anything else that turn.
  */
 export class Sweeper {
   private timer: NodeJS.Timeout | null = null;
@@ -112,6 +120,8 @@ export class Sweeper {
   /** sweepBatch proposes one batch, leases before rooms; true when more may be due. */
   private async sweepBatch(): Promise<boolean> {
     if (!this.target.isLeader()) return false;
+    const version = this.source.commandVersionToSet(this.target.commandVersionEveryMemberApplies());
+    if (version !== null) return this.setCommandVersion(version);
     const nowMs = this.nowMs();
     const nodeIds = this.source.dueMediaNodes(nowMs, SWEEPER_LIMITS.sweepBatchMediaNodesMax);
     if (nodeIds.length > 0) return this.expireMediaNodes(nodeIds); // then their rooms may be due
@@ -139,6 +149,18 @@ export class Sweeper {
     const durationMs = performance.now() - startMs;
     this.events.onMediaNodeBatch?.(nodeIds.length, expired, durationMs);
     this.logger.info('sweep_media_nodes', { due: nodeIds.length, expired, durationMs: Math.round(durationMs) });
+    return true;
+  }
+
+  /** setCommandVersion proposes one SetCommandVersion; true unless it failed (then the idle pace retries it). */
+  private async setCommandVersion(version: number): Promise<boolean> {
+    const result = await this.proposeExpiry({ $case: 'setCommandVersion', value: { version } });
+    if (result.result?.$case !== 'commandVersionSet') {
+      const failed = result.result?.$case === 'failure' ? result.result.value : { code: '', message: '' };
+      this.logger.warn('command_version_not_set', { version, error: `${failed.code}: ${failed.message}` });
+      return false;
+    }
+    this.logger.info('command_version_set', { version, inUse: result.result.value.commandVersionInUse });
     return true;
   }
 

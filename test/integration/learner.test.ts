@@ -77,13 +77,17 @@ it('a learner serves LOCAL and linearizable reads, forwards writes, and can be p
   expect(s?.learners).toEqual(['n4']);
   expect(s?.voters.sort()).toEqual(['n1', 'n2', 'n3']);
   // Version gating (DESIGN §12): /status shows this node's formats and the cluster's, learners included.
-  const versions = ((await cluster.status(leader)) as unknown as { versions: VersionsJson }).versions;
-  // This build applies the media-node commands (format 2); none was used, so none is in use.
+  const versionsOf = async (id: string): Promise<VersionsJson> =>
+    ((await cluster.status(id)) as unknown as { versions: VersionsJson }).versions;
+  const versions = await versionsOf(leader);
   expect(versions.node).toEqual(REGISTRY_VERSIONS);
   expect(versions.cluster.command).toEqual({ version: REGISTRY_VERSIONS.command, heldBackBy: null });
   expect(Object.keys(versions.members).sort()).toEqual(['n1', 'n2', 'n3', 'n4']);
   expect(Object.keys(versions.current).sort()).toEqual(['n1', 'n2', 'n3', 'n4']);
-  expect(versions.commandVersionInUse).toBe(1);
+  // Every member applies this build's format, so the leader brought it into use (SetCommandVersion), learner included.
+  await waitUntil('the command version is in use on the learner', async () => {
+    return (await versionsOf('n4')).commandVersionInUse === REGISTRY_VERSIONS.command;
+  });
 
   // Writes through the learner are forwarded to the leader; reads are served by the learner.
   const viaLearner = cluster.client('n4');

@@ -3,10 +3,15 @@
  * through LiveKit's own SDK on a follower fill the registry until CreateRoom and growing
  * metadata updates fail `resource_exhausted` "registry is full", while reads, occupancy and
  * deletes go on and a delete makes room again; every node counts the same bytes, and the quota
- * gauges say so. Method: a 3-node process cluster with a 1 MiB quota, 100 KiB metadata rooms.
+ * gauges say so. The quota counts the bytes each room occupies in the table (its record and its
+ * slot's fixed share) once the leader brought command format 3 into use, which it does by itself
+ * in a cluster of this build. Method: a 3-node process cluster with a 1 MiB quota, 100 KiB
+ * metadata rooms.
  */
 import { RoomServiceClient, TwirpError } from 'livekit-server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REGISTRY_VERSIONS } from '../../src/registry/index.js';
+import { ROOM_SLOT_BYTES } from '../../src/registry/state-quota.js';
 import { ProcessCluster, waitUntil } from '../harness/process-cluster.js';
 
 const QUOTA_BYTES = 1 << 20;
@@ -38,6 +43,14 @@ describe('state quota on a real cluster', () => {
     const leader = await cluster.waitForLeader();
     const follower = cluster.nodes.map((n) => n.id).find((id) => id !== leader) ?? leader;
     const client = sdk(follower);
+    await waitUntil("every node uses this build's command format", async () => {
+      const inUse = await Promise.all(
+        cluster.nodes.map(
+          async (n) => ((await cluster.status(n.id)) as { versions?: { commandVersionInUse?: number } }).versions,
+        ),
+      );
+      return inUse.every((v) => v?.commandVersionInUse === REGISTRY_VERSIONS.command);
+    });
     let created = 0;
     let full: TwirpError | null = null;
     while (full === null && created < 20) {
@@ -69,11 +82,14 @@ describe('state quota on a real cluster', () => {
       return used.every((u) => u === used[0] && u > QUOTA_BYTES * 0.8 && u <= QUOTA_BYTES + 1_000);
     });
     for (const n of cluster.nodes) expect(await cluster.metric(n.id, 'room_registry_quota_bytes')).toBe(QUOTA_BYTES);
-    // The packed table's own figures: the records' encoded bytes, within the slabs that hold them.
+    // The packed table's own figures: the records' encoded bytes, within the slabs that hold them;
+    // the quota counts those and each room's slot (no room here is placed on a media node).
+    const rooms = (await client.listRooms()).length;
     for (const n of cluster.nodes) {
       const records = await cluster.metric(n.id, 'room_registry_state_bytes');
       expect(records).toBeGreaterThan(QUOTA_BYTES * 0.5);
       expect(await cluster.metric(n.id, 'room_registry_state_slab_bytes')).toBeGreaterThanOrEqual(records);
+      expect(await cluster.metric(n.id, 'room_registry_quota_used_bytes')).toBe(records + rooms * ROOM_SLOT_BYTES);
     }
   }, 120_000);
 });

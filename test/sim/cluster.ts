@@ -392,6 +392,7 @@ export class Cluster {
       },
       snapshotIntervalEntries: this.opts.raft.snapshotIntervalEntries,
       raftTuning: { ...this.opts.raft, snapshotRetryTicks: 30 },
+      ...(this.opts.registry === null ? {} : { quotaBytes: this.opts.registry.quotaBytes }),
     });
     raft.events.onLeaderChange = (leader) => {
       if (leader === node.id && proc.alive) this.onNewLeader?.(node.id, node.incarnation);

@@ -1,4 +1,5 @@
-import type { SeededRng } from '../../src/lib/rng.js';
+import { LIMITS } from '../../src/config/limits.js';
+import { SeededRng } from '../../src/lib/rng.js';
 import { MS_PER_STEP } from './scheduler.js';
 
 /**
@@ -190,6 +191,17 @@ export interface MediaNodeOptions {
   readonly hostedFraction: number;
 }
 
+/**
+ * RegistryOptions: how a room run's registry is set up beyond its media nodes. The leader's
+ * sweeper proposes SetCommandVersion from `commandVersionStep` on (Infinity: never), so a run
+ * applies rooms in the quota's earlier unit, switches at that entry on every replica, or never
+ * does; `quotaBytes` is the state quota the nodes stamp (small ones refuse some creates).
+ */
+export interface RegistryOptions {
+  readonly commandVersionStep: number;
+  readonly quotaBytes: number;
+}
+
 /** MachineName: the replicated state machine of a run: the simulator's key-value map, or RoomRegistry. */
 export type MachineName = 'kv' | 'rooms';
 
@@ -210,6 +222,8 @@ export interface SimOptions {
   readonly membership: MembershipOptions;
   /** media: the simulated media nodes of a room run (null in key-value runs). */
   readonly media: MediaNodeOptions | null;
+  /** registry: a room run's command version and quota (null in key-value runs). */
+  readonly registry: RegistryOptions | null;
 }
 
 /**
@@ -245,7 +259,7 @@ export function chooseSimOptions(rng: SeededRng): SimOptions {
   ] as const);
   // Churn finds its bugs mostly in 3-node clusters, where a minority is one node.
   const clusterSize = rng.chance(weather === 'churn' ? 0.75 : 0.5) ? 3 : 5;
-  const options: Omit<SimOptions, 'media'> = {
+  const options: Omit<SimOptions, 'media' | 'registry'> = {
     clusterSize,
     // A share of the runs replicate the production state machine, with room clients and expiry.
     machine: rng.chance(ROOMS_SHARE) ? 'rooms' : 'kv',
@@ -261,7 +275,19 @@ export function chooseSimOptions(rng: SeededRng): SimOptions {
     membership: chooseMembership(rng, weather),
   };
   // Drawn last and only for room runs, so a key-value seed replays the schedule it always had.
-  return { ...options, media: options.machine === 'rooms' ? chooseMediaNodes(rng, options.steps) : null };
+  const media = options.machine === 'rooms' ? chooseMediaNodes(rng, options.steps) : null;
+  // From a generator of its own (seeded by the run's length), so no other draw of the seed moves.
+  const registry = options.machine === 'rooms' ? chooseRegistry(new SeededRng(options.steps), options.steps) : null;
+  return { ...options, media, registry };
+}
+
+/** chooseRegistry draws when a room run sets the command version and how large its quota is. */
+function chooseRegistry(rng: SeededRng, steps: number): RegistryOptions {
+  return {
+    commandVersionStep: rng.pick([0, rng.nextInt(steps), Infinity]),
+    // A room of the simulated clients occupies 100 to 250 bytes: 1 500 holds a few of the 3 to 8.
+    quotaBytes: rng.pick([LIMITS.quotaBytesDefault, 1_500, 3_000]),
+  };
 }
 
 /** MEDIA_NODES_MAX: a room run has 2 or 3 media nodes, enough for rooms that span nodes. */
@@ -391,6 +417,9 @@ export function describeSimOptions(o: SimOptions): string {
     `inflight=${o.raft.inflightAppendsMax} preVote=${o.raft.preVote} checkQuorum=${o.raft.checkQuorum}`,
     `clients=${o.workload.clients} keys=${o.workload.keys} membership/step=${o.membership.changesPerStep.toFixed(4)}`,
     ...(o.media === null ? [] : [describeMediaNodes(o.media)]),
+    ...(o.registry === null
+      ? []
+      : [`setCommandVersion@${o.registry.commandVersionStep} quota=${o.registry.quotaBytes}`]),
   ].join(' ');
 }
 

@@ -5,13 +5,14 @@ import type { Index, NodeId } from '../../src/lib/ids.js';
 import type { SeededRng } from '../../src/lib/rng.js';
 import { decodeCommandEntry } from '../../src/node/entry-codec.js';
 import type { Entry } from '../../src/raft/index.js';
+import { REGISTRY_VERSIONS } from '../../src/registry/index.js';
 import { ROOM_MODEL, type RoomInput, type RoomModelObservation } from '../chaos/room-model.js';
 import type { AckedEntry } from './checkers/convergence.js';
 import type { HistoryVerdict } from './checkers/history.js';
 import { type Operation, UNKNOWN, type Unknown, checkLinearizable } from './checkers/linearizability.js';
 import type { WorkloadStats } from './clients.js';
 import type { Cluster, ClusterHooks } from './cluster.js';
-import type { MediaNodeOptions, WorkloadOptions } from './faults.js';
+import type { MediaNodeOptions, RegistryOptions, WorkloadOptions } from './faults.js';
 import { LeaseChecker } from './checkers/leases.js';
 import { MediaNodes } from './media-nodes.js';
 import { SimRooms, type SimRoomsEvents, decodeRoomResult, encodeRoomCommand } from './rooms.js';
@@ -85,6 +86,8 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
     readsDropped: 0,
   };
   roomsExpiredCount = 0;
+  /** quotaRefusals: writes answered RESOURCE_EXHAUSTED (the run's quota was full). */
+  quotaRefusals = 0;
   readonly leases = new LeaseChecker();
   /** media: the run's media nodes; null when it has none. */
   readonly media: MediaNodes | null;
@@ -94,13 +97,15 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
   private readonly firstApplied = new Map<string, { step: number; index: Index; term: number }>();
   /** expiredAt: the expiry entries (rooms or leases) already in the history as pseudo-operations. */
   private readonly expiredAt = new Set<number>();
-  /** refusedShares: share reports whose entry was refused (FAILED_PRECONDITION), which changed nothing. */
-  private readonly refusedShares = new Set<string>();
+  /** refusedWrites: writes whose entry was refused (a share with no lease, a write past the quota), which changed nothing. */
+  private readonly refusedWrites = new Set<string>();
   /**
    * sweepInFlight: the leader (and its incarnation) whose sweep has not settled, and the step
    * until which it may still (its deadline): that leader's sweeper runs one sweep at a time, as
    * src/sweeper does.
    */
+  /** commandVersionStep: the sweep proposes SetCommandVersion from this step on (RegistryOptions). */
+  private readonly commandVersionStep: number;
   private sweepInFlight: { readonly leader: NodeId; readonly incarnation: number; readonly untilStep: number } | null =
     null;
   private opSeq = 0;
@@ -113,7 +118,9 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
     private readonly cluster: Cluster,
     private readonly trace: Trace,
     media: MediaNodeOptions | null,
+    registry: RegistryOptions | null,
   ) {
+    this.commandVersionStep = registry?.commandVersionStep ?? Infinity;
     for (let id = 0; id < opts.clients; id++)
       this.clients.push({ id, nextStep: rng.nextInt(50), leaderHint: null, op: null });
     this.media = media === null ? null : new MediaNodes(media, rng, cluster, trace);
@@ -196,8 +203,8 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
         this.stats.unknownNeverApplied++;
         continue;
       }
-      // A share refused for a lapsed lease changed nothing; a get constrains nothing.
-      if (op.kind === 'get' || this.refusedShares.has(op.requestId)) continue;
+      // A refused write (a share for a lapsed lease, a write past the quota) changed nothing; a get constrains nothing.
+      if (op.kind === 'get' || this.refusedWrites.has(op.requestId)) continue;
       const input = this.inputOf(op);
       this.history.push({
         clientId: op.clientId,
@@ -218,9 +225,9 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
       : { op: op.kind, room: op.room, metadata: op.metadata };
   }
 
-  /** shareRefused: a node refused the share report `requestId` (its media node held no live lease). */
-  shareRefused(requestId: string): void {
-    this.refusedShares.add(requestId);
+  /** writeRefused: a node refused the write `requestId` (SimRoomsEvents.writeRefused). */
+  writeRefused(requestId: string): void {
+    this.refusedWrites.add(requestId);
   }
 
   // ClusterHooks
@@ -353,6 +360,7 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
       case 'deleted':
         return { found: true };
       case 'failure':
+        if (result.value.code === 'RESOURCE_EXHAUSTED') this.quotaRefusals++;
         return result.value.code === 'NOT_FOUND' ? { found: false } : null;
       default:
         return null;
@@ -417,9 +425,10 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
   }
 
   /**
-   * sweep is the leader's sweeper (src/sweeper) in simulated time: leases past due become one
-   * ExpireMediaNodes entry, then due rooms one ExpireRooms entry (leases first, as the sweeper
-   * does). Like src/sweeper it waits for its entries before it sweeps again: a leader whose
+   * sweep is the leader's sweeper (src/sweeper) in simulated time: from the run's
+   * commandVersionStep, a SetCommandVersion while the registry wants one (every simulated node
+   * runs this build); then leases past due become one ExpireMediaNodes entry, then due rooms
+   * one ExpireRooms entry (leases first, as the sweeper does). Like src/sweeper it waits for its entries before it sweeps again: a leader whose
    * applied state lags would otherwise propose the same due leases and rooms every period, and
    * a follower catching up one entry per append would never reach the end of its log (seed 515).
    */
@@ -435,6 +444,9 @@ export class RoomWorkload implements ClusterHooks, SimRoomsEvents {
     const nowMs = this.now * MS_PER_STEP;
     const p = this.cluster.call(leader, async (raft, machine) => {
       if (!(machine instanceof SimRooms)) return;
+      const version = machine.registry.commandVersionToSet(REGISTRY_VERSIONS.command);
+      if (version !== null && this.now >= this.commandVersionStep)
+        await raft.propose(encodeRoomCommand('', { $case: 'setCommandVersion', value: { version } }), deadlineMs);
       const nodeIds = machine.registry.dueMediaNodes(nowMs, SWEEP_BATCH_MEDIA_NODES_MAX);
       if (nodeIds.length > 0)
         await raft.propose(encodeRoomCommand('', { $case: 'expireMediaNodes', value: { nodeIds } }), deadlineMs);

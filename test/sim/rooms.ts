@@ -19,8 +19,11 @@ export interface SimRoomsEvents {
    * (a room's share or node_id), empty when the entry did all it must.
    */
   mediaNodesExpired(index: Index, entryTimeMs: number, nodeIds: readonly string[], leftovers: readonly string[]): void;
-  /** shareRefused: the UpdateOccupancyShare of `requestId` was refused (no live lease) and changed nothing. */
-  shareRefused(requestId: string): void;
+  /**
+   * writeRefused: the write of `requestId` was refused and changed nothing: a share report
+   * with no live lease, a create or update past the state quota.
+   */
+  writeRefused(requestId: string): void;
 }
 
 /** Counts is a room's participants and publishers. */
@@ -58,8 +61,8 @@ export class SimRooms implements SimMachine {
         return this.applyExpireMediaNodes(index, payload, entryTimeMs, quotaBytes, term);
       default: {
         const result = this.registry.apply(index, payload, entryTimeMs, quotaBytes, term);
-        if (c?.$case === 'updateOccupancyShare') this.noteShareOutcome(command.requestId, result);
-        else if (c !== undefined) this.shadow(index, c, result);
+        this.noteRefusal(command.requestId, result);
+        if (c !== undefined && c.$case !== 'updateOccupancyShare') this.shadow(index, c, result);
         return result;
       }
     }
@@ -127,10 +130,11 @@ export class SimRooms implements SimMachine {
     this.unattributed.set(c.value.name, { participants: c.value.numParticipants, publishers: c.value.numPublishers });
   }
 
-  /** noteShareOutcome tells the workload of a share report refused for its lease (NOT_FOUND saw the room absent). */
-  private noteShareOutcome(requestId: string, resultBytes: Uint8Array): void {
+  /** noteRefusal tells the workload of a client's write that failed (NOT_FOUND saw the room absent, which the model checks). */
+  private noteRefusal(requestId: string, resultBytes: Uint8Array): void {
+    if (requestId === '') return;
     const r = CommandResult.decode(resultBytes).result;
-    if (r?.$case === 'failure' && r.value.code !== 'NOT_FOUND') this.events.shareRefused(requestId);
+    if (r?.$case === 'failure' && r.value.code !== 'NOT_FOUND') this.events.writeRefused(requestId);
   }
 
   captureSnapshot(): SnapshotSource {
@@ -154,6 +158,9 @@ export class SimRooms implements SimMachine {
       rooms: this.allRooms(),
       mediaNodes: this.registry.liveMediaNodes(0),
       totals: this.registry.totalsSoFar(),
+      // The quota's count and unit are replicated state too: a replica restored from a snapshot must agree.
+      quotaUsedBytes: this.registry.quotaUsedBytes(),
+      commandVersionInUse: this.registry.commandVersionInUse(),
     });
   }
 

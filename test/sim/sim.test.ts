@@ -161,6 +161,8 @@ async function runChunk(first: number, last: number): Promise<void> {
     roomsExpired: 0,
     heartbeats: 0,
     leasesExpired: 0,
+    quotaRefusals: 0,
+    versionSetRuns: 0,
     writesOk: 0,
     readsOk: 0,
     linTimeouts: 0,
@@ -179,6 +181,8 @@ async function runChunk(first: number, last: number): Promise<void> {
       totals.roomsExpired += s.roomsExpired;
       totals.heartbeats += s.heartbeats;
       totals.leasesExpired += s.leasesExpired;
+      totals.quotaRefusals += s.quotaRefusals;
+      if (s.commandVersionInUse >= 3) totals.versionSetRuns++;
       totals.partitions += s.partitions;
       totals.membershipChanges += s.membershipChanges;
       totals.snapshotsInstalled += s.snapshotsInstalled;

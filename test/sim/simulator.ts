@@ -7,7 +7,7 @@ import { checkLeasesFinal } from './checkers/leases.js';
 import { SafetyChecker, SafetyViolation } from './checkers/safety.js';
 import { Workload, type WorkloadStats } from './clients.js';
 import { RoomWorkload, SWEEP_PERIOD_STEPS } from './room-clients.js';
-import { roomsMachine } from './rooms.js';
+import { SimRooms, roomsMachine } from './rooms.js';
 import { Cluster, type MachineKind } from './cluster.js';
 import { SimKv } from './kv.js';
 import { type SimOptions, chooseSimOptions, describeSimOptions } from './faults.js';
@@ -50,6 +50,9 @@ export interface SimStats extends WorkloadStats {
   /** heartbeats: media-node heartbeat entries applied; leasesExpired: leases the sweeper expired (room runs). */
   readonly heartbeats: number;
   readonly leasesExpired: number;
+  /** quotaRefusals: room writes refused by the state quota; commandVersionInUse: at the end (0: a key-value run). */
+  readonly quotaRefusals: number;
+  readonly commandVersionInUse: number;
   readonly packetsSent: number;
   readonly packetsDropped: number;
   readonly crashes: number;
@@ -119,10 +122,13 @@ function buildWorld(options: SimOptions, rng: SeededRng, trace: Trace): World {
       : roomsMachine({
           roomsExpired: (index, names) => rooms?.roomsExpired(index, names),
           mediaNodesExpired: (index, t, ids, leftovers) => rooms?.mediaNodesExpired(index, t, ids, leftovers),
-          shareRefused: (requestId) => rooms?.shareRefused(requestId),
+          writeRefused: (requestId) => rooms?.writeRefused(requestId),
         });
   const cluster = new Cluster(options, rng, scheduler, network, safety, trace, ids, machine, noHooks);
-  rooms = options.machine === 'rooms' ? new RoomWorkload(options.workload, rng, cluster, trace, options.media) : null;
+  rooms =
+    options.machine === 'rooms'
+      ? new RoomWorkload(options.workload, rng, cluster, trace, options.media, options.registry)
+      : null;
   const workload = rooms ?? new Workload(options.workload, rng, cluster, trace);
   cluster.setHooks(workload);
   const nemesis = new Nemesis(options, rng, cluster, network, trace);
@@ -226,6 +232,7 @@ function collectStats(
 ): SimStats {
   const leader = w.cluster.leader();
   const anyNode = w.cluster.node(leader ?? w.cluster.ids[0] ?? nodeId('n1'));
+  const machine = anyNode.machine;
   return {
     ...w.workload.stats,
     clusterSize: options.clusterSize,
@@ -238,6 +245,8 @@ function collectStats(
     roomsExpired: w.workload instanceof RoomWorkload ? w.workload.roomsExpiredCount : 0,
     heartbeats: w.workload instanceof RoomWorkload ? w.workload.leases.heartbeatsApplied : 0,
     leasesExpired: w.workload instanceof RoomWorkload ? w.workload.leases.leasesExpired : 0,
+    quotaRefusals: w.workload instanceof RoomWorkload ? w.workload.quotaRefusals : 0,
+    commandVersionInUse: machine instanceof SimRooms ? machine.registry.commandVersionInUse() : 0,
     packetsSent: w.network.packetsSent,
     packetsDropped: w.network.packetsDropped,
     crashes: w.cluster.crashCount,

@@ -20,6 +20,7 @@ describe('validateCommandBytes', () => {
       cmd.remove('a'),
       cmd.occupancy('a', 3),
       cmd.expire(...names),
+      cmd.setVersion(3),
     ]) {
       expect(validateCommandBytes(encode(c))).toBeNull();
     }
@@ -49,6 +50,8 @@ describe('validateCommandBytes', () => {
         encode(cmd.expire(...Array.from({ length: SWEEPER_LIMITS.sweepBatchRoomsMax + 1 }, (_, i) => `r${i}`))),
       ],
       ['sweep of no name', encode(cmd.expire('a', ''))],
+      ['a command version this build does not apply', encode(cmd.setVersion(4))],
+      ['command version 0', encode(cmd.setVersion(0))],
     ];
     for (const [what, bytes] of refused) expect(validateCommandBytes(bytes)?.code, what).toBe('INVALID_ARGUMENT');
   });

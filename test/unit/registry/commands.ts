@@ -83,6 +83,11 @@ export const cmd = {
     apiKey: '',
     command: { $case: 'updateOccupancyShare', value: { name, nodeId, numParticipants, numPublishers } },
   }),
+  setVersion: (version: number): Command => ({
+    requestId: '',
+    apiKey: '',
+    command: { $case: 'setCommandVersion', value: { version } },
+  }),
 };
 
 /** Driver applies commands at consecutive indexes with a settable clock (and term: 0 leaves it out). */

@@ -8,7 +8,12 @@ import { describe, expect, it } from 'vitest';
 import { Command, CommandResult } from '../../../src/gen/roomregistry/command/v1/command.js';
 import { index } from '../../../src/lib/ids.js';
 import { RoomRegistry } from '../../../src/registry/index.js';
-import { ROOM_RECORD_OVERHEAD_BYTES, roomRecordBytes } from '../../../src/registry/state-quota.js';
+import {
+  NODE_LINK_BYTES,
+  ROOM_RECORD_OVERHEAD_BYTES,
+  ROOM_SLOT_BYTES,
+  roomRecordBytes,
+} from '../../../src/registry/state-quota.js';
 import { decodeCommandEntry, encodeCommandEntry } from '../../../src/node/entry-codec.js';
 import { cmd } from './commands.js';
 
@@ -108,6 +113,71 @@ describe('state quota', () => {
       shares: [],
     };
     expect(roomRecordBytes(r)).toBe(ROOM_RECORD_OVERHEAD_BYTES + 4 + 1 + 3 + 2 + 4);
+  });
+});
+
+/** snapshotThroughRestore is a new registry restored from `r`'s snapshot (taken in 256-byte chunks). */
+async function snapshotThroughRestore(r: RoomRegistry): Promise<RoomRegistry> {
+  const source = r.captureSnapshot();
+  const parts: Uint8Array[] = [];
+  for (let c = source.nextChunk(256); c !== null; c = source.nextChunk(256)) parts.push(c);
+  const restored = new RoomRegistry();
+  await restored.restore(chunksOf(parts));
+  return restored;
+}
+
+describe('state quota from command version 3: the bytes a room occupies', () => {
+  /** occupiedNow is what the table holds: its records, a slot's fixed cost per room, a link per placement. */
+  const occupiedNow = (r: RoomRegistry, rooms: number, links = 0): number =>
+    r.stateBytes().records + rooms * ROOM_SLOT_BYTES + links * NODE_LINK_BYTES;
+
+  it('switches unit at the SetCommandVersion entry, on a live replica and on one restored before it', async () => {
+    const d = new QuotaDriver();
+    for (let i = 0; i < 20; i++) d.apply(cmd.create(`r${i}`, { metadata: 'z'.repeat(i * 11) }), 1 << 30);
+    d.apply(cmd.occupancy('r3', 2), 1 << 30); // a host: one node link
+    const estimate = d.registry.quotaUsedBytes();
+    expect(estimate).toBeGreaterThan(occupiedNow(d.registry, 20, 1)); // so the test tells them apart
+    const before = await snapshotThroughRestore(d.registry);
+    expect(d.apply(cmd.setVersion(3), 1 << 30).result?.$case).toBe('commandVersionSet');
+    expect(d.registry.quotaUsedBytes()).toBe(occupiedNow(d.registry, 20, 1));
+    // A replica restored before the switch applies the same entry and counts the same.
+    const other = new QuotaDriver(before);
+    other.next = d.next - 1;
+    expect(before.quotaUsedBytes()).toBe(estimate);
+    other.apply(cmd.setVersion(3), 1 << 30);
+    expect(before.quotaUsedBytes()).toBe(d.registry.quotaUsedBytes());
+    // And one restored after it, from the snapshot alone.
+    const after = await snapshotThroughRestore(d.registry);
+    expect(after.commandVersionInUse()).toBe(3);
+    expect(after.quotaUsedBytes()).toBe(d.registry.quotaUsedBytes());
+  });
+
+  it('refuses exactly the write past the quota, in occupied bytes, and keeps counting through every kind of write', async () => {
+    const d = new QuotaDriver();
+    d.apply(cmd.setVersion(3), 0);
+    expect(d.apply(cmd.create('a1', { metadata: 'm'.repeat(100) }), 1 << 30).result?.$case).toBe('room');
+    const one = d.registry.quotaUsedBytes(); // rooms named alike, at indexes below 128, encode alike
+    expect(one).toBe(occupiedNow(d.registry, 1));
+    const quota = 4 * one;
+    for (const n of ['a2', 'a3', 'a4'])
+      expect(d.apply(cmd.create(n, { metadata: 'm'.repeat(100) }), quota).result?.$case).toBe('room');
+    expect(d.registry.quotaUsedBytes()).toBe(quota);
+    expect(d.apply(cmd.create('a5', { metadata: 'm'.repeat(100) }), quota).result).toEqual(FULL);
+    expect(d.apply(cmd.update('a1', 'm'.repeat(101)), quota).result).toEqual(FULL);
+    // Shorter metadata, though its first update adds the version fields (about 10 bytes) to the record.
+    expect(d.apply(cmd.update('a1', 'm'.repeat(50)), quota).result?.$case).toBe('room');
+    expect(d.apply(cmd.create('a5'), quota).result).toEqual(FULL); // one byte is not a room
+    // Past the quota on writes it never refuses: a host, a media node's share, then they leave.
+    d.apply(cmd.occupancy('a2', 3), quota);
+    d.apply(cmd.heartbeat('m1'), quota);
+    d.apply(cmd.share('a3', 'm1', 2), quota);
+    expect(d.registry.quotaUsedBytes()).toBe(occupiedNow(d.registry, 4, 3)); // a2's host; a3's share and host
+    expect(d.registry.quotaUsedBytes()).toBeGreaterThan(quota);
+    expect((await snapshotThroughRestore(d.registry)).quotaUsedBytes()).toBe(d.registry.quotaUsedBytes());
+    d.apply(cmd.remove('a3'), quota);
+    d.apply(cmd.remove('a4'), quota);
+    expect(d.registry.quotaUsedBytes()).toBe(occupiedNow(d.registry, 2, 1));
+    expect(d.apply(cmd.create('a5', { metadata: 'm'.repeat(100) }), quota).result?.$case).toBe('room');
   });
 });
 

@@ -113,4 +113,22 @@ describe('RoomRegistry command version in use', () => {
     expect(restored.commandVersionInUse()).toBe(1);
     expect(restored.appliedIndex()).toBe(1);
   });
+
+  it('is raised by SetCommandVersion to the version it names, never lowered by it, and answered with the version in use', () => {
+    const d = new Driver(new RoomRegistry());
+    expect(d.registry.commandVersionToSet(2)).toBeNull(); // a member may not know SetCommandVersion
+    expect(d.registry.commandVersionToSet(3)).toBe(3);
+    expect(d.apply(cmd.setVersion(3)).result).toEqual({
+      $case: 'commandVersionSet',
+      value: { commandVersionInUse: 3 },
+    });
+    expect(d.registry.commandVersionInUse()).toBe(3);
+    expect(d.registry.commandVersionToSet(3)).toBeNull();
+    expect(d.apply(cmd.setVersion(1)).result).toEqual({
+      $case: 'commandVersionSet',
+      value: { commandVersionInUse: 3 },
+    });
+    expect(d.apply(cmd.heartbeat('m1')).result?.$case).toBe('lease');
+    expect(d.registry.commandVersionInUse()).toBe(3);
+  });
 });

@@ -16,6 +16,12 @@ type Proposed = NonNullable<Command['command']>;
 class Source implements ExpirySource {
   dueNodes: string[] = [];
   due: string[] = [];
+  /** versionInUse / versionToSet: a registry that sets `versionToSet` once every member applies it. */
+  versionInUse = 1;
+  versionToSet = 3;
+  commandVersionToSet(everyMemberApplies: number): number | null {
+    return everyMemberApplies >= this.versionToSet && this.versionToSet > this.versionInUse ? this.versionToSet : null;
+  }
   dueMediaNodes(_nowMs: number, max: number): string[] {
     return this.dueNodes.slice(0, max);
   }
@@ -28,7 +34,12 @@ function target(answer: (c: Proposed) => CommandResult['result'], leader = true)
   const proposed: Proposed[] = [];
   return {
     proposed,
+    /** membersApply: the command version every member advertised (1: an older build among them). */
+    membersApply: 1,
     isLeader: () => leader,
+    commandVersionEveryMemberApplies(): number {
+      return this.membersApply;
+    },
     propose: (payload: Uint8Array): Promise<Uint8Array> => {
       const c = Command.decode(payload);
       if (c.command === undefined) throw new Error('proposed a command of no kind');
@@ -137,5 +148,44 @@ describe('Sweeper with media-node leases', () => {
     sweeper.start();
     await vi.advanceTimersByTimeAsync(5 * SWEEPER_LIMITS.sweepIntervalMs);
     expect(t.proposed).toEqual([]);
+  });
+});
+
+describe('Sweeper and the command version', () => {
+  it('sets the version once every member applies it, before any batch, and never again', async () => {
+    const source = new Source();
+    source.due = ['room-1'];
+    const expire = expireAll(source);
+    const t = target((c) => {
+      if (c.$case !== 'setCommandVersion') return expire(c);
+      source.versionInUse = c.value.version; // as apply does
+      return { $case: 'commandVersionSet', value: { commandVersionInUse: c.value.version } };
+    });
+    sweeper = new Sweeper(source, t, recordingLogger());
+    sweeper.kick();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.proposed).toEqual([{ $case: 'expireRooms', value: { names: ['room-1'] } }]); // a member applies only 1
+    t.membersApply = 3;
+    source.due = ['room-2'];
+    await vi.advanceTimersByTimeAsync(SWEEPER_LIMITS.sweepIntervalMs);
+    expect(t.proposed[1]).toEqual({ $case: 'setCommandVersion', value: { version: 3 } });
+    await vi.advanceTimersByTimeAsync(10 * SWEEPER_LIMITS.sweepIntervalMs);
+    expect(t.proposed.slice(2)).toEqual([{ $case: 'expireRooms', value: { names: ['room-2'] } }]);
+  });
+
+  it('retries a refused SetCommandVersion at the idle pace and logs it', async () => {
+    const source = new Source();
+    const t = target(() => ({ $case: 'failure', value: { code: 'FAILED_PRECONDITION', message: 'member n3' } }));
+    t.membersApply = 3;
+    const logger = recordingLogger();
+    sweeper = new Sweeper(source, t, logger);
+    sweeper.kick();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.proposed).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(SWEEPER_LIMITS.sweepIntervalMs - 1);
+    expect(t.proposed).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(t.proposed).toHaveLength(2);
+    expect(logger.warnings).toEqual(['command_version_not_set', 'command_version_not_set']);
   });
 });

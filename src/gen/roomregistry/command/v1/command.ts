@@ -37,6 +37,9 @@ export interface Command {
     { $case: "mediaNodeHeartbeat"; value: MediaNodeHeartbeat }
     | { $case: "expireMediaNodes"; value: ExpireMediaNodes }
     | { $case: "updateOccupancyShare"; value: UpdateOccupancyShare }
+    | //
+    /** Command version 3: proposed by the leader alone, once every member advertises the version. */
+    { $case: "setCommandVersion"; value: SetCommandVersion }
     | undefined;
 }
 
@@ -102,6 +105,15 @@ export interface UpdateOccupancyShare {
   numPublishers: number;
 }
 
+/**
+ * SetCommandVersion records that every member applies command format `version` (etcd's
+ * ClusterVersionSet): from this entry on, every replica applies the rules of that version (from
+ * 3: the state quota counts the bytes each room occupies). The version in use never goes back.
+ */
+export interface SetCommandVersion {
+  version: number;
+}
+
 /** ExpireRooms is the sweeper's batch; each room is deleted only if it is still due when applied. */
 export interface ExpireRooms {
   names: string[];
@@ -116,6 +128,7 @@ export interface CommandResult {
     | { $case: "expired"; value: Expired }
     | { $case: "lease"; value: Lease }
     | { $case: "expiredMediaNodes"; value: ExpiredMediaNodes }
+    | { $case: "commandVersionSet"; value: CommandVersionSet }
     | undefined;
   /**
    * revision is the log index of the entry that produced this result (for a retried request
@@ -150,6 +163,11 @@ export interface Lease {
 
 export interface ExpiredMediaNodes {
   mediaNodes: number;
+}
+
+/** CommandVersionSet answers SetCommandVersion: the command version the state uses after it. */
+export interface CommandVersionSet {
+  commandVersionInUse: number;
 }
 
 function createBaseCommand(): Command {
@@ -188,6 +206,9 @@ export const Command: MessageFns<Command> = {
         break;
       case "updateOccupancyShare":
         UpdateOccupancyShare.encode(message.command.value, writer.uint32(138).fork()).join();
+        break;
+      case "setCommandVersion":
+        SetCommandVersion.encode(message.command.value, writer.uint32(146).fork()).join();
         break;
     }
     return writer;
@@ -298,6 +319,14 @@ export const Command: MessageFns<Command> = {
             };
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.command = { $case: "setCommandVersion", value: SetCommandVersion.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -354,6 +383,10 @@ export const Command: MessageFns<Command> = {
         ? { $case: "updateOccupancyShare", value: UpdateOccupancyShare.fromJSON(object.updateOccupancyShare) }
         : isSet(object.update_occupancy_share)
         ? { $case: "updateOccupancyShare", value: UpdateOccupancyShare.fromJSON(object.update_occupancy_share) }
+        : isSet(object.setCommandVersion)
+        ? { $case: "setCommandVersion", value: SetCommandVersion.fromJSON(object.setCommandVersion) }
+        : isSet(object.set_command_version)
+        ? { $case: "setCommandVersion", value: SetCommandVersion.fromJSON(object.set_command_version) }
         : undefined,
     };
   },
@@ -382,6 +415,8 @@ export const Command: MessageFns<Command> = {
       obj.expireMediaNodes = ExpireMediaNodes.toJSON(message.command.value);
     } else if (message.command?.$case === "updateOccupancyShare") {
       obj.updateOccupancyShare = UpdateOccupancyShare.toJSON(message.command.value);
+    } else if (message.command?.$case === "setCommandVersion") {
+      obj.setCommandVersion = SetCommandVersion.toJSON(message.command.value);
     }
     return obj;
   },
@@ -451,6 +486,12 @@ export const Command: MessageFns<Command> = {
             $case: "updateOccupancyShare",
             value: UpdateOccupancyShare.fromPartial(object.command.value),
           };
+        }
+        break;
+      }
+      case "setCommandVersion": {
+        if (object.command?.value !== undefined && object.command?.value !== null) {
+          message.command = { $case: "setCommandVersion", value: SetCommandVersion.fromPartial(object.command.value) };
         }
         break;
       }
@@ -1279,6 +1320,73 @@ export const UpdateOccupancyShare: MessageFns<UpdateOccupancyShare> = {
   },
 };
 
+function createBaseSetCommandVersion(): SetCommandVersion {
+  return { version: 0 };
+}
+
+export const SetCommandVersion: MessageFns<SetCommandVersion> = {
+  encode(message: SetCommandVersion, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).uint32(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetCommandVersion {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetCommandVersion();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetCommandVersion {
+    return { version: isSet(object.version) ? globalThis.Number(object.version) : 0 };
+  },
+
+  toJSON(message: SetCommandVersion): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetCommandVersion>): SetCommandVersion {
+    return SetCommandVersion.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetCommandVersion>): SetCommandVersion {
+    const message = createBaseSetCommandVersion();
+    message.version = object.version ?? 0;
+    return message;
+  },
+};
+
 function createBaseExpireRooms(): ExpireRooms {
   return { names: [] };
 }
@@ -1371,6 +1479,9 @@ export const CommandResult: MessageFns<CommandResult> = {
       case "expiredMediaNodes":
         ExpiredMediaNodes.encode(message.result.value, writer.uint32(50).fork()).join();
         break;
+      case "commandVersionSet":
+        CommandVersionSet.encode(message.result.value, writer.uint32(58).fork()).join();
+        break;
     }
     if (message.revision !== 0) {
       writer.uint32(80).uint64(message.revision);
@@ -1439,6 +1550,14 @@ export const CommandResult: MessageFns<CommandResult> = {
             message.result = { $case: "expiredMediaNodes", value: ExpiredMediaNodes.decode(reader, reader.uint32()) };
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.result = { $case: "commandVersionSet", value: CommandVersionSet.decode(reader, reader.uint32()) };
+            continue;
+          }
           case 10: {
             if (tag !== 80) {
               break;
@@ -1475,6 +1594,10 @@ export const CommandResult: MessageFns<CommandResult> = {
         ? { $case: "expiredMediaNodes", value: ExpiredMediaNodes.fromJSON(object.expiredMediaNodes) }
         : isSet(object.expired_media_nodes)
         ? { $case: "expiredMediaNodes", value: ExpiredMediaNodes.fromJSON(object.expired_media_nodes) }
+        : isSet(object.commandVersionSet)
+        ? { $case: "commandVersionSet", value: CommandVersionSet.fromJSON(object.commandVersionSet) }
+        : isSet(object.command_version_set)
+        ? { $case: "commandVersionSet", value: CommandVersionSet.fromJSON(object.command_version_set) }
         : undefined,
       revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
     };
@@ -1494,6 +1617,8 @@ export const CommandResult: MessageFns<CommandResult> = {
       obj.lease = Lease.toJSON(message.result.value);
     } else if (message.result?.$case === "expiredMediaNodes") {
       obj.expiredMediaNodes = ExpiredMediaNodes.toJSON(message.result.value);
+    } else if (message.result?.$case === "commandVersionSet") {
+      obj.commandVersionSet = CommandVersionSet.toJSON(message.result.value);
     }
     if (message.revision !== 0) {
       obj.revision = Math.round(message.revision);
@@ -1540,6 +1665,12 @@ export const CommandResult: MessageFns<CommandResult> = {
       case "expiredMediaNodes": {
         if (object.result?.value !== undefined && object.result?.value !== null) {
           message.result = { $case: "expiredMediaNodes", value: ExpiredMediaNodes.fromPartial(object.result.value) };
+        }
+        break;
+      }
+      case "commandVersionSet": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "commandVersionSet", value: CommandVersionSet.fromPartial(object.result.value) };
         }
         break;
       }
@@ -2000,6 +2131,79 @@ export const ExpiredMediaNodes: MessageFns<ExpiredMediaNodes> = {
   fromPartial(object: DeepPartial<ExpiredMediaNodes>): ExpiredMediaNodes {
     const message = createBaseExpiredMediaNodes();
     message.mediaNodes = object.mediaNodes ?? 0;
+    return message;
+  },
+};
+
+function createBaseCommandVersionSet(): CommandVersionSet {
+  return { commandVersionInUse: 0 };
+}
+
+export const CommandVersionSet: MessageFns<CommandVersionSet> = {
+  encode(message: CommandVersionSet, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.commandVersionInUse !== 0) {
+      writer.uint32(8).uint32(message.commandVersionInUse);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CommandVersionSet {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCommandVersionSet();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.commandVersionInUse = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CommandVersionSet {
+    return {
+      commandVersionInUse: isSet(object.commandVersionInUse)
+        ? globalThis.Number(object.commandVersionInUse)
+        : isSet(object.command_version_in_use)
+        ? globalThis.Number(object.command_version_in_use)
+        : 0,
+    };
+  },
+
+  toJSON(message: CommandVersionSet): unknown {
+    const obj: any = {};
+    if (message.commandVersionInUse !== 0) {
+      obj.commandVersionInUse = Math.round(message.commandVersionInUse);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CommandVersionSet>): CommandVersionSet {
+    return CommandVersionSet.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CommandVersionSet>): CommandVersionSet {
+    const message = createBaseCommandVersionSet();
+    message.commandVersionInUse = object.commandVersionInUse ?? 0;
     return message;
   },
 };
