@@ -392,21 +392,28 @@ export function etcdSystem(e: EtcdCluster): SystemUnderTest {
   };
 }
 
-/** heapOf reads each node's V8 heap (used / total MiB) and memory outside it (external MiB) from /metrics. */
-export async function heapOf(
-  cluster: ProcessCluster,
-): Promise<Record<string, { usedMiB: number; totalMiB: number; externalMiB: number }>> {
-  const out: Record<string, { usedMiB: number; totalMiB: number; externalMiB: number }> = {};
+/**
+ * heapOf reads each node's V8 heap (used / total MiB), memory outside it (external MiB), and the
+ * room table's share of that: its records, the slabs holding them, and what the quota counts.
+ */
+export async function heapOf(cluster: ProcessCluster): Promise<Record<string, Record<HeapFigure, number>>> {
+  const out: Record<string, Record<HeapFigure, number>> = {};
   for (const n of cluster.nodes) {
     const m = await cluster.metrics(n.id);
+    const figure = (name: string): number => mib(m.get(name) ?? 0);
     out[n.id] = {
-      usedMiB: mib(m.get('nodejs_heap_size_used_bytes') ?? 0),
-      totalMiB: mib(m.get('nodejs_heap_size_total_bytes') ?? 0),
-      externalMiB: mib(m.get('nodejs_external_memory_bytes') ?? 0),
+      usedMiB: figure('nodejs_heap_size_used_bytes'),
+      totalMiB: figure('nodejs_heap_size_total_bytes'),
+      externalMiB: figure('nodejs_external_memory_bytes'),
+      recordsMiB: figure('room_registry_state_bytes'),
+      slabsMiB: figure('room_registry_state_slab_bytes'),
+      quotaUsedMiB: figure('room_registry_quota_used_bytes'),
     };
   }
   return out;
 }
+
+type HeapFigure = 'usedMiB' | 'totalMiB' | 'externalMiB' | 'recordsMiB' | 'slabsMiB' | 'quotaUsedMiB';
 
 /**
  * startCluster launches a scenario's 3 nodes through the one launcher (test/harness/process-cluster.ts) with

@@ -117,11 +117,11 @@ export const LIMITS = Object.freeze({
   /** commandBytesMax: one encoded command (metadata is at most 512 KiB, plus the room fields). */
   commandBytesMax: 1 << 20,
   /**
-   * quotaBytesDefault: the state quota (`serve --quota-bytes`): the summed size of the room
-   * records (src/registry/state-quota.ts) past which CreateRoom and growing updates fail
-   * RESOURCE_EXHAUSTED "registry is full". 2 GiB (etcd's default backend quota) keeps the
-   * state, the log tail and a snapshot being written within a 4 to 8 GiB heap; larger needs
-   * `--max-old-space-size` to match, or the heap dies before the quota says no.
+   * quotaBytesDefault: the state quota (`serve --quota-bytes`): the summed bytes the rooms
+   * occupy (src/registry/state-quota.ts) past which CreateRoom and growing updates fail
+   * RESOURCE_EXHAUSTED "registry is full". 2 GiB, etcd's default backend quota. The rooms are
+   * held outside the V8 heap (src/registry/room-table.ts), so `--max-old-space-size` does not
+   * bound them: the quota is sized to the machine's memory, beside the log tail and the heap.
    */
   quotaBytesDefault: 2 * 1024 * 1024 * 1024,
   /** quotaBytesMin: a smaller quota is a typo; 1 MiB still lets tests fill it quickly. */
