@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
+import { type PeerCertificate, checkServerIdentity as checkHostIdentity } from 'node:tls';
 import { RegistryError, isRegistryErrorCode } from '../lib/errors.js';
 import { type NodeId, nodeId } from '../lib/ids.js';
 import type { InstallSnapshot, Message } from '../raft/index.js';
@@ -10,7 +11,7 @@ import {
   type SnapshotChunk,
 } from '../gen/roomregistry/peer/v1/peer.js';
 import { asBuffer, encodeMessage } from './codec.js';
-import { type PeerCredentials, peerMetadata, removedRefusalIndex } from './peer-auth.js';
+import { type PeerCredentials, certificateNames, peerMetadata, removedRefusalIndex } from './peer-auth.js';
 import type { ForwardOutcome } from './peer-handler.js';
 import type { PeerLimits, PeerTlsFiles } from './peer-options.js';
 import { CHANNELZ_OFF } from '../lib/grpc-options.js';
@@ -46,7 +47,7 @@ export class PeerClient {
     private readonly onRemoved: (peer: NodeId, index: number) => void = () => {},
   ) {
     this.reconnectDelayMs = limits.peerReconnectDelayMinMs;
-    this.client = new PeerServiceClient(address, channelCredentials(tls), {
+    this.client = new PeerServiceClient(address, channelCredentials(peerId, tls), {
       ...CHANNELZ_OFF,
       'grpc.max_receive_message_length': limits.peerMessageBytesMax,
       'grpc.max_send_message_length': limits.peerMessageBytesMax,
@@ -217,8 +218,27 @@ function forwardCallError(error: grpc.ServiceError | null, leader: NodeId): Regi
   });
 }
 
-function channelCredentials(tls: PeerTlsFiles | null): grpc.ChannelCredentials {
+/**
+ * channelCredentials: TLS to `peer` when the cluster has peer TLS. With the cluster's own CA
+ * (caFile), the listener dialled must also prove it is that member, by its certificate's CN or
+ * a DNS SAN, as the peer server binds a caller's claimed id (peer-auth.ts): another member's
+ * certificate at that address (a wrong address in the config, a hijacked one) is refused in the
+ * handshake, not sent the cluster secret and Raft traffic meant for `peer`.
+ */
+function channelCredentials(peer: NodeId, tls: PeerTlsFiles | null): grpc.ChannelCredentials {
   if (tls === null) return grpc.credentials.createInsecure();
   const ca = tls.caFile === null ? null : readFileSync(tls.caFile);
-  return grpc.credentials.createSsl(ca, readFileSync(tls.keyFile), readFileSync(tls.certFile));
+  const checkServerIdentity = (host: string, cert: PeerCertificate): Error | undefined => {
+    const byHost = checkHostIdentity(host, cert);
+    if (byHost !== undefined || certificateNames(cert).includes(peer)) return byHost;
+    return new Error(
+      `the peer at ${host} presented a certificate for ${certificateNames(cert).join(', ')}, not ${peer}`,
+    );
+  };
+  return grpc.credentials.createSsl(
+    ca,
+    readFileSync(tls.keyFile),
+    readFileSync(tls.certFile),
+    ca === null ? {} : { checkServerIdentity },
+  );
 }
