@@ -129,9 +129,17 @@ export class PackedLog {
     if (this.start === this.end) this.start = this.end = 0;
   }
 
-  /** clear drops every entry and every slab; views handed out keep their own slabs alive. */
+  /**
+   * clear drops every entry and every slab; views handed out keep their own slabs alive. The
+   * arrays start small again: a log rebased on an installed snapshot starts over.
+   */
   clear(): void {
     this.start = this.end = 0;
+    this.terms = new Float64Array(POSITIONS_INITIAL);
+    this.kinds = new Uint8Array(POSITIONS_INITIAL);
+    this.slabOf = new Int32Array(POSITIONS_INITIAL);
+    this.offsetOf = new Int32Array(POSITIONS_INITIAL);
+    this.lengthOf = new Int32Array(POSITIONS_INITIAL);
     this.slabs = [];
     this.slabEntries = [];
     this.freeSlabs = [];

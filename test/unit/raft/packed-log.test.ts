@@ -176,6 +176,7 @@ class Run {
     this.model.base = meta(at, this.currentTerm);
     this.model.log = [];
     expect(packedOf(this.storage).slabBytes).toBe(0);
+    expect(packedOf(this.storage).capacity).toBe(1024);
   }
 
   check(): void {
