@@ -1,5 +1,6 @@
 import { assert } from '../lib/assert.js';
 import { type Index, type Term, index } from '../lib/ids.js';
+import { PackedLog } from './packed-log.js';
 import type { Entry, HardState, SnapshotMeta } from './types.js';
 import { EMPTY_HARD_STATE } from './types.js';
 
@@ -24,12 +25,17 @@ export interface LogStorage {
   entries(lo: Index, hi: Index, maxBytes: number): readonly Entry[];
 }
 
-/** MemoryLogStorage is LogStorage's in-memory twin, used by the simulator and the unit tests. */
+/**
+ * MemoryLogStorage is LogStorage's in-memory twin, used by the simulator and the unit tests,
+ * and the in-memory tail of the node's DiskLogStorage. Appended entries are copied into a
+ * PackedLog: `entries` returns new Entry objects on each call, with data that are views of
+ * shared slabs, valid for good (never written over) but not to be written into.
+ */
 export class MemoryLogStorage implements LogStorage {
   private hardState: HardState = EMPTY_HARD_STATE;
   private snapshot: SnapshotMeta = { index: index(0), term: 0 as Term, voters: [], learners: [], contexts: {} };
-  /** log[k] holds the entry at index snapshot.index + 1 + k. */
-  private log: Entry[] = [];
+  /** log: position k holds the entry at index snapshot.index + 1 + k. */
+  private readonly log = new PackedLog();
 
   constructor(voters: readonly SnapshotMeta['voters'][number][] = []) {
     this.snapshot = { ...this.snapshot, voters };
@@ -54,9 +60,9 @@ export class MemoryLogStorage implements LogStorage {
   term(i: Index): Term | null {
     if (i === this.snapshot.index) return this.snapshot.term;
     if (i < this.snapshot.index || i > this.lastIndex()) return null;
-    const entry = this.log[i - this.snapshot.index - 1];
-    assert(entry !== undefined && entry.index === i, `memory log: entry ${i} misplaced`);
-    return entry.term;
+    const k = i - this.snapshot.index - 1;
+    assert(k >= 0 && k < this.log.length, `memory log: entry ${i} misplaced`);
+    return this.log.term(k);
   }
 
   entries(lo: Index, hi: Index, maxBytes: number): readonly Entry[] {
@@ -67,12 +73,13 @@ export class MemoryLogStorage implements LogStorage {
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = lo; i < hi; i++) {
-      const entry = this.log[i - this.snapshot.index - 1];
-      assert(entry !== undefined, `memory log: missing entry ${i}`);
-      bytes += entry.data.byteLength;
+      const k = i - this.snapshot.index - 1;
+      assert(k >= 0 && k < this.log.length, `memory log: missing entry ${i}`);
+      bytes += this.log.byteLength(k);
       if (out.length > 0 && bytes > maxBytes) break;
-      out.push(entry);
+      out.push(this.log.entry(k, i));
     }
+    assert(out.length > 0 || lo === hi, 'memory log: entries returned none');
     return out;
   }
 
@@ -82,7 +89,10 @@ export class MemoryLogStorage implements LogStorage {
     this.hardState = hs;
   }
 
-  /** append stores entries, replacing any held entries at the same or higher indexes. */
+  /**
+   * append stores copies of entries, replacing any held entries at the same or higher indexes
+   * (the caller's buffers are not kept: on a follower they are views of whole received batches).
+   */
   append(entries: readonly Entry[]): void {
     const first = entries[0];
     if (first === undefined) return;
@@ -91,7 +101,7 @@ export class MemoryLogStorage implements LogStorage {
       first.index <= this.lastIndex() + 1,
       () => `append at ${first.index} leaves a gap after ${this.lastIndex()}`,
     );
-    this.log.length = first.index - this.snapshot.index - 1;
+    this.log.truncate(first.index - this.snapshot.index - 1);
     for (const entry of entries) {
       assert(entry.index === this.lastIndex() + 1, 'append: entries not contiguous');
       this.log.push(entry);
@@ -106,7 +116,7 @@ export class MemoryLogStorage implements LogStorage {
   applySnapshot(meta: SnapshotMeta): void {
     assert(meta.index > this.snapshot.index, () => `applySnapshot ${meta.index} not after ${this.snapshot.index}`);
     this.snapshot = meta;
-    this.log = [];
+    this.log.clear();
   }
 
   /** compact drops entries up to and including meta.index, which a snapshot taken at `meta` covers. */
@@ -114,7 +124,7 @@ export class MemoryLogStorage implements LogStorage {
     assert(meta.index <= this.lastIndex(), () => `compact ${meta.index} past last ${this.lastIndex()}`);
     if (meta.index <= this.snapshot.index) return;
     assert(this.term(meta.index) === meta.term, 'compact: snapshot term does not match the log');
-    this.log = this.log.slice(meta.index - this.snapshot.index);
+    this.log.dropFirst(meta.index - this.snapshot.index);
     this.snapshot = meta;
   }
 }
