@@ -113,8 +113,10 @@ describe('RoomRegistry command version in use', () => {
     expect(restored.commandVersionInUse()).toBe(1);
     expect(restored.appliedIndex()).toBe(1);
   });
+});
 
-  it('is raised by SetCommandVersion to the version it names, never lowered by it, and answered with the version in use', () => {
+describe('SetCommandVersion', () => {
+  it('raises the version in use to the one it names, never lowers it, and answers with the version in use', () => {
     const d = new Driver(new RoomRegistry());
     expect(d.registry.commandVersionToSet(2)).toBeNull(); // a member may not know SetCommandVersion
     expect(d.registry.commandVersionToSet(3)).toBe(3);
