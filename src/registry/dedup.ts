@@ -1,29 +1,32 @@
 import type { DedupRecord } from '../gen/roomregistry/snapshot/v1/snapshot.js';
 import { assert } from '../lib/assert.js';
+import { type DedupEntry, DedupStore, NO_SLOT } from './dedup-store.js';
 import { REGISTRY_LIMITS } from './registry-limits.js';
 
+export type { DedupEntry } from './dedup-store.js';
+
 /**
- * DEDUP_RECORD_OVERHEAD_BYTES: what one remembered id costs beyond its strings and result
- * bytes (the record object, its Map entry and queue slot, the result's Uint8Array object).
+ * DEDUP_RECORD_OVERHEAD_BYTES: what one remembered id counts beyond its strings and result
+ * bytes. It once estimated the heap a record took (its object, Map entry and queue slot, the
+ * result's Uint8Array); the table now keeps ids packed (dedup-store.ts) and costs less, but the
+ * count must not change: see sizeOf.
  */
 const DEDUP_RECORD_OVERHEAD_BYTES = 256;
-/** QUEUE_COMPACT_MIN: evicted slots at the queue's head before it is worth copying the rest down. */
-const QUEUE_COMPACT_MIN = 1_024;
 
 /** DEDUP_EVICTION_REASONS: the bound that made the table forget an id before its window ended. */
 export const DEDUP_EVICTION_REASONS = ['entries', 'bytes'] as const;
 export type DedupEvictionReason = (typeof DEDUP_EVICTION_REASONS)[number];
 
-export interface Remembered {
-  readonly apiKey: string;
-  readonly requestId: string;
-  /** command: the oneof case of the command that used the id (a reuse for another is refused). */
-  readonly command: string;
-  /** room: the room it named ("" for none, or unknown: a record from an older snapshot). */
-  readonly room: string;
-  readonly result: Uint8Array;
-  /** entryTimeMs: the entry time of its first use; null until stamped (from an older snapshot). */
-  entryTimeMs: number | null;
+/** DedupLimits: the bounds a table keeps (REGISTRY_LIMITS'; tests shrink them). */
+export interface DedupLimits {
+  readonly dedupWindowMs: number;
+  readonly dedupEntriesMax: number;
+  readonly dedupBytesMax: number;
+}
+
+/** Remembered is a remembered id as `lookup` returns it: a copy, still valid after the table changes. */
+export interface Remembered extends DedupEntry {
+  /** sizeBytes: what it counts against dedupBytesMax (sizeOf). */
   readonly sizeBytes: number;
 }
 
@@ -34,27 +37,44 @@ export interface Remembered {
  * kept for at least REGISTRY_LIMITS.dedupWindowMs of entry time after its first use, unless the
  * entry or byte bound forces the oldest out first (`onEvicted` counts those). It is replicated
  * state: only `apply` touches it, in log order and with the entry's time, so every replica keeps
- * and evicts the same ids; ids leave in order of first use, which the snapshot keeps.
+ * and evicts the same ids; ids leave in order of first use, which the snapshot keeps. The ids
+ * are kept packed in a DedupStore, with no heap object of their own.
+ * Invariant: `bytes` sums the store's counted sizes; between calls the store is within the bounds.
  */
 export class DedupTable {
-  private byKey = new Map<string, Remembered>();
-  /** queue: the ids in order of first use; slots before `head` are evicted. Invariant: holds exactly byKey's records. */
-  private queue: Array<Remembered | undefined> = [];
-  private head = 0;
+  private store = new DedupStore();
   private bytes = 0;
 
-  constructor(private readonly onEvicted: (reason: DedupEvictionReason) => void = () => {}) {}
+  constructor(
+    private readonly onEvicted: (reason: DedupEvictionReason) => void = () => {},
+    private readonly limits: DedupLimits = REGISTRY_LIMITS,
+  ) {
+    assert(limits.dedupEntriesMax >= 1 && limits.dedupBytesMax >= 1, 'dedup bounds must hold an id');
+  }
 
   get size(): number {
-    return this.byKey.size;
+    return this.store.size;
   }
 
   get sizeBytes(): number {
     return this.bytes;
   }
 
+  /** lookup is the id's record, decoded into a fresh object (undefined: not remembered). */
   lookup(apiKey: string, requestId: string): Remembered | undefined {
-    return this.byKey.get(keyOf(apiKey, requestId));
+    const slot = this.store.find(apiKey, requestId);
+    if (slot === NO_SLOT) return undefined;
+    const r = this.store.recordAt(slot);
+    return {
+      apiKey: r.apiKey,
+      requestId: r.requestId,
+      command: r.command,
+      room: r.room,
+      // A copy: apply returns it to the proposer, who may keep it while ids come and go.
+      result: new Uint8Array(r.result),
+      entryTimeMs: r.entryTimeMs ?? null,
+      sizeBytes: this.store.countedBytesAt(slot),
+    };
   }
 
   /**
@@ -62,35 +82,32 @@ export class DedupTable {
    * restored from an older snapshot carry no time: the first entry after the restore stamps them.
    */
   expire(nowMs: number): void {
-    for (let i = this.head; i < this.queue.length && this.queue[i]?.entryTimeMs === null; i++) {
-      const r = this.queue[i];
-      if (r !== undefined) r.entryTimeMs = nowMs;
+    for (let i = 0; i < this.store.size; i++) {
+      const slot = this.store.slotAt(i);
+      if (this.store.entryTimeAt(slot) !== null) break;
+      this.store.setEntryTimeAt(slot, nowMs);
     }
-    for (;;) {
-      const oldest = this.queue[this.head];
-      if (oldest === undefined || oldest.entryTimeMs === null) break;
-      if (oldest.entryTimeMs + REGISTRY_LIMITS.dedupWindowMs > nowMs) break;
+    while (this.store.size > 0) {
+      const oldestMs = this.store.entryTimeAt(this.store.slotAt(0));
+      if (oldestMs === null || oldestMs + this.limits.dedupWindowMs > nowMs) break;
       this.evictOldest();
     }
   }
 
   /** remember adds an id not yet held, then evicts the oldest while a bound is exceeded. */
-  remember(r: Omit<Remembered, 'sizeBytes'>): void {
-    const key = keyOf(r.apiKey, r.requestId);
-    assert(!this.byKey.has(key), () => `request id ${r.requestId} remembered twice`);
-    const record: Remembered = { ...r, sizeBytes: sizeOf(r) };
-    this.byKey.set(key, record);
-    this.queue.push(record);
-    this.bytes += record.sizeBytes;
+  remember(r: DedupEntry): void {
+    const sizeBytes = sizeOf(r);
+    this.store.push(r, sizeBytes); // asserts the id is not held yet
+    this.bytes += sizeBytes;
     this.enforceBounds();
   }
 
   private enforceBounds(): void {
     for (;;) {
       const reason: DedupEvictionReason | null =
-        this.byKey.size > REGISTRY_LIMITS.dedupEntriesMax
+        this.store.size > this.limits.dedupEntriesMax
           ? 'entries'
-          : this.bytes > REGISTRY_LIMITS.dedupBytesMax
+          : this.bytes > this.limits.dedupBytesMax
             ? 'bytes'
             : null;
       if (reason === null) return;
@@ -100,36 +117,16 @@ export class DedupTable {
   }
 
   private evictOldest(): void {
-    const oldest = this.queue[this.head];
-    assert(oldest !== undefined, 'dedup queue empty while the table is not');
-    this.queue[this.head] = undefined; // free the record now, not at the next compaction
-    this.head++;
-    this.byKey.delete(keyOf(oldest.apiKey, oldest.requestId));
-    this.bytes -= oldest.sizeBytes;
-    if (this.head >= QUEUE_COMPACT_MIN && this.head * 2 >= this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
-    assert(this.queue.length - this.head === this.byKey.size, 'dedup queue and table disagree');
+    assert(this.store.size > 0, 'dedup table evicting while empty');
+    this.bytes -= this.store.countedBytesAt(this.store.slotAt(0));
+    this.store.shift();
+    assert(this.bytes >= 0 && (this.store.size > 0 || this.bytes === 0), 'dedup byte count drifted');
   }
 
-  /** records lists the ids in order of first use (the snapshot's order). */
+  /** records lists the ids in order of first use (the snapshot's order); results are views, not copies. */
   records(): DedupRecord[] {
     const out: DedupRecord[] = [];
-    for (let i = this.head; i < this.queue.length; i++) {
-      const r = this.queue[i];
-      if (r === undefined) continue;
-      // A Buffer view of the same bytes (the generated type wants a Buffer); nothing is copied.
-      const result = Buffer.from(r.result.buffer, r.result.byteOffset, r.result.byteLength);
-      out.push({
-        requestId: r.requestId,
-        apiKey: r.apiKey,
-        command: r.command,
-        room: r.room,
-        result,
-        ...(r.entryTimeMs === null ? {} : { entryTimeMs: r.entryTimeMs }),
-      });
-    }
+    for (let i = 0; i < this.store.size; i++) out.push(this.store.recordAt(this.store.slotAt(i)));
     return out;
   }
 
@@ -138,9 +135,7 @@ export class DedupTable {
    * snapshot's least recently used first), evicting as `remember` would if the bounds shrank.
    */
   replaceAll(records: readonly DedupRecord[]): void {
-    this.byKey = new Map();
-    this.queue = [];
-    this.head = 0;
+    this.store = new DedupStore();
     this.bytes = 0;
     for (const r of records) {
       this.remember({
@@ -155,13 +150,13 @@ export class DedupTable {
   }
 }
 
-/** keyOf joins an API key and a request id unambiguously (the key's length first). */
-function keyOf(apiKey: string, requestId: string): string {
-  return `${apiKey.length}:${apiKey}:${requestId}`;
-}
-
-function sizeOf(r: Omit<Remembered, 'sizeBytes'>): number {
-  // Strings are counted as UTF-16, as the heap holds them.
+/**
+ * sizeOf is what an id counts against dedupBytesMax. The bound is replicated behaviour: every
+ * replica, of this build or an older one, must evict exactly the same ids, so this formula stays
+ * byte for byte what older builds counted (strings as UTF-16 code units, as the heap once held
+ * them, and DEDUP_RECORD_OVERHEAD_BYTES), though the packed store holds UTF-8 and less overhead.
+ */
+function sizeOf(r: DedupEntry): number {
   return (
     DEDUP_RECORD_OVERHEAD_BYTES +
     2 * (r.apiKey.length + r.requestId.length + r.room.length + r.command.length) +

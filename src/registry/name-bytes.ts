@@ -54,12 +54,17 @@ export function compareBytes(
   return aEnd - aStart - (bEnd - bStart);
 }
 
+/** FNV_OFFSET_BASIS: FNV-1a's starting value, hashBytes's default seed. */
+const FNV_OFFSET_BASIS = 0x811c9dc5;
+
 /**
  * hashBytes is FNV-1a over bytes[start, end) with murmur3's final mix, so the low bits (the
- * probe start) spread too; a 32-bit signed integer, as an Int32Array keeps it.
+ * probe start) spread too; a 32-bit signed integer, as an Int32Array keeps it. `seed` replaces
+ * FNV's starting value, to hash a key of a number and bytes (the dedup table's API key id and
+ * request id) without joining them first.
  */
-export function hashBytes(bytes: Uint8Array, start: number, end: number): number {
-  let h = 0x811c9dc5;
+export function hashBytes(bytes: Uint8Array, start: number, end: number, seed = FNV_OFFSET_BASIS): number {
+  let h = seed;
   for (let i = start; i < end; i++) h = Math.imul(h ^ (bytes[i] ?? 0), 0x01000193);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
