@@ -205,7 +205,8 @@ export class ClusterRoomClient {
   ): Promise<T> {
     const untilMs = Date.now() + (deadlineMs ?? CALL_DEADLINE_MS_DEFAULT);
     const needsId = withRequestId && this.retry && ((req as Writable).requestId ?? '') === '';
-    const sent = needsId ? { ...req, requestId: randomUUID() } : req;
+    // Not `{ ...req, requestId }`: V8 gives each object so built a hidden class of its own (codec.ts).
+    const sent = needsId ? Object.assign({}, req, { requestId: randomUUID() }) : req;
     for (let attempt = 0; ; attempt++) {
       if (this.leader === null) await this.checkLeader();
       else if (Date.now() - this.checkedAtMs > LEADER_RECHECK_MS) void this.checkLeader();

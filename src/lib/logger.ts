@@ -28,8 +28,9 @@ export class JsonLogger implements Logger {
       ts: new Date().toISOString(),
       level,
       node: this.nodeId,
-      ...(term === null ? {} : { term }),
       event,
+      // Spreads last: a key added after a spread gives each record a hidden class of its own (codec.ts).
+      ...(term === null ? {} : { term }),
       ...fields,
     };
     this.write(`${JSON.stringify(record, jsonSafe)}\n`);

@@ -288,7 +288,7 @@ export class RoomRegistry implements StateMachine {
       const max = REGISTRY_LIMITS.mediaNodesMax;
       return failure('RESOURCE_EXHAUSTED', `the registry holds leases of ${max} media nodes, the limit`);
     }
-    const lease = leaseRecord({ ...c, expiresAtMs: t + c.ttlS * 1000 });
+    const lease = leaseRecord({ expiresAtMs: t + c.ttlS * 1000, ...c }); // spread last: codec.ts says why
     this.leases.put(lease);
     return { $case: 'lease', value: { nodeId: lease.nodeId, expiresAtMs: lease.expiresAtMs } };
   }
