@@ -128,7 +128,7 @@ export class Sweeper {
     const names = this.source.dueRooms(nowMs, SWEEPER_LIMITS.sweepBatchRoomsMax);
     if (names.length === 0) return false;
     const startMs = performance.now();
-    const result = await this.proposeExpiry({ $case: 'expireRooms', value: { names } });
+    const result = await this.proposeOwn({ $case: 'expireRooms', value: { names } });
     const expired = result.result?.$case === 'expired' ? result.result.value.rooms : 0;
     const durationMs = performance.now() - startMs;
     this.events.onBatch?.(names.length, expired, durationMs);
@@ -139,7 +139,7 @@ export class Sweeper {
   /** expireMediaNodes proposes one lease batch; true unless it failed (then the idle pace retries it). */
   private async expireMediaNodes(nodeIds: string[]): Promise<boolean> {
     const startMs = performance.now();
-    const result = await this.proposeExpiry({ $case: 'expireMediaNodes', value: { nodeIds } });
+    const result = await this.proposeOwn({ $case: 'expireMediaNodes', value: { nodeIds } });
     if (result.result?.$case === 'failure') {
       const { code, message } = result.result.value;
       this.logger.warn('sweep_failed', { error: `${code}: ${message}`, due: nodeIds.length });
@@ -154,7 +154,7 @@ export class Sweeper {
 
   /** setCommandVersion proposes one SetCommandVersion; true unless it failed (then the idle pace retries it). */
   private async setCommandVersion(version: number): Promise<boolean> {
-    const result = await this.proposeExpiry({ $case: 'setCommandVersion', value: { version } });
+    const result = await this.proposeOwn({ $case: 'setCommandVersion', value: { version } });
     if (result.result?.$case !== 'commandVersionSet') {
       const failed = result.result?.$case === 'failure' ? result.result.value : { code: '', message: '' };
       this.logger.warn('command_version_not_set', { version, error: `${failed.code}: ${failed.message}` });
@@ -164,8 +164,8 @@ export class Sweeper {
     return true;
   }
 
-  /** proposeExpiry proposes one expiry command (no request id: a repeat is harmless) and waits for its result. */
-  private async proposeExpiry(command: NonNullable<Command['command']>): Promise<CommandResult> {
+  /** proposeOwn proposes one of the leader's own commands (no request id: a repeat is harmless) and waits for its result. */
+  private async proposeOwn(command: NonNullable<Command['command']>): Promise<CommandResult> {
     const payload = encodeMessage(Command, { requestId: '', apiKey: '', command });
     return CommandResult.decode(await this.target.propose(payload, Date.now() + SWEEPER_LIMITS.sweepDeadlineMs));
   }

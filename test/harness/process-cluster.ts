@@ -164,8 +164,25 @@ function logTail(file: string, lines = 15): string {
   return [...(error === undefined || tail.includes(error) ? [] : [error, '...']), ...tail].join('\n');
 }
 
-/** freePort asks the kernel for an unused port on 127.0.0.1. */
-export function freePort(): Promise<number> {
+/**
+ * handedOut: every port freePort gave this process. The kernel may give a port just closed to
+ * the next listen(0) (a 3-node config drew one port twice in about 1% of tries: the node then
+ * refused its config), so a port is never given twice.
+ */
+const handedOut = new Set<number>();
+
+/** freePort is an unused port on 127.0.0.1 that this process has not handed out before. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await kernelPort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
+
+/** kernelPort asks the kernel for a port free now on 127.0.0.1. */
+function kernelPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
