@@ -11,8 +11,17 @@
  * (and test/ nothing of bench/): the import-x/no-restricted-paths zones in eslint.config.js.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import {
+  cpSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { type Server, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { RoomClient } from '../../src/client/room-client.js';
@@ -171,27 +180,82 @@ function logTail(file: string, lines = 15): string {
  */
 const handedOut = new Set<number>();
 
-/** freePort is an unused port on 127.0.0.1 that this process has not handed out before. */
+/**
+ * PORT_CLAIMS_DIR: one file per port a live process was given, holding its pid. Test files run
+ * in parallel processes, and the kernel's reuse of a just-closed port crosses them too: a port
+ * another live process was given is not given again until that process has ended.
+ */
+const PORT_CLAIMS_DIR = join(tmpdir(), 'room-registry-port-claims');
+
+/**
+ * freePort is an unused port on 127.0.0.1 that no live process has been given by this function
+ * before. A port refused stays bound until one is found, or the kernel could offer it again and again.
+ */
 export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await kernelPort();
-    if (handedOut.has(port)) continue;
-    handedOut.add(port);
-    return port;
+  const refused: Server[] = [];
+  try {
+    for (;;) {
+      const srv = await listening();
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      if (!handedOut.has(port) && claim(port)) {
+        handedOut.add(port);
+        await closed(srv);
+        return port;
+      }
+      refused.push(srv);
+    }
+  } finally {
+    await Promise.all(refused.map(closed));
   }
 }
 
-/** kernelPort asks the kernel for a port free now on 127.0.0.1. */
-function kernelPort(): Promise<number> {
+/** claim records `port` as this process's; false when a live process already holds it. */
+function claim(port: number): boolean {
+  mkdirSync(PORT_CLAIMS_DIR, { recursive: true });
+  const file = join(PORT_CLAIMS_DIR, String(port));
+  try {
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch {
+    // Claimed before: by a process that has ended, it is free again (unreadable: being claimed now).
+    const owner = ownerOf(file);
+    if (owner === null || isAlive(owner)) return false;
+    writeFileSync(file, String(process.pid));
+    return true;
+  }
+}
+
+/** ownerOf is the pid in a claim file (null: unreadable or empty, as while it is being written). */
+function ownerOf(file: string): number | null {
+  try {
+    const pid = Number(readFileSync(file, 'utf8'));
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
+  }
+}
+
+/** listening is a server on a port the kernel chose on 127.0.0.1. */
+function listening(): Promise<Server> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.listen(0, '127.0.0.1', () => resolve(srv));
   });
+}
+
+function closed(srv: Server): Promise<void> {
+  return new Promise((resolve) => srv.close(() => resolve()));
 }
 
 export class ProcessCluster {
