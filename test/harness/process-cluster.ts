@@ -539,6 +539,28 @@ export class ProcessCluster {
     return c;
   }
 
+  /** logEvents: the JSON records of node `id`'s log whose event is `event`, in the order written. */
+  logEvents(id: string, event: string): Array<Record<string, unknown>> {
+    const file = this.node(id).logFile;
+    if (!existsSync(file)) return [];
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((rec) => rec['event'] === event);
+  }
+
+  /**
+   * waitForLogEvents is logEvents once it holds at least `count` records. The node writes its
+   * log through a pipe, so a record can reach the file after the call or metric it goes with.
+   */
+  async waitForLogEvents(id: string, event: string, count = 1): Promise<Array<Record<string, unknown>>> {
+    await waitUntil(`${count} ${event} record(s) in ${id}'s log`, () =>
+      Promise.resolve(this.logEvents(id, event).length >= count),
+    );
+    return this.logEvents(id, event);
+  }
+
   /** metric scrapes one series (`name` or `name{labels}`) from node `id`'s /metrics (NaN when it is absent). */
   async metric(id: string, series: string): Promise<number> {
     return (await this.scrape(id)).get(series) ?? Number.NaN;

@@ -9,7 +9,6 @@
  * other two are killed by SIGKILL and never started again. Members are added with the CLI as an
  * operator would, and the three nodes' rooms (name, sid, metadata, creation time) are compared.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Consistency } from '../../src/gen/roomregistry/v1/rooms.js';
@@ -48,15 +47,6 @@ function onNode(id: string): string[] {
 async function roomsOn(id: string): Promise<Map<string, string>> {
   const r = await cluster.client(id).listRooms({ consistency: Consistency.CONSISTENCY_LINEARIZABLE, pageSize: 1_000 });
   return new Map(r.rooms.map((room) => [room.name, `${room.sid} ${room.metadata}`]));
-}
-
-/** logEvents: the JSON log lines of node `id` whose event is `event`. */
-function logEvents(id: string, event: string): Array<Record<string, unknown>> {
-  return readFileSync(cluster.node(id).logFile, 'utf8')
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>)
-    .filter((rec) => rec['event'] === event);
 }
 
 async function addMember(survivor: string, fresh: string): Promise<void> {
@@ -108,7 +98,7 @@ it('a survivor of a lost majority serves every acknowledged room alone, grows to
   await cluster.kill(survivor, 'SIGTERM');
   cluster.start(survivor, false, ['--force-new-cluster']);
   expect(await cluster.waitForLeader()).toBe(survivor);
-  const forced = logEvents(survivor, 'force_new_cluster');
+  const forced = cluster.logEvents(survivor, 'force_new_cluster');
   expect(forced).toHaveLength(1);
   expect(forced[0]).toMatchObject({ level: 'warn', removed: [...lost].sort() });
   expect(forced[0]?.['keptIndex']).toBeGreaterThanOrEqual(committed);
@@ -143,7 +133,7 @@ it('a survivor of a lost majority serves every acknowledged room alone, grows to
   expect(members.members.map((m) => `${m.id}:${m.role}`).sort()).toEqual(
     [survivor, 'n4', 'n5'].map((id) => `${id}:voter`).sort(),
   );
-  expect(logEvents(survivor, 'force_new_cluster')).toHaveLength(1);
+  expect(cluster.logEvents(survivor, 'force_new_cluster')).toHaveLength(1);
   await cluster.client(survivor).createRoom({ name: 'after-restart', emptyTimeout: 3_600 });
   expect((await roomsOn('n4')).has('after-restart')).toBe(true);
   expect(cluster.unexpectedExits).toEqual([]);

@@ -74,10 +74,7 @@ describe('the peer listener', () => {
     );
     expect((await forward(target, insecure, {}))?.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(await refusals(c, 'n2')).toMatchObject({ wrongSecret: 2, wrongCluster: 1, unknownNode: 1 });
-    // The node writes its log through a pipe: a line can land after the metric counted it.
-    await waitUntil('the refusals are logged', () =>
-      Promise.resolve(readFileSync(c.node('n2').logFile, 'utf8').includes('"event":"peer_refused"')),
-    );
+    await c.waitForLogEvents('n2', 'peer_refused');
     const log = readFileSync(c.node('n2').logFile, 'utf8');
     // Without peer TLS, loopback peers give no warning (remote ones would: peer-auth unit test).
     expect(log).not.toContain('peer_tls_off');
